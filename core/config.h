@@ -1,0 +1,82 @@
+// Config: an experiment's settings as `section.key = value` strings, read from an INI file
+// and `--set` overrides, with where each value came from (file and line) so that every error
+// can name it. Typed getters validate and throw InputError naming file, line and key.
+//
+// Why not Boost.Program_options for the INI file: its parser does not report line numbers,
+// and a user who mistypes a key in a 40-line experiment deserves the line. Program_options
+// parses the command line (see core/cli.cc).
+//
+// The known keys, with defaults and help, are the schema in config_schema.cc; an unknown key
+// is an error that names its line. [sweep] keys must name known keys; their values are
+// comma-separated lists.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace kvlab {
+
+struct ConfigValue {
+  std::string value;
+  std::string origin;  // file name, or "--set"
+  long line = 0;       // 0 for --set
+};
+
+class Config {
+ public:
+  // Parses INI text. `origin` names the source in errors. Throws InputError on syntax errors,
+  // unknown sections or keys, and duplicate keys.
+  static Config parse(const std::string& text, const std::string& origin);
+  static Config load(const std::string& path);
+
+  // Applies one `section.key=value` override (from --set). Unknown keys are errors.
+  void set_override(const std::string& assignment);
+  void set(const std::string& key, const std::string& value, const std::string& origin = "--set",
+           long line = 0);
+
+  bool has(const std::string& key) const { return values_.count(key) > 0; }
+  // Raw value or the schema default.
+  std::string get_string(const std::string& key) const;
+  int64_t get_int(const std::string& key) const;
+  double get_double(const std::string& key) const;
+  bool get_bool(const std::string& key) const;
+  // Throws InputError("...: field KEY: MESSAGE") with the value's origin.
+  [[noreturn]] void fail(const std::string& key, const std::string& message) const;
+
+  const std::map<std::string, ConfigValue>& values() const { return values_; }
+  // [sweep] entries in the order written: key -> list of values.
+  const std::vector<std::pair<std::string, std::vector<std::string>>>& sweep() const {
+    return sweep_;
+  }
+  std::vector<std::pair<std::string, std::vector<std::string>>>& mutable_sweep() { return sweep_; }
+  // Directory of the file this config was loaded from ("" for text), for relative paths.
+  const std::string& base_dir() const { return base_dir_; }
+  void set_base_dir(std::string dir) { base_dir_ = std::move(dir); }
+  // Every resolved key (explicit or default) as "section.key" -> value, for result files.
+  std::map<std::string, std::string> resolved() const;
+
+ private:
+  std::map<std::string, ConfigValue> values_;
+  std::vector<std::pair<std::string, std::vector<std::string>>> sweep_;
+  std::map<std::string, ConfigValue> sweep_origin_;
+  std::string base_dir_;
+};
+
+// The schema: every key kvlab reads, with default and one line of help.
+struct ConfigKey {
+  const char* key;           // "memory.block_size"
+  const char* default_value;
+  const char* help;
+};
+const std::vector<ConfigKey>& config_schema();
+const ConfigKey* find_config_key(const std::string& key);
+
+// Splits "a, b ,c" into {"a","b","c"}.
+std::vector<std::string> split_list(const std::string& text, char sep = ',');
+std::string trim(const std::string& text);
+
+}  // namespace kvlab

@@ -1,0 +1,51 @@
+// Executor: carries out one SchedulerOutput on a back end and says how long it took.
+//
+// The simulator's executor prices the step with a cost model; the CPU and CUDA executors
+// move real KV data (fork copies, swap out, swap in, copy-on-write, in that order), run the
+// model over the batch and sample. All of them receive the same plan and the manager's
+// layouts, so no policy knows which back end runs it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/kv_cache_manager.h"
+#include "core/registry.h"
+#include "core/scheduler.h"
+
+namespace kvlab {
+
+struct ExperimentConfig;
+
+// A named part of a step's modeled time (gemm, attention, swap, ...), for the per-step table.
+struct CostTerm {
+  const char* name;  // static string
+  double seconds;
+};
+
+struct StepResult {
+  double duration_s = 0.0;
+  // Sampled token ids, flattened in plan order: for each prefill chunk with samples == true,
+  // one id (or spec.n ids when it completes the prompt of a group that has not forked yet:
+  // the first token of each sample); then one id per decode. Empty for back ends that do not
+  // produce ids (the simulator).
+  std::vector<int32_t> token_ids;
+  std::vector<CostTerm> terms;
+};
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  virtual std::string name() const = 0;
+  // True when steps take real time (cpu, cuda): the Engine then reports wall-clock timings.
+  virtual bool is_real() const = 0;
+  virtual StepResult execute(const SchedulerOutput& plan, const KvCacheManager& kv) = 0;
+};
+
+using ExecutorRegistry = Registry<Executor, ExperimentConfig>;
+// Back ends register by `backend.kind`; the simulator's cost models by "sim:<cost_model>".
+ExecutorRegistry& executors();
+
+}  // namespace kvlab

@@ -1,0 +1,73 @@
+// ExperimentConfig: a Config resolved into typed, validated settings for one run (one sweep
+// point), with the model and hardware looked up in their catalogs and the KV capacity
+// computed. Validation errors name the key and where its value came from.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/config.h"
+#include "core/kv_cache_manager.h"
+#include "core/model_spec.h"
+#include "core/scheduler.h"
+
+namespace kvlab {
+
+struct WorkloadConfig {
+  std::string trace;            // path, already joined with the config's directory
+  std::string format = "auto";
+  std::string arrival = "trace";
+  double rate = 1.0;
+  double burstiness = 1.0;
+  double time_scale = 1.0;
+  int64_t num_requests = 0;
+  uint64_t seed = 0;
+  std::string prompt_len = "512";
+  std::string output_len = "128";
+  int64_t max_prompt_len = 0;
+  int64_t max_total_len = 0;
+  bool skip_bad_rows = false;
+  int32_t n = 1;
+};
+
+struct BackendConfig {
+  std::string kind = "sim";
+  std::string cost_model = "roofline";
+  double step_overhead_ms = 2.0;
+  double swap_overhead_us = 10.0;
+  double compute_efficiency = 0.7;
+  double bandwidth_efficiency = 0.8;
+  int32_t device = 0;
+  std::string dtype = "fp16";
+  bool realtime = false;
+};
+
+struct ExperimentConfig {
+  Config raw;
+  WorkloadConfig workload;
+  ModelSpec model;               // with max_seq_len overridden by model.max_seq_len
+  HardwareSpec hardware;         // with gpus_per_node / topology overridden
+  int32_t tensor_parallel = 1;
+  double kv_cache_gb = 0;        // per GPU, as given (0: derived)
+  double gpu_memory_utilization = 0.9;
+  double swap_space_gb = 4;
+  MemoryConfig memory;           // capacity_slots and swap_capacity_slots resolved
+  SchedulerConfig scheduler;     // max_seq_len and max_batched_tokens resolved
+  BackendConfig backend;
+  std::string output_path;
+  bool record_steps = true;
+
+  // Bytes one token slot occupies on one GPU (KV heads are split by tensor parallelism).
+  int64_t kv_bytes_per_slot_per_gpu() const;
+};
+
+// Validates every key and resolves the catalogs and capacity. Throws InputError.
+ExperimentConfig resolve_experiment(const Config& config);
+
+// KV slots that fit in `memory_gib` per GPU after weights and an activation reserve, or
+// from kv_cache_gb when it is > 0. Exposed for tests and `kvlab list`.
+int64_t kv_capacity_slots(const ModelSpec& model, const HardwareSpec& hw, int32_t tensor_parallel,
+                          double kv_cache_gb, double gpu_memory_utilization,
+                          int64_t max_batched_tokens);
+
+}  // namespace kvlab

@@ -1,0 +1,141 @@
+// KvCacheManager: the one interface every KV-cache memory policy implements.
+//
+// A manager owns a device arena of capacity_slots() token slots (a slot holds the K and V of
+// one token in every layer) and a bounded host pool for swapping. It answers questions
+// (can_admit, can_append, can_swap_in, ...) and carries out allocations it is told to make;
+// it never decides whom to preempt: that is the scheduler's job. Every data movement it
+// implies (swap out, swap in, copy-on-write, fork copies) is returned as plain KvCopy data
+// that an Executor carries out; the simulator only counts it.
+//
+// Lifecycle of a group: can_admit -> admit (slots for every unfinished sequence's tokens, and
+// for a group that has not forked yet, whatever its future samples need) -> append_slot before
+// each token is processed -> fork when the prompt is done (n > 1) -> release each sequence as
+// it finishes. Preemption: release every sequence (recompute) or swap_out / swap_in.
+//
+// Thread safety: none; one Engine drives one manager.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/registry.h"
+#include "core/request.h"
+
+namespace kvlab {
+
+// Admission answer: kOk now, kLater when memory frees up, kNever when it cannot ever fit.
+enum class AllocStatus { kOk, kLater, kNever };
+const char* to_string(AllocStatus s);
+
+// Copy `num_slots` consecutive token slots from `src_slot` to `dst_slot` (slot indices in the
+// source and destination spaces: device arena or host pool, as the list it sits in says).
+struct KvCopy {
+  int64_t src_slot = 0;
+  int64_t dst_slot = 0;
+  int64_t num_slots = 0;
+  friend bool operator==(const KvCopy&, const KvCopy&) = default;
+};
+
+// Where a sequence's tokens live in the device arena: the contract with the kernels.
+// Paged: token i of the sequence sits in slot block_table[i / block_size] * block_size +
+// i % block_size. Contiguous: token i sits in slot base_slot + i, i < reserved_slots.
+struct KvLayout {
+  enum class Kind { kPaged, kContiguous };
+  Kind kind = Kind::kPaged;
+  int32_t block_size = 0;               // paged
+  std::vector<int32_t> block_table;     // paged: physical block ids
+  int64_t base_slot = 0;                // contiguous
+  int64_t reserved_slots = 0;           // contiguous
+  int64_t slot_of(int64_t token_index) const {
+    if (kind == Kind::kContiguous) return base_slot + token_index;
+    return static_cast<int64_t>(block_table[static_cast<size_t>(token_index / block_size)]) *
+               block_size +
+           token_index % block_size;
+  }
+};
+
+// What the capacity holds, in slots; the five parts sum to capacity (vLLM paper, Fig. 2).
+//  token_states:  KV of tokens already computed (a slot shared by forked samples counts once)
+//  reserved:      held for tokens the request will still produce (up to its true final length)
+//  internal_frag: held but never to be used (past the request's true final length)
+//  external_frag: free, but in gaps too small for the head-of-line waiting request
+//  free:          the rest
+struct MemoryBreakdown {
+  int64_t token_states = 0;
+  int64_t reserved = 0;
+  int64_t internal_frag = 0;
+  int64_t external_frag = 0;
+  int64_t free = 0;
+  int64_t capacity = 0;
+  int64_t sum() const { return token_states + reserved + internal_frag + external_frag + free; }
+  friend bool operator==(const MemoryBreakdown&, const MemoryBreakdown&) = default;
+};
+
+// Everything a memory policy may be configured with. Each policy reads the keys it knows.
+struct MemoryConfig {
+  std::string policy = "paged";        // registry name: paged | contiguous | ...
+  int64_t capacity_slots = 0;          // device arena size in token slots (> 0)
+  int64_t swap_capacity_slots = 0;     // host pool size in token slots (0: swapping fails)
+  int32_t max_seq_len = 2048;          // model's context window (contiguous `max`)
+  int32_t block_size = 16;             // paged: slots per block, 1..256
+  double watermark = 0.01;             // paged: fraction of blocks kept free at admission
+  std::string reservation = "max";     // contiguous: max | pow2 | oracle
+  std::string placement = "first-fit"; // contiguous: first-fit | best-fit | buddy
+};
+
+class KvCacheManager {
+ public:
+  virtual ~KvCacheManager() = default;
+
+  virtual std::string name() const = 0;              // e.g. "paged(block_size=16)"
+  virtual int64_t capacity_slots() const = 0;        // usable device slots
+  virtual int64_t host_capacity_slots() const = 0;   // host swap pool slots
+  virtual int64_t free_slots() const = 0;            // device slots not held by anyone
+
+  // Could `group` (waiting, or preempted by recompute) be admitted now? kNever when it could
+  // not fit even in an empty arena at its full length (prompt + output for every sample).
+  virtual AllocStatus can_admit(const SequenceGroup& group) const = 0;
+  // REQUIRES: can_admit(group) == kOk. Allocates slots for every unfinished sequence's
+  // num_tokens() (and what a not-yet-forked group's n - 1 future samples need).
+  virtual void admit(const SequenceGroup& group) = 0;
+
+  // Can every unfinished running sequence of `group` get one more slot right now?
+  virtual bool can_append(const SequenceGroup& group) const = 0;
+  // REQUIRES: can_append(seq's group). Extends `seq` by one slot (to hold the token about to
+  // be processed). Returns the copy-on-write copies this needs (device to device), if any.
+  virtual std::vector<KvCopy> append_slot(const Sequence& seq) = 0;
+
+  // `child` (a new sample of parent's group, same tokens) starts sharing parent's KV.
+  // Returns device-to-device copies where the policy cannot share (contiguous). Never fails:
+  // admit() reserved what the group's samples need.
+  virtual std::vector<KvCopy> fork(const Sequence& parent, const Sequence& child) = 0;
+
+  // Frees every slot `seq` holds, on the device or in the host pool.
+  virtual void release(const Sequence& seq) = 0;
+
+  // Swap a whole group (all its unfinished sequences) to the host pool and back.
+  // can_swap_out: kOk if the host pool has room, kNever if it never could, else kLater.
+  virtual AllocStatus can_swap_out(const SequenceGroup& group) const = 0;
+  virtual std::vector<KvCopy> swap_out(const SequenceGroup& group) = 0;  // device -> host
+  virtual AllocStatus can_swap_in(const SequenceGroup& group) const = 0;
+  virtual std::vector<KvCopy> swap_in(const SequenceGroup& group) = 0;   // host -> device
+
+  // REQUIRES: seq holds device memory.
+  virtual KvLayout layout(const Sequence& seq) const = 0;
+
+  // The capacity breakdown now. `head_of_line` (may be null) is the first waiting group;
+  // it defines which free gaps count as external fragmentation.
+  virtual MemoryBreakdown breakdown(const SequenceGroup* head_of_line) const = 0;
+
+  // Checks every internal invariant (reference counts, free lists, no overlap, sums);
+  // throws InvariantError describing the first violation.
+  virtual void audit() const = 0;
+};
+
+using MemoryPolicyRegistry = Registry<KvCacheManager, MemoryConfig>;
+// The process-wide registry memory policies register themselves in.
+MemoryPolicyRegistry& memory_policies();
+
+}  // namespace kvlab

@@ -1,0 +1,85 @@
+// What a run measured: one row per engine step, one row per request, the workload's account
+// of dropped rows, and the summary (names fixed by DESIGN.md: scripts and notebooks read them).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/kv_cache_manager.h"
+#include "core/workload.h"
+
+namespace kvlab {
+
+struct StepRecord {
+  double time_s = 0;          // when the step started
+  double duration_s = 0;
+  int32_t batch_size = 0;     // sequences that processed tokens
+  int32_t num_prefill_seqs = 0;
+  int32_t num_decode_seqs = 0;
+  int64_t prefill_tokens = 0;
+  int64_t decode_tokens = 0;
+  int32_t num_running = 0;    // groups, after scheduling
+  int32_t num_waiting = 0;
+  int32_t num_swapped = 0;
+  MemoryBreakdown memory;     // after scheduling, before the step runs
+  int32_t num_preempted_recompute = 0;
+  int32_t num_preempted_swap = 0;
+  int64_t swap_out_bytes = 0;
+  int64_t swap_in_bytes = 0;
+  int64_t copy_bytes = 0;     // copy-on-write and fork copies
+  std::vector<double> terms;  // seconds, indexed like RunResult::term_names
+};
+
+enum class RequestOutcome { kFinished = 0, kRejected = 1, kUnfinished = 2 };
+
+struct RequestRecord {
+  int64_t id = 0;
+  int64_t trace_line = 0;
+  double arrival_s = 0;
+  double first_scheduled_s = -1;
+  double first_token_s = -1;
+  double finish_s = -1;
+  int32_t prompt_len = 0;
+  int32_t output_len = 0;
+  int32_t n = 1;
+  int64_t generated_tokens = 0;   // over all samples
+  int32_t num_preemptions = 0;
+  int32_t num_recomputes = 0;
+  int32_t num_swaps = 0;
+  RequestOutcome outcome = RequestOutcome::kUnfinished;
+  std::string reject_reason;
+  std::vector<std::vector<int32_t>> token_ids;  // per sample, real back ends only
+};
+
+struct Summary {
+  // Keep these names: they are the JSON keys and HDF5 attributes.
+  std::vector<std::pair<std::string, double>> values;
+  double get(const std::string& name) const;  // throws InvariantError when absent
+  void set(const std::string& name, double value);
+};
+
+struct RunResult {
+  std::string label;                              // sweep point label, e.g. "memory.policy=paged"
+  std::map<std::string, std::string> config;      // resolved config
+  std::vector<std::string> term_names;
+  std::vector<StepRecord> steps;
+  std::vector<RequestRecord> requests;
+  WorkloadReport workload;
+  Summary summary;
+  uint64_t output_digest = 0;                     // real back ends: hash of generated ids
+  bool has_token_ids = false;
+};
+
+// Computes the summary of `result` (steps and requests filled). `wall_s` is how long the run
+// took on this machine.
+Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s);
+
+// 64-bit FNV-1a over every finished request's (id, generated ids of each sample) in id order.
+uint64_t output_digest(const std::vector<RequestRecord>& requests);
+
+// p in [0, 100]; linear interpolation between order statistics; NaN for empty input.
+double percentile(std::vector<double> values, double p);
+
+}  // namespace kvlab

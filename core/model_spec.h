@@ -1,0 +1,52 @@
+// Shapes of models and GPUs, as plain data. The catalogs (filled by sim/catalog.cc) map
+// names to them; every back end reads the same entries, so a simulated llama-2-7b and a
+// dummy-weight llama-2-7b on CUDA have the same KV bytes per token.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/registry.h"
+
+namespace kvlab {
+
+struct ModelSpec {
+  std::string name;
+  std::string family = "llama";  // llama (RMSNorm, RoPE, SwiGLU) | opt (LayerNorm, GELU MLP)
+  int32_t num_layers = 0;
+  int32_t hidden_size = 0;
+  int32_t num_heads = 0;
+  int32_t num_kv_heads = 0;
+  int32_t head_dim = 0;
+  int32_t ffn_size = 0;
+  int32_t vocab_size = 0;
+  int32_t max_seq_len = 0;
+  int32_t dtype_bytes = 2;
+  double rope_theta = 10000.0;
+
+  bool gated_mlp() const { return family != "opt"; }
+  // K and V of one token in every layer: 2 x layers x kv_heads x head_dim x dtype bytes.
+  int64_t kv_bytes_per_slot() const {
+    return 2LL * num_layers * num_kv_heads * head_dim * dtype_bytes;
+  }
+  // Parameters of one decoder layer and of the whole model (embeddings and LM head untied).
+  int64_t params_per_layer() const;
+  int64_t num_params() const;
+  int64_t weight_bytes() const { return num_params() * dtype_bytes; }
+};
+
+struct HardwareSpec {
+  std::string name;
+  double memory_gib = 0;          // device memory
+  double hbm_gb_s = 0;            // peak HBM bandwidth, GB/s (1e9 bytes)
+  double fp16_tflops = 0;         // dense fp16/bf16 tensor-core peak
+  double host_link_gb_s = 0;      // PCIe to host, per direction
+  double nvlink_gb_s = 0;         // per-GPU NVLink bandwidth per direction (0: none)
+  int32_t gpus_per_node = 1;      // default node size
+  std::string topology = "pcie";  // default: nvswitch | pcie
+};
+
+Catalog<ModelSpec>& model_catalog();
+Catalog<HardwareSpec>& hardware_catalog();
+
+}  // namespace kvlab

@@ -1,0 +1,100 @@
+// The data model of a serving run: what a user asked for (RequestSpec), the token streams
+// being generated (Sequence), and the unit the scheduler admits, preempts and finishes
+// together (SequenceGroup: one request with its n parallel samples).
+//
+// These are plain structs owned by the Engine. Policies read them and the Engine updates
+// them after each step; a memory manager may keep pointers to the Sequences it holds memory
+// for, which stay valid until it releases them (a group reserves room for all n samples up
+// front, so Sequence addresses never move).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kvlab {
+
+using RequestId = int64_t;
+using SeqId = int64_t;
+
+// One request as a workload describes it.
+struct RequestSpec {
+  RequestId id = 0;
+  double arrival_s = 0.0;    // when it reaches the server
+  int32_t prompt_len = 0;    // tokens in the prompt (> 0)
+  int32_t output_len = 0;    // tokens it will generate (> 0); like vLLM's max_tokens with
+                             // ignore_eos: the measurement knows it, policies other than
+                             // contiguous/oracle must not use it to decide anything
+  int32_t n = 1;             // parallel samples sharing the prompt
+  std::vector<uint64_t> prefix_hashes;  // block hashes of the prompt (Mooncake), may be empty
+  std::vector<int32_t> prompt_tokens;   // token ids for real back ends, may be empty
+  int64_t source_line = 0;   // line of the trace it came from (0 for generated requests)
+};
+
+enum class SeqStatus { kWaiting, kRunning, kSwapped, kFinished };
+enum class GroupStatus { kWaiting, kRunning, kSwapped, kFinished, kRejected };
+
+const char* to_string(SeqStatus s);
+const char* to_string(GroupStatus s);
+
+struct SequenceGroup;
+
+// One token stream. Its tokens are the prompt followed by what it generated; the first
+// `num_computed` of them have their KV in the cache. A step processes the pending tokens
+// [num_computed, num_tokens()) (all of them, or a chunk), and when it reaches the end it
+// samples one new token.
+struct Sequence {
+  SeqId id = 0;
+  SequenceGroup* group = nullptr;
+  int32_t prompt_len = 0;
+  int32_t num_generated = 0;
+  int32_t num_computed = 0;
+  SeqStatus status = SeqStatus::kWaiting;
+  std::vector<int32_t> token_ids;  // prompt + generated ids; empty in the simulator
+
+  int32_t num_tokens() const { return prompt_len + num_generated; }
+  int32_t num_pending() const { return num_tokens() - num_computed; }
+  // True final length (prompt + output): for measurement (the memory breakdown) and the
+  // oracle reservation only.
+  int32_t final_len() const;
+  bool is_finished() const { return status == SeqStatus::kFinished; }
+  // In its prompt phase: pending tokens beyond the one last sampled.
+  bool in_prefill() const { return num_pending() > 1 || num_generated == 0; }
+};
+
+// A request and its samples. Starts with one sequence; when the prompt is done and
+// spec.n > 1, the Engine forks n - 1 children that share the prompt's KV.
+struct SequenceGroup {
+  explicit SequenceGroup(RequestSpec request);
+  SequenceGroup(const SequenceGroup&) = delete;
+  SequenceGroup& operator=(const SequenceGroup&) = delete;
+
+  RequestSpec spec;
+  std::vector<Sequence> seqs;  // capacity reserved for spec.n: addresses are stable
+  GroupStatus status = GroupStatus::kWaiting;
+  std::string reject_reason;   // set when status == kRejected
+
+  // Measurements, filled by the Engine.
+  double first_scheduled_s = -1.0;
+  double first_token_s = -1.0;
+  double finish_s = -1.0;
+  int32_t num_preemptions = 0;
+  int32_t num_recomputes = 0;
+  int32_t num_swaps = 0;       // swap-out events
+  int64_t swapped_slots = 0;   // slots moved out and in
+
+  RequestId id() const { return spec.id; }
+  bool has_forked() const { return static_cast<int32_t>(seqs.size()) == spec.n; }
+  bool is_finished() const { return status == GroupStatus::kFinished; }
+  int32_t num_unfinished() const;
+  // Adds a child that copies `parent`'s tokens; REQUIRES seqs.size() < spec.n.
+  Sequence& add_child(const Sequence& parent, SeqId child_id);
+};
+
+// Assigns sequence ids: group id * kMaxSamples + index, so ids are stable and readable.
+inline constexpr int32_t kMaxSamples = 256;
+inline SeqId make_seq_id(RequestId request, int32_t index) {
+  return request * kMaxSamples + index;
+}
+
+}  // namespace kvlab

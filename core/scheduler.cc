@@ -1,0 +1,27 @@
+#include "core/scheduler.h"
+
+namespace kvlab {
+
+const char* to_string(PreemptionMode m) {
+  return m == PreemptionMode::kRecompute ? "recompute" : "swap";
+}
+
+void SchedulerOutput::clear() {
+  prefills.clear();
+  decodes.clear();
+  preempted.clear();
+  rejected.clear();
+  fork_copies.clear();
+  swap_out.clear();
+  swap_in.clear();
+  copies.clear();
+  num_prefill_tokens = 0;
+  num_decode_tokens = 0;
+}
+
+SchedulerRegistry& schedulers() {
+  static SchedulerRegistry registry("scheduler (batching)");
+  return registry;
+}
+
+}  // namespace kvlab

@@ -1,0 +1,74 @@
+// Workload: the requests a run replays, and an account of every trace row that did not
+// become a request (malformed rows skipped, rows filtered by length or count), so nothing a
+// user gave is dropped silently. Built by traces/ (readers, filters, arrival processes).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/experiment.h"
+#include "core/registry.h"
+#include "core/request.h"
+
+namespace kvlab {
+
+struct WorkloadReport {
+  std::string source;            // trace path, or "synthetic"
+  std::string format;            // the reader used
+  int64_t rows_read = 0;         // data rows seen in the trace
+  int64_t bad_rows_skipped = 0;  // malformed rows skipped (on_bad_row = skip)
+  int64_t filtered_prompt_len = 0;   // prompt over max_prompt_len
+  int64_t filtered_total_len = 0;    // prompt + output over max_total_len
+  int64_t beyond_num_requests = 0;   // valid rows past num_requests
+  std::vector<std::string> bad_row_messages;  // the first few, for the user
+  int64_t num_filtered() const {
+    return filtered_prompt_len + filtered_total_len + beyond_num_requests;
+  }
+};
+
+struct Workload {
+  std::vector<RequestSpec> requests;  // sorted by arrival, ids 0..n-1 in that order
+  WorkloadReport report;
+};
+
+// One trace row as a reader sees it, before arrivals and filters.
+struct TraceRow {
+  double timestamp_s = -1.0;  // < 0: the format has no timestamps
+  int64_t prompt_len = 0;
+  int64_t output_len = 0;
+  std::vector<uint64_t> hash_ids;
+  int64_t line = 0;
+};
+
+struct TraceReadOptions {
+  bool skip_bad_rows = false;
+};
+
+struct TraceData {
+  std::vector<TraceRow> rows;
+  int64_t bad_rows_skipped = 0;
+  std::vector<std::string> bad_row_messages;
+  bool has_timestamps = false;
+};
+
+// A trace format. read() throws InputError naming file, line and field for a malformed
+// row unless options.skip_bad_rows, in which case it counts the row and moves on.
+class TraceReader {
+ public:
+  virtual ~TraceReader() = default;
+  virtual std::string name() const = 0;
+  // Can this reader parse a file with this name whose first line is `first_line`?
+  virtual bool detects(const std::string& path, const std::string& first_line) const = 0;
+  virtual TraceData read(const std::string& path, const TraceReadOptions& options) const = 0;
+};
+
+struct TraceReaderConfig {};
+using TraceReaderRegistry = Registry<TraceReader, TraceReaderConfig>;
+TraceReaderRegistry& trace_readers();
+
+// Reads (or generates) the workload of `config`: reader, filters, num_requests, arrivals.
+// Defined in traces/.
+Workload load_workload(const WorkloadConfig& config);
+
+}  // namespace kvlab
