@@ -1,15 +1,16 @@
 // Engine: the one loop every back end runs.
 //
 //   while requests remain:
-//     admit arrivals up to now; fork samples whose prompt is done
-//     plan = scheduler.schedule(queues, kv)        (the policies decide)
-//     result = executor.execute(plan, kv)          (sim cost model | CPU | CUDA)
+//     admit arrivals up to now; fork samples whose prompt is done (n > 1)
+//     plan = scheduler.schedule(queues, kv, now)    (the policies decide)
+//     result = executor.execute(plan, kv)           (sim cost model | CPU | CUDA)
 //     advance the clock; apply tokens; finish and release sequences; record the step
 //
-// With a virtual clock (the simulator) time advances by the executor's step duration; when
-// nothing can run the clock jumps to the next arrival. Ties are broken by request id, so the
-// same input gives the same run. A step that neither runs anything nor changes any queue while
-// requests are waiting is a deadlock: the Engine throws instead of hanging.
+// With a virtual clock (the simulator, and real back ends run offline) time advances by the
+// executor's step duration; when nothing can run the clock jumps to the next arrival. Ties
+// are broken by request id, so the same input gives the same run. A step that runs nothing
+// and changes no queue while requests wait is a deadlock: the Engine throws InvariantError
+// rather than hang.
 #pragma once
 
 #include <functional>
@@ -25,36 +26,51 @@
 namespace kvlab {
 
 struct EngineProgress {
-  int64_t done = 0;        // finished + rejected
+  int64_t done = 0;        // finished + rejected requests
   int64_t total = 0;
-  double sim_time_s = 0;
+  double now_s = 0;        // engine clock
 };
 
 class Engine {
  public:
+  // `config` must outlive the Engine.
   Engine(const ExperimentConfig& config, std::unique_ptr<KvCacheManager> kv,
          std::unique_ptr<Scheduler> scheduler, std::unique_ptr<Executor> executor);
   ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
 
-  // Runs `requests` (sorted by arrival) to completion. `progress` (may be empty) is called
-  // every few hundred steps.
+  // Queues a request. REQUIRES: requests are added in non-decreasing arrival order, before
+  // the clock passes their arrival, with distinct ids.
+  void add_request(const RequestSpec& spec);
+
+  // One iteration of the loop. Returns false (and does nothing) when every added request is
+  // finished or rejected.
+  bool step();
+
+  // Adds `requests` (sorted by arrival) and steps until all are done. `progress` (may be
+  // empty) is called every few hundred steps.
   RunResult run(const std::vector<RequestSpec>& requests,
                 const std::function<void(const EngineProgress&)>& progress = {});
 
-  const KvCacheManager& kv() const { return *kv_; }
+  // The result so far: steps, requests (unfinished ones marked so), summary.
+  RunResult result(double wall_s) const;
+
+  double now() const;
+  const SchedulerQueues& queues() const;
+  const SchedulerOutput& last_plan() const;      // the plan of the last step
+  const StepRecord& last_step() const;           // REQUIRES: at least one step ran
+  const SequenceGroup* group(RequestId id) const;  // null when unknown
+  const KvCacheManager& kv() const;
   // Audit the memory manager after every step (tests; slow).
-  void set_audit_every_step(bool on) { audit_every_step_ = on; }
+  void set_audit_every_step(bool on);
 
  private:
   struct State;
-  const ExperimentConfig& config_;
-  std::unique_ptr<KvCacheManager> kv_;
-  std::unique_ptr<Scheduler> scheduler_;
-  std::unique_ptr<Executor> executor_;
-  bool audit_every_step_ = false;
+  std::unique_ptr<State> state_;
 };
 
-// Builds the manager, scheduler and executor named by `config` from their registries.
+// Builds the manager, scheduler and executor that `config` names, from their registries.
 std::unique_ptr<Engine> make_engine(const ExperimentConfig& config);
 
 }  // namespace kvlab
