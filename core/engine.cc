@@ -1,0 +1,368 @@
+#include "core/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <thread>
+#include <unordered_map>
+
+#include "core/errors.h"
+
+namespace kvlab {
+
+struct Engine::State {
+  State(const ExperimentConfig& c, std::unique_ptr<KvCacheManager> k,
+        std::unique_ptr<Scheduler> s, std::unique_ptr<Executor> e)
+      : config(c), kv(std::move(k)), scheduler(std::move(s)), executor(std::move(e)) {
+    wall_clock = executor->is_real() && config.backend.realtime;
+    wall_start = std::chrono::steady_clock::now();
+  }
+
+  const ExperimentConfig& config;
+  std::unique_ptr<KvCacheManager> kv;
+  std::unique_ptr<Scheduler> scheduler;
+  std::unique_ptr<Executor> executor;
+  bool audit_every_step = false;
+
+  // Clock: virtual (advanced by step durations, jumps over idle time) or wall.
+  bool wall_clock = false;
+  std::chrono::steady_clock::time_point wall_start;
+  double now_s = 0;
+
+  std::vector<std::unique_ptr<SequenceGroup>> groups;   // in arrival order
+  std::unordered_map<RequestId, size_t> index_of;
+  size_t next_arrival = 0;                               // first group not yet arrived
+  SchedulerQueues queues;
+  int64_t done = 0;                                      // finished + rejected
+  int64_t idle_steps = 0;                                // consecutive steps without work
+
+  std::vector<KvCopy> pending_fork_copies;
+  SchedulerOutput plan;
+  std::vector<StepRecord> steps;
+  std::vector<std::string> term_names;
+  std::map<std::string, size_t> term_index;
+
+  double wall_now() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  }
+  bool all_done() const { return done == static_cast<int64_t>(groups.size()); }
+
+  void admit_arrivals() {
+    while (next_arrival < groups.size() && groups[next_arrival]->spec.arrival_s <= now_s) {
+      queues.waiting.push_back(groups[next_arrival].get());
+      ++next_arrival;
+    }
+  }
+
+  // Moves the clock to the next arrival (nothing can run before it).
+  void wait_for_next_arrival() {
+    const double t = groups[next_arrival]->spec.arrival_s;
+    if (wall_clock) {
+      const double delay = t - wall_now();
+      if (delay > 0) std::this_thread::sleep_for(std::chrono::duration<double>(delay));
+      now_s = std::max(t, wall_now());
+    } else {
+      now_s = std::max(now_s, t);
+    }
+  }
+
+  void append_token(Sequence& seq, const StepResult& result, size_t& cursor) {
+    seq.num_generated += 1;
+    if (!result.token_ids.empty()) {
+      check_invariant(cursor < result.token_ids.size(), "executor returned too few token ids");
+      seq.token_ids.push_back(result.token_ids[cursor++]);
+    }
+  }
+
+  void finish_if_done(Sequence& seq) {
+    if (seq.num_generated >= seq.group->spec.output_len && !seq.is_finished()) {
+      seq.status = SeqStatus::kFinished;
+      kv->release(seq);
+    }
+  }
+
+  // The prompt of a group with n > 1 is done: its n - 1 other samples start, sharing the
+  // prompt's KV (the manager decides how: shared blocks or copies, run next step).
+  void fork_samples(SequenceGroup& g, const StepResult& result, size_t& cursor) {
+    Sequence& parent = g.seqs[0];
+    const Sequence parent_before = parent;  // tokens before this step's sample
+    for (int32_t i = 1; i < g.spec.n; ++i) {
+      Sequence& child = g.add_child(parent_before, make_seq_id(g.id(), i));
+      append_token(child, result, cursor);
+    }
+    for (size_t i = 1; i < g.seqs.size(); ++i) {
+      Sequence& child = g.seqs[i];
+      if (child.num_generated >= g.spec.output_len) {
+        child.status = SeqStatus::kFinished;  // never held memory of its own
+        continue;
+      }
+      std::vector<KvCopy> copies = kv->fork(parent, child);
+      pending_fork_copies.insert(pending_fork_copies.end(), copies.begin(), copies.end());
+    }
+  }
+
+  // Applies a finished step that ran from `start` to now_s.
+  void apply(const StepResult& result, double start) {
+    size_t cursor = 0;
+    const double t = now_s;
+    for (const PrefillChunk& chunk : plan.prefills) {
+      Sequence& seq = *chunk.seq;
+      SequenceGroup& g = *seq.group;
+      if (g.first_scheduled_s < 0) g.first_scheduled_s = start;
+      seq.num_computed += chunk.num_tokens;
+      check_invariant(seq.num_computed <= seq.num_tokens(), "prefill past the sequence's tokens");
+      if (!chunk.samples) continue;
+      check_invariant(seq.num_computed == seq.num_tokens(), "sampling chunk does not reach the end");
+      const bool forks_now = !g.has_forked() && g.spec.n > 1;
+      append_token(seq, result, cursor);
+      if (g.first_token_s < 0) g.first_token_s = t;
+      if (forks_now) fork_samples(g, result, cursor);
+      finish_if_done(seq);
+    }
+    for (Sequence* seq : plan.decodes) {
+      check_invariant(seq->num_pending() == 1, "decode of a sequence without exactly one pending token");
+      seq->num_computed += 1;
+      append_token(*seq, result, cursor);
+      finish_if_done(*seq);
+    }
+    check_invariant(cursor == result.token_ids.size(), "executor returned too many token ids");
+    // Finished groups leave the running queue.
+    auto& running = queues.running;
+    const auto end = std::remove_if(running.begin(), running.end(), [&](SequenceGroup* g) {
+      if (g->num_unfinished() > 0) return false;
+      g->status = GroupStatus::kFinished;
+      g->finish_s = t;
+      ++done;
+      return true;
+    });
+    running.erase(end, running.end());
+  }
+
+  void record_step(double start, const StepResult& result, const MemoryBreakdown& memory) {
+    StepRecord r;
+    r.time_s = start;
+    r.duration_s = result.duration_s;
+    r.batch_size = plan.batch_size();
+    r.num_prefill_seqs = static_cast<int32_t>(plan.prefills.size());
+    r.num_decode_seqs = static_cast<int32_t>(plan.decodes.size());
+    r.prefill_tokens = plan.num_prefill_tokens;
+    r.decode_tokens = plan.num_decode_tokens;
+    r.num_running = static_cast<int32_t>(queues.running.size());
+    r.num_waiting = static_cast<int32_t>(queues.waiting.size());
+    r.num_swapped = static_cast<int32_t>(queues.swapped.size());
+    r.memory = memory;
+    for (const Preemption& p : plan.preempted) {
+      (p.mode == PreemptionMode::kSwap ? r.num_preempted_swap : r.num_preempted_recompute) += 1;
+    }
+    const int64_t slot_bytes = config.model.kv_bytes_per_slot();
+    auto bytes = [slot_bytes](const std::vector<KvCopy>& list) {
+      int64_t slots = 0;
+      for (const KvCopy& c : list) slots += c.num_slots;
+      return slots * slot_bytes;
+    };
+    r.swap_out_bytes = bytes(plan.swap_out);
+    r.swap_in_bytes = bytes(plan.swap_in);
+    r.copy_bytes = bytes(plan.copies) + bytes(plan.fork_copies);
+    r.terms.assign(term_names.size(), 0.0);
+    for (const CostTerm& term : result.terms) {
+      auto it = term_index.find(term.name);
+      if (it == term_index.end()) {
+        it = term_index.emplace(term.name, term_names.size()).first;
+        term_names.push_back(term.name);
+        for (StepRecord& old : steps) old.terms.resize(term_names.size(), 0.0);
+        r.terms.resize(term_names.size(), 0.0);
+      }
+      r.terms[it->second] += term.seconds;
+    }
+    steps.push_back(std::move(r));
+  }
+
+  std::string describe_deadlock() const {
+    std::string s = "engine deadlock at t=" + std::to_string(now_s) + "s: " +
+                    std::to_string(queues.waiting.size()) + " waiting, " +
+                    std::to_string(queues.running.size()) + " running, " +
+                    std::to_string(queues.swapped.size()) + " swapped, nothing can run (" +
+                    kv->name() + ", " + std::to_string(kv->free_slots()) + " free slots of " +
+                    std::to_string(kv->capacity_slots()) + ")";
+    if (!queues.waiting.empty()) {
+      const SequenceGroup& g = *queues.waiting.front();
+      s += "; head of line: request " + std::to_string(g.id()) + " prompt " +
+           std::to_string(g.spec.prompt_len) + " output " + std::to_string(g.spec.output_len) +
+           " n " + std::to_string(g.spec.n) + ", admission says " + to_string(kv->can_admit(g));
+    }
+    return s;
+  }
+};
+
+Engine::Engine(const ExperimentConfig& config, std::unique_ptr<KvCacheManager> kv,
+               std::unique_ptr<Scheduler> scheduler, std::unique_ptr<Executor> executor)
+    : state_(std::make_unique<State>(config, std::move(kv), std::move(scheduler),
+                                     std::move(executor))) {}
+
+Engine::~Engine() = default;
+
+void Engine::add_request(const RequestSpec& spec) {
+  State& s = *state_;
+  check_invariant(s.index_of.count(spec.id) == 0, "request id added twice");
+  check_invariant(s.groups.empty() || s.groups.back()->spec.arrival_s <= spec.arrival_s,
+                  "requests must be added in arrival order");
+  check_invariant(spec.prompt_len > 0 && spec.output_len > 0, "request with empty prompt or output");
+  s.index_of[spec.id] = s.groups.size();
+  s.groups.push_back(std::make_unique<SequenceGroup>(spec));
+}
+
+bool Engine::step() {
+  State& s = *state_;
+  if (s.all_done()) return false;
+  if (s.wall_clock) s.now_s = std::max(s.now_s, s.wall_now());
+  s.admit_arrivals();
+  if (s.queues.waiting.empty() && s.queues.running.empty() && s.queues.swapped.empty()) {
+    check_invariant(s.next_arrival < s.groups.size(), "requests left but none queued or arriving");
+    s.wait_for_next_arrival();
+    s.admit_arrivals();
+  }
+
+  s.plan = s.scheduler->schedule(s.queues, *s.kv, s.now_s);
+  s.plan.fork_copies = std::move(s.pending_fork_copies);
+  s.pending_fork_copies.clear();
+  for (const Rejection& r : s.plan.rejected) {
+    r.group->status = GroupStatus::kRejected;
+    if (r.group->reject_reason.empty()) r.group->reject_reason = r.reason;
+    ++s.done;
+  }
+
+  if (!s.plan.has_work()) {
+    check_invariant(s.plan.fork_copies.empty(), "fork copies planned in a step without work");
+    const bool changed = !s.plan.rejected.empty() || !s.plan.preempted.empty() ||
+                         !s.plan.swap_in.empty() || !s.plan.swap_out.empty();
+    if (!changed && s.queues.running.empty()) {
+      // Nothing runs and nothing changed: only a future arrival can unblock us.
+      if (s.next_arrival < s.groups.size()) {
+        s.wait_for_next_arrival();
+        return true;
+      }
+      if (!s.all_done()) throw InvariantError(s.describe_deadlock());
+    }
+    if (++s.idle_steps > 10000) throw InvariantError(s.describe_deadlock());
+    return true;
+  }
+  s.idle_steps = 0;
+
+  const MemoryBreakdown memory =
+      s.kv->breakdown(s.queues.waiting.empty() ? nullptr : s.queues.waiting.front());
+  const double start = s.now_s;
+  const StepResult result = s.executor->execute(s.plan, *s.kv);
+  s.now_s = s.wall_clock ? std::max(start, s.wall_now()) : start + result.duration_s;
+  s.apply(result, start);
+  if (s.config.record_steps) s.record_step(start, result, memory);
+  if (s.audit_every_step) s.kv->audit();
+  return true;
+}
+
+RunResult Engine::run(const std::vector<RequestSpec>& requests,
+                      const std::function<void(const EngineProgress&)>& progress) {
+  const auto wall_start = std::chrono::steady_clock::now();
+  for (const RequestSpec& r : requests) add_request(r);
+  int64_t n = 0;
+  while (step()) {
+    if (progress && (++n % 512) == 0) {
+      progress(EngineProgress{state_->done, static_cast<int64_t>(state_->groups.size()), state_->now_s});
+    }
+  }
+  if (progress) progress(EngineProgress{state_->done, static_cast<int64_t>(state_->groups.size()), state_->now_s});
+  return result(std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count());
+}
+
+RunResult Engine::result(double wall_s) const {
+  const State& s = *state_;
+  RunResult out;
+  out.term_names = s.term_names;
+  out.steps = s.steps;
+  out.config = s.config.raw.resolved();
+  out.requests.reserve(s.groups.size());
+  for (const auto& gp : s.groups) {
+    const SequenceGroup& g = *gp;
+    RequestRecord r;
+    r.id = g.id();
+    r.trace_line = g.spec.source_line;
+    r.arrival_s = g.spec.arrival_s;
+    r.first_scheduled_s = g.first_scheduled_s;
+    r.first_token_s = g.first_token_s;
+    r.finish_s = g.finish_s;
+    r.prompt_len = g.spec.prompt_len;
+    r.output_len = g.spec.output_len;
+    r.n = g.spec.n;
+    for (const Sequence& q : g.seqs) {
+      r.generated_tokens += q.num_generated;
+      if (!q.token_ids.empty() || !g.spec.prompt_tokens.empty()) {
+        const auto begin = q.token_ids.begin() + std::min<size_t>(q.token_ids.size(), q.prompt_len);
+        r.token_ids.emplace_back(begin, q.token_ids.end());
+        out.has_token_ids = true;
+      }
+    }
+    r.num_preemptions = g.num_preemptions;
+    r.num_recomputes = g.num_recomputes;
+    r.num_swaps = g.num_swaps;
+    r.outcome = g.status == GroupStatus::kFinished   ? RequestOutcome::kFinished
+                : g.status == GroupStatus::kRejected ? RequestOutcome::kRejected
+                                                     : RequestOutcome::kUnfinished;
+    r.reject_reason = g.reject_reason;
+    out.requests.push_back(std::move(r));
+  }
+  if (out.has_token_ids) out.output_digest = output_digest(out.requests);
+  out.summary = summarize(out, s.kv->capacity_slots(), wall_s);
+  return out;
+}
+
+double Engine::now() const { return state_->now_s; }
+const SchedulerQueues& Engine::queues() const { return state_->queues; }
+const SchedulerOutput& Engine::last_plan() const { return state_->plan; }
+const StepRecord& Engine::last_step() const {
+  check_invariant(!state_->steps.empty(), "no step recorded yet");
+  return state_->steps.back();
+}
+const SequenceGroup* Engine::group(RequestId id) const {
+  auto it = state_->index_of.find(id);
+  return it == state_->index_of.end() ? nullptr : state_->groups[it->second].get();
+}
+const KvCacheManager& Engine::kv() const { return *state_->kv; }
+void Engine::set_audit_every_step(bool on) { state_->audit_every_step = on; }
+
+namespace {
+
+// Creates `name` from `registry`; an unknown name is blamed on `key` (with its file and line),
+// and a factory's error about "field 'K'" gets K's file and line in front.
+template <typename R, typename C>
+auto create_from(const R& registry, const std::string& name, const C& component_config,
+                 const Config& config, const std::string& key) {
+  if (!registry.contains(name)) config.fail(key, registry.unknown_message(name));
+  try {
+    return registry.create(name, component_config);
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    const size_t at = what.find("field '");
+    if (at == 0) {
+      const size_t end = what.find('\'', 7);
+      const std::string field = what.substr(7, end - 7);
+      auto it = config.values().find(field);
+      if (it != config.values().end()) {
+        throw InputError(it->second.origin, it->second.line, field, what.substr(end + 3));
+      }
+    }
+    throw;
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Engine> make_engine(const ExperimentConfig& config) {
+  const Config& c = config.raw;
+  auto kv = create_from(memory_policies(), config.memory.policy, config.memory, c, "memory.policy");
+  auto scheduler =
+      create_from(schedulers(), config.scheduler.batching, config.scheduler, c, "scheduler.batching");
+  auto executor = create_from(executors(), config.backend.kind, config, c, "backend.kind");
+  return std::make_unique<Engine>(config, std::move(kv), std::move(scheduler), std::move(executor));
+}
+
+}  // namespace kvlab

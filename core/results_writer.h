@@ -1,0 +1,32 @@
+// Results files: HDF5 (layout in docs/results-format.md) and the flat summary JSON.
+//
+// A file is written to PATH.partial and renamed over PATH only when complete, so an
+// interrupted or failed run never leaves a half-written result where a reader expects one.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/metrics.h"
+
+namespace kvlab {
+
+struct ResultsMeta {
+  std::string command;        // the command line that produced the file
+  std::string config_path;    // the experiment file
+};
+
+// Writes every point of a run (one group each, in order) to `path`.
+void write_results_hdf5(const std::string& path, const std::vector<RunResult>& points,
+                        const ResultsMeta& meta);
+
+// One JSON object per point: its label, sweep values and the summary names of DESIGN.md.
+std::string summary_json(const std::vector<RunResult>& points);
+
+// Writes `text` to `path` atomically (temporary file + rename).
+void write_file_atomically(const std::string& path, const std::string& text);
+
+// The summary rows as an aligned text table (one row per point).
+std::string summary_table(const std::vector<RunResult>& points);
+
+}  // namespace kvlab
