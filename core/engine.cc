@@ -356,6 +356,15 @@ auto create_from(const R& registry, const std::string& name, const C& component_
 
 }  // namespace
 
+void validate_engine_config(const ExperimentConfig& config) {
+  const Config& c = config.raw;
+  create_from(memory_policies(), config.memory.policy, config.memory, c, "memory.policy");
+  create_from(schedulers(), config.scheduler.batching, config.scheduler, c, "scheduler.batching");
+  if (!executors().contains(config.backend.kind)) {
+    c.fail("backend.kind", executors().unknown_message(config.backend.kind));
+  }
+}
+
 std::unique_ptr<Engine> make_engine(const ExperimentConfig& config) {
   const Config& c = config.raw;
   auto kv = create_from(memory_policies(), config.memory.policy, config.memory, c, "memory.policy");

@@ -73,4 +73,9 @@ class Engine {
 // Builds the manager, scheduler and executor that `config` names, from their registries.
 std::unique_ptr<Engine> make_engine(const ExperimentConfig& config);
 
+// Checks what make_engine would build without building the (possibly expensive) executor:
+// the manager and scheduler are created (validating their settings) and the back end's name
+// is looked up. Throws InputError naming the key.
+void validate_engine_config(const ExperimentConfig& config);
+
 }  // namespace kvlab

@@ -1,0 +1,93 @@
+#include <iomanip>
+#include <iostream>
+
+#include "core/cli/commands.h"
+#include "core/config.h"
+#include "core/executor.h"
+#include "core/kv_cache_manager.h"
+#include "core/model_spec.h"
+#include "core/scheduler.h"
+#include "core/workload.h"
+
+namespace kvlab::cli {
+
+namespace {
+
+template <typename R>
+void print_registry(const char* title, const R& registry) {
+  std::cout << title << ":\n";
+  for (const std::string& name : registry.names()) {
+    std::cout << "  " << std::left << std::setw(18) << name << registry.description(name) << "\n";
+  }
+}
+
+void print_models() {
+  std::cout << "models:\n  " << std::left << std::setw(14) << "name" << std::right << std::setw(7)
+            << "layers" << std::setw(7) << "hidden" << std::setw(7) << "heads" << std::setw(5)
+            << "kv" << std::setw(6) << "hdim" << std::setw(7) << "ffn" << std::setw(8) << "vocab"
+            << std::setw(7) << "ctx" << std::setw(9) << "params" << std::setw(13) << "KV/token"
+            << "\n";
+  for (const std::string& name : model_catalog().names()) {
+    const ModelSpec& m = model_catalog().get(name);
+    std::cout << "  " << std::left << std::setw(14) << name << std::right << std::setw(7)
+              << m.num_layers << std::setw(7) << m.hidden_size << std::setw(7) << m.num_heads
+              << std::setw(5) << m.num_kv_heads << std::setw(6) << m.head_dim << std::setw(7)
+              << m.ffn_size << std::setw(8) << m.vocab_size << std::setw(7) << m.max_seq_len
+              << std::setw(8) << std::fixed << std::setprecision(1) << m.num_params() / 1e9 << "B"
+              << std::setw(9) << m.kv_bytes_per_slot() / 1024 << " KiB\n";
+  }
+}
+
+void print_hardware() {
+  std::cout << "hardware:\n  " << std::left << std::setw(15) << "name" << std::right
+            << std::setw(8) << "GiB" << std::setw(9) << "HBM GB/s" << std::setw(9) << "TFLOP/s"
+            << std::setw(10) << "host GB/s" << std::setw(12) << "NVLink GB/s" << std::setw(6)
+            << "GPUs" << "  topology\n";
+  for (const std::string& name : hardware_catalog().names()) {
+    const HardwareSpec& h = hardware_catalog().get(name);
+    std::cout << "  " << std::left << std::setw(15) << name << std::right << std::setw(8)
+              << h.memory_gib << std::setw(9) << h.hbm_gb_s << std::setw(9) << h.fp16_tflops
+              << std::setw(10) << h.host_link_gb_s << std::setw(12) << h.nvlink_gb_s
+              << std::setw(6) << h.gpus_per_node << "  " << h.topology << "\n";
+  }
+}
+
+void print_keys() {
+  std::cout << "config keys (section.key = default: meaning):\n";
+  for (const ConfigKey& k : config_schema()) {
+    std::cout << "  " << std::left << std::setw(34) << k.key << std::setw(18)
+              << (std::string(k.default_value).empty() ? "\"\"" : k.default_value) << k.help << "\n";
+  }
+}
+
+}  // namespace
+
+int list_command(const std::vector<std::string>& args) {
+  const std::string what = args.empty() ? "all" : args[0];
+  if (what == "--help" || what == "-h") {
+    std::cout << "usage: kvlab list [policies|schedulers|models|hardware|formats|backends|keys]\n";
+    return 0;
+  }
+  bool any = false;
+  auto want = [&](const char* name) {
+    const bool yes = what == "all" || what == name;
+    if (yes && any) std::cout << "\n";
+    any = any || yes;
+    return yes;
+  };
+  if (want("policies")) print_registry("memory policies (memory.policy)", memory_policies());
+  if (want("schedulers")) print_registry("schedulers (scheduler.batching)", schedulers());
+  if (want("models")) print_models();
+  if (want("hardware")) print_hardware();
+  if (want("formats")) print_registry("trace formats (workload.format)", trace_readers());
+  if (want("backends")) print_registry("back ends (backend.kind)", executors());
+  if (want("keys")) print_keys();
+  if (!any) {
+    std::cerr << "kvlab list: unknown list '" << what
+              << "' (known: policies, schedulers, models, hardware, formats, backends, keys)\n";
+    return 2;
+  }
+  return 0;
+}
+
+}  // namespace kvlab::cli

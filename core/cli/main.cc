@@ -1,0 +1,51 @@
+// kvlab: replay LLM-serving traces through KV-cache memory managers and schedulers.
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "core/cli/commands.h"
+#include "core/errors.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: kvlab <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run CONFIG.ini [--set section.key=value]... [--out PATH.h5] [--summary-json PATH]\n"
+    "                        run an experiment (every point of its [sweep]); writes HDF5\n"
+    "  list [policies|schedulers|models|hardware|formats|backends|keys]\n"
+    "                        what kvlab knows, by name\n"
+    "  trace stats FILE [--format F]\n"
+    "                        count, mean / p50 / p90 / max lengths, span and rate of a trace\n"
+    "\n"
+    "'kvlab <command> --help' describes a command's options.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  std::string command_line = "kvlab";
+  for (const std::string& a : args) command_line += " " + a;
+  const std::string command = args[0];
+  args.erase(args.begin());
+  try {
+    if (command == "run") return kvlab::cli::run_command(args, command_line);
+    if (command == "list") return kvlab::cli::list_command(args);
+    if (command == "trace") return kvlab::cli::trace_command(args);
+    std::cerr << "kvlab: unknown command '" << command << "'\n\n" << kUsage;
+    return 2;
+  } catch (const kvlab::InputError& e) {
+    std::cerr << "kvlab: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "kvlab: internal error: " << e.what() << "\n";
+    return 3;
+  }
+}

@@ -1,0 +1,136 @@
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "core/cli/commands.h"
+#include "core/config.h"
+#include "core/errors.h"
+#include "core/experiment_runner.h"
+#include "core/results_writer.h"
+
+namespace po = boost::program_options;
+
+namespace kvlab::cli {
+
+namespace {
+
+// One line on stderr, rewritten in place on a terminal, for runs longer than two seconds.
+class ProgressLine {
+ public:
+  ProgressLine() : start_(std::chrono::steady_clock::now()), tty_(isatty(STDERR_FILENO)) {}
+  void update(size_t points_done, size_t points_total, int64_t done, int64_t total) {
+    const double elapsed = seconds();
+    if (elapsed < 2.0) return;
+    if (!tty_ && elapsed - last_print_ < 10.0 && points_done < points_total) return;
+    last_print_ = elapsed;
+    const double frac = total > 0 ? static_cast<double>(done) / total : 0.0;
+    const double eta = frac > 0 ? elapsed * (1 - frac) / frac : 0.0;
+    std::fprintf(stderr, "%s[kvlab] points %zu/%zu  requests %lld/%lld (%.0f%%)  %.1fs elapsed  ETA %.1fs%s",
+                 tty_ ? "\r" : "", points_done, points_total, static_cast<long long>(done),
+                 static_cast<long long>(total), 100 * frac, elapsed, eta, tty_ ? "  " : "\n");
+    shown_ = true;
+  }
+  void finish() {
+    if (shown_ && tty_) std::fprintf(stderr, "\n");
+  }
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+  bool tty_;
+  bool shown_ = false;
+  double last_print_ = -100;
+};
+
+}  // namespace
+
+int run_command(const std::vector<std::string>& args, const std::string& command_line) {
+  po::options_description options("kvlab run CONFIG.ini [options]");
+  std::vector<std::string> sets;
+  std::string out, summary_path, shard = "0/1";
+  int jobs = 0;
+  options.add_options()("help,h", "this help")(
+      "set", po::value<std::vector<std::string>>(&sets)->composing(),
+      "override a key: --set section.key=value (repeatable; sweep.KEY=a,b sets a sweep axis)")(
+      "out", po::value<std::string>(&out), "HDF5 result file (default: output.path)")(
+      "summary-json", po::value<std::string>(&summary_path), "also write the summaries as JSON")(
+      "jobs,j", po::value<int>(&jobs)->default_value(0),
+      "sweep points run in parallel (0: all cores)")(
+      "shard", po::value<std::string>(&shard)->default_value("0/1"),
+      "run every N-th point starting at I (I/N), for cluster job arrays")(
+      "audit", "audit the memory manager after every step (slow; for debugging policies)")(
+      "quiet,q", "no progress line and no summary table");
+  po::options_description hidden;
+  std::string config_path;
+  hidden.add_options()("config", po::value<std::string>(&config_path));
+  po::positional_options_description positional;
+  positional.add("config", 1);
+  po::options_description all;
+  all.add(options).add(hidden);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "kvlab run: " << e.what() << "\n" << options;
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << options;
+    return 0;
+  }
+  if (config_path.empty()) {
+    std::cerr << "kvlab run: missing CONFIG.ini\n" << options;
+    return 2;
+  }
+
+  Config config = Config::load(config_path);
+  for (const std::string& s : sets) config.set_override(s);
+  if (out.empty()) out = config.get_string("output.path");
+  if (jobs < 0) throw InputError("--jobs", 0, "", "must not be negative");
+
+  RunOptions run;
+  run.jobs = jobs > 0 ? jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  run.shard = parse_shard(shard);
+  run.audit_every_step = vm.count("audit") > 0;
+  const bool quiet = vm.count("quiet") > 0;
+  ProgressLine progress;
+  if (!quiet) {
+    run.progress = [&progress](size_t pd, size_t pt, int64_t d, int64_t t) { progress.update(pd, pt, d, t); };
+  }
+  const std::vector<RunResult> results = run_experiment(config, run);
+  progress.finish();
+
+  write_results_hdf5(out, results, ResultsMeta{command_line, config_path});
+  if (!summary_path.empty()) write_file_atomically(summary_path, summary_json(results));
+  if (!quiet) {
+    std::cout << summary_table(results);
+    int64_t filtered = 0, skipped = 0, rejected = 0;
+    for (const RunResult& r : results) {
+      filtered += r.workload.num_filtered();
+      skipped += r.workload.bad_rows_skipped;
+      rejected += static_cast<int64_t>(r.summary.get("num_rejected"));
+    }
+    if (!results.empty()) {
+      const WorkloadReport& w = results.front().workload;
+      std::cout << "workload: " << w.source << " (" << w.format << "): " << w.rows_read
+                << " rows read, " << w.bad_rows_skipped << " bad rows skipped, "
+                << w.filtered_prompt_len << " over max_prompt_len, " << w.filtered_total_len
+                << " over max_total_len, " << w.beyond_num_requests << " beyond num_requests\n";
+    }
+    if (rejected > 0) std::cout << "rejected requests (all points): " << rejected << " (reasons in requests/reject_reason)\n";
+    std::cout << "wrote " << out << " (" << results.size() << " point" << (results.size() == 1 ? "" : "s")
+              << ", " << progress.seconds() << " s)\n";
+    (void)filtered;
+    (void)skipped;
+  }
+  return 0;
+}
+
+}  // namespace kvlab::cli

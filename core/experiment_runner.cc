@@ -1,0 +1,106 @@
+#include "core/experiment_runner.h"
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "core/engine.h"
+#include "core/errors.h"
+#include "core/experiment.h"
+#include "core/workload.h"
+
+namespace kvlab {
+
+namespace {
+
+// Workloads are shared between points that read the same trace the same way.
+std::string workload_key(const WorkloadConfig& w) {
+  return w.trace + "|" + w.format + "|" + w.arrival + "|" + std::to_string(w.rate) + "|" +
+         std::to_string(w.burstiness) + "|" + std::to_string(w.time_scale) + "|" +
+         std::to_string(w.num_requests) + "|" + std::to_string(w.seed) + "|" + w.prompt_len + "|" +
+         w.output_len + "|" + std::to_string(w.max_prompt_len) + "|" +
+         std::to_string(w.max_total_len) + "|" + (w.skip_bad_rows ? "skip" : "fail") + "|" +
+         std::to_string(w.n);
+}
+
+struct PreparedPoint {
+  SweepPoint point;
+  ExperimentConfig config;
+  std::shared_ptr<const Workload> workload;
+};
+
+}  // namespace
+
+std::vector<RunResult> run_experiment(const Config& config, const RunOptions& options) {
+  std::vector<PreparedPoint> prepared;
+  std::map<std::string, std::shared_ptr<const Workload>> workloads;
+  for (SweepPoint& point : expand_sweep(config)) {
+    if (!options.shard.contains(point.index)) continue;
+    PreparedPoint p;
+    p.config = resolve_experiment(point.config);
+    validate_engine_config(p.config);  // policy names and settings fail now, not mid-run
+    const std::string key = workload_key(p.config.workload);
+    auto it = workloads.find(key);
+    if (it == workloads.end()) {
+      it = workloads.emplace(key, std::make_shared<const Workload>(load_workload(p.config.workload))).first;
+    }
+    p.workload = it->second;
+    p.point = std::move(point);
+    prepared.push_back(std::move(p));
+  }
+
+  int64_t requests_total = 0;
+  for (const PreparedPoint& p : prepared) requests_total += static_cast<int64_t>(p.workload->requests.size());
+
+  std::vector<RunResult> results(prepared.size());
+  std::vector<std::exception_ptr> errors(prepared.size());
+  std::atomic<size_t> next{0};
+  std::mutex progress_mutex;
+  size_t points_done = 0;
+  int64_t requests_done = 0;
+  std::vector<int64_t> point_done(prepared.size(), 0);
+
+  auto worker = [&]() {
+    for (size_t i = next++; i < prepared.size(); i = next++) {
+      try {
+        const PreparedPoint& p = prepared[i];
+        auto engine = make_engine(p.config);
+        engine->set_audit_every_step(options.audit_every_step);
+        auto on_progress = [&, i](const EngineProgress& e) {
+          if (!options.progress) return;
+          std::lock_guard<std::mutex> lock(progress_mutex);
+          requests_done += e.done - point_done[i];
+          point_done[i] = e.done;
+          options.progress(points_done, prepared.size(), requests_done, requests_total);
+        };
+        RunResult r = engine->run(p.workload->requests, on_progress);
+        r.label = p.point.label;
+        r.workload = p.workload->report;
+        r.summary.set("num_filtered", static_cast<double>(r.workload.num_filtered()));
+        r.summary.set("num_bad_rows_skipped", static_cast<double>(r.workload.bad_rows_skipped));
+        results[i] = std::move(r);
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+      std::lock_guard<std::mutex> lock(progress_mutex);
+      ++points_done;
+      if (options.progress) options.progress(points_done, prepared.size(), requests_done, requests_total);
+    }
+  };
+  const int jobs = std::max(1, std::min<int>(options.jobs, static_cast<int>(prepared.size())));
+  if (jobs == 1) {
+    worker();
+  } else {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < jobs; ++t) threads.emplace_back(worker);
+    for (std::thread& t : threads) t.join();
+  }
+  for (std::exception_ptr& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+  return results;
+}
+
+}  // namespace kvlab

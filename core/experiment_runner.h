@@ -1,0 +1,31 @@
+// Runs an experiment: every sweep point (or one shard of them), on a pool of threads, each
+// point independent of how many threads run (results depend only on the point's config).
+// Every point is validated, and its workload loaded, before any runs, so bad input fails
+// fast and no result file is written.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/metrics.h"
+#include "core/sweep.h"
+
+namespace kvlab {
+
+struct RunOptions {
+  int jobs = 1;                 // threads (>= 1)
+  Shard shard;                  // which points to run
+  bool audit_every_step = false;
+  // Called from worker threads under a lock: points done, total, requests done / total.
+  std::function<void(size_t points_done, size_t points_total, int64_t requests_done,
+                      int64_t requests_total)>
+      progress;
+};
+
+// Returns one RunResult per point this shard runs, in point order. Throws InputError for
+// bad config or workloads (before running anything).
+std::vector<RunResult> run_experiment(const Config& config, const RunOptions& options);
+
+}  // namespace kvlab

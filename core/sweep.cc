@@ -1,0 +1,57 @@
+#include "core/sweep.h"
+
+#include <cstdlib>
+
+#include "core/errors.h"
+
+namespace kvlab {
+
+std::vector<SweepPoint> expand_sweep(const Config& config) {
+  const auto& axes = config.sweep();
+  size_t total = 1;
+  for (const auto& [key, values] : axes) total *= values.size();
+  std::vector<SweepPoint> points;
+  points.reserve(total);
+  for (size_t i = 0; i < total; ++i) {
+    SweepPoint p;
+    p.index = i;
+    p.config = config;
+    p.config.mutable_sweep().clear();
+    // Mixed-radix digits of i, the last axis varying fastest.
+    size_t rest = i;
+    std::vector<size_t> digit(axes.size());
+    for (size_t a = axes.size(); a-- > 0;) {
+      digit[a] = rest % axes[a].second.size();
+      rest /= axes[a].second.size();
+    }
+    for (size_t a = 0; a < axes.size(); ++a) {
+      const std::string& key = axes[a].first;
+      const std::string& value = axes[a].second[digit[a]];
+      p.config.set(key, value, "[sweep]", 0);
+      p.label += (p.label.empty() ? "" : ", ") + key + "=" + value;
+    }
+    points.push_back(std::move(p));
+  }
+  return points;
+}
+
+Shard parse_shard(const std::string& text) {
+  const size_t slash = text.find('/');
+  char* end = nullptr;
+  Shard s;
+  if (slash != std::string::npos) {
+    const std::string a = text.substr(0, slash), b = text.substr(slash + 1);
+    const long i = std::strtol(a.c_str(), &end, 10);
+    const bool ok_a = !a.empty() && *end == '\0';
+    const long n = std::strtol(b.c_str(), &end, 10);
+    const bool ok_b = !b.empty() && *end == '\0';
+    if (ok_a && ok_b && n >= 1 && i >= 0 && i < n) {
+      s.index = static_cast<size_t>(i);
+      s.count = static_cast<size_t>(n);
+      return s;
+    }
+  }
+  throw InputError("--shard", 0, "", "'" + text + "' is not I/N with 0 <= I < N");
+}
+
+}  // namespace kvlab

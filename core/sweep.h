@@ -1,0 +1,28 @@
+// Sweeps: a config's [sweep] section lists values per key; the points are their cartesian
+// product, in the order the keys and values are written (the first key varies slowest).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+
+namespace kvlab {
+
+struct SweepPoint {
+  size_t index = 0;
+  std::string label;  // "memory.policy=paged, memory.block_size=16" ("" without a sweep)
+  Config config;      // the base config with this point's values set
+};
+
+std::vector<SweepPoint> expand_sweep(const Config& config);
+
+// "I/N" -> shard I (0-based) of N; throws InputError naming --shard.
+struct Shard {
+  size_t index = 0;
+  size_t count = 1;
+  bool contains(size_t point) const { return point % count == index; }
+};
+Shard parse_shard(const std::string& text);
+
+}  // namespace kvlab
