@@ -84,9 +84,10 @@ struct Engine::State {
 
   // The prompt of a group with n > 1 is done: its n - 1 other samples start, sharing the
   // prompt's KV (the manager decides how: shared blocks or copies, run next step).
-  void fork_samples(SequenceGroup& g, const StepResult& result, size_t& cursor) {
+  // `parent_before` is the parent as it was before its own first token was appended.
+  void fork_samples(SequenceGroup& g, const Sequence& parent_before, const StepResult& result,
+                    size_t& cursor) {
     Sequence& parent = g.seqs[0];
-    const Sequence parent_before = parent;  // tokens before this step's sample
     for (int32_t i = 1; i < g.spec.n; ++i) {
       Sequence& child = g.add_child(parent_before, make_seq_id(g.id(), i));
       append_token(child, result, cursor);
@@ -114,10 +115,14 @@ struct Engine::State {
       check_invariant(seq.num_computed <= seq.num_tokens(), "prefill past the sequence's tokens");
       if (!chunk.samples) continue;
       check_invariant(seq.num_computed == seq.num_tokens(), "sampling chunk does not reach the end");
-      const bool forks_now = !g.has_forked() && g.spec.n > 1;
-      append_token(seq, result, cursor);
       if (g.first_token_s < 0) g.first_token_s = t;
-      if (forks_now) fork_samples(g, result, cursor);
+      if (!g.has_forked() && g.spec.n > 1) {
+        const Sequence before = seq;
+        append_token(seq, result, cursor);
+        fork_samples(g, before, result, cursor);
+      } else {
+        append_token(seq, result, cursor);
+      }
       finish_if_done(seq);
     }
     for (Sequence* seq : plan.decodes) {

@@ -1,0 +1,114 @@
+#include "core/config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "core/errors.h"
+
+namespace kvlab {
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Config, ParsesSectionsKeysAndComments) {
+  const Config c = Config::parse(
+      "# an experiment\n[memory]\npolicy = contiguous  # inline comment\nblock_size=32\n\n"
+      "[scheduler]\n; another comment\nmax_num_seqs = 64\n",
+      "exp.ini");
+  EXPECT_EQ(c.get_string("memory.policy"), "contiguous");
+  EXPECT_EQ(c.get_int("memory.block_size"), 32);
+  EXPECT_EQ(c.get_int("scheduler.max_num_seqs"), 64);
+  EXPECT_EQ(c.values().at("memory.block_size").line, 4);
+}
+
+TEST(Config, DefaultsComeFromTheSchema) {
+  const Config c = Config::parse("", "x.ini");
+  EXPECT_EQ(c.get_string("memory.policy"), "paged");
+  EXPECT_EQ(c.get_int("memory.block_size"), 16);
+  EXPECT_DOUBLE_EQ(c.get_double("hardware.gpu_memory_utilization"), 0.9);
+  EXPECT_TRUE(c.get_bool("output.record_steps"));
+}
+
+TEST(Config, UnknownKeyNamesFileLineAndKnownKeys) {
+  const std::string msg = error_of([] { Config::parse("[memory]\n\nblok_size = 4\n", "exp.ini"); });
+  EXPECT_NE(msg.find("exp.ini:3"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("memory.blok_size"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("block_size"), std::string::npos) << msg;
+}
+
+TEST(Config, UnknownSectionIsAnError) {
+  const std::string msg = error_of([] { Config::parse("[memry]\npolicy = paged\n", "e.ini"); });
+  EXPECT_NE(msg.find("e.ini:1"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("unknown section [memry]"), std::string::npos) << msg;
+}
+
+TEST(Config, SyntaxErrorsNameTheLine) {
+  EXPECT_NE(error_of([] { Config::parse("[memory\n", "a.ini"); }).find("a.ini:1"), std::string::npos);
+  EXPECT_NE(error_of([] { Config::parse("[memory]\npolicy\n", "a.ini"); }).find("a.ini:2"), std::string::npos);
+  EXPECT_NE(error_of([] { Config::parse("policy = paged\n", "a.ini"); }).find("outside any [section]"),
+            std::string::npos);
+  const std::string dup = error_of([] { Config::parse("[memory]\npolicy=a\npolicy=b\n", "a.ini"); });
+  EXPECT_NE(dup.find("a.ini:3"), std::string::npos) << dup;
+  EXPECT_NE(dup.find("first on line 2"), std::string::npos) << dup;
+}
+
+TEST(Config, TypedGettersRejectBadValuesWithTheirOrigin) {
+  const Config c = Config::parse("[memory]\nblock_size = sixteen\n[workload]\nrate = 1e999\n"
+                                 "[output]\nrecord_steps = maybe\n", "b.ini");
+  const std::string a = error_of([&] { c.get_int("memory.block_size"); });
+  EXPECT_NE(a.find("b.ini:2"), std::string::npos) << a;
+  EXPECT_NE(a.find("'sixteen' is not an integer"), std::string::npos) << a;
+  EXPECT_NE(error_of([&] { c.get_double("workload.rate"); }).find("b.ini:4"), std::string::npos);
+  EXPECT_NE(error_of([&] { c.get_bool("output.record_steps"); }).find("b.ini:6"), std::string::npos);
+}
+
+TEST(Config, OverridesReplaceValuesAndPinSweptKeys) {
+  Config c = Config::parse("[memory]\npolicy = paged\n[sweep]\nmemory.block_size = 8, 16\n", "c.ini");
+  c.set_override("memory.policy=contiguous");
+  EXPECT_EQ(c.get_string("memory.policy"), "contiguous");
+  EXPECT_EQ(c.values().at("memory.policy").origin, "--set");
+  ASSERT_EQ(c.sweep().size(), 1u);
+  c.set_override("memory.block_size=32");
+  EXPECT_TRUE(c.sweep().empty());
+  c.set_override("sweep.scheduler.max_num_seqs=1,2,3");
+  ASSERT_EQ(c.sweep().size(), 1u);
+  EXPECT_EQ(c.sweep()[0].second.size(), 3u);
+  EXPECT_NE(error_of([&] { c.set_override("memory.nope=1"); }).find("unknown key"), std::string::npos);
+  EXPECT_NE(error_of([&] { c.set_override("novalue"); }).find("section.key=value"), std::string::npos);
+}
+
+TEST(Config, SweepListsKeepTheirOrderAndRejectUnknownKeys) {
+  const Config c = Config::parse("[sweep]\nmemory.policy = paged, contiguous\nworkload.rate = 1,2,4\n", "s.ini");
+  ASSERT_EQ(c.sweep().size(), 2u);
+  EXPECT_EQ(c.sweep()[0].first, "memory.policy");
+  EXPECT_EQ(c.sweep()[1].second, (std::vector<std::string>{"1", "2", "4"}));
+  EXPECT_NE(error_of([] { Config::parse("[sweep]\nmemory.polcy = a\n", "s.ini"); }).find("s.ini:2"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { Config::parse("[sweep]\nmemory.policy = a,,b\n", "s.ini"); }).find("empty value"),
+            std::string::npos);
+}
+
+TEST(Config, LoadRemembersTheDirectoryForRelativePaths) {
+  const std::string path = testing::TempDir() + "/kvlab_config_test.ini";
+  std::ofstream(path) << "[workload]\ntrace = data/t.csv\n";
+  const Config c = Config::load(path);
+  EXPECT_EQ(c.base_dir(), path.substr(0, path.find_last_of('/')));
+  EXPECT_NE(error_of([] { Config::load("/nonexistent/x.ini"); }).find("cannot open"), std::string::npos);
+}
+
+TEST(Config, SplitAndTrim) {
+  EXPECT_EQ(split_list(" a, b ,c"), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(trim("  x \t"), "x");
+  EXPECT_EQ(trim("   "), "");
+}
+
+}  // namespace
+}  // namespace kvlab

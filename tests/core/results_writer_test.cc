@@ -1,0 +1,143 @@
+#include "core/results_writer.h"
+
+#include <gtest/gtest.h>
+#include <hdf5.h>
+
+#include <cstdio>
+#include <fstream>
+
+namespace kvlab {
+namespace {
+
+RunResult sample_point(const std::string& label, int num_requests) {
+  RunResult r;
+  r.label = label;
+  r.config = {{"memory.policy", "paged"}, {"memory.block_size", "16"}};
+  r.term_names = {"gemm", "overhead"};
+  for (int i = 0; i < num_requests; ++i) {
+    RequestRecord q;
+    q.id = i;
+    q.arrival_s = i * 0.5;
+    q.first_token_s = i * 0.5 + 0.1;
+    q.finish_s = i * 0.5 + 1;
+    q.prompt_len = 10 + i;
+    q.output_len = 5;
+    q.generated_tokens = 5;
+    q.outcome = i == 1 ? RequestOutcome::kRejected : RequestOutcome::kFinished;
+    if (i == 1) q.reject_reason = "too long";
+    r.requests.push_back(q);
+  }
+  for (int s = 0; s < 3; ++s) {
+    StepRecord st;
+    st.time_s = s;
+    st.duration_s = 1;
+    st.batch_size = s + 1;
+    st.memory = MemoryBreakdown{s, 1, 2, 0, 97 - s, 100};
+    st.terms = {0.25 * s, 0.002};
+    r.steps.push_back(st);
+  }
+  r.workload.source = "t.csv";
+  r.workload.format = "length-csv";
+  r.workload.rows_read = 7;
+  r.workload.filtered_prompt_len = 2;
+  r.summary = summarize(r, 100, 0.1);
+  return r;
+}
+
+double read_double_attr(hid_t obj, const char* name) {
+  double v = -1;
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  EXPECT_GE(a, 0) << name;
+  H5Aread(a, H5T_NATIVE_DOUBLE, &v);
+  H5Aclose(a);
+  return v;
+}
+
+std::string read_string_attr(hid_t obj, const char* name) {
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  EXPECT_GE(a, 0) << name;
+  hid_t t = H5Aget_type(a);
+  char* p = nullptr;
+  H5Aread(a, t, &p);
+  std::string s = p ? p : "";
+  H5free_memory(p);
+  H5Tclose(t);
+  H5Aclose(a);
+  return s;
+}
+
+template <typename T>
+std::vector<T> read_column(hid_t file, const std::string& path, hid_t type) {
+  hid_t d = H5Dopen2(file, path.c_str(), H5P_DEFAULT);
+  EXPECT_GE(d, 0) << path;
+  hid_t space = H5Dget_space(d);
+  hsize_t n = 0;
+  H5Sget_simple_extent_dims(space, &n, nullptr);
+  std::vector<T> v(n);
+  if (n) H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
+  H5Sclose(space);
+  H5Dclose(d);
+  return v;
+}
+
+TEST(ResultsWriter, WritesPointsWithConfigSummaryAndTables) {
+  const std::string path = testing::TempDir() + "/kvlab_results_test.h5";
+  write_results_hdf5(path, {sample_point("memory.block_size=16", 3), sample_point("b", 10000)},
+                     ResultsMeta{"kvlab run x.ini", "x.ini"});
+  EXPECT_FALSE(std::ifstream(path + ".partial").good());
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  EXPECT_EQ(read_string_attr(f, "command"), "kvlab run x.ini");
+  hid_t p0 = H5Gopen2(f, "points/0000", H5P_DEFAULT);
+  ASSERT_GE(p0, 0);
+  EXPECT_EQ(read_string_attr(p0, "label"), "memory.block_size=16");
+  EXPECT_EQ(read_string_attr(p0, "memory.policy"), "paged");
+  EXPECT_DOUBLE_EQ(read_double_attr(p0, "num_rejected"), 1);
+  EXPECT_DOUBLE_EQ(read_double_attr(p0, "num_requests"), 3);
+  H5Gclose(p0);
+  EXPECT_EQ(read_column<int32_t>(f, "points/0000/requests/prompt_len", H5T_NATIVE_INT32),
+            (std::vector<int32_t>{10, 11, 12}));
+  EXPECT_EQ(read_column<int8_t>(f, "points/0000/requests/outcome", H5T_NATIVE_INT8),
+            (std::vector<int8_t>{0, 1, 0}));
+  EXPECT_EQ(read_column<int64_t>(f, "points/0000/steps/kv_free", H5T_NATIVE_INT64),
+            (std::vector<int64_t>{97, 96, 95}));
+  EXPECT_EQ(read_column<double>(f, "points/0000/steps/cost_gemm_s", H5T_NATIVE_DOUBLE),
+            (std::vector<double>{0, 0.25, 0.5}));
+  // A large point is chunked and compressed but reads back the same.
+  const auto ids = read_column<int64_t>(f, "points/0001/requests/id", H5T_NATIVE_INT64);
+  ASSERT_EQ(ids.size(), 10000u);
+  EXPECT_EQ(ids[9999], 9999);
+  H5Fclose(f);
+  std::remove(path.c_str());
+}
+
+TEST(ResultsWriter, FailureLeavesNoFile) {
+  const std::string path = "/nonexistent-dir/kvlab.h5";
+  EXPECT_ANY_THROW(write_results_hdf5(path, {sample_point("a", 2)}, ResultsMeta{}));
+  EXPECT_FALSE(std::ifstream(path).good());
+  EXPECT_FALSE(std::ifstream(path + ".partial").good());
+}
+
+TEST(ResultsWriter, SummaryJsonHasOneObjectPerPointWithDesignNames) {
+  const std::string json = summary_json({sample_point("a", 3), sample_point("b", 3)});
+  EXPECT_NE(json.find("\"label\": \"a\""), std::string::npos);
+  EXPECT_NE(json.find("\"point\": 1"), std::string::npos);
+  for (const char* key : {"num_requests", "duration_s", "throughput_req_s", "throughput_tok_s",
+                          "normalized_latency_s_per_tok", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s",
+                          "tpot_p99_s", "mean_batch_size", "kv_capacity_slots", "kv_token_states_frac",
+                          "kv_reserved_frac", "kv_internal_frag_frac", "kv_external_frag_frac",
+                          "kv_free_frac", "num_preemptions", "num_rejected", "wall_s"}) {
+    EXPECT_NE(json.find(std::string("\"") + key + "\": "), std::string::npos) << key;
+  }
+  EXPECT_EQ(json.front(), '[');
+}
+
+TEST(ResultsWriter, SummaryTableHasARowPerPoint) {
+  const std::string table = summary_table({sample_point("first", 3), sample_point("second", 3)});
+  EXPECT_NE(table.find("first"), std::string::npos);
+  EXPECT_NE(table.find("second"), std::string::npos);
+  EXPECT_NE(table.find("kv tok%"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kvlab
