@@ -1,0 +1,630 @@
+#include "policies/memory/paged.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+
+#include "core/errors.h"
+
+namespace kvlab {
+
+namespace {
+
+constexpr int32_t kMaxBlockSize = 256;
+
+std::string seq_name(const Sequence& seq) { return "sequence " + std::to_string(seq.id); }
+
+// Appends a copy, merging it into the previous one when both ranges continue it.
+void append_copy(std::vector<KvCopy>& copies, int64_t src, int64_t dst, int64_t num_slots) {
+  if (!copies.empty()) {
+    KvCopy& last = copies.back();
+    if (last.src_slot + last.num_slots == src && last.dst_slot + last.num_slots == dst) {
+      last.num_slots += num_slots;
+      return;
+    }
+  }
+  copies.push_back(KvCopy{src, dst, num_slots});
+}
+
+}  // namespace
+
+// ---- BlockPool ----------------------------------------------------------------------------
+
+PagedKvCacheManager::BlockPool::BlockPool(int32_t num_blocks)
+    : ref_(static_cast<size_t>(num_blocks), 0) {
+  free_.reserve(static_cast<size_t>(num_blocks));
+  for (int32_t b = num_blocks - 1; b >= 0; --b) free_.push_back(b);
+}
+
+int32_t PagedKvCacheManager::BlockPool::allocate() {
+  if (free_.empty()) throw InvariantError("paged: allocation from an empty block pool");
+  const int32_t block = free_.back();
+  free_.pop_back();
+  ref_[static_cast<size_t>(block)] = 1;
+  return block;
+}
+
+int32_t PagedKvCacheManager::BlockPool::drop_ref(int32_t block) {
+  int32_t& r = ref_[static_cast<size_t>(block)];
+  if (r <= 0)
+    throw InvariantError("paged: reference dropped on free block " + std::to_string(block));
+  if (--r == 0) free_.push_back(block);
+  return r;
+}
+
+// ---- SlotClasses --------------------------------------------------------------------------
+
+PagedKvCacheManager::SlotClasses& PagedKvCacheManager::SlotClasses::operator+=(
+    const SlotClasses& o) {
+  computed += o.computed;
+  reserved += o.reserved;
+  internal_frag += o.internal_frag;
+  return *this;
+}
+
+PagedKvCacheManager::SlotClasses& PagedKvCacheManager::SlotClasses::operator-=(
+    const SlotClasses& o) {
+  computed -= o.computed;
+  reserved -= o.reserved;
+  internal_frag -= o.internal_frag;
+  return *this;
+}
+
+// ---- construction -------------------------------------------------------------------------
+
+namespace {
+
+int32_t checked_block_size(const MemoryConfig& c) {
+  if (c.block_size < 1 || c.block_size > kMaxBlockSize) {
+    throw InputError(
+        "", 0, "memory.block_size",
+        "must be in 1.." + std::to_string(kMaxBlockSize) + ", got " + std::to_string(c.block_size));
+  }
+  return c.block_size;
+}
+
+int32_t checked_num_blocks(int64_t slots, int32_t block_size, const char* field, bool allow_zero) {
+  if (slots < 0 || (!allow_zero && slots < block_size)) {
+    throw InputError("", 0, field,
+                     "must hold at least " + std::string(allow_zero ? "0 slots" : "one block") +
+                         " (block_size " + std::to_string(block_size) + "), got " +
+                         std::to_string(slots));
+  }
+  const int64_t blocks = slots / block_size;
+  if (blocks > std::numeric_limits<int32_t>::max()) {
+    throw InputError("", 0, field,
+                     std::to_string(slots) + " slots is more than 2^31 - 1 blocks of " +
+                         std::to_string(block_size));
+  }
+  return static_cast<int32_t>(blocks);
+}
+
+int32_t checked_watermark_blocks(double watermark, int32_t num_blocks) {
+  if (!(watermark >= 0.0 && watermark < 1.0)) {
+    throw InputError("", 0, "memory.watermark",
+                     "must be in [0, 1), got " + std::to_string(watermark));
+  }
+  return static_cast<int32_t>(std::floor(watermark * num_blocks));
+}
+
+}  // namespace
+
+PagedKvCacheManager::PagedKvCacheManager(const MemoryConfig& config)
+    : block_size_(checked_block_size(config)),
+      device_(checked_num_blocks(config.capacity_slots, block_size_, "memory.capacity_slots",
+                                 /*allow_zero=*/false)),
+      host_(checked_num_blocks(config.swap_capacity_slots, block_size_,
+                               "memory.swap_capacity_slots", /*allow_zero=*/true)),
+      watermark_blocks_(checked_watermark_blocks(config.watermark, device_.num_blocks())),
+      device_mark_(static_cast<size_t>(device_.num_blocks()), 0),
+      host_mark_(static_cast<size_t>(host_.num_blocks()), 0),
+      device_remap_(static_cast<size_t>(device_.num_blocks()), -1),
+      host_remap_(static_cast<size_t>(host_.num_blocks()), -1) {}
+
+std::string PagedKvCacheManager::name() const {
+  return "paged(block_size=" + std::to_string(block_size_) + ")";
+}
+
+int64_t PagedKvCacheManager::capacity_slots() const {
+  return static_cast<int64_t>(device_.num_blocks()) * block_size_;
+}
+
+int64_t PagedKvCacheManager::host_capacity_slots() const {
+  return static_cast<int64_t>(host_.num_blocks()) * block_size_;
+}
+
+int64_t PagedKvCacheManager::free_slots() const {
+  return static_cast<int64_t>(device_.num_free()) * block_size_;
+}
+
+int32_t PagedKvCacheManager::ref_count(int32_t device_block) const {
+  check_invariant(device_block >= 0 && device_block < device_.num_blocks(),
+                  "paged: ref_count of block out of range");
+  return device_.ref(device_block);
+}
+
+std::vector<int32_t> PagedKvCacheManager::block_table(const Sequence& seq) const {
+  const SeqState* s = find(seq.id);
+  return s ? s->blocks : std::vector<int32_t>{};
+}
+
+bool PagedKvCacheManager::is_swapped(const Sequence& seq) const {
+  const SeqState* s = find(seq.id);
+  return s && s->on_host;
+}
+
+// ---- sequence states ----------------------------------------------------------------------
+
+PagedKvCacheManager::SeqState* PagedKvCacheManager::find(SeqId id) {
+  auto it = index_.find(id);
+  return it == index_.end() ? nullptr : &states_[it->second];
+}
+
+const PagedKvCacheManager::SeqState* PagedKvCacheManager::find(SeqId id) const {
+  auto it = index_.find(id);
+  return it == index_.end() ? nullptr : &states_[it->second];
+}
+
+PagedKvCacheManager::SeqState& PagedKvCacheManager::add_state(const Sequence& seq) {
+  if (index_.count(seq.id)) {
+    throw InvariantError("paged: " + seq_name(seq) + " already holds memory");
+  }
+  if (num_active_ == states_.size()) states_.emplace_back();
+  SeqState& s = states_[num_active_];
+  s.seq = &seq;
+  s.blocks.clear();
+  s.len = 0;
+  s.on_host = false;
+  index_.emplace(seq.id, num_active_);
+  ++num_active_;
+  return s;
+}
+
+void PagedKvCacheManager::remove_state(SeqId id) {
+  auto it = index_.find(id);
+  const size_t pos = it->second;
+  index_.erase(it);
+  const size_t last = num_active_ - 1;
+  if (pos != last) {
+    std::swap(states_[pos], states_[last]);  // the spare keeps its vector's capacity
+    index_[states_[pos].seq->id] = pos;
+  }
+  states_[last].seq = nullptr;
+  --num_active_;
+}
+
+uint32_t PagedKvCacheManager::next_epoch() const {
+  if (++epoch_ == 0) {
+    std::fill(device_mark_.begin(), device_mark_.end(), 0);
+    std::fill(host_mark_.begin(), host_mark_.end(), 0);
+    epoch_ = 1;
+  }
+  return epoch_;
+}
+
+// ---- shared-block accounting --------------------------------------------------------------
+
+int32_t PagedKvCacheManager::fill_of(const SeqState& s, size_t index) const {
+  const int64_t start = static_cast<int64_t>(index) * block_size_;
+  return static_cast<int32_t>(std::min<int64_t>(block_size_, s.len - start));
+}
+
+// A shared block at table position `index` holding `fill` tokens: its filled slots hold
+// computed tokens (the invariant in the header), the rest are reserved below the final length
+// and internal fragmentation past it. The same for every sequence sharing it.
+PagedKvCacheManager::SlotClasses PagedKvCacheManager::shared_copy_classes(size_t index,
+                                                                          int32_t fill,
+                                                                          int32_t final_len) const {
+  const int64_t unfilled_begin = static_cast<int64_t>(index) * block_size_ + fill;
+  const int64_t unfilled = block_size_ - fill;
+  SlotClasses c;
+  c.computed = fill;
+  c.reserved = std::clamp<int64_t>(final_len - unfilled_begin, 0, unfilled);
+  c.internal_frag = unfilled - c.reserved;
+  return c;
+}
+
+void PagedKvCacheManager::add_device_ref(int32_t block, size_t index, int32_t fill,
+                                         int32_t final_len) {
+  if (device_.ref(block) >= 1) shared_dup_ += shared_copy_classes(index, fill, final_len);
+  device_.add_ref(block);
+}
+
+void PagedKvCacheManager::drop_device_ref(int32_t block, size_t index, int32_t fill,
+                                          int32_t final_len) {
+  if (device_.drop_ref(block) >= 1) shared_dup_ -= shared_copy_classes(index, fill, final_len);
+}
+
+// ---- admission ----------------------------------------------------------------------------
+
+AllocStatus PagedKvCacheManager::can_admit(const SequenceGroup& group) const {
+  const int64_t full_blocks = blocks_for(int64_t{group.spec.prompt_len} + group.spec.output_len);
+  const int64_t shared_prompt_blocks = group.spec.prompt_len / block_size_;
+  int64_t footprint = 0;
+  int64_t required = 0;
+  for (const Sequence& seq : group.seqs) {
+    if (seq.is_finished()) continue;
+    footprint += full_blocks;
+    required += blocks_for(seq.num_tokens());
+  }
+  const int64_t future_samples = group.spec.n - static_cast<int64_t>(group.seqs.size());
+  footprint += future_samples * (full_blocks - shared_prompt_blocks);
+  if (footprint > device_.num_blocks() - watermark_blocks_) return AllocStatus::kNever;
+  if (device_.num_free() - required < watermark_blocks_) return AllocStatus::kLater;
+  return AllocStatus::kOk;
+}
+
+void PagedKvCacheManager::admit(const SequenceGroup& group) {
+  if (can_admit(group) != AllocStatus::kOk) {
+    throw InvariantError("paged: admit of request " + std::to_string(group.id()) +
+                         " that can_admit does not allow (" + to_string(can_admit(group)) + ")");
+  }
+  for (const Sequence& seq : group.seqs) {
+    if (seq.is_finished()) continue;
+    SeqState& s = add_state(seq);
+    const int64_t n = blocks_for(seq.num_tokens());
+    for (int64_t i = 0; i < n; ++i) s.blocks.push_back(device_.allocate());
+    s.len = seq.num_tokens();
+  }
+}
+
+// ---- growth -------------------------------------------------------------------------------
+
+// Exact: a sequence needs a new block when its last block is full, or when it is shared and
+// partly filled (copy-on-write). Of k sequences appending to one shared block with r
+// references, min(k, r - 1) copy: when all r append, the last one finds it private.
+bool PagedKvCacheManager::can_append(const SequenceGroup& group) const {
+  int64_t needed = 0;
+  bool any_cow = false;
+  for (const Sequence& seq : group.seqs) {
+    if (seq.is_finished()) continue;
+    const SeqState* s = find(seq.id);
+    if (s == nullptr || s->on_host) continue;
+    if (s->len % block_size_ == 0) {
+      ++needed;
+    } else if (device_.ref(s->blocks.back()) > 1) {
+      any_cow = true;
+    }
+  }
+  if (any_cow) {
+    const uint32_t epoch = next_epoch();
+    for (size_t i = 0; i < group.seqs.size(); ++i) {
+      const Sequence& seq = group.seqs[i];
+      if (seq.is_finished()) continue;
+      const SeqState* s = find(seq.id);
+      if (s == nullptr || s->on_host || s->len % block_size_ == 0) continue;
+      const int32_t block = s->blocks.back();
+      const int32_t refs = device_.ref(block);
+      if (refs <= 1 || device_mark_[static_cast<size_t>(block)] == epoch) continue;
+      device_mark_[static_cast<size_t>(block)] = epoch;
+      int64_t appending = 0;
+      for (size_t j = i; j < group.seqs.size(); ++j) {
+        const Sequence& other = group.seqs[j];
+        if (other.is_finished()) continue;
+        const SeqState* o = find(other.id);
+        if (o && !o->on_host && o->len % block_size_ != 0 && o->blocks.back() == block) {
+          ++appending;
+        }
+      }
+      needed += std::min<int64_t>(appending, refs - 1);
+    }
+  }
+  return needed <= device_.num_free();
+}
+
+std::vector<KvCopy> PagedKvCacheManager::append_slot(const Sequence& seq) {
+  SeqState* s = find(seq.id);
+  if (s == nullptr || s->on_host) {
+    throw InvariantError("paged: append_slot for " + seq_name(seq) + " holding no device memory");
+  }
+  if (s->len >= seq.num_tokens()) {
+    throw InvariantError("paged: append_slot for " + seq_name(seq) + " past its " +
+                         std::to_string(seq.num_tokens()) + " tokens");
+  }
+  const int32_t filled = s->len % block_size_;
+  if (filled == 0) {  // last block full (or no block): start a new one
+    s->blocks.push_back(device_.allocate());
+    ++s->len;
+    return {};
+  }
+  const int32_t last = s->blocks.back();
+  if (device_.ref(last) == 1) {  // common path: room in a private block
+    ++s->len;
+    return {};
+  }
+  // Copy-on-write: the last block is shared; take a private copy of its filled slots.
+  const int32_t fresh = device_.allocate();
+  drop_device_ref(last, s->blocks.size() - 1, filled, seq.final_len());
+  s->blocks.back() = fresh;
+  ++s->len;
+  return {KvCopy{int64_t{last} * block_size_, int64_t{fresh} * block_size_, filled}};
+}
+
+std::vector<KvCopy> PagedKvCacheManager::fork(const Sequence& parent, const Sequence& child) {
+  const SeqState* p = find(parent.id);
+  if (p == nullptr || p->on_host) {
+    throw InvariantError("paged: fork from " + seq_name(parent) + " holding no device memory");
+  }
+  if (parent.group != child.group) {
+    throw InvariantError("paged: fork of " + seq_name(child) + " from another group");
+  }
+  if (parent.num_computed < p->len || child.num_computed < p->len) {
+    throw InvariantError("paged: fork from " + seq_name(parent) + " holding " +
+                         std::to_string(p->len) + " slots with " +
+                         std::to_string(parent.num_computed) + " computed (child: " +
+                         std::to_string(child.num_computed) + "): only computed KV can be shared");
+  }
+  const size_t parent_pos = index_.at(parent.id);
+  SeqState& c = add_state(child);  // may move states_: re-read the parent after it
+  const SeqState& ps = states_[parent_pos];
+  c.blocks = ps.blocks;
+  c.len = ps.len;
+  const int32_t final_len = child.final_len();
+  for (size_t i = 0; i < c.blocks.size(); ++i) {
+    add_device_ref(c.blocks[i], i, fill_of(c, i), final_len);
+  }
+  return {};
+}
+
+void PagedKvCacheManager::release(const Sequence& seq) {
+  SeqState* s = find(seq.id);
+  if (s == nullptr) return;
+  const int32_t final_len = seq.final_len();
+  for (size_t i = s->blocks.size(); i-- > 0;) {  // back to front: the front is reused first
+    if (s->on_host) {
+      host_.drop_ref(s->blocks[i]);
+    } else {
+      drop_device_ref(s->blocks[i], i, fill_of(*s, i), final_len);
+    }
+  }
+  remove_state(seq.id);
+}
+
+// ---- swapping -----------------------------------------------------------------------------
+
+int64_t PagedKvCacheManager::distinct_blocks(const SequenceGroup& group, bool on_host) const {
+  const uint32_t epoch = next_epoch();
+  std::vector<uint32_t>& mark = on_host ? host_mark_ : device_mark_;
+  int64_t count = 0;
+  for (const Sequence& seq : group.seqs) {
+    if (seq.is_finished()) continue;
+    const SeqState* s = find(seq.id);
+    if (s == nullptr || s->on_host != on_host) continue;
+    for (int32_t b : s->blocks) {
+      if (mark[static_cast<size_t>(b)] == epoch) continue;
+      mark[static_cast<size_t>(b)] = epoch;
+      ++count;
+    }
+  }
+  return count;
+}
+
+AllocStatus PagedKvCacheManager::can_swap_out(const SequenceGroup& group) const {
+  const int64_t needed = distinct_blocks(group, /*on_host=*/false);
+  if (needed > host_.num_blocks()) return AllocStatus::kNever;
+  if (needed > host_.num_free()) return AllocStatus::kLater;
+  return AllocStatus::kOk;
+}
+
+std::vector<KvCopy> PagedKvCacheManager::swap_out(const SequenceGroup& group) {
+  if (can_swap_out(group) != AllocStatus::kOk) {
+    throw InvariantError("paged: swap_out of request " + std::to_string(group.id()) +
+                         " without room in the host pool");
+  }
+  std::vector<KvCopy> copies;
+  const uint32_t epoch = next_epoch();
+  for (const Sequence& seq : group.seqs) {
+    if (seq.is_finished()) continue;
+    SeqState* s = find(seq.id);
+    if (s == nullptr || s->on_host) continue;
+    const int32_t final_len = seq.final_len();
+    for (size_t i = 0; i < s->blocks.size(); ++i) {
+      const int32_t device_block = s->blocks[i];
+      const size_t d = static_cast<size_t>(device_block);
+      const int32_t fill = fill_of(*s, i);
+      int32_t host_block;
+      if (device_mark_[d] != epoch) {  // first holder: move the data
+        device_mark_[d] = epoch;
+        host_block = host_.allocate();
+        device_remap_[d] = host_block;
+        append_copy(copies, int64_t{device_block} * block_size_, int64_t{host_block} * block_size_,
+                    fill);
+      } else {
+        host_block = device_remap_[d];
+        host_.add_ref(host_block);
+      }
+      drop_device_ref(device_block, i, fill, final_len);
+      s->blocks[i] = host_block;
+    }
+    s->on_host = true;
+  }
+  return copies;
+}
+
+AllocStatus PagedKvCacheManager::can_swap_in(const SequenceGroup& group) const {
+  const int64_t needed = distinct_blocks(group, /*on_host=*/true);
+  if (needed > device_.num_blocks() - watermark_blocks_) return AllocStatus::kNever;
+  if (device_.num_free() - needed < watermark_blocks_) return AllocStatus::kLater;
+  return AllocStatus::kOk;
+}
+
+std::vector<KvCopy> PagedKvCacheManager::swap_in(const SequenceGroup& group) {
+  if (can_swap_in(group) != AllocStatus::kOk) {
+    throw InvariantError("paged: swap_in of request " + std::to_string(group.id()) +
+                         " without room on the device");
+  }
+  std::vector<KvCopy> copies;
+  const uint32_t epoch = next_epoch();
+  for (const Sequence& seq : group.seqs) {
+    if (seq.is_finished()) continue;
+    SeqState* s = find(seq.id);
+    if (s == nullptr || !s->on_host) continue;
+    const int32_t final_len = seq.final_len();
+    for (size_t i = 0; i < s->blocks.size(); ++i) {
+      const int32_t host_block = s->blocks[i];
+      const size_t h = static_cast<size_t>(host_block);
+      const int32_t fill = fill_of(*s, i);
+      int32_t device_block;
+      if (host_mark_[h] != epoch) {  // first holder: move the data
+        host_mark_[h] = epoch;
+        device_block = device_.allocate();
+        host_remap_[h] = device_block;
+        append_copy(copies, int64_t{host_block} * block_size_, int64_t{device_block} * block_size_,
+                    fill);
+      } else {
+        device_block = host_remap_[h];
+        add_device_ref(device_block, i, fill, final_len);
+      }
+      host_.drop_ref(host_block);
+      s->blocks[i] = device_block;
+    }
+    s->on_host = false;
+  }
+  return copies;
+}
+
+// ---- views --------------------------------------------------------------------------------
+
+KvLayout PagedKvCacheManager::layout(const Sequence& seq) const {
+  const SeqState* s = find(seq.id);
+  if (s == nullptr || s->on_host) {
+    throw InvariantError("paged: layout of " + seq_name(seq) + " holding no device memory");
+  }
+  KvLayout out;
+  out.kind = KvLayout::Kind::kPaged;
+  out.block_size = block_size_;
+  out.block_table = s->blocks;
+  return out;
+}
+
+// Per device sequence, its held slots [0, blocks * block_size) split at num_computed and at
+// its true final length; then what shared blocks contributed more than once is taken off.
+MemoryBreakdown PagedKvCacheManager::breakdown(const SequenceGroup* /*head_of_line*/) const {
+  SlotClasses sum;
+  for (size_t i = 0; i < num_active_; ++i) {
+    const SeqState& s = states_[i];
+    if (s.on_host) continue;
+    const int64_t held = static_cast<int64_t>(s.blocks.size()) * block_size_;
+    const int64_t computed = std::clamp<int64_t>(s.seq->num_computed, 0, held);
+    const int64_t reserved_end =
+        std::max<int64_t>(computed, std::min<int64_t>(s.seq->final_len(), held));
+    sum.computed += computed;
+    sum.reserved += reserved_end - computed;
+    sum.internal_frag += held - reserved_end;
+  }
+  sum -= shared_dup_;
+  MemoryBreakdown b;
+  b.capacity = capacity_slots();
+  b.token_states = sum.computed;
+  b.reserved = sum.reserved;
+  b.internal_frag = sum.internal_frag;
+  b.external_frag = 0;  // any free block serves any request: paging has no external gaps
+  b.free = free_slots();
+  return b;
+}
+
+// ---- audit --------------------------------------------------------------------------------
+
+void PagedKvCacheManager::audit() const {
+  const std::string where = "paged audit: ";
+  auto fail = [&](const std::string& what) { throw InvariantError(where + what); };
+
+  // Sequence states and the index.
+  if (index_.size() != num_active_)
+    fail("index holds " + std::to_string(index_.size()) + " sequences, states " +
+         std::to_string(num_active_));
+  std::vector<int32_t> device_refs(static_cast<size_t>(device_.num_blocks()), 0);
+  std::vector<int32_t> host_refs(static_cast<size_t>(host_.num_blocks()), 0);
+  // For each device block: the table position and fill its holders see (all must agree).
+  std::vector<int64_t> position(static_cast<size_t>(device_.num_blocks()), -1);
+  std::vector<int32_t> fill_seen(static_cast<size_t>(device_.num_blocks()), -1);
+  SlotClasses dup;
+  for (size_t i = 0; i < num_active_; ++i) {
+    const SeqState& s = states_[i];
+    if (s.seq == nullptr) fail("active state without a sequence");
+    const Sequence& seq = *s.seq;
+    const std::string who = seq_name(seq) + ": ";
+    auto it = index_.find(seq.id);
+    if (it == index_.end() || it->second != i) fail(who + "index does not point at its state");
+    if (s.len < 1 || static_cast<int64_t>(s.blocks.size()) != blocks_for(s.len)) {
+      fail(who + std::to_string(s.blocks.size()) + " blocks for " + std::to_string(s.len) +
+           " slots");
+    }
+    if (seq.num_computed < 0 || seq.num_computed > s.len) {
+      fail(who + std::to_string(seq.num_computed) + " computed tokens but " +
+           std::to_string(s.len) + " slots");
+    }
+    if (s.len > seq.num_tokens() || s.len < seq.num_tokens() - 1) {
+      fail(who + std::to_string(s.len) + " slots for " + std::to_string(seq.num_tokens()) +
+           " tokens (expected tokens or tokens - 1)");
+    }
+    const int32_t limit = s.on_host ? host_.num_blocks() : device_.num_blocks();
+    for (size_t j = 0; j < s.blocks.size(); ++j) {
+      const int32_t b = s.blocks[j];
+      if (b < 0 || b >= limit) fail(who + "block " + std::to_string(b) + " out of range");
+      if (s.on_host) {
+        ++host_refs[static_cast<size_t>(b)];
+        continue;
+      }
+      ++device_refs[static_cast<size_t>(b)];
+      const size_t bb = static_cast<size_t>(b);
+      const int32_t fill = fill_of(s, j);
+      if (position[bb] < 0) {
+        position[bb] = static_cast<int64_t>(j);
+        fill_seen[bb] = fill;
+      } else {
+        if (position[bb] != static_cast<int64_t>(j) || fill_seen[bb] != fill) {
+          fail(who + "shares block " + std::to_string(b) + " at position " + std::to_string(j) +
+               " with fill " + std::to_string(fill) + ", another holder at " +
+               std::to_string(position[bb]) + " with fill " + std::to_string(fill_seen[bb]));
+        }
+        dup += shared_copy_classes(j, fill, seq.final_len());
+      }
+      if (device_.ref(b) > 1 && seq.num_computed < static_cast<int64_t>(j) * block_size_ + fill) {
+        fail(who + "shared block " + std::to_string(b) + " holds tokens not computed");
+      }
+    }
+  }
+
+  // Reference counts and free lists.
+  auto check_pool = [&](const BlockPool& pool, const std::vector<int32_t>& refs, const char* what) {
+    std::vector<char> in_free(static_cast<size_t>(pool.num_blocks()), 0);
+    for (int32_t b : pool.free_list()) {
+      if (b < 0 || b >= pool.num_blocks()) fail(std::string(what) + " free list: bad block");
+      if (in_free[static_cast<size_t>(b)]++) {
+        fail(std::string(what) + " free list holds block " + std::to_string(b) + " twice");
+      }
+    }
+    for (int32_t b = 0; b < pool.num_blocks(); ++b) {
+      const size_t bb = static_cast<size_t>(b);
+      if (pool.ref(b) != refs[bb]) {
+        fail(std::string(what) + " block " + std::to_string(b) + " ref count " +
+             std::to_string(pool.ref(b)) + ", tables hold " + std::to_string(refs[bb]));
+      }
+      if ((refs[bb] == 0) != (in_free[bb] != 0)) {
+        fail(std::string(what) + " block " + std::to_string(b) +
+             (refs[bb] == 0 ? " unreferenced but not free" : " referenced and free"));
+      }
+    }
+  };
+  check_pool(device_, device_refs, "device");
+  check_pool(host_, host_refs, "host");
+
+  if (!(dup == shared_dup_)) fail("shared-block accounting out of step with the tables");
+  const MemoryBreakdown b = breakdown(nullptr);
+  if (b.token_states < 0 || b.reserved < 0 || b.internal_frag < 0 || b.free < 0 ||
+      b.sum() != b.capacity || b.capacity != capacity_slots()) {
+    fail("breakdown " + std::to_string(b.token_states) + "+" + std::to_string(b.reserved) + "+" +
+         std::to_string(b.internal_frag) + "+" + std::to_string(b.external_frag) + "+" +
+         std::to_string(b.free) + " does not sum to capacity " + std::to_string(b.capacity));
+  }
+}
+
+KVLAB_REGISTER(
+    memory_policies(), "paged",
+    [](const MemoryConfig& c) { return std::make_unique<PagedKvCacheManager>(c); },
+    "vLLM PagedAttention: fixed blocks, block tables, copy-on-write, host swap pool, "
+    "watermark (memory.block_size, memory.watermark)");
+
+}  // namespace kvlab

@@ -1,0 +1,164 @@
+// PagedKvCacheManager: the vLLM (PagedAttention) memory manager.
+//
+// The device arena is cut into num_blocks = capacity_slots / block_size fixed blocks; a
+// sequence holds a block table (its blocks in token order) and token i lives in slot
+// block_table[i / block_size] * block_size + i % block_size. Blocks are reference counted:
+// fork() makes the child's table a copy of the parent's (no data moves) and the first append
+// to a shared, partly filled last block copies it (copy-on-write), so forked samples share
+// their prompt's KV. A host pool of swap_capacity_slots / block_size blocks holds swapped-out
+// groups; shared blocks are swapped once and stay shared.
+//
+// Admission (vLLM v0's BlockSpaceManager):
+//  - kNever when the group's footprint at its full final length cannot fit in
+//    num_blocks - watermark_blocks. The footprint is blocks(prompt + output) for each
+//    unfinished sequence, plus, for each sample not forked yet, the blocks it cannot share
+//    (all but the prompt's full blocks). This is the one place the manager reads
+//    spec.output_len: it plays the role of vLLM's max_tokens (the user's stated bound on the
+//    output), and without it a group could be admitted that can never finish, deadlocking the
+//    engine instead of being rejected with a reason.
+//  - kLater when admitting now would leave fewer than watermark_blocks free blocks
+//    (watermark_blocks = floor(watermark * num_blocks), as vLLM), so newly admitted groups do
+//    not immediately force preemptions.
+//  - admit() gives each unfinished sequence blocks for its num_tokens(); a group that has not
+//    forked holds one sequence, its samples share its blocks at fork(). A group re-admitted
+//    after recompute gives each sample its own blocks (their prompts are recomputed apart).
+//
+// Accounting (breakdown): physical slots in blocks held by sequences are split, per slot,
+// into token_states (holding a computed token's KV; a block shared by forked samples counts
+// once), reserved (not computed yet, below the sequence's true final length) and
+// internal_frag (past it: the unused tail of the last block). external_frag is always 0: any
+// free block can serve any request, which is the point of paging. breakdown() costs
+// O(sequences): what shared blocks add is kept up to date as reference counts change.
+//
+// Invariant the accounting relies on (checked by fork() and audit()): every slot of a shared
+// block holds a computed token for every sequence sharing it. fork() requires the parent to
+// have computed everything it holds, which is the Engine's order (prompt computed, first
+// tokens sampled, fork, then append_slot for each sample's own first token); sharing a slot
+// whose token is still to be computed would also be wrong, since samples' next tokens differ.
+//
+// Thread safety: none; one Engine drives one manager.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/kv_cache_manager.h"
+
+namespace kvlab {
+
+class PagedKvCacheManager final : public KvCacheManager {
+ public:
+  // Throws InputError naming memory.block_size (1..256), memory.capacity_slots (at least one
+  // block), memory.swap_capacity_slots (>= 0) or memory.watermark (0 <= w < 1).
+  explicit PagedKvCacheManager(const MemoryConfig& config);
+
+  std::string name() const override;
+  int64_t capacity_slots() const override;
+  int64_t host_capacity_slots() const override;
+  int64_t free_slots() const override;
+
+  AllocStatus can_admit(const SequenceGroup& group) const override;
+  void admit(const SequenceGroup& group) override;
+  bool can_append(const SequenceGroup& group) const override;
+  std::vector<KvCopy> append_slot(const Sequence& seq) override;
+  // REQUIRES: parent holds device memory and has computed every token it holds; child (same
+  // group) holds nothing. Never copies.
+  std::vector<KvCopy> fork(const Sequence& parent, const Sequence& child) override;
+  // A sequence that holds nothing (never admitted, or already released) is left alone.
+  void release(const Sequence& seq) override;
+  AllocStatus can_swap_out(const SequenceGroup& group) const override;
+  std::vector<KvCopy> swap_out(const SequenceGroup& group) override;
+  // Applies the admission watermark too (as vLLM): kNever when the group's blocks exceed
+  // num_blocks - watermark_blocks.
+  AllocStatus can_swap_in(const SequenceGroup& group) const override;
+  std::vector<KvCopy> swap_in(const SequenceGroup& group) override;
+  KvLayout layout(const Sequence& seq) const override;
+  MemoryBreakdown breakdown(const SequenceGroup* head_of_line) const override;
+  void audit() const override;
+
+  // Introspection for tests and benchmarks.
+  int32_t block_size() const { return block_size_; }
+  int32_t num_blocks() const { return device_.num_blocks(); }
+  int32_t num_free_blocks() const { return device_.num_free(); }
+  int32_t num_host_blocks() const { return host_.num_blocks(); }
+  int32_t num_free_host_blocks() const { return host_.num_free(); }
+  int32_t watermark_blocks() const { return watermark_blocks_; }
+  int32_t ref_count(int32_t device_block) const;
+  // The blocks `seq` holds, device or host ids (empty when it holds none).
+  std::vector<int32_t> block_table(const Sequence& seq) const;
+  bool is_swapped(const Sequence& seq) const;
+
+ private:
+  // Reference-counted blocks with a LIFO free list: the most recently freed block is reused
+  // first (deterministic; a fresh pool hands out 0, 1, 2, ...).
+  class BlockPool {
+   public:
+    explicit BlockPool(int32_t num_blocks);
+    int32_t num_blocks() const { return static_cast<int32_t>(ref_.size()); }
+    int32_t num_free() const { return static_cast<int32_t>(free_.size()); }
+    int32_t ref(int32_t block) const { return ref_[static_cast<size_t>(block)]; }
+    // REQUIRES: num_free() > 0. The block comes with one reference.
+    int32_t allocate();
+    void add_ref(int32_t block) { ++ref_[static_cast<size_t>(block)]; }
+    // Returns the references left; the block is freed when none are.
+    int32_t drop_ref(int32_t block);
+    const std::vector<int32_t>& free_list() const { return free_; }
+
+   private:
+    std::vector<int32_t> ref_;
+    std::vector<int32_t> free_;
+  };
+
+  // What one extra reference to a shared block adds to the per-sequence sums of breakdown().
+  struct SlotClasses {
+    int64_t computed = 0;
+    int64_t reserved = 0;
+    int64_t internal_frag = 0;
+    SlotClasses& operator+=(const SlotClasses& o);
+    SlotClasses& operator-=(const SlotClasses& o);
+    friend bool operator==(const SlotClasses&, const SlotClasses&) = default;
+  };
+
+  struct SeqState {
+    const Sequence* seq = nullptr;
+    std::vector<int32_t> blocks;  // device block ids, or host block ids when on_host
+    int32_t len = 0;              // token slots in use: tokens [0, len) have a slot
+    bool on_host = false;
+  };
+
+  int64_t blocks_for(int64_t tokens) const { return (tokens + block_size_ - 1) / block_size_; }
+  int32_t fill_of(const SeqState& s, size_t index) const;
+  SlotClasses shared_copy_classes(size_t index, int32_t fill, int32_t final_len) const;
+  // Device reference changes that keep shared_dup_ in step.
+  void add_device_ref(int32_t block, size_t index, int32_t fill, int32_t final_len);
+  void drop_device_ref(int32_t block, size_t index, int32_t fill, int32_t final_len);
+
+  SeqState* find(SeqId id);
+  const SeqState* find(SeqId id) const;
+  SeqState& add_state(const Sequence& seq);
+  void remove_state(SeqId id);
+  // Distinct blocks held by the group's unfinished sequences on the device (or host).
+  int64_t distinct_blocks(const SequenceGroup& group, bool on_host) const;
+
+  int32_t block_size_;
+  BlockPool device_;
+  BlockPool host_;
+  int32_t watermark_blocks_;
+  // Active sequences are states_[0, num_active_); later entries are spares whose block
+  // vectors keep their capacity, so steady-state admission does not allocate.
+  std::vector<SeqState> states_;
+  size_t num_active_ = 0;
+  std::unordered_map<SeqId, size_t> index_;
+  // Sum over device blocks b of (ref(b) - 1) * shared_copy_classes(b): what per-sequence sums
+  // count more than once.
+  SlotClasses shared_dup_;
+  // Scratch for swaps and distinct-block counts: a block is marked when mark[b] == epoch.
+  mutable std::vector<uint32_t> device_mark_, host_mark_;
+  mutable std::vector<int32_t> device_remap_, host_remap_;
+  mutable uint32_t epoch_ = 0;
+  uint32_t next_epoch() const;
+};
+
+}  // namespace kvlab
