@@ -1,0 +1,94 @@
+// continuous: iteration-level batching (Orca; vLLM). The batch is re-planned every step, so
+// a request joins as soon as memory and the budgets allow and leaves the step it finishes.
+//
+// Prefill-first (chunk_size = 0, vLLM v0's default):
+//   1. if nothing is swapped out, admit waiting groups FCFS (whole prompts);
+//   2. if anything was admitted, the step runs those prefills only;
+//   3. otherwise every running sequence decodes (preempting LIFO victims while a group
+//      cannot get its next slot), then, if nobody was preempted this step, swapped groups
+//      come back (oldest swap first) and decode too.
+// Chunked prefill (chunk_size > 0, Sarathi-Serve; vLLM v1):
+//   1. every running sequence past its prompt decodes (with preemption as above);
+//   2. if nobody was preempted, swapped groups come back and decode;
+//   3. running sequences still in their prompt get their next chunk;
+//   4. if nothing is swapped out and nobody was preempted this step (a victim would
+//      otherwise be re-admitted at once), waiting groups are admitted FCFS with a first chunk;
+// each chunk at most chunk_size tokens, the step at most max_batched_tokens in all.
+#include <limits>
+#include <memory>
+#include <string>
+
+#include "core/scheduler.h"
+#include "policies/scheduling/scheduling_options.h"
+#include "policies/scheduling/step_planner.h"
+
+namespace kvlab {
+
+namespace {
+
+constexpr size_t kNoLimit = std::numeric_limits<size_t>::max();
+
+class ContinuousScheduler : public Scheduler {
+ public:
+  explicit ContinuousScheduler(const SchedulingOptions& options)
+      : options_(options), planner_(options) {}
+
+  std::string name() const override {
+    const SchedulerConfig& c = options_.config;
+    const std::string prefill =
+        options_.chunked() ? "chunk_size=" + std::to_string(c.chunk_size) : "prefill-first";
+    return "continuous(" + prefill + ", max_num_seqs=" + std::to_string(c.max_num_seqs) +
+           ", max_batched_tokens=" + std::to_string(c.max_batched_tokens) +
+           ", preemption=" + c.preemption + ", victim=" + c.victim + ")";
+  }
+
+  SchedulerOutput schedule(SchedulerQueues& queues, KvCacheManager& kv, double) override {
+    SchedulerOutput output;
+    output.decodes.reserve(last_decodes_);
+    planner_.begin(queues, kv, output);
+    if (options_.chunked()) {
+      schedule_chunked(queues);
+    } else {
+      schedule_prefill_first(queues);
+    }
+    last_decodes_ = output.decodes.size();
+    return output;
+  }
+
+ private:
+  void schedule_prefill_first(SchedulerQueues& queues) {
+    if (queues.swapped.empty()) {
+      planner_.admit_waiting(kNoLimit);
+      if (planner_.has_prefills()) return;  // a prefill step: running groups wait a step
+    }
+    planner_.schedule_decodes();
+    if (!planner_.preempted_any()) planner_.swap_in();
+  }
+
+  void schedule_chunked(SchedulerQueues& queues) {
+    planner_.schedule_decodes();
+    if (planner_.preempted_any()) {
+      planner_.continue_prefills();
+      return;
+    }
+    planner_.swap_in();
+    planner_.continue_prefills();
+    if (queues.swapped.empty()) planner_.admit_waiting(kNoLimit);
+  }
+
+  SchedulingOptions options_;
+  StepPlanner planner_;
+  size_t last_decodes_ = 0;  // capacity hint: the decode list rarely changes size much
+};
+
+std::unique_ptr<Scheduler> make_continuous(const SchedulerConfig& config) {
+  return std::make_unique<ContinuousScheduler>(make_scheduling_options(config, "continuous"));
+}
+
+}  // namespace
+
+KVLAB_REGISTER(schedulers(), "continuous", make_continuous,
+               "iteration-level batching (Orca, vLLM): FCFS, prefill-first or chunked prefill "
+               "(chunk_size), preemption by recompute / swap / auto");
+
+}  // namespace kvlab
