@@ -1,0 +1,125 @@
+// The kvlab command line: the quickstart at a reduced size, outputs, and bad input (clear
+// error naming file, line and field; non-zero exit; no result file).
+#include <gtest/gtest.h>
+
+#include "tests/e2e/e2e_util.h"
+
+namespace kvlab {
+namespace {
+
+using e2e::file_exists;
+using e2e::run_command;
+using e2e::temp_path;
+using e2e::write_file;
+
+std::string kvlab() { return e2e::kvlab_binary(); }
+
+TEST(Cli, HelpAndList) {
+  const auto help = run_command(kvlab() + " --help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.output.find("kvlab run CONFIG.ini"), std::string::npos);
+  EXPECT_EQ(run_command(kvlab() + " run --help").exit_code, 0);
+  const auto list = run_command(kvlab() + " list");
+  EXPECT_EQ(list.exit_code, 0) << list.output;
+  for (const char* name : {"paged", "contiguous", "continuous", "static", "opt-13b", "h100-sxm-80gb",
+                           "length-csv", "azure-csv", "sim", "memory.block_size"}) {
+    EXPECT_NE(list.output.find(name), std::string::npos) << name;
+  }
+  EXPECT_EQ(run_command(kvlab() + " list nonsense").exit_code, 2);
+  EXPECT_EQ(run_command(kvlab() + " frobnicate").exit_code, 2);
+}
+
+TEST(Cli, QuickstartAtReducedSizeWritesResults) {
+  const std::string out = temp_path("cli_quickstart.h5"), json = temp_path("cli_quickstart.json");
+  std::remove(out.c_str());
+  const auto r = run_command(kvlab() + " run " + e2e::source_path("experiments/quickstart.ini") +
+                             " --set workload.num_requests=150 --out " + out + " --summary-json " + json);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("memory.policy=paged"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("memory.policy=contiguous"), std::string::npos) << r.output;
+  EXPECT_TRUE(file_exists(json));
+  EXPECT_EQ(e2e::read_attr(out, "points/0000", "num_requests"), 150);
+  EXPECT_EQ(e2e::read_column(out, "points/0001/requests/id").size(), 150u);
+  EXPECT_FALSE(e2e::read_column(out, "points/0000/steps/kv_token_states").empty());
+}
+
+struct BadInput {
+  const char* name;
+  std::string ini;         // the experiment file's text ({TRACE} is replaced by a trace path)
+  std::string trace;       // a trace file's text, or empty
+  std::string expected;    // must appear in the error ({FILE}, {TRACE} replaced)
+};
+
+class CliBadInput : public testing::TestWithParam<BadInput> {};
+
+TEST_P(CliBadInput, FailsClearlyAndWritesNothing) {
+  const BadInput& b = GetParam();
+  const std::string dir = temp_path(std::string("bad_") + b.name);
+  std::system(("mkdir -p " + dir).c_str());
+  const std::string ini = dir + "/exp.ini", trace = dir + "/trace.csv", out = dir + "/out.h5";
+  auto fill = [&](std::string s) {
+    for (auto [key, value] : {std::pair<std::string, std::string>{"{TRACE}", trace}, {"{FILE}", ini}}) {
+      for (size_t at; (at = s.find(key)) != std::string::npos;) s.replace(at, key.size(), value);
+    }
+    return s;
+  };
+  if (!b.trace.empty()) write_file(trace, b.trace);
+  write_file(ini, fill(b.ini));
+  const auto r = run_command(kvlab() + " run " + ini + " --out " + out + " --summary-json " + dir + "/s.json");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find(fill(b.expected)), std::string::npos) << r.output;
+  EXPECT_FALSE(file_exists(out));
+  EXPECT_FALSE(file_exists(out + ".partial"));
+  EXPECT_FALSE(file_exists(dir + "/s.json"));
+}
+
+const std::string kWorkload = "[workload]\ntrace = {TRACE}\nformat = length-csv\n";
+const std::string kGoodTrace = "num_prefill_tokens,num_decode_tokens\n10,5\n20,8\n";
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, CliBadInput,
+    testing::Values(
+        BadInput{"unknown_policy", kWorkload + "[memory]\npolicy = pagged\n", kGoodTrace,
+                 "{FILE}:5: field 'memory.policy': unknown memory policy 'pagged' (known: "},
+        BadInput{"unknown_key", kWorkload + "[scheduler]\nmax_seqs = 4\n", kGoodTrace,
+                 "{FILE}:5: field 'scheduler.max_seqs': unknown key"},
+        BadInput{"bad_number", kWorkload + "[memory]\nblock_size = 16x\n", kGoodTrace,
+                 "{FILE}:5: field 'memory.block_size'"},
+        BadInput{"bad_block_size", kWorkload + "[memory]\nblock_size = 1024\n", kGoodTrace,
+                 "{FILE}:5: field 'memory.block_size'"},
+        BadInput{"unknown_scheduler", kWorkload + "[scheduler]\nbatching = greedy\n", kGoodTrace,
+                 "{FILE}:5: field 'scheduler.batching'"},
+        BadInput{"unknown_backend", kWorkload + "[backend]\nkind = tpu\n", kGoodTrace,
+                 "{FILE}:5: field 'backend.kind'"},
+        BadInput{"malformed_row", kWorkload, "num_prefill_tokens,num_decode_tokens\n10,5\n20,abc\n",
+                 "{TRACE}:3"},
+        BadInput{"negative_length", kWorkload, "num_prefill_tokens,num_decode_tokens\n10,5\n-4,3\n",
+                 "{TRACE}:3"},
+        BadInput{"missing_column", kWorkload, "num_prefill_tokens,num_decode_tokens\n10\n", "{TRACE}:2"},
+        BadInput{"empty_trace", kWorkload, "num_prefill_tokens,num_decode_tokens\n", "{TRACE}"},
+        BadInput{"missing_trace", "[workload]\ntrace = /nonexistent/t.csv\n", "", "/nonexistent/t.csv"},
+        BadInput{"model_too_big", kWorkload + "[model]\nname = llama-2-70b\n[hardware]\nname = a10g\n",
+                 kGoodTrace, "no room for a KV cache"},
+        BadInput{"bad_sweep_key", kWorkload + "[sweep]\nmemory.polcy = a, b\n", kGoodTrace,
+                 "{FILE}:5: field 'memory.polcy'"}),
+    [](const testing::TestParamInfo<BadInput>& info) { return std::string(info.param.name); });
+
+TEST(Cli, BadCommandLinesAreUsageErrors) {
+  EXPECT_EQ(run_command(kvlab() + " run").exit_code, 2);
+  EXPECT_EQ(run_command(kvlab() + " run x.ini --bogus").exit_code, 2);
+  const auto r = run_command(kvlab() + " run " + e2e::source_path("experiments/quickstart.ini") +
+                             " --set memory.nope=1 --out " + temp_path("never.h5"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("memory.nope"), std::string::npos) << r.output;
+  EXPECT_FALSE(file_exists(temp_path("never.h5")));
+}
+
+TEST(Cli, TraceStatsOnAShippedSample) {
+  const auto r = run_command(kvlab() + " trace stats " + e2e::source_path("traces/data/azure_conv_sample.csv"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("4000"), std::string::npos) << r.output;
+  EXPECT_EQ(run_command(kvlab() + " trace stats /nonexistent.csv").exit_code, 1);
+}
+
+}  // namespace
+}  // namespace kvlab

@@ -1,0 +1,78 @@
+// Helpers for end-to-end tests: run the CLI, read HDF5 columns, write small files.
+#pragma once
+
+#include <hdf5.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace kvlab::e2e {
+
+inline std::string source_path(const std::string& rel) { return std::string(KVLAB_SOURCE_DIR) + "/" + rel; }
+inline std::string kvlab_binary() { return std::string(KVLAB_BINARY_DIR) + "/bin/kvlab"; }
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+inline CommandResult run_command(const std::string& command) {
+  CommandResult r;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+inline std::string temp_path(const std::string& name) {
+  std::string dir = testing::TempDir();
+  if (!dir.empty() && dir.back() != '/') dir += '/';
+  return dir + name;
+}
+
+inline void write_file(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+inline bool file_exists(const std::string& path) { return std::ifstream(path).good(); }
+
+// Reads a 1-D numeric dataset as doubles; empty when absent.
+inline std::vector<double> read_column(const std::string& file, const std::string& path) {
+  std::vector<double> out;
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) return out;
+  hid_t d = H5Dopen2(f, path.c_str(), H5P_DEFAULT);
+  if (d >= 0) {
+    hid_t space = H5Dget_space(d);
+    hsize_t n = 0;
+    H5Sget_simple_extent_dims(space, &n, nullptr);
+    out.resize(n);
+    if (n) H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data());
+    H5Sclose(space);
+    H5Dclose(d);
+  }
+  H5Fclose(f);
+  return out;
+}
+
+inline double read_attr(const std::string& file, const std::string& object, const std::string& name) {
+  double v = -1;
+  hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) return v;
+  hid_t a = H5Aopen_by_name(f, object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT);
+  if (a >= 0) {
+    H5Aread(a, H5T_NATIVE_DOUBLE, &v);
+    H5Aclose(a);
+  }
+  H5Fclose(f);
+  return v;
+}
+
+}  // namespace kvlab::e2e

@@ -1,0 +1,162 @@
+// Whole simulated experiments, in-process: capacity math, conservation of requests and tokens,
+// determinism, the vLLM paper's pattern under load, and sweep parallelism.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "core/errors.h"
+#include "core/experiment.h"
+#include "core/experiment_runner.h"
+#include "tests/e2e/e2e_util.h"
+
+namespace kvlab {
+namespace {
+
+Config paper_setup(const std::string& extra) {
+  // The vLLM paper's setup: OPT-13B on one A100-40GB with 12 GiB of KV cache, ShareGPT lengths.
+  return Config::parse("[workload]\ntrace = " + e2e::source_path("traces/data/sharegpt_lengths_sample.csv") +
+                           "\narrival = poisson\nrate = 4\nnum_requests = 300\nseed = 1\n"
+                           "max_total_len = 2048\n"
+                           "[model]\nname = opt-13b\n[hardware]\nname = a100-40gb\nkv_cache_gb = 12\n" +
+                           extra,
+                       "test.ini");
+}
+
+RunResult run_one(const Config& c) {
+  RunOptions options;
+  options.jobs = 1;
+  auto results = run_experiment(c, options);
+  EXPECT_EQ(results.size(), 1u);
+  return results.front();
+}
+
+TEST(Simulation, Opt13bWith12GiBHas15_7KSlots) {
+  const ExperimentConfig e = resolve_experiment(paper_setup(""));
+  EXPECT_EQ(e.model.kv_bytes_per_slot(), 800 * 1024);
+  EXPECT_EQ(e.memory.capacity_slots, 15728);
+}
+
+TEST(Simulation, ContiguousMaxNeverRunsMoreThanCapacityOverMaxSeqLen) {
+  const RunResult r = run_one(paper_setup("[memory]\npolicy = contiguous\nreservation = max\n"));
+  const int64_t limit = 15728 / 2048;  // 7: the paper's Orca-Max batch of 7.00 at 2 req/s
+  int32_t most = 0;
+  for (const StepRecord& s : r.steps) most = std::max(most, s.num_running);
+  EXPECT_LE(most, limit);
+  EXPECT_EQ(most, limit) << "under this load the arena should fill up";
+  EXPECT_DOUBLE_EQ(r.summary.get("num_finished"), r.summary.get("num_requests"));
+}
+
+TEST(Simulation, EveryRowIsFinishedRejectedOrFilteredAndTokensAddUp) {
+  const RunResult r = run_one(Config::parse(
+      "[workload]\ntrace = " + e2e::source_path("traces/data/azure_conv_sample.csv") +
+          "\nnum_requests = 400\nmax_prompt_len = 2000\n"
+          "[model]\nname = llama-2-7b\n[hardware]\nname = a100-40gb\n"
+          "[scheduler]\nmax_batched_tokens = 8192\n",
+      "test.ini"));
+  int64_t finished = 0, rejected = 0, generated = 0, expected_tokens = 0;
+  for (const RequestRecord& q : r.requests) {
+    if (q.outcome == RequestOutcome::kFinished) {
+      ++finished;
+      generated += q.generated_tokens;
+      expected_tokens += static_cast<int64_t>(q.output_len) * q.n;
+    } else {
+      EXPECT_EQ(q.outcome, RequestOutcome::kRejected);
+      EXPECT_FALSE(q.reject_reason.empty());
+      ++rejected;
+    }
+  }
+  EXPECT_GT(rejected, 0) << "requests over llama-2-7b's 4096-token context must be rejected";
+  EXPECT_EQ(finished + rejected, 400);
+  EXPECT_EQ(r.workload.rows_read,
+            400 + r.workload.num_filtered() + r.workload.bad_rows_skipped);
+  EXPECT_GT(r.workload.filtered_prompt_len, 0);
+  EXPECT_EQ(generated, expected_tokens);
+  EXPECT_DOUBLE_EQ(r.summary.get("generated_tokens"), static_cast<double>(generated));
+  int64_t stepped_tokens = 0;
+  for (const StepRecord& s : r.steps) {
+    stepped_tokens += s.decode_tokens;
+    EXPECT_EQ(s.memory.sum(), s.memory.capacity);
+  }
+  // Each request's first token is sampled by its prefill, each later one by a decode step that
+  // fed back the previous token (n = 1, and recompute re-prefills rather than decodes).
+  if (r.summary.get("num_preemptions") == 0) EXPECT_EQ(stepped_tokens, generated - finished);
+}
+
+TEST(Simulation, SameConfigAndSeedGiveIdenticalResults) {
+  const Config c = paper_setup("[memory]\npolicy = paged\n[scheduler]\npreemption = swap\n");
+  const RunResult a = run_one(c), b = run_one(c);
+  ASSERT_EQ(a.steps.size(), b.steps.size());
+  for (size_t i = 0; i < a.steps.size(); ++i) {
+    EXPECT_EQ(a.steps[i].time_s, b.steps[i].time_s);
+    EXPECT_EQ(a.steps[i].batch_size, b.steps[i].batch_size);
+    EXPECT_EQ(a.steps[i].memory, b.steps[i].memory);
+  }
+  ASSERT_EQ(a.requests.size(), b.requests.size());
+  for (size_t i = 0; i < a.requests.size(); ++i) {
+    EXPECT_EQ(a.requests[i].finish_s, b.requests[i].finish_s);
+    EXPECT_EQ(a.requests[i].num_preemptions, b.requests[i].num_preemptions);
+  }
+  for (const auto& [k, v] : a.summary.values) {
+    if (k != "wall_s") EXPECT_EQ(v, b.summary.get(k)) << k;
+  }
+}
+
+TEST(Simulation, PagedKeepsUsedMemoryInTokenStatesContiguousMaxDoesNot) {
+  const RunResult paged = run_one(paper_setup("[memory]\npolicy = paged\nblock_size = 16\n"));
+  const RunResult orca = run_one(paper_setup("[memory]\npolicy = contiguous\nreservation = max\n"));
+  EXPECT_GT(paged.summary.get("kv_token_states_of_used_frac"), 0.9);
+  EXPECT_LT(orca.summary.get("kv_token_states_of_used_frac"), 0.5);
+  EXPECT_GT(paged.summary.get("mean_batch_size"), 2 * orca.summary.get("mean_batch_size"));
+}
+
+TEST(Simulation, SweepResultsDoNotDependOnJobs) {
+  Config c = paper_setup("[sweep]\nmemory.policy = paged, contiguous\nmemory.block_size = 8, 32\n");
+  c.set_override("workload.num_requests=120");
+  RunOptions one, two;
+  one.jobs = 1;
+  two.jobs = 2;
+  const auto a = run_experiment(c, one), b = run_experiment(c, two);
+  ASSERT_EQ(a.size(), 4u);
+  ASSERT_EQ(b.size(), 4u);
+  for (size_t p = 0; p < a.size(); ++p) {
+    EXPECT_EQ(a[p].label, b[p].label);
+    ASSERT_EQ(a[p].steps.size(), b[p].steps.size());
+    for (size_t i = 0; i < a[p].steps.size(); ++i) EXPECT_EQ(a[p].steps[i].memory, b[p].steps[i].memory);
+  }
+  EXPECT_EQ(a[1].label, "memory.policy=paged, memory.block_size=32");
+  // Shards partition the points.
+  RunOptions shard;
+  shard.shard = parse_shard("1/2");
+  const auto odd = run_experiment(c, shard);
+  ASSERT_EQ(odd.size(), 2u);
+  EXPECT_EQ(odd[0].label, a[1].label);
+  EXPECT_EQ(odd[1].label, a[3].label);
+}
+
+TEST(Simulation, PreemptionUnderPressureStillFinishesEverything) {
+  for (const char* mode : {"recompute", "swap"}) {
+    const RunResult r = run_one(paper_setup(std::string("[memory]\npolicy = paged\ncapacity_slots = 4096\n"
+                                                        "[scheduler]\npreemption = ") + mode + "\n"));
+    EXPECT_GT(r.summary.get("num_preemptions"), 0) << mode;
+    EXPECT_DOUBLE_EQ(r.summary.get("num_finished"), r.summary.get("num_requests")) << mode;
+  }
+}
+
+TEST(Simulation, ImpossibleConfigsNameTheirKey) {
+  auto message = [](const std::string& ini) {
+    try {
+      resolve_experiment(Config::parse(ini, "bad.ini"));
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_NE(message("[model]\nname = llama-2-70b\n[hardware]\nname = a10g\n").find("no room for a KV cache"),
+            std::string::npos);
+  EXPECT_NE(message("[model]\nname = gpt-5\n").find("bad.ini:2: field 'model.name'"), std::string::npos);
+  EXPECT_NE(message("[model]\ntensor_parallel = 3\n").find("model.tensor_parallel"), std::string::npos);
+  EXPECT_NE(message("[workload]\nrate = -1\n").find("bad.ini:2: field 'workload.rate'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kvlab
