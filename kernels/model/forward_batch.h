@@ -1,0 +1,19 @@
+// From a scheduler's plan to the model's batch: one ForwardEntry per prefill chunk (in plan
+// order), then one per decode, each with its sequence's layout from the manager. This is the
+// order StepResult::token_ids uses, so logits row i belongs to the i-th sampling entry.
+#pragma once
+
+#include <vector>
+
+#include "core/kv_cache_manager.h"
+#include "core/scheduler.h"
+#include "kernels/model/llama_model.h"
+
+namespace kvlab {
+
+// REQUIRES (checked): every scheduled sequence carries its token ids (Sequence::token_ids,
+// num_tokens() of them); a prefill chunk lies within them; a decode has exactly one pending
+// token; `kv` holds device memory for each of them (the scheduler's contract).
+std::vector<ForwardEntry> forward_entries(const SchedulerOutput& plan, const KvCacheManager& kv);
+
+}  // namespace kvlab

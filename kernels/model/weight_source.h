@@ -1,0 +1,44 @@
+// WeightSource: where a model's parameters come from, tensor by tensor, by Hugging Face
+// Llama name ("model.layers.3.self_attn.q_proj.weight", shape [out][in], row-major fp32).
+// The model asks for each tensor once while it loads and never again, so a checkpoint
+// reader (safetensors) can plug in later without touching the forward.
+//
+// DummyWeightSource is vLLM's `--load-format dummy` for kvlab: every tensor drawn from its own
+// std::mt19937_64 stream seeded by (seed, tensor name), so a tensor does not depend on the
+// order tensors are loaded in, and scaled so activations stay O(1) through any depth:
+//   - embeddings ("embed_tokens"): uniform in [-1, 1);
+//   - 1-D tensors (norm weights):  1 + uniform in [-0.1, 0.1);
+//   - other 2-D [out][in] tensors: uniform in [-a, a) with a = sqrt(3 / in), variance 1 / in,
+//     so a projection keeps the variance of its input (LM head logits come out ~ N(0, 1),
+//     spread enough that greedy tokens vary).
+// (vLLM's dummy weights are uniform in [-1e-3, 1e-3]; with those every logit is ~1e-3 and the
+// greedy tokens of a tiny model barely depend on the input.)
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace kvlab {
+
+class WeightSource {
+ public:
+  virtual ~WeightSource() = default;
+  // Writes tensor `name` of shape `shape` (row-major) into `out`.
+  // REQUIRES: out.size() == product of shape. Throws InputError when the source has no such
+  // tensor or holds it with another shape.
+  virtual void load(const std::string& name, std::span<const int64_t> shape,
+                    std::span<float> out) const = 0;
+};
+
+class DummyWeightSource : public WeightSource {
+ public:
+  explicit DummyWeightSource(uint64_t seed) : seed_(seed) {}
+  void load(const std::string& name, std::span<const int64_t> shape,
+            std::span<float> out) const override;
+
+ private:
+  uint64_t seed_;
+};
+
+}  // namespace kvlab
