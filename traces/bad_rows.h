@@ -1,0 +1,51 @@
+// Malformed trace rows: how a reader reports them. A row parser throws RowError (which
+// field, what is wrong); the reader's loop catches it and hands it to BadRows together with
+// the line number. BadRows then either throws InputError "FILE:LINE: field 'F': WHAT" (the
+// default) or, with TraceReadOptions::skip_bad_rows, counts the row, keeps the first
+// kMaxMessages messages for the user, and lets the reader go on.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/workload.h"
+
+namespace kvlab {
+
+// One malformed field of the row being parsed. Carries no file or line: the caller adds them.
+class RowError : public std::runtime_error {
+ public:
+  RowError(std::string field, const std::string& what)
+      : std::runtime_error(what), field_(std::move(field)) {}
+  const std::string& field() const { return field_; }
+
+ private:
+  std::string field_;
+};
+
+class BadRows {
+ public:
+  static constexpr size_t kMaxMessages = 10;
+
+  BadRows(std::string path, const TraceReadOptions& options)
+      : path_(std::move(path)), skip_(options.skip_bad_rows) {}
+
+  // Throws InputError(path, line, field, what) unless skipping bad rows; otherwise counts it.
+  void report(int64_t line, const std::string& field, const std::string& what);
+  void report(int64_t line, const RowError& error) { report(line, error.field(), error.what()); }
+
+  int64_t count() const { return count_; }
+  // Moves the count and messages into `data`.
+  void move_into(TraceData& data);
+
+ private:
+  std::string path_;
+  bool skip_;
+  int64_t count_ = 0;
+  std::vector<std::string> messages_;
+};
+
+}  // namespace kvlab

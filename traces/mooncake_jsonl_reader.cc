@@ -1,0 +1,87 @@
+#include "traces/mooncake_jsonl_reader.h"
+
+#include <cmath>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "core/errors.h"
+#include "core/workload.h"
+#include "traces/bad_rows.h"
+#include "traces/json_fields.h"
+#include "traces/line_reader.h"
+#include "traces/numeric_fields.h"
+
+namespace kvlab {
+
+namespace {
+
+using nlohmann::json;
+
+TraceRow parse_mooncake_row(const std::string& line, int64_t line_number) {
+  json object;
+  try {
+    object = json::parse(line);
+  } catch (const json::parse_error& error) {
+    throw RowError("json", "malformed JSON: " + json_error_text(error));
+  }
+  if (!object.is_object()) throw RowError("json", "expected a JSON object per line");
+  TraceRow row;
+  row.line = line_number;
+  const double timestamp_ms = json_number(object, "timestamp");
+  if (timestamp_ms < 0) {
+    throw RowError("timestamp", "negative time " + std::to_string(timestamp_ms) + " ms");
+  }
+  row.timestamp_s = timestamp_ms / 1000.0;
+  row.prompt_len = check_token_count(json_number(object, "input_length"), "input_length", 1);
+  row.output_len = check_token_count(json_number(object, "output_length"), "output_length", 1);
+  row.hash_ids = json_hash_ids(object, "hash_ids");
+  return row;
+}
+
+class MooncakeJsonlReader : public TraceReader {
+ public:
+  std::string name() const override { return "mooncake-jsonl"; }
+
+  bool detects(const std::string& path, const std::string& first_line) const override {
+    if (path.size() >= 6 && path.compare(path.size() - 6, 6, ".jsonl") == 0) return true;
+    const auto start = first_line.find_first_not_of(" \t");
+    return start != std::string::npos && first_line[start] == '{' &&
+           first_line.find("\"input_length\"") != std::string::npos;
+  }
+
+  TraceData read(const std::string& path, const TraceReadOptions& options) const override {
+    LineReader lines(path);
+    TraceData data;
+    data.has_timestamps = true;
+    BadRows bad_rows(path, options);
+    std::string line;
+    int64_t data_lines = 0;
+    while (lines.next(line)) {
+      if (is_blank(line)) continue;
+      ++data_lines;
+      try {
+        data.rows.push_back(parse_mooncake_row(line, lines.line_number()));
+      } catch (const RowError& error) {
+        bad_rows.report(lines.line_number(), error);
+      }
+    }
+    if (data_lines == 0) {
+      throw InputError(path, 1, "json",
+                       "empty file: expected one JSON object per line with timestamp, "
+                       "input_length, output_length");
+    }
+    bad_rows.move_into(data);
+    return data;
+  }
+};
+
+KVLAB_REGISTER(
+    trace_readers(), "mooncake-jsonl",
+    [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
+      return std::make_unique<MooncakeJsonlReader>();
+    },
+    "Mooncake JSONL: timestamp (ms), input_length, output_length, hash_ids");
+
+}  // namespace
+
+}  // namespace kvlab

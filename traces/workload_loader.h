@@ -1,0 +1,47 @@
+// The workload loader behind core's load_workload(): trace rows (or synthetic ones), then
+// the length filters, then num_requests, then arrivals, then the requests sorted by arrival.
+//
+// Order and accounting (every row a user gave is counted once, in the first place it fell):
+//   rows_read           rows the reader returned plus malformed rows it skipped
+//   bad_rows_skipped    malformed rows (workload.on_bad_row = skip)
+//   filtered_prompt_len prompt_len > max_prompt_len (0 = off)
+//   filtered_total_len  prompt_len + output_len > max_total_len (0 = off), prompt filter passed
+//   beyond_num_requests rows left after the first num_requests valid rows (file order)
+// so rows_read = bad_rows_skipped + num_filtered() + requests.size(). Rows a format's own
+// rules drop (ShareGPT entries with < 2 turns, vLLM pruning) are not rows_read: core's
+// WorkloadReport has no field for them, so load_workload_with_details returns them beside.
+//
+// Arrivals: "trace" uses the kept rows' timestamps minus the earliest kept one (so the run
+// starts with a request, not an idle lead-in that would dilute throughput), times time_scale;
+// it is an error naming workload.arrival for formats without timestamps and for synthetic
+// workloads. poisson / gamma / burst are drawn for the kept rows in file order (arrivals.h).
+// time_scale applies to trace arrivals only.
+//
+// Synthetic workloads (workload.trace empty): num_requests (> 0) rows with lengths from
+// workload.prompt_len / output_len (length_distribution.h), source_line 0, then the same
+// filters; lengths and arrivals use separate seed streams, so changing the arrival process
+// keeps the lengths.
+//
+// Output: requests sorted by arrival, ties in file order (stable), ids 0..n-1 in that order,
+// n = workload.n, prefix_hashes = the row's hash_ids. An empty result (every row filtered or
+// bad) is an InputError that gives the counts.
+#pragma once
+
+#include <vector>
+
+#include "core/experiment.h"
+#include "core/workload.h"
+#include "traces/read_trace.h"
+
+namespace kvlab {
+
+struct WorkloadDetails {
+  Workload workload;
+  std::vector<FormatDrop> dropped_by_format;  // empty for synthetic workloads
+};
+
+// Throws InputError naming the workload.* key for invalid settings, and the file, line and
+// field for malformed traces.
+WorkloadDetails load_workload_with_details(const WorkloadConfig& config);
+
+}  // namespace kvlab
