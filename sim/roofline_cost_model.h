@@ -1,0 +1,69 @@
+// RooflineCostModel ("roofline"): a step's time from the FLOPs and bytes of its work, over the
+// hardware's peak compute and memory bandwidth (scaled by backend.compute_efficiency and
+// backend.bandwidth_efficiency), per GPU under tensor parallelism (TP splits the attention
+// heads, KV heads, FFN and vocabulary evenly). Six terms, summed (the parts do not overlap:
+// a conservative, explainable model in the spirit of Vidur's and LLMCompass' rooflines):
+//
+//  gemm       every weight matmul of every layer over the step's T tokens, plus the LM head
+//             over the S sampled rows: FLOPs 2*T*layers*W_layer/tp + 2*S*hidden*vocab/tp;
+//             the weights are read once per step: (layers*W_layer + hidden*vocab if S > 0)
+//             * dtype/tp bytes. time = max(FLOPs / compute, bytes / bandwidth).
+//  attention  prefill chunk [s, s+c): causal, so its queries attend to c*s + c(c+1)/2
+//             (query, key) pairs; it reads the cached prefix's KV and writes its own:
+//             (s + c) * kv_token bytes. Decode with context n: n pairs, n * kv_token bytes
+//             read. Each pair costs 4 * heads/tp * head_dim * layers FLOPs (QK^T and PV).
+//             time = roofline(prefill sums) + roofline(decode sums): separate kernels.
+//  swap       swap_out then swap_in: slots * kv_token bytes per GPU, all TP GPUs at once over
+//             the node topology's GPU<->host routes (sim/topology.h), plus
+//             backend.swap_overhead_us per transfer. A transfer is one block
+//             (memory.block_size slots, as vLLM's swap_blocks issues one copy per block), or
+//             one whole KvCopy range for memory.policy = contiguous. Small blocks therefore
+//             swap slowly, as the vLLM paper's Fig. 19 measured.
+//  copy       fork and copy-on-write copies on the device: read + write, 2 * bytes / bandwidth.
+//  allreduce  with tp > 1: two ring all-reduces per layer of T * hidden * dtype bytes
+//             (after attention and after the MLP), over the topology.
+//  overhead   backend.step_overhead_ms, every step (scheduling, input preparation, launches).
+//
+// kv_token = model.kv_bytes_per_slot() / tp. Activations' memory traffic is not counted: the
+// GEMMs are dominated by weights (decode) or FLOPs (prefill) and attention by KV reads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/cost_model.h"
+#include "core/experiment.h"
+#include "sim/topology.h"
+
+namespace kvlab {
+
+class RooflineCostModel : public CostModel {
+ public:
+  // Throws InputError naming the key for efficiencies outside (0, 1], negative overheads, a
+  // block size < 1, a topology or tensor parallelism that does not fit (NodeTopology).
+  explicit RooflineCostModel(const ExperimentConfig& config);
+
+  std::string name() const override { return "roofline"; }
+  StepCost cost(const StepShape& step) const override;
+
+  const NodeTopology& topology() const { return topology_; }
+
+ private:
+  double roofline(double flops, double bytes) const;
+  double swap_seconds(const std::vector<KvCopy>& copies) const;
+
+  ModelSpec model_;
+  int32_t tp_ = 1;
+  NodeTopology topology_;
+  double step_overhead_s_ = 0;
+  double swap_overhead_s_ = 0;
+  int64_t swap_unit_slots_ = 0;  // slots per swap transfer; 0: one transfer per KvCopy
+  double flops_per_s_ = 0;       // peak x compute_efficiency
+  double bytes_per_s_ = 0;       // HBM peak x bandwidth_efficiency
+  double layer_weight_params_ = 0;     // matmul weights of all layers, per GPU
+  double lm_head_params_ = 0;          // per GPU
+  double kv_bytes_per_token_ = 0;      // per GPU
+  double attention_flops_per_pair_ = 0;  // per GPU, all layers
+};
+
+}  // namespace kvlab

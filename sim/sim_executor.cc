@@ -1,0 +1,52 @@
+#include "sim/sim_executor.h"
+
+#include <utility>
+
+#include "core/errors.h"
+#include "core/experiment.h"
+#include "sim/field_error.h"
+
+namespace kvlab {
+
+SimExecutor::SimExecutor(std::unique_ptr<CostModel> model) : model_(std::move(model)) {
+  check_invariant(model_ != nullptr, "SimExecutor needs a cost model");
+}
+
+std::unique_ptr<SimExecutor> SimExecutor::from_config(const ExperimentConfig& config) {
+  const std::string& name = config.backend.cost_model;
+  if (!cost_models().contains(name)) {
+    fail_field(config.raw, "backend.cost_model", cost_models().unknown_message(name));
+  }
+  return std::make_unique<SimExecutor>(cost_models().create(name, config));
+}
+
+StepResult SimExecutor::execute(const SchedulerOutput& plan, const KvCacheManager& /*kv*/) {
+  StepCost cost = model_->cost(describe_step(plan));
+  StepResult result;
+  result.duration_s = cost.seconds;
+  result.terms = std::move(cost.terms);
+  return result;
+}
+
+bool register_cost_model(const std::string& name, CostModelRegistry::Factory factory,
+                         const std::string& description) {
+  cost_models().add(name, factory, description);
+  executors().add(
+      "sim:" + name,
+      [name](const ExperimentConfig& config) -> std::unique_ptr<Executor> {
+        return std::make_unique<SimExecutor>(cost_models().create(name, config));
+      },
+      "simulator, cost model '" + name + "': " + description);
+  return true;
+}
+
+namespace {
+KVLAB_REGISTER(
+    executors(), "sim",
+    [](const ExperimentConfig& config) -> std::unique_ptr<Executor> {
+      return SimExecutor::from_config(config);
+    },
+    "simulator: virtual clock, step time from the cost model named by backend.cost_model");
+}  // namespace
+
+}  // namespace kvlab
