@@ -73,7 +73,7 @@ std::vector<RunResult> run_experiment(const Config& config, const RunOptions& op
           std::lock_guard<std::mutex> lock(progress_mutex);
           requests_done += e.done - point_done[i];
           point_done[i] = e.done;
-          options.progress(points_done, prepared.size(), requests_done, requests_total);
+          options.progress(points_done, prepared.size(), requests_done, requests_total, e.now_s);
         };
         RunResult r = engine->run(p.workload->requests, on_progress);
         r.label = p.point.label;
@@ -86,7 +86,7 @@ std::vector<RunResult> run_experiment(const Config& config, const RunOptions& op
       }
       std::lock_guard<std::mutex> lock(progress_mutex);
       ++points_done;
-      if (options.progress) options.progress(points_done, prepared.size(), requests_done, requests_total);
+      if (options.progress) options.progress(points_done, prepared.size(), requests_done, requests_total, 0.0);
     }
   };
   const int jobs = std::max(1, std::min<int>(options.jobs, static_cast<int>(prepared.size())));

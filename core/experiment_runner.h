@@ -18,9 +18,10 @@ struct RunOptions {
   int jobs = 1;                 // threads (>= 1)
   Shard shard;                  // which points to run
   bool audit_every_step = false;
-  // Called from worker threads under a lock: points done, total, requests done / total.
+  // Called from worker threads under a lock: points done / total, requests done / total, and
+  // the simulated (engine) time of the point that reported last.
   std::function<void(size_t points_done, size_t points_total, int64_t requests_done,
-                      int64_t requests_total)>
+                     int64_t requests_total, double engine_time_s)>
       progress;
 };
 

@@ -10,5 +10,6 @@ namespace kvlab::cli {
 int run_command(const std::vector<std::string>& args, const std::string& command_line);
 int list_command(const std::vector<std::string>& args);
 int trace_command(const std::vector<std::string>& args);
+int bench_sim_command(const std::vector<std::string>& args);
 
 }  // namespace kvlab::cli

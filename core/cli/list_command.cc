@@ -17,7 +17,7 @@ template <typename R>
 void print_registry(const char* title, const R& registry) {
   std::cout << title << ":\n";
   for (const std::string& name : registry.names()) {
-    std::cout << "  " << std::left << std::setw(18) << name << registry.description(name) << "\n";
+    std::cout << "  " << std::left << std::setw(20) << name << " " << registry.description(name) << "\n";
   }
 }
 
@@ -34,7 +34,8 @@ void print_models() {
               << std::setw(5) << m.num_kv_heads << std::setw(6) << m.head_dim << std::setw(7)
               << m.ffn_size << std::setw(8) << m.vocab_size << std::setw(7) << m.max_seq_len
               << std::setw(8) << std::fixed << std::setprecision(1) << m.num_params() / 1e9 << "B"
-              << std::setw(9) << m.kv_bytes_per_slot() / 1024 << " KiB\n";
+              << std::setw(9) << std::setprecision(m.kv_bytes_per_slot() < 10240 ? 1 : 0)
+              << m.kv_bytes_per_slot() / 1024.0 << " KiB\n";
   }
 }
 

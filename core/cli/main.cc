@@ -20,6 +20,8 @@ const char* kUsage =
     "                        what kvlab knows, by name\n"
     "  trace stats FILE [--format F]\n"
     "                        count, mean / p50 / p90 / max lengths, span and rate of a trace\n"
+    "  bench-sim [--trace FILE] [--requests N] [--policy P]...\n"
+    "                        simulator speed: requests per minute replayed at saturation\n"
     "\n"
     "'kvlab <command> --help' describes a command's options.\n";
 
@@ -39,6 +41,7 @@ int main(int argc, char** argv) {
     if (command == "run") return kvlab::cli::run_command(args, command_line);
     if (command == "list") return kvlab::cli::list_command(args);
     if (command == "trace") return kvlab::cli::trace_command(args);
+    if (command == "bench-sim") return kvlab::cli::bench_sim_command(args);
     std::cerr << "kvlab: unknown command '" << command << "'\n\n" << kUsage;
     return 2;
   } catch (const kvlab::InputError& e) {

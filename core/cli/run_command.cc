@@ -22,16 +22,19 @@ namespace {
 class ProgressLine {
  public:
   ProgressLine() : start_(std::chrono::steady_clock::now()), tty_(isatty(STDERR_FILENO)) {}
-  void update(size_t points_done, size_t points_total, int64_t done, int64_t total) {
+  void update(size_t points_done, size_t points_total, int64_t done, int64_t total, double sim_s) {
+    if (sim_s > 0) sim_s_ = sim_s;
     const double elapsed = seconds();
     if (elapsed < 2.0) return;
     if (!tty_ && elapsed - last_print_ < 10.0 && points_done < points_total) return;
     last_print_ = elapsed;
     const double frac = total > 0 ? static_cast<double>(done) / total : 0.0;
     const double eta = frac > 0 ? elapsed * (1 - frac) / frac : 0.0;
-    std::fprintf(stderr, "%s[kvlab] points %zu/%zu  requests %lld/%lld (%.0f%%)  %.1fs elapsed  ETA %.1fs%s",
+    std::fprintf(stderr,
+                 "%s[kvlab] points %zu/%zu  requests %lld/%lld (%.0f%%)  simulated %.1fs  "
+                 "elapsed %.1fs  ETA %.1fs%s",
                  tty_ ? "\r" : "", points_done, points_total, static_cast<long long>(done),
-                 static_cast<long long>(total), 100 * frac, elapsed, eta, tty_ ? "  " : "\n");
+                 static_cast<long long>(total), 100 * frac, sim_s_, elapsed, eta, tty_ ? "  " : "\n");
     shown_ = true;
   }
   void finish() {
@@ -46,6 +49,7 @@ class ProgressLine {
   bool tty_;
   bool shown_ = false;
   double last_print_ = -100;
+  double sim_s_ = 0;
 };
 
 }  // namespace
@@ -102,7 +106,9 @@ int run_command(const std::vector<std::string>& args, const std::string& command
   const bool quiet = vm.count("quiet") > 0;
   ProgressLine progress;
   if (!quiet) {
-    run.progress = [&progress](size_t pd, size_t pt, int64_t d, int64_t t) { progress.update(pd, pt, d, t); };
+    run.progress = [&progress](size_t pd, size_t pt, int64_t d, int64_t t, double sim) {
+      progress.update(pd, pt, d, t, sim);
+    };
   }
   const std::vector<RunResult> results = run_experiment(config, run);
   progress.finish();

@@ -1,0 +1,99 @@
+// kvlab bench-sim: how fast the simulator replays a trace at saturation (all requests arrive
+// at time 0), in simulated requests per minute of wall time on one core. The target is
+// 1,000,000 per minute on the 30,731-request ShareGPT length trace.
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include "core/cli/commands.h"
+#include "core/config.h"
+#include "core/engine.h"
+#include "core/experiment.h"
+#include "core/results_writer.h"
+#include "core/workload.h"
+
+namespace po = boost::program_options;
+
+namespace kvlab::cli {
+
+int bench_sim_command(const std::vector<std::string>& args) {
+  po::options_description options("kvlab bench-sim [options]");
+  std::string trace, model, hardware, json;
+  std::vector<std::string> policies, sets;
+  int64_t requests = 30731;
+  int repeat = 3;
+  options.add_options()("help,h", "this help")(
+      "trace", po::value<std::string>(&trace)->default_value(""),
+      "length trace (default: the shipped ShareGPT sample)")(
+      "requests", po::value<int64_t>(&requests)->default_value(30731),
+      "requests to replay; the trace is cycled when it is shorter")(
+      "model", po::value<std::string>(&model)->default_value("llama-2-7b"), "model")(
+      "hardware", po::value<std::string>(&hardware)->default_value("a100-80gb"), "hardware")(
+      "policy", po::value<std::vector<std::string>>(&policies)->composing(),
+      "memory policy to time (repeatable; default: paged and contiguous)")(
+      "set", po::value<std::vector<std::string>>(&sets)->composing(), "any config override")(
+      "repeat", po::value<int>(&repeat)->default_value(3), "timed runs per policy (best is kept)")(
+      "json", po::value<std::string>(&json), "also write the results as JSON");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(options).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "kvlab bench-sim: " << e.what() << "\n" << options;
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << options;
+    return 0;
+  }
+  if (policies.empty()) policies = {"paged", "contiguous"};
+  if (trace.empty()) trace = std::string(KVLAB_SOURCE_DIR) + "/traces/data/sharegpt_lengths_sample.csv";
+
+  std::ostringstream out_json;
+  out_json << "[";
+  std::printf("%-12s %10s %10s %12s %14s %10s\n", "policy", "requests", "steps", "wall s (best)",
+              "requests/min", "sim s");
+  for (size_t p = 0; p < policies.size(); ++p) {
+    Config config = Config::parse("", "bench-sim");
+    config.set("workload.trace", trace);
+    config.set("workload.arrival", "burst");
+    config.set("model.name", model);
+    config.set("hardware.name", hardware);
+    config.set("memory.policy", policies[p]);
+    config.set("output.record_steps", "true");
+    for (const std::string& s : sets) config.set_override(s);
+    const ExperimentConfig e = resolve_experiment(config);
+    const Workload w = load_workload(e.workload);
+    if (w.requests.empty()) throw InputError(trace, 0, "", "no requests to replay");
+    std::vector<RequestSpec> specs;
+    specs.reserve(static_cast<size_t>(requests));
+    for (int64_t i = 0; i < requests; ++i) {
+      RequestSpec r = w.requests[static_cast<size_t>(i) % w.requests.size()];
+      r.id = i;
+      r.arrival_s = 0;
+      specs.push_back(std::move(r));
+    }
+    double best = 1e300;
+    RunResult result;
+    for (int rep = 0; rep < std::max(1, repeat); ++rep) {
+      auto engine = make_engine(e);
+      const auto t0 = std::chrono::steady_clock::now();
+      result = engine->run(specs);
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    const double per_min = requests / best * 60.0;
+    std::printf("%-12s %10lld %10zu %12.3f %14.0f %10.1f\n", policies[p].c_str(),
+                static_cast<long long>(requests), result.steps.size(), best, per_min,
+                result.summary.get("duration_s"));
+    out_json << (p ? ",\n " : "\n ") << "{\"policy\": \"" << policies[p] << "\", \"requests\": " << requests
+             << ", \"steps\": " << result.steps.size() << ", \"wall_s\": " << best
+             << ", \"requests_per_min\": " << per_min << "}";
+  }
+  out_json << "\n]\n";
+  if (!json.empty()) write_file_atomically(json, out_json.str());
+  return 0;
+}
+
+}  // namespace kvlab::cli
