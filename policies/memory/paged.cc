@@ -526,98 +526,123 @@ MemoryBreakdown PagedKvCacheManager::breakdown(const SequenceGroup* /*head_of_li
 
 // ---- audit --------------------------------------------------------------------------------
 
-void PagedKvCacheManager::audit() const {
-  const std::string where = "paged audit: ";
-  auto fail = [&](const std::string& what) { throw InvariantError(where + what); };
+namespace {
+[[noreturn]] void audit_failure(const std::string& what) {
+  throw InvariantError("paged audit: " + what);
+}
+}  // namespace
 
-  // Sequence states and the index.
-  if (index_.size() != num_active_)
-    fail("index holds " + std::to_string(index_.size()) + " sequences, states " +
-         std::to_string(num_active_));
-  std::vector<int32_t> device_refs(static_cast<size_t>(device_.num_blocks()), 0);
-  std::vector<int32_t> host_refs(static_cast<size_t>(host_.num_blocks()), 0);
-  // For each device block: the table position and fill its holders see (all must agree).
-  std::vector<int64_t> position(static_cast<size_t>(device_.num_blocks()), -1);
-  std::vector<int32_t> fill_seen(static_cast<size_t>(device_.num_blocks()), -1);
+// Tests call this after every operation (in Debug + ASan builds), so its loops run over raw
+// arrays: O(blocks + table entries) with a small constant.
+void PagedKvCacheManager::audit() const {
+  const size_t num_device = static_cast<size_t>(device_.num_blocks());
+  const size_t num_host = static_cast<size_t>(host_.num_blocks());
+  if (index_.size() != num_active_) {
+    audit_failure("index holds " + std::to_string(index_.size()) + " sequences, states " +
+                  std::to_string(num_active_));
+  }
+  // Scratch kept between audits: fresh allocations cost more than the checks in ASan builds.
+  std::vector<int32_t>& device_refs = audit_scratch_[0];
+  std::vector<int32_t>& host_refs = audit_scratch_[1];
+  device_refs.assign(num_device, 0);
+  host_refs.assign(num_host, 0);
+  // Per device block: the table position and fill its holders see (all holders must agree).
+  audit_scratch_[2].assign(num_device, -1);
+  audit_scratch_[3].assign(num_device, -1);
+  int32_t* position = audit_scratch_[2].data();
+  int32_t* fill_seen = audit_scratch_[3].data();
+  const int32_t* pool_ref = device_.refs().data();
   SlotClasses dup;
   for (size_t i = 0; i < num_active_; ++i) {
     const SeqState& s = states_[i];
-    if (s.seq == nullptr) fail("active state without a sequence");
+    if (s.seq == nullptr) audit_failure("active state without a sequence");
     const Sequence& seq = *s.seq;
-    const std::string who = seq_name(seq) + ": ";
     auto it = index_.find(seq.id);
-    if (it == index_.end() || it->second != i) fail(who + "index does not point at its state");
+    if (it == index_.end() || it->second != i) {
+      audit_failure(seq_name(seq) + ": index does not point at its state");
+    }
     if (s.len < 1 || static_cast<int64_t>(s.blocks.size()) != blocks_for(s.len)) {
-      fail(who + std::to_string(s.blocks.size()) + " blocks for " + std::to_string(s.len) +
-           " slots");
+      audit_failure(seq_name(seq) + ": " + std::to_string(s.blocks.size()) + " blocks for " +
+                    std::to_string(s.len) + " slots");
     }
     if (seq.num_computed < 0 || seq.num_computed > s.len) {
-      fail(who + std::to_string(seq.num_computed) + " computed tokens but " +
-           std::to_string(s.len) + " slots");
+      audit_failure(seq_name(seq) + ": " + std::to_string(seq.num_computed) +
+                    " computed tokens but " + std::to_string(s.len) + " slots");
     }
     if (s.len > seq.num_tokens() || s.len < seq.num_tokens() - 1) {
-      fail(who + std::to_string(s.len) + " slots for " + std::to_string(seq.num_tokens()) +
-           " tokens (expected tokens or tokens - 1)");
+      audit_failure(seq_name(seq) + ": " + std::to_string(s.len) + " slots for " +
+                    std::to_string(seq.num_tokens()) + " tokens (expected tokens or tokens - 1)");
     }
-    const int32_t limit = s.on_host ? host_.num_blocks() : device_.num_blocks();
-    for (size_t j = 0; j < s.blocks.size(); ++j) {
-      const int32_t b = s.blocks[j];
-      if (b < 0 || b >= limit) fail(who + "block " + std::to_string(b) + " out of range");
-      if (s.on_host) {
-        ++host_refs[static_cast<size_t>(b)];
-        continue;
+    const int32_t* table = s.blocks.data();
+    const int32_t n = static_cast<int32_t>(s.blocks.size());
+    const int32_t limit = static_cast<int32_t>(s.on_host ? num_host : num_device);
+    int32_t* refs = s.on_host ? host_refs.data() : device_refs.data();
+    for (int32_t j = 0; j < n; ++j) {
+      const int32_t b = table[j];
+      if (b < 0 || b >= limit) {
+        audit_failure(seq_name(seq) + ": block " + std::to_string(b) + " out of range");
       }
-      ++device_refs[static_cast<size_t>(b)];
-      const size_t bb = static_cast<size_t>(b);
-      const int32_t fill = fill_of(s, j);
-      if (position[bb] < 0) {
-        position[bb] = static_cast<int64_t>(j);
-        fill_seen[bb] = fill;
+      ++refs[b];
+    }
+    if (s.on_host) continue;
+    const int32_t final_len = seq.final_len();
+    for (int32_t j = 0; j < n; ++j) {
+      const int32_t b = table[j];
+      if (pool_ref[b] == 1) continue;  // private (or a count the pool check below rejects)
+      const int32_t fill = std::min(block_size_, s.len - j * block_size_);
+      if (position[b] < 0) {
+        position[b] = j;
+        fill_seen[b] = fill;
       } else {
-        if (position[bb] != static_cast<int64_t>(j) || fill_seen[bb] != fill) {
-          fail(who + "shares block " + std::to_string(b) + " at position " + std::to_string(j) +
-               " with fill " + std::to_string(fill) + ", another holder at " +
-               std::to_string(position[bb]) + " with fill " + std::to_string(fill_seen[bb]));
+        if (position[b] != j || fill_seen[b] != fill) {
+          audit_failure(seq_name(seq) + ": shares block " + std::to_string(b) + " at position " +
+                        std::to_string(j) + " with fill " + std::to_string(fill) +
+                        ", another holder at " + std::to_string(position[b]) + " with fill " +
+                        std::to_string(fill_seen[b]));
         }
-        dup += shared_copy_classes(j, fill, seq.final_len());
+        dup += shared_copy_classes(static_cast<size_t>(j), fill, final_len);
       }
-      if (device_.ref(b) > 1 && seq.num_computed < static_cast<int64_t>(j) * block_size_ + fill) {
-        fail(who + "shared block " + std::to_string(b) + " holds tokens not computed");
+      if (seq.num_computed < j * block_size_ + fill) {
+        audit_failure(seq_name(seq) + ": shared block " + std::to_string(b) +
+                      " holds tokens it has not computed");
       }
     }
   }
+  check_pool(device_, device_refs, audit_scratch_[4], "device");
+  check_pool(host_, host_refs, audit_scratch_[4], "host");
 
-  // Reference counts and free lists.
-  auto check_pool = [&](const BlockPool& pool, const std::vector<int32_t>& refs, const char* what) {
-    std::vector<char> in_free(static_cast<size_t>(pool.num_blocks()), 0);
-    for (int32_t b : pool.free_list()) {
-      if (b < 0 || b >= pool.num_blocks()) fail(std::string(what) + " free list: bad block");
-      if (in_free[static_cast<size_t>(b)]++) {
-        fail(std::string(what) + " free list holds block " + std::to_string(b) + " twice");
-      }
-    }
-    for (int32_t b = 0; b < pool.num_blocks(); ++b) {
-      const size_t bb = static_cast<size_t>(b);
-      if (pool.ref(b) != refs[bb]) {
-        fail(std::string(what) + " block " + std::to_string(b) + " ref count " +
-             std::to_string(pool.ref(b)) + ", tables hold " + std::to_string(refs[bb]));
-      }
-      if ((refs[bb] == 0) != (in_free[bb] != 0)) {
-        fail(std::string(what) + " block " + std::to_string(b) +
-             (refs[bb] == 0 ? " unreferenced but not free" : " referenced and free"));
-      }
-    }
-  };
-  check_pool(device_, device_refs, "device");
-  check_pool(host_, host_refs, "host");
-
-  if (!(dup == shared_dup_)) fail("shared-block accounting out of step with the tables");
+  if (!(dup == shared_dup_)) audit_failure("shared-block accounting out of step with the tables");
   const MemoryBreakdown b = breakdown(nullptr);
   if (b.token_states < 0 || b.reserved < 0 || b.internal_frag < 0 || b.free < 0 ||
       b.sum() != b.capacity || b.capacity != capacity_slots()) {
-    fail("breakdown " + std::to_string(b.token_states) + "+" + std::to_string(b.reserved) + "+" +
-         std::to_string(b.internal_frag) + "+" + std::to_string(b.external_frag) + "+" +
-         std::to_string(b.free) + " does not sum to capacity " + std::to_string(b.capacity));
+    audit_failure("breakdown " + std::to_string(b.token_states) + "+" + std::to_string(b.reserved) +
+                  "+" + std::to_string(b.internal_frag) + "+" + std::to_string(b.external_frag) +
+                  "+" + std::to_string(b.free) + " does not sum to capacity " +
+                  std::to_string(b.capacity));
+  }
+}
+
+// Reference counts equal the table references; the free list holds exactly the
+// unreferenced blocks, each once.
+void PagedKvCacheManager::check_pool(const BlockPool& pool, const std::vector<int32_t>& table_refs,
+                                     std::vector<int32_t>& scratch, const char* what) {
+  const int32_t n = pool.num_blocks();
+  const int32_t* ref = pool.refs().data();
+  const int32_t* expected = table_refs.data();
+  scratch.assign(static_cast<size_t>(n), 0);
+  int32_t* is_free = scratch.data();
+  for (int32_t b : pool.free_list()) {
+    if (b < 0 || b >= n) audit_failure(std::string(what) + " free list: block out of range");
+    if (is_free[b]++) {
+      audit_failure(std::string(what) + " free list holds block " + std::to_string(b) + " twice");
+    }
+  }
+  for (int32_t b = 0; b < n; ++b) {
+    if (ref[b] != expected[b] || (expected[b] == 0) != (is_free[b] != 0)) {
+      audit_failure(std::string(what) + " block " + std::to_string(b) + ": ref count " +
+                    std::to_string(ref[b]) + ", table references " + std::to_string(expected[b]) +
+                    (is_free[b] ? ", on the free list" : ", not on the free list"));
+    }
   }
 }
 

@@ -105,6 +105,7 @@ class PagedKvCacheManager final : public KvCacheManager {
     // Returns the references left; the block is freed when none are.
     int32_t drop_ref(int32_t block);
     const std::vector<int32_t>& free_list() const { return free_; }
+    const std::vector<int32_t>& refs() const { return ref_; }
 
    private:
     std::vector<int32_t> ref_;
@@ -139,6 +140,8 @@ class PagedKvCacheManager final : public KvCacheManager {
   const SeqState* find(SeqId id) const;
   SeqState& add_state(const Sequence& seq);
   void remove_state(SeqId id);
+  static void check_pool(const BlockPool& pool, const std::vector<int32_t>& table_refs,
+                         std::vector<int32_t>& scratch, const char* what);
   // Distinct blocks held by the group's unfinished sequences on the device (or host).
   int64_t distinct_blocks(const SequenceGroup& group, bool on_host) const;
 
@@ -158,6 +161,7 @@ class PagedKvCacheManager final : public KvCacheManager {
   mutable std::vector<uint32_t> device_mark_, host_mark_;
   mutable std::vector<int32_t> device_remap_, host_remap_;
   mutable uint32_t epoch_ = 0;
+  mutable std::vector<int32_t> audit_scratch_[5];
   uint32_t next_epoch() const;
 };
 
