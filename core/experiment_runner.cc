@@ -36,7 +36,9 @@ struct PreparedPoint {
 std::vector<RunResult> run_experiment(const Config& config, const RunOptions& options) {
   std::vector<PreparedPoint> prepared;
   std::map<std::string, std::shared_ptr<const Workload>> workloads;
-  for (SweepPoint& point : expand_sweep(config)) {
+  std::vector<SweepPoint> points = expand_sweep(config);
+  const size_t sweep_size = points.size();
+  for (SweepPoint& point : points) {
     if (!options.shard.contains(point.index)) continue;
     PreparedPoint p;
     p.config = resolve_experiment(point.config);
@@ -77,6 +79,8 @@ std::vector<RunResult> run_experiment(const Config& config, const RunOptions& op
         };
         RunResult r = engine->run(p.workload->requests, on_progress);
         r.label = p.point.label;
+        r.point_index = p.point.index;
+        r.sweep_size = sweep_size;
         r.workload = p.workload->report;
         r.summary.set("num_filtered", static_cast<double>(r.workload.num_filtered()));
         r.summary.set("num_bad_rows_skipped", static_cast<double>(r.workload.bad_rows_skipped));

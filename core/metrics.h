@@ -61,6 +61,8 @@ struct Summary {
 };
 
 struct RunResult {
+  size_t point_index = 0;                         // index in the full sweep (its group name)
+  size_t sweep_size = 1;                          // points in the full sweep
   std::string label;                              // sweep point label, e.g. "memory.policy=paged"
   std::map<std::string, std::string> config;      // resolved config
   std::vector<std::string> term_names;

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <iomanip>
 #include <sstream>
 
@@ -268,11 +269,14 @@ void write_results_hdf5(const std::string& path, const std::vector<RunResult>& p
       attr_string(file.get(), "command", meta.command);
       attr_string(file.get(), "config_path", meta.config_path);
       attr_number<int64_t>(file.get(), "num_points", static_cast<int64_t>(points.size()));
+      attr_number<int64_t>(file.get(), "sweep_size",
+                           static_cast<int64_t>(points.empty() ? 0 : points.front().sweep_size));
       Handle all(make_group(file.get(), "points"), H5Gclose, "create group points");
       for (size_t i = 0; i < points.size(); ++i) {
         const RunResult& p = points[i];
-        Handle g(make_group(all.get(), point_name(i)), H5Gclose, "create point group");
+        Handle g(make_group(all.get(), point_name(p.point_index)), H5Gclose, "create point group");
         attr_string(g.get(), "label", p.label);
+        attr_number<int64_t>(g.get(), "point_index", static_cast<int64_t>(p.point_index));
         for (const auto& [k, v] : p.config) attr_string(g.get(), k, v);
         for (const auto& [k, v] : p.summary.values) attr_number<double>(g.get(), k, v);
         attr_number<uint64_t>(g.get(), "output_digest", p.output_digest);
@@ -295,7 +299,7 @@ std::string summary_json(const std::vector<RunResult>& points) {
   out << "[\n";
   for (size_t i = 0; i < points.size(); ++i) {
     const RunResult& p = points[i];
-    out << "  {\"point\": " << i << ", \"label\": \"" << json_escape(p.label) << "\"";
+    out << "  {\"point\": " << p.point_index << ", \"label\": \"" << json_escape(p.label) << "\"";
     for (const auto& [k, v] : p.summary.values) out << ", \"" << k << "\": " << json_number(v);
     if (p.has_token_ids) {
       char buf[24];
@@ -366,6 +370,101 @@ std::string summary_table(const std::vector<RunResult>& points) {
     out << "\n";
   }
   return out.str();
+}
+
+namespace {
+
+struct ShardPoint {
+  std::string file;
+  std::string name;
+};
+
+int64_t read_int_attr(hid_t object, const char* name, const std::string& file) {
+  int64_t v = 0;
+  Handle attr(H5Aopen(object, name, H5P_DEFAULT), H5Aclose, "read attribute " + std::string(name) + " of " + file);
+  check(H5Aread(attr.get(), H5T_NATIVE_INT64, &v), "read attribute " + std::string(name));
+  return v;
+}
+
+herr_t collect_name(hid_t, const char* name, const H5L_info_t*, void* out) {
+  static_cast<std::vector<std::string>*>(out)->push_back(name);
+  return 0;
+}
+
+}  // namespace
+
+void merge_results_hdf5(const std::string& out, const std::vector<std::string>& shards,
+                        const std::string& command) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  if (shards.empty()) throw InputError("kvlab merge: no shard files given");
+  std::map<std::string, ShardPoint> points;  // by group name (zero-padded point index)
+  int64_t sweep_size = -1;
+  std::string config_path;
+  for (const std::string& file : shards) {
+    hid_t raw = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (raw < 0) throw InputError(file, 0, "", "cannot open as a kvlab HDF5 result file");
+    Handle f(raw, H5Fclose, "open " + file);
+    if (H5Aexists(f.get(), "sweep_size") <= 0 || H5Lexists(f.get(), "points", H5P_DEFAULT) <= 0) {
+      throw InputError(file, 0, "", "not a kvlab result file (no sweep_size / points)");
+    }
+    const int64_t size = read_int_attr(f.get(), "sweep_size", file);
+    if (sweep_size >= 0 && size != sweep_size) {
+      throw InputError(file, 0, "sweep_size", "this shard's sweep has " + std::to_string(size) +
+                                                  " points, the first shard's " + std::to_string(sweep_size));
+    }
+    sweep_size = size;
+    std::vector<std::string> names;
+    Handle g(H5Gopen2(f.get(), "points", H5P_DEFAULT), H5Gclose, "open points of " + file);
+    check(H5Literate(g.get(), H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_name, &names), "list points of " + file);
+    for (const std::string& name : names) {
+      auto [it, inserted] = points.emplace(name, ShardPoint{file, name});
+      if (!inserted) {
+        throw InputError(file, 0, "", "point " + name + " is also in " + it->second.file);
+      }
+    }
+  }
+  std::string missing;
+  for (int64_t i = 0; i < sweep_size; ++i) {
+    if (!points.count(point_name(static_cast<size_t>(i)))) missing += (missing.empty() ? "" : ", ") + std::to_string(i);
+  }
+  if (!missing.empty()) {
+    throw InputError("kvlab merge: the shards lack point(s) " + missing + " of the sweep's " +
+                     std::to_string(sweep_size));
+  }
+
+  const std::string partial = out + ".partial";
+  try {
+    {
+      Handle dst(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose, "create " + partial);
+      {
+        // Root attributes from the first shard, then what differs.
+        Handle first(H5Fopen(shards.front().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, "open " + shards.front());
+        for (const char* name : {"kvlab_version", "format", "config_path"}) {
+          if (H5Aexists(first.get(), name) <= 0) continue;
+          Handle attr(H5Aopen(first.get(), name, H5P_DEFAULT), H5Aclose, "open attribute");
+          Handle type(H5Aget_type(attr.get()), H5Tclose, "attribute type");
+          char* value = nullptr;
+          check(H5Aread(attr.get(), type.get(), &value), "read attribute");
+          attr_string(dst.get(), name, value ? value : "");
+          H5free_memory(value);
+        }
+      }
+      attr_string(dst.get(), "created", now_iso8601());
+      attr_string(dst.get(), "command", command);
+      attr_number<int64_t>(dst.get(), "num_points", sweep_size);
+      attr_number<int64_t>(dst.get(), "sweep_size", sweep_size);
+      Handle all(make_group(dst.get(), "points"), H5Gclose, "create group points");
+      for (const auto& [name, where] : points) {
+        Handle src(H5Fopen(where.file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, "open " + where.file);
+        check(H5Ocopy(src.get(), ("points/" + name).c_str(), all.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT),
+              "copy point " + name + " of " + where.file);
+      }
+    }
+    if (std::rename(partial.c_str(), out.c_str()) != 0) throw std::runtime_error("cannot rename " + partial);
+  } catch (...) {
+    std::remove(partial.c_str());
+    throw;
+  }
 }
 
 }  // namespace kvlab

@@ -30,3 +30,15 @@ void write_file_atomically(const std::string& path, const std::string& text);
 std::string summary_table(const std::vector<RunResult>& points);
 
 }  // namespace kvlab
+
+namespace kvlab {
+
+// Joins the points of shard files (written by `kvlab run --shard I/N`) into `out`, the file a
+// single run of the whole sweep would have written (same groups, datasets and attributes;
+// the root's `command` and `created` say it was merged). Throws InputError naming the file
+// when a shard is unreadable, two shards hold the same point, the shards come from sweeps of
+// different sizes, or a point is missing. Writes nothing on error.
+void merge_results_hdf5(const std::string& out, const std::vector<std::string>& shards,
+                        const std::string& command);
+
+}  // namespace kvlab

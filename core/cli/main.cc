@@ -16,6 +16,8 @@ const char* kUsage =
     "commands:\n"
     "  run CONFIG.ini [--set section.key=value]... [--out PATH.h5] [--summary-json PATH]\n"
     "                        run an experiment (every point of its [sweep]); writes HDF5\n"
+    "  merge OUT.h5 SHARD.h5...\n"
+    "                        join the shards of a sweep run with --shard I/N\n"
     "  list [policies|schedulers|models|hardware|formats|backends|keys]\n"
     "                        what kvlab knows, by name\n"
     "  trace stats FILE [--format F]\n"
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
     if (command == "list") return kvlab::cli::list_command(args);
     if (command == "trace") return kvlab::cli::trace_command(args);
     if (command == "bench-sim") return kvlab::cli::bench_sim_command(args);
+    if (command == "merge") return kvlab::cli::merge_command(args, command_line);
     std::cerr << "kvlab: unknown command '" << command << "'\n\n" << kUsage;
     return 2;
   } catch (const kvlab::InputError& e) {

@@ -9,9 +9,11 @@
 namespace kvlab {
 namespace {
 
-RunResult sample_point(const std::string& label, int num_requests) {
+RunResult sample_point(const std::string& label, int num_requests, size_t index = 0) {
   RunResult r;
   r.label = label;
+  r.point_index = index;
+  r.sweep_size = 2;
   r.config = {{"memory.policy", "paged"}, {"memory.block_size", "16"}};
   r.term_names = {"gemm", "overhead"};
   for (int i = 0; i < num_requests; ++i) {
@@ -82,7 +84,7 @@ std::vector<T> read_column(hid_t file, const std::string& path, hid_t type) {
 
 TEST(ResultsWriter, WritesPointsWithConfigSummaryAndTables) {
   const std::string path = testing::TempDir() + "/kvlab_results_test.h5";
-  write_results_hdf5(path, {sample_point("memory.block_size=16", 3), sample_point("b", 10000)},
+  write_results_hdf5(path, {sample_point("memory.block_size=16", 3, 0), sample_point("b", 10000, 1)},
                      ResultsMeta{"kvlab run x.ini", "x.ini"});
   EXPECT_FALSE(std::ifstream(path + ".partial").good());
   hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -119,7 +121,7 @@ TEST(ResultsWriter, FailureLeavesNoFile) {
 }
 
 TEST(ResultsWriter, SummaryJsonHasOneObjectPerPointWithDesignNames) {
-  const std::string json = summary_json({sample_point("a", 3), sample_point("b", 3)});
+  const std::string json = summary_json({sample_point("a", 3, 0), sample_point("b", 3, 1)});
   EXPECT_NE(json.find("\"label\": \"a\""), std::string::npos);
   EXPECT_NE(json.find("\"point\": 1"), std::string::npos);
   for (const char* key : {"num_requests", "duration_s", "throughput_req_s", "throughput_tok_s",
