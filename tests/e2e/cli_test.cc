@@ -114,6 +114,31 @@ TEST(Cli, BadCommandLinesAreUsageErrors) {
   EXPECT_FALSE(file_exists(temp_path("never.h5")));
 }
 
+TEST(Cli, SweepDatasetsAreTheSameWithAnyJobsAndAsMergedShards) {
+  const std::string base = kvlab() + " run " + e2e::source_path("experiments/quickstart.ini") +
+                           " -q --set workload.num_requests=120 --set sweep.memory.block_size=8,32 ";
+  const std::string one = temp_path("sweep_j1.h5"), two = temp_path("sweep_j2.h5");
+  const std::string s0 = temp_path("sweep_s0.h5"), s1 = temp_path("sweep_s1.h5"), s2 = temp_path("sweep_s2.h5");
+  const std::string merged = temp_path("sweep_merged.h5");
+  ASSERT_EQ(run_command(base + "--jobs 1 --out " + one).exit_code, 0);
+  ASSERT_EQ(run_command(base + "--jobs 2 --out " + two).exit_code, 0);
+  ASSERT_EQ(run_command(base + "--shard 0/3 --out " + s0).exit_code, 0);
+  ASSERT_EQ(run_command(base + "--shard 1/3 --out " + s1).exit_code, 0);
+  ASSERT_EQ(run_command(base + "--shard 2/3 --out " + s2).exit_code, 0);
+  const auto merge = run_command(kvlab() + " merge " + merged + " " + s2 + " " + s0 + " " + s1);
+  ASSERT_EQ(merge.exit_code, 0) << merge.output;
+  const auto reference = e2e::dataset_hashes(one);
+  // 4 points x (15 request columns + 20 step columns and the cost terms + 1 workload).
+  EXPECT_GE(reference.size(), 4u * 36u);
+  EXPECT_EQ(e2e::dataset_hashes(two), reference);
+  EXPECT_EQ(e2e::dataset_hashes(merged), reference);
+  // A missing or duplicated shard is an error, and nothing is written.
+  const std::string bad = temp_path("sweep_bad.h5");
+  EXPECT_EQ(run_command(kvlab() + " merge " + bad + " " + s0 + " " + s1).exit_code, 1);
+  EXPECT_EQ(run_command(kvlab() + " merge " + bad + " " + s0 + " " + s0 + " " + s1 + " " + s2).exit_code, 1);
+  EXPECT_FALSE(file_exists(bad));
+}
+
 TEST(Cli, TraceStatsOnAShippedSample) {
   const auto r = run_command(kvlab() + " trace stats " + e2e::source_path("traces/data/azure_conv_sample.csv"));
   ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,46 @@ inline double read_attr(const std::string& file, const std::string& object, cons
   }
   H5Fclose(f);
   return v;
+}
+
+// Every dataset of a file (path -> FNV-1a hash of its values), for comparing two files
+// contents regardless of when or how they were written.
+inline herr_t hash_dataset(hid_t root, const char* name, const H5O_info_t* info, void* out) {
+  if (info->type != H5O_TYPE_DATASET) return 0;
+  auto& map = *static_cast<std::map<std::string, uint64_t>*>(out);
+  hid_t d = H5Dopen2(root, name, H5P_DEFAULT);
+  hid_t type = H5Dget_type(d);
+  hid_t space = H5Dget_space(d);
+  const hssize_t n = H5Sget_simple_extent_npoints(space);
+  uint64_t h = 1469598103934665603ULL;
+  auto mix = [&h](const void* data, size_t bytes) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ULL;
+  };
+  if (H5Tget_class(type) == H5T_STRING && H5Tis_variable_str(type) > 0) {
+    std::vector<char*> strings(static_cast<size_t>(n));
+    if (n) H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, strings.data());
+    for (char* str : strings) mix(str, str ? std::char_traits<char>::length(str) + 1 : 0);
+    if (n) H5Dvlen_reclaim(type, space, H5P_DEFAULT, strings.data());
+  } else {
+    std::vector<unsigned char> bytes(static_cast<size_t>(n) * H5Tget_size(type));
+    if (n) H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data());
+    mix(bytes.data(), bytes.size());
+  }
+  map[name] = h;
+  H5Sclose(space);
+  H5Tclose(type);
+  H5Dclose(d);
+  return 0;
+}
+
+inline std::map<std::string, uint64_t> dataset_hashes(const std::string& file) {
+  std::map<std::string, uint64_t> out;
+  hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) return out;
+  H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, hash_dataset, &out);
+  H5Fclose(f);
+  return out;
 }
 
 }  // namespace kvlab::e2e
