@@ -18,6 +18,8 @@ const char* kUsage =
     "                        run an experiment (every point of its [sweep]); writes HDF5\n"
     "  merge OUT.h5 SHARD.h5...\n"
     "                        join the shards of a sweep run with --shard I/N\n"
+    "  report RESULTS.h5 [--out DIR]\n"
+    "                        markdown report with summary tables and plots\n"
     "  list [policies|schedulers|models|hardware|formats|backends|keys]\n"
     "                        what kvlab knows, by name\n"
     "  trace stats FILE [--format F]\n"
@@ -45,6 +47,7 @@ int main(int argc, char** argv) {
     if (command == "trace") return kvlab::cli::trace_command(args);
     if (command == "bench-sim") return kvlab::cli::bench_sim_command(args);
     if (command == "merge") return kvlab::cli::merge_command(args, command_line);
+    if (command == "report") return kvlab::cli::report_command(args);
     std::cerr << "kvlab: unknown command '" << command << "'\n\n" << kUsage;
     return 2;
   } catch (const kvlab::InputError& e) {
