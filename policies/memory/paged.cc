@@ -419,23 +419,25 @@ std::vector<KvCopy> PagedKvCacheManager::swap_out(const SequenceGroup& group) {
     SeqState* s = find(seq.id);
     if (s == nullptr || s->on_host) continue;
     const int32_t final_len = seq.final_len();
+    // Map forward (host blocks come out in table order), then free back to front so the
+    // device free list hands the blocks out again front first, as release() does.
     for (size_t i = 0; i < s->blocks.size(); ++i) {
       const int32_t device_block = s->blocks[i];
       const size_t d = static_cast<size_t>(device_block);
-      const int32_t fill = fill_of(*s, i);
-      int32_t host_block;
       if (device_mark_[d] != epoch) {  // first holder: move the data
         device_mark_[d] = epoch;
-        host_block = host_.allocate();
+        const int32_t host_block = host_.allocate();
         device_remap_[d] = host_block;
         append_copy(copies, int64_t{device_block} * block_size_, int64_t{host_block} * block_size_,
-                    fill);
+                    fill_of(*s, i));
       } else {
-        host_block = device_remap_[d];
-        host_.add_ref(host_block);
+        host_.add_ref(device_remap_[d]);
       }
-      drop_device_ref(device_block, i, fill, final_len);
-      s->blocks[i] = host_block;
+    }
+    for (size_t i = s->blocks.size(); i-- > 0;) {
+      const int32_t device_block = s->blocks[i];
+      drop_device_ref(device_block, i, fill_of(*s, i), final_len);
+      s->blocks[i] = device_remap_[static_cast<size_t>(device_block)];
     }
     s->on_host = true;
   }
@@ -465,19 +467,20 @@ std::vector<KvCopy> PagedKvCacheManager::swap_in(const SequenceGroup& group) {
       const int32_t host_block = s->blocks[i];
       const size_t h = static_cast<size_t>(host_block);
       const int32_t fill = fill_of(*s, i);
-      int32_t device_block;
       if (host_mark_[h] != epoch) {  // first holder: move the data
         host_mark_[h] = epoch;
-        device_block = device_.allocate();
+        const int32_t device_block = device_.allocate();
         host_remap_[h] = device_block;
         append_copy(copies, int64_t{host_block} * block_size_, int64_t{device_block} * block_size_,
                     fill);
       } else {
-        device_block = host_remap_[h];
-        add_device_ref(device_block, i, fill, final_len);
+        add_device_ref(host_remap_[h], i, fill, final_len);
       }
+    }
+    for (size_t i = s->blocks.size(); i-- > 0;) {  // back to front, as in swap_out
+      const int32_t host_block = s->blocks[i];
       host_.drop_ref(host_block);
-      s->blocks[i] = device_block;
+      s->blocks[i] = host_remap_[static_cast<size_t>(host_block)];
     }
     s->on_host = false;
   }
