@@ -61,8 +61,8 @@ RooflineCostModel::RooflineCostModel(const ExperimentConfig& config)
   layer_weight_params_ = model_.num_layers * layer_matmul_params(model_) / tp_;
   lm_head_params_ = static_cast<double>(model_.hidden_size) * model_.vocab_size / tp_;
   kv_bytes_per_token_ = static_cast<double>(model_.kv_bytes_per_slot()) / tp_;
-  attention_flops_per_pair_ = 4.0 * (static_cast<double>(model_.num_heads) / tp_) *
-                              model_.head_dim * model_.num_layers;
+  attention_flops_per_pair_ =
+      4.0 * (static_cast<double>(model_.num_heads) / tp_) * model_.head_dim * model_.num_layers;
 }
 
 double RooflineCostModel::roofline(double flops, double bytes) const {
@@ -74,8 +74,7 @@ double RooflineCostModel::swap_seconds(const std::vector<KvCopy>& copies) const 
   int64_t transfers = 0;
   for (const KvCopy& c : copies) {
     slots += c.num_slots;
-    transfers += swap_unit_slots_ > 0 ? (c.num_slots + swap_unit_slots_ - 1) / swap_unit_slots_
-                                      : 1;
+    transfers += swap_unit_slots_ > 0 ? (c.num_slots + swap_unit_slots_ - 1) / swap_unit_slots_ : 1;
   }
   if (slots == 0) return 0.0;
   const auto bytes = static_cast<int64_t>(static_cast<double>(slots) * kv_bytes_per_token_);
@@ -123,8 +122,8 @@ StepCost RooflineCostModel::cost(const StepShape& step) const {
   }
 
   StepCost out;
-  out.terms = {{"gemm", gemm},   {"attention", attention}, {"swap", swap},
-               {"copy", copy},   {"allreduce", allreduce}, {"overhead", step_overhead_s_}};
+  out.terms = {{"gemm", gemm}, {"attention", attention}, {"swap", swap},
+               {"copy", copy}, {"allreduce", allreduce}, {"overhead", step_overhead_s_}};
   for (const CostTerm& t : out.terms) out.seconds += t.seconds;
   return out;
 }

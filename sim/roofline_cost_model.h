@@ -57,12 +57,12 @@ class RooflineCostModel : public CostModel {
   NodeTopology topology_;
   double step_overhead_s_ = 0;
   double swap_overhead_s_ = 0;
-  int64_t swap_unit_slots_ = 0;  // slots per swap transfer; 0: one transfer per KvCopy
-  double flops_per_s_ = 0;       // peak x compute_efficiency
-  double bytes_per_s_ = 0;       // HBM peak x bandwidth_efficiency
-  double layer_weight_params_ = 0;     // matmul weights of all layers, per GPU
-  double lm_head_params_ = 0;          // per GPU
-  double kv_bytes_per_token_ = 0;      // per GPU
+  int64_t swap_unit_slots_ = 0;          // slots per swap transfer; 0: one transfer per KvCopy
+  double flops_per_s_ = 0;               // peak x compute_efficiency
+  double bytes_per_s_ = 0;               // HBM peak x bandwidth_efficiency
+  double layer_weight_params_ = 0;       // matmul weights of all layers, per GPU
+  double lm_head_params_ = 0;            // per GPU
+  double kv_bytes_per_token_ = 0;        // per GPU
   double attention_flops_per_pair_ = 0;  // per GPU, all layers
 };
 

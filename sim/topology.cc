@@ -34,10 +34,14 @@ NodePath reversed(const NodePath& path) {
 
 const char* to_string(NodeVertexKind kind) {
   switch (kind) {
-    case NodeVertexKind::kGpu: return "gpu";
-    case NodeVertexKind::kPcieSwitch: return "pcie-switch";
-    case NodeVertexKind::kHost: return "host";
-    case NodeVertexKind::kNvSwitch: return "nvswitch";
+    case NodeVertexKind::kGpu:
+      return "gpu";
+    case NodeVertexKind::kPcieSwitch:
+      return "pcie-switch";
+    case NodeVertexKind::kHost:
+      return "host";
+    case NodeVertexKind::kNvSwitch:
+      return "nvswitch";
   }
   return "?";
 }
@@ -79,8 +83,8 @@ NodeTopology NodeTopology::build(const HardwareSpec& hw, int32_t gpus_per_node,
   }
   node.host_ = boost::add_vertex(NodeVertex{NodeVertexKind::kHost, 0}, g);
   for (int32_t i = 0; i < gpus_per_node; ++i) {
-    add_link(node.gpu(i), switches[static_cast<size_t>(i / kGpusPerPcieSwitch)],
-             hw.host_link_gb_s, kPcieHopLatencyUs);
+    add_link(node.gpu(i), switches[static_cast<size_t>(i / kGpusPerPcieSwitch)], hw.host_link_gb_s,
+             kPcieHopLatencyUs);
   }
   for (NodeVertexId s : switches) add_link(s, node.host_, hw.host_link_gb_s, kPcieHopLatencyUs);
   if (topology == "nvswitch") {
@@ -104,7 +108,8 @@ NodeTopology NodeTopology::build(const HardwareSpec& hw, int32_t gpus_per_node,
   };
   tree_from(node.host_);
   for (int32_t i = 0; i < gpus_per_node; ++i) {
-    node.host_paths_.push_back(reversed(node.path_from_tree(predecessors, node.host_, node.gpu(i))));
+    node.host_paths_.push_back(
+        reversed(node.path_from_tree(predecessors, node.host_, node.gpu(i))));
   }
   // GPU -> GPU routes, all pairs: one tree per source GPU (nvswitch), or through the host.
   node.peer_paths_.resize(static_cast<size_t>(gpus_per_node) * gpus_per_node);
@@ -125,8 +130,8 @@ NodeTopology NodeTopology::build(const HardwareSpec& hw, int32_t gpus_per_node,
 }
 
 NodeTopology NodeTopology::for_experiment(const ExperimentConfig& config) {
-  NodeTopology node = build(config.hardware, config.hardware.gpus_per_node,
-                            config.hardware.topology, &config.raw);
+  NodeTopology node =
+      build(config.hardware, config.hardware.gpus_per_node, config.hardware.topology, &config.raw);
   validate_tensor_parallel(config.model, config.tensor_parallel, node.num_gpus(), &config.raw);
   return node;
 }
@@ -182,8 +187,8 @@ NodePath NodeTopology::path(NodeVertexId from, NodeVertexId to) const {
       graph_, from,
       boost::predecessor_map(boost::make_iterator_property_map(
                                  predecessors.begin(), boost::get(boost::vertex_index, graph_)))
-          .distance_map(boost::make_iterator_property_map(
-              distances.begin(), boost::get(boost::vertex_index, graph_)))
+          .distance_map(boost::make_iterator_property_map(distances.begin(),
+                                                          boost::get(boost::vertex_index, graph_)))
           .weight_map(boost::get(&NodeLink::latency_us, graph_)));
   return path_from_tree(predecessors, from, to);
 }
@@ -199,8 +204,7 @@ const NodePath& NodeTopology::host_path(int32_t i) const {
   return host_paths_[static_cast<size_t>(i)];
 }
 
-std::vector<double> NodeTopology::shared_bandwidths_gb_s(
-    const std::vector<NodePath>& flows) const {
+std::vector<double> NodeTopology::shared_bandwidths_gb_s(const std::vector<NodePath>& flows) const {
   std::vector<int32_t> load(static_cast<size_t>(num_links_) * 2, 0);
   for (const NodePath& flow : flows) {
     for (const NodeHop& hop : flow.hops) ++load[direction_slot(hop)];
@@ -231,8 +235,7 @@ double NodeTopology::host_transfer_seconds(int32_t gpu_index, int64_t bytes,
          host_paths_[static_cast<size_t>(gpu_index)].latency_us * 1e-6;
 }
 
-double NodeTopology::parallel_host_transfer_seconds(int64_t bytes,
-                                                    int32_t concurrent_gpus) const {
+double NodeTopology::parallel_host_transfer_seconds(int64_t bytes, int32_t concurrent_gpus) const {
   double slowest = 0.0;
   for (int32_t i = 0; i < concurrent_gpus; ++i) {
     slowest = std::max(slowest, host_transfer_seconds(i, bytes, concurrent_gpus));

@@ -44,13 +44,13 @@ struct NodeVertex {
 };
 
 struct NodeLink {
-  int32_t id = 0;  // 0..num_links-1, in creation order
+  int32_t id = 0;         // 0..num_links-1, in creation order
   double gb_s = 0;        // per direction, 1e9 bytes/s
   double latency_us = 0;  // one way
 };
 
-using NodeGraph = boost::adjacency_list<boost::vecS, boost::vecS, boost::undirectedS,
-                                        NodeVertex, NodeLink>;
+using NodeGraph =
+    boost::adjacency_list<boost::vecS, boost::vecS, boost::undirectedS, NodeVertex, NodeLink>;
 using NodeVertexId = NodeGraph::vertex_descriptor;
 
 // One link crossed in one direction.

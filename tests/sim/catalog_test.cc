@@ -89,11 +89,16 @@ TEST(ModelCatalog, EveryShapeIsConsistent) {
 // tied embeddings twice; both are far under 3%.
 TEST(ModelCatalog, ParameterCountsMatchPublishedSizes) {
   const std::pair<const char*, double> published[] = {
-      {"opt-13b", 13e9},           {"opt-66b", 66e9},
-      {"opt-175b", 175e9},         {"llama-2-7b", 6'738'415'616},
-      {"llama-2-13b", 13'015'864'320}, {"llama-2-70b", 68'976'648'192},
-      {"llama-3-8b", 8'030'261'248},   {"llama-3-70b", 70'553'706'496},
-      {"mistral-7b", 7'241'732'096},   {"qwen2-7b", 7'615'616'512},
+      {"opt-13b", 13e9},
+      {"opt-66b", 66e9},
+      {"opt-175b", 175e9},
+      {"llama-2-7b", 6'738'415'616},
+      {"llama-2-13b", 13'015'864'320},
+      {"llama-2-70b", 68'976'648'192},
+      {"llama-3-8b", 8'030'261'248},
+      {"llama-3-70b", 70'553'706'496},
+      {"mistral-7b", 7'241'732'096},
+      {"qwen2-7b", 7'615'616'512},
   };
   for (const auto& [name, params] : published) {
     SCOPED_TRACE(name);
@@ -131,14 +136,14 @@ TEST(HardwareCatalog, DatasheetValues) {
   const HardwareSpec& a100_80 = hardware_catalog().get("a100-80gb");
   EXPECT_EQ(a100_80.memory_gib, 80);
   EXPECT_EQ(a100_80.hbm_gb_s, 2039);
-  EXPECT_EQ(a100_80.nvlink_gb_s, 300);   // 600 GB/s bidirectional
+  EXPECT_EQ(a100_80.nvlink_gb_s, 300);    // 600 GB/s bidirectional
   EXPECT_EQ(a100_80.host_link_gb_s, 25);  // PCIe 4.0 x16, usable
 
   const HardwareSpec& h100 = hardware_catalog().get("h100-sxm-80gb");
   EXPECT_EQ(h100.hbm_gb_s, 3350);
   EXPECT_EQ(h100.fp16_tflops, 989);
-  EXPECT_EQ(h100.nvlink_gb_s, 450);      // 900 GB/s bidirectional
-  EXPECT_EQ(h100.host_link_gb_s, 50);    // PCIe 5.0 x16, usable
+  EXPECT_EQ(h100.nvlink_gb_s, 450);    // 900 GB/s bidirectional
+  EXPECT_EQ(h100.host_link_gb_s, 50);  // PCIe 5.0 x16, usable
 
   const HardwareSpec& h200 = hardware_catalog().get("h200");
   EXPECT_EQ(h200.memory_gib, 141);
