@@ -29,7 +29,7 @@ TraceRow parse_mooncake_row(const std::string& line, int64_t line_number) {
   row.line = line_number;
   const double timestamp_ms = json_number(object, "timestamp");
   if (timestamp_ms < 0) {
-    throw RowError("timestamp", "negative time " + std::to_string(timestamp_ms) + " ms");
+    throw RowError("timestamp", "negative time " + object.at("timestamp").dump() + " ms");
   }
   row.timestamp_s = timestamp_ms / 1000.0;
   row.prompt_len = check_token_count(json_number(object, "input_length"), "input_length", 1);

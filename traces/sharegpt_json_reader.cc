@@ -237,10 +237,10 @@ class ShareGptJsonReader : public CountingTraceReader {
       }
     }
     if (!scanner.truncated()) {
-      scanner.close();
       if (entries == 0) {
         throw InputError(path, scanner.line(), "json", "the list holds no conversations");
       }
+      scanner.close();
     } else if (!truncation_reported) {
       bad_rows.report(scanner.line(), "json",
                       "truncated JSON: the file ends before the list's closing ']'");
