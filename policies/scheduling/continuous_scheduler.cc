@@ -11,8 +11,9 @@
 //   1. every running sequence past its prompt decodes (with preemption as above);
 //   2. if nobody was preempted, swapped groups come back and decode;
 //   3. running sequences still in their prompt get their next chunk;
-//   4. if nothing is swapped out and nobody was preempted this step (a victim would
-//      otherwise be re-admitted at once), waiting groups are admitted FCFS with a first chunk;
+//   4. if nothing is swapped out, nobody was preempted this step (a victim would otherwise
+//      be re-admitted at once) and every running prompt got its chunk, waiting groups are
+//      admitted FCFS with a first chunk;
 // each chunk at most chunk_size tokens, the step at most max_batched_tokens in all.
 #include <limits>
 #include <memory>
@@ -72,8 +73,8 @@ class ContinuousScheduler : public Scheduler {
       return;
     }
     planner_.swap_in();
-    planner_.continue_prefills();
-    if (queues.swapped.empty()) planner_.admit_waiting(kNoLimit);
+    const bool prefills_scheduled = planner_.continue_prefills();
+    if (queues.swapped.empty() && prefills_scheduled) planner_.admit_waiting(kNoLimit);
   }
 
   SchedulingOptions options_;

@@ -61,9 +61,12 @@ SchedulingOptions make_scheduling_options(const SchedulerConfig& config,
          std::to_string(config.max_batched_tokens) + " is below scheduler.max_num_seqs " +
              std::to_string(config.max_num_seqs) + ": a full batch of decodes would not fit");
   }
-  if (config.chunk_size < 0) {
+  // A preempted sequence's recompute ends with a chunk of at least two tokens (its last
+  // sampled token and the one before: see StepPlanner::chunk_tokens), so 1 could never
+  // finish it.
+  if (config.chunk_size < 0 || config.chunk_size == 1) {
     fail("scheduler.chunk_size",
-         "must be 0 (off) or positive, got " + std::to_string(config.chunk_size));
+         "must be 0 (off) or at least 2, got " + std::to_string(config.chunk_size));
   }
   if (config.max_seq_len < 1) {
     fail("model.max_seq_len", "must be at least 1, got " + std::to_string(config.max_seq_len));

@@ -127,31 +127,43 @@ void StepPlanner::swap_in() {
   }
 }
 
-void StepPlanner::continue_prefills() {
+bool StepPlanner::continue_prefills() {
+  bool all_scheduled = true;
   for (SequenceGroup* group : queues_->running) {
-    if (budget_.tokens_left() <= 0) return;
-    add_prefills(*group);
+    all_scheduled = add_prefills(*group) && all_scheduled;
   }
+  return all_scheduled;
 }
 
-void StepPlanner::add_prefills(SequenceGroup& group) {
+bool StepPlanner::add_prefills(SequenceGroup& group) {
+  bool all_scheduled = true;
   for (Sequence& seq : group.seqs) {
     if (!prefills_next(seq)) continue;
     const int32_t tokens = chunk_tokens(seq);
-    if (tokens <= 0) return;
+    if (tokens <= 0) {
+      all_scheduled = false;
+      continue;
+    }
     const int32_t start = seq.num_computed;
     const bool samples = start + tokens == seq.num_tokens();
     output_->prefills.push_back(PrefillChunk{&seq, start, tokens, samples});
     output_->num_prefill_tokens += tokens;
     budget_.add_tokens(tokens);
   }
+  return all_scheduled;
 }
 
 int32_t StepPlanner::chunk_tokens(const Sequence& seq) const {
   const int32_t pending = seq.num_pending();
   if (!options_.chunked()) return pending;
   const int64_t bound = std::min<int64_t>(options_.config.chunk_size, budget_.tokens_left());
-  return static_cast<int32_t>(std::min<int64_t>(bound, pending));
+  int32_t tokens = static_cast<int32_t>(std::min<int64_t>(bound, pending));
+  // A sequence that has generated tokens and has exactly one pending token counts as
+  // decoding (Sequence::in_prefill), and a decode first gets a new slot. A sequence being
+  // recomputed already holds its last token's slot (admit allocated them all), so its chunks
+  // never stop one token short of the end: the last one takes at least two tokens.
+  if (seq.num_generated > 0 && pending - tokens == 1) --tokens;
+  return tokens;
 }
 
 }  // namespace kvlab

@@ -60,8 +60,10 @@ class StepPlanner {
   void swap_in();
 
   // Chunked prefill: gives each running sequence in its prompt phase, in arrival order, a
-  // chunk of min(chunk_size, tokens left in the budget, its pending tokens).
-  void continue_prefills();
+  // chunk of min(chunk_size, tokens left in the budget, its pending tokens) (one less when
+  // that would leave a recomputed sequence with only its last token: see chunk_tokens).
+  // Returns false when some sequence got no chunk: new admissions must then wait (FCFS).
+  bool continue_prefills();
 
   bool preempted_any() const { return !output_->preempted.empty(); }
   bool has_prefills() const { return !output_->prefills.empty(); }
@@ -71,12 +73,14 @@ class StepPlanner {
   // Preempts victims until running[index] can append. False when it preempted that group.
   bool make_room_to_append(size_t index);
   void add_decodes(SequenceGroup& group);
-  // Schedules the next chunk of each of `group`'s prompt-phase sequences, as the budget allows.
-  void add_prefills(SequenceGroup& group);
+  // Schedules the next chunk of each of `group`'s prompt-phase sequences, as the budget
+  // allows. Returns false when one of them got nothing.
+  bool add_prefills(SequenceGroup& group);
   void reject_front(std::string reason);
   void admit_front();
   // Tokens the next chunk of `seq` gets: all pending without chunking, else bounded by the
-  // chunk size and the budget (0 when the budget is spent).
+  // chunk size and the budget (0 when the budget is spent), never leaving a recomputed
+  // sequence with just its last token pending.
   int32_t chunk_tokens(const Sequence& seq) const;
 
   SchedulingOptions options_;

@@ -5,6 +5,8 @@
 // more.
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "tests/scheduling/scheduler_harness.h"
 
 namespace kvlab::testing {
@@ -129,6 +131,24 @@ TEST(ContinuousTest, ChunkedPrefillRecomputesAPreemptedGroupInChunks) {
                    {.prefills = "1:4+2*"},
                });
   EXPECT_EQ(h.group(1).num_recomputes, 1);
+}
+
+// A recomputed sequence holds a slot for every token from its re-admission, so its chunks
+// never leave only its last token: that would look like a decode, which asks for a new slot.
+// Prompt 3 + 2 generated = 5 tokens in chunks of 4 are cut as 3 + 2, not 4 + 1.
+TEST(ContinuousTest, RecomputeChunksNeverLeaveOnlyTheLastToken) {
+  SchedulerHarness h(continuous(4, 8, 4), slot_budget(9));
+  h.add(0, 0.0, 4, 4);
+  h.add(1, 0.0, 3, 3);
+  const std::vector<StepView> steps = {
+      {.prefills = "0:0+4* 1:0+3*", .running = "0 1"},
+      {.decodes = "0 1", .running = "0 1"},
+      {.decodes = "0", .preempted = "1:recompute", .waiting = "1", .running = "0"},
+      {.decodes = "0", .waiting = "1"},  // 1 needs 5 slots, 2 are free
+      {.prefills = "1:0+3", .running = "1"},
+      {.prefills = "1:3+2*"},
+  };
+  expect_steps(h, steps);
 }
 
 }  // namespace

@@ -92,9 +92,14 @@ TEST(SchedulingOptionsTest, ImpossibleBudgetsNameTheirField) {
       create_error(tokens_below_seqs),
       AllOf(HasSubstr("field 'scheduler.max_batched_tokens'"), HasSubstr("32"), HasSubstr("64")));
 
-  SchedulerConfig negative_chunk;
-  negative_chunk.chunk_size = -1;
-  EXPECT_THAT(create_error(negative_chunk), HasSubstr("field 'scheduler.chunk_size'"));
+  for (int32_t chunk : {-1, 1}) {
+    SchedulerConfig bad_chunk;
+    bad_chunk.chunk_size = chunk;
+    EXPECT_THAT(create_error(bad_chunk), HasSubstr("field 'scheduler.chunk_size'")) << chunk;
+  }
+  SchedulerConfig smallest_chunk;
+  smallest_chunk.chunk_size = 2;
+  EXPECT_EQ(create_error(smallest_chunk), "");
 
   SchedulerConfig no_context;
   no_context.max_seq_len = 0;
