@@ -30,8 +30,7 @@ std::vector<uint64_t> json_hash_ids(const json& object, const std::string& key) 
   ids.reserve(it->size());
   for (size_t i = 0; i < it->size(); ++i) {
     const json& id = (*it)[i];
-    if (!id.is_number_integer() ||
-        (id.is_number_integer() && !id.is_number_unsigned() && id.get<int64_t>() < 0)) {
+    if (!id.is_number_integer() || (!id.is_number_unsigned() && id.get<int64_t>() < 0)) {
       throw RowError(key, "element " + std::to_string(i) + " is not an integer >= 0: " + id.dump());
     }
     ids.push_back(id.get<uint64_t>());

@@ -13,11 +13,9 @@
 
 namespace kvlab {
 
-namespace {
-
 using nlohmann::json;
 
-TraceRow parse_mooncake_row(const std::string& line, int64_t line_number) {
+TraceRow parse_mooncake_line(const std::string& line, int64_t line_number) {
   json object;
   try {
     object = json::parse(line);
@@ -37,6 +35,8 @@ TraceRow parse_mooncake_row(const std::string& line, int64_t line_number) {
   row.hash_ids = json_hash_ids(object, "hash_ids");
   return row;
 }
+
+namespace {
 
 class MooncakeJsonlReader : public TraceReader {
  public:
@@ -60,7 +60,7 @@ class MooncakeJsonlReader : public TraceReader {
       if (is_blank(line)) continue;
       ++data_lines;
       try {
-        data.rows.push_back(parse_mooncake_row(line, lines.line_number()));
+        data.rows.push_back(parse_mooncake_line(line, lines.line_number()));
       } catch (const RowError& error) {
         bad_rows.report(lines.line_number(), error);
       }

@@ -8,3 +8,15 @@
 // valid JSON (truncated), is not an object, or has a missing / malformed key is a bad row
 // whose message names the line and the key ("json" for the line as a whole).
 #pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/workload.h"
+
+namespace kvlab {
+
+// Parses one non-blank line. Throws RowError (traces/bad_rows.h) naming the key.
+TraceRow parse_mooncake_line(const std::string& line, int64_t line_number);
+
+}  // namespace kvlab

@@ -5,6 +5,9 @@
 // (ShareGPT entries with fewer than two turns, vLLM's optional length pruning), yet every row
 // a user gave must be accounted for. Readers that drop rows by rule derive from it; the
 // others are plain TraceReaders and drop nothing.
+//
+// Thread safety: readers hold no state between calls, so different files may be read
+// concurrently; the registry is filled during static initialization and only read after.
 #pragma once
 
 #include <cstdint>

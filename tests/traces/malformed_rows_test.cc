@@ -173,28 +173,26 @@ TEST_P(MalformedFile, FailsEvenWhenSkippingBadRows) {
 const std::vector<FileCase>& file_cases() {
   static const std::vector<FileCase> cases = {
 
-        FileCase{"length_empty", "length-csv", "t.csv", "", ":1: field 'header': ", "empty file"},
-        FileCase{"length_header_only", "length-csv", "t.csv", kLengthHeader, ":2: ",
-                 "no data rows"},
-        FileCase{"length_header_missing_column", "length-csv", "t.csv",
-                 "num_prefill_tokens,num_total_tokens\n1,2\n", ":1: field 'num_decode_tokens': ",
-                 "column missing from the header"},
-        FileCase{"timed_header_only", "timed-csv", "t.csv", kTimedHeader, ":2: ", "no data rows"},
-        FileCase{"azure_header_missing_timestamp", "azure-csv", "t.csv",
-                 "ContextTokens,GeneratedTokens\n1,2\n", ":1: field 'TIMESTAMP': ",
-                 "column missing"},
-        FileCase{"azure_empty", "azure-csv", "t.csv", "\n", ":1: field 'header': ", "empty file"},
-        FileCase{"mooncake_empty", "mooncake-jsonl", "t.jsonl", "\n\n", ":1: field 'json': ",
-                 "empty file"},
-        FileCase{"sharegpt_empty", "sharegpt-json", "t.json", "  \n", ":1: field 'json': ",
-                 "empty file"},
-        FileCase{"sharegpt_not_a_list", "sharegpt-json", "t.json", "\n{\"conversations\": []}",
-                 ":2: field 'json': ", "expected a JSON list"},
-        FileCase{"sharegpt_empty_list", "sharegpt-json", "t.json", "[\n]\n", ":2: field 'json': ",
-                 "no conversations"},
-        FileCase{"sharegpt_text_after_list", "sharegpt-json", "t.json",
-                 "[{\"conversations\": [{\"value\": \"a b\"}, {\"value\": \"c d\"}]}]\nxyz",
-                 ":2: field 'json': ", "unexpected text"}};
+      FileCase{"length_empty", "length-csv", "t.csv", "", ":1: field 'header': ", "empty file"},
+      FileCase{"length_header_only", "length-csv", "t.csv", kLengthHeader, ":2: ", "no data rows"},
+      FileCase{"length_header_missing_column", "length-csv", "t.csv",
+               "num_prefill_tokens,num_total_tokens\n1,2\n",
+               ":1: field 'num_decode_tokens': ", "column missing from the header"},
+      FileCase{"timed_header_only", "timed-csv", "t.csv", kTimedHeader, ":2: ", "no data rows"},
+      FileCase{"azure_header_missing_timestamp", "azure-csv", "t.csv",
+               "ContextTokens,GeneratedTokens\n1,2\n", ":1: field 'TIMESTAMP': ", "column missing"},
+      FileCase{"azure_empty", "azure-csv", "t.csv", "\n", ":1: field 'header': ", "empty file"},
+      FileCase{"mooncake_empty", "mooncake-jsonl", "t.jsonl", "\n\n",
+               ":1: field 'json': ", "empty file"},
+      FileCase{"sharegpt_empty", "sharegpt-json", "t.json", "  \n",
+               ":1: field 'json': ", "empty file"},
+      FileCase{"sharegpt_not_a_list", "sharegpt-json", "t.json", "\n{\"conversations\": []}",
+               ":2: field 'json': ", "expected a JSON list"},
+      FileCase{"sharegpt_empty_list", "sharegpt-json", "t.json", "[\n]\n",
+               ":2: field 'json': ", "no conversations"},
+      FileCase{"sharegpt_text_after_list", "sharegpt-json", "t.json",
+               "[{\"conversations\": [{\"value\": \"a b\"}, {\"value\": \"c d\"}]}]\nxyz",
+               ":2: field 'json': ", "unexpected text"}};
   return cases;
 }
 
