@@ -53,6 +53,10 @@ RooflineCostModel::RooflineCostModel(const ExperimentConfig& config)
     fail_field(raw, "model.name", "model '" + model_.name + "' has an empty shape");
   }
 
+  for (int32_t gpu = 0; gpu < tp_; ++gpu) {
+    swap_rates_.push_back(topology_.host_transfer_rate(gpu, tp_));
+  }
+  allreduce_ = topology_.ring_allreduce(tp_);
   step_overhead_s_ = backend.step_overhead_ms * 1e-3;
   swap_overhead_s_ = backend.swap_overhead_us * 1e-6;
   swap_unit_slots_ = config.memory.policy == "contiguous" ? 0 : config.memory.block_size;
@@ -78,8 +82,9 @@ double RooflineCostModel::swap_seconds(const std::vector<KvCopy>& copies) const 
   }
   if (slots == 0) return 0.0;
   const auto bytes = static_cast<int64_t>(static_cast<double>(slots) * kv_bytes_per_token_);
-  return topology_.parallel_host_transfer_seconds(bytes, tp_) +
-         static_cast<double>(transfers) * swap_overhead_s_;
+  double slowest = 0.0;  // every TP GPU moves its shard at once
+  for (const TransferRate& rate : swap_rates_) slowest = std::max(slowest, rate.seconds(bytes));
+  return slowest + static_cast<double>(transfers) * swap_overhead_s_;
 }
 
 StepCost RooflineCostModel::cost(const StepShape& step) const {
@@ -118,7 +123,7 @@ StepCost RooflineCostModel::cost(const StepShape& step) const {
   double allreduce = 0.0;
   if (tp_ > 1 && tokens > 0) {
     const auto bytes = static_cast<int64_t>(tokens * model_.hidden_size * dtype);
-    allreduce = 2.0 * model_.num_layers * topology_.allreduce_seconds(bytes, tp_);
+    allreduce = 2.0 * model_.num_layers * allreduce_.seconds(bytes);
   }
 
   StepCost out;

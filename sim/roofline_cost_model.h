@@ -30,6 +30,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/cost_model.h"
 #include "core/experiment.h"
@@ -55,6 +56,8 @@ class RooflineCostModel : public CostModel {
   ModelSpec model_;
   int32_t tp_ = 1;
   NodeTopology topology_;
+  std::vector<TransferRate> swap_rates_;  // GPU j <-> host while all tp GPUs swap at once
+  RingAllReduce allreduce_;
   double step_overhead_s_ = 0;
   double swap_overhead_s_ = 0;
   int64_t swap_unit_slots_ = 0;          // slots per swap transfer; 0: one transfer per KvCopy

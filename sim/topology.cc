@@ -223,16 +223,31 @@ std::vector<double> NodeTopology::shared_bandwidths_gb_s(const std::vector<NodeP
   return out;
 }
 
-double NodeTopology::host_transfer_seconds(int32_t gpu_index, int64_t bytes,
-                                           int32_t concurrent_gpus) const {
+double TransferRate::seconds(int64_t bytes) const {
+  check_invariant(bytes >= 0, "transfer of negative size");
+  if (bytes == 0) return 0.0;
+  return static_cast<double>(bytes) / (gb_s * 1e9) + latency_us * 1e-6;
+}
+
+double RingAllReduce::seconds(int64_t bytes) const {
+  check_invariant(bytes >= 0, "all-reduce of negative size");
+  if (num_gpus == 1 || bytes == 0) return 0.0;
+  const double steps = 2.0 * (num_gpus - 1);
+  return steps / num_gpus * static_cast<double>(bytes) / (bottleneck_gb_s * 1e9) +
+         steps * step_latency_us * 1e-6;
+}
+
+TransferRate NodeTopology::host_transfer_rate(int32_t gpu_index, int32_t concurrent_gpus) const {
   check_invariant(gpu_index >= 0 && gpu_index < concurrent_gpus && concurrent_gpus <= num_gpus_,
                   "host transfer: GPU not among the concurrent ones");
-  check_invariant(bytes >= 0, "host transfer of negative size");
-  if (bytes == 0) return 0.0;
   const std::vector<NodePath> flows(host_paths_.begin(), host_paths_.begin() + concurrent_gpus);
-  const double gb_s = shared_bandwidths_gb_s(flows)[static_cast<size_t>(gpu_index)];
-  return static_cast<double>(bytes) / (gb_s * 1e9) +
-         host_paths_[static_cast<size_t>(gpu_index)].latency_us * 1e-6;
+  return TransferRate{shared_bandwidths_gb_s(flows)[static_cast<size_t>(gpu_index)],
+                      host_paths_[static_cast<size_t>(gpu_index)].latency_us};
+}
+
+double NodeTopology::host_transfer_seconds(int32_t gpu_index, int64_t bytes,
+                                           int32_t concurrent_gpus) const {
+  return host_transfer_rate(gpu_index, concurrent_gpus).seconds(bytes);
 }
 
 double NodeTopology::parallel_host_transfer_seconds(int64_t bytes, int32_t concurrent_gpus) const {
@@ -243,36 +258,19 @@ double NodeTopology::parallel_host_transfer_seconds(int64_t bytes, int32_t concu
   return slowest;
 }
 
-std::vector<NodePath> NodeTopology::ring_flows(int32_t p) const {
+RingAllReduce NodeTopology::ring_allreduce(int32_t p) const {
   check_invariant(p >= 1 && p <= num_gpus_, "all-reduce over more GPUs than the node has");
+  RingAllReduce ring;
+  ring.num_gpus = p;
+  if (p == 1) return ring;
   std::vector<NodePath> flows;
-  if (p == 1) return flows;
   for (int32_t i = 0; i < p; ++i) flows.push_back(gpu_path(i, (i + 1) % p));
-  return flows;
-}
-
-double NodeTopology::ring_bottleneck_gb_s(int32_t p) const {
-  const std::vector<NodePath> flows = ring_flows(p);
-  if (flows.empty()) return kInfinity;
   const std::vector<double> shares = shared_bandwidths_gb_s(flows);
-  return *std::min_element(shares.begin(), shares.end());
-}
-
-double NodeTopology::ring_latency_us(int32_t p) const {
-  double latency = 0.0;
-  for (const NodePath& flow : ring_flows(p)) latency = std::max(latency, flow.latency_us);
-  return latency;
-}
-
-double NodeTopology::allreduce_seconds(int64_t bytes, int32_t p) const {
-  check_invariant(bytes >= 0, "all-reduce of negative size");
-  if (p == 1 || bytes == 0) {
-    ring_flows(p);  // checks p
-    return 0.0;
+  ring.bottleneck_gb_s = *std::min_element(shares.begin(), shares.end());
+  for (const NodePath& flow : flows) {
+    ring.step_latency_us = std::max(ring.step_latency_us, flow.latency_us);
   }
-  const double steps = 2.0 * (p - 1);
-  return steps / p * static_cast<double>(bytes) / (ring_bottleneck_gb_s(p) * 1e9) +
-         steps * ring_latency_us(p) * 1e-6;
+  return ring;
 }
 
 void validate_tensor_parallel(const ModelSpec& model, int32_t tp, int32_t gpus_per_node,

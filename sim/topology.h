@@ -67,6 +67,25 @@ struct NodePath {
   double latency_us = 0;               // sum over the hops
 };
 
+// A route's speed under a given sharing: bytes / gb_s + latency.
+struct TransferRate {
+  double gb_s = 0;        // the route's share of bandwidth
+  double latency_us = 0;  // one way, summed over its links
+  // REQUIRES: bytes >= 0. 0 for 0 bytes.
+  double seconds(int64_t bytes) const;
+};
+
+// Ring all-reduce of `bytes` among p GPUs, each ring step i -> i+1 (mod p) running at once
+// along its route: 2(p-1)/p * bytes / bottleneck + 2(p-1) * latency, where the bottleneck
+// is the smallest shared bandwidth among the p routes and latency the largest route latency.
+// 0 for p = 1 or 0 bytes.
+struct RingAllReduce {
+  int32_t num_gpus = 1;
+  double bottleneck_gb_s = 0;
+  double step_latency_us = 0;
+  double seconds(int64_t bytes) const;
+};
+
 class NodeTopology {
  public:
   inline static constexpr int32_t kGpusPerPcieSwitch = 2;
@@ -90,8 +109,8 @@ class NodeTopology {
   NodeVertexId gpu(int32_t i) const;  // REQUIRES: 0 <= i < num_gpus()
   NodeVertexId host() const { return host_; }
 
-  // The lowest-latency route between two vertices (Dijkstra over link latencies; ties go to
-  // the lower vertex ids, deterministically).
+  // The lowest-latency route between two vertices (Dijkstra over link latencies; ties are
+  // broken by vertex order, the same way on every run).
   NodePath path(NodeVertexId from, NodeVertexId to) const;
   // The route of GPU a's data to GPU b: path() for nvswitch, through the host for pcie.
   const NodePath& gpu_path(int32_t a, int32_t b) const;
@@ -103,28 +122,26 @@ class NodeTopology {
   // smallest such share along its path.
   std::vector<double> shared_bandwidths_gb_s(const std::vector<NodePath>& flows) const;
 
-  // Seconds for GPU `gpu` to move `bytes` to (or from) host memory while GPUs
-  // 0..concurrent_gpus-1 each move as much the same way at once.
-  // REQUIRES: 0 <= gpu < concurrent_gpus <= num_gpus(), bytes >= 0.
+  // GPU `gpu`'s route to (or from) host memory while GPUs 0..concurrent_gpus-1 each move data
+  // the same way at once. REQUIRES: 0 <= gpu < concurrent_gpus <= num_gpus().
+  TransferRate host_transfer_rate(int32_t gpu, int32_t concurrent_gpus) const;
+  // Seconds for that GPU to move `bytes` (0 for none). REQUIRES: bytes >= 0.
   double host_transfer_seconds(int32_t gpu, int64_t bytes, int32_t concurrent_gpus) const;
-  // The slowest of those GPUs: when the last of their transfers is done.
+  // When the slowest of those GPUs is done, each moving `bytes`.
   double parallel_host_transfer_seconds(int64_t bytes, int32_t concurrent_gpus) const;
 
-  // Ring all-reduce of `bytes` among GPUs 0..num_gpus-1, each ring step i -> i+1 running
-  // concurrently along gpu_path: 2(p-1)/p * bytes / bottleneck + 2(p-1) * latency, where the
-  // bottleneck is the smallest shared bandwidth of the ring's flows and latency the largest
-  // of their path latencies. 0 for p = 1. REQUIRES: 1 <= num_gpus <= num_gpus(), bytes >= 0.
-  double allreduce_seconds(int64_t bytes, int32_t num_gpus) const;
-  // The bottleneck bandwidth (GB/s) and per-step latency (us) that formula uses.
-  double ring_bottleneck_gb_s(int32_t num_gpus) const;
-  double ring_latency_us(int32_t num_gpus) const;
+  // The ring all-reduce among GPUs 0..num_gpus-1 (see RingAllReduce).
+  // REQUIRES: 1 <= num_gpus <= num_gpus().
+  RingAllReduce ring_allreduce(int32_t num_gpus) const;
+  double allreduce_seconds(int64_t bytes, int32_t num_gpus) const {
+    return ring_allreduce(num_gpus).seconds(bytes);
+  }
 
  private:
   NodeTopology() = default;
   NodePath path_from_tree(const std::vector<NodeVertexId>& predecessors, NodeVertexId from,
                           NodeVertexId to) const;
   NodePath concatenate(const NodePath& first, const NodePath& second) const;
-  std::vector<NodePath> ring_flows(int32_t num_gpus) const;
 
   std::string kind_;
   int32_t num_gpus_ = 0;

@@ -142,8 +142,8 @@ TEST(NodeTopology, SharedBandwidthsSplitEachDirectionSeparately) {
 TEST(NodeTopology, RingAllReduceOverNvswitch) {
   const NodeTopology node = NodeTopology::build(hw("a100-80gb"), 8, "nvswitch");
   const int64_t bytes = 64 << 20;
-  EXPECT_DOUBLE_EQ(node.ring_bottleneck_gb_s(8), 300.0);
-  EXPECT_DOUBLE_EQ(node.ring_latency_us(8), 1.0);
+  EXPECT_DOUBLE_EQ(node.ring_allreduce(8).bottleneck_gb_s, 300.0);
+  EXPECT_DOUBLE_EQ(node.ring_allreduce(8).step_latency_us, 1.0);
   EXPECT_DOUBLE_EQ(node.allreduce_seconds(bytes, 8), 2.0 * 7 / 8 * bytes / 300e9 + 2.0 * 7 * 1e-6);
   EXPECT_DOUBLE_EQ(node.allreduce_seconds(bytes, 2), 2.0 * 1 / 2 * bytes / 300e9 + 2.0 * 1e-6);
   EXPECT_EQ(node.allreduce_seconds(bytes, 1), 0.0);
@@ -154,8 +154,8 @@ TEST(NodeTopology, RingAllReduceOverPcieSharesUplinks) {
   const NodeTopology node = NodeTopology::build(hw("a100-80gb"), 4, "pcie");
   // Every ring step goes up to the host and back down; each switch uplink carries two of the
   // four flows in each direction.
-  EXPECT_DOUBLE_EQ(node.ring_bottleneck_gb_s(4), 12.5);
-  EXPECT_DOUBLE_EQ(node.ring_latency_us(4), 4.0);
+  EXPECT_DOUBLE_EQ(node.ring_allreduce(4).bottleneck_gb_s, 12.5);
+  EXPECT_DOUBLE_EQ(node.ring_allreduce(4).step_latency_us, 4.0);
   const int64_t bytes = 8 << 20;
   EXPECT_DOUBLE_EQ(node.allreduce_seconds(bytes, 4), 2.0 * 3 / 4 * bytes / 12.5e9 + 2.0 * 3 * 4e-6);
   const NodeTopology nvswitch = NodeTopology::build(hw("a100-80gb"), 4, "nvswitch");
