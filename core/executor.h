@@ -45,7 +45,8 @@ class Executor {
 };
 
 using ExecutorRegistry = Registry<Executor, ExperimentConfig>;
-// Back ends register by `backend.kind`; the simulator's cost models by "sim:<cost_model>".
+// Back ends register by `backend.kind` (sim, cpu, cuda); the simulator picks its cost model
+// from cost_models() (core/cost_model.h) by `backend.cost_model`.
 ExecutorRegistry& executors();
 
 }  // namespace kvlab

@@ -31,12 +31,6 @@ StepResult SimExecutor::execute(const SchedulerOutput& plan, const KvCacheManage
 bool register_cost_model(const std::string& name, CostModelRegistry::Factory factory,
                          const std::string& description) {
   cost_models().add(name, factory, description);
-  executors().add(
-      "sim:" + name,
-      [name](const ExperimentConfig& config) -> std::unique_ptr<Executor> {
-        return std::make_unique<SimExecutor>(cost_models().create(name, config));
-      },
-      "simulator, cost model '" + name + "': " + description);
   return true;
 }
 

@@ -3,6 +3,7 @@
 
 #include "core/cli/commands.h"
 #include "core/config.h"
+#include "core/cost_model.h"
 #include "core/executor.h"
 #include "core/kv_cache_manager.h"
 #include "core/model_spec.h"
@@ -81,7 +82,10 @@ int list_command(const std::vector<std::string>& args) {
   if (want("models")) print_models();
   if (want("hardware")) print_hardware();
   if (want("formats")) print_registry("trace formats (workload.format)", trace_readers());
-  if (want("backends")) print_registry("back ends (backend.kind)", executors());
+  if (want("backends")) {
+    print_registry("back ends (backend.kind)", executors());
+    print_registry("simulator cost models (backend.cost_model)", cost_models());
+  }
   if (want("keys")) print_keys();
   if (!any) {
     std::cerr << "kvlab list: unknown list '" << what
