@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "core/kv_cache_manager.h"
@@ -42,9 +43,15 @@ struct KvArenaView {
   T* k_at(int64_t slot, int32_t head) const { return k + slot * slot_stride + head * head_stride; }
   T* v_at(int64_t slot, int32_t head) const { return v + slot * slot_stride + head * head_stride; }
 
-  // A read-only view of the same arena.
+  // A read-only view of the same arena (also an implicit conversion, so a writable view can
+  // be passed where kernels only read).
   KvArenaView<const T> as_const() const {
     return KvArenaView<const T>{k, v, num_slots, num_kv_heads, head_dim, slot_stride, head_stride};
+  }
+  operator KvArenaView<const T>() const
+    requires(!std::is_const_v<T>)
+  {
+    return as_const();
   }
 };
 

@@ -58,12 +58,13 @@ HeadKv gather_head_kv(const KvSeqView& seqs, int32_t seq, int64_t num_tokens,
                 ConstStridedMatrixMap(v_buf.data(), num_tokens, d, dense_stride)};
 }
 
-// Row r of `scores` attends to its first first_valid + r columns (causal; first_valid =
-// columns - rows + 1 for a chunk that ends at the last key, and every column for a decode).
-// Turns those into softmax probabilities and zeroes the masked rest.
-void causal_softmax_rows(RowMatrix& scores, Eigen::Index first_valid) {
+// Turns each row of `scores` into softmax probabilities over its first `valid` columns and
+// zeroes the masked rest. Causal: row r is the query r tokens after the first one, and sees
+// first_valid + r keys (first_valid = columns - rows + 1 for a chunk that ends at the last
+// key). Not causal: every row sees first_valid keys (a decode's group of query heads).
+void masked_softmax_rows(RowMatrix& scores, Eigen::Index first_valid, bool causal) {
   for (Eigen::Index r = 0; r < scores.rows(); ++r) {
-    const Eigen::Index valid = first_valid + r;
+    const Eigen::Index valid = causal ? first_valid + r : first_valid;
     auto row = scores.row(r);
     auto kept = row.head(valid).array();
     kept -= kept.maxCoeff();
@@ -99,7 +100,7 @@ void decode_attention(const MatrixCRef& q, const KvSeqView& seqs,
       Eigen::Map<RowMatrix> out_group(out.data() + i * out.outerStride() + g * group * d, group,
                                       d);
       scores.noalias() = (q_group * kv.k.transpose()) * scale;
-      causal_softmax_rows(scores, scores.cols());
+      masked_softmax_rows(scores, scores.cols(), /*causal=*/false);
       out_group.noalias() = scores * kv.v;
     }
   }
@@ -136,7 +137,7 @@ void prefill_attention(const MatrixCRef& q, std::span<const int32_t> query_indpt
         StridedMatrixMap out_head(out.data() + first_row * out.outerStride() + h * d, q_len, d,
                                   out_stride);
         scores.noalias() = (q_head * kv.k.transpose()) * scale;
-        causal_softmax_rows(scores, context - q_len + 1);
+        masked_softmax_rows(scores, context - q_len + 1, /*causal=*/true);
         out_head.noalias() = scores * kv.v;
       }
     }

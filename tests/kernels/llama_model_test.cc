@@ -1,0 +1,210 @@
+// The tiny Llama model over real KV layouts: a request's greedy tokens do not depend on its
+// layout (paged block sizes 1, 16, 64 with shuffled blocks, or contiguous), on chunked
+// prefill, on the other sequences of the batch, or on preemption (swap to other slots, or
+// recompute). Also: dummy weights are deterministic and give varied tokens; bad input is
+// refused.
+#include "kernels/model/llama_model.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "core/errors.h"
+#include "kernels/model/weight_source.h"
+#include "tests/kernels/model_test_util.h"
+
+namespace kvlab {
+namespace {
+
+using testing::GreedyRunner;
+using testing::random_prompt;
+using testing::RunOptions;
+using testing::tiny_llama_spec;
+
+constexpr int32_t kNewTokens = 12;
+
+const LlamaModel& tiny_model() {
+  static const LlamaModel model(tiny_llama_spec(), DummyWeightSource(2024));
+  return model;
+}
+
+std::vector<int32_t> prompt_a() { return random_prompt(37, 256, 1); }
+
+struct Result {
+  std::vector<int32_t> tokens;
+  cpu::RowMatrix first_logits;
+};
+
+// Request A alone, or with two companions of other lengths in the same batches.
+Result run_a(RunOptions options, bool with_companions = false) {
+  GreedyRunner runner(tiny_model(), options);
+  if (with_companions) runner.add(random_prompt(5, 256, 2), 20);
+  const int a = runner.add(prompt_a(), kNewTokens);
+  if (with_companions) runner.add(random_prompt(70, 256, 3), 3);
+  runner.run();
+  return {runner.generated(a), runner.first_logits(a)};
+}
+
+const Result& reference() {
+  static const Result r = run_a(RunOptions{.block_size = 0});
+  return r;
+}
+
+void expect_same_as_reference(const Result& r) {
+  EXPECT_EQ(r.tokens, reference().tokens);
+  ASSERT_EQ(r.first_logits.cols(), reference().first_logits.cols());
+  EXPECT_LT((r.first_logits - reference().first_logits).cwiseAbs().maxCoeff(), 1e-4f);
+}
+
+TEST(LlamaModel, DummyWeightsGiveVariedTokensAndO1Logits) {
+  const Result& r = reference();
+  ASSERT_EQ(r.tokens.size(), size_t(kNewTokens));
+  EXPECT_GE(std::set<int32_t>(r.tokens.begin(), r.tokens.end()).size(), 3u);
+  const float mean = r.first_logits.mean();
+  const float sd = std::sqrt((r.first_logits.array() - mean).square().mean());
+  EXPECT_GT(sd, 0.3f);
+  EXPECT_LT(sd, 5.0f);
+  // Another prompt continues differently.
+  GreedyRunner runner(tiny_model(), RunOptions{});
+  const int b = runner.add(random_prompt(37, 256, 99), kNewTokens);
+  runner.run();
+  EXPECT_NE(runner.generated(b), r.tokens);
+}
+
+TEST(LlamaModel, DummyWeightsAreDeterministicPerSeedAndName) {
+  const LlamaModel again(tiny_llama_spec(), DummyWeightSource(2024));
+  const LlamaModel other(tiny_llama_spec(), DummyWeightSource(2025));
+  EXPECT_EQ(again.weights().layers[1].qkv_proj, tiny_model().weights().layers[1].qkv_proj);
+  EXPECT_EQ(again.weights().lm_head, tiny_model().weights().lm_head);
+  EXPECT_NE(other.weights().lm_head, tiny_model().weights().lm_head);
+  // Tensors are drawn independently per name: layer 0 and layer 1 differ.
+  EXPECT_NE(tiny_model().weights().layers[0].o_proj, tiny_model().weights().layers[1].o_proj);
+  // Scale: a projection's weights lie in +-sqrt(3 / in_features); norms near 1.
+  const float a = std::sqrt(3.0f / 64.0f);
+  EXPECT_LE(tiny_model().weights().layers[0].qkv_proj.cwiseAbs().maxCoeff(), a);
+  EXPECT_GT(tiny_model().weights().layers[0].qkv_proj.cwiseAbs().maxCoeff(), 0.9f * a);
+  EXPECT_LT((tiny_model().weights().final_norm.array() - 1.0f).abs().maxCoeff(), 0.1f);
+}
+
+TEST(LlamaModel, GreedyTokensIndependentOfPagedBlockSizeAndBlockOrder) {
+  for (int32_t bs : {1, 16, 64}) {
+    SCOPED_TRACE("block size " + std::to_string(bs));
+    expect_same_as_reference(run_a(RunOptions{.block_size = bs, .shuffle = true}));
+  }
+  expect_same_as_reference(run_a(RunOptions{.block_size = 16, .shuffle = false}));
+}
+
+TEST(LlamaModel, GreedyTokensIndependentOfPrefillChunking) {
+  for (int32_t chunk : {1, 7, 64}) {
+    SCOPED_TRACE("chunk " + std::to_string(chunk));
+    expect_same_as_reference(run_a(RunOptions{.block_size = 16, .chunk = chunk}));
+    expect_same_as_reference(run_a(RunOptions{.block_size = 0, .chunk = chunk}));
+  }
+}
+
+TEST(LlamaModel, GreedyTokensIndependentOfBatchComposition) {
+  // The companions' prefills, chunks and decodes share A's batches.
+  expect_same_as_reference(run_a(RunOptions{.block_size = 16}, true));
+  expect_same_as_reference(run_a(RunOptions{.block_size = 1, .chunk = 7}, true));
+  expect_same_as_reference(run_a(RunOptions{.block_size = 0, .chunk = 64}, true));
+}
+
+TEST(LlamaModel, GreedyTokensSurviveSwapAndRecomputePreemption) {
+  for (bool swap : {true, false}) {
+    SCOPED_TRACE(swap ? "swap" : "recompute");
+    for (int32_t bs : {0, 16}) {
+      GreedyRunner runner(tiny_model(), RunOptions{.block_size = bs, .chunk = 7});
+      runner.add(random_prompt(9, 256, 5), 30);  // a companion sharing the batches
+      const int a = runner.add(prompt_a(), kNewTokens);
+      runner.run_until(a, 5);
+      if (swap) {
+        runner.swap_out_and_in(a);
+      } else {
+        runner.recompute(a);
+      }
+      runner.run_until(a, kNewTokens);
+      EXPECT_EQ(runner.generated(a), reference().tokens) << "block size " << bs;
+    }
+  }
+}
+
+TEST(LlamaModel, ReturnsOneRowPerSamplingEntryInBatchOrder) {
+  const LlamaModel& model = tiny_model();
+  testing::LayoutAllocator alloc = testing::LayoutAllocator::paged(16, 1024, true);
+  cpu::CpuKvCache cache = model.make_kv_cache(1024);
+  const std::vector<int32_t> p1 = random_prompt(10, 256, 11), p2 = random_prompt(4, 256, 12);
+  ForwardEntry first{p1, 0, alloc.allocate(16), true};
+  ForwardEntry silent{p2, 0, alloc.allocate(16), false};
+  ForwardEntry third{{7}, 0, alloc.allocate(16), true};  // a 1-token prompt: decode path
+  const cpu::RowMatrix both = model.forward(std::vector<ForwardEntry>{first, silent, third}, cache);
+  ASSERT_EQ(both.rows(), 2);
+  ASSERT_EQ(both.cols(), 256);
+  // Each alone, in a fresh cache, gives its row.
+  cpu::CpuKvCache fresh = model.make_kv_cache(1024);
+  const cpu::RowMatrix one = model.forward(std::vector<ForwardEntry>{first}, fresh);
+  const cpu::RowMatrix three = model.forward(std::vector<ForwardEntry>{third}, fresh);
+  EXPECT_LT((both.row(0) - one.row(0)).cwiseAbs().maxCoeff(), 1e-4f);
+  EXPECT_LT((both.row(1) - three.row(0)).cwiseAbs().maxCoeff(), 1e-4f);
+  EXPECT_EQ(model.forward(std::vector<ForwardEntry>{}, fresh).rows(), 0);
+}
+
+TEST(LlamaModel, RunsOtherLlamaShapes) {
+  // MHA (kv heads == heads), MQA (one kv head), hidden != heads * head_dim, other theta.
+  const std::vector<std::tuple<int, int, int>> shapes = {{4, 4, 64}, {8, 1, 48}, {2, 2, 40}};
+  for (const auto& [heads, kv_heads, hidden] : shapes) {
+    ModelSpec spec = tiny_llama_spec();
+    spec.num_heads = heads;
+    spec.num_kv_heads = kv_heads;
+    spec.hidden_size = hidden;
+    spec.rope_theta = 500000.0;
+    const LlamaModel model(spec, DummyWeightSource(3));
+    GreedyRunner paged(model, RunOptions{.block_size = 16, .chunk = 5});
+    GreedyRunner contiguous(model, RunOptions{.block_size = 0});
+    const int a = paged.add(random_prompt(13, 256, 4), 6);
+    const int b = contiguous.add(random_prompt(13, 256, 4), 6);
+    paged.run();
+    contiguous.run();
+    EXPECT_EQ(paged.generated(a), contiguous.generated(b)) << heads << "/" << kv_heads;
+    EXPECT_TRUE(paged.first_logits(a).allFinite());
+  }
+}
+
+TEST(LlamaModel, RefusesBadInput) {
+  const LlamaModel& model = tiny_model();
+  testing::LayoutAllocator alloc = testing::LayoutAllocator::contiguous(256);
+  cpu::CpuKvCache cache = model.make_kv_cache(256);
+  ForwardEntry bad_token{{3, 256}, 0, alloc.allocate(8), true};
+  EXPECT_THROW(model.forward(std::vector<ForwardEntry>{bad_token}, cache), InputError);
+  ForwardEntry too_long{random_prompt(9, 256, 1), 0, alloc.allocate(8), true};
+  EXPECT_THROW(model.forward(std::vector<ForwardEntry>{too_long}, cache), InvariantError);
+  cpu::CpuKvCache wrong_shape(1, 256, 2, 16);
+  ForwardEntry fine{{3}, 0, alloc.allocate(8), true};
+  EXPECT_THROW(model.forward(std::vector<ForwardEntry>{fine}, wrong_shape), InvariantError);
+
+  auto expect_field = [](ModelSpec spec, const char* field) {
+    try {
+      LlamaModel m(spec, DummyWeightSource(1));
+      ADD_FAILURE() << "no error for " << field;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(field), std::string::npos) << e.what();
+    }
+  };
+  ModelSpec spec = tiny_llama_spec();
+  spec.family = "opt";
+  expect_field(spec, "model.family");
+  spec = tiny_llama_spec();
+  spec.num_kv_heads = 3;
+  expect_field(spec, "model.num_kv_heads");
+  spec = tiny_llama_spec();
+  spec.head_dim = 15;
+  expect_field(spec, "model.head_dim");
+  spec = tiny_llama_spec();
+  spec.vocab_size = 0;
+  expect_field(spec, "model.vocab_size");
+}
+
+}  // namespace
+}  // namespace kvlab
