@@ -5,16 +5,17 @@ namespace kvlab {
 namespace {
 std::string format_location(const std::string& file, long line, const std::string& field,
                             const std::string& what) {
+  // Appends piece by piece (GCC 12 -O3 warns falsely on chains of operator+ here).
   std::string out;
   if (!file.empty()) {
-    out += file;
-    if (line > 0) out += ":" + std::to_string(line);
-    out += ": ";
+    out.append(file);
+    if (line > 0) out.append(":").append(std::to_string(line));
+    out.append(": ");
   } else if (line > 0) {
-    out += "line " + std::to_string(line) + ": ";
+    out.append("line ").append(std::to_string(line)).append(": ");
   }
-  if (!field.empty()) out += "field '" + field + "': ";
-  out += what;
+  if (!field.empty()) out.append("field '").append(field).append("': ");
+  out.append(what);
   return out;
 }
 }  // namespace

@@ -108,6 +108,7 @@ Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s
   s.set("num_unfinished", static_cast<double>(unfinished));
   s.set("num_filtered", static_cast<double>(result.workload.num_filtered()));
   s.set("num_bad_rows_skipped", static_cast<double>(result.workload.bad_rows_skipped));
+  s.set("num_dropped_by_format", static_cast<double>(result.workload.num_dropped_by_format()));
   s.set("generated_tokens", static_cast<double>(generated));
   s.set("num_steps", static_cast<double>(result.steps.size()));
   // Share of the KV memory in use (not free) that holds token states: the vLLM paper's

@@ -210,6 +210,14 @@ void write_workload(hid_t point, const WorkloadReport& w) {
   attr_number<int64_t>(g.get(), "filtered_total_len", w.filtered_total_len);
   attr_number<int64_t>(g.get(), "beyond_num_requests", w.beyond_num_requests);
   write_string_column(g.get(), "bad_row_messages", w.bad_row_messages);
+  std::vector<std::string> reasons;
+  std::vector<int64_t> counts;
+  for (const auto& [reason, count] : w.dropped_by_format) {
+    reasons.push_back(reason);
+    counts.push_back(count);
+  }
+  write_string_column(g.get(), "dropped_by_format_reason", reasons);
+  write_column(g.get(), "dropped_by_format_count", counts);
 }
 
 std::string now_iso8601() {

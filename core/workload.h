@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/experiment.h"
@@ -22,6 +23,14 @@ struct WorkloadReport {
   int64_t filtered_total_len = 0;    // prompt + output over max_total_len
   int64_t beyond_num_requests = 0;   // valid rows past num_requests
   std::vector<std::string> bad_row_messages;  // the first few, for the user
+  // Rows the format's own rules dropped before they were rows (ShareGPT entries with fewer
+  // than two turns, vLLM's length pruning): (reason, count). Not part of rows_read.
+  std::vector<std::pair<std::string, int64_t>> dropped_by_format;
+  int64_t num_dropped_by_format() const {
+    int64_t total = 0;
+    for (const auto& [reason, count] : dropped_by_format) total += count;
+    return total;
+  }
   int64_t num_filtered() const {
     return filtered_prompt_len + filtered_total_len + beyond_num_requests;
   }

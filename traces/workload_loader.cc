@@ -177,7 +177,11 @@ WorkloadDetails load_workload_with_details(const WorkloadConfig& c) {
 }
 
 Workload load_workload(const WorkloadConfig& config) {
-  return load_workload_with_details(config).workload;
+  WorkloadDetails details = load_workload_with_details(config);
+  for (const FormatDrop& drop : details.dropped_by_format) {
+    details.workload.report.dropped_by_format.emplace_back(drop.reason, drop.count);
+  }
+  return std::move(details.workload);
 }
 
 }  // namespace kvlab

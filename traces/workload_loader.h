@@ -8,8 +8,9 @@
 //   filtered_total_len  prompt_len + output_len > max_total_len (0 = off), prompt filter passed
 //   beyond_num_requests rows left after the first num_requests valid rows (file order)
 // so rows_read = bad_rows_skipped + num_filtered() + requests.size(). Rows a format's own
-// rules drop (ShareGPT entries with < 2 turns, vLLM pruning) are not rows_read: core's
-// WorkloadReport has no field for them, so load_workload_with_details returns them beside.
+// rules drop (ShareGPT entries with < 2 turns, vLLM pruning) are not rows_read: they are
+// counted apart, in WorkloadReport::dropped_by_format (load_workload fills it from
+// load_workload_with_details' dropped_by_format).
 //
 // Arrivals: "trace" uses the kept rows' timestamps minus the earliest kept one (so the run
 // starts with a request, not an idle lead-in that would dilute throughput), times time_scale;

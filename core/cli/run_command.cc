@@ -117,24 +117,22 @@ int run_command(const std::vector<std::string>& args, const std::string& command
   if (!summary_path.empty()) write_file_atomically(summary_path, summary_json(results));
   if (!quiet) {
     std::cout << summary_table(results);
-    int64_t filtered = 0, skipped = 0, rejected = 0;
-    for (const RunResult& r : results) {
-      filtered += r.workload.num_filtered();
-      skipped += r.workload.bad_rows_skipped;
-      rejected += static_cast<int64_t>(r.summary.get("num_rejected"));
-    }
+    int64_t rejected = 0;
+    for (const RunResult& r : results) rejected += static_cast<int64_t>(r.summary.get("num_rejected"));
     if (!results.empty()) {
       const WorkloadReport& w = results.front().workload;
       std::cout << "workload: " << w.source << " (" << w.format << "): " << w.rows_read
                 << " rows read, " << w.bad_rows_skipped << " bad rows skipped, "
                 << w.filtered_prompt_len << " over max_prompt_len, " << w.filtered_total_len
-                << " over max_total_len, " << w.beyond_num_requests << " beyond num_requests\n";
+                << " over max_total_len, " << w.beyond_num_requests << " beyond num_requests";
+      for (const auto& [reason, count] : w.dropped_by_format) {
+        if (count > 0) std::cout << ", " << count << " dropped by the format (" << reason << ")";
+      }
+      std::cout << "\n";
     }
     if (rejected > 0) std::cout << "rejected requests (all points): " << rejected << " (reasons in requests/reject_reason)\n";
     std::cout << "wrote " << out << " (" << results.size() << " point" << (results.size() == 1 ? "" : "s")
               << ", " << progress.seconds() << " s)\n";
-    (void)filtered;
-    (void)skipped;
   }
   return 0;
 }
