@@ -1,7 +1,5 @@
 #include "policies/scheduling/group_accounting.h"
 
-#include <algorithm>
-
 namespace kvlab {
 
 int32_t batch_seqs(const SequenceGroup& group) {
@@ -14,17 +12,6 @@ int64_t prefill_tokens(const SequenceGroup& group) {
     if (prefills_next(s)) tokens += s.num_pending();
   }
   return tokens;
-}
-
-bool decodes_next(const Sequence& seq) { return !seq.is_finished() && !seq.in_prefill(); }
-
-bool prefills_next(const Sequence& seq) { return !seq.is_finished() && seq.in_prefill(); }
-
-bool has_decodes(const SequenceGroup& group) {
-  for (const Sequence& s : group.seqs) {
-    if (decodes_next(s)) return true;
-  }
-  return false;
 }
 
 int32_t num_decodes(const SequenceGroup& group) {
@@ -43,15 +30,6 @@ void insert_by_arrival(std::deque<SequenceGroup*>& queue, SequenceGroup* group) 
   // Walk back from the end: new arrivals and re-admissions of recent groups stop at once.
   while (at != queue.begin() && arrives_before(*group, **(at - 1))) --at;
   queue.insert(at, group);
-}
-
-void sort_by_arrival(std::deque<SequenceGroup*>& queue) {
-  auto before = [](const SequenceGroup* a, const SequenceGroup* b) {
-    return arrives_before(*a, *b);
-  };
-  if (!std::is_sorted(queue.begin(), queue.end(), before)) {
-    std::stable_sort(queue.begin(), queue.end(), before);
-  }
 }
 
 void set_group_status(SequenceGroup& group, GroupStatus status) {

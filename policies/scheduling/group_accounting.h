@@ -21,11 +21,17 @@ int32_t batch_seqs(const SequenceGroup& group);
 int64_t prefill_tokens(const SequenceGroup& group);
 
 // True when `seq` still runs (not finished) and has exactly its last sampled token pending.
-bool decodes_next(const Sequence& seq);
-bool has_decodes(const SequenceGroup& group);
+// (Inline: the decode phase asks this of every running sequence every step.)
+inline bool decodes_next(const Sequence& seq) { return !seq.is_finished() && !seq.in_prefill(); }
+inline bool has_decodes(const SequenceGroup& group) {
+  for (const Sequence& s : group.seqs) {
+    if (decodes_next(s)) return true;
+  }
+  return false;
+}
 int32_t num_decodes(const SequenceGroup& group);
 // True when `seq` still runs and has prompt-phase tokens pending.
-bool prefills_next(const Sequence& seq);
+inline bool prefills_next(const Sequence& seq) { return !seq.is_finished() && seq.in_prefill(); }
 
 // Arrival order: arrival time, ties broken by request id.
 bool arrives_before(const SequenceGroup& a, const SequenceGroup& b);
@@ -33,9 +39,6 @@ bool arrives_before(const SequenceGroup& a, const SequenceGroup& b);
 // Inserts `group` before the first entry of `queue` that arrives after it. Keeps a queue
 // that is sorted by arrival sorted; on a queue of new arrivals it appends.
 void insert_by_arrival(std::deque<SequenceGroup*>& queue, SequenceGroup* group);
-
-// Stable-sorts `queue` by arrival unless it already is (an O(n) check on the common path).
-void sort_by_arrival(std::deque<SequenceGroup*>& queue);
 
 // Sets the group's status and every unfinished sequence's to match (kRunning -> kRunning,
 // ...; kRejected and kFinished -> kFinished: a group in no queue has nothing left to run).

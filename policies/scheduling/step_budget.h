@@ -11,9 +11,9 @@ class StepBudget {
  public:
   StepBudget(int32_t max_seqs, int64_t max_tokens) : max_seqs_(max_seqs), max_tokens_(max_tokens) {}
 
-  // Starts a step whose batch already holds `running_seqs` places.
-  void reset(int32_t running_seqs) {
-    seqs_ = running_seqs;
+  // Starts a step: nothing counted yet (the planner adds the running groups' places).
+  void reset() {
+    seqs_ = 0;
     tokens_ = 0;
   }
 

@@ -19,14 +19,22 @@ void StepPlanner::begin(SchedulerQueues& queues, KvCacheManager& kv, SchedulerOu
   queues_ = &queues;
   kv_ = &kv;
   output_ = &output;
-  sort_by_arrival(queues.running);
+  budget_.reset();
+  seqs_counted_ = false;
+}
+
+void StepPlanner::count_running_seqs() {
+  if (seqs_counted_) return;
   int32_t running_seqs = 0;
-  for (const SequenceGroup* g : queues.running) running_seqs += batch_seqs(*g);
-  budget_.reset(running_seqs);
+  for (const SequenceGroup* g : queues_->running) running_seqs += batch_seqs(*g);
+  budget_.add_seqs(running_seqs);
+  seqs_counted_ = true;
 }
 
 size_t StepPlanner::admit_waiting(size_t limit) {
   auto& waiting = queues_->waiting;
+  if (waiting.empty() || limit == 0) return 0;
+  count_running_seqs();
   size_t taken = 0;
   while (taken < limit && !waiting.empty()) {
     const SequenceGroup& group = *waiting.front();
@@ -88,7 +96,7 @@ bool StepPlanner::make_room_to_append(size_t index) {
   SequenceGroup* group = running[index];
   while (!kv_->can_append(*group)) {
     const size_t victim = preemptor_.pick_victim(running, index);
-    budget_.remove_seqs(batch_seqs(*running[victim]));
+    if (seqs_counted_) budget_.remove_seqs(batch_seqs(*running[victim]));
     preemptor_.preempt(*queues_, victim, *kv_, *output_);
     if (victim == index) return false;
   }
@@ -109,6 +117,8 @@ void StepPlanner::add_decodes(SequenceGroup& group) {
 
 void StepPlanner::swap_in() {
   auto& swapped = queues_->swapped;
+  if (swapped.empty()) return;
+  count_running_seqs();
   while (!swapped.empty()) {
     SequenceGroup& group = *swapped.front();
     if (kv_->can_swap_in(group) != AllocStatus::kOk) break;

@@ -9,11 +9,13 @@
 //
 // A scheduler composes them (see continuous_scheduler.cc, static_scheduler.cc). The planner
 // keeps `running` in arrival order (new admissions arrive last; re-admitted and swapped-in
-// groups return to their arrival position), so decodes are planned oldest first and the
-// LIFO victim is the last entry. It writes everything it decides into the step's
-// SchedulerOutput: prefill chunks (the slots were allocated by admit), decodes (after
-// append_slot; copy-on-write copies into `copies`), preemptions, swaps, rejections, and
-// the token counts.
+// groups return to their arrival position; the Engine only removes finished groups), so
+// decodes are planned oldest first and the LIFO victim is the last entry. Were `running`
+// reordered by someone else, decodes would follow that order and the victim would still be
+// the latest arrival among the groups not yet served this step. It writes everything it decides
+// into the step's SchedulerOutput: prefill chunks (the slots were allocated by admit), decodes
+// (after append_slot; copy-on-write copies into `copies`), preemptions, swaps, rejections, and the
+// token counts.
 //
 // Statuses: every group the planner moves gets its new status, and its unfinished
 // sequences theirs, in the same call (set_group_status).
@@ -35,8 +37,7 @@ class StepPlanner {
   explicit StepPlanner(const SchedulingOptions& options);
 
   // Starts planning a step into `output`, which must be empty. The three references are held
-  // until the next begin(). Sorts `running` by arrival if it is not, and counts its batch
-  // places into the budget.
+  // until the next begin().
   void begin(SchedulerQueues& queues, KvCacheManager& kv, SchedulerOutput& output);
 
   // Considers at most `limit` groups from the front of `waiting`, in order. A group that can
@@ -72,6 +73,9 @@ class StepPlanner {
  private:
   // Preempts victims until running[index] can append. False when it preempted that group.
   bool make_room_to_append(size_t index);
+  // Counts the running groups' batch places into the budget, once per step, when a phase
+  // first needs them (a step of decodes alone never does).
+  void count_running_seqs();
   void add_decodes(SequenceGroup& group);
   // Schedules the next chunk of each of `group`'s prompt-phase sequences, as the budget
   // allows. Returns false when one of them got nothing.
@@ -89,6 +93,7 @@ class StepPlanner {
   SchedulerQueues* queues_ = nullptr;
   KvCacheManager* kv_ = nullptr;
   SchedulerOutput* output_ = nullptr;
+  bool seqs_counted_ = false;
 };
 
 }  // namespace kvlab
