@@ -281,25 +281,25 @@ class ContiguousKvCacheManager final : public KvCacheManager {
     int64_t host_regions = 0;
     int64_t host_slots = 0;
     for (const auto& [id, state] : states_) {
-      const std::string who = "contiguous: sequence " + std::to_string(id);
+      auto who = [&] { return "contiguous: sequence " + std::to_string(id); };
       require(state.seq != nullptr && state.seq->id == id,
-              [&] { return who + ": tracked under another sequence's id"; });
+              [&] { return who() + ": tracked under another sequence's id"; });
       if (state.where == Where::kDevice) {
         require(device_->region_at(state.device.offset) == state.device, [&] {
-          return who + ": its region is not the allocator's region at slot " +
+          return who() + ": its region is not the allocator's region at slot " +
                  std::to_string(state.device.offset);
         });
         require(state.used <= state.device.size, [&] {
-          return who + ": uses " + std::to_string(state.used) + " slots of a " +
+          return who() + ": uses " + std::to_string(state.used) + " slots of a " +
                  std::to_string(state.device.size) + "-slot region";
         });
         require(state.seq->num_computed <= state.device.size,
-                [&] { return who + ": computed tokens past the end of its region"; });
+                [&] { return who() + ": computed tokens past the end of its region"; });
         ++device_regions;
         device_slots += state.device.size;
       } else if (state.host.size > 0) {
         require(host_->region_at(state.host.offset) == state.host, [&] {
-          return who + ": its host region is not the host pool's region at slot " +
+          return who() + ": its host region is not the host pool's region at slot " +
                  std::to_string(state.host.offset);
         });
         ++host_regions;
@@ -307,18 +307,18 @@ class ContiguousKvCacheManager final : public KvCacheManager {
       }
     }
     for (const auto& [request, held] : held_) {
-      const std::string who = "contiguous: request " + std::to_string(request);
-      require(!held.regions.empty(), [&] { return who + ": empty list of held regions"; });
+      auto who = [&] { return "contiguous: request " + std::to_string(request); };
+      require(!held.regions.empty(), [&] { return who() + ": empty list of held regions"; });
       require(held.group != nullptr && held.group->id() == request,
-              [&] { return who + ": held regions filed under another request"; });
+              [&] { return who() + ": held regions filed under another request"; });
       require(static_cast<int64_t>(held.regions.size()) <= num_future_samples(*held.group),
-              [&] { return who + ": holds more regions than it has future samples"; });
+              [&] { return who() + ": holds more regions than it has future samples"; });
       require(holds_device_sequence(*held.group), [&] {
-        return who + ": holds regions for future samples but no sequence is on the device";
+        return who() + ": holds regions for future samples but no sequence is on the device";
       });
       for (const Region& region : held.regions) {
         require(device_->region_at(region.offset) == region, [&] {
-          return who + ": held region at slot " + std::to_string(region.offset) +
+          return who() + ": held region at slot " + std::to_string(region.offset) +
                  " is not the allocator's";
         });
         ++device_regions;

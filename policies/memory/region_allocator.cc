@@ -60,17 +60,38 @@ struct Piece {
   bool free = false;
 };
 
+// Merges the address-ordered maps (offset -> size or order) of held regions and free space
+// into one address-ordered list, in O(n).
+template <typename HeldMap, typename FreeMap, typename SizeOf>
+std::vector<Piece> merge_pieces(const HeldMap& held, const FreeMap& free, SizeOf size_of) {
+  std::vector<Piece> out;
+  out.reserve(held.size() + free.size());
+  auto h = held.begin();
+  auto f = free.begin();
+  while (h != held.end() || f != free.end()) {
+    if (h == held.end() || (f != free.end() && f->first < h->first)) {
+      out.push_back({Region{f->first, size_of(f->second)}, true});
+      ++f;
+    } else {
+      out.push_back({Region{h->first, size_of(h->second)}, false});
+      ++h;
+    }
+  }
+  return out;
+}
+
 // Checks that `pieces` (sorted by offset) tile [0, capacity) exactly.
 void check_tiling(const std::vector<Piece>& pieces, int64_t capacity, const char* who) {
   int64_t cursor = 0;
   for (const Piece& p : pieces) {
-    const std::string where = std::string(who) + ": " + (p.free ? "gap" : "region") + " [" +
-                              std::to_string(p.region.offset) + ", " +
-                              std::to_string(p.region.end()) + ")";
-    require(p.region.size >= 1, [&] { return where + " is empty"; });
-    require(p.region.offset >= cursor, [&] { return where + " overlaps what precedes it"; });
+    auto where = [&] {
+      return std::string(who) + ": " + (p.free ? "gap" : "region") + " [" +
+             std::to_string(p.region.offset) + ", " + std::to_string(p.region.end()) + ")";
+    };
+    require(p.region.size >= 1, [&] { return where() + " is empty"; });
+    require(p.region.offset >= cursor, [&] { return where() + " overlaps what precedes it"; });
     require(p.region.offset == cursor, [&] {
-      return where + " leaves slots from " + std::to_string(cursor) + " neither free nor held";
+      return where() + " leaves slots from " + std::to_string(cursor) + " neither free nor held";
     });
     cursor = p.region.end();
   }
@@ -190,11 +211,7 @@ class GapAllocator final : public RegionAllocator {
 
   void audit() const override {
     const char* who = placement_ == Placement::kFirstFit ? "first-fit" : "best-fit";
-    std::vector<Piece> pieces;
-    for (const auto& [offset, size] : held_) pieces.push_back({Region{offset, size}, false});
-    for (const auto& [offset, size] : gaps_) pieces.push_back({Region{offset, size}, true});
-    std::sort(pieces.begin(), pieces.end(),
-              [](const Piece& a, const Piece& b) { return a.region.offset < b.region.offset; });
+    const std::vector<Piece> pieces = merge_pieces(held_, gaps_, [](int64_t size) { return size; });
     check_tiling(pieces, capacity(), who);
     int64_t free_sum = 0;
     for (size_t i = 0; i < pieces.size(); ++i) {
@@ -402,37 +419,31 @@ class BuddyAllocator final : public RegionAllocator {
   }
 
   void audit() const override {
-    std::vector<Piece> pieces;
-    for (const auto& [offset, order] : held_) {
-      pieces.push_back({Region{offset, int64_t{1} << order}, false});
-    }
-    for (const auto& [offset, order] : free_by_offset_) {
-      pieces.push_back({Region{offset, int64_t{1} << order}, true});
-    }
-    std::sort(pieces.begin(), pieces.end(),
-              [](const Piece& a, const Piece& b) { return a.region.offset < b.region.offset; });
+    const std::vector<Piece> pieces =
+        merge_pieces(held_, free_by_offset_, [](int order) { return int64_t{1} << order; });
     check_tiling(pieces, capacity(), "buddy");
     int64_t free_sum = 0;
     for (const Piece& p : pieces) {
       const int order = std::countr_zero(static_cast<uint64_t>(p.region.size));
       const Tree& tree = tree_of(p.region.offset);
-      const std::string where = std::string("buddy: ") + (p.free ? "free" : "held") + " block [" +
-                                std::to_string(p.region.offset) + ", " +
-                                std::to_string(p.region.end()) + ")";
+      auto where = [&] {
+        return std::string("buddy: ") + (p.free ? "free" : "held") + " block [" +
+               std::to_string(p.region.offset) + ", " + std::to_string(p.region.end()) + ")";
+      };
       require(order <= tree.order && p.region.end() <= tree_end(tree), [&] {
-        return where + " does not fit in its tree at slot " + std::to_string(tree.base);
+        return where() + " does not fit in its tree at slot " + std::to_string(tree.base);
       });
       require((p.region.offset - tree.base) % p.region.size == 0,
-              [&] { return where + " is not aligned to its size"; });
+              [&] { return where() + " is not aligned to its size"; });
       if (!p.free) continue;
       free_sum += p.region.size;
       if (order < tree.order) {
         auto buddy = free_by_offset_.find(buddy_of(tree, p.region.offset, order));
         require(buddy == free_by_offset_.end() || buddy->second != order,
-                [&] { return where + " and its free buddy were not coalesced"; });
+                [&] { return where() + " and its free buddy were not coalesced"; });
       }
       require(free_by_order_[order].count(p.region.offset) == 1,
-              [&] { return where + " is missing from its order's free list"; });
+              [&] { return where() + " is missing from its order's free list"; });
     }
     size_t listed = 0;
     for (const auto& list : free_by_order_) listed += list.size();
