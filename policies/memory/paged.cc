@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 
@@ -535,8 +536,8 @@ namespace {
 }
 }  // namespace
 
-// Tests call this after every operation (in Debug + ASan builds), so its loops run over raw
-// arrays: O(blocks + table entries) with a small constant.
+// Tests call this after every operation (in Debug + ASan builds), so it works on raw arrays
+// with memset / memcmp where it can: O(blocks + table entries) with a small constant.
 void PagedKvCacheManager::audit() const {
   const size_t num_device = static_cast<size_t>(device_.num_blocks());
   const size_t num_host = static_cast<size_t>(host_.num_blocks());
@@ -545,15 +546,19 @@ void PagedKvCacheManager::audit() const {
                   std::to_string(num_active_));
   }
   // Scratch kept between audits: fresh allocations cost more than the checks in ASan builds.
-  std::vector<int32_t>& device_refs = audit_scratch_[0];
-  std::vector<int32_t>& host_refs = audit_scratch_[1];
-  device_refs.assign(num_device, 0);
-  host_refs.assign(num_host, 0);
-  // Per device block: the table position and fill its holders see (all holders must agree).
-  audit_scratch_[2].assign(num_device, -1);
-  audit_scratch_[3].assign(num_device, -1);
+  // 0: device table references, 1: host table references, 2 / 3: per device block, the table
+  // position and fill its holders see (all holders of a shared block must agree).
+  for (int k = 0; k < 4; ++k) {
+    std::vector<int32_t>& v = audit_scratch_[k];
+    v.resize(k == 1 ? num_host : num_device);
+    std::memset(v.data(), k < 2 ? 0 : 0xff, v.size() * sizeof(int32_t));  // 0 or -1
+  }
+  int32_t* device_refs = audit_scratch_[0].data();
+  int32_t* host_refs = audit_scratch_[1].data();
   int32_t* position = audit_scratch_[2].data();
   int32_t* fill_seen = audit_scratch_[3].data();
+  int64_t device_referenced = 0;  // distinct blocks in device tables
+  int64_t host_referenced = 0;
   const int32_t* pool_ref = device_.refs().data();
   SlotClasses dup;
   for (size_t i = 0; i < num_active_; ++i) {
@@ -579,19 +584,17 @@ void PagedKvCacheManager::audit() const {
     const int32_t* table = s.blocks.data();
     const int32_t n = static_cast<int32_t>(s.blocks.size());
     const int32_t limit = static_cast<int32_t>(s.on_host ? num_host : num_device);
-    int32_t* refs = s.on_host ? host_refs.data() : device_refs.data();
+    int32_t* refs = s.on_host ? host_refs : device_refs;
+    int64_t& referenced = s.on_host ? host_referenced : device_referenced;
+    const int32_t final_len = seq.final_len();
     for (int32_t j = 0; j < n; ++j) {
       const int32_t b = table[j];
       if (b < 0 || b >= limit) {
         audit_failure(seq_name(seq) + ": block " + std::to_string(b) + " out of range");
       }
-      ++refs[b];
-    }
-    if (s.on_host) continue;
-    const int32_t final_len = seq.final_len();
-    for (int32_t j = 0; j < n; ++j) {
-      const int32_t b = table[j];
-      if (pool_ref[b] == 1) continue;  // private (or a count the pool check below rejects)
+      if (refs[b]++ == 0) ++referenced;
+      if (s.on_host || pool_ref[b] == 1) continue;  // private (the pool check sees bad counts)
+      // A shared block: every holder sees it at one position with one fill, fully computed.
       const int32_t fill = std::min(block_size_, s.len - j * block_size_);
       if (position[b] < 0) {
         position[b] = j;
@@ -611,8 +614,8 @@ void PagedKvCacheManager::audit() const {
       }
     }
   }
-  check_pool(device_, device_refs, audit_scratch_[4], "device");
-  check_pool(host_, host_refs, audit_scratch_[4], "host");
+  check_pool(device_, device_refs, device_referenced, "device");
+  check_pool(host_, host_refs, host_referenced, "host");
 
   if (!(dup == shared_dup_)) audit_failure("shared-block accounting out of step with the tables");
   const MemoryBreakdown b = breakdown(nullptr);
@@ -625,27 +628,35 @@ void PagedKvCacheManager::audit() const {
   }
 }
 
-// Reference counts equal the table references; the free list holds exactly the
-// unreferenced blocks, each once.
-void PagedKvCacheManager::check_pool(const BlockPool& pool, const std::vector<int32_t>& table_refs,
-                                     std::vector<int32_t>& scratch, const char* what) {
+// Reference counts equal the table references (`table_refs`, overwritten here); the free
+// list holds exactly the unreferenced blocks, each once: its entries are distinct and
+// unreferenced, and with the `referenced` distinct table blocks they make up the pool.
+void PagedKvCacheManager::check_pool(const BlockPool& pool, int32_t* table_refs, int64_t referenced,
+                                     const char* what) {
   const int32_t n = pool.num_blocks();
   const int32_t* ref = pool.refs().data();
-  const int32_t* expected = table_refs.data();
-  scratch.assign(static_cast<size_t>(n), 0);
-  int32_t* is_free = scratch.data();
-  for (int32_t b : pool.free_list()) {
-    if (b < 0 || b >= n) audit_failure(std::string(what) + " free list: block out of range");
-    if (is_free[b]++) {
-      audit_failure(std::string(what) + " free list holds block " + std::to_string(b) + " twice");
-    }
+  if (n > 0 && std::memcmp(ref, table_refs, static_cast<size_t>(n) * sizeof(int32_t)) != 0) {
+    int32_t b = 0;
+    while (ref[b] == table_refs[b]) ++b;
+    audit_failure(std::string(what) + " block " + std::to_string(b) + ": ref count " +
+                  std::to_string(ref[b]) + ", table references " + std::to_string(table_refs[b]));
   }
-  for (int32_t b = 0; b < n; ++b) {
-    if (ref[b] != expected[b] || (expected[b] == 0) != (is_free[b] != 0)) {
-      audit_failure(std::string(what) + " block " + std::to_string(b) + ": ref count " +
-                    std::to_string(ref[b]) + ", table references " + std::to_string(expected[b]) +
-                    (is_free[b] ? ", on the free list" : ", not on the free list"));
+  const int32_t* free_list = pool.free_list().data();
+  const int64_t num_free = static_cast<int64_t>(pool.free_list().size());
+  for (int64_t i = 0; i < num_free; ++i) {
+    const int32_t b = free_list[i];
+    if (b < 0 || b >= n) audit_failure(std::string(what) + " free list: block out of range");
+    if (table_refs[b] != 0) {
+      audit_failure(std::string(what) + " free list holds block " + std::to_string(b) +
+                    (table_refs[b] < 0 ? " twice" : ", which tables reference"));
     }
+    table_refs[b] = -1;
+  }
+  if (num_free + referenced != n) {
+    int32_t b = 0;
+    while (b < n && table_refs[b] != 0) ++b;
+    audit_failure(std::string(what) + " block " + std::to_string(b) +
+                  " is neither referenced nor on the free list");
   }
 }
 

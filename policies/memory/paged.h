@@ -140,8 +140,8 @@ class PagedKvCacheManager final : public KvCacheManager {
   const SeqState* find(SeqId id) const;
   SeqState& add_state(const Sequence& seq);
   void remove_state(SeqId id);
-  static void check_pool(const BlockPool& pool, const std::vector<int32_t>& table_refs,
-                         std::vector<int32_t>& scratch, const char* what);
+  static void check_pool(const BlockPool& pool, int32_t* table_refs, int64_t referenced,
+                         const char* what);
   // Distinct blocks held by the group's unfinished sequences on the device (or host).
   int64_t distinct_blocks(const SequenceGroup& group, bool on_host) const;
 
@@ -161,7 +161,7 @@ class PagedKvCacheManager final : public KvCacheManager {
   mutable std::vector<uint32_t> device_mark_, host_mark_;
   mutable std::vector<int32_t> device_remap_, host_remap_;
   mutable uint32_t epoch_ = 0;
-  mutable std::vector<int32_t> audit_scratch_[5];
+  mutable std::vector<int32_t> audit_scratch_[4];
   uint32_t next_epoch() const;
 };
 
