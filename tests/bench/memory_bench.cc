@@ -1,0 +1,175 @@
+// Memory-manager speed: admit, append_slot and release for three configurations (paged with
+// 16-slot blocks, contiguous max + first-fit, contiguous pow2 + buddy), each reported per
+// operation (the `per_op` counter, seconds), plus the paged breakdown() at 512K blocks, which
+// the Engine calls every step. Managers are created by name; a configuration whose policy is
+// not registered is skipped with an error. Targets (vLLM-scale arenas): append_slot under
+// 50 ns amortized; breakdown independent of capacity.
+//
+// Run: build/<dir>/bin/bench_memory [--benchmark_filter=Append]
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/kv_cache_manager.h"
+#include "core/request.h"
+
+namespace kvlab {
+namespace {
+
+constexpr int64_t kCapacity = int64_t{1} << 20;  // 1M slots
+constexpr int32_t kMaxSeqLen = 2048;
+constexpr int kBatch = 256;  // groups per admit / release batch; sequences in append
+
+MemoryConfig bench_config(const std::string& policy, int32_t block_size,
+                          const std::string& reservation, const std::string& placement) {
+  MemoryConfig c;
+  c.policy = policy;
+  c.capacity_slots = kCapacity;
+  c.swap_capacity_slots = 0;
+  c.max_seq_len = kMaxSeqLen;
+  c.block_size = block_size;
+  c.watermark = 0.0;
+  c.reservation = reservation;
+  c.placement = placement;
+  return c;
+}
+
+const MemoryConfig kPaged16 = bench_config("paged", 16, "max", "first-fit");
+const MemoryConfig kContiguousMaxFirstFit = bench_config("contiguous", 16, "max", "first-fit");
+const MemoryConfig kContiguousPow2Buddy = bench_config("contiguous", 16, "pow2", "buddy");
+
+// The manager, or null after marking the benchmark skipped.
+std::unique_ptr<KvCacheManager> create_or_skip(benchmark::State& state, const MemoryConfig& c) {
+  if (!memory_policies().contains(c.policy)) {
+    state.SkipWithError(memory_policies().unknown_message(c.policy).c_str());
+    return nullptr;
+  }
+  return memory_policies().create(c.policy, c);
+}
+
+// kBatch single-sequence groups of assorted prompt lengths, each able to grow to kMaxSeqLen.
+std::vector<std::unique_ptr<SequenceGroup>> make_groups(RequestId first_id) {
+  static constexpr int32_t kPrompts[] = {1, 17, 100, 333, 512, 1000};
+  std::vector<std::unique_ptr<SequenceGroup>> groups;
+  for (int i = 0; i < kBatch; ++i) {
+    RequestSpec s;
+    s.id = first_id + i;
+    s.prompt_len = kPrompts[i % 6];
+    s.output_len = kMaxSeqLen - s.prompt_len;
+    groups.push_back(std::make_unique<SequenceGroup>(s));
+  }
+  return groups;
+}
+
+void set_per_op(benchmark::State& state, int64_t ops_per_iteration) {
+  state.counters["per_op"] = benchmark::Counter(
+      static_cast<double>(ops_per_iteration),
+      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.SetItemsProcessed(state.iterations() * ops_per_iteration);
+}
+
+using Clock = std::chrono::steady_clock;
+
+void BM_Admit(benchmark::State& state, const MemoryConfig& config) {
+  auto kv = create_or_skip(state, config);
+  if (!kv) return;
+  auto groups = make_groups(1);
+  for (auto _ : state) {
+    const auto start = Clock::now();
+    for (auto& g : groups) kv->admit(*g);
+    state.SetIterationTime(std::chrono::duration<double>(Clock::now() - start).count());
+    for (auto& g : groups) kv->release(g->seqs[0]);
+  }
+  set_per_op(state, kBatch);
+}
+
+void BM_Release(benchmark::State& state, const MemoryConfig& config) {
+  auto kv = create_or_skip(state, config);
+  if (!kv) return;
+  auto groups = make_groups(1);
+  for (auto _ : state) {
+    for (auto& g : groups) kv->admit(*g);
+    const auto start = Clock::now();
+    for (auto& g : groups) kv->release(g->seqs[0]);
+    state.SetIterationTime(std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  set_per_op(state, kBatch);
+}
+
+// One append_slot per iteration, round-robin over kBatch decoding sequences (each step the
+// Engine's bookkeeping is mimicked: the slot's token is computed, a new one sampled). When
+// all have grown to their full length they are released and admitted again, untimed.
+void BM_AppendSlot(benchmark::State& state, const MemoryConfig& config) {
+  auto kv = create_or_skip(state, config);
+  if (!kv) return;
+  auto groups = make_groups(1);
+  auto restart = [&] {
+    for (auto& g : groups) {
+      Sequence& s = g->seqs[0];
+      kv->release(s);
+      s.num_generated = 0;
+      s.num_computed = 0;
+      kv->admit(*g);
+      s.num_computed = s.num_tokens();  // prefill
+      s.num_generated = 1;              // first sample: one token pending
+    }
+  };
+  restart();
+  size_t next = 0;
+  int64_t appends_left = 0;
+  for (const auto& g : groups) appends_left += g->spec.output_len - 1;
+  for (auto _ : state) {
+    Sequence* s = &groups[next]->seqs[0];
+    while (s->num_generated >= s->group->spec.output_len) {  // this one is done
+      if (appends_left == 0) {
+        state.PauseTiming();
+        restart();
+        appends_left = 0;
+        for (const auto& g : groups) appends_left += g->spec.output_len - 1;
+        state.ResumeTiming();
+      }
+      next = (next + 1) % groups.size();
+      s = &groups[next]->seqs[0];
+    }
+    std::vector<KvCopy> copies = kv->append_slot(*s);
+    benchmark::DoNotOptimize(copies);
+    s->num_computed += 1;
+    s->num_generated += 1;
+    --appends_left;
+    next = (next + 1) % groups.size();
+  }
+  set_per_op(state, 1);
+}
+
+// breakdown() at block_size 1 over a 512K-slot arena holding kBatch sequences: its cost must
+// follow the number of sequences, not the capacity.
+void BM_PagedBreakdown(benchmark::State& state) {
+  MemoryConfig c = bench_config("paged", 1, "max", "first-fit");
+  c.capacity_slots = int64_t{1} << 19;
+  auto kv = create_or_skip(state, c);
+  if (!kv) return;
+  auto groups = make_groups(1);
+  for (auto& g : groups) kv->admit(*g);
+  for (auto _ : state) {
+    MemoryBreakdown b = kv->breakdown(nullptr);
+    benchmark::DoNotOptimize(b);
+  }
+  set_per_op(state, 1);
+}
+
+BENCHMARK_CAPTURE(BM_Admit, paged16, kPaged16)->UseManualTime();
+BENCHMARK_CAPTURE(BM_Admit, contiguous_max_first_fit, kContiguousMaxFirstFit)->UseManualTime();
+BENCHMARK_CAPTURE(BM_Admit, contiguous_pow2_buddy, kContiguousPow2Buddy)->UseManualTime();
+BENCHMARK_CAPTURE(BM_AppendSlot, paged16, kPaged16);
+BENCHMARK_CAPTURE(BM_AppendSlot, contiguous_max_first_fit, kContiguousMaxFirstFit);
+BENCHMARK_CAPTURE(BM_AppendSlot, contiguous_pow2_buddy, kContiguousPow2Buddy);
+BENCHMARK_CAPTURE(BM_Release, paged16, kPaged16)->UseManualTime();
+BENCHMARK_CAPTURE(BM_Release, contiguous_max_first_fit, kContiguousMaxFirstFit)->UseManualTime();
+BENCHMARK_CAPTURE(BM_Release, contiguous_pow2_buddy, kContiguousPow2Buddy)->UseManualTime();
+BENCHMARK(BM_PagedBreakdown);
+
+}  // namespace
+}  // namespace kvlab
