@@ -1,0 +1,128 @@
+"""Loading kvlab result files (docs/results-format.md) into pandas, for the study notebooks.
+
+Every notebook here finds its result files in one folder: $KVLAB_RESULTS if set, else
+out/studies/ at the repository root (where docs/reproduction.md's commands write them). CI sets
+KVLAB_RESULTS to the small results its reduced runs produce.
+
+    from kvlab_results import results_path, load_points, load_table, with_system
+    pts = with_system(load_points(results_path("memory_waste")))
+    steps = load_table(results_path("memory_waste"), pts.point[0], "steps")
+"""
+
+import os
+
+import h5py
+import numpy as np
+import pandas as pd
+
+FORMAT = "kvlab-results-1"
+
+
+def results_dir():
+    """$KVLAB_RESULTS, else out/studies/ of the repository this file sits in."""
+    env = os.environ.get("KVLAB_RESULTS")
+    if env:
+        return env
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.join(os.path.dirname(here), "out", "studies")
+
+
+def results_path(study):
+    """The result file of one study: RESULTS_DIR/<study>.h5 (the INI's name without .ini)."""
+    path = os.path.join(results_dir(), study + ".h5")
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"{path} does not exist: run experiments/{study}.ini first (docs/reproduction.md), "
+            "or point KVLAB_RESULTS at the folder holding it")
+    return path
+
+
+def _text(value):
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def load_points(path):
+    """One row per sweep point: `point` (the group name), `label`, every config key (as text,
+    e.g. `memory.policy`) and every summary value (float)."""
+    rows = []
+    with h5py.File(path, "r") as f:
+        if _text(f.attrs.get("format", "")) != FORMAT:
+            raise ValueError(f"{path} is not a kvlab result file")
+        for name in sorted(f["points"]):
+            row = {"point": name}
+            for key, value in f["points"][name].attrs.items():
+                if key == "label" or "." in key:
+                    row[key] = _text(value)
+                elif key not in ("output_digest",):
+                    row[key] = float(value)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def load_table(path, point, table):
+    """The per-request (`requests`) or per-step (`steps`) table of one point as a DataFrame."""
+    with h5py.File(path, "r") as f:
+        group = f["points"][point][table]
+        columns = {}
+        for key in group:
+            data = group[key][()]
+            if data.dtype.kind == "O":
+                data = np.array([_text(v) for v in data], dtype=object)
+            columns[key] = data
+    return pd.DataFrame(columns)
+
+
+def system_name(row):
+    """The paper's name for a memory configuration: 'Orca (Max)', ..., 'vLLM (paged, 16)'."""
+    if row["memory.policy"] == "contiguous":
+        reservation = {"max": "Max", "pow2": "Pow2", "oracle": "Oracle"}[row["memory.reservation"]]
+        return f"Orca ({reservation})"
+    if row["memory.policy"] == "paged":
+        return f"vLLM (paged, {row['memory.block_size']})"
+    return row["memory.policy"]
+
+
+SYSTEM_ORDER = ["Orca (Max)", "Orca (Pow2)", "Orca (Oracle)"]
+
+
+def with_system(points, keys=()):
+    """Adds a `system` column and drops points that repeat a system at the same values of
+    `keys` (paged memory ignores memory.reservation, so a policy x reservation sweep runs it
+    three times with identical results)."""
+    out = points.copy()
+    out["system"] = out.apply(system_name, axis=1)
+    out = out.drop_duplicates(subset=list(keys) + ["system"], keep="first")
+    order = {s: i for i, s in enumerate(SYSTEM_ORDER)}
+    out["_order"] = out["system"].map(lambda s: order.get(s, len(order)))
+    return out.sort_values(list(keys) + ["_order"], kind="stable").drop(columns="_order")
+
+
+def nearest(points, key, value):
+    """The rows whose `key` (a numeric config value) is closest to `value`: reduced CI runs may
+    not hold the exact value a figure is drawn at."""
+    numeric = points[key].astype(float)
+    best = numeric.iloc[(numeric - value).abs().argsort(kind="stable").iloc[0]]
+    return points[numeric == best], best
+
+
+def offered_rate(path, point):
+    """Requests per second offered, measured from the arrival times (trace replays)."""
+    arrivals = np.sort(load_table(path, point, "requests")["arrival_s"].to_numpy())
+    if arrivals.size < 2 or arrivals[-1] <= arrivals[0]:
+        return float("nan")
+    return (arrivals.size - 1) / (arrivals[-1] - arrivals[0])
+
+
+def time_binned(steps, bins=400):
+    """Time-weighted means of every per-step column over `bins` equal spans of time (steps are
+    weighted by their duration): a readable curve from tens of thousands of steps, where the
+    raw batch size alternates between prefill steps and decode steps."""
+    t0 = steps["time_s"].min()
+    t1 = (steps["time_s"] + steps["duration_s"]).max()
+    width = max((t1 - t0) / bins, 1e-12)
+    span = ((steps["time_s"] - t0) // width).astype(int).clip(upper=bins - 1)
+    weight = steps["duration_s"]
+    values = steps.drop(columns=["time_s"]).astype(float)
+    means = values.mul(weight, axis=0).groupby(span).sum().div(weight.groupby(span).sum(), axis=0)
+    means.insert(0, "time_s", t0 + means.index.to_numpy() * width)
+    return means.reset_index(drop=True)

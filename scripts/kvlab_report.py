@@ -1,0 +1,462 @@
+#!/usr/bin/env python3
+"""kvlab report: a markdown report with summary tables and PNG plots of kvlab result files.
+
+    kvlab report RESULTS.h5 [MORE.h5 ...] [--out DIR] [--title TEXT] [--max-step-plots N]
+
+(`kvlab report` runs this script with Debian's /usr/bin/python3, which has h5py, numpy and
+matplotlib.) For each result file (the HDF5 layout of docs/results-format.md) it writes, into DIR:
+
+  report.md                      one section per file: provenance, the workload accounting, a
+                                 summary table (one row per sweep point, the DESIGN.md summary
+                                 names) and the plots below
+  STEM.summary.csv               the same table, machine-readable (plus the accounting columns)
+  STEM.vs_rate.png               when the sweep varies workload.rate (or workload.time_scale):
+                                 normalized latency, mean batch size, TTFT p50 and TPOT p50 against
+                                 the request rate, one curve per value of the other swept keys
+  STEM.memory_breakdown.png      the time-weighted KV memory breakdown of every point, stacked
+  STEM.steps_pNNNN.png           per point (at most --max-step-plots of them, evenly spread):
+                                 the memory breakdown over time and the batch over time, from the
+                                 per-step table
+
+STEM is the result file's name without `.h5`. Names depend only on the inputs, so the same results
+give the same files. Errors (a missing file, a file that is not a kvlab result file) print one line
+naming the file and exit with status 1; nothing is written for a file that cannot be read.
+"""
+
+import argparse
+import csv
+import math
+import os
+import sys
+
+try:
+    import h5py
+    import matplotlib
+    import numpy as np
+except ImportError as missing:  # another interpreter than Debian's /usr/bin/python3
+    sys.stderr.write(f"kvlab report: error: {missing} in {sys.executable} "
+                     "(run scripts/bootstrap.sh, or use /usr/bin/python3)\n")
+    sys.exit(1)
+
+matplotlib.use("Agg")
+plt = None  # matplotlib.pyplot, imported once the inputs have been read (it is slow to load)
+
+FORMAT = "kvlab-results-1"
+
+# The summary names DESIGN.md fixes, in its order: the columns of the summary table.
+SUMMARY_NAMES = [
+    "num_requests", "duration_s", "throughput_req_s", "throughput_tok_s",
+    "normalized_latency_s_per_tok", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s",
+    "mean_batch_size", "kv_capacity_slots", "kv_token_states_frac", "kv_reserved_frac",
+    "kv_internal_frag_frac", "kv_external_frag_frac", "kv_free_frac", "num_preemptions",
+    "num_rejected", "wall_s",
+]
+# Further summary values docs/results-format.md lists; the CSV carries them too.
+EXTRA_NAMES = [
+    "kv_token_states_of_used_frac", "num_finished", "num_unfinished", "num_filtered",
+    "num_bad_rows_skipped", "generated_tokens", "num_steps",
+]
+COUNT_NAMES = {
+    "num_requests", "kv_capacity_slots", "num_preemptions", "num_rejected", "num_finished",
+    "num_unfinished", "num_filtered", "num_bad_rows_skipped", "generated_tokens", "num_steps",
+}
+
+# The memory breakdown, bottom to top, as the vLLM paper's Fig. 2 stacks it.
+BREAKDOWN = [
+    ("token_states", "token states", "#2ca02c"),
+    ("reserved", "reserved", "#ffbf00"),
+    ("internal_frag", "internal frag.", "#d62728"),
+    ("external_frag", "external frag.", "#7f7f7f"),
+    ("free", "free", "#dcdcdc"),
+]
+
+# Sweep keys that set the request rate, and how the x axis is drawn for each.
+RATE_KEYS = ("workload.rate", "workload.time_scale")
+
+MAX_PLOTTED_STEPS = 3000  # longer per-step series are averaged into this many bins
+
+
+class ReportError(Exception):
+    """A problem with an input or the output folder: reported in one line, exit status 1."""
+
+
+def as_text(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray) and value.shape == ():
+        return as_text(value[()])
+    return str(value)
+
+
+def as_float(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+class Point:
+    """One sweep point of a result file: its config, summary, and lazily its tables."""
+
+    def __init__(self, path, name, group):
+        self.path = path
+        self.name = name  # "0003": the point's global sweep index
+        self.label = ""
+        self.config = {}
+        self.summary = {}
+        for key, value in group.attrs.items():
+            if key == "label":
+                self.label = as_text(value)
+            elif "." in key:
+                self.config[key] = as_text(value)
+            elif key in ("point_index", "output_digest"):
+                continue
+            else:
+                self.summary[key] = as_float(value)
+        self.has_steps = "steps" in group and "time_s" in group["steps"]
+
+    def steps(self):
+        with h5py.File(self.path, "r") as f:
+            g = f["points"][self.name]["steps"]
+            return {k: g[k][()] for k in g.keys()}
+
+    def requests(self):
+        with h5py.File(self.path, "r") as f:
+            g = f["points"][self.name]["requests"]
+            return {k: g[k][()] for k in g.keys() if g[k].dtype.kind in "fiub"}
+
+
+class ResultFile:
+    """A kvlab result file, read (attributes only) up front so errors surface early."""
+
+    def __init__(self, path):
+        self.path = path
+        self.stem = os.path.basename(path)
+        if self.stem.endswith(".h5"):
+            self.stem = self.stem[: -len(".h5")]
+        if not os.path.exists(path):
+            raise ReportError(f"{path}: no such file")
+        if not os.path.isfile(path):
+            raise ReportError(f"{path}: not a file")
+        try:
+            f = h5py.File(path, "r")
+        except OSError as e:
+            raise ReportError(f"{path}: not a readable HDF5 file ({e})") from None
+        with f:
+            fmt = as_text(f.attrs.get("format", ""))
+            if fmt != FORMAT:
+                raise ReportError(
+                    f"{path}: not a kvlab result file (format attribute '{fmt}', expected '{FORMAT}')")
+            self.attrs = {k: as_text(v) for k, v in f.attrs.items()}
+            if "points" not in f or len(f["points"]) == 0:
+                raise ReportError(f"{path}: the file holds no points")
+            self.points = [Point(path, name, f["points"][name]) for name in sorted(f["points"])]
+            first = f["points"][self.points[0].name]
+            self.workload = {}
+            if "workload" in first:
+                self.workload = {k: as_text(v) for k, v in first["workload"].attrs.items()}
+        for p in self.points:
+            missing = [n for n in SUMMARY_NAMES if n not in p.summary]
+            if missing:
+                raise ReportError(f"{path}: point {p.name} lacks summary values {', '.join(missing)}")
+        self.swept = swept_keys(self.points)
+
+    def rate_key(self):
+        for key in RATE_KEYS:
+            if key in self.swept:
+                return key
+        return None
+
+
+def swept_keys(points):
+    """The config keys whose values differ between points: the label's keys in sweep order,
+    then any other differing key (a merged or hand-assembled file), sorted."""
+    keys = []
+    for p in points:
+        for part in p.label.split(", ") if p.label else []:
+            key = part.split("=", 1)[0]
+            if key not in keys:
+                keys.append(key)
+    differing = sorted(k for k in points[0].config
+                       if len({p.config.get(k) for p in points}) > 1 and k != "output.path")
+    keys = [k for k in keys if k in differing] + [k for k in differing if k not in keys]
+    return keys
+
+
+def short_key(key):
+    return key.split(".", 1)[1] if "." in key else key
+
+
+def short_label(point, keys):
+    """'paged, 16' style label: the values of the swept keys (the point name without any)."""
+    if not keys:
+        return f"point {point.name}"
+    return ", ".join(point.config.get(k, "?") for k in keys)
+
+
+def format_value(name, value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if name in COUNT_NAMES and float(value).is_integer():
+        return f"{int(value)}"
+    if name.endswith("_frac"):
+        return f"{value:.4f}"
+    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+        return f"{value:.3e}"
+    return f"{value:.4g}"
+
+
+def offered_rate(point):
+    """Requests per second the workload offered: configured for generated arrivals, measured
+    from the arrival times otherwise (a trace replayed with workload.time_scale)."""
+    if point.config.get("workload.arrival") in ("poisson", "gamma"):
+        return as_float(point.config.get("workload.rate"))
+    arrivals = np.sort(point.requests()["arrival_s"])
+    if arrivals.size < 2 or arrivals[-1] <= arrivals[0]:
+        return float("nan")
+    return (arrivals.size - 1) / (arrivals[-1] - arrivals[0])
+
+
+# ---- plots -------------------------------------------------------------------------------------
+
+def save(fig, out_dir, name):
+    fig.savefig(os.path.join(out_dir, name), dpi=90, metadata={"Software": None})
+    plt.close(fig)
+    return name
+
+
+def plot_vs_rate(rf, out_dir):
+    key = rf.rate_key()
+    others = [k for k in rf.swept if k != key]
+    series = {}
+    for p in rf.points:
+        series.setdefault(tuple(p.config.get(k, "") for k in others), []).append(p)
+    panels = [
+        ("normalized_latency_s_per_tok", "normalized latency (s/token)", True),
+        ("mean_batch_size", "mean batch size (sequences)", False),
+        ("ttft_p50_s", "TTFT p50 (s)", True),
+        ("tpot_p50_s", "TPOT p50 (s)", True),
+    ]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    xlabel = "request rate (req/s)" if key == "workload.rate" else \
+        "offered request rate (req/s, trace arrivals × 1/time_scale)"
+    for ax, (name, ylabel, log) in zip(axes.flat, panels):
+        for values, pts in series.items():
+            xs = np.array([offered_rate(p) for p in pts])
+            ys = np.array([p.summary[name] for p in pts])
+            order = np.argsort(xs, kind="stable")
+            label = ", ".join(f"{short_key(k)}={v}" for k, v in zip(others, values)) or "all"
+            ax.plot(xs[order], ys[order], marker="o", markersize=3, label=label)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if log:
+            ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(3, max(1, len(labels))), fontsize=8)
+    fig.suptitle(f"{rf.stem}: metrics against the request rate")
+    fig.tight_layout(rect=(0, 0.04 + 0.025 * math.ceil(len(labels) / 3), 1, 0.97))
+    return save(fig, out_dir, f"{rf.stem}.vs_rate.png")
+
+
+def plot_memory_breakdown(rf, out_dir):
+    n = len(rf.points)
+    fig, ax = plt.subplots(figsize=(min(24, max(6, 0.35 * n + 3)), 5))
+    x = np.arange(n)
+    bottom = np.zeros(n)
+    for part, legend, color in BREAKDOWN:
+        share = np.array([p.summary.get(f"kv_{part}_frac", float("nan")) for p in rf.points])
+        ax.bar(x, share * 100, bottom=bottom * 100, color=color, label=legend, width=0.8)
+        bottom += share
+    ax.set_xticks(x)
+    ax.set_xticklabels([short_label(p, rf.swept) for p in rf.points], rotation=90, fontsize=7)
+    ax.set_ylabel("share of KV capacity (%), time-weighted")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"{rf.stem}: KV memory breakdown per point"
+                 + (f" ({', '.join(short_key(k) for k in rf.swept)})" if rf.swept else ""))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    fig.tight_layout()
+    return save(fig, out_dir, f"{rf.stem}.memory_breakdown.png")
+
+
+def binned(time_s, columns, bins):
+    """Means of each column over `bins` runs of consecutive steps (and the runs' start times):
+    enough resolution for a plot, whatever the number of steps."""
+    edges = np.linspace(0, time_s.size, bins + 1).astype(int)
+    starts = edges[:-1]
+    counts = np.diff(edges)
+    keep = counts > 0
+    out = {name: np.add.reduceat(col.astype(float), starts[keep]) / counts[keep]
+           for name, col in columns.items()}
+    return time_s[starts[keep]], out
+
+
+def plot_steps(rf, point, out_dir):
+    steps = point.steps()
+    time_s = steps["time_s"]
+    capacity = point.summary["kv_capacity_slots"]
+    columns = {part: steps[f"kv_{part}"] for part, _, _ in BREAKDOWN}
+    columns["batch_size"] = steps["batch_size"]
+    columns["num_waiting"] = steps["num_waiting"]
+    if time_s.size > MAX_PLOTTED_STEPS:
+        t, cols = binned(time_s, columns, MAX_PLOTTED_STEPS // 2)
+    else:
+        t, cols = time_s, {k: v.astype(float) for k, v in columns.items()}
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
+    top.stackplot(t, *[cols[part] / capacity * 100 for part, _, _ in BREAKDOWN],
+                  labels=[legend for _, legend, _ in BREAKDOWN],
+                  colors=[color for _, _, color in BREAKDOWN])
+    top.set_ylabel("share of KV capacity (%)")
+    top.set_ylim(0, 100)
+    top.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    bottom.plot(t, cols["batch_size"], color="#1f77b4", linewidth=0.8, label="batch size")
+    bottom.set_ylabel("sequences in the step", color="#1f77b4")
+    waiting = bottom.twinx()
+    waiting.plot(t, cols["num_waiting"], color="#ff7f0e", linewidth=0.8, label="waiting")
+    waiting.set_ylabel("requests waiting", color="#ff7f0e")
+    bottom.set_xlabel("time (s)")
+    if time_s.size > MAX_PLOTTED_STEPS:
+        bottom.set_title(f"{time_s.size} steps, averaged over runs of consecutive steps",
+                         fontsize=8)
+    fig.suptitle(f"{rf.stem}, point {point.name}: {point.label or 'single point'}", fontsize=10)
+    fig.tight_layout()
+    return save(fig, out_dir, f"{rf.stem}.steps_p{point.name}.png")
+
+
+def step_plot_points(points, limit):
+    with_steps = [p for p in points if p.has_steps]
+    if limit <= 0 or not with_steps:
+        return []
+    if len(with_steps) <= limit:
+        return with_steps
+    picks = sorted({int(round(i)) for i in np.linspace(0, len(with_steps) - 1, limit)})
+    return [with_steps[i] for i in picks]
+
+
+# ---- report ------------------------------------------------------------------------------------
+
+def write_csv(rf, out_dir):
+    name = f"{rf.stem}.summary.csv"
+    with open(os.path.join(out_dir, name), "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["point", "label"] + rf.swept + SUMMARY_NAMES + EXTRA_NAMES)
+        for p in rf.points:
+            w.writerow([p.name, p.label] + [p.config.get(k, "") for k in rf.swept]
+                       + [repr(p.summary.get(n, float("nan"))) for n in SUMMARY_NAMES + EXTRA_NAMES])
+    return name
+
+
+def md_escape(text):
+    return text.replace("|", "\\|")
+
+
+def file_section(rf, out_dir, max_step_plots):
+    lines = [f"## {rf.stem}", ""]
+    lines.append(f"- file: `{rf.path}` ({rf.attrs.get('format')}, kvlab "
+                 f"{rf.attrs.get('kvlab_version', '?')}, created {rf.attrs.get('created', '?')})")
+    lines.append(f"- command: `{rf.attrs.get('command', '?')}`")
+    total = rf.attrs.get("sweep_size", rf.attrs.get("num_points", "?"))
+    lines.append(f"- points: {len(rf.points)} of {total}"
+                 + (f"; swept: {', '.join(f'`{k}`' for k in rf.swept)}" if rf.swept else ""))
+    first = rf.points[0].config
+    lines.append(f"- model `{first.get('model.name')}` on `{first.get('hardware.name')}`"
+                 f" (tensor parallel {first.get('model.tensor_parallel')}), back end "
+                 f"`{first.get('backend.kind')}`")
+    if rf.workload:
+        w = rf.workload
+        lines.append(f"- workload: {w.get('source', '?')} ({w.get('format', '?')}): "
+                     f"{w.get('rows_read', '?')} rows read, {w.get('bad_rows_skipped', '0')} bad rows "
+                     f"skipped, {w.get('filtered_prompt_len', '0')} over max_prompt_len, "
+                     f"{w.get('filtered_total_len', '0')} over max_total_len, "
+                     f"{w.get('beyond_num_requests', '0')} beyond num_requests")
+    lines += ["", "### Summary", "",
+              "One row per point. Times in seconds; `kv_*_frac` are time-weighted shares of the KV "
+              "capacity; `wall_s` is this machine's time to simulate the point.", ""]
+    header = ["point", "label"] + SUMMARY_NAMES
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for p in rf.points:
+        cells = [p.name, md_escape(p.label or "–")]
+        cells += [format_value(n, p.summary.get(n)) for n in SUMMARY_NAMES]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"Machine-readable: [{write_csv(rf, out_dir)}]({rf.stem}.summary.csv)", ""]
+
+    lines += ["### Plots", ""]
+    if rf.rate_key():
+        name = plot_vs_rate(rf, out_dir)
+        lines += [f"![metrics against the request rate]({name})", ""]
+    name = plot_memory_breakdown(rf, out_dir)
+    lines += [f"![memory breakdown per point]({name})", ""]
+    chosen = step_plot_points(rf.points, max_step_plots)
+    if chosen:
+        lines += ["### Over time", ""]
+        with_steps = sum(1 for p in rf.points if p.has_steps)
+        if len(chosen) < with_steps:
+            lines += [f"{len(chosen)} of {with_steps} points, evenly spread "
+                      f"(`--max-step-plots` raises the limit).", ""]
+        for p in chosen:
+            name = plot_steps(rf, p, out_dir)
+            lines += [f"Point {p.name}: {md_escape(p.label or 'single point')}", "",
+                      f"![memory and batch over time, point {p.name}]({name})", ""]
+    elif max_step_plots > 0:
+        lines += ["No per-step tables in this file (`output.record_steps = false`).", ""]
+    return lines
+
+
+def read_result_file(path):
+    try:
+        return ResultFile(path)
+    except (KeyError, ValueError, OSError) as e:  # a damaged or hand-made file
+        raise ReportError(f"{path}: unreadable kvlab result file ({e})") from None
+
+
+def default_out_dir(path):
+    stem = path[: -len(".h5")] if path.endswith(".h5") else path
+    return stem + "-report"
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(
+        prog="kvlab report",
+        description="Markdown report with summary tables and PNG plots of kvlab result files.")
+    parser.add_argument("results", nargs="+", metavar="RESULTS.h5", help="kvlab result file(s)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="output folder (default: RESULTS-report beside the first file)")
+    parser.add_argument("--title", default="kvlab report", help="the report's heading")
+    parser.add_argument("--max-step-plots", type=int, default=12, metavar="N",
+                        help="per-step plots per file, evenly spread over the points (default 12)")
+    args = parser.parse_args(argv)
+    try:
+        files = [read_result_file(path) for path in args.results]
+        stems = [rf.stem for rf in files]
+        if len(set(stems)) != len(stems):
+            raise ReportError("two result files share the name " +
+                              next(s for s in stems if stems.count(s) > 1) +
+                              "; their output files would collide")
+        out_dir = args.out or default_out_dir(args.results[0])
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+        except OSError as e:
+            raise ReportError(f"{out_dir}: cannot create the output folder ({e.strerror})") from None
+        global plt
+        import matplotlib.pyplot as plt
+        lines = [f"# {args.title}", "",
+                 "Written by `kvlab report` (scripts/kvlab_report.py) from "
+                 + ", ".join(f"`{rf.path}`" for rf in files) + ".", ""]
+        for rf in files:
+            lines += file_section(rf, out_dir, args.max_step_plots)
+        report = os.path.join(out_dir, "report.md")
+        with open(report, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines).rstrip("\n") + "\n")
+    except ReportError as e:
+        sys.stderr.write(f"kvlab report: error: {e}\n")
+        return 1
+    except OSError as e:
+        sys.stderr.write(f"kvlab report: error: {e}\n")
+        return 1
+    print(f"wrote {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
