@@ -116,14 +116,15 @@ TEST(PreemptionTest, NoAdmissionsWhileAGroupIsSwappedOut) {
   h.add(0, 0.0, 2, 3, /*n=*/2);
   h.add(1, 0.0, 2, 3, /*n=*/2);
   h.add(2, 2.5, 1, 1);
-  expect_steps(h, {
-                      {.prefills = "0:0+2* 1:0+2*", .running = "0 1"},
-                      {.decodes = "0 0.1 1 1.1", .running = "0 1"},
-                      {.decodes = "0 0.1", .preempted = "1:swap", .swapped = "1", .swap_out = 4},
-                      // 10 slots free, yet 2 waits: 1 is swapped in first and decodes.
-                      {.decodes = "1 1.1", .waiting = "2", .swap_in = 4},
-                      {.prefills = "2:0+1*"},
-                  });
+  const std::vector<StepView> steps = {
+      {.prefills = "0:0+2* 1:0+2*", .running = "0 1"},
+      {.decodes = "0 0.1 1 1.1", .running = "0 1"},
+      {.decodes = "0 0.1", .preempted = "1:swap", .swapped = "1", .swap_out = 4},
+      // 10 slots free, yet 2 waits: 1 is swapped in first and decodes.
+      {.decodes = "1 1.1", .waiting = "2", .swap_in = 4},
+      {.prefills = "2:0+1*"},
+  };
+  expect_steps(h, steps);
 }
 
 }  // namespace
