@@ -45,14 +45,12 @@ class ContinuousScheduler : public Scheduler {
 
   SchedulerOutput schedule(SchedulerQueues& queues, KvCacheManager& kv, double) override {
     SchedulerOutput output;
-    output.decodes.reserve(last_decodes_);
     planner_.begin(queues, kv, output);
     if (options_.chunked()) {
       schedule_chunked(queues);
     } else {
       schedule_prefill_first(queues);
     }
-    last_decodes_ = output.decodes.size();
     return output;
   }
 
@@ -79,7 +77,6 @@ class ContinuousScheduler : public Scheduler {
 
   SchedulingOptions options_;
   StepPlanner planner_;
-  size_t last_decodes_ = 0;  // capacity hint: the decode list rarely changes size much
 };
 
 std::unique_ptr<Scheduler> make_continuous(const SchedulerConfig& config) {

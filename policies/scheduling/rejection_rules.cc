@@ -25,10 +25,7 @@ std::string config_rejection_reason(const SequenceGroup& group, const Scheduling
   return "";
 }
 
-std::string rejection_reason(const SequenceGroup& group, const SchedulingOptions& options,
-                             const KvCacheManager& kv, AllocStatus admission) {
-  std::string reason = config_rejection_reason(group, options);
-  if (!reason.empty() || admission != AllocStatus::kNever) return reason;
+std::string never_fits_reason(const SequenceGroup& group, const KvCacheManager& kv) {
   return "memory manager " + kv.name() + " can never hold it (prompt " +
          std::to_string(group.spec.prompt_len) + " + output " +
          std::to_string(group.spec.output_len) + " tokens, n = " + std::to_string(group.spec.n) +

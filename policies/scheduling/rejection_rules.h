@@ -11,16 +11,15 @@
 
 namespace kvlab {
 
-// The first rule `group` breaks, or "" when it could run. Checked in this order:
+// The first scheduler rule `group` breaks, or "" when it breaks none. In this order:
 //  - prompt + output over max_seq_len;
 //  - more samples (n) than max_num_seqs;
 //  - with chunked prefill off, a prefill (the prompt, or prompt + generated tokens of every
-//    sample after a recompute) over max_batched_tokens: no step could take it whole;
-//  - the manager's answer `admission` is kNever (`kv` names the manager in the reason).
-std::string rejection_reason(const SequenceGroup& group, const SchedulingOptions& options,
-                             const KvCacheManager& kv, AllocStatus admission);
-
-// Config-only part of rejection_reason (no manager), for callers that check before asking it.
+//    sample after a recompute) over max_batched_tokens: no step could take it whole.
 std::string config_rejection_reason(const SequenceGroup& group, const SchedulingOptions& options);
+
+// Why `group` is rejected when the manager `kv` answers kNever to can_admit (it could not
+// hold the group even in an empty arena).
+std::string never_fits_reason(const SequenceGroup& group, const KvCacheManager& kv);
 
 }  // namespace kvlab

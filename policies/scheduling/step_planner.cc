@@ -19,6 +19,7 @@ void StepPlanner::begin(SchedulerQueues& queues, KvCacheManager& kv, SchedulerOu
   queues_ = &queues;
   kv_ = &kv;
   output_ = &output;
+  output.decodes.reserve(queues.running.size());  // one allocation in the common case
   budget_.reset();
   seqs_counted_ = false;
 }
@@ -38,10 +39,13 @@ size_t StepPlanner::admit_waiting(size_t limit) {
   size_t taken = 0;
   while (taken < limit && !waiting.empty()) {
     const SequenceGroup& group = *waiting.front();
-    // Config rules first: they need no question to the manager.
+    // The scheduler's own rules first: they need no question to the manager.
     std::string reason = config_rejection_reason(group, options_);
-    const AllocStatus admission = reason.empty() ? kv_->can_admit(group) : AllocStatus::kNever;
-    if (reason.empty()) reason = rejection_reason(group, options_, *kv_, admission);
+    AllocStatus admission = AllocStatus::kNever;
+    if (reason.empty()) {
+      admission = kv_->can_admit(group);
+      if (admission == AllocStatus::kNever) reason = never_fits_reason(group, *kv_);
+    }
     if (!reason.empty()) {
       reject_front(std::move(reason));
       ++taken;
