@@ -13,8 +13,7 @@ std::string where(size_t seq) { return "KvBatchTables: sequence " + std::to_stri
 }  // namespace
 
 KvBatchTables KvBatchTables::build(const std::vector<KvLayout>& layouts,
-                                   const std::vector<int32_t>& context_lens,
-                                   int64_t arena_slots) {
+                                   const std::vector<int32_t>& context_lens, int64_t arena_slots) {
   check_invariant(layouts.size() == context_lens.size(),
                   "KvBatchTables: " + std::to_string(layouts.size()) + " layouts but " +
                       std::to_string(context_lens.size()) + " context lengths");
@@ -24,8 +23,8 @@ KvBatchTables KvBatchTables::build(const std::vector<KvLayout>& layouts,
   t.context_lens_ = context_lens;
   if (t.kind_ == KvLayout::Kind::kPaged) {
     t.block_size_ = layouts.front().block_size;
-    check_invariant(t.block_size_ > 0, where(0) + "paged layout with block_size " +
-                                           std::to_string(t.block_size_));
+    check_invariant(t.block_size_ > 0,
+                    where(0) + "paged layout with block_size " + std::to_string(t.block_size_));
     t.block_indptr_.reserve(layouts.size() + 1);
     t.block_indptr_.push_back(0);
   } else {
@@ -49,10 +48,10 @@ KvBatchTables KvBatchTables::build(const std::vector<KvLayout>& layouts,
       for (int64_t b = 0; b < blocks; ++b) {
         const int32_t block = layout.block_table[static_cast<size_t>(b)];
         check_invariant(block >= 0, where(i) + "negative block id " + std::to_string(block));
-        check_invariant(arena_slots <= 0 ||
-                            (static_cast<int64_t>(block) + 1) * t.block_size_ <= arena_slots,
-                        where(i) + "block " + std::to_string(block) + " lies past the arena (" +
-                            std::to_string(arena_slots) + " slots)");
+        check_invariant(
+            arena_slots <= 0 || (static_cast<int64_t>(block) + 1) * t.block_size_ <= arena_slots,
+            where(i) + "block " + std::to_string(block) + " lies past the arena (" +
+                std::to_string(arena_slots) + " slots)");
         t.block_indices_.push_back(block);
       }
       t.block_indptr_.push_back(static_cast<int32_t>(t.block_indices_.size()));

@@ -28,6 +28,13 @@
 
 #include "core/kv_cache_manager.h"
 
+// The accessors below run in device code too when this header is compiled by nvcc.
+#if defined(__CUDACC__)
+#define KVLAB_HOST_DEVICE __host__ __device__
+#else
+#define KVLAB_HOST_DEVICE
+#endif
+
 namespace kvlab {
 
 template <typename T>
@@ -40,17 +47,20 @@ struct KvArenaView {
   int64_t slot_stride = 0;  // elements from slot s to slot s + 1
   int64_t head_stride = 0;  // elements from head h to head h + 1 within a slot
 
-  T* k_at(int64_t slot, int32_t head) const { return k + slot * slot_stride + head * head_stride; }
-  T* v_at(int64_t slot, int32_t head) const { return v + slot * slot_stride + head * head_stride; }
+  KVLAB_HOST_DEVICE T* k_at(int64_t slot, int32_t head) const {
+    return k + slot * slot_stride + head * head_stride;
+  }
+  KVLAB_HOST_DEVICE T* v_at(int64_t slot, int32_t head) const {
+    return v + slot * slot_stride + head * head_stride;
+  }
 
   // A read-only view of the same arena (also an implicit conversion, so a writable view can
   // be passed where kernels only read).
-  KvArenaView<const T> as_const() const {
+  KVLAB_HOST_DEVICE KvArenaView<const T> as_const() const {
     return KvArenaView<const T>{k, v, num_slots, num_kv_heads, head_dim, slot_stride, head_stride};
   }
-  operator KvArenaView<const T>() const
-    requires(!std::is_const_v<T>)
-  {
+  template <typename U = T>
+  requires(!std::is_const_v<U>) KVLAB_HOST_DEVICE operator KvArenaView<const U>() const {
     return as_const();
   }
 };
@@ -67,7 +77,7 @@ struct KvSeqView {
   const int64_t* base_slots = nullptr;  // [num_seqs]
 
   // REQUIRES: 0 <= seq < num_seqs, 0 <= token < context_lens[seq].
-  int64_t slot_of(int32_t seq, int64_t token) const {
+  KVLAB_HOST_DEVICE int64_t slot_of(int32_t seq, int64_t token) const {
     if (kind == KvLayout::Kind::kContiguous) return base_slots[seq] + token;
     const int32_t block = block_indices[block_indptr[seq] + token / block_size];
     return static_cast<int64_t>(block) * block_size + token % block_size;

@@ -90,15 +90,14 @@ void decode_attention(const MatrixCRef& q, const KvSeqView& seqs,
   RowMatrix k_buf, v_buf, scores;
   for (int32_t i = 0; i < seqs.num_seqs; ++i) {
     const int64_t context = seqs.context_lens[i];
-    check_invariant(context >= 1, "decode_attention: sequence " + std::to_string(i) +
-                                      " has an empty context");
+    check_invariant(context >= 1,
+                    "decode_attention: sequence " + std::to_string(i) + " has an empty context");
     for (int32_t g = 0; g < arena.num_kv_heads; ++g) {
       const HeadKv kv = gather_head_kv(seqs, i, context, arena, g, k_buf, v_buf);
       // The group's query heads are adjacent in the row: a [group][head_dim] matrix.
       const Eigen::Map<const RowMatrix> q_group(q.data() + i * q.outerStride() + g * group * d,
                                                 group, d);
-      Eigen::Map<RowMatrix> out_group(out.data() + i * out.outerStride() + g * group * d, group,
-                                      d);
+      Eigen::Map<RowMatrix> out_group(out.data() + i * out.outerStride() + g * group * d, group, d);
       scores.noalias() = (q_group * kv.k.transpose()) * scale;
       masked_softmax_rows(scores, scores.cols(), /*causal=*/false);
       out_group.noalias() = scores * kv.v;
@@ -132,8 +131,8 @@ void prefill_attention(const MatrixCRef& q, std::span<const int32_t> query_indpt
       const HeadKv kv = gather_head_kv(seqs, i, context, arena, g, k_buf, v_buf);
       for (int32_t h = g * group; h < (g + 1) * group; ++h) {
         // One head's queries for the chunk: rows of q, head_dim wide, one q row apart.
-        const ConstStridedMatrixMap q_head(q.data() + first_row * q.outerStride() + h * d, q_len,
-                                           d, q_stride);
+        const ConstStridedMatrixMap q_head(q.data() + first_row * q.outerStride() + h * d, q_len, d,
+                                           q_stride);
         StridedMatrixMap out_head(out.data() + first_row * out.outerStride() + h * d, q_len, d,
                                   out_stride);
         scores.noalias() = (q_head * kv.k.transpose()) * scale;

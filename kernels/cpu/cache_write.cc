@@ -32,11 +32,11 @@ void append_slot_mapping(const KvLayout& layout, int32_t start, int32_t num_toke
                          std::vector<int64_t>& slot_mapping) {
   if (num_tokens <= 0) return;
   const int64_t end = static_cast<int64_t>(start) + num_tokens;
-  const bool fits = layout.kind == KvLayout::Kind::kContiguous
-                        ? end <= layout.reserved_slots
-                        : layout.block_size > 0 &&
-                              (end + layout.block_size - 1) / layout.block_size <=
-                                  static_cast<int64_t>(layout.block_table.size());
+  const bool fits =
+      layout.kind == KvLayout::Kind::kContiguous
+          ? end <= layout.reserved_slots
+          : layout.block_size > 0 && (end + layout.block_size - 1) / layout.block_size <=
+                                         static_cast<int64_t>(layout.block_table.size());
   check_invariant(start >= 0 && fits, "append_slot_mapping: tokens [" + std::to_string(start) +
                                           ", " + std::to_string(end) +
                                           ") do not fit the sequence's layout");

@@ -7,9 +7,9 @@ namespace kvlab::cpu {
 namespace {
 
 void check_shapes(const MatrixCRef& x, const MatrixCRef& weight, const MatrixRef& out) {
-  check_invariant(x.cols() == weight.cols() && out.rows() == x.rows() &&
-                      out.cols() == weight.rows(),
-                  "linear: shape mismatch");
+  check_invariant(
+      x.cols() == weight.cols() && out.rows() == x.rows() && out.cols() == weight.rows(),
+      "linear: shape mismatch");
 }
 
 }  // namespace

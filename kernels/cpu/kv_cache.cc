@@ -27,7 +27,7 @@ KvArenaView<float> CpuKvCache::layer(int32_t layer) {
   const size_t offset =
       static_cast<size_t>(layer) * static_cast<size_t>(num_slots_ * slot_floats());
   return KvArenaView<float>{k_.data() + offset, v_.data() + offset, num_slots_, num_kv_heads_,
-                            head_dim_,          slot_floats(),       head_dim_};
+                            head_dim_,          slot_floats(),      head_dim_};
 }
 
 KvArenaView<const float> CpuKvCache::layer(int32_t layer) const {

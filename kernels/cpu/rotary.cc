@@ -7,8 +7,7 @@
 
 namespace kvlab::cpu {
 
-void apply_rotary(MatrixRef x, int32_t head_dim, std::span<const int32_t> positions,
-                  double theta) {
+void apply_rotary(MatrixRef x, int32_t head_dim, std::span<const int32_t> positions, double theta) {
   check_invariant(head_dim > 0 && head_dim % 2 == 0 && x.cols() % head_dim == 0 &&
                       static_cast<Eigen::Index>(positions.size()) == x.rows(),
                   "apply_rotary: shape mismatch");

@@ -9,12 +9,11 @@ namespace kvlab {
 namespace {
 
 void check_tokens(const Sequence& seq, int64_t end) {
-  check_invariant(seq.token_ids.size() == static_cast<size_t>(seq.num_tokens()) &&
-                      end <= seq.num_tokens(),
-                  "forward_entries: sequence " + std::to_string(seq.id) + " carries " +
-                      std::to_string(seq.token_ids.size()) + " token ids for " +
-                      std::to_string(seq.num_tokens()) + " tokens (needs " + std::to_string(end) +
-                      ")");
+  check_invariant(
+      seq.token_ids.size() == static_cast<size_t>(seq.num_tokens()) && end <= seq.num_tokens(),
+      "forward_entries: sequence " + std::to_string(seq.id) + " carries " +
+          std::to_string(seq.token_ids.size()) + " token ids for " +
+          std::to_string(seq.num_tokens()) + " tokens (needs " + std::to_string(end) + ")");
 }
 
 }  // namespace
@@ -36,10 +35,9 @@ std::vector<ForwardEntry> forward_entries(const SchedulerOutput& plan, const KvC
     entries.push_back(std::move(e));
   }
   for (const Sequence* seq : plan.decodes) {
-    check_invariant(seq->num_pending() == 1, "forward_entries: decode of sequence " +
-                                                 std::to_string(seq->id) + " has " +
-                                                 std::to_string(seq->num_pending()) +
-                                                 " pending tokens");
+    check_invariant(seq->num_pending() == 1,
+                    "forward_entries: decode of sequence " + std::to_string(seq->id) + " has " +
+                        std::to_string(seq->num_pending()) + " pending tokens");
     check_tokens(*seq, seq->num_tokens());
     ForwardEntry e;
     e.tokens = {seq->token_ids[static_cast<size_t>(seq->num_computed)]};

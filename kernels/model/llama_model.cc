@@ -36,9 +36,9 @@ struct StepPlan {
 StepPlan plan_step(std::span<const ForwardEntry> batch, int32_t vocab_size) {
   StepPlan p;
   for (size_t e = 0; e < batch.size(); ++e) {
-    check_invariant(!batch[e].tokens.empty() && batch[e].start >= 0,
-                    "LlamaModel::forward: entry " + std::to_string(e) +
-                        " has no tokens or a negative start");
+    check_invariant(
+        !batch[e].tokens.empty() && batch[e].start >= 0,
+        "LlamaModel::forward: entry " + std::to_string(e) + " has no tokens or a negative start");
     if (batch[e].tokens.size() > 1) p.order.push_back(e);
   }
   p.num_prefills = p.order.size();
@@ -142,9 +142,8 @@ cpu::RowMatrix LlamaModel::forward(std::span<const ForwardEntry> batch,
     const KvArenaView<float> arena = cache.layer(l);
     cpu::write_kv(k, v, plan.slot_mapping, arena);
     if (plan.prefill_rows > 0) {
-      cpu::prefill_attention(q.topRows(plan.prefill_rows), plan.query_indptr,
-                             prefill_tables.view(), arena.as_const(), spec_.num_heads,
-                             attn.topRows(plan.prefill_rows));
+      cpu::prefill_attention(q.topRows(plan.prefill_rows), plan.query_indptr, prefill_tables.view(),
+                             arena.as_const(), spec_.num_heads, attn.topRows(plan.prefill_rows));
     }
     if (decode_rows > 0) {
       cpu::decode_attention(q.bottomRows(decode_rows), decode_tables.view(), arena.as_const(),

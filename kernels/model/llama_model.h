@@ -14,8 +14,8 @@
 // other entries of the batch, up to float rounding (Eigen's GEMM blocking depends on the
 // batch's token count, so results agree to ~1e-6 relative, not bitwise).
 //
-// Thread safety: forward() is const and keeps its scratch on the stack; concurrent calls are
-// safe with distinct caches.
+// Thread safety: forward() is const and keeps its scratch in locals; concurrent calls are safe
+// with distinct caches.
 #pragma once
 
 #include <cstdint>

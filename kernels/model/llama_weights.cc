@@ -10,9 +10,9 @@ namespace {
 
 void require_positive(const ModelSpec& spec, const char* field, int64_t value) {
   if (value <= 0) {
-    throw InputError("", 0, std::string("model.") + field,
-                     "model '" + spec.name + "' needs a positive value, got " +
-                         std::to_string(value));
+    throw InputError(
+        "", 0, std::string("model.") + field,
+        "model '" + spec.name + "' needs a positive value, got " + std::to_string(value));
   }
 }
 
@@ -68,9 +68,9 @@ void validate_llama_spec(const ModelSpec& spec) {
                          " KV heads");
   }
   if (!(spec.rope_theta > 0.0)) {
-    throw InputError("", 0, "model.rope_theta",
-                     "model '" + spec.name + "': must be > 0, got " +
-                         std::to_string(spec.rope_theta));
+    throw InputError(
+        "", 0, "model.rope_theta",
+        "model '" + spec.name + "': must be > 0, got " + std::to_string(spec.rope_theta));
   }
 }
 

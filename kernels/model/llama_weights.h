@@ -25,8 +25,8 @@ struct LlamaLayerWeights {
 struct LlamaWeights {
   cpu::RowMatrix embed_tokens;  // [vocab][hidden]
   std::vector<LlamaLayerWeights> layers;
-  Eigen::VectorXf final_norm;   // [hidden]                 model.norm
-  cpu::RowMatrix lm_head;       // [vocab][hidden]          untied
+  Eigen::VectorXf final_norm;  // [hidden]                 model.norm
+  cpu::RowMatrix lm_head;      // [vocab][hidden]          untied
 };
 
 // Throws InputError (field named) when `spec` is not a shape this model runs: non-positive

@@ -70,9 +70,9 @@ void BM_DecodeAttention(benchmark::State& state) {
     std::copy(noise.begin(), noise.end(), a.k);
     std::copy(noise.rbegin(), noise.rend(), a.v);
   }
-  const KvBatchTables tables = KvBatchTables::build(
-      make_layouts(batch, context, block_size), std::vector<int32_t>(size_t(batch), context),
-      slots);
+  const KvBatchTables tables =
+      KvBatchTables::build(make_layouts(batch, context, block_size),
+                           std::vector<int32_t>(size_t(batch), context), slots);
   cpu::RowMatrix q = cpu::RowMatrix::Random(batch, kHeads * kHeadDim);
   cpu::RowMatrix out(batch, kHeads * kHeadDim);
   for (auto _ : state) {

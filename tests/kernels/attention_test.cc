@@ -53,7 +53,8 @@ struct Fixture {
   std::vector<KvLayout> layouts;
   CpuKvCache cache{1, kArenaSlots, kKvHeads, kHeadDim};
 
-  Fixture(int32_t block_size, int32_t ratio, uint64_t seed) : seed(seed), num_heads(kKvHeads * ratio) {
+  Fixture(int32_t block_size, int32_t ratio, uint64_t seed)
+      : seed(seed), num_heads(kKvHeads * ratio) {
     std::mt19937_64 rng(seed);
     LayoutAllocator alloc = block_size == 0
                                 ? LayoutAllocator::contiguous(kArenaSlots)

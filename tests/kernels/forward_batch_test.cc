@@ -26,7 +26,9 @@ class LayoutTableManager : public KvCacheManager {
   AllocStatus can_admit(const SequenceGroup&) const override { return unused<AllocStatus>(); }
   void admit(const SequenceGroup&) override { unused<void>(); }
   bool can_append(const SequenceGroup&) const override { return unused<bool>(); }
-  std::vector<KvCopy> append_slot(const Sequence&) override { return unused<std::vector<KvCopy>>(); }
+  std::vector<KvCopy> append_slot(const Sequence&) override {
+    return unused<std::vector<KvCopy>>();
+  }
   std::vector<KvCopy> fork(const Sequence&, const Sequence&) override {
     return unused<std::vector<KvCopy>>();
   }
@@ -67,7 +69,7 @@ TEST(ForwardEntries, PrefillChunksThenDecodesWithLayouts) {
   SequenceGroup decoding = make_group(2, testing::random_prompt(6, 256, 2));
   Sequence& c = chunked.seqs[0];
   Sequence& d = decoding.seqs[0];
-  c.num_computed = 8;  // earlier chunk done
+  c.num_computed = 8;         // earlier chunk done
   d.token_ids.push_back(42);  // generated one token, not yet processed
   d.num_generated = 1;
   d.num_computed = 6;

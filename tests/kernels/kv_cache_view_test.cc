@@ -20,8 +20,9 @@ struct SlotRun {
 
 std::vector<SlotRun> runs_of(const KvSeqView& view, int32_t seq, int64_t len) {
   std::vector<SlotRun> runs;
-  for_each_slot_run(view, seq, len,
-                    [&](int64_t t, int64_t s, int64_t n) { runs.push_back({t, s, n}); });
+  for_each_slot_run(view, seq, len, [&](int64_t t, int64_t s, int64_t n) {
+    runs.push_back({t, s, n});
+  });
   return runs;
 }
 
@@ -58,8 +59,8 @@ TEST(KvCacheView, PagedShuffledBlocksMatchLayoutAcrossBlockSizes) {
     expect_view_matches_layouts(layouts, lens);
     // Block tables are trimmed to what the context uses.
     const KvBatchTables t = KvBatchTables::build(layouts, lens);
-    EXPECT_EQ(t.block_indptr().back(), (1 + bs - 1) / bs + (17 + bs - 1) / bs +
-                                           (129 + bs - 1) / bs + (300 + bs - 1) / bs);
+    EXPECT_EQ(t.block_indptr().back(),
+              (1 + bs - 1) / bs + (17 + bs - 1) / bs + (129 + bs - 1) / bs + (300 + bs - 1) / bs);
   }
 }
 
@@ -107,8 +108,8 @@ TEST(KvCacheView, RefusesBadLayouts) {
   contiguous.reserved_slots = 20;
 
   EXPECT_NO_THROW(KvBatchTables::build({paged}, {32}));
-  EXPECT_THROW(KvBatchTables::build({paged}, {33}), InvariantError);        // needs 3 blocks
-  EXPECT_THROW(KvBatchTables::build({paged}, {32}, 63), InvariantError);    // block 3 past arena
+  EXPECT_THROW(KvBatchTables::build({paged}, {33}), InvariantError);      // needs 3 blocks
+  EXPECT_THROW(KvBatchTables::build({paged}, {32}, 63), InvariantError);  // block 3 past arena
   EXPECT_THROW(KvBatchTables::build({paged, contiguous}, {1, 1}), InvariantError);  // mixed
   KvLayout other_size = paged;
   other_size.block_size = 8;

@@ -52,10 +52,10 @@ class GreedyRunner {
   GreedyRunner(const LlamaModel& model, RunOptions options)
       : model_(model),
         options_(options),
-        alloc_(options.block_size == 0
-                   ? LayoutAllocator::contiguous(options.arena_slots)
-                   : LayoutAllocator::paged(options.block_size, options.arena_slots,
-                                            options.shuffle)),
+        alloc_(
+            options.block_size == 0
+                ? LayoutAllocator::contiguous(options.arena_slots)
+                : LayoutAllocator::paged(options.block_size, options.arena_slots, options.shuffle)),
         cache_(model.make_kv_cache(options.arena_slots)),
         host_(model.make_kv_cache(options.arena_slots)) {
     // Nothing may read a slot before it is written.

@@ -69,8 +69,7 @@ TEST(Distribution, TopKKeepsTheKLargestWithIdTieBreak) {
   EXPECT_EQ(p[0], 0.0);
   EXPECT_EQ(p[4], 0.0);
   // Ties at the cut: the lower id stays.
-  p = sampling_distribution(std::vector<float>{5.0f, 1.0f, 1.0f, 1.0f}, random_params(1.0f, 2),
-                            {});
+  p = sampling_distribution(std::vector<float>{5.0f, 1.0f, 1.0f, 1.0f}, random_params(1.0f, 2), {});
   EXPECT_GT(p[1], 0.0);
   EXPECT_EQ(p[2], 0.0);
   EXPECT_EQ(p[3], 0.0);
