@@ -19,7 +19,7 @@
 namespace kvlab {
 namespace {
 
-using testing::GreedyRunner;
+using testing::GenerationRunner;
 using testing::random_prompt;
 using testing::RunOptions;
 using testing::tiny_llama_spec;
@@ -40,7 +40,7 @@ struct Result {
 
 // Request A alone, or with two companions of other lengths in the same batches.
 Result run_a(RunOptions options, bool with_companions = false) {
-  GreedyRunner runner(tiny_model(), options);
+  GenerationRunner runner(tiny_model(), options);
   if (with_companions) runner.add(random_prompt(5, 256, 2), 20);
   const int a = runner.add(prompt_a(), kNewTokens);
   if (with_companions) runner.add(random_prompt(70, 256, 3), 3);
@@ -68,7 +68,7 @@ TEST(LlamaModel, DummyWeightsGiveVariedTokensAndO1Logits) {
   EXPECT_GT(sd, 0.3f);
   EXPECT_LT(sd, 5.0f);
   // Another prompt continues differently.
-  GreedyRunner runner(tiny_model(), RunOptions{});
+  GenerationRunner runner(tiny_model(), RunOptions{});
   const int b = runner.add(random_prompt(37, 256, 99), kNewTokens);
   runner.run();
   EXPECT_NE(runner.generated(b), r.tokens);
@@ -116,7 +116,7 @@ TEST(LlamaModel, GreedyTokensSurviveSwapAndRecomputePreemption) {
   for (bool swap : {true, false}) {
     SCOPED_TRACE(swap ? "swap" : "recompute");
     for (int32_t bs : {0, 16}) {
-      GreedyRunner runner(tiny_model(), RunOptions{.block_size = bs, .chunk = 7});
+      GenerationRunner runner(tiny_model(), RunOptions{.block_size = bs, .chunk = 7});
       runner.add(random_prompt(9, 256, 5), 30);  // a companion sharing the batches
       const int a = runner.add(prompt_a(), kNewTokens);
       runner.run_until(a, 5);
@@ -129,6 +129,35 @@ TEST(LlamaModel, GreedyTokensSurviveSwapAndRecomputePreemption) {
       EXPECT_EQ(runner.generated(a), reference().tokens) << "block size " << bs;
     }
   }
+}
+
+TEST(LlamaModel, SeededSamplingIndependentOfLayoutBatchAndPreemption) {
+  // Random sampling draws from (seed, sample index, position): the same request samples the
+  // same tokens whatever shares its batches, its layout, or a preemption in between.
+  cpu::SamplingParams sampling;
+  sampling.temperature = 0.8f;
+  sampling.top_k = 50;
+  sampling.top_p = 0.9f;
+  sampling.repetition_penalty = 1.1f;
+  sampling.seed = 77;
+  auto run = [&](RunOptions options, bool companions, bool preempt) {
+    options.sampling = sampling;
+    GenerationRunner runner(tiny_model(), options);
+    if (companions) runner.add(random_prompt(11, 256, 8), 25);
+    const int a = runner.add(prompt_a(), 20);
+    runner.run_until(a, 8);
+    if (preempt) runner.recompute(a);
+    runner.run_until(a, 20);
+    return runner.generated(a);
+  };
+  const std::vector<int32_t> alone = run(RunOptions{.block_size = 0}, false, false);
+  EXPECT_EQ(run(RunOptions{.block_size = 16, .chunk = 7}, true, false), alone);
+  EXPECT_EQ(run(RunOptions{.block_size = 1}, true, true), alone);
+  // And it is not greedy decoding in disguise.
+  GenerationRunner greedy(tiny_model(), RunOptions{});
+  const int a = greedy.add(prompt_a(), 20);
+  greedy.run();
+  EXPECT_NE(greedy.generated(a), alone);
 }
 
 TEST(LlamaModel, ReturnsOneRowPerSamplingEntryInBatchOrder) {
@@ -161,8 +190,8 @@ TEST(LlamaModel, RunsOtherLlamaShapes) {
     spec.hidden_size = hidden;
     spec.rope_theta = 500000.0;
     const LlamaModel model(spec, DummyWeightSource(3));
-    GreedyRunner paged(model, RunOptions{.block_size = 16, .chunk = 5});
-    GreedyRunner contiguous(model, RunOptions{.block_size = 0});
+    GenerationRunner paged(model, RunOptions{.block_size = 16, .chunk = 5});
+    GenerationRunner contiguous(model, RunOptions{.block_size = 0});
     const int a = paged.add(random_prompt(13, 256, 4), 6);
     const int b = contiguous.add(random_prompt(13, 256, 4), 6);
     paged.run();

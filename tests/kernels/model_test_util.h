@@ -1,6 +1,6 @@
-// A tiny Llama model and a small driver that runs greedy generation for several sequences
-// at once over the real KV layouts (paged, shuffled blocks, or contiguous), with optional
-// chunked prefill and preemption (swap out and back in to other slots, or recompute).
+// A tiny Llama model and a small driver that runs generation (greedy unless told otherwise) for
+// several sequences at once over the real KV layouts (paged, shuffled blocks, or contiguous), with
+// optional chunked prefill and preemption (swap out and back in to other slots, or recompute).
 #pragma once
 
 #include <algorithm>
@@ -45,11 +45,12 @@ struct RunOptions {
   bool shuffle = true;      // paged: blocks in a shuffled order
   int32_t chunk = 0;        // > 0: prefill at most this many tokens per step
   int64_t arena_slots = 4096;
+  cpu::SamplingParams sampling = {};  // greedy by default
 };
 
-class GreedyRunner {
+class GenerationRunner {
  public:
-  GreedyRunner(const LlamaModel& model, RunOptions options)
+  GenerationRunner(const LlamaModel& model, RunOptions options)
       : model_(model),
         options_(options),
         alloc_(
@@ -103,7 +104,10 @@ class GreedyRunner {
       if (!batch[m].samples) continue;
       const cpu::RowMatrix r = logits.row(row++);
       if (s.first_logits.size() == 0) s.first_logits = r;
-      const int32_t token = cpu::argmax(std::span<const float>(r.data(), size_t(r.cols())));
+      // The new token's position is the sequence's current length.
+      const int32_t token =
+          cpu::sample_token(std::span<const float>(r.data(), size_t(r.cols())), options_.sampling,
+                            s.tokens, /*sample_index=*/0, static_cast<int64_t>(s.tokens.size()));
       s.tokens.push_back(token);
       s.generated.push_back(token);
     }
