@@ -17,7 +17,7 @@ std::string kvlab() { return e2e::kvlab_binary(); }
 TEST(Cli, HelpAndList) {
   const auto help = run_command(kvlab() + " --help");
   EXPECT_EQ(help.exit_code, 0);
-  EXPECT_NE(help.output.find("kvlab run CONFIG.ini"), std::string::npos);
+  EXPECT_NE(help.output.find("run CONFIG.ini [--set"), std::string::npos);
   EXPECT_EQ(run_command(kvlab() + " run --help").exit_code, 0);
   const auto list = run_command(kvlab() + " list");
   EXPECT_EQ(list.exit_code, 0) << list.output;

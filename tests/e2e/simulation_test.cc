@@ -49,7 +49,7 @@ TEST(Simulation, ContiguousMaxNeverRunsMoreThanCapacityOverMaxSeqLen) {
 TEST(Simulation, EveryRowIsFinishedRejectedOrFilteredAndTokensAddUp) {
   const RunResult r = run_one(Config::parse(
       "[workload]\ntrace = " + e2e::source_path("traces/data/azure_conv_sample.csv") +
-          "\nnum_requests = 400\nmax_prompt_len = 2000\n"
+          "\nnum_requests = 400\nmax_prompt_len = 6000\n"
           "[model]\nname = llama-2-7b\n[hardware]\nname = a100-40gb\n"
           "[scheduler]\nmax_batched_tokens = 8192\n",
       "test.ini"));
@@ -145,7 +145,7 @@ TEST(Simulation, PreemptionUnderPressureStillFinishesEverything) {
 TEST(Simulation, ImpossibleConfigsNameTheirKey) {
   auto message = [](const std::string& ini) {
     try {
-      resolve_experiment(Config::parse(ini, "bad.ini"));
+      resolve_experiment(Config::parse("[workload]\nnum_requests = 10\n" + ini, "bad.ini"));
     } catch (const InputError& e) {
       return std::string(e.what());
     }
@@ -153,9 +153,9 @@ TEST(Simulation, ImpossibleConfigsNameTheirKey) {
   };
   EXPECT_NE(message("[model]\nname = llama-2-70b\n[hardware]\nname = a10g\n").find("no room for a KV cache"),
             std::string::npos);
-  EXPECT_NE(message("[model]\nname = gpt-5\n").find("bad.ini:2: field 'model.name'"), std::string::npos);
+  EXPECT_NE(message("[model]\nname = gpt-5\n").find("bad.ini:4: field 'model.name'"), std::string::npos);
   EXPECT_NE(message("[model]\ntensor_parallel = 3\n").find("model.tensor_parallel"), std::string::npos);
-  EXPECT_NE(message("[workload]\nrate = -1\n").find("bad.ini:2: field 'workload.rate'"), std::string::npos);
+  EXPECT_NE(message("rate = -1\n").find("bad.ini:3: field 'workload.rate'"), std::string::npos);
 }
 
 }  // namespace

@@ -61,7 +61,8 @@ TEST(SyntheticWorkload, LognormalMedianAndClamp) {
 TEST(SyntheticWorkload, LengthsDependOnSeedButNotOnArrivalProcess) {
   auto lengths = [](const WorkloadConfig& c) {
     std::vector<std::pair<int32_t, int32_t>> out;
-    for (const auto& r : load_workload(c).requests) out.emplace_back(r.prompt_len, r.output_len);
+    const Workload w = load_workload(c);
+    for (const auto& r : w.requests) out.emplace_back(r.prompt_len, r.output_len);
     return out;
   };
   WorkloadConfig c = synthetic(200, "uniform:1:1000", "lognormal:4:1");
