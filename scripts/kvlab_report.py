@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """kvlab report: a markdown report with summary tables and PNG plots of kvlab result files.
 
-    kvlab report RESULTS.h5 [MORE.h5 ...] [--out DIR] [--title TEXT] [--max-step-plots N]
+    kvlab report RESULTS.h5 [MORE.h5 ...] [--out DIR] [--title TEXT] [--max-step-plots N] [--dpi N]
 
 (`kvlab report` runs this script with Debian's /usr/bin/python3, which has h5py, numpy and
 matplotlib.) For each result file (the HDF5 layout of docs/results-format.md) it writes, into DIR:
@@ -73,7 +73,7 @@ BREAKDOWN = [
 # Sweep keys that set the request rate, and how the x axis is drawn for each.
 RATE_KEYS = ("workload.rate", "workload.time_scale")
 
-MAX_PLOTTED_STEPS = 3000  # longer per-step series are averaged into this many bins
+MAX_PLOTTED_STEPS = 1200  # longer per-step series are averaged into half as many bins
 
 
 class ReportError(Exception):
@@ -219,8 +219,11 @@ def offered_rate(point):
 
 # ---- plots -------------------------------------------------------------------------------------
 
+DPI = 90  # --dpi
+
+
 def save(fig, out_dir, name):
-    fig.savefig(os.path.join(out_dir, name), dpi=90, metadata={"Software": None})
+    fig.savefig(os.path.join(out_dir, name), dpi=DPI, metadata={"Software": None})
     plt.close(fig)
     return name
 
@@ -335,6 +338,13 @@ def step_plot_points(points, limit):
 
 # ---- report ------------------------------------------------------------------------------------
 
+def csv_value(name, value):
+    """Counts as integers, everything else with full precision (repr round-trips)."""
+    if name in COUNT_NAMES and math.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return repr(value)
+
+
 def write_csv(rf, out_dir):
     name = f"{rf.stem}.summary.csv"
     with open(os.path.join(out_dir, name), "w", newline="", encoding="utf-8") as f:
@@ -342,7 +352,8 @@ def write_csv(rf, out_dir):
         w.writerow(["point", "label"] + rf.swept + SUMMARY_NAMES + EXTRA_NAMES)
         for p in rf.points:
             w.writerow([p.name, p.label] + [p.config.get(k, "") for k in rf.swept]
-                       + [repr(p.summary.get(n, float("nan"))) for n in SUMMARY_NAMES + EXTRA_NAMES])
+                       + [csv_value(n, p.summary.get(n, float("nan")))
+                          for n in SUMMARY_NAMES + EXTRA_NAMES])
     return name
 
 
@@ -416,6 +427,7 @@ def default_out_dir(path):
 
 
 def main(argv):
+    global DPI, plt
     parser = argparse.ArgumentParser(
         prog="kvlab report",
         description="Markdown report with summary tables and PNG plots of kvlab result files.")
@@ -425,7 +437,10 @@ def main(argv):
     parser.add_argument("--title", default="kvlab report", help="the report's heading")
     parser.add_argument("--max-step-plots", type=int, default=12, metavar="N",
                         help="per-step plots per file, evenly spread over the points (default 12)")
+    parser.add_argument("--dpi", type=int, default=DPI, metavar="N",
+                        help=f"resolution of the PNGs (default {DPI})")
     args = parser.parse_args(argv)
+    DPI = args.dpi
     try:
         files = [read_result_file(path) for path in args.results]
         stems = [rf.stem for rf in files]
@@ -438,7 +453,6 @@ def main(argv):
             os.makedirs(out_dir, exist_ok=True)
         except OSError as e:
             raise ReportError(f"{out_dir}: cannot create the output folder ({e.strerror})") from None
-        global plt
         import matplotlib.pyplot as plt
         lines = [f"# {args.title}", "",
                  "Written by `kvlab report` (scripts/kvlab_report.py) from "
