@@ -113,7 +113,9 @@ class Point:
                 continue
             else:
                 self.summary[key] = as_float(value)
-        self.has_steps = "steps" in group and "time_s" in group["steps"]
+        # output.record_steps = false leaves the step columns empty
+        self.has_steps = ("steps" in group and "time_s" in group["steps"]
+                          and group["steps"]["time_s"].shape[0] > 0)
 
     def steps(self):
         with h5py.File(self.path, "r") as f:
