@@ -55,6 +55,12 @@ const std::vector<ConfigKey>& config_schema() {
       {"backend.device", "0", "cuda: device index"},
       {"backend.dtype", "fp16", "cpu / cuda: fp32 | fp16 | bf16 storage"},
       {"backend.realtime", "false", "cpu / cuda: wait for trace arrival times on a wall clock"},
+      {"backend.weights_seed", "0", "cpu / cuda: seed of the dummy weights"},
+      {"backend.temperature", "0", "cpu / cuda: sampling temperature (0: greedy)"},
+      {"backend.top_k", "0", "cpu / cuda: keep the k most likely tokens (0: all)"},
+      {"backend.top_p", "1", "cpu / cuda: nucleus sampling mass in (0, 1]"},
+      {"backend.repetition_penalty", "1", "cpu / cuda: > 1 discourages repeated tokens"},
+      {"backend.max_host_memory_gb", "8", "cpu: refuse KV arenas + weights above this (GiB)"},
       // [output]
       {"output.path", "kvlab-results.h5", "HDF5 result file"},
       {"output.record_steps", "true", "write the per-step table"},

@@ -178,6 +178,16 @@ ExperimentConfig resolve_experiment(const Config& c) {
   b.device = static_cast<int32_t>(positive_int(c, "backend.device", 0));
   b.dtype = one_of(c, "backend.dtype", {"fp32", "fp16", "bf16"});
   b.realtime = c.get_bool("backend.realtime");
+  b.weights_seed = static_cast<uint64_t>(positive_int(c, "backend.weights_seed", 0));
+  b.sampling.temperature = static_cast<float>(nonnegative(c, "backend.temperature"));
+  b.sampling.top_k = static_cast<int32_t>(positive_int(c, "backend.top_k", 0));
+  b.sampling.top_p = static_cast<float>(c.get_double("backend.top_p"));
+  if (b.sampling.top_p <= 0 || b.sampling.top_p > 1) c.fail("backend.top_p", "must be in (0, 1]");
+  b.sampling.repetition_penalty = static_cast<float>(c.get_double("backend.repetition_penalty"));
+  if (b.sampling.repetition_penalty <= 0) c.fail("backend.repetition_penalty", "must be positive");
+  b.sampling.seed = w.seed;
+  b.max_host_memory_gb = c.get_double("backend.max_host_memory_gb");
+  if (b.max_host_memory_gb <= 0) c.fail("backend.max_host_memory_gb", "must be positive");
 
   // [output]
   e.output_path = c.get_string("output.path");

@@ -40,6 +40,9 @@ struct BackendConfig {
   int32_t device = 0;
   std::string dtype = "fp16";
   bool realtime = false;
+  uint64_t weights_seed = 0;
+  SamplingParams sampling;       // applied to every request (seed: workload.seed)
+  double max_host_memory_gb = 8;
 };
 
 struct ExperimentConfig {

@@ -1,5 +1,6 @@
 #include "core/experiment_runner.h"
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -25,6 +26,13 @@ std::string workload_key(const WorkloadConfig& w) {
          std::to_string(w.n);
 }
 
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
 struct PreparedPoint {
   SweepPoint point;
   ExperimentConfig config;
@@ -32,6 +40,27 @@ struct PreparedPoint {
 };
 
 }  // namespace
+
+std::vector<RequestSpec> requests_for_backend(const ExperimentConfig& config,
+                                              const std::vector<RequestSpec>& requests) {
+  std::vector<RequestSpec> out = requests;
+  if (config.backend.kind == "sim") return out;
+  const uint64_t seed = config.workload.seed;
+  const uint64_t vocab = static_cast<uint64_t>(std::max(1, config.model.vocab_size));
+  for (RequestSpec& r : out) {
+    const uint64_t stream = splitmix64(seed ^ splitmix64(static_cast<uint64_t>(r.id)));
+    if (r.prompt_tokens.empty()) {
+      r.prompt_tokens.resize(static_cast<size_t>(r.prompt_len));
+      for (int32_t i = 0; i < r.prompt_len; ++i) {
+        r.prompt_tokens[static_cast<size_t>(i)] =
+            static_cast<int32_t>(splitmix64(stream + static_cast<uint64_t>(i)) % vocab);
+      }
+    }
+    r.sampling = config.backend.sampling;
+    r.sampling.seed = stream;
+  }
+  return out;
+}
 
 std::vector<RunResult> run_experiment(const Config& config, const RunOptions& options) {
   std::vector<PreparedPoint> prepared;
@@ -77,7 +106,7 @@ std::vector<RunResult> run_experiment(const Config& config, const RunOptions& op
           point_done[i] = e.done;
           options.progress(points_done, prepared.size(), requests_done, requests_total, e.now_s);
         };
-        RunResult r = engine->run(p.workload->requests, on_progress);
+        RunResult r = engine->run(requests_for_backend(p.config, p.workload->requests), on_progress);
         r.label = p.point.label;
         r.point_index = p.point.index;
         r.sweep_size = sweep_size;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/experiment.h"
 #include "core/metrics.h"
 #include "core/sweep.h"
 
@@ -24,6 +25,13 @@ struct RunOptions {
                      int64_t requests_total, double engine_time_s)>
       progress;
 };
+
+// The requests a point's back end runs: for real back ends (cpu, cuda), prompts without token
+// ids get deterministic pseudo-random ids in [0, vocab) (seeded by workload.seed and the
+// request id, like vLLM's random-token benchmarks) and every request gets the backend.*
+// sampling settings with its own seed. The simulator's requests are returned unchanged.
+std::vector<RequestSpec> requests_for_backend(const ExperimentConfig& config,
+                                              const std::vector<RequestSpec>& requests);
 
 // Returns one RunResult per point this shard runs, in point order. Throws InputError for
 // bad config or workloads (before running anything).

@@ -17,6 +17,17 @@ namespace kvlab {
 using RequestId = int64_t;
 using SeqId = int64_t;
 
+// How a real back end picks tokens (the simulator ignores it). Greedy by default; random
+// draws are seeded per (seed, sample index, position), so a request's tokens do not depend
+// on batching, memory policy or preemption.
+struct SamplingParams {
+  float temperature = 0.0f;         // 0: greedy
+  int32_t top_k = 0;                // 0: all tokens
+  float top_p = 1.0f;               // nucleus mass in (0, 1]
+  float repetition_penalty = 1.0f;  // 1: off
+  uint64_t seed = 0;
+};
+
 // One request as a workload describes it.
 struct RequestSpec {
   RequestId id = 0;
@@ -28,6 +39,7 @@ struct RequestSpec {
   int32_t n = 1;             // parallel samples sharing the prompt
   std::vector<uint64_t> prefix_hashes;  // block hashes of the prompt (Mooncake), may be empty
   std::vector<int32_t> prompt_tokens;   // token ids for real back ends, may be empty
+  SamplingParams sampling;
   int64_t source_line = 0;   // line of the trace it came from (0 for generated requests)
 };
 

@@ -1,0 +1,119 @@
+#include "kernels/cpu_executor.h"
+
+#include <chrono>
+#include <span>
+
+#include "core/errors.h"
+#include "kernels/cpu/kv_copy.h"
+#include "kernels/cpu/sampling.h"
+#include "kernels/model/forward_batch.h"
+#include "kernels/model/llama_weights.h"
+
+namespace kvlab {
+
+namespace {
+
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+
+const ModelSpec& checked_spec(const ExperimentConfig& config) {
+  try {
+    validate_llama_spec(config.model);
+  } catch (const InputError& e) {
+    config.raw.fail("model.name", std::string("the cpu back end runs llama-family models: ") + e.what());
+  }
+  return config.model;
+}
+
+// Bytes of fp32 K and V for `slots` token slots of `spec`.
+double arena_bytes(const ModelSpec& spec, int64_t slots) {
+  return 2.0 * 4.0 * spec.num_layers * spec.num_kv_heads * spec.head_dim * static_cast<double>(slots);
+}
+
+void check_budget(const ExperimentConfig& config) {
+  const double kv = arena_bytes(config.model, config.memory.capacity_slots);
+  const double host = arena_bytes(config.model, config.memory.swap_capacity_slots);
+  const double weights = 4.0 * static_cast<double>(config.model.num_params());
+  const double budget = config.backend.max_host_memory_gb * kGiB;
+  if (kv + host + weights <= budget) return;
+  const std::string sizes = "fp32 weights " + std::to_string(weights / kGiB) + " GiB + KV arena " +
+                            std::to_string(kv / kGiB) + " GiB + host swap pool " +
+                            std::to_string(host / kGiB) + " GiB exceed backend.max_host_memory_gb (" +
+                            std::to_string(config.backend.max_host_memory_gb) + ")";
+  if (weights > budget) config.raw.fail("model.name", "the cpu back end cannot hold " + config.model.name + ": " + sizes);
+  if (host >= kv) config.raw.fail("memory.swap_space_gb", sizes + "; lower memory.swap_space_gb");
+  config.raw.fail("memory.capacity_slots", sizes + "; set memory.capacity_slots");
+}
+
+cpu::SamplingParams to_cpu(const SamplingParams& p) {
+  cpu::SamplingParams out;
+  out.temperature = p.temperature;
+  out.top_k = p.top_k;
+  out.top_p = p.top_p;
+  out.repetition_penalty = p.repetition_penalty;
+  out.seed = p.seed;
+  return out;
+}
+
+}  // namespace
+
+CpuExecutor::CpuExecutor(const ExperimentConfig& config)
+    : device_(checked_spec(config).num_layers, (check_budget(config), config.memory.capacity_slots),
+              config.model.num_kv_heads, config.model.head_dim),
+      host_(config.model.num_layers, config.memory.swap_capacity_slots, config.model.num_kv_heads,
+            config.model.head_dim) {
+  model_ = std::make_unique<LlamaModel>(config.model, DummyWeightSource(config.backend.weights_seed));
+}
+
+std::string CpuExecutor::name() const { return "cpu(" + model_->spec().name + ")"; }
+
+StepResult CpuExecutor::execute(const SchedulerOutput& plan, const KvCacheManager& kv) {
+  const auto start = std::chrono::steady_clock::now();
+  cpu::copy_kv_within(device_, plan.fork_copies);
+  cpu::swap_out(device_, host_, plan.swap_out);
+  cpu::swap_in(host_, device_, plan.swap_in);
+  cpu::copy_kv_within(device_, plan.copies);
+
+  StepResult result;
+  if (plan.has_work()) {
+    const std::vector<ForwardEntry> entries = forward_entries(plan, kv);
+    const cpu::RowMatrix logits = model_->forward(entries, device_);
+    Eigen::Index row = 0;
+    auto sample = [&](const Sequence& seq, int32_t sample_index) {
+      const SamplingParams& params = seq.group->spec.sampling;
+      const std::span<const float> row_logits(logits.row(row).data(), static_cast<size_t>(logits.cols()));
+      result.token_ids.push_back(cpu::sample_token(row_logits, to_cpu(params), seq.token_ids, sample_index,
+                                                   seq.num_tokens()));
+    };
+    for (const PrefillChunk& chunk : plan.prefills) {
+      if (!chunk.samples) continue;
+      const Sequence& seq = *chunk.seq;
+      const SequenceGroup& group = *seq.group;
+      if (!group.has_forked() && group.spec.n > 1) {
+        // The prompt is done: the first token of each of the n samples, from the same logits.
+        for (int32_t i = 0; i < group.spec.n; ++i) sample(seq, i);
+      } else {
+        sample(seq, static_cast<int32_t>(seq.id % kMaxSamples));
+      }
+      ++row;
+    }
+    for (const Sequence* seq : plan.decodes) {
+      sample(*seq, static_cast<int32_t>(seq->id % kMaxSamples));
+      ++row;
+    }
+    check_invariant(row == logits.rows(), "cpu executor: logits rows do not match sampling entries");
+  }
+  result.duration_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+namespace {
+KVLAB_REGISTER(
+    executors(), "cpu",
+    [](const ExperimentConfig& config) -> std::unique_ptr<Executor> {
+      return std::make_unique<CpuExecutor>(config);
+    },
+    "real compute on the CPU: a Llama-style model (dummy weights, fp32, Eigen) over the "
+    "manager's real KV layout");
+}  // namespace
+
+}  // namespace kvlab

@@ -1,0 +1,45 @@
+// CpuExecutor: the `cpu` back end. Runs a Llama-style model (dummy weights from
+// backend.weights_seed) in fp32 with the Eigen reference ops over the KV layout the memory
+// manager hands out, so a policy's layout, copy-on-write, swaps and preemptions act on real
+// KV data. Slow and exact; the reference the CUDA executor is checked against.
+//
+// execute(): carries out the plan's memory movements in the SchedulerOutput order (fork
+// copies, swap out to the host arena, swap in, copy-on-write copies), runs the batch (prefill
+// chunks and decodes together), samples each sampling entry with its request's
+// SamplingParams (seeded per request, sample and position), and returns the ids and the
+// measured wall time of the step. Recompute preemption really recomputes: the scheduler
+// re-prefills the tokens, and this executor computes them again.
+//
+// Memory: the device arena holds capacity_slots slots and the host arena the swap pool's
+// slots, both fp32 in process memory; a config whose arenas and weights exceed
+// backend.max_host_memory_gb is refused with an error naming the key to change.
+#pragma once
+
+#include <memory>
+
+#include "core/executor.h"
+#include "core/experiment.h"
+#include "kernels/cpu/kv_cache.h"
+#include "kernels/model/llama_model.h"
+
+namespace kvlab {
+
+class CpuExecutor : public Executor {
+ public:
+  // Throws InputError naming model.name (not a llama-family shape), memory.capacity_slots
+  // or memory.swap_space_gb (over the memory budget).
+  explicit CpuExecutor(const ExperimentConfig& config);
+
+  std::string name() const override;
+  bool is_real() const override { return true; }
+  StepResult execute(const SchedulerOutput& plan, const KvCacheManager& kv) override;
+
+  const LlamaModel& model() const { return *model_; }
+
+ private:
+  std::unique_ptr<LlamaModel> model_;
+  cpu::CpuKvCache device_;
+  cpu::CpuKvCache host_;
+};
+
+}  // namespace kvlab
