@@ -89,9 +89,6 @@ ExperimentConfig resolve_experiment(const Config& c) {
   w.skip_bad_rows = one_of(c, "workload.on_bad_row", {"fail", "skip"}) == "skip";
   w.n = static_cast<int32_t>(positive_int(c, "workload.n", 1));
   if (w.n > kMaxSamples) c.fail("workload.n", "at most " + std::to_string(kMaxSamples));
-  if (w.trace.empty() && w.num_requests == 0) {
-    c.fail("workload.num_requests", "a synthetic workload (no workload.trace) needs num_requests > 0");
-  }
 
   // [model]
   try {

@@ -117,6 +117,12 @@ int run_command(const std::vector<std::string>& args, const std::string& command
   if (!summary_path.empty()) write_file_atomically(summary_path, summary_json(results));
   if (!quiet) {
     std::cout << summary_table(results);
+    for (const RunResult& r : results) {
+      if (!r.has_token_ids) continue;
+      char digest[24];
+      std::snprintf(digest, sizeof digest, "%016llx", static_cast<unsigned long long>(r.output_digest));
+      std::cout << "output_digest " << (r.label.empty() ? "" : r.label + ": ") << digest << "\n";
+    }
     int64_t rejected = 0;
     for (const RunResult& r : results) rejected += static_cast<int64_t>(r.summary.get("num_rejected"));
     if (!results.empty()) {
