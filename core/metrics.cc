@@ -63,12 +63,13 @@ Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s
 
   // Memory fractions and batch size are averaged over time (weighted by step duration), as
   // the vLLM paper's Fig. 2 reports the state of the KV cache over a serving run.
-  double total_time = 0, batch_time = 0;
+  double total_time = 0, batch_time = 0, running_time = 0;
   double parts[5] = {0, 0, 0, 0, 0};
   for (const StepRecord& s : result.steps) {
     const double w = s.duration_s;
     total_time += w;
     batch_time += w * s.batch_size;
+    running_time += w * s.num_running;
     const MemoryBreakdown& m = s.memory;
     const double cap = static_cast<double>(std::max<int64_t>(1, m.capacity));
     parts[0] += w * m.token_states / cap;
@@ -114,6 +115,10 @@ Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s
   // Share of the KV memory in use (not free) that holds token states: the vLLM paper's
   // "effective memory" figure (96.3% for vLLM, 20.4% for Orca-Max).
   s.set("kv_token_states_of_used_frac", used > 0 ? parts[0] / used : 0.0);
+  // Requests (groups) holding memory in the running queue, time-weighted: the vLLM paper's
+  // "batched requests" (Fig. 13), which counts running requests whether or not a step
+  // processed them (a prefill-only step runs just the new prompts).
+  s.set("mean_running_requests", avg(running_time));
   return s;
 }
 

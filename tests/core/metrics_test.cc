@@ -40,9 +40,11 @@ TEST(Metrics, SummaryOfKnownRequestsAndSteps) {
   StepRecord a, b;
   a.duration_s = 1;
   a.batch_size = 2;
+  a.num_running = 5;
   a.memory = MemoryBreakdown{50, 10, 20, 0, 20, 100};
   b.duration_s = 3;
   b.batch_size = 4;
+  b.num_running = 4;
   b.memory = MemoryBreakdown{90, 0, 0, 0, 10, 100};
   run.steps = {a, b};
   const Summary s = summarize(run, 100, 0.5);
@@ -56,6 +58,7 @@ TEST(Metrics, SummaryOfKnownRequestsAndSteps) {
   EXPECT_DOUBLE_EQ(s.get("ttft_p50_s"), 1.5);
   EXPECT_DOUBLE_EQ(s.get("tpot_p50_s"), 1.5);
   EXPECT_DOUBLE_EQ(s.get("mean_batch_size"), (2 * 1 + 4 * 3) / 4.0);
+  EXPECT_DOUBLE_EQ(s.get("mean_running_requests"), (5 * 1 + 4 * 3) / 4.0);
   EXPECT_DOUBLE_EQ(s.get("kv_token_states_frac"), (0.5 * 1 + 0.9 * 3) / 4);
   EXPECT_DOUBLE_EQ(s.get("kv_free_frac"), (0.2 * 1 + 0.1 * 3) / 4);
   EXPECT_DOUBLE_EQ(s.get("kv_token_states_of_used_frac"), (0.5 + 2.7) / (0.8 + 2.7));
