@@ -48,8 +48,9 @@ int32_t PagedKvCacheManager::BlockPool::allocate() {
 
 int32_t PagedKvCacheManager::BlockPool::drop_ref(int32_t block) {
   int32_t& r = ref_[static_cast<size_t>(block)];
-  if (r <= 0)
+  if (r <= 0) {
     throw InvariantError("paged: reference dropped on free block " + std::to_string(block));
+  }
   if (--r == 0) free_.push_back(block);
   return r;
 }
@@ -551,7 +552,7 @@ void PagedKvCacheManager::audit() const {
   for (int k = 0; k < 4; ++k) {
     std::vector<int32_t>& v = audit_scratch_[k];
     v.resize(k == 1 ? num_host : num_device);
-    std::memset(v.data(), k < 2 ? 0 : 0xff, v.size() * sizeof(int32_t));  // 0 or -1
+    if (!v.empty()) std::memset(v.data(), k < 2 ? 0 : 0xff, v.size() * sizeof(int32_t));  // 0/-1
   }
   int32_t* device_refs = audit_scratch_[0].data();
   int32_t* host_refs = audit_scratch_[1].data();
