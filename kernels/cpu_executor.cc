@@ -44,16 +44,6 @@ void check_budget(const ExperimentConfig& config) {
   config.raw.fail("memory.capacity_slots", sizes + "; set memory.capacity_slots");
 }
 
-cpu::SamplingParams to_cpu(const SamplingParams& p) {
-  cpu::SamplingParams out;
-  out.temperature = p.temperature;
-  out.top_k = p.top_k;
-  out.top_p = p.top_p;
-  out.repetition_penalty = p.repetition_penalty;
-  out.seed = p.seed;
-  return out;
-}
-
 }  // namespace
 
 CpuExecutor::CpuExecutor(const ExperimentConfig& config)
@@ -81,7 +71,7 @@ StepResult CpuExecutor::execute(const SchedulerOutput& plan, const KvCacheManage
     auto sample = [&](const Sequence& seq, int32_t sample_index) {
       const SamplingParams& params = seq.group->spec.sampling;
       const std::span<const float> row_logits(logits.row(row).data(), static_cast<size_t>(logits.cols()));
-      result.token_ids.push_back(cpu::sample_token(row_logits, to_cpu(params), seq.token_ids, sample_index,
+      result.token_ids.push_back(cpu::sample_token(row_logits, params, seq.token_ids, sample_index,
                                                    seq.num_tokens()));
     };
     for (const PrefillChunk& chunk : plan.prefills) {

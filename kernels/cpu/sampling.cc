@@ -78,7 +78,7 @@ std::vector<float> apply_repetition_penalty(std::span<const float> logits, float
 std::vector<double> sampling_distribution(std::span<const float> logits,
                                           const SamplingParams& params,
                                           std::span<const int32_t> history) {
-  check_invariant(!params.is_greedy(), "sampling_distribution: greedy parameters");
+  check_invariant(!is_greedy(params), "sampling_distribution: greedy parameters");
   check_invariant(!logits.empty(), "sampling_distribution: empty logits");
   const std::vector<float> penalized =
       apply_repetition_penalty(logits, params.repetition_penalty, history);
@@ -128,7 +128,7 @@ std::vector<double> sampling_distribution(std::span<const float> logits,
 int32_t sample_token(std::span<const float> logits, const SamplingParams& params,
                      std::span<const int32_t> history, int32_t sample_index, int64_t position) {
   validate(params);
-  if (params.is_greedy()) {
+  if (is_greedy(params)) {
     return argmax(apply_repetition_penalty(logits, params.repetition_penalty, history));
   }
   const std::vector<double> probs = sampling_distribution(logits, params, history);

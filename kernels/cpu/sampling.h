@@ -24,17 +24,14 @@
 #include <span>
 #include <vector>
 
+#include "core/request.h"
+
 namespace kvlab::cpu {
 
-struct SamplingParams {
-  float temperature = 0.0f;         // 0: greedy; > 0: random
-  int32_t top_k = 0;                // keep the k most likely tokens; 0 (or >= vocab): all
-  float top_p = 1.0f;               // nucleus mass in (0, 1]; 1: all
-  float repetition_penalty = 1.0f;  // > 0; 1: off; > 1 discourages repeats
-  uint64_t seed = 0;                // the request's seed
+// The request's parameters (core/request.h): temperature 0 is greedy.
+using SamplingParams = ::kvlab::SamplingParams;
 
-  bool is_greedy() const { return temperature == 0.0f; }
-};
+inline bool is_greedy(const SamplingParams& params) { return params.temperature == 0.0f; }
 
 // Throws InputError naming the offending field when a parameter is out of range.
 void validate(const SamplingParams& params);
@@ -57,7 +54,7 @@ std::vector<float> apply_repetition_penalty(std::span<const float> logits, float
 
 // The distribution a random draw uses: probabilities over the whole vocabulary (zero for the
 // tokens top-k / top-p removed), summing to 1.
-// REQUIRES: !params.is_greedy(); validate(params) passes; logits non-empty and finite.
+// REQUIRES: !is_greedy(params); validate(params) passes; logits non-empty and finite.
 std::vector<double> sampling_distribution(std::span<const float> logits,
                                           const SamplingParams& params,
                                           std::span<const int32_t> history);

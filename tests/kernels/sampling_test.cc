@@ -32,7 +32,7 @@ TEST(Greedy, ArgmaxWithLowestIdOnTies) {
   const std::vector<float> logits = {0.5f, 2.0f, -1.0f, 2.0f, 1.9f};
   EXPECT_EQ(argmax(logits), 1);
   SamplingParams greedy;
-  EXPECT_TRUE(greedy.is_greedy());
+  EXPECT_TRUE(is_greedy(greedy));
   EXPECT_EQ(sample_token(logits, greedy, {}, 0, 10), 1);
 }
 
