@@ -12,10 +12,11 @@
 //  - kNever when the group's footprint at its full final length cannot fit in
 //    num_blocks - watermark_blocks. The footprint is blocks(prompt + output) for each
 //    unfinished sequence, plus, for each sample not forked yet, the blocks it cannot share
-//    (all but the prompt's full blocks). This is the one place the manager reads
+//    (all but the prompt's full blocks). This is the one decision that reads
 //    spec.output_len: it plays the role of vLLM's max_tokens (the user's stated bound on the
 //    output), and without it a group could be admitted that can never finish, deadlocking the
-//    engine instead of being rejected with a reason.
+//    engine instead of being rejected with a reason. (breakdown() reads final_len() too, but
+//    only to measure.)
 //  - kLater when admitting now would leave fewer than watermark_blocks free blocks
 //    (watermark_blocks = floor(watermark * num_blocks), as vLLM), so newly admitted groups do
 //    not immediately force preemptions.
