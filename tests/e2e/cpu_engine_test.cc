@@ -64,8 +64,12 @@ TEST_P(CpuEngineInvariance, GreedyTokensMatchTheRequestRunAlone) {
   EXPECT_TRUE(r.has_token_ids);
   int64_t swaps = 0;
   for (const RequestRecord& q : r.requests) swaps += q.num_swaps;
-  if (GetParam().expect_preemption) EXPECT_GT(r.summary.get("num_preemptions"), 0);
-  if (GetParam().expect_swaps) EXPECT_GT(swaps, 0);
+  if (GetParam().expect_preemption) {
+    EXPECT_GT(r.summary.get("num_preemptions"), 0);
+  }
+  if (GetParam().expect_swaps) {
+    EXPECT_GT(swaps, 0);
+  }
   EXPECT_GT(r.summary.get("mean_batch_size"), 1.5) << "requests must share batches";
 }
 

@@ -79,7 +79,9 @@ TEST(Simulation, EveryRowIsFinishedRejectedOrFilteredAndTokensAddUp) {
   }
   // Each request's first token is sampled by its prefill, each later one by a decode step that
   // fed back the previous token (n = 1, and recompute re-prefills rather than decodes).
-  if (r.summary.get("num_preemptions") == 0) EXPECT_EQ(stepped_tokens, generated - finished);
+  if (r.summary.get("num_preemptions") == 0) {
+    EXPECT_EQ(stepped_tokens, generated - finished);
+  }
 }
 
 TEST(Simulation, SameConfigAndSeedGiveIdenticalResults) {
@@ -97,7 +99,9 @@ TEST(Simulation, SameConfigAndSeedGiveIdenticalResults) {
     EXPECT_EQ(a.requests[i].num_preemptions, b.requests[i].num_preemptions);
   }
   for (const auto& [k, v] : a.summary.values) {
-    if (k != "wall_s") EXPECT_EQ(v, b.summary.get(k)) << k;
+    if (k != "wall_s") {
+      EXPECT_EQ(v, b.summary.get(k)) << k;
+    }
   }
 }
 
