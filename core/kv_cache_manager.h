@@ -108,6 +108,9 @@ class KvCacheManager {
   virtual std::vector<KvCopy> append_slot(const Sequence& seq) = 0;
 
   // `child` (a new sample of parent's group, same tokens) starts sharing parent's KV.
+  // REQUIRES: parent has computed every slot it holds (the Engine forks right after the
+  // prompt's last chunk; the samples' first tokens differ, so an uncomputed slot could not be
+  // shared).
   // Returns device-to-device copies where the policy cannot share (contiguous). Never fails:
   // admit() reserved what the group's samples need.
   virtual std::vector<KvCopy> fork(const Sequence& parent, const Sequence& child) = 0;
