@@ -1,5 +1,7 @@
 #include "kernels/cuda/cuda_check.h"
 
+#include "kernels/cuda/cublas_api.h"
+
 namespace kvlab::cuda {
 
 std::string describe(cudaError_t status) {
@@ -12,8 +14,9 @@ void check_cuda(cudaError_t status, const std::string& what) {
 
 void check_cublas(cublasStatus_t status, const std::string& what) {
   if (status != CUBLAS_STATUS_SUCCESS) {
-    throw CudaError(what + ": cuBLAS " + cublasGetStatusName(status) + " (" +
-                    cublasGetStatusString(status) + ")");
+    const CublasApi& api = cublas_api();
+    throw CudaError(what + ": cuBLAS " + api.status_name(status) + " (" +
+                    api.status_string(status) + ")");
   }
 }
 

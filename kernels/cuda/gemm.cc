@@ -5,17 +5,18 @@
 #include <type_traits>
 
 #include "core/errors.h"
+#include "kernels/cuda/cublas_api.h"
 #include "kernels/cuda/cuda_check.h"
 
 namespace kvlab::cuda {
 
 CublasHandle::CublasHandle(cudaStream_t stream) {
-  check_cublas(cublasCreate(&handle_), "cublasCreate");
-  check_cublas(cublasSetStream(handle_, stream), "cublasSetStream");
+  check_cublas(cublas_api().create(&handle_), "cublasCreate");
+  check_cublas(cublas_api().set_stream(handle_, stream), "cublasSetStream");
 }
 
 CublasHandle::~CublasHandle() {
-  if (handle_ != nullptr) cublasDestroy(handle_);
+  if (handle_ != nullptr) cublas_api().destroy(handle_);
 }
 
 cudaDataType_t cuda_data_type(DType dtype) {
@@ -48,7 +49,7 @@ void linear(const CublasHandle& cublas, const T* x, int64_t x_stride, const T* w
   const cudaDataType_t in_type = cuda_data_type(dtype_of<T>());
   const cudaDataType_t out_type = cuda_data_type(dtype_of<Out>());
   check_cublas(
-      cublasGemmEx(cublas.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(out_features),
+      cublas_api().gemm_ex(cublas.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(out_features),
                    static_cast<int>(rows), static_cast<int>(in_features), &alpha, weight, in_type,
                    static_cast<int>(in_features), x, in_type, static_cast<int>(x_stride), &beta,
                    out, out_type, static_cast<int>(out_stride), CUBLAS_COMPUTE_32F,

@@ -1,0 +1,272 @@
+#include "kernels/cuda/cuda_executor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <span>
+#include <string>
+
+#include "core/errors.h"
+#include "kernels/cpu/sampling.h"
+#include "kernels/cuda/attention.h"
+#include "kernels/cuda/cache_ops.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/elementwise.h"
+#include "kernels/model/forward_batch.h"
+#include "kernels/model/llama_weights.h"
+
+namespace kvlab::cuda {
+
+namespace {
+
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+// CUDA context, cuBLAS workspaces and allocator slack beyond what the plan counts.
+constexpr double kReserveBytes = 512.0 * 1024.0 * 1024.0;
+
+std::string gib(double bytes) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.2f GiB", bytes / kGiB);
+  return text;
+}
+
+DeviceInfo open_device(const ExperimentConfig& config) {
+  std::string why;
+  const int count = cuda_device_count(&why);
+  if (count == 0) {
+    const auto it = config.raw.values().find("backend.kind");
+    const std::string origin = it == config.raw.values().end() ? "" : it->second.origin;
+    const long line = it == config.raw.values().end() ? 0 : it->second.line;
+    throw InputError(origin, line, "", "backend.kind = cuda: no CUDA device (" + why + ")");
+  }
+  if (config.backend.device >= count) {
+    config.raw.fail("backend.device", "device " + std::to_string(config.backend.device) +
+                                          " does not exist: this machine has " +
+                                          std::to_string(count) + " CUDA device(s)");
+  }
+  return query_device(config.backend.device);
+}
+
+void check_llama(const ExperimentConfig& config) {
+  try {
+    validate_llama_spec(config.model);
+  } catch (const InputError& e) {
+    config.raw.fail("model.name",
+                    std::string("the cuda back end runs llama-family models: ") + e.what());
+  }
+}
+
+// Device bytes of one slot in every layer, K and V, in `dtype`.
+double slot_bytes(const ModelSpec& m, DType dtype) {
+  return 2.0 * m.num_layers * m.num_kv_heads * m.head_dim * dtype_bytes(dtype);
+}
+
+// What the executor will allocate on the device besides the KV arena.
+struct DevicePlan {
+  double weights = 0;
+  double activations = 0;
+};
+
+DevicePlan plan_device(const ExperimentConfig& config, DType dtype) {
+  const ModelSpec& m = config.model;
+  const double t = dtype_bytes(dtype);
+  const double rows = static_cast<double>(config.scheduler.max_batched_tokens);
+  const double seqs = config.scheduler.max_num_seqs;
+  const double q_width = static_cast<double>(m.num_heads) * m.head_dim;
+  const double kv_width = static_cast<double>(m.num_kv_heads) * m.head_dim;
+  DevicePlan p;
+  p.weights = static_cast<double>(m.num_params()) * t;
+  // h, x, qkv, attn, gate_up, act per token; last hidden rows and fp32 logits per sequence;
+  // split-K partials; the rotary table.
+  p.activations = rows * t * (2.0 * m.hidden_size + q_width + 2 * kv_width + q_width + 3.0 * m.ffn_size);
+  p.activations += seqs * (t * m.hidden_size + 4.0 * m.vocab_size);
+  p.activations += static_cast<double>(decode_workspace_bytes(config.scheduler.max_num_seqs,
+                                                              m.num_heads, m.head_dim, m.max_seq_len,
+                                                              DecodeOptions{}.partition_tokens));
+  p.activations += 4.0 * m.max_seq_len * m.head_dim;
+  return p;
+}
+
+void check_device_memory(const ExperimentConfig& config, DType dtype, const DeviceInfo& device) {
+  const DevicePlan p = plan_device(config, dtype);
+  const double per_slot = slot_bytes(config.model, dtype);
+  const double arena = per_slot * static_cast<double>(config.memory.capacity_slots);
+  const double free = static_cast<double>(device.free_bytes);
+  if (p.weights + p.activations + kReserveBytes + arena <= free) return;
+  const double room = free - p.weights - p.activations - kReserveBytes;
+  const auto fit = static_cast<int64_t>(std::max(0.0, std::floor(room / per_slot)));
+  const std::string sizes =
+      dtype_name(dtype) + std::string(" weights ") + gib(p.weights) + " + KV arena of " +
+      std::to_string(config.memory.capacity_slots) + " slots " + gib(arena) +
+      " + activations " + gib(p.activations) + " + " + gib(kReserveBytes) +
+      " reserve need more than the " + gib(free) + " free on device " +
+      std::to_string(device.index) + " (" + device.name + ")";
+  if (fit == 0) {
+    config.raw.fail("model.name", "the cuda back end cannot hold " + config.model.name + ": " +
+                                      sizes + "; no KV slot fits");
+  }
+  // resolve_experiment turns hardware.kv_cache_gb into slots with the catalog's bytes per slot.
+  const double kv_cache_gb =
+      std::floor(static_cast<double>(fit) * config.kv_bytes_per_slot_per_gpu() / kGiB * 100.0) /
+      100.0;
+  const std::string advice = "; " + std::to_string(fit) + " slots fit: set hardware.kv_cache_gb = " +
+                             std::to_string(kv_cache_gb) + " or memory.capacity_slots = " +
+                             std::to_string(fit);
+  const bool capacity_given =
+      config.raw.has("memory.capacity_slots") && config.raw.get_int("memory.capacity_slots") > 0;
+  config.raw.fail(capacity_given ? "memory.capacity_slots" : "hardware.kv_cache_gb",
+                  sizes + advice);
+}
+
+void check_host_pool(const ExperimentConfig& config, DType dtype) {
+  const double bytes =
+      slot_bytes(config.model, dtype) * static_cast<double>(config.memory.swap_capacity_slots);
+  const double budget = config.backend.max_host_memory_gb * kGiB;
+  if (bytes <= budget) return;
+  config.raw.fail("memory.swap_space_gb",
+                  "the cuda back end's pinned host swap pool of " +
+                      std::to_string(config.memory.swap_capacity_slots) + " slots (" + gib(bytes) +
+                      " in " + dtype_name(dtype) + ") exceeds backend.max_host_memory_gb (" +
+                      std::to_string(config.backend.max_host_memory_gb) +
+                      "); lower memory.swap_space_gb");
+}
+
+cpu::SamplingParams to_cpu(const SamplingParams& p) {
+  cpu::SamplingParams out;
+  out.temperature = p.temperature;
+  out.top_k = p.top_k;
+  out.top_p = p.top_p;
+  out.repetition_penalty = p.repetition_penalty;
+  out.seed = p.seed;
+  return out;
+}
+
+bool argmax_suffices(const SamplingParams& p) {
+  return p.temperature == 0.0f && p.repetition_penalty == 1.0f;
+}
+
+}  // namespace
+
+CudaExecutor::CudaExecutor(const ExperimentConfig& config)
+    : device_(open_device(config)), dtype_(parse_dtype(config.backend.dtype)) {
+  check_llama(config);
+  check_device_memory(config, dtype_, device_);
+  check_host_pool(config, dtype_);
+  stream_ = std::make_unique<CudaStream>();
+  model_ = std::make_unique<CudaLlamaModel>(config.model, dtype_, config.backend.weights_seed,
+                                            CudaLlamaWeights::default_source(config.model),
+                                            stream_->get());
+  arena_ = std::make_unique<CudaKvCache>(model_->make_kv_cache(config.memory.capacity_slots));
+  host_pool_ = std::make_unique<CudaKvCache>(
+      config.model.num_layers, config.memory.swap_capacity_slots, config.model.num_kv_heads,
+      config.model.head_dim, dtype_, CudaKvCache::Memory::kPinnedHost);
+  start_ = std::make_unique<CudaEvent>();
+  moved_ = std::make_unique<CudaEvent>();
+  done_ = std::make_unique<CudaEvent>();
+}
+
+CudaExecutor::~CudaExecutor() {
+  // Free everything on its own device, after its last use.
+  cudaSetDevice(device_.index);
+  if (stream_) cudaStreamSynchronize(stream_->get());
+}
+
+std::string CudaExecutor::name() const {
+  return "cuda(" + model_->spec().name + ", " + dtype_name(dtype_) + ", " + device_.name + ")";
+}
+
+StepResult CudaExecutor::execute(const SchedulerOutput& plan, const KvCacheManager& kv) {
+  // run_experiment may call from another thread than the constructor's.
+  check_cuda(cudaSetDevice(device_.index), "cudaSetDevice");
+  const cudaStream_t stream = stream_->get();
+  start_->record(stream);
+  copy_kv_within(*arena_, plan.fork_copies, copy_list_, stream);
+  swap_out(*arena_, *host_pool_, plan.swap_out, stream);
+  swap_in(*host_pool_, *arena_, plan.swap_in, stream);
+  copy_kv_within(*arena_, plan.copies, copy_list_, stream);
+  moved_->record(stream);
+
+  StepResult result;
+  if (plan.has_work()) {
+    const std::vector<ForwardEntry> entries = forward_entries(plan, kv);
+    int64_t rows = 0;
+    const float* logits = model_->forward(entries, *arena_, &rows);
+    sample(plan, logits, rows, result.token_ids);
+  }
+  done_->record(stream);
+  done_->synchronize();
+  const double total_s = done_->elapsed_ms_since(*start_) / 1e3;
+  const double moved_s = moved_->elapsed_ms_since(*start_) / 1e3;
+  result.duration_s = total_s;
+  result.terms = {CostTerm{"kv_movement", moved_s}, CostTerm{"forward_and_sampling", total_s - moved_s}};
+  return result;
+}
+
+void CudaExecutor::sample(const SchedulerOutput& plan, const float* logits, int64_t rows,
+                          std::vector<int32_t>& token_ids) {
+  const cudaStream_t stream = stream_->get();
+  const int32_t vocab = model_->spec().vocab_size;
+  bool on_device = true;
+  for (const PrefillChunk& chunk : plan.prefills) {
+    if (chunk.samples) on_device = on_device && argmax_suffices(chunk.seq->group->spec.sampling);
+  }
+  for (const Sequence* seq : plan.decodes) {
+    on_device = on_device && argmax_suffices(seq->group->spec.sampling);
+  }
+  const auto count = static_cast<size_t>(rows);
+  if (on_device) {
+    device_ids_.reserve(count * sizeof(int32_t));
+    host_ids_.reserve(count * sizeof(int32_t));
+    argmax_rows(logits, vocab, rows, vocab, device_ids_.as<int32_t>(), stream);
+    check_cuda(cudaMemcpyAsync(host_ids_.data(), device_ids_.data(), count * sizeof(int32_t),
+                               cudaMemcpyDeviceToHost, stream),
+               "cuda executor: token ids download");
+  } else {
+    host_logits_.reserve(count * static_cast<size_t>(vocab) * sizeof(float));
+    check_cuda(cudaMemcpyAsync(host_logits_.data(), logits, count * vocab * sizeof(float),
+                               cudaMemcpyDeviceToHost, stream),
+               "cuda executor: logits download");
+  }
+  stream_->synchronize("cuda executor: step");
+
+  int64_t row = 0;
+  auto emit = [&](const Sequence& seq, int32_t sample_index) {
+    if (on_device) {
+      token_ids.push_back(host_ids_.as<const int32_t>()[row]);
+      return;
+    }
+    const std::span<const float> row_logits(host_logits_.as<const float>() + row * vocab,
+                                            static_cast<size_t>(vocab));
+    token_ids.push_back(cpu::sample_token(row_logits, to_cpu(seq.group->spec.sampling),
+                                          seq.token_ids, sample_index, seq.num_tokens()));
+  };
+  // The CPU executor's order (core/executor.h): sampling prefill chunks, then decodes.
+  for (const PrefillChunk& chunk : plan.prefills) {
+    if (!chunk.samples) continue;
+    const Sequence& seq = *chunk.seq;
+    const SequenceGroup& group = *seq.group;
+    if (!group.has_forked() && group.spec.n > 1) {
+      // The prompt is done: the first token of each of the n samples, from the same logits.
+      for (int32_t i = 0; i < group.spec.n; ++i) emit(seq, i);
+    } else {
+      emit(seq, static_cast<int32_t>(seq.id % kMaxSamples));
+    }
+    ++row;
+  }
+  for (const Sequence* seq : plan.decodes) {
+    emit(*seq, static_cast<int32_t>(seq->id % kMaxSamples));
+    ++row;
+  }
+  check_invariant(row == rows, "cuda executor: logits rows do not match sampling entries");
+}
+
+namespace {
+KVLAB_REGISTER(
+    executors(), "cuda",
+    [](const ExperimentConfig& config) -> std::unique_ptr<Executor> {
+      return std::make_unique<CudaExecutor>(config);
+    },
+    "real compute on an NVIDIA GPU: a Llama-style model (dummy weights, backend.dtype, CUDA "
+    "kernels + cuBLAS) over the manager's real KV layout; needs a device at run time");
+}  // namespace
+
+}  // namespace kvlab::cuda

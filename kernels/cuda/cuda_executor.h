@@ -1,0 +1,81 @@
+// CudaExecutor: the `cuda` back end. The CPU back end's contract (kernels/cpu_executor.h) on
+// a GPU: it carries out the plan's memory movements in the SchedulerOutput order (fork copies,
+// swap out to the pinned host pool, swap in, copy-on-write copies), runs the batch (prefill
+// chunks and decodes together) through CudaLlamaModel over the manager's KV layout in
+// backend.dtype, samples, and returns the ids in the CPU executor's order and the step's time
+// measured with CUDA events (from the first movement to the last sampled id on the host).
+//
+// Models: llama-family shapes of the catalog, dummy weights from backend.weights_seed
+// (host-generated up to ~134M parameters, so tiny models equal the CPU engine's weights;
+// device-generated above: same distributions, different values; see llama_weights.h).
+// opt-* models are refused (model.name).
+//
+// Sampling: greedy requests with repetition_penalty 1 take the argmax on the GPU (lowest id on
+// ties, as the CPU); if any sampling entry of a step asks for more (temperature > 0, top-k,
+// top-p, a repetition penalty), that step's logits are copied to the host and every entry is
+// sampled there with kernels/cpu/sampling.h, seeded per (request, sample, position) exactly as
+// the CPU back end does.
+//
+// Memory and capacity. resolve_experiment (core) sizes memory.capacity_slots before any
+// executor exists, from hardware.kv_cache_gb, memory.capacity_slots or the hardware catalog
+// entry's memory; the manager is built with that capacity and hands out slots below it, so
+// this executor allocates exactly that many device slots (in backend.dtype: fp32 doubles the
+// bytes the catalog's 2-byte dtype assumed). At construction it measures the device's free
+// memory (cudaMemGetInfo) and refuses, with an InputError naming hardware.kv_cache_gb (or
+// memory.capacity_slots when that was given), a configuration whose weights + KV arena +
+// activations + 512 MiB do not fit; the message says how many slots do fit and the
+// hardware.kv_cache_gb that gives them. The swap pool is pinned host memory of
+// swap_capacity_slots slots, refused above backend.max_host_memory_gb (memory.swap_space_gb).
+// Each executor holds its own weights: run cuda sweeps with --jobs 1.
+//
+// No device (no driver, no GPU): InputError "backend.kind = cuda: no CUDA device (...)".
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/executor.h"
+#include "core/experiment.h"
+#include "kernels/cuda/device_buffer.h"
+#include "kernels/cuda/device_query.h"
+#include "kernels/cuda/dtype.h"
+#include "kernels/cuda/kv_cache.h"
+#include "kernels/cuda/llama_model.h"
+
+namespace kvlab::cuda {
+
+class CudaExecutor : public Executor {
+ public:
+  // Throws InputError (no device; backend.device out of range; model.name not llama-family;
+  // hardware.kv_cache_gb / memory.capacity_slots / memory.swap_space_gb too large), CudaError
+  // when CUDA fails.
+  explicit CudaExecutor(const ExperimentConfig& config);
+  ~CudaExecutor() override;
+
+  std::string name() const override;
+  bool is_real() const override { return true; }
+  StepResult execute(const SchedulerOutput& plan, const KvCacheManager& kv) override;
+
+  const CudaLlamaModel& model() const { return *model_; }
+  const DeviceInfo& device() const { return device_; }
+
+ private:
+  // Appends the step's token ids in the CPU executor's order.
+  void sample(const SchedulerOutput& plan, const float* logits, int64_t rows,
+              std::vector<int32_t>& token_ids);
+
+  DeviceInfo device_;  // first: constructing it selects the device for everything below
+  DType dtype_;
+  std::unique_ptr<CudaStream> stream_;
+  std::unique_ptr<CudaLlamaModel> model_;
+  std::unique_ptr<CudaKvCache> arena_;
+  std::unique_ptr<CudaKvCache> host_pool_;
+  DeviceBuffer copy_list_;
+  DeviceBuffer device_ids_;
+  PinnedBuffer host_ids_;
+  PinnedBuffer host_logits_;
+  std::unique_ptr<CudaEvent> start_, moved_, done_;
+};
+
+}  // namespace kvlab::cuda
