@@ -30,4 +30,11 @@ inline void check_invariant(bool condition, const std::string& message) {
   if (!condition) throw InvariantError(message);
 }
 
+// Like check_invariant, but builds the message (message() returns something a std::string
+// can be made from) only on failure, so checks on hot paths and in audits cost no formatting.
+template <typename MessageFn>
+void check_invariant_lazy(bool condition, MessageFn&& message) {
+  if (!condition) throw InvariantError(std::string(message()));
+}
+
 }  // namespace kvlab

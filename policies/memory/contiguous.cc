@@ -12,15 +12,6 @@
 
 namespace kvlab {
 
-namespace {
-// Throws InvariantError with message() when `condition` is false; the message is only built
-// on failure, so checks on hot paths and in audits cost no string formatting.
-template <typename MessageFn>
-void require(bool condition, MessageFn&& message) {
-  if (!condition) throw InvariantError(std::string(message()));
-}
-}  // namespace
-
 const char* to_string(Reservation reservation) {
   switch (reservation) {
     case Reservation::kMax:
@@ -41,7 +32,7 @@ Reservation parse_reservation(const std::string& name, const std::string& field)
 }
 
 int64_t reservation_slots(Reservation rule, int32_t max_seq_len, const Sequence& seq) {
-  require(seq.group != nullptr, [&] { return "reservation_slots: sequence has no group"; });
+  check_invariant_lazy(seq.group != nullptr, [&] { return "reservation_slots: sequence has no group"; });
   int64_t slots = max_seq_len;
   if (rule != Reservation::kMax) {
     // The true final length: only these two idealized rules may read it (see contiguous.h).
@@ -86,12 +77,12 @@ class ContiguousKvCacheManager final : public KvCacheManager {
   }
 
   void admit(const SequenceGroup& group) override {
-    require(can_admit(group) == AllocStatus::kOk, [&] {
+    check_invariant_lazy(can_admit(group) == AllocStatus::kOk, [&] {
       return "admit: request " + std::to_string(group.id()) + " cannot be admitted now";
     });
     for (const Sequence& seq : group.seqs) {
       if (seq.is_finished()) continue;
-      require(!states_.count(seq.id), [&] {
+      check_invariant_lazy(!states_.count(seq.id), [&] {
         return "admit: sequence " + std::to_string(seq.id) + " already holds memory";
       });
       const Region region = allocate_device(region_request(seq, seq.num_tokens()));
@@ -127,7 +118,7 @@ class ContiguousKvCacheManager final : public KvCacheManager {
 
   std::vector<KvCopy> fork(const Sequence& parent, const Sequence& child) override {
     const SeqState& parent_state = device_state(parent, "fork");
-    require(!states_.count(child.id),
+    check_invariant_lazy(!states_.count(child.id),
             [&] { return "fork: sequence " + std::to_string(child.id) + " already holds memory"; });
     const int64_t used = parent_state.used;
     const Region region = take_held_region(parent, child, used);
@@ -166,7 +157,7 @@ class ContiguousKvCacheManager final : public KvCacheManager {
   }
 
   std::vector<KvCopy> swap_out(const SequenceGroup& group) override {
-    require(can_swap_out(group) == AllocStatus::kOk, [&] {
+    check_invariant_lazy(can_swap_out(group) == AllocStatus::kOk, [&] {
       return "swap_out: request " + std::to_string(group.id()) +
              " does not fit in the host pool now";
     });
@@ -177,14 +168,14 @@ class ContiguousKvCacheManager final : public KvCacheManager {
       if (it == states_.end() || it->second.where != Where::kDevice) continue;
       SeqState& state = it->second;
       const int64_t computed = seq.num_computed;
-      require(computed <= state.device.size, [&] {
+      check_invariant_lazy(computed <= state.device.size, [&] {
         return "swap_out: sequence " + std::to_string(seq.id) +
                " computed more tokens than its region holds";
       });
       Region host{};
       if (computed > 0) {
         std::optional<Region> placed = host_->allocate(computed);
-        require(placed.has_value(), [&] { return "swap_out: host pool placement failed"; });
+        check_invariant_lazy(placed.has_value(), [&] { return "swap_out: host pool placement failed"; });
         host = *placed;
         copies.push_back(KvCopy{state.device.offset, host.offset, computed});
       }
@@ -212,7 +203,7 @@ class ContiguousKvCacheManager final : public KvCacheManager {
   }
 
   std::vector<KvCopy> swap_in(const SequenceGroup& group) override {
-    require(can_swap_in(group) == AllocStatus::kOk,
+    check_invariant_lazy(can_swap_in(group) == AllocStatus::kOk,
             [&] { return "swap_in: request " + std::to_string(group.id()) + " does not fit now"; });
     std::vector<KvCopy> copies;
     for (const Sequence& seq : group.seqs) {
@@ -235,7 +226,7 @@ class ContiguousKvCacheManager final : public KvCacheManager {
 
   KvLayout layout(const Sequence& seq) const override {
     auto it = states_.find(seq.id);
-    require(it != states_.end() && it->second.where == Where::kDevice, [&] {
+    check_invariant_lazy(it != states_.end() && it->second.where == Where::kDevice, [&] {
       return "layout: sequence " + std::to_string(seq.id) + " holds no device memory";
     });
     KvLayout out;
@@ -282,23 +273,23 @@ class ContiguousKvCacheManager final : public KvCacheManager {
     int64_t host_slots = 0;
     for (const auto& [id, state] : states_) {
       auto who = [&] { return "contiguous: sequence " + std::to_string(id); };
-      require(state.seq != nullptr && state.seq->id == id,
+      check_invariant_lazy(state.seq != nullptr && state.seq->id == id,
               [&] { return who() + ": tracked under another sequence's id"; });
       if (state.where == Where::kDevice) {
-        require(device_->region_at(state.device.offset) == state.device, [&] {
+        check_invariant_lazy(device_->region_at(state.device.offset) == state.device, [&] {
           return who() + ": its region is not the allocator's region at slot " +
                  std::to_string(state.device.offset);
         });
-        require(state.used <= state.device.size, [&] {
+        check_invariant_lazy(state.used <= state.device.size, [&] {
           return who() + ": uses " + std::to_string(state.used) + " slots of a " +
                  std::to_string(state.device.size) + "-slot region";
         });
-        require(state.seq->num_computed <= state.device.size,
+        check_invariant_lazy(state.seq->num_computed <= state.device.size,
                 [&] { return who() + ": computed tokens past the end of its region"; });
         ++device_regions;
         device_slots += state.device.size;
       } else if (state.host.size > 0) {
-        require(host_->region_at(state.host.offset) == state.host, [&] {
+        check_invariant_lazy(host_->region_at(state.host.offset) == state.host, [&] {
           return who() + ": its host region is not the host pool's region at slot " +
                  std::to_string(state.host.offset);
         });
@@ -308,16 +299,16 @@ class ContiguousKvCacheManager final : public KvCacheManager {
     }
     for (const auto& [request, held] : held_) {
       auto who = [&] { return "contiguous: request " + std::to_string(request); };
-      require(!held.regions.empty(), [&] { return who() + ": empty list of held regions"; });
-      require(held.group != nullptr && held.group->id() == request,
+      check_invariant_lazy(!held.regions.empty(), [&] { return who() + ": empty list of held regions"; });
+      check_invariant_lazy(held.group != nullptr && held.group->id() == request,
               [&] { return who() + ": held regions filed under another request"; });
-      require(static_cast<int64_t>(held.regions.size()) <= num_future_samples(*held.group),
+      check_invariant_lazy(static_cast<int64_t>(held.regions.size()) <= num_future_samples(*held.group),
               [&] { return who() + ": holds more regions than it has future samples"; });
-      require(holds_device_sequence(*held.group), [&] {
+      check_invariant_lazy(holds_device_sequence(*held.group), [&] {
         return who() + ": holds regions for future samples but no sequence is on the device";
       });
       for (const Region& region : held.regions) {
-        require(device_->region_at(region.offset) == region, [&] {
+        check_invariant_lazy(device_->region_at(region.offset) == region, [&] {
           return who() + ": held region at slot " + std::to_string(region.offset) +
                  " is not the allocator's";
         });
@@ -325,17 +316,17 @@ class ContiguousKvCacheManager final : public KvCacheManager {
         device_slots += region.size;
       }
     }
-    require(device_regions == device_->num_regions(), [&] {
+    check_invariant_lazy(device_regions == device_->num_regions(), [&] {
       return "contiguous: " + std::to_string(device_->num_regions()) +
              " device regions allocated but " + std::to_string(device_regions) + " accounted for";
     });
-    require(device_slots + device_->free_slots() == device_->capacity(),
+    check_invariant_lazy(device_slots + device_->free_slots() == device_->capacity(),
             [&] { return "contiguous: device regions and free slots do not sum to capacity"; });
-    require(host_regions == host_->num_regions() &&
+    check_invariant_lazy(host_regions == host_->num_regions() &&
                 host_slots + host_->free_slots() == host_->capacity(),
             [&] { return "contiguous: host regions are not all accounted for"; });
     const MemoryBreakdown b = breakdown(nullptr);
-    require(b.sum() == b.capacity && b.free >= 0,
+    check_invariant_lazy(b.sum() == b.capacity && b.free >= 0,
             [&] { return "contiguous: breakdown does not sum to capacity"; });
   }
 
@@ -405,7 +396,7 @@ class ContiguousKvCacheManager final : public KvCacheManager {
 
   Region allocate_device(int64_t size) {
     std::optional<Region> region = device_->allocate(size);
-    require(region.has_value(), [&] {
+    check_invariant_lazy(region.has_value(), [&] {
       return "contiguous: placement of " + std::to_string(size) +
              " slots failed after a successful dry run";
     });
@@ -415,7 +406,7 @@ class ContiguousKvCacheManager final : public KvCacheManager {
   void reserve_future_samples(const SequenceGroup& group, int64_t size) {
     const int64_t count = num_future_samples(group);
     if (count == 0) return;
-    require(!held_.count(group.id()), [&] {
+    check_invariant_lazy(!held_.count(group.id()), [&] {
       return "contiguous: request " + std::to_string(group.id()) +
              " already holds regions for its samples";
     });
@@ -447,7 +438,7 @@ class ContiguousKvCacheManager final : public KvCacheManager {
       }
     }
     std::optional<Region> region = device_->allocate(region_request(child, used));
-    require(region.has_value(), [&] {
+    check_invariant_lazy(region.has_value(), [&] {
       return "fork: no region for sequence " + std::to_string(child.id) + " (forked from " +
              std::to_string(parent.id) + ")";
     });
@@ -456,7 +447,7 @@ class ContiguousKvCacheManager final : public KvCacheManager {
 
   SeqState& device_state(const Sequence& seq, const char* what) {
     auto it = states_.find(seq.id);
-    require(it != states_.end() && it->second.where == Where::kDevice, [&] {
+    check_invariant_lazy(it != states_.end() && it->second.where == Where::kDevice, [&] {
       return std::string(what) + ": sequence " + std::to_string(seq.id) + " holds no device memory";
     });
     return it->second;

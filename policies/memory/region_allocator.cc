@@ -11,15 +11,6 @@
 
 namespace kvlab {
 
-namespace {
-// Throws InvariantError with message() when `condition` is false; the message is only built
-// on failure, so checks on hot paths and in audits cost no string formatting.
-template <typename MessageFn>
-void require(bool condition, MessageFn&& message) {
-  if (!condition) throw InvariantError(std::string(message()));
-}
-}  // namespace
-
 const char* to_string(Placement placement) {
   switch (placement) {
     case Placement::kFirstFit:
@@ -49,7 +40,7 @@ std::vector<Region> RegionAllocator::free_gaps() const {
 namespace {
 
 void require_positive(int64_t size, const char* what) {
-  require(size >= 1, [&] {
+  check_invariant_lazy(size >= 1, [&] {
     return std::string(what) + ": a request needs at least one slot, got " + std::to_string(size);
   });
 }
@@ -88,14 +79,14 @@ void check_tiling(const std::vector<Piece>& pieces, int64_t capacity, const char
       return std::string(who) + ": " + (p.free ? "gap" : "region") + " [" +
              std::to_string(p.region.offset) + ", " + std::to_string(p.region.end()) + ")";
     };
-    require(p.region.size >= 1, [&] { return where() + " is empty"; });
-    require(p.region.offset >= cursor, [&] { return where() + " overlaps what precedes it"; });
-    require(p.region.offset == cursor, [&] {
+    check_invariant_lazy(p.region.size >= 1, [&] { return where() + " is empty"; });
+    check_invariant_lazy(p.region.offset >= cursor, [&] { return where() + " overlaps what precedes it"; });
+    check_invariant_lazy(p.region.offset == cursor, [&] {
       return where() + " leaves slots from " + std::to_string(cursor) + " neither free nor held";
     });
     cursor = p.region.end();
   }
-  require(cursor == capacity, [&] {
+  check_invariant_lazy(cursor == capacity, [&] {
     return std::string(who) + ": pieces cover [0, " + std::to_string(cursor) +
            ") but capacity is " + std::to_string(capacity);
   });
@@ -134,7 +125,7 @@ class GapAllocator final : public RegionAllocator {
 
   void release(int64_t offset) override {
     auto it = held_.find(offset);
-    require(it != held_.end(),
+    check_invariant_lazy(it != held_.end(),
             [&] { return "release: no region at slot " + std::to_string(offset); });
     Region gap{offset, it->second};
     held_.erase(it);
@@ -169,7 +160,7 @@ class GapAllocator final : public RegionAllocator {
   }
 
   Region grow(int64_t offset, int64_t new_size) override {
-    require(can_grow(offset, new_size), [&] {
+    check_invariant_lazy(can_grow(offset, new_size), [&] {
       return "grow: region at slot " + std::to_string(offset) + " cannot grow to " +
              std::to_string(new_size) + " slots in place";
     });
@@ -217,20 +208,20 @@ class GapAllocator final : public RegionAllocator {
     for (size_t i = 0; i < pieces.size(); ++i) {
       if (!pieces[i].free) continue;
       free_sum += pieces[i].region.size;
-      require(i == 0 || !pieces[i - 1].free, [&] {
+      check_invariant_lazy(i == 0 || !pieces[i - 1].free, [&] {
         return std::string(who) + ": gaps ending and starting at slot " +
                std::to_string(pieces[i].region.offset) + " were not coalesced";
       });
     }
-    require(free_sum == free_slots_, [&] {
+    check_invariant_lazy(free_sum == free_slots_, [&] {
       return std::string(who) + ": free counter " + std::to_string(free_slots_) +
              " but gaps hold " + std::to_string(free_sum);
     });
-    require(gaps_by_size_.size() == gaps_.size(),
+    check_invariant_lazy(gaps_by_size_.size() == gaps_.size(),
             [&] { return std::string(who) + ": size index out of step with the gaps"; });
     for (const auto& [size, offset] : gaps_by_size_) {
       auto it = gaps_.find(offset);
-      require(it != gaps_.end() && it->second == size,
+      check_invariant_lazy(it != gaps_.end() && it->second == size,
               [&] { return std::string(who) + ": size index names a gap that does not exist"; });
     }
   }
@@ -240,7 +231,7 @@ class GapAllocator final : public RegionAllocator {
 
   Region existing(int64_t offset, const char* what) const {
     auto region = region_at(offset);
-    require(region.has_value(),
+    check_invariant_lazy(region.has_value(),
             [&] { return std::string(what) + ": no region at slot " + std::to_string(offset); });
     return *region;
   }
@@ -344,7 +335,7 @@ class BuddyAllocator final : public RegionAllocator {
 
   void release(int64_t offset) override {
     auto it = held_.find(offset);
-    require(it != held_.end(),
+    check_invariant_lazy(it != held_.end(),
             [&] { return "release: no region at slot " + std::to_string(offset); });
     int order = it->second;
     held_.erase(it);
@@ -379,7 +370,7 @@ class BuddyAllocator final : public RegionAllocator {
   }
 
   Region grow(int64_t offset, int64_t new_size) override {
-    require(can_grow(offset, new_size), [&] {
+    check_invariant_lazy(can_grow(offset, new_size), [&] {
       return "grow: buddy block at slot " + std::to_string(offset) + " cannot grow to " +
              std::to_string(new_size) + " slots in place";
     });
@@ -430,26 +421,26 @@ class BuddyAllocator final : public RegionAllocator {
         return std::string("buddy: ") + (p.free ? "free" : "held") + " block [" +
                std::to_string(p.region.offset) + ", " + std::to_string(p.region.end()) + ")";
       };
-      require(order <= tree.order && p.region.end() <= tree_end(tree), [&] {
+      check_invariant_lazy(order <= tree.order && p.region.end() <= tree_end(tree), [&] {
         return where() + " does not fit in its tree at slot " + std::to_string(tree.base);
       });
-      require((p.region.offset - tree.base) % p.region.size == 0,
+      check_invariant_lazy((p.region.offset - tree.base) % p.region.size == 0,
               [&] { return where() + " is not aligned to its size"; });
       if (!p.free) continue;
       free_sum += p.region.size;
       if (order < tree.order) {
         auto buddy = free_by_offset_.find(buddy_of(tree, p.region.offset, order));
-        require(buddy == free_by_offset_.end() || buddy->second != order,
+        check_invariant_lazy(buddy == free_by_offset_.end() || buddy->second != order,
                 [&] { return where() + " and its free buddy were not coalesced"; });
       }
-      require(free_by_order_[order].count(p.region.offset) == 1,
+      check_invariant_lazy(free_by_order_[order].count(p.region.offset) == 1,
               [&] { return where() + " is missing from its order's free list"; });
     }
     size_t listed = 0;
     for (const auto& list : free_by_order_) listed += list.size();
-    require(listed == free_by_offset_.size(),
+    check_invariant_lazy(listed == free_by_offset_.size(),
             [&] { return "buddy: per-order free lists hold blocks the address index does not"; });
-    require(free_sum == free_slots_, [&] {
+    check_invariant_lazy(free_sum == free_slots_, [&] {
       return "buddy: free counter " + std::to_string(free_slots_) + " but free blocks hold " +
              std::to_string(free_sum);
     });
@@ -463,7 +454,7 @@ class BuddyAllocator final : public RegionAllocator {
 
   static int order_for(int64_t size) {
     require_positive(size, "buddy");
-    require(size <= (int64_t{1} << kMaxOrder),
+    check_invariant_lazy(size <= (int64_t{1} << kMaxOrder),
             [&] { return "buddy: request of " + std::to_string(size) + " slots is too large"; });
     return static_cast<int>(std::bit_width(static_cast<uint64_t>(size - 1)));
   }
@@ -476,14 +467,14 @@ class BuddyAllocator final : public RegionAllocator {
     // Trees are sorted by base; the last one whose base <= offset holds it.
     auto it = std::upper_bound(trees_.begin(), trees_.end(), offset,
                                [](int64_t o, const Tree& t) { return o < t.base; });
-    require(it != trees_.begin() && offset < capacity(),
+    check_invariant_lazy(it != trees_.begin() && offset < capacity(),
             [&] { return "buddy: slot " + std::to_string(offset) + " is outside every tree"; });
     return *std::prev(it);
   }
 
   int held_order(int64_t offset, const char* what) const {
     auto it = held_.find(offset);
-    require(it != held_.end(),
+    check_invariant_lazy(it != held_.end(),
             [&] { return std::string(what) + ": no region at slot " + std::to_string(offset); });
     return it->second;
   }
@@ -530,7 +521,7 @@ class BuddyAllocator final : public RegionAllocator {
 }  // namespace
 
 std::unique_ptr<RegionAllocator> RegionAllocator::create(int64_t capacity, Placement placement) {
-  require(capacity >= 0, [&] { return "RegionAllocator: negative capacity"; });
+  check_invariant_lazy(capacity >= 0, [&] { return "RegionAllocator: negative capacity"; });
   if (placement == Placement::kBuddy) return std::make_unique<BuddyAllocator>(capacity);
   return std::make_unique<GapAllocator>(capacity, placement);
 }
