@@ -1,22 +1,24 @@
 #include "core/errors.h"
 
+#include <sstream>
+
 namespace kvlab {
 
 namespace {
 std::string format_location(const std::string& file, long line, const std::string& field,
                             const std::string& what) {
-  // Appends piece by piece (GCC 12 -O3 warns falsely on chains of operator+ here).
-  std::string out;
+  // A stream, not string concatenation: GCC 12 at -O3 warns falsely (-Wrestrict) on the latter.
+  std::ostringstream out;
   if (!file.empty()) {
-    out.append(file);
-    if (line > 0) out.append(":").append(std::to_string(line));
-    out.append(": ");
+    out << file;
+    if (line > 0) out << ':' << line;
+    out << ": ";
   } else if (line > 0) {
-    out.append("line ").append(std::to_string(line)).append(": ");
+    out << "line " << line << ": ";
   }
-  if (!field.empty()) out.append("field '").append(field).append("': ");
-  out.append(what);
-  return out;
+  if (!field.empty()) out << "field '" << field << "': ";
+  out << what;
+  return out.str();
 }
 }  // namespace
 
