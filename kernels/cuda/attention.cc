@@ -18,8 +18,8 @@ void check_heads(const char* who, int32_t num_heads, int32_t num_kv_heads, int32
                       " query heads do not split over " + std::to_string(num_kv_heads) +
                       " KV heads");
   check_invariant(head_dim > 0 && head_dim <= kMaxHeadDim,
-                  std::string(who) + ": head_dim " + std::to_string(head_dim) +
-                      " outside 1.." + std::to_string(kMaxHeadDim));
+                  std::string(who) + ": head_dim " + std::to_string(head_dim) + " outside 1.." +
+                      std::to_string(kMaxHeadDim));
 }
 
 float softmax_scale(int32_t head_dim) {
@@ -80,8 +80,8 @@ void decode_attention(const T* q, int64_t q_stride, const KvSeqView& seqs, int32
   check_heads("decode_attention", num_heads, arena.num_kv_heads, arena.head_dim);
   check_invariant(seqs.num_seqs >= 0, "decode_attention: negative batch");
   if (seqs.num_seqs == 0) return;
-  check_invariant(max_context >= 1, "decode_attention: max_context " +
-                                        std::to_string(max_context) + " (contexts must be >= 1)");
+  check_invariant(max_context >= 1, "decode_attention: max_context " + std::to_string(max_context) +
+                                        " (contexts must be >= 1)");
   check_invariant(options.partition_tokens > 0, "decode_attention: partition_tokens must be > 0");
   const int64_t width = int64_t{num_heads} * arena.head_dim;
   check_invariant(q_stride >= width && out_stride >= width,
@@ -89,8 +89,8 @@ void decode_attention(const T* q, int64_t q_stride, const KvSeqView& seqs, int32
 
   DecodeAlgorithm algorithm = options.algorithm;
   if (algorithm == DecodeAlgorithm::kAuto) {
-    algorithm = choose_decode_algorithm(seqs.num_seqs, num_heads, max_context,
-                                        options.partition_tokens);
+    algorithm =
+        choose_decode_algorithm(seqs.num_seqs, num_heads, max_context, options.partition_tokens);
   }
   DecodeArgs<T> a;
   a.q = q;
@@ -108,8 +108,8 @@ void decode_attention(const T* q, int64_t q_stride, const KvSeqView& seqs, int32
     a.num_partitions = 1;
   } else {
     a.partition_tokens = options.partition_tokens;
-    a.num_partitions = static_cast<int32_t>((int64_t{max_context} + a.partition_tokens - 1) /
-                                            a.partition_tokens);
+    a.num_partitions =
+        static_cast<int32_t>((int64_t{max_context} + a.partition_tokens - 1) / a.partition_tokens);
   }
   if (a.num_partitions > 1) {
     const int64_t blocks = int64_t{seqs.num_seqs} * num_heads * a.num_partitions;
@@ -124,10 +124,9 @@ void decode_attention(const T* q, int64_t q_stride, const KvSeqView& seqs, int32
 }
 
 template <typename T>
-void prefill_attention(const T* q, int64_t q_stride, const int32_t* query_indptr,
-                       int32_t max_q_len, const KvSeqView& seqs,
-                       const KvArenaView<const T>& arena, int32_t num_heads, T* out,
-                       int64_t out_stride, cudaStream_t stream) {
+void prefill_attention(const T* q, int64_t q_stride, const int32_t* query_indptr, int32_t max_q_len,
+                       const KvSeqView& seqs, const KvArenaView<const T>& arena, int32_t num_heads,
+                       T* out, int64_t out_stride, cudaStream_t stream) {
   check_heads("prefill_attention", num_heads, arena.num_kv_heads, arena.head_dim);
   check_invariant(seqs.num_seqs >= 0 && max_q_len >= 0, "prefill_attention: negative sizes");
   if (seqs.num_seqs == 0 || max_q_len == 0) return;
@@ -148,17 +147,17 @@ void prefill_attention(const T* q, int64_t q_stride, const int32_t* query_indptr
   a.max_q_len = max_q_len;
   check_cuda(launch_prefill_attention(a, stream),
              "prefill_attention (head_dim " + std::to_string(arena.head_dim) + ", " +
-                 dtype_name(dtype_of<T>()) + ", " + std::to_string(prefill_shared_bytes(arena.head_dim)) +
-                 " bytes of shared memory)");
+                 dtype_name(dtype_of<T>()) + ", " +
+                 std::to_string(prefill_shared_bytes(arena.head_dim)) + " bytes of shared memory)");
 }
 
-#define KVLAB_INSTANTIATE_ATTENTION(T)                                                          \
-  template void decode_attention<T>(const T*, int64_t, const KvSeqView&, int32_t,              \
-                                    const KvArenaView<const T>&, int32_t, T*, int64_t,         \
-                                    DeviceBuffer&, cudaStream_t, DecodeOptions);               \
-  template void prefill_attention<T>(const T*, int64_t, const int32_t*, int32_t,               \
-                                     const KvSeqView&, const KvArenaView<const T>&, int32_t, T*, \
-                                     int64_t, cudaStream_t);
+#define KVLAB_INSTANTIATE_ATTENTION(T)                                                             \
+  template void decode_attention<T>(const T*, int64_t, const KvSeqView&, int32_t,                  \
+                                    const KvArenaView<const T>&, int32_t, T*, int64_t,             \
+                                    DeviceBuffer&, cudaStream_t, DecodeOptions);                   \
+  template void prefill_attention<T>(const T*, int64_t, const int32_t*, int32_t, const KvSeqView&, \
+                                     const KvArenaView<const T>&, int32_t, T*, int64_t,            \
+                                     cudaStream_t);
 
 KVLAB_INSTANTIATE_ATTENTION(float)
 KVLAB_INSTANTIATE_ATTENTION(__half)

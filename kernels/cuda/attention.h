@@ -60,9 +60,8 @@ void decode_attention(const T* q, int64_t q_stride, const KvSeqView& seqs, int32
 // tokens, in order). `query_indptr` is a device array; `max_q_len` the host's largest q_len.
 // REQUIRES (checked): as decode_attention; q_len_i <= context_lens[i] (trusted on the device).
 template <typename T>
-void prefill_attention(const T* q, int64_t q_stride, const int32_t* query_indptr,
-                       int32_t max_q_len, const KvSeqView& seqs,
-                       const KvArenaView<const T>& arena, int32_t num_heads, T* out,
-                       int64_t out_stride, cudaStream_t stream);
+void prefill_attention(const T* q, int64_t q_stride, const int32_t* query_indptr, int32_t max_q_len,
+                       const KvSeqView& seqs, const KvArenaView<const T>& arena, int32_t num_heads,
+                       T* out, int64_t out_stride, cudaStream_t stream);
 
 }  // namespace kvlab::cuda

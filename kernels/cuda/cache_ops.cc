@@ -51,14 +51,14 @@ void memcpy_copies(const CudaKvCache& src, CudaKvCache& dst, std::span<const KvC
       const int64_t src_offset = layer * src.layer_bytes() + c.src_slot * slot;
       const int64_t dst_offset = layer * dst.layer_bytes() + c.dst_slot * slot;
       const auto bytes = static_cast<size_t>(c.num_slots * slot);
-      check_cuda(cudaMemcpyAsync(static_cast<char*>(dst.k_base()) + dst_offset,
-                                 static_cast<const char*>(src.k_base()) + src_offset, bytes, kind,
-                                 stream),
-                 std::string(who) + ": cudaMemcpyAsync (K, " + describe(c) + ")");
-      check_cuda(cudaMemcpyAsync(static_cast<char*>(dst.v_base()) + dst_offset,
-                                 static_cast<const char*>(src.v_base()) + src_offset, bytes, kind,
-                                 stream),
-                 std::string(who) + ": cudaMemcpyAsync (V, " + describe(c) + ")");
+      check_cuda(
+          cudaMemcpyAsync(static_cast<char*>(dst.k_base()) + dst_offset,
+                          static_cast<const char*>(src.k_base()) + src_offset, bytes, kind, stream),
+          std::string(who) + ": cudaMemcpyAsync (K, " + describe(c) + ")");
+      check_cuda(
+          cudaMemcpyAsync(static_cast<char*>(dst.v_base()) + dst_offset,
+                          static_cast<const char*>(src.v_base()) + src_offset, bytes, kind, stream),
+          std::string(who) + ": cudaMemcpyAsync (V, " + describe(c) + ")");
     }
   }
 }
@@ -83,13 +83,13 @@ void write_kv(const T* k, int64_t k_stride, const T* v, int64_t v_stride,
   check_cuda(launch_write_kv(a, stream), "write_kv");
 }
 
-template void write_kv<float>(const float*, int64_t, const float*, int64_t, const int64_t*,
-                              int64_t, const KvArenaView<float>&, cudaStream_t);
+template void write_kv<float>(const float*, int64_t, const float*, int64_t, const int64_t*, int64_t,
+                              const KvArenaView<float>&, cudaStream_t);
 template void write_kv<__half>(const __half*, int64_t, const __half*, int64_t, const int64_t*,
                                int64_t, const KvArenaView<__half>&, cudaStream_t);
-template void write_kv<__nv_bfloat16>(const __nv_bfloat16*, int64_t, const __nv_bfloat16*,
-                                      int64_t, const int64_t*, int64_t,
-                                      const KvArenaView<__nv_bfloat16>&, cudaStream_t);
+template void write_kv<__nv_bfloat16>(const __nv_bfloat16*, int64_t, const __nv_bfloat16*, int64_t,
+                                      const int64_t*, int64_t, const KvArenaView<__nv_bfloat16>&,
+                                      cudaStream_t);
 
 void check_slot_mapping(std::span<const int64_t> slot_mapping, int64_t num_slots) {
   for (int64_t slot : slot_mapping) {
@@ -106,7 +106,8 @@ bool copies_independent(std::span<const KvCopy> copies) {
   for (const KvCopy& c : copies) {
     if (c.num_slots > 0) dst.push_back({c.dst_slot, c.dst_slot + c.num_slots});
   }
-  std::sort(dst.begin(), dst.end(), [](const Range& a, const Range& b) { return a.begin < b.begin; });
+  std::sort(dst.begin(), dst.end(),
+            [](const Range& a, const Range& b) { return a.begin < b.begin; });
   for (size_t i = 1; i < dst.size(); ++i) {
     if (dst[i].begin < dst[i - 1].end) return false;
   }
@@ -164,8 +165,9 @@ void copy_kv_within(CudaKvCache& cache, std::span<const KvCopy> copies, DeviceBu
   const size_t bytes = list.size() * sizeof(SlotCopy);
   list_buffer.reserve(bytes);
   // From pageable memory: returns once `list` is staged, so it may go out of scope after.
-  check_cuda(cudaMemcpyAsync(list_buffer.data(), list.data(), bytes, cudaMemcpyHostToDevice, stream),
-             "copy_kv_within: copy list upload");
+  check_cuda(
+      cudaMemcpyAsync(list_buffer.data(), list.data(), bytes, cudaMemcpyHostToDevice, stream),
+      "copy_kv_within: copy list upload");
   CopySlotsArgs a;
   a.k_base = cache.k_base();
   a.v_base = cache.v_base();
@@ -175,8 +177,8 @@ void copy_kv_within(CudaKvCache& cache, std::span<const KvCopy> copies, DeviceBu
   a.copies = list_buffer.as<const SlotCopy>();
   a.num_copies = static_cast<int32_t>(list.size());
   a.max_copy_slots = longest;
-  check_cuda(launch_copy_slots(a, stream), "copy_kv_within (" + std::to_string(list.size()) +
-                                               " copies, kernel)");
+  check_cuda(launch_copy_slots(a, stream),
+             "copy_kv_within (" + std::to_string(list.size()) + " copies, kernel)");
 }
 
 void swap_out(const CudaKvCache& device, CudaKvCache& host, std::span<const KvCopy> copies,
@@ -185,7 +187,8 @@ void swap_out(const CudaKvCache& device, CudaKvCache& host, std::span<const KvCo
                       host.memory() == CudaKvCache::Memory::kPinnedHost,
                   "swap_out: needs a device cache and a pinned host pool");
   check_copies(device, host, copies, "swap_out");
-  memcpy_copies(device, host, merge_adjacent(copies, false), cudaMemcpyDeviceToHost, stream, "swap_out");
+  memcpy_copies(device, host, merge_adjacent(copies, false), cudaMemcpyDeviceToHost, stream,
+                "swap_out");
 }
 
 void swap_in(const CudaKvCache& host, CudaKvCache& device, std::span<const KvCopy> copies,
@@ -194,7 +197,8 @@ void swap_in(const CudaKvCache& host, CudaKvCache& device, std::span<const KvCop
                       host.memory() == CudaKvCache::Memory::kPinnedHost,
                   "swap_in: needs a pinned host pool and a device cache");
   check_copies(host, device, copies, "swap_in");
-  memcpy_copies(host, device, merge_adjacent(copies, false), cudaMemcpyHostToDevice, stream, "swap_in");
+  memcpy_copies(host, device, merge_adjacent(copies, false), cudaMemcpyHostToDevice, stream,
+                "swap_in");
 }
 
 }  // namespace kvlab::cuda

@@ -77,11 +77,12 @@ DevicePlan plan_device(const ExperimentConfig& config, DType dtype) {
   p.weights = static_cast<double>(m.num_params()) * t;
   // h, x, qkv, attn, gate_up, act per token; last hidden rows and fp32 logits per sequence;
   // split-K partials; the rotary table.
-  p.activations = rows * t * (2.0 * m.hidden_size + q_width + 2 * kv_width + q_width + 3.0 * m.ffn_size);
+  p.activations =
+      rows * t * (2.0 * m.hidden_size + q_width + 2 * kv_width + q_width + 3.0 * m.ffn_size);
   p.activations += seqs * (t * m.hidden_size + 4.0 * m.vocab_size);
-  p.activations += static_cast<double>(decode_workspace_bytes(config.scheduler.max_num_seqs,
-                                                              m.num_heads, m.head_dim, m.max_seq_len,
-                                                              DecodeOptions{}.partition_tokens));
+  p.activations += static_cast<double>(
+      decode_workspace_bytes(config.scheduler.max_num_seqs, m.num_heads, m.head_dim, m.max_seq_len,
+                             DecodeOptions{}.partition_tokens));
   p.activations += 4.0 * m.max_seq_len * m.head_dim;
   return p;
 }
@@ -96,10 +97,9 @@ void check_device_memory(const ExperimentConfig& config, DType dtype, const Devi
   const auto fit = static_cast<int64_t>(std::max(0.0, std::floor(room / per_slot)));
   const std::string sizes =
       dtype_name(dtype) + std::string(" weights ") + gib(p.weights) + " + KV arena of " +
-      std::to_string(config.memory.capacity_slots) + " slots " + gib(arena) +
-      " + activations " + gib(p.activations) + " + " + gib(kReserveBytes) +
-      " reserve need more than the " + gib(free) + " free on device " +
-      std::to_string(device.index) + " (" + device.name + ")";
+      std::to_string(config.memory.capacity_slots) + " slots " + gib(arena) + " + activations " +
+      gib(p.activations) + " + " + gib(kReserveBytes) + " reserve need more than the " + gib(free) +
+      " free on device " + std::to_string(device.index) + " (" + device.name + ")";
   if (fit == 0) {
     config.raw.fail("model.name", "the cuda back end cannot hold " + config.model.name + ": " +
                                       sizes + "; no KV slot fits");
@@ -108,9 +108,10 @@ void check_device_memory(const ExperimentConfig& config, DType dtype, const Devi
   const double kv_cache_gb =
       std::floor(static_cast<double>(fit) * config.kv_bytes_per_slot_per_gpu() / kGiB * 100.0) /
       100.0;
-  const std::string advice = "; " + std::to_string(fit) + " slots fit: set hardware.kv_cache_gb = " +
-                             std::to_string(kv_cache_gb) + " or memory.capacity_slots = " +
-                             std::to_string(fit);
+  const std::string advice =
+      "; " + std::to_string(fit) +
+      " slots fit: set hardware.kv_cache_gb = " + std::to_string(kv_cache_gb) +
+      " or memory.capacity_slots = " + std::to_string(fit);
   const bool capacity_given =
       config.raw.has("memory.capacity_slots") && config.raw.get_int("memory.capacity_slots") > 0;
   config.raw.fail(capacity_given ? "memory.capacity_slots" : "hardware.kv_cache_gb",
@@ -122,12 +123,12 @@ void check_host_pool(const ExperimentConfig& config, DType dtype) {
       slot_bytes(config.model, dtype) * static_cast<double>(config.memory.swap_capacity_slots);
   const double budget = config.backend.max_host_memory_gb * kGiB;
   if (bytes <= budget) return;
-  config.raw.fail("memory.swap_space_gb",
-                  "the cuda back end's pinned host swap pool of " +
-                      std::to_string(config.memory.swap_capacity_slots) + " slots (" + gib(bytes) +
-                      " in " + dtype_name(dtype) + ") exceeds backend.max_host_memory_gb (" +
-                      std::to_string(config.backend.max_host_memory_gb) +
-                      "); lower memory.swap_space_gb");
+  config.raw.fail("memory.swap_space_gb", "the cuda back end's pinned host swap pool of " +
+                                              std::to_string(config.memory.swap_capacity_slots) +
+                                              " slots (" + gib(bytes) + " in " + dtype_name(dtype) +
+                                              ") exceeds backend.max_host_memory_gb (" +
+                                              std::to_string(config.backend.max_host_memory_gb) +
+                                              "); lower memory.swap_space_gb");
 }
 
 cpu::SamplingParams to_cpu(const SamplingParams& p) {
@@ -197,7 +198,8 @@ StepResult CudaExecutor::execute(const SchedulerOutput& plan, const KvCacheManag
   const double total_s = done_->elapsed_ms_since(*start_) / 1e3;
   const double moved_s = moved_->elapsed_ms_since(*start_) / 1e3;
   result.duration_s = total_s;
-  result.terms = {CostTerm{"kv_movement", moved_s}, CostTerm{"forward_and_sampling", total_s - moved_s}};
+  result.terms = {CostTerm{"kv_movement", moved_s},
+                  CostTerm{"forward_and_sampling", total_s - moved_s}};
   return result;
 }
 

@@ -38,9 +38,9 @@ struct LaneDims {
 };
 
 template <typename T, int kHeadDim>
-__device__ __forceinline__ void load_lane(const T* row, int head_dim, int lane,
-                                          float (&x)[LaneDims<kHeadDim>::kChunks]
-                                                    [LaneDims<kHeadDim>::kVec]) {
+__device__ __forceinline__ void load_lane(
+    const T* row, int head_dim, int lane,
+    float (&x)[LaneDims<kHeadDim>::kChunks][LaneDims<kHeadDim>::kVec]) {
   constexpr int kVec = LaneDims<kHeadDim>::kVec;
 #pragma unroll
   for (int c = 0; c < LaneDims<kHeadDim>::kChunks; ++c) {
@@ -92,7 +92,8 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
     float rows[kTileTokens][kChunks][kVec];
 #pragma unroll
     for (int i = 0; i < kTileTokens; ++i) {
-      if (slot[i] >= 0) load_lane<T, kHeadDim>(a.arena.k_at(slot[i], kv_head), head_dim, lane, rows[i]);
+      if (slot[i] >= 0)
+        load_lane<T, kHeadDim>(a.arena.k_at(slot[i], kv_head), head_dim, lane, rows[i]);
     }
     float score[kTileTokens];
     float tile_max = -INFINITY;
@@ -122,7 +123,8 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
     }
 #pragma unroll
     for (int i = 0; i < kTileTokens; ++i) {
-      if (slot[i] >= 0) load_lane<T, kHeadDim>(a.arena.v_at(slot[i], kv_head), head_dim, lane, rows[i]);
+      if (slot[i] >= 0)
+        load_lane<T, kHeadDim>(a.arena.v_at(slot[i], kv_head), head_dim, lane, rows[i]);
     }
 #pragma unroll
     for (int i = 0; i < kTileTokens; ++i) {
@@ -176,7 +178,8 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
       out[d] = device::from_float<T>(o * inv_total);
     }
   } else {
-    const int64_t index = (static_cast<int64_t>(seq) * a.num_heads + head) * a.num_partitions + part;
+    const int64_t index =
+        (static_cast<int64_t>(seq) * a.num_heads + head) * a.num_partitions + part;
     float* partial = a.partial_acc + index * head_dim;
     for (int d = threadIdx.x; d < head_dim; d += kThreads) {
       float o = 0.0f;
@@ -239,7 +242,8 @@ cudaError_t launch_decode_attention(const DecodeArgs<T>& a, cudaStream_t stream)
   }
   cudaError_t status = cudaGetLastError();
   if (status != cudaSuccess || a.num_partitions == 1) return status;
-  const dim3 reduce_grid(static_cast<unsigned>(a.num_heads), static_cast<unsigned>(a.seqs.num_seqs));
+  const dim3 reduce_grid(static_cast<unsigned>(a.num_heads),
+                         static_cast<unsigned>(a.seqs.num_seqs));
   const size_t shared = static_cast<size_t>(a.num_partitions) * sizeof(float);
   decode_reduce_kernel<T><<<reduce_grid, kThreads, shared, stream>>>(a);
   return cudaGetLastError();

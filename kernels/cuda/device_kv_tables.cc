@@ -13,14 +13,13 @@ static_assert(std::is_same_v<decltype(DeviceKvArena<float>::head_stride),
                              decltype(KvArenaView<float>::head_stride)>);
 static_assert(std::is_same_v<decltype(DeviceKvArena<float>::num_slots),
                              decltype(KvArenaView<float>::num_slots)>);
-static_assert(std::is_same_v<decltype(DeviceSeqView::context_lens),
-                             decltype(KvSeqView::context_lens)>);
-static_assert(std::is_same_v<decltype(DeviceSeqView::block_indptr),
-                             decltype(KvSeqView::block_indptr)>);
-static_assert(std::is_same_v<decltype(DeviceSeqView::block_indices),
-                             decltype(KvSeqView::block_indices)>);
-static_assert(std::is_same_v<decltype(DeviceSeqView::base_slots),
-                             decltype(KvSeqView::base_slots)>);
+static_assert(
+    std::is_same_v<decltype(DeviceSeqView::context_lens), decltype(KvSeqView::context_lens)>);
+static_assert(
+    std::is_same_v<decltype(DeviceSeqView::block_indptr), decltype(KvSeqView::block_indptr)>);
+static_assert(
+    std::is_same_v<decltype(DeviceSeqView::block_indices), decltype(KvSeqView::block_indices)>);
+static_assert(std::is_same_v<decltype(DeviceSeqView::base_slots), decltype(KvSeqView::base_slots)>);
 
 KvSeqView StagedSeqTables::view(const StagedUpload& upload) const {
   KvSeqView v;

@@ -33,7 +33,7 @@ StagedSeqTables stage_tables(const KvBatchTables& tables, StagedUpload& upload);
 DeviceSeqView to_device(const KvSeqView& view);
 template <typename T>
 DeviceKvArena<T> to_device(const KvArenaView<T>& arena) {
-  return DeviceKvArena<T>{arena.k,         arena.v,          arena.num_slots, arena.num_kv_heads,
+  return DeviceKvArena<T>{arena.k,        arena.v,           arena.num_slots,  arena.num_kv_heads,
                           arena.head_dim, arena.slot_stride, arena.head_stride};
 }
 

@@ -15,7 +15,7 @@ struct DeviceInfo {
   int32_t index = 0;
   std::string name;
   int64_t total_bytes = 0;
-  int64_t free_bytes = 0;        // cudaMemGetInfo when queried
+  int64_t free_bytes = 0;  // cudaMemGetInfo when queried
   int32_t sm_count = 0;
   int32_t compute_capability = 0;  // major * 10 + minor
   // 2 x memory clock x bus width: the datasheet peak for DDR-type memory (HBM included).

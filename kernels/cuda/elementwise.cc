@@ -11,21 +11,22 @@ namespace kvlab::cuda {
 
 namespace {
 
-std::string typed(const char* op, DType dtype) { return std::string(op) + " (" + dtype_name(dtype) + ")"; }
+std::string typed(const char* op, DType dtype) {
+  return std::string(op) + " (" + dtype_name(dtype) + ")";
+}
 
 }  // namespace
 
 template <typename T>
-void rms_norm(const T* x, int64_t x_stride, const T* weight, float eps, T* out,
-              int64_t out_stride, int64_t rows, int32_t cols, cudaStream_t stream) {
+void rms_norm(const T* x, int64_t x_stride, const T* weight, float eps, T* out, int64_t out_stride,
+              int64_t rows, int32_t cols, cudaStream_t stream) {
   check_invariant(rows >= 0 && cols > 0 && x_stride >= cols && out_stride >= cols,
                   "rms_norm: shape mismatch");
   check_cuda(launch_rms_norm(x, x_stride, weight, eps, out, out_stride, rows, cols, stream),
              typed("rms_norm", dtype_of<T>()));
 }
 
-std::vector<float> RotaryTable::host_table(int32_t head_dim, int32_t max_positions,
-                                           double theta) {
+std::vector<float> RotaryTable::host_table(int32_t head_dim, int32_t max_positions, double theta) {
   check_invariant(head_dim > 0 && head_dim % 2 == 0 && max_positions > 0 && theta > 0,
                   "RotaryTable: head_dim must be even and positive, positions and theta positive");
   const int32_t half = head_dim / 2;
@@ -50,14 +51,14 @@ RotaryTable::RotaryTable(int32_t head_dim, int32_t max_positions, double theta)
     : head_dim_(head_dim), max_positions_(max_positions) {
   const std::vector<float> host = host_table(head_dim, max_positions, theta);
   table_.reserve(host.size() * sizeof(float));
-  check_cuda(cudaMemcpy(table_.data(), host.data(), host.size() * sizeof(float),
-                        cudaMemcpyHostToDevice),
-             "RotaryTable: upload");
+  check_cuda(
+      cudaMemcpy(table_.data(), host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice),
+      "RotaryTable: upload");
 }
 
 template <typename T>
-void apply_rotary(T* x, int64_t x_stride, int64_t rows, int32_t num_heads,
-                  const int32_t* positions, const RotaryTable& table, cudaStream_t stream) {
+void apply_rotary(T* x, int64_t x_stride, int64_t rows, int32_t num_heads, const int32_t* positions,
+                  const RotaryTable& table, cudaStream_t stream) {
   check_invariant(rows >= 0 && num_heads >= 0 && x_stride >= int64_t{num_heads} * table.head_dim(),
                   "apply_rotary: shape mismatch");
   check_cuda(launch_rotary(x, x_stride, rows, num_heads, table.head_dim(), positions, table.data(),
@@ -104,15 +105,15 @@ void argmax_rows(const float* logits, int64_t stride, int64_t rows, int32_t cols
   check_cuda(launch_argmax(logits, stride, rows, cols, out, stream), "argmax_rows");
 }
 
-#define KVLAB_INSTANTIATE_ROW_OPS(T)                                                             \
-  template void rms_norm<T>(const T*, int64_t, const T*, float, T*, int64_t, int64_t, int32_t,   \
-                            cudaStream_t);                                                       \
-  template void apply_rotary<T>(T*, int64_t, int64_t, int32_t, const int32_t*,                   \
-                                const RotaryTable&, cudaStream_t);                               \
-  template void silu_and_mul<T>(const T*, int64_t, T*, int64_t, int64_t, int32_t, cudaStream_t); \
-  template void gather_rows<T>(const T*, int64_t, const int32_t*, T*, int64_t, int64_t, int64_t, \
-                               cudaStream_t);                                                    \
-  template void convert_from_float<T>(const float*, T*, int64_t, cudaStream_t);                  \
+#define KVLAB_INSTANTIATE_ROW_OPS(T)                                                               \
+  template void rms_norm<T>(const T*, int64_t, const T*, float, T*, int64_t, int64_t, int32_t,     \
+                            cudaStream_t);                                                         \
+  template void apply_rotary<T>(T*, int64_t, int64_t, int32_t, const int32_t*, const RotaryTable&, \
+                                cudaStream_t);                                                     \
+  template void silu_and_mul<T>(const T*, int64_t, T*, int64_t, int64_t, int32_t, cudaStream_t);   \
+  template void gather_rows<T>(const T*, int64_t, const int32_t*, T*, int64_t, int64_t, int64_t,   \
+                               cudaStream_t);                                                      \
+  template void convert_from_float<T>(const float*, T*, int64_t, cudaStream_t);                    \
   template void fill_dummy<T>(T*, int64_t, uint64_t, DummyRange, cudaStream_t);
 
 KVLAB_INSTANTIATE_ROW_OPS(float)

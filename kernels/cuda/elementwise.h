@@ -22,8 +22,8 @@ namespace kvlab::cuda {
 
 // REQUIRES: weight has `cols` entries; out may alias x.
 template <typename T>
-void rms_norm(const T* x, int64_t x_stride, const T* weight, float eps, T* out,
-              int64_t out_stride, int64_t rows, int32_t cols, cudaStream_t stream);
+void rms_norm(const T* x, int64_t x_stride, const T* weight, float eps, T* out, int64_t out_stride,
+              int64_t rows, int32_t cols, cudaStream_t stream);
 
 // The RoPE angle tables on the device: cos and sin of position * theta^(-2i / head_dim) for
 // positions [0, max_positions) and i < head_dim / 2, computed on the host in double and
@@ -52,8 +52,8 @@ class RotaryTable {
 // REQUIRES: 0 <= positions[r] < table.max_positions() (the caller checks its host copy);
 // x_stride >= num_heads * head_dim.
 template <typename T>
-void apply_rotary(T* x, int64_t x_stride, int64_t rows, int32_t num_heads,
-                  const int32_t* positions, const RotaryTable& table, cudaStream_t stream);
+void apply_rotary(T* x, int64_t x_stride, int64_t rows, int32_t num_heads, const int32_t* positions,
+                  const RotaryTable& table, cudaStream_t stream);
 
 // out[r] = silu(gate_up[r][0:d]) * gate_up[r][d:2d].
 template <typename T>
@@ -70,8 +70,7 @@ void convert_from_float(const float* src, T* dst, int64_t count, cudaStream_t st
 
 // dst[i] = dummy_weight_value(tensor_seed, i, range) rounded to T (dummy_weights.h).
 template <typename T>
-void fill_dummy(T* dst, int64_t count, uint64_t tensor_seed, DummyRange range,
-                cudaStream_t stream);
+void fill_dummy(T* dst, int64_t count, uint64_t tensor_seed, DummyRange range, cudaStream_t stream);
 
 // out[r] = argmax of logits row r (lowest index among equals).
 void argmax_rows(const float* logits, int64_t stride, int64_t rows, int32_t cols, int32_t* out,

@@ -157,15 +157,15 @@ template <typename T>
 cudaError_t launch_rms_norm(const T* x, int64_t x_stride, const T* weight, float eps, T* out,
                             int64_t out_stride, int64_t rows, int32_t cols, cudaStream_t stream) {
   if (rows == 0) return cudaSuccess;
-  rms_norm_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
-      x, x_stride, weight, eps, out, out_stride, cols);
+  rms_norm_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, x_stride, weight, eps,
+                                                                           out, out_stride, cols);
   return cudaGetLastError();
 }
 
 template <typename T>
-cudaError_t launch_rotary(T* x, int64_t x_stride, int64_t rows, int32_t num_heads,
-                          int32_t head_dim, const int32_t* positions, const float* cos_sin,
-                          int32_t max_positions, cudaStream_t stream) {
+cudaError_t launch_rotary(T* x, int64_t x_stride, int64_t rows, int32_t num_heads, int32_t head_dim,
+                          const int32_t* positions, const float* cos_sin, int32_t max_positions,
+                          cudaStream_t stream) {
   if (rows == 0) return cudaSuccess;
   rotary_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
       x, x_stride, num_heads, head_dim, positions, cos_sin, max_positions);
@@ -215,7 +215,7 @@ cudaError_t launch_argmax(const float* logits, int64_t stride, int64_t rows, int
 }
 
 #define KVLAB_INSTANTIATE_ELEMENTWISE(T)                                                        \
-  template cudaError_t launch_rms_norm<T>(const T*, int64_t, const T*, float, T*, int64_t,     \
+  template cudaError_t launch_rms_norm<T>(const T*, int64_t, const T*, float, T*, int64_t,      \
                                           int64_t, int32_t, cudaStream_t);                      \
   template cudaError_t launch_rotary<T>(T*, int64_t, int64_t, int32_t, int32_t, const int32_t*, \
                                         const float*, int32_t, cudaStream_t);                   \

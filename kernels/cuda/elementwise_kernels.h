@@ -20,9 +20,9 @@ cudaError_t launch_rms_norm(const T* x, int64_t x_stride, const T* weight, float
 // Rotate-half RoPE in place on `num_heads` heads of head_dim at the start of each row. The
 // angle tables are [max_positions][head_dim / 2] each: cos at cos_sin, sin right after.
 template <typename T>
-cudaError_t launch_rotary(T* x, int64_t x_stride, int64_t rows, int32_t num_heads,
-                          int32_t head_dim, const int32_t* positions, const float* cos_sin,
-                          int32_t max_positions, cudaStream_t stream);
+cudaError_t launch_rotary(T* x, int64_t x_stride, int64_t rows, int32_t num_heads, int32_t head_dim,
+                          const int32_t* positions, const float* cos_sin, int32_t max_positions,
+                          cudaStream_t stream);
 
 // out[r][i] = silu(gate_up[r][i]) * gate_up[r][d + i], i < d.
 template <typename T>
@@ -32,12 +32,10 @@ cudaError_t launch_silu_and_mul(const T* gate_up, int64_t gate_up_stride, T* out
 // dst[r] = src[indices[r]] (cols elements each).
 template <typename T>
 cudaError_t launch_gather_rows(const T* src, int64_t src_stride, const int32_t* indices, T* dst,
-                               int64_t dst_stride, int64_t rows, int64_t cols,
-                               cudaStream_t stream);
+                               int64_t dst_stride, int64_t rows, int64_t cols, cudaStream_t stream);
 
 template <typename T>
-cudaError_t launch_convert_from_float(const float* src, T* dst, int64_t count,
-                                      cudaStream_t stream);
+cudaError_t launch_convert_from_float(const float* src, T* dst, int64_t count, cudaStream_t stream);
 
 // dst[i] = dummy_weight_value(tensor_seed, i, range), i < count.
 template <typename T>

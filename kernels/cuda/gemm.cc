@@ -32,9 +32,8 @@ cudaDataType_t cuda_data_type(DType dtype) {
 }
 
 template <typename T, typename Out>
-void linear(const CublasHandle& cublas, const T* x, int64_t x_stride, const T* weight,
-            int64_t rows, int64_t in_features, int64_t out_features, Out* out,
-            int64_t out_stride, float beta) {
+void linear(const CublasHandle& cublas, const T* x, int64_t x_stride, const T* weight, int64_t rows,
+            int64_t in_features, int64_t out_features, Out* out, int64_t out_stride, float beta) {
   static_assert(std::is_same_v<Out, T> || std::is_same_v<Out, float>, "out is T or float");
   check_invariant(rows >= 0 && in_features > 0 && out_features > 0 && x_stride >= in_features &&
                       out_stride >= out_features,
@@ -50,10 +49,10 @@ void linear(const CublasHandle& cublas, const T* x, int64_t x_stride, const T* w
   const cudaDataType_t out_type = cuda_data_type(dtype_of<Out>());
   check_cublas(
       cublas_api().gemm_ex(cublas.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(out_features),
-                   static_cast<int>(rows), static_cast<int>(in_features), &alpha, weight, in_type,
-                   static_cast<int>(in_features), x, in_type, static_cast<int>(x_stride), &beta,
-                   out, out_type, static_cast<int>(out_stride), CUBLAS_COMPUTE_32F,
-                   CUBLAS_GEMM_DEFAULT),
+                           static_cast<int>(rows), static_cast<int>(in_features), &alpha, weight,
+                           in_type, static_cast<int>(in_features), x, in_type,
+                           static_cast<int>(x_stride), &beta, out, out_type,
+                           static_cast<int>(out_stride), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
       "linear: cublasGemmEx (" + std::to_string(rows) + " x " + std::to_string(in_features) +
           " -> " + std::to_string(out_features) + ", " + dtype_name(dtype_of<T>()) + ")");
 }
@@ -68,7 +67,7 @@ template void linear<__nv_bfloat16, __nv_bfloat16>(const CublasHandle&, const __
                                                    int64_t, const __nv_bfloat16*, int64_t, int64_t,
                                                    int64_t, __nv_bfloat16*, int64_t, float);
 template void linear<__nv_bfloat16, float>(const CublasHandle&, const __nv_bfloat16*, int64_t,
-                                           const __nv_bfloat16*, int64_t, int64_t, int64_t,
-                                           float*, int64_t, float);
+                                           const __nv_bfloat16*, int64_t, int64_t, int64_t, float*,
+                                           int64_t, float);
 
 }  // namespace kvlab::cuda

@@ -33,9 +33,9 @@ class CublasHandle {
 // plus beta * out. REQUIRES (checked): strides >= the widths; sizes < 2^31.
 // Out is T or float.
 template <typename T, typename Out>
-void linear(const CublasHandle& cublas, const T* x, int64_t x_stride, const T* weight,
-            int64_t rows, int64_t in_features, int64_t out_features, Out* out,
-            int64_t out_stride, float beta = 0.0f);
+void linear(const CublasHandle& cublas, const T* x, int64_t x_stride, const T* weight, int64_t rows,
+            int64_t in_features, int64_t out_features, Out* out, int64_t out_stride,
+            float beta = 0.0f);
 
 // The cudaDataType_t of a storage type.
 cudaDataType_t cuda_data_type(DType dtype);

@@ -47,13 +47,17 @@ class CudaKvCache {
   template <typename T>
   KvArenaView<T> layer(int32_t layer) const {
     check_invariant(dtype_of<T>() == dtype_, std::string("CudaKvCache: ") + dtype_name(dtype_) +
-                                                 " cache viewed as " +
-                                                 dtype_name(dtype_of<T>()));
+                                                 " cache viewed as " + dtype_name(dtype_of<T>()));
     check_invariant(layer >= 0 && layer < num_layers_,
                     "CudaKvCache: layer " + std::to_string(layer) + " out of range");
     const int64_t offset = int64_t{layer} * num_slots_ * slot_elements();
-    return KvArenaView<T>{static_cast<T*>(k_base()) + offset, static_cast<T*>(v_base()) + offset,
-                          num_slots_, num_kv_heads_, head_dim_, slot_elements(), head_dim_};
+    return KvArenaView<T>{static_cast<T*>(k_base()) + offset,
+                          static_cast<T*>(v_base()) + offset,
+                          num_slots_,
+                          num_kv_heads_,
+                          head_dim_,
+                          slot_elements(),
+                          head_dim_};
   }
 
  private:

@@ -47,9 +47,8 @@ const float* CudaLlamaModel::forward(std::span<const ForwardEntry> batch, CudaKv
   const StepBatch step =
       build_step_batch(batch, spec_.vocab_size, rotary_.max_positions(), cache.num_slots());
   *num_sampling = static_cast<int64_t>(step.sample_rows.size());
-  return dispatch_dtype(dtype_, [&](auto tag) {
-    return forward_typed<typename decltype(tag)::type>(step, cache);
-  });
+  return dispatch_dtype(
+      dtype_, [&](auto tag) { return forward_typed<typename decltype(tag)::type>(step, cache); });
 }
 
 cpu::RowMatrix CudaLlamaModel::forward_to_host(std::span<const ForwardEntry> batch,

@@ -19,7 +19,8 @@ class Layout {
   explicit Layout(int32_t element_bytes) : element_bytes_(element_bytes) {}
   size_t take(int64_t elements) {
     const size_t offset = total_;
-    total_ += (static_cast<size_t>(elements) * static_cast<size_t>(element_bytes_) + 255) / 256 * 256;
+    total_ +=
+        (static_cast<size_t>(elements) * static_cast<size_t>(element_bytes_) + 255) / 256 * 256;
     return offset;
   }
   size_t total() const { return total_; }
@@ -57,8 +58,8 @@ const char* CudaLlamaWeights::to_string(Source source) {
   return source == Source::kHost ? "host" : "device";
 }
 
-CudaLlamaWeights::CudaLlamaWeights(const ModelSpec& spec, DType dtype, uint64_t seed,
-                                   Source source, cudaStream_t stream)
+CudaLlamaWeights::CudaLlamaWeights(const ModelSpec& spec, DType dtype, uint64_t seed, Source source,
+                                   cudaStream_t stream)
     : dtype_(dtype), source_(source) {
   const int64_t hidden = spec.hidden_size;
   const int64_t q_width = int64_t{spec.num_heads} * spec.head_dim;
@@ -110,8 +111,8 @@ CudaLlamaWeights::CudaLlamaWeights(const ModelSpec& spec, DType dtype, uint64_t 
     auto fill = [&](size_t offset, int64_t first_row, int64_t rows, int64_t cols,
                     const std::string& name, bool is_vector) {
       T* dst = reinterpret_cast<T*>(base + offset) + first_row * cols;
-      fill_dummy(dst, rows * cols, dummy_tensor_seed(seed, name), dummy_range(name, is_vector, cols),
-                 stream);
+      fill_dummy(dst, rows * cols, dummy_tensor_seed(seed, name),
+                 dummy_range(name, is_vector, cols), stream);
     };
     fill(embed_tokens_, 0, vocab, hidden, "model.embed_tokens.weight", false);
     for (int32_t l = 0; l < spec.num_layers; ++l) {

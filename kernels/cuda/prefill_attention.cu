@@ -50,9 +50,9 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_kernel(const Prefi
   const int warp = threadIdx.x / kWarpSize;
 
   extern __shared__ float smem[];
-  float* q_s = smem;                          // [kQueryRows][head_dim]
-  float* k_s = q_s + kQueryRows * head_dim;   // [kKeyTile][head_dim + 1]
-  float* v_s = k_s + kKeyTile * k_stride;     // [kKeyTile][head_dim]
+  float* q_s = smem;                         // [kQueryRows][head_dim]
+  float* k_s = q_s + kQueryRows * head_dim;  // [kKeyTile][head_dim + 1]
+  float* v_s = k_s + kKeyTile * k_stride;    // [kKeyTile][head_dim]
   __shared__ int64_t slot_s[kKeyTile];
 
   for (int e = threadIdx.x; e < kQueryRows * head_dim; e += kThreads) {
@@ -144,9 +144,9 @@ template <typename T, int kHeadDim>
 cudaError_t launch(const PrefillArgs<T>& a, cudaStream_t stream) {
   const int64_t shared = prefill_shared_bytes(a.head_dim);
   if (shared > 48 * 1024) {
-    const cudaError_t status = cudaFuncSetAttribute(
-        prefill_attention_kernel<T, kHeadDim>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-        static_cast<int>(shared));
+    const cudaError_t status =
+        cudaFuncSetAttribute(prefill_attention_kernel<T, kHeadDim>,
+                             cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared));
     if (status != cudaSuccess) return status;
   }
   const dim3 grid(static_cast<unsigned>((a.max_q_len + kQueryRows - 1) / kQueryRows),
@@ -159,8 +159,7 @@ cudaError_t launch(const PrefillArgs<T>& a, cudaStream_t stream) {
 
 int64_t prefill_shared_bytes(int32_t head_dim) {
   const int64_t d = head_dim;
-  return static_cast<int64_t>(sizeof(float)) *
-         (kQueryRows * d + kKeyTile * (d + 1) + kKeyTile * d);
+  return static_cast<int64_t>(sizeof(float)) * (kQueryRows * d + kKeyTile * (d + 1) + kKeyTile * d);
 }
 
 template <typename T>

@@ -20,9 +20,9 @@ void StagedUpload::upload(cudaStream_t stream) {
   pinned_.reserve(host_.size());
   device_.reserve(host_.size());
   std::memcpy(pinned_.data(), host_.data(), host_.size());
-  check_cuda(cudaMemcpyAsync(device_.data(), pinned_.data(), host_.size(), cudaMemcpyHostToDevice,
-                             stream),
-             "StagedUpload: cudaMemcpyAsync of " + std::to_string(host_.size()) + " bytes");
+  check_cuda(
+      cudaMemcpyAsync(device_.data(), pinned_.data(), host_.size(), cudaMemcpyHostToDevice, stream),
+      "StagedUpload: cudaMemcpyAsync of " + std::to_string(host_.size()) + " bytes");
   copied_.record(stream);
   pending_ = true;
 }

@@ -18,9 +18,9 @@ StepBatch build_step_batch(std::span<const ForwardEntry> batch, int32_t vocab_si
                            int32_t max_positions, int64_t arena_slots) {
   std::vector<size_t> order;
   for (size_t e = 0; e < batch.size(); ++e) {
-    check_invariant(!batch[e].tokens.empty() && batch[e].start >= 0,
-                    "cuda forward: entry " + std::to_string(e) +
-                        " has no tokens or a negative start");
+    check_invariant(
+        !batch[e].tokens.empty() && batch[e].start >= 0,
+        "cuda forward: entry " + std::to_string(e) + " has no tokens or a negative start");
     if (batch[e].tokens.size() > 1) order.push_back(e);
   }
   const size_t num_prefills = order.size();

@@ -27,7 +27,7 @@ struct StepBatch {
   int32_t max_prefill_q_len = 0;
   std::optional<KvBatchTables> prefill_tables;  // when prefill_rows > 0
   std::optional<KvBatchTables> decode_tables;   // when there are decode rows
-  std::vector<int32_t> sample_rows;  // last row of each sampling entry, in batch order
+  std::vector<int32_t> sample_rows;             // last row of each sampling entry, in batch order
 
   int64_t decode_rows() const { return total_rows - prefill_rows; }
   int32_t max_decode_context() const;

@@ -6,6 +6,8 @@
 // storage type. Unused arena slots hold NaN, so reading one fails the test. Paged and
 // contiguous layouts holding the same tokens give bit-identical outputs. Skipped without a
 // GPU.
+#include "kernels/cpu/attention.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -14,7 +16,6 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu/attention.h"
 #include "kernels/cpu/cache_write.h"
 #include "kernels/cuda/attention.h"
 #include "tests/gpu/gpu_test_util.h"
@@ -24,8 +25,8 @@ namespace kvlab {
 namespace {
 
 using gpu_testing::all_close;
-using gpu_testing::DeviceArray;
 using gpu_testing::device_copy;
+using gpu_testing::DeviceArray;
 using gpu_testing::rounded;
 using testing::LayoutAllocator;
 using testing::random_matrix;
@@ -52,8 +53,9 @@ struct KvFixture {
         gpu_cache(1, kArenaSlots, shape.num_kv_heads, shape.head_dim, cuda::dtype_of<T>(),
                   cuda::CudaKvCache::Memory::kDevice) {
     cpu_cache.fill(std::numeric_limits<float>::quiet_NaN());
-    LayoutAllocator alloc = block_size == 0 ? LayoutAllocator::contiguous(kArenaSlots)
-                                            : LayoutAllocator::paged(block_size, kArenaSlots, true, seed);
+    LayoutAllocator alloc = block_size == 0
+                                ? LayoutAllocator::contiguous(kArenaSlots)
+                                : LayoutAllocator::paged(block_size, kArenaSlots, true, seed);
     const Eigen::Index width = int64_t{shape.num_kv_heads} * shape.head_dim;
     for (size_t i = 0; i < contexts.size(); ++i) {
       layouts.push_back(alloc.allocate(contexts[i]));
@@ -78,9 +80,12 @@ struct KvFixture {
   KvSeqView device_view() const {
     KvSeqView v = tables.view();
     v.context_lens = d_context.as<const int32_t>();
-    v.block_indptr = tables.kind() == KvLayout::Kind::kPaged ? d_indptr.as<const int32_t>() : nullptr;
-    v.block_indices = tables.kind() == KvLayout::Kind::kPaged ? d_indices.as<const int32_t>() : nullptr;
-    v.base_slots = tables.kind() == KvLayout::Kind::kContiguous ? d_base.as<const int64_t>() : nullptr;
+    v.block_indptr =
+        tables.kind() == KvLayout::Kind::kPaged ? d_indptr.as<const int32_t>() : nullptr;
+    v.block_indices =
+        tables.kind() == KvLayout::Kind::kPaged ? d_indices.as<const int32_t>() : nullptr;
+    v.base_slots =
+        tables.kind() == KvLayout::Kind::kContiguous ? d_base.as<const int64_t>() : nullptr;
     return v;
   }
 
@@ -93,8 +98,8 @@ struct KvFixture {
 };
 
 const std::vector<Shape>& shapes() {
-  static const std::vector<Shape> s = {{4, 4, 64}, {8, 2, 128}, {8, 1, 64}, {32, 4, 128},
-                                       {4, 2, 16}, {6, 3, 80}};
+  static const std::vector<Shape> s = {{4, 4, 64},   {8, 2, 128}, {8, 1, 64},
+                                       {32, 4, 128}, {4, 2, 16},  {6, 3, 80}};
   return s;
 }
 
@@ -136,7 +141,8 @@ TYPED_TEST(GpuAttention, DecodeMatchesCpuOverLayoutsGqaAndAlgorithms) {
       const KvFixture<T> fx(shape, block_size, contexts, 11);
       std::mt19937_64 rng(12);
       const Eigen::Index width = int64_t{shape.num_heads} * shape.head_dim;
-      const cpu::RowMatrix q = rounded<T>(random_matrix(static_cast<Eigen::Index>(contexts.size()), width, rng));
+      const cpu::RowMatrix q =
+          rounded<T>(random_matrix(static_cast<Eigen::Index>(contexts.size()), width, rng));
       cpu::RowMatrix expected(q.rows(), width);
       cpu::decode_attention(q, fx.tables.view(), fx.cpu_cache.layer(0), shape.num_heads, expected);
       for (const cuda::DecodeOptions options :
@@ -160,8 +166,9 @@ TYPED_TEST(GpuAttention, DecodeIsBitIdenticalPagedAndContiguous) {
     SCOPED_TRACE(describe(shape, 16));
     const KvFixture<T> paged(shape, 16, contexts, 21), contiguous(shape, 0, contexts, 21);
     std::mt19937_64 rng(22);
-    const cpu::RowMatrix q = rounded<T>(
-        random_matrix(static_cast<Eigen::Index>(contexts.size()), int64_t{shape.num_heads} * shape.head_dim, rng));
+    const cpu::RowMatrix q =
+        rounded<T>(random_matrix(static_cast<Eigen::Index>(contexts.size()),
+                                 int64_t{shape.num_heads} * shape.head_dim, rng));
     for (const cuda::DecodeAlgorithm algorithm :
          {cuda::DecodeAlgorithm::kOnePass, cuda::DecodeAlgorithm::kSplitK}) {
       const cuda::DecodeOptions options{algorithm, 256};
@@ -195,7 +202,7 @@ cpu::RowMatrix gpu_prefill(const KvFixture<T>& fx, const cpu::RowMatrix& q,
 TYPED_TEST(GpuAttention, PrefillMatchesCpuForPromptsAndChunks) {
   using T = TypeParam;
   // Whole prompts and chunks crossing the kernel's 16-row query tiles and 32-key tiles.
-  const std::vector<Chunk> chunks = {{1, 1}, {5, 5}, {40, 17}, {100, 100}, {300, 33},
+  const std::vector<Chunk> chunks = {{1, 1},    {5, 5},  {40, 17}, {100, 100}, {300, 33},
                                      {129, 64}, {33, 1}, {47, 16}, {48, 32}};
   std::vector<int32_t> contexts, indptr = {0};
   int32_t max_q_len = 0;
@@ -235,8 +242,8 @@ TYPED_TEST(GpuAttention, ChunkedPrefillEqualsOneShotPrefill) {
     const int32_t len = std::min(24, total - start);
     // The chunk's view: context = start + len.
     const KvFixture<T> chunk_fx(shape, 16, {start + len}, 41);
-    const cpu::RowMatrix part = gpu_prefill<T>(chunk_fx, q.middleRows(start, len), {0, len}, len,
-                                               shape, this->stream());
+    const cpu::RowMatrix part =
+        gpu_prefill<T>(chunk_fx, q.middleRows(start, len), {0, len}, len, shape, this->stream());
     EXPECT_TRUE(all_close(part, whole.middleRows(start, len).eval(), gpu_testing::tolerance<T>()))
         << "chunk at " << start;
   }
@@ -250,10 +257,10 @@ TYPED_TEST(GpuAttention, RejectsBadShapes) {
   arena.num_kv_heads = 4;
   cuda::DeviceBuffer workspace;
   DeviceArray<T> q(6 * 64), out(6 * 64);
-  EXPECT_THROW(cuda::decode_attention(static_cast<const T*>(q.data()), 6 * 64, fx.device_view(), 8,
-                                      arena, shape.num_heads, out.data(), 6 * 64, workspace,
-                                      this->stream()),
-               InvariantError);
+  EXPECT_THROW(
+      cuda::decode_attention(static_cast<const T*>(q.data()), 6 * 64, fx.device_view(), 8, arena,
+                             shape.num_heads, out.data(), 6 * 64, workspace, this->stream()),
+      InvariantError);
 }
 
 }  // namespace

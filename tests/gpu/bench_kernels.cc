@@ -73,8 +73,9 @@ std::vector<int32_t> shuffled(int64_t n, uint64_t seed) {
 template <typename I>
 DeviceBuffer upload(const std::vector<I>& values) {
   DeviceBuffer b(std::max<size_t>(1, values.size() * sizeof(I)));
-  cuda::check_cuda(cudaMemcpy(b.data(), values.data(), values.size() * sizeof(I), cudaMemcpyHostToDevice),
-                   "bench upload");
+  cuda::check_cuda(
+      cudaMemcpy(b.data(), values.data(), values.size() * sizeof(I), cudaMemcpyHostToDevice),
+      "bench upload");
   return b;
 }
 
@@ -149,8 +150,9 @@ void decode_attention_point(benchmark::State& state, int64_t batch, int64_t cont
   state.counters["GB_per_s"] = gb_s;
   state.counters["peak_fraction"] = device().peak_gb_s > 0 ? gb_s / device().peak_gb_s : 0.0;
   state.counters["kv_MiB"] = bytes / (1024.0 * 1024.0);
-  state.SetLabel(cuda::to_string(cuda::choose_decode_algorithm(
-      static_cast<int32_t>(batch), kHeads, static_cast<int32_t>(context), options.partition_tokens)));
+  state.SetLabel(cuda::to_string(cuda::choose_decode_algorithm(static_cast<int32_t>(batch), kHeads,
+                                                               static_cast<int32_t>(context),
+                                                               options.partition_tokens)));
 }
 
 struct GemmShape {
@@ -172,7 +174,8 @@ void gemm_point(benchmark::State& state, const GemmShape& g, int64_t tokens) {
   const cuda::CublasHandle cublas(stream.get());
   DeviceBuffer x(static_cast<size_t>(tokens * g.in) * sizeof(Half));
   DeviceBuffer w(static_cast<size_t>(g.out * g.in) * sizeof(Half));
-  DeviceBuffer out(static_cast<size_t>(tokens * g.out) * (g.fp32_out ? sizeof(float) : sizeof(Half)));
+  DeviceBuffer out(static_cast<size_t>(tokens * g.out) *
+                   (g.fp32_out ? sizeof(float) : sizeof(Half)));
   cuda::fill_dummy(x.as<Half>(), tokens * g.in, 1, cuda::DummyRange{0.0f, 1.0f}, stream.get());
   cuda::fill_dummy(w.as<Half>(), g.out * g.in, 2, cuda::DummyRange{0.0f, 0.03f}, stream.get());
   auto launch = [&] {
@@ -197,7 +200,8 @@ void gemm_point(benchmark::State& state, const GemmShape& g, int64_t tokens) {
     total_s += s;
     state.SetIterationTime(s);
   }
-  const double flops = 2.0 * static_cast<double>(tokens) * static_cast<double>(g.in) * static_cast<double>(g.out);
+  const double flops =
+      2.0 * static_cast<double>(tokens) * static_cast<double>(g.in) * static_cast<double>(g.out);
   const double tflops = flops * static_cast<double>(state.iterations()) / total_s / 1e12;
   state.counters["TFLOP_per_s"] = tflops;
   state.counters["peak_fraction"] = device().peak_tflops > 0 ? tflops / device().peak_tflops : 0.0;
@@ -211,10 +215,10 @@ void register_benchmarks() {
   for (int64_t block_size : {0, 8, 16, 32, 64, 128}) {
     for (int64_t batch : {1, 8, 32, 128, 256}) {
       for (int64_t context : {128, 512, 2048, 8192, 32768}) {
-        const std::string name = std::string("BM_DecodeAttention/") +
-                                 (block_size == 0 ? "contiguous" : "paged") + "/batch:" +
-                                 std::to_string(batch) + "/context:" + std::to_string(context) +
-                                 "/block:" + std::to_string(block_size);
+        const std::string name =
+            std::string("BM_DecodeAttention/") + (block_size == 0 ? "contiguous" : "paged") +
+            "/batch:" + std::to_string(batch) + "/context:" + std::to_string(context) +
+            "/block:" + std::to_string(block_size);
         if (static_cast<double>(kv_bytes(slots_needed(batch, context, block_size))) > budget) {
           skipped.push_back(name);
           continue;
@@ -233,17 +237,17 @@ void register_benchmarks() {
     for (int64_t tokens : {1, 16, 128, 512, 2048, 4096}) {
       const std::string name =
           std::string("BM_Gemm/") + shape.name + "/tokens:" + std::to_string(tokens);
-      benchmark::RegisterBenchmark(name.c_str(),
-                                   [&shape, tokens](benchmark::State& state) {
-                                     gemm_point(state, shape, tokens);
-                                   })
+      benchmark::RegisterBenchmark(
+          name.c_str(),
+          [&shape, tokens](benchmark::State& state) { gemm_point(state, shape, tokens); })
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond)
           ->MinTime(0.2);
     }
   }
   for (const std::string& s : skipped) {
-    std::fprintf(stderr, "bench_gpu_kernels: skipped %s (KV does not fit in 90%% of free memory)\n", s.c_str());
+    std::fprintf(stderr, "bench_gpu_kernels: skipped %s (KV does not fit in 90%% of free memory)\n",
+                 s.c_str());
   }
   benchmark::AddCustomContext("skipped_points", std::to_string(skipped.size()));
 }

@@ -4,6 +4,8 @@
 // memory pressure with preemption by recompute and by swap, chunked prefill, and parallel
 // sampling with random draws (sampled on the host from the GPU's logits). Also: fp16 tokens
 // do not depend on the layout, and the executor's configuration errors. Skipped without a GPU.
+#include "core/executor.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -11,7 +13,6 @@
 #include <vector>
 
 #include "core/errors.h"
-#include "core/executor.h"
 #include "core/experiment.h"
 #include "core/experiment_runner.h"
 #include "tests/gpu/gpu_test_util.h"
@@ -27,7 +28,8 @@ Config tiny(const std::string& kind, const std::string& extra) {
       "[model]\nname = tiny-llama\nmax_seq_len = 256\n"
       "[hardware]\nname = a10g\n"
       "[memory]\nswap_space_gb = 0.002\n"
-      "[backend]\nkind = " + kind + "\ndtype = fp32\n" + extra,
+      "[backend]\nkind = " +
+          kind + "\ndtype = fp32\n" + extra,
       "cuda_executor_test.ini");
 }
 
@@ -40,8 +42,10 @@ RunResult run_one(const Config& c) {
 std::map<int64_t, std::vector<std::vector<int32_t>>> tokens_of(const RunResult& r) {
   std::map<int64_t, std::vector<std::vector<int32_t>>> out;
   for (const RequestRecord& q : r.requests) {
-    EXPECT_EQ(q.outcome, RequestOutcome::kFinished) << "request " << q.id << ": " << q.reject_reason;
-    for (const auto& sample : q.token_ids) EXPECT_EQ(static_cast<int32_t>(sample.size()), q.output_len);
+    EXPECT_EQ(q.outcome, RequestOutcome::kFinished)
+        << "request " << q.id << ": " << q.reject_reason;
+    for (const auto& sample : q.token_ids)
+      EXPECT_EQ(static_cast<int32_t>(sample.size()), q.output_len);
     out[q.id] = q.token_ids;
   }
   return out;
@@ -79,31 +83,40 @@ TEST_P(CudaEngineMatchesCpu, GreedyTokensEqualTheCpuEngines) {
 
 INSTANTIATE_TEST_SUITE_P(
     Policies, CudaEngineMatchesCpu,
-    ::testing::Values(
-        Variant{"paged_bs1", "[memory]\npolicy = paged\nblock_size = 1\ncapacity_slots = 8192\n", false, false},
-        Variant{"paged_bs16", "[memory]\npolicy = paged\nblock_size = 16\ncapacity_slots = 8192\n", false, false},
-        Variant{"contiguous_pow2_buddy",
-                "[memory]\npolicy = contiguous\nreservation = pow2\nplacement = buddy\ncapacity_slots = 8192\n",
-                false, false},
-        Variant{"paged_recompute_pressure",
-                "[memory]\npolicy = paged\nblock_size = 8\ncapacity_slots = 320\n[scheduler]\npreemption = recompute\n",
-                true, false},
-        Variant{"paged_swap_pressure",
-                "[memory]\npolicy = paged\nblock_size = 8\ncapacity_slots = 320\n[scheduler]\npreemption = swap\n",
-                true, true},
-        Variant{"paged_bs1_swap_pressure",
-                "[memory]\npolicy = paged\nblock_size = 1\ncapacity_slots = 300\n[scheduler]\npreemption = swap\n",
-                true, true},
-        Variant{"chunked_prefill",
-                "[memory]\npolicy = paged\nblock_size = 16\ncapacity_slots = 400\n"
-                "[scheduler]\nchunk_size = 24\nmax_batched_tokens = 64\nmax_num_seqs = 16\npreemption = swap\n",
-                true, false}),
+    ::testing::Values(Variant{"paged_bs1",
+                              "[memory]\npolicy = paged\nblock_size = 1\ncapacity_slots = 8192\n",
+                              false, false},
+                      Variant{"paged_bs16",
+                              "[memory]\npolicy = paged\nblock_size = 16\ncapacity_slots = 8192\n",
+                              false, false},
+                      Variant{"contiguous_pow2_buddy",
+                              "[memory]\npolicy = contiguous\nreservation = pow2\nplacement = "
+                              "buddy\ncapacity_slots = 8192\n",
+                              false, false},
+                      Variant{"paged_recompute_pressure",
+                              "[memory]\npolicy = paged\nblock_size = 8\ncapacity_slots = "
+                              "320\n[scheduler]\npreemption = recompute\n",
+                              true, false},
+                      Variant{"paged_swap_pressure",
+                              "[memory]\npolicy = paged\nblock_size = 8\ncapacity_slots = "
+                              "320\n[scheduler]\npreemption = swap\n",
+                              true, true},
+                      Variant{"paged_bs1_swap_pressure",
+                              "[memory]\npolicy = paged\nblock_size = 1\ncapacity_slots = "
+                              "300\n[scheduler]\npreemption = swap\n",
+                              true, true},
+                      Variant{"chunked_prefill",
+                              "[memory]\npolicy = paged\nblock_size = 16\ncapacity_slots = 400\n"
+                              "[scheduler]\nchunk_size = 24\nmax_batched_tokens = 64\nmax_num_seqs "
+                              "= 16\npreemption = swap\n",
+                              true, false}),
     [](const ::testing::TestParamInfo<Variant>& info) { return std::string(info.param.name); });
 
 TEST(CudaEngine, ParallelRandomSamplingEqualsTheCpuEngines) {
   KVLAB_REQUIRE_CUDA_DEVICE();
   const std::string extra =
-      "[memory]\npolicy = paged\nblock_size = 4\ncapacity_slots = 1200\n[scheduler]\npreemption = swap\n"
+      "[memory]\npolicy = paged\nblock_size = 4\ncapacity_slots = 1200\n[scheduler]\npreemption = "
+      "swap\n"
       "[backend]\ntemperature = 0.8\ntop_k = 50\n";
   Config cpu = tiny("cpu", extra), gpu = tiny("cuda", extra);
   for (Config* c : {&cpu, &gpu}) {
@@ -119,15 +132,18 @@ TEST(CudaEngine, Fp16TokensDoNotDependOnTheLayout) {
   // attention kernels read paged and contiguous layouts bit-identically.
   const std::string one_at_a_time = "[scheduler]\nmax_num_seqs = 1\n[backend]\ndtype = fp16\n";
   const RunResult paged =
-      run_one(tiny("cuda", "[memory]\npolicy = paged\nblock_size = 16\ncapacity_slots = 8192\n" + one_at_a_time));
-  const RunResult contiguous = run_one(
-      tiny("cuda", "[memory]\npolicy = contiguous\nreservation = max\ncapacity_slots = 8192\n" + one_at_a_time));
+      run_one(tiny("cuda", "[memory]\npolicy = paged\nblock_size = 16\ncapacity_slots = 8192\n" +
+                               one_at_a_time));
+  const RunResult contiguous = run_one(tiny(
+      "cuda",
+      "[memory]\npolicy = contiguous\nreservation = max\ncapacity_slots = 8192\n" + one_at_a_time));
   EXPECT_EQ(tokens_of(paged), tokens_of(contiguous));
 }
 
 TEST(CudaExecutorConfig, RefusesAnArenaLargerThanFreeMemory) {
   KVLAB_REQUIRE_CUDA_DEVICE();
-  const ExperimentConfig config = resolve_experiment(tiny("cuda", "[memory]\ncapacity_slots = 2000000000000\n"));
+  const ExperimentConfig config =
+      resolve_experiment(tiny("cuda", "[memory]\ncapacity_slots = 2000000000000\n"));
   try {
     executors().create("cuda", config);
     FAIL() << "a 1 TB KV arena was accepted";
@@ -140,9 +156,11 @@ TEST(CudaExecutorConfig, RefusesAnArenaLargerThanFreeMemory) {
 
 TEST(CudaExecutorConfig, RefusesAMissingDeviceIndexAndOptModels) {
   KVLAB_REQUIRE_CUDA_DEVICE();
-  EXPECT_THROW(executors().create("cuda", resolve_experiment(tiny("cuda", "[backend]\ndevice = 999\n"
-                                                                          "[memory]\ncapacity_slots = 64\n"))),
-               InputError);
+  EXPECT_THROW(
+      executors().create("cuda", resolve_experiment(tiny("cuda",
+                                                         "[backend]\ndevice = 999\n"
+                                                         "[memory]\ncapacity_slots = 64\n"))),
+      InputError);
   Config opt = tiny("cuda", "[memory]\ncapacity_slots = 64\n");
   opt.set("model.name", "opt-13b");
   opt.set("model.max_seq_len", "0");

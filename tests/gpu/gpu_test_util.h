@@ -36,9 +36,9 @@ inline std::string no_device_reason() {
 }
 
 // First statement of every test that needs a GPU.
-#define KVLAB_REQUIRE_CUDA_DEVICE()                                                 \
-  do {                                                                              \
-    const std::string kvlab_no_device = ::kvlab::gpu_testing::no_device_reason();   \
+#define KVLAB_REQUIRE_CUDA_DEVICE()                                                             \
+  do {                                                                                          \
+    const std::string kvlab_no_device = ::kvlab::gpu_testing::no_device_reason();               \
     if (!kvlab_no_device.empty()) GTEST_SKIP() << "no CUDA device (" << kvlab_no_device << ")"; \
   } while (0)
 
@@ -79,7 +79,8 @@ class DeviceArray {
 
   void upload(const float* values) {
     std::vector<T> host(static_cast<size_t>(count_));
-    for (int64_t i = 0; i < count_; ++i) host[static_cast<size_t>(i)] = cuda::from_float_host<T>(values[i]);
+    for (int64_t i = 0; i < count_; ++i)
+      host[static_cast<size_t>(i)] = cuda::from_float_host<T>(values[i]);
     cuda::check_cuda(cudaMemcpy(buffer_.data(), host.data(), bytes(count_), cudaMemcpyHostToDevice),
                      "DeviceArray upload");
   }
@@ -110,9 +111,9 @@ template <typename I>
 cuda::DeviceBuffer device_copy(const std::vector<I>& values) {
   cuda::DeviceBuffer buffer(std::max<size_t>(1, values.size() * sizeof(I)));
   if (!values.empty()) {
-    cuda::check_cuda(cudaMemcpy(buffer.data(), values.data(), values.size() * sizeof(I),
-                                cudaMemcpyHostToDevice),
-                     "device_copy");
+    cuda::check_cuda(
+        cudaMemcpy(buffer.data(), values.data(), values.size() * sizeof(I), cudaMemcpyHostToDevice),
+        "device_copy");
   }
   return buffer;
 }

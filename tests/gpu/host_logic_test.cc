@@ -65,16 +65,17 @@ TEST(StepBatch, PrefillRowsFirstThenDecodesAndSampleRowsInBatchOrder) {
   const KvLayout a = alloc.allocate(8), b = alloc.allocate(11), c = alloc.allocate(7),
                  d = alloc.allocate(3);
   const std::vector<ForwardEntry> batch = {
-      entry({10, 11, 12, 13, 14}, 3, a, true),       // a prefill chunk at positions 3..7
-      entry({20}, 10, b, true),                      // a decode at position 10
+      entry({10, 11, 12, 13, 14}, 3, a, true),           // a prefill chunk at positions 3..7
+      entry({20}, 10, b, true),                          // a decode at position 10
       entry({30, 31, 32, 33, 34, 35, 36}, 0, c, false),  // a prompt chunk that does not sample
-      entry({40}, 2, d, true),                       // a decode at position 2
+      entry({40}, 2, d, true),                           // a decode at position 2
   };
   const cuda::StepBatch s = cuda::build_step_batch(batch, 64, 1024, 256);
   EXPECT_EQ(s.total_rows, 14);
   EXPECT_EQ(s.prefill_rows, 12);
   EXPECT_EQ(s.decode_rows(), 2);
-  EXPECT_EQ(s.token_ids, (std::vector<int32_t>{10, 11, 12, 13, 14, 30, 31, 32, 33, 34, 35, 36, 20, 40}));
+  EXPECT_EQ(s.token_ids,
+            (std::vector<int32_t>{10, 11, 12, 13, 14, 30, 31, 32, 33, 34, 35, 36, 20, 40}));
   EXPECT_EQ(s.positions, (std::vector<int32_t>{3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 10, 2}));
   EXPECT_EQ(s.query_indptr, (std::vector<int32_t>{0, 5, 12}));
   EXPECT_EQ(s.max_prefill_q_len, 7);
@@ -96,10 +97,12 @@ TEST(StepBatch, RejectsBadTokensPositionsAndMixedLayouts) {
   LayoutAllocator paged = LayoutAllocator::paged(4, 256, false);
   LayoutAllocator contiguous = LayoutAllocator::contiguous(256);
   const KvLayout p = paged.allocate(16), c = contiguous.allocate(16);
-  EXPECT_THROW(cuda::build_step_batch(std::vector<ForwardEntry>{entry({64}, 0, p, true)}, 64, 1024, 256),
-               InputError);
-  EXPECT_THROW(cuda::build_step_batch(std::vector<ForwardEntry>{entry({1, 2}, 7, p, true)}, 64, 8, 256),
-               InvariantError);
+  EXPECT_THROW(
+      cuda::build_step_batch(std::vector<ForwardEntry>{entry({64}, 0, p, true)}, 64, 1024, 256),
+      InputError);
+  EXPECT_THROW(
+      cuda::build_step_batch(std::vector<ForwardEntry>{entry({1, 2}, 7, p, true)}, 64, 8, 256),
+      InvariantError);
   EXPECT_THROW(cuda::build_step_batch(
                    std::vector<ForwardEntry>{entry({1, 2}, 0, p, true), entry({3}, 4, c, true)}, 64,
                    1024, 256),
@@ -236,7 +239,8 @@ TEST(CudaExecutor, WithoutADeviceConstructionIsAnInputError) {
   } catch (const InputError& e) {
     const std::string what = e.what();
     EXPECT_NE(what.find("backend.kind = cuda: no CUDA device ("), std::string::npos) << what;
-    EXPECT_NE(what.find("cuda_test.ini:"), std::string::npos) << "names where backend.kind is set: " << what;
+    EXPECT_NE(what.find("cuda_test.ini:"), std::string::npos)
+        << "names where backend.kind is set: " << what;
   }
 }
 

@@ -22,8 +22,8 @@ TEST(GpuLargeModel, Llama2_7bFp16DeviceWeightsGenerate) {
   KVLAB_REQUIRE_CUDA_DEVICE();
   const ModelSpec spec = model_catalog().get("llama-2-7b");
   cuda::CudaStream stream;
-  cuda::CudaLlamaModel model(spec, cuda::DType::kF16, 0, cuda::CudaLlamaWeights::default_source(spec),
-                             stream.get());
+  cuda::CudaLlamaModel model(spec, cuda::DType::kF16, 0,
+                             cuda::CudaLlamaWeights::default_source(spec), stream.get());
   EXPECT_EQ(model.weights().source(), cuda::CudaLlamaWeights::Source::kDevice);
   cuda::CudaKvCache cache = model.make_kv_cache(1024);
   testing::LayoutAllocator alloc = testing::LayoutAllocator::paged(16, 1024, true);
@@ -37,7 +37,8 @@ TEST(GpuLargeModel, Llama2_7bFp16DeviceWeightsGenerate) {
     e.layout = layout;
     const cpu::RowMatrix logits = model.forward_to_host(std::vector<ForwardEntry>{e}, cache);
     ASSERT_TRUE(logits.allFinite()) << "step " << step;
-    const int32_t next = cpu::argmax(std::span<const float>(logits.data(), static_cast<size_t>(logits.cols())));
+    const int32_t next =
+        cpu::argmax(std::span<const float>(logits.data(), static_cast<size_t>(logits.cols())));
     tokens.push_back(next);
     generated.insert(next);
   }

@@ -70,10 +70,11 @@ TYPED_TEST(GpuModel, LogitsMatchTheCpuModelStepByStep) {
   using T = TypeParam;
   const ModelSpec spec = testing::tiny_llama_spec();
   const LlamaModel cpu_model(spec, DummyWeightSource(kSeed));
-  cuda::CudaLlamaModel gpu_model(spec, cuda::dtype_of<T>(), kSeed, cuda::CudaLlamaWeights::Source::kHost,
-                                 this->stream_->get());
+  cuda::CudaLlamaModel gpu_model(spec, cuda::dtype_of<T>(), kSeed,
+                                 cuda::CudaLlamaWeights::Source::kHost, this->stream_->get());
   for (int32_t block_size : {0, 1, 16}) {
-    SCOPED_TRACE(block_size == 0 ? std::string("contiguous") : "block_size " + std::to_string(block_size));
+    SCOPED_TRACE(block_size == 0 ? std::string("contiguous")
+                                 : "block_size " + std::to_string(block_size));
     const int64_t slots = 2048;
     LayoutAllocator alloc = block_size == 0 ? LayoutAllocator::contiguous(slots)
                                             : LayoutAllocator::paged(block_size, slots, true);
@@ -91,8 +92,8 @@ TYPED_TEST(GpuModel, LogitsMatchTheCpuModelStepByStep) {
       expect_logits_close<T>(got, want);
       for (size_t r = 0; r < samplers.size(); ++r) {
         const auto row = static_cast<Eigen::Index>(r);
-        tokens[static_cast<size_t>(samplers[r])].push_back(
-            cpu::argmax(std::span<const float>(want.row(row).data(), static_cast<size_t>(want.cols()))));
+        tokens[static_cast<size_t>(samplers[r])].push_back(cpu::argmax(
+            std::span<const float>(want.row(row).data(), static_cast<size_t>(want.cols()))));
       }
     };
     // Step 1: two whole prompts and the first chunk of a third (which does not sample).
@@ -108,7 +109,8 @@ TYPED_TEST(GpuModel, LogitsMatchTheCpuModelStepByStep) {
       std::vector<ForwardEntry> batch;
       for (int i = 0; i < 3; ++i) {
         const auto& t = tokens[static_cast<size_t>(i)];
-        batch.push_back(entry(t, static_cast<int32_t>(t.size()) - 1, 1, layouts[static_cast<size_t>(i)], true));
+        batch.push_back(
+            entry(t, static_cast<int32_t>(t.size()) - 1, 1, layouts[static_cast<size_t>(i)], true));
       }
       run(batch, {0, 1, 2});
     }
@@ -118,8 +120,8 @@ TYPED_TEST(GpuModel, LogitsMatchTheCpuModelStepByStep) {
 TYPED_TEST(GpuModel, DeviceGeneratedWeightsFollowTheRule) {
   using T = TypeParam;
   const ModelSpec spec = testing::tiny_llama_spec();
-  cuda::CudaLlamaModel model(spec, cuda::dtype_of<T>(), kSeed, cuda::CudaLlamaWeights::Source::kDevice,
-                             this->stream_->get());
+  cuda::CudaLlamaModel model(spec, cuda::dtype_of<T>(), kSeed,
+                             cuda::CudaLlamaWeights::Source::kDevice, this->stream_->get());
   const cuda::CudaLlamaWeights& w = model.weights();
   // k_proj of layer 0: rows [q_width, q_width + kv_width) of the fused qkv_proj.
   const int64_t hidden = spec.hidden_size, q_width = int64_t{spec.num_heads} * spec.head_dim;
@@ -140,8 +142,8 @@ TYPED_TEST(GpuModel, DeviceGeneratedWeightsFollowTheRule) {
   cuda::CudaKvCache cache = model.make_kv_cache(64);
   LayoutAllocator alloc = LayoutAllocator::paged(16, 64, false);
   const std::vector<int32_t> prompt = testing::random_prompt(20, spec.vocab_size, 9);
-  const cpu::RowMatrix logits =
-      model.forward_to_host(std::vector<ForwardEntry>{entry(prompt, 0, 20, alloc.allocate(20), true)}, cache);
+  const cpu::RowMatrix logits = model.forward_to_host(
+      std::vector<ForwardEntry>{entry(prompt, 0, 20, alloc.allocate(20), true)}, cache);
   ASSERT_EQ(logits.rows(), 1);
   EXPECT_TRUE(logits.allFinite());
 }

@@ -24,8 +24,8 @@ namespace kvlab {
 namespace {
 
 using gpu_testing::all_close;
-using gpu_testing::DeviceArray;
 using gpu_testing::device_copy;
+using gpu_testing::DeviceArray;
 using gpu_testing::rounded;
 using testing::random_matrix;
 
@@ -49,10 +49,12 @@ TYPED_TEST_SUITE(GpuOps, StorageTypes);
 TYPED_TEST(GpuOps, RmsNormMatchesCpuIncludingInPlace) {
   using T = TypeParam;
   std::mt19937_64 rng(1);
-  for (Eigen::Index hidden : {Eigen::Index{16}, Eigen::Index{64}, Eigen::Index{4096}, Eigen::Index{5000}}) {
+  for (Eigen::Index hidden :
+       {Eigen::Index{16}, Eigen::Index{64}, Eigen::Index{4096}, Eigen::Index{5000}}) {
     SCOPED_TRACE("hidden " + std::to_string(hidden));
     const cpu::RowMatrix x = rounded<T>(random_matrix(7, hidden, rng, 3.0f));
-    const cpu::RowMatrix w = rounded<T>((random_matrix(1, hidden, rng, 0.5f).array() + 1.0f).matrix());
+    const cpu::RowMatrix w =
+        rounded<T>((random_matrix(1, hidden, rng, 0.5f).array() + 1.0f).matrix());
     cpu::RowMatrix expected(7, hidden);
     cpu::rms_norm(x, w.row(0).transpose(), 1e-5f, expected);
     DeviceArray<T> dx(x), dw(w), dout(x.size());
@@ -70,7 +72,7 @@ TYPED_TEST(GpuOps, RotaryMatchesCpuOnQAndKHeadsOfAStridedRow) {
   std::mt19937_64 rng(2);
   for (int32_t head_dim : {16, 64, 128}) {
     SCOPED_TRACE("head_dim " + std::to_string(head_dim));
-    const int32_t heads = 6;                          // e.g. 4 query + 2 key heads
+    const int32_t heads = 6;                            // e.g. 4 query + 2 key heads
     const Eigen::Index width = (heads + 3) * head_dim;  // + 3 value-like heads left alone
     const std::vector<int32_t> positions = {0, 1, 5, 1000, 4095, 77};
     const cpu::RowMatrix x = rounded<T>(random_matrix(6, width, rng));
@@ -106,7 +108,8 @@ TYPED_TEST(GpuOps, GatherRowsPicksRowsExactly) {
   const std::vector<int32_t> rows = {49, 0, 7, 7, 31};
   DeviceArray<T> dt(table), dout(5 * 33);
   const cuda::DeviceBuffer drows = device_copy(rows);
-  cuda::gather_rows(dt.data(), 33, drows.as<const int32_t>(), dout.data(), 33, 5, 33, this->stream());
+  cuda::gather_rows(dt.data(), 33, drows.as<const int32_t>(), dout.data(), 33, 5, 33,
+                    this->stream());
   const cpu::RowMatrix got = dout.to_matrix(5, 33);
   for (size_t r = 0; r < rows.size(); ++r) {
     EXPECT_EQ(got.row(static_cast<Eigen::Index>(r)), table.row(rows[r])) << "row " << r;
@@ -134,8 +137,8 @@ TYPED_TEST(GpuOps, LinearAndLinearAccumulateMatchCpu) {
     EXPECT_TRUE(all_close(dacc.to_matrix(rows, out), expected_acc, this->tol()));
     // fp32 output (the LM head's logits).
     DeviceArray<float> dlogits(rows * out);
-    cuda::linear(cublas, static_cast<const T*>(dx.data()), in, static_cast<const T*>(dw.data()), rows,
-                 in, out, dlogits.data(), out);
+    cuda::linear(cublas, static_cast<const T*>(dx.data()), in, static_cast<const T*>(dw.data()),
+                 rows, in, out, dlogits.data(), out);
     EXPECT_TRUE(all_close(dlogits.to_matrix(rows, out), expected, this->tol()));
   }
 }
@@ -177,14 +180,15 @@ TYPED_TEST(GpuOps, ArgmaxTakesTheLowestIdOnTies) {
   logits(1, 100) = 50.0f;
   logits(1, 31999) = 50.0f;  // tie: 100 wins
   logits(2, 0) = 60.0f;
-  logits(2, 5) = 60.0f;  // tie at the start: 0 wins
+  logits(2, 5) = 60.0f;              // tie at the start: 0 wins
   logits.row(3).setConstant(-1.0f);  // all equal: 0
   DeviceArray<float> dl(logits);
   cuda::DeviceBuffer dout(4 * sizeof(int32_t));
   cuda::argmax_rows(dl.data(), vocab, 4, vocab, dout.as<int32_t>(), this->stream());
   this->sync();
   std::vector<int32_t> got(4);
-  cuda::check_cuda(cudaMemcpy(got.data(), dout.data(), 4 * sizeof(int32_t), cudaMemcpyDeviceToHost), "ids");
+  cuda::check_cuda(cudaMemcpy(got.data(), dout.data(), 4 * sizeof(int32_t), cudaMemcpyDeviceToHost),
+                   "ids");
   for (Eigen::Index r = 0; r < 4; ++r) {
     EXPECT_EQ(got[static_cast<size_t>(r)],
               cpu::argmax(std::span<const float>(logits.row(r).data(), vocab)))
@@ -201,7 +205,8 @@ void check_movement(const std::vector<KvCopy>& copies, const std::vector<KvCopy>
                     const std::vector<KvCopy>& in_list, cudaStream_t stream) {
   const int32_t layers = 3, kv_heads = 2, head_dim = 16;
   const int64_t slots = 512, pool_slots = 128;
-  cpu::CpuKvCache cpu_device(layers, slots, kv_heads, head_dim), cpu_host(layers, pool_slots, kv_heads, head_dim);
+  cpu::CpuKvCache cpu_device(layers, slots, kv_heads, head_dim),
+      cpu_host(layers, pool_slots, kv_heads, head_dim);
   std::mt19937_64 rng(8);
   for (int32_t l = 0; l < layers; ++l) {
     const KvArenaView<float> a = cpu_device.layer(l);
@@ -224,7 +229,8 @@ void check_movement(const std::vector<KvCopy>& copies, const std::vector<KvCopy>
   cpu::swap_in(cpu_host, cpu_device, in_list);
   cuda::swap_in(gpu_host, gpu_device, in_list, stream);
   cuda::check_cuda(cudaStreamSynchronize(stream), "movement");
-  cpu::CpuKvCache back(layers, slots, kv_heads, head_dim), back_host(layers, pool_slots, kv_heads, head_dim);
+  cpu::CpuKvCache back(layers, slots, kv_heads, head_dim),
+      back_host(layers, pool_slots, kv_heads, head_dim);
   gpu_testing::download_cache<T>(gpu_device, back);
   gpu_testing::download_cache<T>(gpu_host, back_host);
   for (int32_t l = 0; l < layers; ++l) {
@@ -238,8 +244,10 @@ void check_movement(const std::vector<KvCopy>& copies, const std::vector<KvCopy>
     for (int32_t l = 0; l < layers; ++l) {
       for (int64_t i = c.dst_slot * back_host.slot_floats();
            i < (c.dst_slot + c.num_slots) * back_host.slot_floats(); ++i) {
-        ASSERT_EQ(back_host.layer(l).k[i], cpu_host.layer(l).k[i]) << "pool layer " << l << " " << i;
-        ASSERT_EQ(back_host.layer(l).v[i], cpu_host.layer(l).v[i]) << "pool layer " << l << " " << i;
+        ASSERT_EQ(back_host.layer(l).k[i], cpu_host.layer(l).k[i])
+            << "pool layer " << l << " " << i;
+        ASSERT_EQ(back_host.layer(l).v[i], cpu_host.layer(l).v[i])
+            << "pool layer " << l << " " << i;
       }
     }
   }
@@ -253,7 +261,7 @@ TYPED_TEST(GpuOps, CopiesAndSwapsMatchCpu) {
   std::vector<KvCopy> many, outs, ins;
   for (int64_t i = 0; i < 40; ++i) many.push_back({i, 256 + 2 * i, 1});
   for (int64_t i = 0; i < 30; ++i) outs.push_back({256 + 2 * i, i, 1});  // adjacent in the pool
-  for (int64_t i = 0; i < 30; ++i) ins.push_back({i, 400 + i, 1});      // merge into one range
+  for (int64_t i = 0; i < 30; ++i) ins.push_back({i, 400 + i, 1});       // merge into one range
   check_movement<T>(many, outs, ins, this->stream());
   // A dependent chain: copy 2 reads what copy 1 wrote; list order must hold.
   std::vector<KvCopy> chain;
