@@ -215,6 +215,7 @@ void CudaExecutor::sample(const SchedulerOutput& plan, const float* logits, int6
     on_device = on_device && argmax_suffices(seq->group->spec.sampling);
   }
   const auto count = static_cast<size_t>(rows);
+  if (count == 0) return;  // only prompt chunks that do not sample yet
   if (on_device) {
     device_ids_.reserve(count * sizeof(int32_t));
     host_ids_.reserve(count * sizeof(int32_t));

@@ -46,7 +46,9 @@ void PinnedBuffer::reserve(size_t bytes) {
 }
 
 CudaStream::CudaStream() {
-  check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+  // A blocking stream: it waits for work on the legacy default stream, where synchronous
+  // calls such as cudaMemset and cudaMemcpy from pageable memory may still be finishing.
+  check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamDefault), "cudaStreamCreate");
 }
 
 CudaStream::~CudaStream() {

@@ -81,7 +81,7 @@ class PinnedBuffer {
 
 class CudaStream {
  public:
-  CudaStream();  // a non-blocking stream on the current device
+  CudaStream();  // a (blocking) stream on the current device
   ~CudaStream();
   CudaStream(const CudaStream&) = delete;
   CudaStream& operator=(const CudaStream&) = delete;

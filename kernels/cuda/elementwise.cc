@@ -54,6 +54,8 @@ RotaryTable::RotaryTable(int32_t head_dim, int32_t max_positions, double theta)
   check_cuda(
       cudaMemcpy(table_.data(), host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice),
       "RotaryTable: upload");
+  // From pageable memory cudaMemcpy may return before the DMA lands: wait for it.
+  check_cuda(cudaDeviceSynchronize(), "RotaryTable: upload");
 }
 
 template <typename T>

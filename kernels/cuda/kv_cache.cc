@@ -20,6 +20,8 @@ CudaKvCache::CudaKvCache(int32_t num_layers, int64_t num_slots, int32_t num_kv_h
     device_.reserve(bytes);
     base_ = device_.data();
     check_cuda(cudaMemset(base_, 0, bytes), "CudaKvCache: cudaMemset");
+    // cudaMemset may return before it is done; streams created later must not race it.
+    check_cuda(cudaDeviceSynchronize(), "CudaKvCache: cudaMemset");
   } else {
     host_.reserve(bytes);
     base_ = host_.data();

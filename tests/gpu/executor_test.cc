@@ -58,6 +58,37 @@ struct Variant {
   bool expect_swaps;
 };
 
+// cpu_engine_test.cc's policies: plenty of memory, pressure with recompute and swap, chunking.
+const std::vector<Variant>& variants() {
+  static const std::vector<Variant> v = {
+      Variant{"paged_bs1", "[memory]\npolicy = paged\nblock_size = 1\ncapacity_slots = 8192\n",
+              false, false},
+      Variant{"paged_bs16", "[memory]\npolicy = paged\nblock_size = 16\ncapacity_slots = 8192\n",
+              false, false},
+      Variant{"contiguous_pow2_buddy",
+              "[memory]\npolicy = contiguous\nreservation = pow2\n"
+              "placement = buddy\ncapacity_slots = 8192\n",
+              false, false},
+      Variant{"paged_recompute_pressure",
+              "[memory]\npolicy = paged\nblock_size = 8\ncapacity_slots = 320\n"
+              "[scheduler]\npreemption = recompute\n",
+              true, false},
+      Variant{"paged_swap_pressure",
+              "[memory]\npolicy = paged\nblock_size = 8\ncapacity_slots = 320\n"
+              "[scheduler]\npreemption = swap\n",
+              true, true},
+      Variant{"paged_bs1_swap_pressure",
+              "[memory]\npolicy = paged\nblock_size = 1\ncapacity_slots = 300\n"
+              "[scheduler]\npreemption = swap\n",
+              true, true},
+      Variant{"chunked_prefill",
+              "[memory]\npolicy = paged\nblock_size = 16\ncapacity_slots = 400\n"
+              "[scheduler]\nchunk_size = 24\nmax_batched_tokens = 64\n"
+              "max_num_seqs = 16\npreemption = swap\n",
+              true, false}};
+  return v;
+}
+
 class CudaEngineMatchesCpu : public ::testing::TestWithParam<Variant> {
  protected:
   void SetUp() override { KVLAB_REQUIRE_CUDA_DEVICE(); }
@@ -81,36 +112,21 @@ TEST_P(CudaEngineMatchesCpu, GreedyTokensEqualTheCpuEngines) {
   for (const StepRecord& s : gpu.steps) EXPECT_GT(s.duration_s, 0.0) << "CUDA-event step time";
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Policies, CudaEngineMatchesCpu,
-    ::testing::Values(Variant{"paged_bs1",
-                              "[memory]\npolicy = paged\nblock_size = 1\ncapacity_slots = 8192\n",
-                              false, false},
-                      Variant{"paged_bs16",
-                              "[memory]\npolicy = paged\nblock_size = 16\ncapacity_slots = 8192\n",
-                              false, false},
-                      Variant{"contiguous_pow2_buddy",
-                              "[memory]\npolicy = contiguous\nreservation = pow2\nplacement = "
-                              "buddy\ncapacity_slots = 8192\n",
-                              false, false},
-                      Variant{"paged_recompute_pressure",
-                              "[memory]\npolicy = paged\nblock_size = 8\ncapacity_slots = "
-                              "320\n[scheduler]\npreemption = recompute\n",
-                              true, false},
-                      Variant{"paged_swap_pressure",
-                              "[memory]\npolicy = paged\nblock_size = 8\ncapacity_slots = "
-                              "320\n[scheduler]\npreemption = swap\n",
-                              true, true},
-                      Variant{"paged_bs1_swap_pressure",
-                              "[memory]\npolicy = paged\nblock_size = 1\ncapacity_slots = "
-                              "300\n[scheduler]\npreemption = swap\n",
-                              true, true},
-                      Variant{"chunked_prefill",
-                              "[memory]\npolicy = paged\nblock_size = 16\ncapacity_slots = 400\n"
-                              "[scheduler]\nchunk_size = 24\nmax_batched_tokens = 64\nmax_num_seqs "
-                              "= 16\npreemption = swap\n",
-                              true, false}),
-    [](const ::testing::TestParamInfo<Variant>& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Policies, CudaEngineMatchesCpu, ::testing::ValuesIn(variants()),
+                         [](const ::testing::TestParamInfo<Variant>& info) {
+                           return std::string(info.param.name);
+                         });
+
+// Runs everywhere: the configurations resolve (and name the cuda back end), so a GPU session
+// does not discover a typo in them.
+TEST(CudaEngineConfigs, EveryVariantResolves) {
+  for (const Variant& v : variants()) {
+    const ExperimentConfig config = resolve_experiment(tiny("cuda", v.config));
+    EXPECT_EQ(config.backend.kind, "cuda") << v.name;
+    EXPECT_EQ(config.backend.dtype, "fp32") << v.name;
+    EXPECT_GT(config.memory.capacity_slots, 0) << v.name;
+  }
+}
 
 TEST(CudaEngine, ParallelRandomSamplingEqualsTheCpuEngines) {
   KVLAB_REQUIRE_CUDA_DEVICE();
@@ -130,23 +146,25 @@ TEST(CudaEngine, Fp16TokensDoNotDependOnTheLayout) {
   KVLAB_REQUIRE_CUDA_DEVICE();
   // One request at a time: both layouts see the same steps with the same GEMM shapes, and the
   // attention kernels read paged and contiguous layouts bit-identically.
-  const std::string one_at_a_time = "[scheduler]\nmax_num_seqs = 1\n[backend]\ndtype = fp16\n";
+  auto fp16 = [](const std::string& memory) {
+    Config c = tiny("cuda", memory + "[scheduler]\nmax_num_seqs = 1\n");
+    c.set("backend.dtype", "fp16");
+    return run_one(c);
+  };
   const RunResult paged =
-      run_one(tiny("cuda", "[memory]\npolicy = paged\nblock_size = 16\ncapacity_slots = 8192\n" +
-                               one_at_a_time));
-  const RunResult contiguous = run_one(tiny(
-      "cuda",
-      "[memory]\npolicy = contiguous\nreservation = max\ncapacity_slots = 8192\n" + one_at_a_time));
+      fp16("[memory]\npolicy = paged\nblock_size = 16\ncapacity_slots = 8192\n");
+  const RunResult contiguous =
+      fp16("[memory]\npolicy = contiguous\nreservation = max\ncapacity_slots = 8192\n");
   EXPECT_EQ(tokens_of(paged), tokens_of(contiguous));
 }
 
 TEST(CudaExecutorConfig, RefusesAnArenaLargerThanFreeMemory) {
   KVLAB_REQUIRE_CUDA_DEVICE();
   const ExperimentConfig config =
-      resolve_experiment(tiny("cuda", "[memory]\ncapacity_slots = 2000000000000\n"));
+      resolve_experiment(tiny("cuda", "[memory]\ncapacity_slots = 10000000000\n"));
   try {
     executors().create("cuda", config);
-    FAIL() << "a 1 TB KV arena was accepted";
+    FAIL() << "a 5 TB KV arena was accepted";
   } catch (const InputError& e) {
     const std::string what = e.what();
     EXPECT_NE(what.find("memory.capacity_slots"), std::string::npos) << what;
