@@ -76,6 +76,7 @@ DeviceBuffer upload(const std::vector<I>& values) {
   cuda::check_cuda(
       cudaMemcpy(b.data(), values.data(), values.size() * sizeof(I), cudaMemcpyHostToDevice),
       "bench upload");
+  cuda::check_cuda(cudaDeviceSynchronize(), "bench upload");
   return b;
 }
 

@@ -83,6 +83,8 @@ class DeviceArray {
       host[static_cast<size_t>(i)] = cuda::from_float_host<T>(values[i]);
     cuda::check_cuda(cudaMemcpy(buffer_.data(), host.data(), bytes(count_), cudaMemcpyHostToDevice),
                      "DeviceArray upload");
+    // cudaMemcpy from pageable memory may return before the DMA lands.
+    cuda::check_cuda(cudaDeviceSynchronize(), "DeviceArray upload");
   }
   std::vector<float> to_floats() const {
     std::vector<T> host(static_cast<size_t>(count_));
@@ -114,6 +116,7 @@ cuda::DeviceBuffer device_copy(const std::vector<I>& values) {
     cuda::check_cuda(
         cudaMemcpy(buffer.data(), values.data(), values.size() * sizeof(I), cudaMemcpyHostToDevice),
         "device_copy");
+    cuda::check_cuda(cudaDeviceSynchronize(), "device_copy");
   }
   return buffer;
 }
@@ -135,6 +138,7 @@ void upload_cache(const cpu::CpuKvCache& host, cuda::CudaKvCache& device) {
     cuda::check_cuda(cudaMemcpy(to.k, k.data(), n * sizeof(T), cudaMemcpyDefault), "upload K");
     cuda::check_cuda(cudaMemcpy(to.v, v.data(), n * sizeof(T), cudaMemcpyDefault), "upload V");
   }
+  cuda::check_cuda(cudaDeviceSynchronize(), "upload_cache");
 }
 
 template <typename T>
