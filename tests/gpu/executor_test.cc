@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,9 @@ struct Variant {
   bool expect_preemption;
   bool expect_swaps;
 };
+
+// ctest lists a parameter by what this prints.
+void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
 
 // cpu_engine_test.cc's policies: plenty of memory, pressure with recompute and swap, chunking.
 const std::vector<Variant>& variants() {
