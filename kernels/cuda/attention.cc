@@ -78,7 +78,9 @@ void decode_attention(const T* q, int64_t q_stride, const KvSeqView& seqs, int32
                       int64_t out_stride, DeviceBuffer& workspace, cudaStream_t stream,
                       DecodeOptions options) {
   check_heads("decode_attention", num_heads, arena.num_kv_heads, arena.head_dim);
-  check_invariant(seqs.num_seqs >= 0, "decode_attention: negative batch");
+  check_invariant(seqs.num_seqs >= 0 && seqs.num_seqs <= 65535,
+                  "decode_attention: batch of " + std::to_string(seqs.num_seqs) +
+                      " outside 0..65535 (the grid's y dimension)");
   if (seqs.num_seqs == 0) return;
   check_invariant(max_context >= 1, "decode_attention: max_context " + std::to_string(max_context) +
                                         " (contexts must be >= 1)");
@@ -111,6 +113,10 @@ void decode_attention(const T* q, int64_t q_stride, const KvSeqView& seqs, int32
     a.num_partitions =
         static_cast<int32_t>((int64_t{max_context} + a.partition_tokens - 1) / a.partition_tokens);
   }
+  // The reduction keeps one weight per partition in (default-sized) shared memory.
+  check_invariant(a.num_partitions <= 48 * 1024 / static_cast<int32_t>(sizeof(float)),
+                  "decode_attention: " + std::to_string(a.num_partitions) +
+                      " partitions; raise partition_tokens");
   if (a.num_partitions > 1) {
     const int64_t blocks = int64_t{seqs.num_seqs} * num_heads * a.num_partitions;
     workspace.reserve(static_cast<size_t>(blocks * (arena.head_dim + 2)) * sizeof(float));
@@ -128,7 +134,9 @@ void prefill_attention(const T* q, int64_t q_stride, const int32_t* query_indptr
                        const KvSeqView& seqs, const KvArenaView<const T>& arena, int32_t num_heads,
                        T* out, int64_t out_stride, cudaStream_t stream) {
   check_heads("prefill_attention", num_heads, arena.num_kv_heads, arena.head_dim);
-  check_invariant(seqs.num_seqs >= 0 && max_q_len >= 0, "prefill_attention: negative sizes");
+  check_invariant(seqs.num_seqs >= 0 && seqs.num_seqs <= 65535 && max_q_len >= 0,
+                  "prefill_attention: batch of " + std::to_string(seqs.num_seqs) +
+                      " outside 0..65535 (the grid's z dimension) or negative max_q_len");
   if (seqs.num_seqs == 0 || max_q_len == 0) return;
   const int64_t width = int64_t{num_heads} * arena.head_dim;
   check_invariant(q_stride >= width && out_stride >= width,
