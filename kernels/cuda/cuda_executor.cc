@@ -46,6 +46,14 @@ DeviceInfo open_device(const ExperimentConfig& config) {
   return query_device(config.backend.device);
 }
 
+void check_single_gpu(const ExperimentConfig& config) {
+  if (config.tensor_parallel != 1) {
+    config.raw.fail("model.tensor_parallel",
+                    "the cuda back end runs the whole model on one GPU (backend.device); got " +
+                        std::to_string(config.tensor_parallel));
+  }
+}
+
 void check_llama(const ExperimentConfig& config) {
   try {
     validate_llama_spec(config.model);
@@ -150,6 +158,7 @@ bool argmax_suffices(const SamplingParams& p) {
 CudaExecutor::CudaExecutor(const ExperimentConfig& config)
     : device_(open_device(config)), dtype_(parse_dtype(config.backend.dtype)) {
   check_llama(config);
+  check_single_gpu(config);
   check_device_memory(config, dtype_, device_);
   check_host_pool(config, dtype_);
   stream_ = std::make_unique<CudaStream>();

@@ -8,7 +8,7 @@
 // Models: llama-family shapes of the catalog, dummy weights from backend.weights_seed
 // (host-generated up to ~134M parameters, so tiny models equal the CPU engine's weights;
 // device-generated above: same distributions, different values; see llama_weights.h).
-// opt-* models are refused (model.name).
+// opt-* models are refused (model.name), and so is model.tensor_parallel > 1: one GPU.
 //
 // Sampling: greedy requests with repetition_penalty 1 take the argmax on the GPU (lowest id on
 // ties, as the CPU); if any sampling entry of a step asks for more (temperature > 0, top-k,
@@ -48,8 +48,8 @@ namespace kvlab::cuda {
 class CudaExecutor : public Executor {
  public:
   // Throws InputError (no device; backend.device out of range; model.name not llama-family;
-  // hardware.kv_cache_gb / memory.capacity_slots / memory.swap_space_gb too large), CudaError
-  // when CUDA fails.
+  // model.tensor_parallel > 1; hardware.kv_cache_gb / memory.capacity_slots / memory.swap_space_gb
+  // too large), CudaError when CUDA fails.
   explicit CudaExecutor(const ExperimentConfig& config);
   ~CudaExecutor() override;
 
