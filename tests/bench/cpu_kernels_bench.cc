@@ -12,6 +12,7 @@
 #include "kernels/kv_cache_view.h"
 #include "kernels/model/llama_model.h"
 #include "kernels/model/weight_source.h"
+#include "tests/kernels/model_test_util.h"
 
 namespace kvlab {
 namespace {
@@ -90,25 +91,12 @@ BENCHMARK(BM_DecodeAttention)
     ->ArgsProduct({{1, 8, 32}, {128, 1024}, {0, 16}})
     ->Unit(benchmark::kMicrosecond);
 
-ModelSpec tiny_spec() {
-  ModelSpec s;
-  s.name = "tiny-llama";
-  s.num_layers = 2;
-  s.hidden_size = 64;
-  s.num_heads = 4;
-  s.num_kv_heads = 2;
-  s.head_dim = 16;
-  s.ffn_size = 128;
-  s.vocab_size = 256;
-  s.max_seq_len = 512;
-  return s;
-}
 
 // One step of the tiny model: `decodes` sequences at context 255 decoding one token each, plus
 // one 64-token prefill chunk following 128 tokens already cached; paged, block size 16.
 void BM_TinyModelStep(benchmark::State& state) {
   const auto decodes = static_cast<int>(state.range(0));
-  const LlamaModel model(tiny_spec(), DummyWeightSource(1));
+  const LlamaModel model(testing::tiny_llama_spec(), DummyWeightSource(1));
   const std::vector<KvLayout> layouts = make_layouts(decodes + 1, 256, 16);
   cpu::CpuKvCache cache = model.make_kv_cache(int64_t{decodes + 1} * 256);
   std::vector<ForwardEntry> batch;
