@@ -1,6 +1,7 @@
 #include "core/config.h"
 
 #include <cerrno>
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -66,7 +67,6 @@ Config Config::parse(const std::string& text, const std::string& origin) {
   std::string raw;
   std::string section;
   long line_no = 0;
-  std::set<std::string> seen_sweep;
   while (std::getline(in, raw)) {
     ++line_no;
     const std::string line = trim(strip_comment(raw));
@@ -88,14 +88,7 @@ Config Config::parse(const std::string& text, const std::string& origin) {
     if (section.empty()) throw InputError(origin, line_no, name, "key outside any [section]");
     if (name.empty()) throw InputError(origin, line_no, "", "empty key");
     if (section == "sweep") {
-      check_known_key(name, origin, line_no);
-      if (!seen_sweep.insert(name).second) throw InputError(origin, line_no, "sweep." + name, "swept twice");
-      std::vector<std::string> values = split_list(value);
-      for (const std::string& v : values) {
-        if (v.empty()) throw InputError(origin, line_no, "sweep." + name, "empty value in list");
-      }
-      config.sweep_.emplace_back(name, std::move(values));
-      config.sweep_origin_[name] = ConfigValue{value, origin, line_no};
+      config.add_sweep_axis(name, value, ConfigValue{value, origin, line_no});
       continue;
     }
     const std::string key = section + "." + name;
@@ -128,28 +121,89 @@ void Config::set_override(const std::string& assignment) {
   const std::string key = trim(assignment.substr(0, eq));
   const std::string value = trim(assignment.substr(eq + 1));
   if (key.rfind("sweep.", 0) == 0) {
-    const std::string swept = key.substr(6);
-    check_known_key(swept, "--set", 0);
-    std::vector<std::string> values = split_list(value);
-    bool replaced = false;
-    for (auto& [k, v] : sweep_) {
-      if (k == swept) {
-        v = values;
-        replaced = true;
-      }
+    const std::string name = key.substr(6);
+    // The new axis replaces every axis that shares a key with it, where the first of them was.
+    const std::vector<std::string> keys = split_list(name, '+');
+    std::vector<SweepAxis> kept;
+    size_t at = std::string::npos;
+    for (SweepAxis& axis : sweep_) {
+      const bool shares = std::any_of(keys.begin(), keys.end(), [&](const std::string& k) {
+        return std::find(axis.keys.begin(), axis.keys.end(), k) != axis.keys.end();
+      });
+      if (shares && at == std::string::npos) at = kept.size();
+      if (!shares) kept.push_back(std::move(axis));
     }
-    if (!replaced) sweep_.emplace_back(swept, values);
+    sweep_ = std::move(kept);
+    add_sweep_axis(name, value, ConfigValue{value, "--set", 0});
+    if (at != std::string::npos) {
+      std::rotate(sweep_.begin() + static_cast<std::ptrdiff_t>(at), sweep_.end() - 1, sweep_.end());
+    }
     return;
   }
   check_known_key(key, "--set", 0);
   set(key, value);
-  // An explicit --set of a swept key pins it: the sweep no longer varies it.
+  // An explicit --set of a swept key pins it: the sweep no longer varies it. In a zipped axis
+  // the key leaves the tuples, and tuples that became equal are run once.
   for (auto it = sweep_.begin(); it != sweep_.end(); ++it) {
-    if (it->first == key) {
-      sweep_.erase(it);
-      break;
+    const auto k = std::find(it->keys.begin(), it->keys.end(), key);
+    if (k == it->keys.end()) continue;
+    const auto column = static_cast<std::ptrdiff_t>(k - it->keys.begin());
+    it->keys.erase(k);
+    std::vector<std::vector<std::string>> kept;
+    for (auto& tuple : it->values) {
+      tuple.erase(tuple.begin() + column);
+      if (std::find(kept.begin(), kept.end(), tuple) == kept.end()) kept.push_back(std::move(tuple));
+    }
+    it->values = std::move(kept);
+    if (it->keys.empty()) sweep_.erase(it);
+    break;
+  }
+}
+
+std::string SweepAxis::name() const {
+  std::string out;
+  for (const std::string& k : keys) out += (out.empty() ? "" : "+") + k;
+  return out;
+}
+
+void Config::add_sweep_axis(const std::string& name, const std::string& values,
+                            const ConfigValue& origin) {
+  SweepAxis axis;
+  axis.origin = origin;
+  axis.keys = split_list(name, '+');
+  const std::string field = "sweep." + name;
+  for (const std::string& k : axis.keys) {
+    if (k.empty()) throw InputError(origin.origin, origin.line, field, "empty key in a zipped axis");
+    check_known_key(k, origin.origin, origin.line);
+    if (std::count(axis.keys.begin(), axis.keys.end(), k) > 1) {
+      throw InputError(origin.origin, origin.line, field, "key " + k + " appears twice");
+    }
+    for (const SweepAxis& other : sweep_) {
+      if (std::find(other.keys.begin(), other.keys.end(), k) != other.keys.end()) {
+        throw InputError(origin.origin, origin.line, field,
+                         k + " swept twice (also in sweep." + other.name() +
+                             (other.origin.line > 0 ? " on line " + std::to_string(other.origin.line)
+                                                    : std::string()) +
+                             ")");
+      }
     }
   }
+  for (const std::string& v : split_list(values)) {
+    if (v.empty()) throw InputError(origin.origin, origin.line, field, "empty value in list");
+    std::vector<std::string> tuple =
+        axis.keys.size() == 1 ? std::vector<std::string>{v} : split_list(v, ':');
+    if (tuple.size() != axis.keys.size()) {
+      throw InputError(origin.origin, origin.line, field,
+                       "value '" + v + "' has " + std::to_string(tuple.size()) + " part(s); a zipped axis of " +
+                           std::to_string(axis.keys.size()) + " keys needs " +
+                           std::to_string(axis.keys.size()) + " joined by ':'");
+    }
+    for (const std::string& part : tuple) {
+      if (part.empty()) throw InputError(origin.origin, origin.line, field, "empty part in '" + v + "'");
+    }
+    axis.values.push_back(std::move(tuple));
+  }
+  sweep_.push_back(std::move(axis));
 }
 
 void Config::set(const std::string& key, const std::string& value, const std::string& origin,

@@ -8,7 +8,8 @@
 //
 // The known keys, with defaults and help, are the schema in config_schema.cc; an unknown key
 // is an error that names its line. [sweep] keys must name known keys; their values are
-// comma-separated lists.
+// comma-separated lists. Keys joined by '+' form one zipped axis whose values are ':'-joined
+// tuples (`memory.policy + memory.reservation = contiguous:max, paged:max`).
 #pragma once
 
 #include <cstdint>
@@ -24,6 +25,17 @@ struct ConfigValue {
   std::string value;
   std::string origin;  // file name, or "--set"
   long line = 0;       // 0 for --set
+};
+
+// One [sweep] axis: a key and its values, or several keys varied together (zipped): then every
+// value is one tuple, a value per key, in key order.
+struct SweepAxis {
+  std::vector<std::string> keys;
+  std::vector<std::vector<std::string>> values;  // values[i][k]: key k's value at step i
+  ConfigValue origin;                            // the [sweep] line (or --set) it came from
+
+  // "memory.policy" or "memory.policy+memory.reservation".
+  std::string name() const;
 };
 
 class Config {
@@ -48,11 +60,9 @@ class Config {
   [[noreturn]] void fail(const std::string& key, const std::string& message) const;
 
   const std::map<std::string, ConfigValue>& values() const { return values_; }
-  // [sweep] entries in the order written: key -> list of values.
-  const std::vector<std::pair<std::string, std::vector<std::string>>>& sweep() const {
-    return sweep_;
-  }
-  std::vector<std::pair<std::string, std::vector<std::string>>>& mutable_sweep() { return sweep_; }
+  // [sweep] axes in the order written.
+  const std::vector<SweepAxis>& sweep() const { return sweep_; }
+  void clear_sweep() { sweep_.clear(); }
   // Directory of the file this config was loaded from ("" for text), for relative paths.
   const std::string& base_dir() const { return base_dir_; }
   void set_base_dir(std::string dir) { base_dir_ = std::move(dir); }
@@ -61,8 +71,10 @@ class Config {
 
  private:
   std::map<std::string, ConfigValue> values_;
-  std::vector<std::pair<std::string, std::vector<std::string>>> sweep_;
-  std::map<std::string, ConfigValue> sweep_origin_;
+  // Throws InputError naming `origin` when the axis repeats a key of another axis.
+  void add_sweep_axis(const std::string& name, const std::string& values, const ConfigValue& origin);
+
+  std::vector<SweepAxis> sweep_;
   std::string base_dir_;
 };
 

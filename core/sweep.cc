@@ -7,28 +7,31 @@
 namespace kvlab {
 
 std::vector<SweepPoint> expand_sweep(const Config& config) {
-  const auto& axes = config.sweep();
+  const std::vector<SweepAxis>& axes = config.sweep();
   size_t total = 1;
-  for (const auto& [key, values] : axes) total *= values.size();
+  for (const SweepAxis& axis : axes) total *= axis.values.size();
   std::vector<SweepPoint> points;
   points.reserve(total);
   for (size_t i = 0; i < total; ++i) {
     SweepPoint p;
     p.index = i;
     p.config = config;
-    p.config.mutable_sweep().clear();
+    p.config.clear_sweep();
     // Mixed-radix digits of i, the last axis varying fastest.
     size_t rest = i;
     std::vector<size_t> digit(axes.size());
     for (size_t a = axes.size(); a-- > 0;) {
-      digit[a] = rest % axes[a].second.size();
-      rest /= axes[a].second.size();
+      digit[a] = rest % axes[a].values.size();
+      rest /= axes[a].values.size();
     }
     for (size_t a = 0; a < axes.size(); ++a) {
-      const std::string& key = axes[a].first;
-      const std::string& value = axes[a].second[digit[a]];
-      p.config.set(key, value, "[sweep]", 0);
-      p.label += (p.label.empty() ? "" : ", ") + key + "=" + value;
+      const SweepAxis& axis = axes[a];
+      const std::vector<std::string>& tuple = axis.values[digit[a]];
+      for (size_t k = 0; k < axis.keys.size(); ++k) {
+        // A bad value is reported at the [sweep] line that listed it.
+        p.config.set(axis.keys[k], tuple[k], axis.origin.origin, axis.origin.line);
+        p.label += (p.label.empty() ? "" : ", ") + axis.keys[k] + "=" + tuple[k];
+      }
     }
     points.push_back(std::move(p));
   }

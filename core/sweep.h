@@ -1,5 +1,7 @@
-// Sweeps: a config's [sweep] section lists values per key; the points are their cartesian
-// product, in the order the keys and values are written (the first key varies slowest).
+// Sweeps: a config's [sweep] section lists values per axis; the points are the cartesian
+// product of the axes, in the order the axes and values are written (the first axis varies
+// slowest). An axis is one key, or several keys zipped together ("a + b = x:1, y:2" gives the
+// two steps a=x,b=1 and a=y,b=2), for comparisons whose keys only make sense in pairs.
 #pragma once
 
 #include <string>

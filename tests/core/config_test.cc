@@ -80,7 +80,7 @@ TEST(Config, OverridesReplaceValuesAndPinSweptKeys) {
   EXPECT_TRUE(c.sweep().empty());
   c.set_override("sweep.scheduler.max_num_seqs=1,2,3");
   ASSERT_EQ(c.sweep().size(), 1u);
-  EXPECT_EQ(c.sweep()[0].second.size(), 3u);
+  EXPECT_EQ(c.sweep()[0].values.size(), 3u);
   EXPECT_NE(error_of([&] { c.set_override("memory.nope=1"); }).find("unknown key"), std::string::npos);
   EXPECT_NE(error_of([&] { c.set_override("novalue"); }).find("section.key=value"), std::string::npos);
 }
@@ -88,8 +88,8 @@ TEST(Config, OverridesReplaceValuesAndPinSweptKeys) {
 TEST(Config, SweepListsKeepTheirOrderAndRejectUnknownKeys) {
   const Config c = Config::parse("[sweep]\nmemory.policy = paged, contiguous\nworkload.rate = 1,2,4\n", "s.ini");
   ASSERT_EQ(c.sweep().size(), 2u);
-  EXPECT_EQ(c.sweep()[0].first, "memory.policy");
-  EXPECT_EQ(c.sweep()[1].second, (std::vector<std::string>{"1", "2", "4"}));
+  EXPECT_EQ(c.sweep()[0].name(), "memory.policy");
+  EXPECT_EQ(c.sweep()[1].values, (std::vector<std::vector<std::string>>{{"1"}, {"2"}, {"4"}}));
   EXPECT_NE(error_of([] { Config::parse("[sweep]\nmemory.polcy = a\n", "s.ini"); }).find("s.ini:2"),
             std::string::npos);
   EXPECT_NE(error_of([] { Config::parse("[sweep]\nmemory.policy = a,,b\n", "s.ini"); }).find("empty value"),

@@ -31,6 +31,78 @@ TEST(Sweep, CartesianProductInWrittenOrderFirstKeySlowest) {
   EXPECT_EQ(points[4].config.get_string("memory.policy"), "contiguous");
 }
 
+TEST(Sweep, ZippedKeysVaryTogetherAndCrossOtherAxes) {
+  const auto points = expand_sweep(Config::parse(
+      "[sweep]\nmemory.policy + memory.reservation = contiguous:max, contiguous:oracle, paged:max\n"
+      "memory.block_size = 8, 16\n",
+      "x.ini"));
+  ASSERT_EQ(points.size(), 6u);
+  EXPECT_EQ(points[0].label, "memory.policy=contiguous, memory.reservation=max, memory.block_size=8");
+  EXPECT_EQ(points[3].label, "memory.policy=contiguous, memory.reservation=oracle, memory.block_size=16");
+  EXPECT_EQ(points[5].label, "memory.policy=paged, memory.reservation=max, memory.block_size=16");
+  EXPECT_EQ(points[3].config.get_string("memory.reservation"), "oracle");
+  EXPECT_EQ(points[4].config.get_string("memory.policy"), "paged");
+}
+
+TEST(Sweep, ZippedAxisErrorsNameTheLine) {
+  auto message = [](const std::string& text) {
+    try {
+      Config::parse(text, "x.ini");
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string parts =
+      message("[sweep]\n\nmemory.policy+memory.reservation = contiguous:max, paged\n");
+  EXPECT_NE(parts.find("x.ini:3"), std::string::npos) << parts;
+  EXPECT_NE(parts.find("'paged' has 1 part(s)"), std::string::npos) << parts;
+  const std::string twice =
+      message("[sweep]\nmemory.policy = paged, contiguous\nmemory.policy+memory.reservation = paged:max\n");
+  EXPECT_NE(twice.find("x.ini:3"), std::string::npos) << twice;
+  EXPECT_NE(twice.find("swept twice (also in sweep.memory.policy on line 2)"), std::string::npos)
+      << twice;
+  EXPECT_NE(message("[sweep]\nmemory.policy+memory.bogus = a:b\n").find("unknown key"),
+            std::string::npos);
+  EXPECT_NE(message("[sweep]\nmemory.policy+ = a:b\n").find("empty key"), std::string::npos);
+  EXPECT_NE(message("[sweep]\nmemory.policy+memory.reservation = paged:\n").find("empty part"),
+            std::string::npos);
+}
+
+TEST(Sweep, PinningAZippedKeyDropsItAndRunsEqualTuplesOnce) {
+  Config c = Config::parse(
+      "[sweep]\nmemory.policy + memory.reservation = contiguous:max, contiguous:oracle, paged:max\n",
+      "x.ini");
+  c.set_override("memory.policy=paged");
+  const auto points = expand_sweep(c);
+  ASSERT_EQ(points.size(), 2u);
+  EXPECT_EQ(points[0].label, "memory.reservation=max");
+  EXPECT_EQ(points[1].label, "memory.reservation=oracle");
+  EXPECT_EQ(points[1].config.get_string("memory.policy"), "paged");
+}
+
+TEST(Sweep, SetSweepReplacesEveryAxisSharingAKeyInPlace) {
+  Config c = Config::parse(
+      "[sweep]\nmemory.policy = paged, contiguous\nmemory.block_size = 8, 16\n", "x.ini");
+  c.set_override("sweep.memory.policy+memory.reservation=contiguous:pow2,paged:max");
+  const auto points = expand_sweep(c);
+  ASSERT_EQ(points.size(), 4u);
+  EXPECT_EQ(points[0].label, "memory.policy=contiguous, memory.reservation=pow2, memory.block_size=8");
+  EXPECT_EQ(points[3].label, "memory.policy=paged, memory.reservation=max, memory.block_size=16");
+}
+
+TEST(Sweep, ABadSweptValueNamesItsSweepLine) {
+  const auto points = expand_sweep(
+      Config::parse("[memory]\npolicy = paged\n[sweep]\nmemory.block_size = 16, many\n", "x.ini"));
+  ASSERT_EQ(points.size(), 2u);
+  try {
+    (void)points[1].config.get_int("memory.block_size");
+    FAIL() << "no error for block_size=many";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("x.ini:4"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Sweep, ShardsPartitionThePoints) {
   const Shard s = parse_shard("1/3");
   EXPECT_EQ(s.index, 1u);
