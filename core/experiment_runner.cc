@@ -33,12 +33,6 @@ uint64_t splitmix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-struct PreparedPoint {
-  SweepPoint point;
-  ExperimentConfig config;
-  std::shared_ptr<const Workload> workload;
-};
-
 }  // namespace
 
 std::vector<RequestSpec> requests_for_backend(const ExperimentConfig& config,
@@ -62,13 +56,11 @@ std::vector<RequestSpec> requests_for_backend(const ExperimentConfig& config,
   return out;
 }
 
-std::vector<RunResult> run_experiment(const Config& config, const RunOptions& options) {
+std::vector<PreparedPoint> prepare_experiment(const Config& config, const Shard& shard) {
   std::vector<PreparedPoint> prepared;
   std::map<std::string, std::shared_ptr<const Workload>> workloads;
-  std::vector<SweepPoint> points = expand_sweep(config);
-  const size_t sweep_size = points.size();
-  for (SweepPoint& point : points) {
-    if (!options.shard.contains(point.index)) continue;
+  for (SweepPoint& point : expand_sweep(config)) {
+    if (!shard.contains(point.index)) continue;
     PreparedPoint p;
     p.config = resolve_experiment(point.config);
     validate_engine_config(p.config);  // policy names and settings fail now, not mid-run
@@ -81,6 +73,20 @@ std::vector<RunResult> run_experiment(const Config& config, const RunOptions& op
     p.point = std::move(point);
     prepared.push_back(std::move(p));
   }
+  return prepared;
+}
+
+int effective_jobs(const std::vector<PreparedPoint>& points, int requested) {
+  const bool gpu = std::any_of(points.begin(), points.end(), [](const PreparedPoint& p) {
+    return p.config.backend.kind == "cuda";
+  });
+  if (gpu) return 1;
+  return std::max(1, std::min<int>(requested, static_cast<int>(points.size())));
+}
+
+std::vector<RunResult> run_experiment(const Config& config, const RunOptions& options) {
+  const size_t sweep_size = expand_sweep(config).size();
+  const std::vector<PreparedPoint> prepared = prepare_experiment(config, options.shard);
 
   int64_t requests_total = 0;
   for (const PreparedPoint& p : prepared) requests_total += static_cast<int64_t>(p.workload->requests.size());
@@ -123,7 +129,7 @@ std::vector<RunResult> run_experiment(const Config& config, const RunOptions& op
       if (options.progress) options.progress(points_done, prepared.size(), requests_done, requests_total, 0.0);
     }
   };
-  const int jobs = std::max(1, std::min<int>(options.jobs, static_cast<int>(prepared.size())));
+  const int jobs = effective_jobs(prepared, options.jobs);
   if (jobs == 1) {
     worker();
   } else {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "core/experiment.h"
 #include "core/metrics.h"
 #include "core/sweep.h"
+#include "core/workload.h"
 
 namespace kvlab {
 
@@ -32,6 +34,23 @@ struct RunOptions {
 // sampling settings with its own seed. The simulator's requests are returned unchanged.
 std::vector<RequestSpec> requests_for_backend(const ExperimentConfig& config,
                                               const std::vector<RequestSpec>& requests);
+
+// One point of a shard, validated and with its workload loaded, before anything runs.
+struct PreparedPoint {
+  SweepPoint point;
+  ExperimentConfig config;
+  std::shared_ptr<const Workload> workload;  // shared by points that read the same trace alike
+};
+
+// Every point of the shard, in point order, each resolved (resolve_experiment), checked
+// (validate_engine_config) and with its workload loaded. Throws InputError naming file, line
+// and key for the first bad point. Constructs no executor: checks that need the back end's
+// hardware (a cuda device's free memory) happen when the point runs.
+std::vector<PreparedPoint> prepare_experiment(const Config& config, const Shard& shard);
+
+// The threads run_experiment uses for `points`: `requested`, at most one per point, and one
+// when any point runs on a GPU back end (each cuda executor holds a whole model's weights).
+int effective_jobs(const std::vector<PreparedPoint>& points, int requested);
 
 // Returns one RunResult per point this shard runs, in point order. Throws InputError for
 // bad config or workloads (before running anything).

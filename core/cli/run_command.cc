@@ -1,6 +1,7 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -52,6 +53,45 @@ class ProgressLine {
   double sim_s_ = 0;
 };
 
+// "workload: SOURCE (FORMAT): N rows read, ..." with every row the user gave that does not run.
+std::string workload_line(const WorkloadReport& w) {
+  std::string line = "workload: " + w.source + " (" + w.format + "): " + std::to_string(w.rows_read) +
+                     " rows read, " + std::to_string(w.bad_rows_skipped) + " bad rows skipped, " +
+                     std::to_string(w.filtered_prompt_len) + " over max_prompt_len, " +
+                     std::to_string(w.filtered_total_len) + " over max_total_len, " +
+                     std::to_string(w.beyond_num_requests) + " beyond num_requests";
+  for (const auto& [reason, count] : w.dropped_by_format) {
+    if (count > 0) line += ", " + std::to_string(count) + " dropped by the format (" + reason + ")";
+  }
+  return line;
+}
+
+// `kvlab run --check`: every point of the shard validated and its workload read, a line per
+// point, nothing run or written.
+int check_points(const Config& config, const Shard& shard, int jobs) {
+  const std::vector<PreparedPoint> points = prepare_experiment(config, shard);
+  std::printf("%-5s %-8s %-14s %-22s %12s %9s %9s  %s\n", "point", "backend", "model", "memory",
+              "kv_slots", "kv_GiB", "requests", "label");
+  for (const PreparedPoint& p : points) {
+    const ExperimentConfig& c = p.config;
+    std::string memory = c.memory.policy;
+    if (c.memory.policy == "paged") memory += "(block " + std::to_string(c.memory.block_size) + ")";
+    if (c.memory.policy == "contiguous") memory += "(" + c.memory.reservation + ")";
+    const double gib = static_cast<double>(c.memory.capacity_slots) *
+                       static_cast<double>(c.kv_bytes_per_slot_per_gpu()) / (1024.0 * 1024.0 * 1024.0);
+    std::printf("%-5zu %-8s %-14s %-22s %12lld %9.2f %9zu  %s\n", p.point.index, c.backend.kind.c_str(),
+                c.model.name.c_str(), memory.c_str(), static_cast<long long>(c.memory.capacity_slots),
+                gib, p.workload->requests.size(), p.point.label.c_str());
+  }
+  if (!points.empty()) std::printf("%s\n", workload_line(points.front().workload->report).c_str());
+  std::printf("check passed: %zu point(s) would run on %d thread(s); nothing was run or written",
+              points.size(), effective_jobs(points, jobs));
+  const bool gpu = std::any_of(points.begin(), points.end(),
+                               [](const PreparedPoint& p) { return p.config.backend.kind == "cuda"; });
+  std::printf("%s\n", gpu ? " (the cuda back end checks device memory when a point starts)" : "");
+  return 0;
+}
+
 }  // namespace
 
 int run_command(const std::vector<std::string>& args, const std::string& command_line) {
@@ -69,6 +109,7 @@ int run_command(const std::vector<std::string>& args, const std::string& command
       "shard", po::value<std::string>(&shard)->default_value("0/1"),
       "run every N-th point starting at I (I/N), for cluster job arrays")(
       "audit", "audit the memory manager after every step (slow; for debugging policies)")(
+      "check", "validate every point and read its workload, print the plan, run nothing")(
       "quiet,q", "no progress line and no summary table");
   po::options_description hidden;
   std::string config_path;
@@ -102,6 +143,7 @@ int run_command(const std::vector<std::string>& args, const std::string& command
   RunOptions run;
   run.jobs = jobs > 0 ? jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   run.shard = parse_shard(shard);
+  if (vm.count("check")) return check_points(config, run.shard, run.jobs);
   run.audit_every_step = vm.count("audit") > 0;
   const bool quiet = vm.count("quiet") > 0;
   ProgressLine progress;
@@ -125,17 +167,7 @@ int run_command(const std::vector<std::string>& args, const std::string& command
     }
     int64_t rejected = 0;
     for (const RunResult& r : results) rejected += static_cast<int64_t>(r.summary.get("num_rejected"));
-    if (!results.empty()) {
-      const WorkloadReport& w = results.front().workload;
-      std::cout << "workload: " << w.source << " (" << w.format << "): " << w.rows_read
-                << " rows read, " << w.bad_rows_skipped << " bad rows skipped, "
-                << w.filtered_prompt_len << " over max_prompt_len, " << w.filtered_total_len
-                << " over max_total_len, " << w.beyond_num_requests << " beyond num_requests";
-      for (const auto& [reason, count] : w.dropped_by_format) {
-        if (count > 0) std::cout << ", " << count << " dropped by the format (" << reason << ")";
-      }
-      std::cout << "\n";
-    }
+    if (!results.empty()) std::cout << workload_line(results.front().workload) << "\n";
     if (rejected > 0) std::cout << "rejected requests (all points): " << rejected << " (reasons in requests/reject_reason)\n";
     std::cout << "wrote " << out << " (" << results.size() << " point" << (results.size() == 1 ? "" : "s")
               << ", " << progress.seconds() << " s)\n";

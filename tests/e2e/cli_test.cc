@@ -101,7 +101,16 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"model_too_big", kWorkload + "[model]\nname = llama-2-70b\n[hardware]\nname = a10g\n",
                  kGoodTrace, "no room for a KV cache"},
         BadInput{"bad_sweep_key", kWorkload + "[sweep]\nmemory.polcy = a, b\n", kGoodTrace,
-                 "{FILE}:5: field 'memory.polcy'"}),
+                 "{FILE}:5: field 'memory.polcy'"},
+        BadInput{"bad_swept_value",
+                 kWorkload + "arrival = burst\n[sweep]\nmemory.block_size = 16, 1024\n", kGoodTrace,
+                 "{FILE}:6: field 'memory.block_size'"},
+        BadInput{"zipped_tuple_too_short",
+                 kWorkload + "[sweep]\nmemory.policy + memory.reservation = contiguous:max, paged\n",
+                 kGoodTrace, "{FILE}:5: field 'sweep.memory.policy + memory.reservation'"},
+        BadInput{"zipped_key_swept_twice",
+                 kWorkload + "[sweep]\nmemory.policy = paged\nmemory.policy+memory.reservation = paged:max\n",
+                 kGoodTrace, "swept twice (also in sweep.memory.policy on line 5)"}),
     [](const testing::TestParamInfo<BadInput>& info) { return std::string(info.param.name); });
 
 TEST(Cli, BadCommandLinesAreUsageErrors) {
@@ -112,6 +121,30 @@ TEST(Cli, BadCommandLinesAreUsageErrors) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("memory.nope"), std::string::npos) << r.output;
   EXPECT_FALSE(file_exists(temp_path("never.h5")));
+}
+
+TEST(Cli, CheckValidatesEveryPointAndWritesNothing) {
+  const std::string out = temp_path("check_never.h5"), json = temp_path("check_never.json");
+  std::remove(out.c_str());
+  const std::string base = kvlab() + " run " + e2e::source_path("experiments/memory_waste.ini") +
+                           " --check --out " + out + " --summary-json " + json;
+  const auto ok = run_command(
+      base + " --set 'sweep.memory.policy+memory.reservation=contiguous:max,contiguous:oracle,paged:max'");
+  ASSERT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("check passed: 3 point(s)"), std::string::npos) << ok.output;
+  EXPECT_NE(ok.output.find("contiguous(oracle)"), std::string::npos) << ok.output;
+  EXPECT_NE(ok.output.find("paged(block 16)"), std::string::npos) << ok.output;
+  // opt-13b with 12 GiB: 15,728 slots (the vLLM paper's Table 1).
+  EXPECT_NE(ok.output.find("15728"), std::string::npos) << ok.output;
+  EXPECT_NE(ok.output.find("rows read"), std::string::npos) << ok.output;
+  EXPECT_FALSE(file_exists(out));
+  EXPECT_FALSE(file_exists(json));
+  // A bad value in the last point fails the check before anything runs.
+  const auto bad = run_command(base + " --set sweep.memory.block_size=16,512");
+  EXPECT_EQ(bad.exit_code, 1) << bad.output;
+  EXPECT_NE(bad.output.find("memory.block_size"), std::string::npos) << bad.output;
+  EXPECT_EQ(bad.output.find("check passed"), std::string::npos) << bad.output;
+  EXPECT_FALSE(file_exists(out));
 }
 
 TEST(Cli, SweepDatasetsAreTheSameWithAnyJobsAndAsMergedShards) {
