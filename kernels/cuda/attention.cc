@@ -113,8 +113,9 @@ void decode_attention(const T* q, int64_t q_stride, const KvSeqView& seqs, int32
     a.num_partitions =
         static_cast<int32_t>((int64_t{max_context} + a.partition_tokens - 1) / a.partition_tokens);
   }
-  // The reduction keeps one weight per partition in (default-sized) shared memory.
-  check_invariant(a.num_partitions <= 48 * 1024 / static_cast<int32_t>(sizeof(float)),
+  // The reduction keeps one weight per partition in (default-sized) shared memory; the grid's
+  // z dimension (num_partitions) is far below its 65535 limit then.
+  check_invariant(decode_reduce_shared_bytes(a.num_partitions) <= kDefaultSharedBytes,
                   "decode_attention: " + std::to_string(a.num_partitions) +
                       " partitions; raise partition_tokens");
   if (a.num_partitions > 1) {

@@ -41,6 +41,13 @@ struct DecodeArgs {
   bool vectorized = false;
 };
 
+// Bytes of dynamic shared memory the split-K reduction kernel needs: one float per partition
+// and one for the total. Launches without opt-in allow 48 KiB.
+constexpr int64_t decode_reduce_shared_bytes(int32_t num_partitions) {
+  return (int64_t{num_partitions} + 1) * static_cast<int64_t>(sizeof(float));
+}
+constexpr int64_t kDefaultSharedBytes = 48 * 1024;
+
 // One query token per sequence (its last), causal by construction: it sees its whole context.
 // Grid: (num_heads, num_seqs, num_partitions), then a reduction kernel when split.
 template <typename T>

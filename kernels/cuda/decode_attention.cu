@@ -195,11 +195,13 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
 }
 
 // Merges a sequence's partitions: out = sum_p e^(m_p - M) acc_p / sum_p e^(m_p - M) l_p.
-// One block per (head, sequence); dynamic shared memory: one weight per partition.
+// One block per (head, sequence); dynamic shared memory (decode_reduce_shared_bytes): one
+// weight per partition, then the total. Nothing static, so the launcher's 48 KiB bound is
+// exact.
 template <typename T>
 __global__ void __launch_bounds__(kThreads) decode_reduce_kernel(const DecodeArgs<T> a) {
   extern __shared__ float s_weight[];
-  __shared__ float s_total;
+  float& s_total = s_weight[a.num_partitions];
   const int head = blockIdx.x;
   const int seq = blockIdx.y;
   const int context = a.seqs.context_lens[seq];
@@ -244,7 +246,7 @@ cudaError_t launch_decode_attention(const DecodeArgs<T>& a, cudaStream_t stream)
   if (status != cudaSuccess || a.num_partitions == 1) return status;
   const dim3 reduce_grid(static_cast<unsigned>(a.num_heads),
                          static_cast<unsigned>(a.seqs.num_seqs));
-  const size_t shared = static_cast<size_t>(a.num_partitions) * sizeof(float);
+  const auto shared = static_cast<size_t>(decode_reduce_shared_bytes(a.num_partitions));
   decode_reduce_kernel<T><<<reduce_grid, kThreads, shared, stream>>>(a);
   return cudaGetLastError();
 }
