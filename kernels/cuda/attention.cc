@@ -138,6 +138,8 @@ void prefill_attention(const T* q, int64_t q_stride, const int32_t* query_indptr
   check_invariant(seqs.num_seqs >= 0 && seqs.num_seqs <= 65535 && max_q_len >= 0,
                   "prefill_attention: batch of " + std::to_string(seqs.num_seqs) +
                       " outside 0..65535 (the grid's z dimension) or negative max_q_len");
+  check_invariant(num_heads <= 65535, "prefill_attention: " + std::to_string(num_heads) +
+                                          " heads exceed the grid's y dimension (65535)");
   if (seqs.num_seqs == 0 || max_q_len == 0) return;
   const int64_t width = int64_t{num_heads} * arena.head_dim;
   check_invariant(q_stride >= width && out_stride >= width,
