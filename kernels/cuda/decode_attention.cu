@@ -15,6 +15,7 @@
 
 #include "kernels/cuda/attention_kernels.h"
 #include "kernels/cuda/device_math.cuh"
+#include "kernels/cuda/softmax_math.h"
 
 namespace kvlab::cuda {
 
@@ -111,11 +112,9 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
       score[i] = slot[i] >= 0 ? dot * a.scale : -INFINITY;
       tile_max = fmaxf(tile_max, score[i]);
     }
-    // Token t0 is always valid, so tile_max and m_new are finite; exp(-inf) = 0 on the first
-    // tile rescales the empty state to itself.
-    const float m_new = fmaxf(m, tile_max);
-    const float alpha = expf(m - m_new);
-    l *= alpha;
+    // Token t0 is always valid, so tile_max and the new m are finite; the empty state
+    // rescales by 0 to itself on the first tile.
+    const float alpha = softmax_advance(m, l, tile_max);
 #pragma unroll
     for (int c = 0; c < kChunks; ++c) {
 #pragma unroll
@@ -129,7 +128,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
 #pragma unroll
     for (int i = 0; i < kTileTokens; ++i) {
       if (slot[i] < 0) continue;
-      const float p = expf(score[i] - m_new);
+      const float p = expf(score[i] - m);
       l += p;
 #pragma unroll
       for (int c = 0; c < kChunks; ++c) {
@@ -137,7 +136,6 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
         for (int j = 0; j < kVec; ++j) acc[c][j] += p * rows[i][c][j];
       }
     }
-    m = m_new;
   }
 
   // Merge the warps: rescale each to the block's max.
@@ -165,7 +163,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
 #pragma unroll
   for (int w = 0; w < kWarps; ++w) {
     // A warp that saw no token (short partition) has m = -inf and contributes nothing.
-    weight[w] = s_max[w] == -INFINITY ? 0.0f : expf(s_max[w] - block_max);
+    weight[w] = softmax_rescale(s_max[w], block_max);
     total += weight[w] * s_sum[w];
   }
   if (a.num_partitions == 1) {
@@ -205,12 +203,12 @@ __global__ void __launch_bounds__(kThreads) decode_reduce_kernel(const DecodeArg
   const int head = blockIdx.x;
   const int seq = blockIdx.y;
   const int context = a.seqs.context_lens[seq];
-  const int parts = (context + a.partition_tokens - 1) / a.partition_tokens;
+  const int parts = num_partitions(context, a.partition_tokens);
   const int64_t base = (static_cast<int64_t>(seq) * a.num_heads + head) * a.num_partitions;
   float global_max = -INFINITY;
   for (int p = 0; p < parts; ++p) global_max = fmaxf(global_max, a.partial_max[base + p]);
   for (int p = threadIdx.x; p < parts; p += kThreads) {
-    s_weight[p] = expf(a.partial_max[base + p] - global_max);
+    s_weight[p] = softmax_rescale(a.partial_max[base + p], global_max);
   }
   __syncthreads();
   if (threadIdx.x == 0) {

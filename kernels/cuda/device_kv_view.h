@@ -10,11 +10,7 @@
 
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define KVLAB_CUDA_HD __host__ __device__ __forceinline__
-#else
-#define KVLAB_CUDA_HD inline
-#endif
+#include "kernels/cuda/host_device.h"
 
 namespace kvlab::cuda {
 

@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <string>
 
-#include "kernels/cuda/device_kv_view.h"  // KVLAB_CUDA_HD
+#include "kernels/cuda/host_device.h"
 
 namespace kvlab::cuda {
 

@@ -13,6 +13,7 @@
 
 #include "kernels/cuda/attention_kernels.h"
 #include "kernels/cuda/device_math.cuh"
+#include "kernels/cuda/softmax_math.h"
 
 namespace kvlab::cuda {
 
@@ -112,10 +113,10 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const Pr
         for (int d = 0; d < head_dim; ++d) dot += q_row[d] * k_row[d];
         score = dot * a.scale;
       }
-      const float m_new = fmaxf(m[i], warp_max(score));  // key k0 <= pos: finite
-      const float alpha = expf(m[i] - m_new);
-      const float p = key <= pos ? expf(score - m_new) : 0.0f;
-      l[i] = l[i] * alpha + warp_sum(p);
+      // Key k0 <= pos is visible, so the new max is finite.
+      const float alpha = softmax_advance(m[i], l[i], warp_max(score));
+      const float p = key <= pos ? expf(score - m[i]) : 0.0f;
+      l[i] += warp_sum(p);
 #pragma unroll
       for (int c = 0; c < kPerLane; ++c) acc[i][c] *= alpha;
       const int visible = min(kKeyTile, pos - k0 + 1);
@@ -128,7 +129,6 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const Pr
           if (kHeadDim > 0 || d < head_dim) acc[i][c] += pj * v_row[d];
         }
       }
-      m[i] = m_new;
     }
   }
 

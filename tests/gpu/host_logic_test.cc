@@ -1,10 +1,16 @@
 // The CUDA back end's host-side logic, which runs (and is tested) without a GPU: the device
 // KV view mirror, the step batch arrangement, copy-list analysis, the device dummy-weight
-// rule, the rotary table, the decode algorithm choice, dtype parsing, cuBLAS loading and the
+// rule (against a textbook SplitMix64), the rotary table, the decode algorithm choice, the
+// kernels' softmax arithmetic (softmax_math.h, run as the kernels run it, against a full
+// softmax in double), the split-K shared-memory bound, the host's fp16 / bf16 rounding
+// (against a brute-force nearest representable value), dtype parsing, cuBLAS loading and the
 // executor's no-device error.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -14,11 +20,13 @@
 #include "core/experiment.h"
 #include "kernels/cpu/rotary.h"
 #include "kernels/cuda/attention.h"
+#include "kernels/cuda/attention_kernels.h"
 #include "kernels/cuda/cache_ops.h"
 #include "kernels/cuda/cublas_api.h"
 #include "kernels/cuda/device_kv_tables.h"
 #include "kernels/cuda/dummy_weights.h"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/softmax_math.h"
 #include "kernels/cuda/step_batch.h"
 #include "kernels/model/weight_source.h"
 #include "tests/gpu/gpu_test_util.h"
@@ -218,6 +226,266 @@ TEST(DType, ParsesBackendDtypeValues) {
 TEST(CublasApi, LoadsWithoutADevice) {
   // dlopen of libcublas needs no GPU; the status names prove the symbols resolved.
   EXPECT_STREQ(cuda::cublas_api().status_name(CUBLAS_STATUS_SUCCESS), "CUBLAS_STATUS_SUCCESS");
+}
+
+TEST(DummyWeights, ValueIsTheIthOutputOfATextbookSplitMix64) {
+  // Vigna's reference generator: state += golden gamma, then the mix. Element i of a tensor is
+  // its (i + 1)-th output, scaled to the tensor's range from the top 53 bits.
+  const uint64_t tensor_seed = cuda::dummy_tensor_seed(42, "model.layers.3.self_attn.q_proj.weight");
+  const cuda::DummyRange range{0.25f, 0.5f};
+  uint64_t state = tensor_seed;
+  for (int64_t i = 0; i < 2000; ++i) {
+    state += 0x9e3779b97f4a7c15ULL;
+    uint64_t z = state;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    const double u = std::ldexp(static_cast<double>(z >> 11), -53);
+    const auto expected = static_cast<float>(0.25 + 0.5 * (2.0 * u - 1.0));
+    ASSERT_EQ(cuda::dummy_weight_value(tensor_seed, i, range), expected) << "element " << i;
+  }
+}
+
+// The decode kernel's arithmetic on the host, step for step: warps of a block take tiles of
+// kTile tokens in turn, each folding its tiles into a running (m, l, acc) with
+// softmax_advance; the block merges its warps with softmax_rescale weights; split-K merges the
+// partitions' (m, l, acc) the same way. Returns softmax(scores) . values.
+std::vector<double> decode_like(const std::vector<float>& scores,
+                                const std::vector<std::vector<float>>& values,
+                                int32_t partition_tokens) {
+  constexpr int kWarps = 4, kTile = 4;
+  const auto context = static_cast<int32_t>(scores.size());
+  const size_t dim = values.front().size();
+  struct State {
+    float m = -INFINITY;
+    float l = 0.0f;
+    std::vector<float> acc;
+  };
+  std::vector<State> parts;
+  for (int32_t part = 0; part < cuda::num_partitions(context, partition_tokens); ++part) {
+    const int32_t begin = part * partition_tokens;
+    const int32_t end = std::min(context, begin + partition_tokens);
+    std::vector<State> warps(kWarps, State{-INFINITY, 0.0f, std::vector<float>(dim, 0.0f)});
+    for (int w = 0; w < kWarps; ++w) {
+      State& st = warps[static_cast<size_t>(w)];
+      for (int32_t t0 = begin + w * kTile; t0 < end; t0 += kWarps * kTile) {
+        float tile_max = -INFINITY;
+        for (int32_t t = t0; t < std::min(end, t0 + kTile); ++t) {
+          tile_max = std::max(tile_max, scores[static_cast<size_t>(t)]);
+        }
+        const float alpha = cuda::softmax_advance(st.m, st.l, tile_max);
+        for (float& a : st.acc) a *= alpha;
+        for (int32_t t = t0; t < std::min(end, t0 + kTile); ++t) {
+          const float p = std::exp(scores[static_cast<size_t>(t)] - st.m);
+          st.l += p;
+          for (size_t d = 0; d < dim; ++d) st.acc[d] += p * values[static_cast<size_t>(t)][d];
+        }
+      }
+    }
+    State block{-INFINITY, 0.0f, std::vector<float>(dim, 0.0f)};
+    for (const State& w : warps) block.m = std::max(block.m, w.m);
+    for (const State& w : warps) {
+      const float weight = cuda::softmax_rescale(w.m, block.m);
+      block.l += weight * w.l;
+      for (size_t d = 0; d < dim; ++d) block.acc[d] += weight * w.acc[d];
+    }
+    parts.push_back(block);
+  }
+  float global_max = -INFINITY;
+  for (const State& p : parts) global_max = std::max(global_max, p.m);
+  double total = 0.0;
+  std::vector<double> out(dim, 0.0);
+  for (const State& p : parts) {
+    const float weight = cuda::softmax_rescale(p.m, global_max);
+    total += weight * p.l;
+    for (size_t d = 0; d < dim; ++d) out[d] += weight * p.acc[d];
+  }
+  for (double& o : out) o /= total;
+  return out;
+}
+
+std::vector<double> softmax_in_double(const std::vector<float>& scores,
+                                      const std::vector<std::vector<float>>& values) {
+  double max_score = -INFINITY;
+  for (float s : scores) max_score = std::max(max_score, double{s});
+  double total = 0.0;
+  std::vector<double> out(values.front().size(), 0.0);
+  for (size_t t = 0; t < scores.size(); ++t) {
+    const double p = std::exp(double{scores[t]} - max_score);
+    total += p;
+    for (size_t d = 0; d < out.size(); ++d) out[d] += p * values[t][d];
+  }
+  for (double& o : out) o /= total;
+  return out;
+}
+
+TEST(SoftmaxMath, DecodeOnlineAndSplitKMergeEqualAFullSoftmax) {
+  std::mt19937_64 rng(5);
+  // Contexts with empty warps (< 16 tokens), partial tiles, partitions that end mid-tile, and
+  // score spreads whose exp overflows float without the max subtraction.
+  for (const int32_t context : {1, 3, 5, 16, 17, 100, 511, 512, 513, 1500}) {
+    for (const float spread : {1.0f, 30.0f, 200.0f}) {
+      std::uniform_real_distribution<float> score(-spread, spread), value(-1.0f, 1.0f);
+      std::vector<float> scores(static_cast<size_t>(context));
+      std::vector<std::vector<float>> values(static_cast<size_t>(context), std::vector<float>(6));
+      for (size_t t = 0; t < scores.size(); ++t) {
+        scores[t] = score(rng);
+        for (float& v : values[t]) v = value(rng);
+      }
+      const std::vector<double> expected = softmax_in_double(scores, values);
+      for (const int32_t partition_tokens : {context, 7, 64, 512}) {
+        const std::vector<double> got = decode_like(scores, values, partition_tokens);
+        for (size_t d = 0; d < expected.size(); ++d) {
+          ASSERT_NEAR(got[d], expected[d], 1e-5)
+              << "context " << context << ", spread " << spread << ", partitions of "
+              << partition_tokens << ", element " << d;
+        }
+      }
+    }
+  }
+}
+
+TEST(SoftmaxMath, PrefillRowOverMaskedKeyTilesEqualsACausalSoftmax) {
+  // The prefill kernel's row update: 32-key tiles, keys past the row's position masked
+  // (score -inf, p = 0), the tile's max over visible keys.
+  std::mt19937_64 rng(6);
+  std::uniform_real_distribution<float> dist(-20.0f, 20.0f);
+  const int32_t context = 100;
+  std::vector<float> scores(context);
+  std::vector<std::vector<float>> values(context, std::vector<float>(3));
+  for (int32_t t = 0; t < context; ++t) {
+    scores[static_cast<size_t>(t)] = dist(rng);
+    for (float& v : values[static_cast<size_t>(t)]) v = dist(rng);
+  }
+  for (const int32_t pos : {0, 31, 32, 33, 63, 99}) {
+    float m = -INFINITY, l = 0.0f;
+    std::vector<float> acc(3, 0.0f);
+    for (int32_t k0 = 0; k0 <= pos; k0 += 32) {
+      float tile_max = -INFINITY;
+      for (int32_t k = k0; k < k0 + 32; ++k) {
+        if (k <= pos) tile_max = std::max(tile_max, scores[static_cast<size_t>(k)]);
+      }
+      const float alpha = cuda::softmax_advance(m, l, tile_max);
+      for (float& a : acc) a *= alpha;
+      for (int32_t k = k0; k < k0 + 32; ++k) {
+        const float p = k <= pos ? std::exp(scores[static_cast<size_t>(k)] - m) : 0.0f;
+        l += p;
+        if (p > 0.0f) {
+          for (size_t d = 0; d < 3; ++d) acc[d] += p * values[static_cast<size_t>(k)][d];
+        }
+      }
+    }
+    const std::vector<float> visible(scores.begin(), scores.begin() + pos + 1);
+    const std::vector<std::vector<float>> visible_values(values.begin(),
+                                                         values.begin() + pos + 1);
+    const std::vector<double> expected = softmax_in_double(visible, visible_values);
+    for (size_t d = 0; d < 3; ++d) {
+      EXPECT_NEAR(acc[d] / l, expected[d], 1e-4 * std::max(1.0, std::fabs(expected[d])))
+          << "position " << pos << ", element " << d;
+    }
+  }
+}
+
+TEST(SoftmaxMath, EmptyStatesMergeAsTheIdentityWithoutNaN) {
+  EXPECT_EQ(cuda::softmax_rescale(-INFINITY, 3.0f), 0.0f);
+  EXPECT_EQ(cuda::softmax_rescale(-INFINITY, -INFINITY), 0.0f);  // exp(NaN) avoided
+  EXPECT_EQ(cuda::softmax_rescale(2.0f, 2.0f), 1.0f);
+  EXPECT_FLOAT_EQ(cuda::softmax_rescale(1.0f, 3.0f), std::exp(-2.0f));
+  float m = -INFINITY, l = 0.0f;
+  EXPECT_EQ(cuda::softmax_advance(m, l, -INFINITY), 0.0f);  // a fully masked tile
+  EXPECT_EQ(m, -INFINITY);
+  EXPECT_EQ(l, 0.0f);
+  EXPECT_EQ(cuda::softmax_advance(m, l, 4.0f), 0.0f);  // the first real tile
+  EXPECT_EQ(m, 4.0f);
+  l = 2.0f;
+  EXPECT_FLOAT_EQ(cuda::softmax_advance(m, l, 5.0f), std::exp(-1.0f));
+  EXPECT_EQ(m, 5.0f);
+  EXPECT_FLOAT_EQ(l, 2.0f * std::exp(-1.0f));
+  EXPECT_EQ(cuda::softmax_advance(m, l, 1.0f), 1.0f);  // a lower tile keeps the max
+  EXPECT_EQ(m, 5.0f);
+}
+
+TEST(SoftmaxMath, PartitionCountsCoverTheContext) {
+  for (int32_t tokens : {1, 7, 512}) {
+    for (int32_t context : {1, 6, 7, 8, 511, 512, 513, 100000}) {
+      int32_t naive = 0;
+      for (int32_t begin = 0; begin < context; begin += tokens) ++naive;
+      EXPECT_EQ(cuda::num_partitions(context, tokens), naive) << context << " / " << tokens;
+    }
+  }
+  // No int32 overflow near the top of the range.
+  EXPECT_EQ(cuda::num_partitions(std::numeric_limits<int32_t>::max(), 512), 4194304);
+}
+
+TEST(DecodeAttention, RefusesMorePartitionsThanTheReductionsSharedMemoryHolds) {
+  // (partitions + 1) floats of dynamic shared memory: 12287 partitions fill 48 KiB exactly.
+  EXPECT_EQ(cuda::decode_reduce_shared_bytes(12287), cuda::kDefaultSharedBytes);
+  EXPECT_GT(cuda::decode_reduce_shared_bytes(12288), cuda::kDefaultSharedBytes);
+  // The shape check runs before anything touches the device: 12288 partitions of one token
+  // are refused (before the fix they passed the check and would fail to launch).
+  const int32_t context = 12288;
+  KvSeqView seqs;
+  seqs.kind = KvLayout::Kind::kContiguous;
+  seqs.num_seqs = 1;
+  KvArenaView<const float> arena{nullptr, nullptr, 1 << 20, 1, 64, 64, 64};
+  cuda::DeviceBuffer workspace;
+  try {
+    cuda::decode_attention<float>(nullptr, 64, seqs, context, arena, 1, nullptr, 64, workspace,
+                                  nullptr, {cuda::DecodeAlgorithm::kSplitK, 1});
+    FAIL() << "12288 partitions accepted";
+  } catch (const InvariantError& e) {
+    EXPECT_NE(std::string(e.what()).find("12288 partitions"), std::string::npos) << e.what();
+  }
+}
+
+// The nearest value of a sorted table of representable values (ties: the even bit pattern).
+template <typename Bits>
+double nearest(const std::vector<std::pair<double, Bits>>& table, double x) {
+  const auto hi = std::lower_bound(table.begin(), table.end(), x,
+                                   [](const auto& e, double v) { return e.first < v; });
+  if (hi == table.begin()) return hi->first;
+  if (hi == table.end()) return std::prev(hi)->first;
+  const auto lo = std::prev(hi);
+  const double dlo = x - lo->first, dhi = hi->first - x;
+  if (dlo != dhi) return dlo < dhi ? lo->first : hi->first;
+  return (lo->second & 1) == 0 ? lo->first : hi->first;
+}
+
+TEST(HostRounding, Fp16AndBf16RoundToTheNearestEvenRepresentableValue) {
+  // Every finite non-negative fp16 and bf16 value, decoded from its bits by hand.
+  std::vector<std::pair<double, uint16_t>> halves, bf16s;
+  for (uint32_t bits = 0; bits < 0x7c00; ++bits) {
+    const int exponent = static_cast<int>(bits >> 10);
+    const double mantissa = bits & 0x3ff;
+    const double value = exponent == 0 ? std::ldexp(mantissa, -24)
+                                       : std::ldexp(1.0 + mantissa / 1024.0, exponent - 15);
+    halves.emplace_back(value, static_cast<uint16_t>(bits));
+  }
+  for (uint32_t bits = 0; bits < 0x7f80; ++bits) {
+    const uint32_t word = bits << 16;
+    float value;
+    std::memcpy(&value, &word, sizeof(value));
+    bf16s.emplace_back(double{value}, static_cast<uint16_t>(bits));
+  }
+  std::mt19937_64 rng(9);
+  std::uniform_real_distribution<double> log_magnitude(-27.0, 15.9);  // subnormals to 6e4
+  for (int i = 0; i < 20000; ++i) {
+    auto x = static_cast<float>(std::exp2(log_magnitude(rng)));
+    if (i % 4 == 1) {  // an exact midpoint between two fp16 neighbours
+      const double a = nearest(halves, x);
+      const auto next = std::upper_bound(halves.begin(), halves.end(), a,
+                                         [](double v, const auto& e) { return v < e.first; });
+      if (next != halves.end()) x = static_cast<float>((a + next->first) / 2);
+    }
+    const float sign = i % 2 == 0 ? 1.0f : -1.0f;
+    const double expected_half = sign * nearest(halves, x);
+    const double expected_bf16 = sign * nearest(bf16s, x);
+    ASSERT_EQ(double{cuda::to_float_host(cuda::from_float_host<__half>(sign * x))}, expected_half)
+        << "fp16 of " << sign * x;
+    ASSERT_EQ(double{cuda::to_float_host(cuda::from_float_host<__nv_bfloat16>(sign * x))},
+              expected_bf16)
+        << "bf16 of " << sign * x;
+  }
 }
 
 Config cuda_config() {
