@@ -142,7 +142,7 @@ std::vector<KvCopy> merge_adjacent(std::span<const KvCopy> copies, bool same_cac
   return out;
 }
 
-void copy_kv_within(CudaKvCache& cache, std::span<const KvCopy> copies, DeviceBuffer& list_buffer,
+void copy_kv_within(CudaKvCache& cache, std::span<const KvCopy> copies, StagedUpload& lists,
                     cudaStream_t stream) {
   check_invariant(cache.memory() == CudaKvCache::Memory::kDevice,
                   "copy_kv_within: the cache is not in device memory");
@@ -162,19 +162,18 @@ void copy_kv_within(CudaKvCache& cache, std::span<const KvCopy> copies, DeviceBu
     list.push_back(SlotCopy{c.src_slot, c.dst_slot, c.num_slots});
     longest = std::max(longest, c.num_slots);
   }
-  const size_t bytes = list.size() * sizeof(SlotCopy);
-  list_buffer.reserve(bytes);
-  // From pageable memory: returns once `list` is staged, so it may go out of scope after.
-  check_cuda(
-      cudaMemcpyAsync(list_buffer.data(), list.data(), bytes, cudaMemcpyHostToDevice, stream),
-      "copy_kv_within: copy list upload");
+  // Through pinned staging: an asynchronous DMA on `stream` (a cudaMemcpyAsync from the
+  // pageable vector could synchronize the stream first and would stall the host).
+  lists.clear();
+  const size_t list_at = lists.add(list);
+  lists.upload(stream);
   CopySlotsArgs a;
   a.k_base = cache.k_base();
   a.v_base = cache.v_base();
   a.layer_bytes = cache.layer_bytes();
   a.slot_bytes = cache.slot_bytes();
   a.num_layers = cache.num_layers();
-  a.copies = list_buffer.as<const SlotCopy>();
+  a.copies = lists.device<const SlotCopy>(list_at);
   a.num_copies = static_cast<int32_t>(list.size());
   a.max_copy_slots = longest;
   check_cuda(launch_copy_slots(a, stream),

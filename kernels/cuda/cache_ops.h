@@ -23,6 +23,7 @@
 #include "core/kv_cache_manager.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/kv_cache.h"
+#include "kernels/cuda/staged_upload.h"
 #include "kernels/kv_cache_view.h"
 
 namespace kvlab::cuda {
@@ -39,8 +40,9 @@ void write_kv(const T* k, int64_t k_stride, const T* v, int64_t v_stride,
 // Throws InvariantError when a slot is >= num_slots.
 void check_slot_mapping(std::span<const int64_t> slot_mapping, int64_t num_slots);
 
-// `list_buffer` holds the copy list on the device when the kernel path runs.
-void copy_kv_within(CudaKvCache& cache, std::span<const KvCopy> copies, DeviceBuffer& list_buffer,
+// `lists` stages the copy list (pinned memory, then the device) when the kernel path runs;
+// its clear() waits for the previous list's upload, so one StagedUpload serves every call.
+void copy_kv_within(CudaKvCache& cache, std::span<const KvCopy> copies, StagedUpload& lists,
                     cudaStream_t stream);
 // REQUIRES (checked): `device` in device memory, `host` pinned host memory, equal shapes.
 void swap_out(const CudaKvCache& device, CudaKvCache& host, std::span<const KvCopy> copies,

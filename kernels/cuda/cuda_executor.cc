@@ -169,6 +169,7 @@ CudaExecutor::CudaExecutor(const ExperimentConfig& config)
   host_pool_ = std::make_unique<CudaKvCache>(
       config.model.num_layers, config.memory.swap_capacity_slots, config.model.num_kv_heads,
       config.model.head_dim, dtype_, CudaKvCache::Memory::kPinnedHost);
+  copy_lists_ = std::make_unique<StagedUpload>();
   start_ = std::make_unique<CudaEvent>();
   moved_ = std::make_unique<CudaEvent>();
   done_ = std::make_unique<CudaEvent>();
@@ -189,10 +190,10 @@ StepResult CudaExecutor::execute(const SchedulerOutput& plan, const KvCacheManag
   check_cuda(cudaSetDevice(device_.index), "cudaSetDevice");
   const cudaStream_t stream = stream_->get();
   start_->record(stream);
-  copy_kv_within(*arena_, plan.fork_copies, copy_list_, stream);
+  copy_kv_within(*arena_, plan.fork_copies, *copy_lists_, stream);
   swap_out(*arena_, *host_pool_, plan.swap_out, stream);
   swap_in(*host_pool_, *arena_, plan.swap_in, stream);
-  copy_kv_within(*arena_, plan.copies, copy_list_, stream);
+  copy_kv_within(*arena_, plan.copies, *copy_lists_, stream);
   moved_->record(stream);
 
   StepResult result;

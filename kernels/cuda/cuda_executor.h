@@ -42,6 +42,7 @@
 #include "kernels/cuda/dtype.h"
 #include "kernels/cuda/kv_cache.h"
 #include "kernels/cuda/llama_model.h"
+#include "kernels/cuda/staged_upload.h"
 
 namespace kvlab::cuda {
 
@@ -71,7 +72,7 @@ class CudaExecutor : public Executor {
   std::unique_ptr<CudaLlamaModel> model_;
   std::unique_ptr<CudaKvCache> arena_;
   std::unique_ptr<CudaKvCache> host_pool_;
-  DeviceBuffer copy_list_;
+  std::unique_ptr<StagedUpload> copy_lists_;  // fork / copy-on-write lists for the copy kernel
   DeviceBuffer device_ids_;
   PinnedBuffer host_ids_;
   PinnedBuffer host_logits_;

@@ -221,7 +221,7 @@ void check_movement(const std::vector<KvCopy>& copies, const std::vector<KvCopy>
                              cuda::CudaKvCache::Memory::kPinnedHost);
   gpu_testing::upload_cache<T>(cpu_device, gpu_device);
   gpu_testing::upload_cache<T>(cpu_host, gpu_host);
-  cuda::DeviceBuffer list;
+  cuda::StagedUpload list;
   cpu::copy_kv_within(cpu_device, copies);
   cuda::copy_kv_within(gpu_device, copies, list, stream);
   cpu::swap_out(cpu_device, cpu_host, out_list);
