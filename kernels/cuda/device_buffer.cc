@@ -14,35 +14,16 @@ std::string mib(size_t bytes) {
 
 }  // namespace
 
-DeviceBuffer::~DeviceBuffer() {
-  if (ptr_ != nullptr) cudaFree(ptr_);
-}
+cudaError_t DeviceMemory::allocate(void** ptr, size_t bytes) { return cudaMalloc(ptr, bytes); }
+cudaError_t DeviceMemory::release(void* ptr) { return cudaFree(ptr); }
 
-void DeviceBuffer::reserve(size_t bytes) {
-  if (bytes <= bytes_) return;
-  if (ptr_ != nullptr) {
-    check_cuda(cudaFree(ptr_), "cudaFree");
-    ptr_ = nullptr;
-    bytes_ = 0;
-  }
-  check_cuda(cudaMalloc(&ptr_, bytes), "cudaMalloc of " + mib(bytes));
-  bytes_ = bytes;
+cudaError_t PinnedHostMemory::allocate(void** ptr, size_t bytes) {
+  return cudaHostAlloc(ptr, bytes, cudaHostAllocDefault);
 }
+cudaError_t PinnedHostMemory::release(void* ptr) { return cudaFreeHost(ptr); }
 
-PinnedBuffer::~PinnedBuffer() {
-  if (ptr_ != nullptr) cudaFreeHost(ptr_);
-}
-
-void PinnedBuffer::reserve(size_t bytes) {
-  if (bytes <= bytes_) return;
-  if (ptr_ != nullptr) {
-    check_cuda(cudaFreeHost(ptr_), "cudaFreeHost");
-    ptr_ = nullptr;
-    bytes_ = 0;
-  }
-  check_cuda(cudaHostAlloc(&ptr_, bytes, cudaHostAllocDefault),
-             "cudaHostAlloc (pinned host memory) of " + mib(bytes));
-  bytes_ = bytes;
+void check_allocation(cudaError_t status, const char* what, size_t bytes) {
+  if (status != cudaSuccess) check_cuda(status, std::string(what) + " of " + mib(bytes));
 }
 
 CudaStream::CudaStream() {
