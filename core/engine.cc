@@ -19,7 +19,7 @@ struct Engine::State {
     wall_start = std::chrono::steady_clock::now();
   }
 
-  const ExperimentConfig& config;
+  const ExperimentConfig config;  // a copy: make_engine may have sized its capacity
   std::unique_ptr<KvCacheManager> kv;
   std::unique_ptr<Scheduler> scheduler;
   std::unique_ptr<Executor> executor;
@@ -370,7 +370,15 @@ void validate_engine_config(const ExperimentConfig& config) {
   }
 }
 
-std::unique_ptr<Engine> make_engine(const ExperimentConfig& config) {
+std::unique_ptr<Engine> make_engine(const ExperimentConfig& resolved) {
+  ExperimentConfig config = resolved;
+  const auto probe = kv_capacity_probes().find(config.backend.kind);
+  if (config.kv_capacity_derived && probe != kv_capacity_probes().end()) {
+    // Measured on the device before the manager exists, so the manager and the executor's
+    // arena agree on the capacity.
+    config.memory.capacity_slots = probe->second(config);
+    check_invariant(config.memory.capacity_slots > 0, "capacity probe returned no slots");
+  }
   const Config& c = config.raw;
   auto kv = create_from(memory_policies(), config.memory.policy, config.memory, c, "memory.policy");
   auto scheduler =

@@ -33,7 +33,7 @@ struct EngineProgress {
 
 class Engine {
  public:
-  // `config` must outlive the Engine.
+  // The Engine keeps its own copy of `config`.
   Engine(const ExperimentConfig& config, std::unique_ptr<KvCacheManager> kv,
          std::unique_ptr<Scheduler> scheduler, std::unique_ptr<Executor> executor);
   ~Engine();
@@ -71,6 +71,8 @@ class Engine {
 };
 
 // Builds the manager, scheduler and executor that `config` names, from their registries.
+// When the KV capacity was derived and the back end has a capacity probe (core/executor.h),
+// memory.capacity_slots is first replaced by what the probe measures on the device.
 std::unique_ptr<Engine> make_engine(const ExperimentConfig& config);
 
 // Checks what make_engine would build without building the (possibly expensive) executor:

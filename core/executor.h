@@ -7,6 +7,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,5 +50,14 @@ using ExecutorRegistry = Registry<Executor, ExperimentConfig>;
 // Back ends register by `backend.kind` (sim, cpu, cuda); the simulator picks its cost model
 // from cost_models() (core/cost_model.h) by `backend.cost_model`.
 ExecutorRegistry& executors();
+
+// KV capacity measured on the device a back end runs on (vLLM's gpu_memory_utilization): a
+// back end may register a probe under its `backend.kind` (the cuda back end does: free
+// device memory). When the capacity was derived (ExperimentConfig::kv_capacity_derived:
+// neither hardware.kv_cache_gb nor memory.capacity_slots given), make_engine asks the probe
+// for memory.capacity_slots instead of keeping the hardware catalog's estimate, before it
+// builds the manager. A probe returns a positive slot count or throws InputError.
+using KvCapacityProbe = std::function<int64_t(const ExperimentConfig&)>;
+std::map<std::string, KvCapacityProbe>& kv_capacity_probes();
 
 }  // namespace kvlab

@@ -146,6 +146,7 @@ ExperimentConfig resolve_experiment(const Config& c) {
   m.max_seq_len = e.model.max_seq_len;
   e.swap_space_gb = nonnegative(c, "memory.swap_space_gb");
   const int64_t capacity_override = positive_int(c, "memory.capacity_slots", 0);
+  e.kv_capacity_derived = capacity_override == 0 && e.kv_cache_gb == 0;
   if (capacity_override > 0) {
     m.capacity_slots = capacity_override;
   } else {

@@ -55,6 +55,10 @@ struct ExperimentConfig {
   double gpu_memory_utilization = 0.9;
   double swap_space_gb = 4;
   MemoryConfig memory;           // capacity_slots and swap_capacity_slots resolved
+  // capacity_slots came from the hardware catalog (neither hardware.kv_cache_gb nor
+  // memory.capacity_slots given); a back end with a capacity probe (core/executor.h)
+  // replaces it with what fits on its device when the engine is made.
+  bool kv_capacity_derived = false;
   SchedulerConfig scheduler;     // max_seq_len and max_batched_tokens resolved
   BackendConfig backend;
   std::string output_path;

@@ -9,6 +9,11 @@ ExecutorRegistry& executors() {
   return registry;
 }
 
+std::map<std::string, KvCapacityProbe>& kv_capacity_probes() {
+  static std::map<std::string, KvCapacityProbe> probes;
+  return probes;
+}
+
 TraceReaderRegistry& trace_readers() {
   static TraceReaderRegistry registry("trace format");
   return registry;

@@ -11,6 +11,7 @@
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/cache_ops.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/device_capacity.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/model/forward_batch.h"
 #include "kernels/model/llama_weights.h"
@@ -95,14 +96,26 @@ DevicePlan plan_device(const ExperimentConfig& config, DType dtype) {
   return p;
 }
 
+DeviceMemoryBudget budget(const ExperimentConfig& config, DType dtype, const DeviceInfo& device,
+                          double utilization) {
+  const DevicePlan p = plan_device(config, dtype);
+  DeviceMemoryBudget b;
+  b.free_bytes = static_cast<double>(device.free_bytes);
+  b.utilization = utilization;
+  b.weight_bytes = p.weights;
+  b.activation_bytes = p.activations;
+  b.reserve_bytes = kReserveBytes;
+  b.slot_bytes = slot_bytes(config.model, dtype);
+  return b;
+}
+
 void check_device_memory(const ExperimentConfig& config, DType dtype, const DeviceInfo& device) {
   const DevicePlan p = plan_device(config, dtype);
   const double per_slot = slot_bytes(config.model, dtype);
   const double arena = per_slot * static_cast<double>(config.memory.capacity_slots);
   const double free = static_cast<double>(device.free_bytes);
   if (p.weights + p.activations + kReserveBytes + arena <= free) return;
-  const double room = free - p.weights - p.activations - kReserveBytes;
-  const auto fit = static_cast<int64_t>(std::max(0.0, std::floor(room / per_slot)));
+  const int64_t fit = kv_slots_that_fit(budget(config, dtype, device, 1.0));
   const std::string sizes =
       dtype_name(dtype) + std::string(" weights ") + gib(p.weights) + " + KV arena of " +
       std::to_string(config.memory.capacity_slots) + " slots " + gib(arena) + " + activations " +
@@ -151,6 +164,32 @@ cpu::SamplingParams to_cpu(const SamplingParams& p) {
 
 bool argmax_suffices(const SamplingParams& p) {
   return p.temperature == 0.0f && p.repetition_penalty == 1.0f;
+}
+
+// The capacity probe (core/executor.h): KV slots that fit in the device's free memory times
+// hardware.gpu_memory_utilization, after the weights, activations and reserve this executor
+// will allocate. Measured after the CUDA context exists (query_device creates it), so the
+// context's own memory is not counted as free.
+int64_t device_kv_capacity(const ExperimentConfig& config) {
+  const DeviceInfo device = open_device(config);
+  check_llama(config);
+  check_single_gpu(config);
+  const DType dtype = parse_dtype(config.backend.dtype);
+  const DeviceMemoryBudget b = budget(config, dtype, device, config.gpu_memory_utilization);
+  const int64_t slots = kv_slots_that_fit(b);
+  if (slots <= 0) {
+    config.raw.fail("model.name",
+                    "the cuda back end cannot hold " + config.model.name + ": " +
+                        dtype_name(dtype) + " weights " + gib(b.weight_bytes) + " + activations " +
+                        gib(b.activation_bytes) + " + " + gib(b.reserve_bytes) +
+                        " reserve leave no KV slot in " + gib(b.free_bytes) + " free x " +
+                        std::to_string(b.utilization) +
+                        " (hardware.gpu_memory_utilization) on device " +
+                        std::to_string(device.index) + " (" + device.name +
+                        "); a smaller model, backend.dtype or scheduler.max_batched_tokens, or "
+                        "set hardware.kv_cache_gb / memory.capacity_slots");
+  }
+  return slots;
 }
 
 }  // namespace
@@ -273,6 +312,8 @@ void CudaExecutor::sample(const SchedulerOutput& plan, const float* logits, int6
 }
 
 namespace {
+[[maybe_unused]] const bool kvlab_cuda_capacity_probe_registered =
+    kv_capacity_probes().emplace("cuda", device_kv_capacity).second;
 KVLAB_REGISTER(
     executors(), "cuda",
     [](const ExperimentConfig& config) -> std::unique_ptr<Executor> {

@@ -16,12 +16,14 @@
 // sampled there with kernels/cpu/sampling.h, seeded per (request, sample, position) exactly as
 // the CPU back end does.
 //
-// Memory and capacity. resolve_experiment (core) sizes memory.capacity_slots before any
-// executor exists, from hardware.kv_cache_gb, memory.capacity_slots or the hardware catalog
-// entry's memory; the manager is built with that capacity and hands out slots below it, so
-// this executor allocates exactly that many device slots (in backend.dtype: fp32 doubles the
-// bytes the catalog's 2-byte dtype assumed). At construction it measures the device's free
-// memory (cudaMemGetInfo) and refuses, with an InputError naming hardware.kv_cache_gb (or
+// Memory and capacity. memory.capacity_slots is fixed before the manager is built, and the
+// manager hands out slots below it, so this executor allocates exactly that many device
+// slots (in backend.dtype). Given as memory.capacity_slots or hardware.kv_cache_gb
+// (resolve_experiment), it is taken as is; otherwise this back end's capacity probe
+// (registered in kv_capacity_probes(), called by make_engine) measures the device:
+// floor((free x hardware.gpu_memory_utilization - weights - activations - 512 MiB) / slot
+// bytes), device_capacity.h. At construction the executor measures the free memory again
+// (cudaMemGetInfo) and refuses, with an InputError naming hardware.kv_cache_gb (or
 // memory.capacity_slots when that was given), a configuration whose weights + KV arena +
 // activations + 512 MiB do not fit; the message says how many slots do fit and the
 // hardware.kv_cache_gb that gives them. The swap pool is pinned host memory of

@@ -3,8 +3,8 @@
 // rule (against a textbook SplitMix64), the rotary table, the decode algorithm choice, the
 // kernels' softmax arithmetic (softmax_math.h, run as the kernels run it, against a full
 // softmax in double), the split-K shared-memory bound, the host's fp16 / bf16 rounding
-// (against a brute-force nearest representable value), dtype parsing, cuBLAS loading and the
-// executor's no-device error.
+// (against a brute-force nearest representable value), the device-capacity arithmetic and
+// probe, dtype parsing, cuBLAS loading and the executor's no-device error.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/engine.h"
 #include "core/errors.h"
 #include "core/executor.h"
 #include "core/experiment.h"
@@ -23,6 +24,7 @@
 #include "kernels/cuda/attention_kernels.h"
 #include "kernels/cuda/cache_ops.h"
 #include "kernels/cuda/cublas_api.h"
+#include "kernels/cuda/device_capacity.h"
 #include "kernels/cuda/device_kv_tables.h"
 #include "kernels/cuda/dummy_weights.h"
 #include "kernels/cuda/elementwise.h"
@@ -488,6 +490,26 @@ TEST(HostRounding, Fp16AndBf16RoundToTheNearestEvenRepresentableValue) {
   }
 }
 
+TEST(DeviceCapacity, SlotsThatFitFollowTheUtilizationRule) {
+  constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+  cuda::DeviceMemoryBudget b;
+  b.free_bytes = 80 * kGiB;
+  b.utilization = 0.9;
+  b.weight_bytes = 13 * kGiB;
+  b.activation_bytes = 2 * kGiB;
+  b.reserve_bytes = 0.5 * kGiB;
+  b.slot_bytes = 524288;  // llama-2-7b in fp16: 2 x 32 layers x 4096 x 2 bytes
+  // 72 GiB - 15.5 GiB = 56.5 GiB = 56.5 x 2048 slots of 512 KiB.
+  EXPECT_EQ(cuda::kv_slots_that_fit(b), 115712);
+  b.utilization = 1.0;
+  b.free_bytes = 15.5 * kGiB + 3 * 524288.0;  // exactly three slots of room
+  EXPECT_EQ(cuda::kv_slots_that_fit(b), 3);
+  b.free_bytes -= 1;
+  EXPECT_EQ(cuda::kv_slots_that_fit(b), 2);
+  b.free_bytes = 10 * kGiB;  // the weights alone do not fit
+  EXPECT_EQ(cuda::kv_slots_that_fit(b), 0);
+}
+
 Config cuda_config() {
   return Config::parse(
       "[workload]\nnum_requests = 2\narrival = burst\nprompt_len = 8\noutput_len = 4\n"
@@ -509,6 +531,36 @@ TEST(CudaExecutor, WithoutADeviceConstructionIsAnInputError) {
     EXPECT_NE(what.find("backend.kind = cuda: no CUDA device ("), std::string::npos) << what;
     EXPECT_NE(what.find("cuda_test.ini:"), std::string::npos)
         << "names where backend.kind is set: " << what;
+  }
+}
+
+TEST(CudaExecutor, RegistersACapacityProbe) {
+  EXPECT_EQ(kv_capacity_probes().count("cuda"), 1u);
+  EXPECT_EQ(kv_capacity_probes().count("cpu"), 0u);
+  EXPECT_EQ(kv_capacity_probes().count("sim"), 0u);
+}
+
+TEST(CudaExecutor, CapacityIsDerivedOnlyWhenNeitherKvCacheGbNorCapacitySlotsIsGiven) {
+  Config derived = cuda_config();
+  derived.set("memory.capacity_slots", "0");
+  EXPECT_TRUE(resolve_experiment(derived).kv_capacity_derived);
+  EXPECT_FALSE(resolve_experiment(cuda_config()).kv_capacity_derived);
+  Config sized = derived;
+  sized.set("hardware.kv_cache_gb", "1.5");
+  EXPECT_FALSE(resolve_experiment(sized).kv_capacity_derived);
+}
+
+TEST(CudaExecutor, WithoutADeviceTheCapacityProbeIsAnInputError) {
+  if (gpu_testing::no_device_reason().empty()) GTEST_SKIP() << "a CUDA device is present";
+  Config derived = cuda_config();
+  derived.set("memory.capacity_slots", "0");
+  try {
+    make_engine(resolve_experiment(derived));
+    FAIL() << "made a cuda engine without a device";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("backend.kind = cuda: no CUDA device ("),
+              std::string::npos)
+        << e.what();
   }
 }
 

@@ -1,13 +1,14 @@
 // llama-2-7b on the GPU (label `long`: 13 GB of fp16 weights generated on the device, so it
 // needs a large GPU and a minute): the device-generated dummy weights give a working model,
-// and the cuda back end runs a small workload end to end with the KV capacity derived from
-// the hardware entry (hardware.kv_cache_gb unset) against the device's free memory.
+// and the cuda back end runs a small workload end to end with the KV capacity measured on the
+// device (neither hardware.kv_cache_gb nor memory.capacity_slots set: the capacity probe).
 // Skipped without a GPU.
 #include <gtest/gtest.h>
 
 #include <set>
 
 #include "core/experiment.h"
+#include "kernels/cuda/device_query.h"
 #include "core/experiment_runner.h"
 #include "kernels/cpu/sampling.h"
 #include "kernels/cuda/llama_model.h"
@@ -57,10 +58,10 @@ TEST(GpuLargeModel, CudaBackEndRunsLlama2_7bWithDerivedCapacity) {
   try {
     results = run_experiment(config, RunOptions{});
   } catch (const InputError& e) {
-    // A smaller GPU than the entry: the executor must say which key to set.
+    // A GPU too small for the weights: the probe must say which keys to set.
     const std::string what = e.what();
     EXPECT_NE(what.find("hardware.kv_cache_gb"), std::string::npos) << what;
-    GTEST_SKIP() << "this GPU cannot hold the h100-sxm-80gb capacity: " << what;
+    GTEST_SKIP() << "this GPU cannot hold llama-2-7b in fp16: " << what;
   }
   ASSERT_EQ(results.size(), 1u);
   for (const RequestRecord& q : results[0].requests) {
@@ -69,6 +70,12 @@ TEST(GpuLargeModel, CudaBackEndRunsLlama2_7bWithDerivedCapacity) {
     EXPECT_EQ(static_cast<int32_t>(q.token_ids[0].size()), q.output_len);
   }
   EXPECT_GT(results[0].summary.get("throughput_tok_s"), 0.0);
+  // The capacity came from the device: at most 0.9 (gpu_memory_utilization) of its free
+  // memory (measured again now that the executor is gone) in 512 KiB fp16 slots.
+  const double slots = results[0].summary.get("kv_capacity_slots");
+  const double free_bytes = static_cast<double>(cuda::query_device(0).free_bytes);
+  EXPECT_GT(slots, 0.0);
+  EXPECT_LE(slots, 0.9 * free_bytes / (2.0 * 32 * 32 * 128 * 2));
 }
 
 }  // namespace
