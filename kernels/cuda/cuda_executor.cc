@@ -7,12 +7,10 @@
 #include <string>
 
 #include "core/errors.h"
-#include "kernels/cpu/sampling.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/cache_ops.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_capacity.h"
-#include "kernels/cuda/elementwise.h"
 #include "kernels/model/forward_batch.h"
 #include "kernels/model/llama_weights.h"
 
@@ -152,20 +150,6 @@ void check_host_pool(const ExperimentConfig& config, DType dtype) {
                                               "); lower memory.swap_space_gb");
 }
 
-cpu::SamplingParams to_cpu(const SamplingParams& p) {
-  cpu::SamplingParams out;
-  out.temperature = p.temperature;
-  out.top_k = p.top_k;
-  out.top_p = p.top_p;
-  out.repetition_penalty = p.repetition_penalty;
-  out.seed = p.seed;
-  return out;
-}
-
-bool argmax_suffices(const SamplingParams& p) {
-  return p.temperature == 0.0f && p.repetition_penalty == 1.0f;
-}
-
 // The capacity probe (core/executor.h): KV slots that fit in the device's free memory times
 // hardware.gpu_memory_utilization, after the weights, activations and reserve this executor
 // will allocate. Measured after the CUDA context exists (query_device creates it), so the
@@ -254,61 +238,50 @@ StepResult CudaExecutor::execute(const SchedulerOutput& plan, const KvCacheManag
 
 void CudaExecutor::sample(const SchedulerOutput& plan, const float* logits, int64_t rows,
                           std::vector<int32_t>& token_ids) {
-  const cudaStream_t stream = stream_->get();
-  const int32_t vocab = model_->spec().vocab_size;
-  bool on_device = true;
-  for (const PrefillChunk& chunk : plan.prefills) {
-    if (chunk.samples) on_device = on_device && argmax_suffices(chunk.seq->group->spec.sampling);
-  }
-  for (const Sequence* seq : plan.decodes) {
-    on_device = on_device && argmax_suffices(seq->group->spec.sampling);
-  }
-  const auto count = static_cast<size_t>(rows);
-  if (count == 0) return;  // only prompt chunks that do not sample yet
-  if (on_device) {
-    device_ids_.reserve(count * sizeof(int32_t));
-    host_ids_.reserve(count * sizeof(int32_t));
-    argmax_rows(logits, vocab, rows, vocab, device_ids_.as<int32_t>(), stream);
-    check_cuda(cudaMemcpyAsync(host_ids_.data(), device_ids_.data(), count * sizeof(int32_t),
-                               cudaMemcpyDeviceToHost, stream),
-               "cuda executor: token ids download");
-  } else {
-    host_logits_.reserve(count * static_cast<size_t>(vocab) * sizeof(float));
-    check_cuda(cudaMemcpyAsync(host_logits_.data(), logits, count * vocab * sizeof(float),
-                               cudaMemcpyDeviceToHost, stream),
-               "cuda executor: logits download");
-  }
-  stream_->synchronize("cuda executor: step");
-
+  // One draw per token, in the CPU executor's order (core/executor.h): sampling prefill chunks,
+  // then decodes. All of them are sampled on the GPU; only the ids come back.
+  draws_.clear();
   int64_t row = 0;
-  auto emit = [&](const Sequence& seq, int32_t sample_index) {
-    if (on_device) {
-      token_ids.push_back(host_ids_.as<const int32_t>()[row]);
-      return;
-    }
-    const std::span<const float> row_logits(host_logits_.as<const float>() + row * vocab,
-                                            static_cast<size_t>(vocab));
-    token_ids.push_back(cpu::sample_token(row_logits, to_cpu(seq.group->spec.sampling),
-                                          seq.token_ids, sample_index, seq.num_tokens()));
+  auto draw = [&](const Sequence& seq, int32_t sample_index) {
+    SampleDraw d;
+    d.row = row;
+    d.params = seq.group->spec.sampling;
+    d.sample_index = sample_index;
+    d.position = seq.num_tokens();
+    d.history = seq.token_ids;
+    draws_.push_back(d);
   };
-  // The CPU executor's order (core/executor.h): sampling prefill chunks, then decodes.
   for (const PrefillChunk& chunk : plan.prefills) {
     if (!chunk.samples) continue;
     const Sequence& seq = *chunk.seq;
     const SequenceGroup& group = *seq.group;
     if (!group.has_forked() && group.spec.n > 1) {
       // The prompt is done: the first token of each of the n samples, from the same logits.
-      for (int32_t i = 0; i < group.spec.n; ++i) emit(seq, i);
+      for (int32_t i = 0; i < group.spec.n; ++i) draw(seq, i);
     } else {
-      emit(seq, static_cast<int32_t>(seq.id % kMaxSamples));
+      draw(seq, static_cast<int32_t>(seq.id % kMaxSamples));
     }
     ++row;
   }
   for (const Sequence* seq : plan.decodes) {
-    emit(*seq, static_cast<int32_t>(seq->id % kMaxSamples));
+    draw(*seq, static_cast<int32_t>(seq->id % kMaxSamples));
     ++row;
   }
   check_invariant(row == rows, "cuda executor: logits rows do not match sampling entries");
+  if (draws_.empty()) return;  // only prompt chunks that do not sample yet
+  const cudaStream_t stream = stream_->get();
+  const int32_t vocab = model_->spec().vocab_size;
+  const size_t count = draws_.size();
+  if (!sampler_) sampler_ = std::make_unique<DeviceSampler>();
+  device_ids_.reserve(count * sizeof(int32_t));
+  host_ids_.reserve(count * sizeof(int32_t));
+  sampler_->sample(logits, vocab, rows, vocab, draws_, device_ids_.as<int32_t>(), stream);
+  check_cuda(cudaMemcpyAsync(host_ids_.data(), device_ids_.data(), count * sizeof(int32_t),
+                             cudaMemcpyDeviceToHost, stream),
+             "cuda executor: token ids download");
+  stream_->synchronize("cuda executor: step");
+  const int32_t* ids = host_ids_.as<const int32_t>();
+  token_ids.insert(token_ids.end(), ids, ids + count);
 }
 
 namespace {

@@ -10,11 +10,11 @@
 // device-generated above: same distributions, different values; see llama_weights.h).
 // opt-* models are refused (model.name), and so is model.tensor_parallel > 1: one GPU.
 //
-// Sampling: greedy requests with repetition_penalty 1 take the argmax on the GPU (lowest id on
-// ties, as the CPU); if any sampling entry of a step asks for more (temperature > 0, top-k,
-// top-p, a repetition penalty), that step's logits are copied to the host and every entry is
-// sampled there with kernels/cpu/sampling.h, seeded per (request, sample, position) exactly as
-// the CPU back end does.
+// Sampling: every draw of a step (greedy, temperature, top-k, top-p, repetition penalty) runs on
+// the GPU (kernels/cuda/sampling.h), seeded per (request, sample, position) exactly as the CPU
+// back end; only the token ids come back. Greedy ids equal the CPU sampler's on the same
+// logits; random draws too, except when the CPU's draw lay within ~1e-12 of a CDF / top-p
+// boundary (sampling_row.h).
 //
 // Memory and capacity. memory.capacity_slots is fixed before the manager is built, and the
 // manager hands out slots below it, so this executor allocates exactly that many device
@@ -44,6 +44,7 @@
 #include "kernels/cuda/dtype.h"
 #include "kernels/cuda/kv_cache.h"
 #include "kernels/cuda/llama_model.h"
+#include "kernels/cuda/sampling.h"
 #include "kernels/cuda/staged_upload.h"
 
 namespace kvlab::cuda {
@@ -75,9 +76,10 @@ class CudaExecutor : public Executor {
   std::unique_ptr<CudaKvCache> arena_;
   std::unique_ptr<CudaKvCache> host_pool_;
   std::unique_ptr<StagedUpload> copy_lists_;  // fork / copy-on-write lists for the copy kernel
+  std::unique_ptr<DeviceSampler> sampler_;  // created on first use
+  std::vector<SampleDraw> draws_;
   DeviceBuffer device_ids_;
   PinnedBuffer host_ids_;
-  PinnedBuffer host_logits_;
   std::unique_ptr<CudaEvent> start_, moved_, done_;
 };
 

@@ -8,6 +8,10 @@
 //  - BM_Gemm/<name>/tokens:N: the llama-2-7b linear layers (fp16 in, fp32 accumulate) at 1 to
 //    4096 tokens. Counters: TFLOP_per_s, peak_fraction (of the hardware catalog's dense fp16
 //    peak, when the device matches a catalog entry).
+//  - BM_Sample/<params>/rows:R/vocab:32000: the GPU sampler (kernels/cuda/sampling.h) drawing R
+//    tokens from R rows of logits, for top_k 50 + top_p 0.9 + repetition penalty 1.1 over a
+//    512-token history, and for top_p 0.9 alone (the whole vocabulary in the nucleus search).
+//    The time includes the per-call parameter / history upload. Counter: rows_per_s.
 //
 // Times are CUDA events around each launch (manual time). Points whose KV does not fit in
 // 90% of the free device memory are not registered (listed on stderr). Without a device the
@@ -27,6 +31,7 @@
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/kv_cache.h"
+#include "kernels/cuda/sampling.h"
 
 namespace kvlab {
 namespace {
@@ -209,6 +214,47 @@ void gemm_point(benchmark::State& state, const GemmShape& g, int64_t tokens) {
   state.SetLabel(g.name);
 }
 
+void sample_point(benchmark::State& state, bool penalty, int64_t rows, int32_t vocab) {
+  cuda::CudaStream stream;
+  DeviceBuffer logits(static_cast<size_t>(rows * vocab) * sizeof(float));
+  DeviceBuffer out(static_cast<size_t>(rows) * sizeof(int32_t));
+  cuda::fill_dummy(logits.as<float>(), rows * vocab, 4, cuda::DummyRange{0.0f, 4.0f}, stream.get());
+  std::vector<int32_t> history(512);
+  for (size_t i = 0; i < history.size(); ++i) history[i] = static_cast<int32_t>(i * 61 % 32000);
+  std::vector<cuda::SampleDraw> draws(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) {
+    cuda::SampleDraw& d = draws[static_cast<size_t>(r)];
+    d.row = r;
+    d.params.temperature = 0.8f;
+    d.params.top_k = penalty ? 50 : 0;
+    d.params.top_p = 0.9f;
+    d.params.repetition_penalty = penalty ? 1.1f : 1.0f;
+    d.params.seed = static_cast<uint64_t>(r);
+    d.position = 1000;
+    d.history = history;
+  }
+  cuda::DeviceSampler sampler;
+  auto launch = [&] {
+    sampler.sample(logits.as<const float>(), vocab, rows, vocab, draws, out.as<int32_t>(),
+                   stream.get());
+  };
+  launch();
+  stream.synchronize("sample warm-up");
+  CudaEvent start, stop;
+  double total_s = 0;
+  for (auto _ : state) {
+    start.record(stream.get());
+    launch();
+    stop.record(stream.get());
+    stop.synchronize();
+    const double s = stop.elapsed_ms_since(start) / 1e3;
+    total_s += s;
+    state.SetIterationTime(s);
+  }
+  state.counters["rows_per_s"] =
+      static_cast<double>(rows) * static_cast<double>(state.iterations()) / total_s;
+}
+
 void register_benchmarks() {
   const Device& d = device();
   const double budget = 0.9 * static_cast<double>(d.info.free_bytes);
@@ -241,6 +287,19 @@ void register_benchmarks() {
       benchmark::RegisterBenchmark(
           name.c_str(),
           [&shape, tokens](benchmark::State& state) { gemm_point(state, shape, tokens); })
+          ->UseManualTime()
+          ->Unit(benchmark::kMicrosecond)
+          ->MinTime(0.2);
+    }
+  }
+  for (bool penalty : {true, false}) {
+    for (int64_t rows : {1, 32, 256}) {
+      const std::string name = std::string("BM_Sample/") +
+                               (penalty ? "top_k_top_p_penalty" : "top_p") +
+                               "/rows:" + std::to_string(rows) + "/vocab:32000";
+      benchmark::RegisterBenchmark(
+          name.c_str(),
+          [penalty, rows](benchmark::State& state) { sample_point(state, penalty, rows, 32000); })
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond)
           ->MinTime(0.2);
