@@ -137,7 +137,9 @@ class BlockTeam {
   uint32_t* marks_;
 };
 
-__global__ void __launch_bounds__(kThreads)
+// (kThreads, 1): without the minimum-blocks hint ptxas capped the kernel at 64 registers and
+// spilled.
+__global__ void __launch_bounds__(kThreads, 1)
     sample_kernel(const float* logits, int64_t stride, int32_t vocab,
                   const sampling::RowSpec* specs, const int32_t* history, int32_t* out) {
   extern __shared__ double shared[];  // bins, then the token bitmask

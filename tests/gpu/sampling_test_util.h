@@ -13,6 +13,7 @@
 #include <functional>
 #include <limits>
 #include <numeric>
+#include <ostream>
 #include <random>
 #include <span>
 #include <string>
@@ -29,6 +30,9 @@ struct SamplingCase {
   enum class Logits { kNormal, kCoarse, kFlat } logits = Logits::kNormal;
   bool history = false;  // a history with repeats and out-of-range ids
 };
+
+// gtest prints a case by its name.
+inline void PrintTo(const SamplingCase& c, std::ostream* os) { *os << c.name; }
 
 inline SamplingParams params(float temperature, int32_t top_k, float top_p, float penalty) {
   SamplingParams p;
