@@ -76,7 +76,7 @@ class CudaExecutor : public Executor {
   std::unique_ptr<CudaKvCache> arena_;
   std::unique_ptr<CudaKvCache> host_pool_;
   std::unique_ptr<StagedUpload> copy_lists_;  // fork / copy-on-write lists for the copy kernel
-  std::unique_ptr<DeviceSampler> sampler_;  // created on first use
+  std::unique_ptr<DeviceSampler> sampler_;    // created on first use
   std::vector<SampleDraw> draws_;
   DeviceBuffer device_ids_;
   PinnedBuffer host_ids_;

@@ -26,8 +26,8 @@ struct DeviceMemoryBudget {
 
 // REQUIRES: slot_bytes > 0.
 inline int64_t kv_slots_that_fit(const DeviceMemoryBudget& b) {
-  const double room = b.free_bytes * b.utilization - b.weight_bytes - b.activation_bytes -
-                      b.reserve_bytes;
+  const double room =
+      b.free_bytes * b.utilization - b.weight_bytes - b.activation_bytes - b.reserve_bytes;
   if (!(room > 0)) return 0;
   return static_cast<int64_t>(std::floor(room / b.slot_bytes));
 }

@@ -58,10 +58,10 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const Pr
   // All of the block's shared memory is dynamic (prefill_shared_bytes), so the launcher's
   // opt-in test against 48 KiB is exact: a static array next to it would count too.
   extern __shared__ __align__(16) unsigned char smem[];
-  int64_t* slot_s = reinterpret_cast<int64_t*>(smem);                  // [kKeyTile]
-  float* q_s = reinterpret_cast<float*>(smem + kSlotBytes);            // [kQueryRows][head_dim]
-  float* k_s = q_s + kQueryRows * head_dim;  // [kKeyTile][head_dim + 1]
-  float* v_s = k_s + kKeyTile * k_stride;    // [kKeyTile][head_dim]
+  int64_t* slot_s = reinterpret_cast<int64_t*>(smem);        // [kKeyTile]
+  float* q_s = reinterpret_cast<float*>(smem + kSlotBytes);  // [kQueryRows][head_dim]
+  float* k_s = q_s + kQueryRows * head_dim;                  // [kKeyTile][head_dim + 1]
+  float* v_s = k_s + kKeyTile * k_stride;                    // [kKeyTile][head_dim]
 
   for (int e = threadIdx.x; e < kQueryRows * head_dim; e += kThreads) {
     const int r = e / head_dim;

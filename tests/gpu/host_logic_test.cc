@@ -233,7 +233,8 @@ TEST(CublasApi, LoadsWithoutADevice) {
 TEST(DummyWeights, ValueIsTheIthOutputOfATextbookSplitMix64) {
   // Vigna's reference generator: state += golden gamma, then the mix. Element i of a tensor is
   // its (i + 1)-th output, scaled to the tensor's range from the top 53 bits.
-  const uint64_t tensor_seed = cuda::dummy_tensor_seed(42, "model.layers.3.self_attn.q_proj.weight");
+  const uint64_t tensor_seed =
+      cuda::dummy_tensor_seed(42, "model.layers.3.self_attn.q_proj.weight");
   const cuda::DummyRange range{0.25f, 0.5f};
   uint64_t state = tensor_seed;
   for (int64_t i = 0; i < 2000; ++i) {
@@ -378,8 +379,7 @@ TEST(SoftmaxMath, PrefillRowOverMaskedKeyTilesEqualsACausalSoftmax) {
       }
     }
     const std::vector<float> visible(scores.begin(), scores.begin() + pos + 1);
-    const std::vector<std::vector<float>> visible_values(values.begin(),
-                                                         values.begin() + pos + 1);
+    const std::vector<std::vector<float>> visible_values(values.begin(), values.begin() + pos + 1);
     const std::vector<double> expected = softmax_in_double(visible, visible_values);
     for (size_t d = 0; d < 3; ++d) {
       EXPECT_NEAR(acc[d] / l, expected[d], 1e-4 * std::max(1.0, std::fabs(expected[d])))

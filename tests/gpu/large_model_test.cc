@@ -8,9 +8,9 @@
 #include <set>
 
 #include "core/experiment.h"
-#include "kernels/cuda/device_query.h"
 #include "core/experiment_runner.h"
 #include "kernels/cpu/sampling.h"
+#include "kernels/cuda/device_query.h"
 #include "kernels/cuda/llama_model.h"
 #include "tests/gpu/gpu_test_util.h"
 #include "tests/kernels/kernel_test_util.h"
