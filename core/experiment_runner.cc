@@ -9,6 +9,7 @@
 
 #include "core/engine.h"
 #include "core/errors.h"
+#include "core/splitmix.h"
 #include "core/experiment.h"
 #include "core/workload.h"
 
@@ -24,13 +25,6 @@ std::string workload_key(const WorkloadConfig& w) {
          w.output_len + "|" + std::to_string(w.max_prompt_len) + "|" +
          std::to_string(w.max_total_len) + "|" + (w.skip_bad_rows ? "skip" : "fail") + "|" +
          std::to_string(w.n);
-}
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
 }
 
 }  // namespace

@@ -10,17 +10,6 @@
 
 namespace kvlab::cpu {
 
-namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-}  // namespace
-
 void validate(const SamplingParams& params) {
   if (!(params.temperature >= 0.0f) || !std::isfinite(params.temperature)) {
     throw InputError("", 0, "sampling.temperature",
@@ -37,16 +26,6 @@ void validate(const SamplingParams& params) {
     throw InputError("", 0, "sampling.repetition_penalty",
                      "must be > 0, got " + std::to_string(params.repetition_penalty));
   }
-}
-
-uint64_t sampling_seed(uint64_t request_seed, int32_t sample_index, int64_t position) {
-  uint64_t s = splitmix64(request_seed);
-  s = splitmix64(s ^ static_cast<uint64_t>(static_cast<uint32_t>(sample_index)));
-  return splitmix64(s ^ static_cast<uint64_t>(position));
-}
-
-double uniform_01(uint64_t random_bits) {
-  return static_cast<double>(random_bits >> 11) * 0x1.0p-53;
 }
 
 int32_t argmax(std::span<const float> logits) {

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/request.h"
+#include "kernels/sampling_rng.h"
 
 namespace kvlab::cpu {
 
@@ -36,12 +37,9 @@ inline bool is_greedy(const SamplingParams& params) { return params.temperature 
 // Throws InputError naming the offending field when a parameter is out of range.
 void validate(const SamplingParams& params);
 
-// The 64-bit seed of the draw for (request seed, sample index, position): splitmix64 mixing,
-// so nearby inputs give unrelated streams.
-uint64_t sampling_seed(uint64_t request_seed, int32_t sample_index, int64_t position);
-
-// A uniform double in [0, 1) from the top 53 bits of one mt19937_64 output.
-double uniform_01(uint64_t random_bits);
+// The draw's seed and uniform (kernels/sampling_rng.h, shared with the GPU sampler).
+using ::kvlab::sampling_seed;
+using ::kvlab::uniform_01;
 
 // Index of the largest logit; the lowest index among equals.
 // REQUIRES: logits non-empty.

@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-#include "kernels/cuda/host_device.h"
+#include "core/host_device.h"
 
 namespace kvlab::cuda {
 

@@ -16,7 +16,9 @@
 #include <cstdint>
 #include <string>
 
-#include "kernels/cuda/host_device.h"
+#include "core/host_device.h"
+#include "core/splitmix.h"
+#include "kernels/sampling_rng.h"
 
 namespace kvlab::cuda {
 
@@ -25,17 +27,11 @@ struct DummyRange {
   float half_width = 0.0f;
 };
 
-KVLAB_CUDA_HD uint64_t splitmix64_mix(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 // Element `index` of the tensor whose seed is `tensor_seed`.
 KVLAB_CUDA_HD float dummy_weight_value(uint64_t tensor_seed, int64_t index, DummyRange range) {
   const uint64_t bits =
-      splitmix64_mix(tensor_seed + (static_cast<uint64_t>(index) + 1) * 0x9e3779b97f4a7c15ULL);
-  const double u = static_cast<double>(bits >> 11) * 0x1.0p-53;
+      splitmix64_mix(tensor_seed + (static_cast<uint64_t>(index) + 1) * kSplitMix64Gamma);
+  const double u = uniform_01(bits);
   return static_cast<float>(range.center + range.half_width * (2.0 * u - 1.0));
 }
 

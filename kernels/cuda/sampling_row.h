@@ -38,13 +38,8 @@
 #include <cstdint>
 #include <cstring>
 
-#ifdef __CUDACC__
-#define KVLAB_SAMPLING_HD __host__ __device__
-#define KVLAB_SAMPLING_INLINE __host__ __device__ __forceinline__
-#else
-#define KVLAB_SAMPLING_HD
-#define KVLAB_SAMPLING_INLINE inline
-#endif
+#include "core/host_device.h"
+#include "kernels/sampling_rng.h"
 
 namespace kvlab::cuda::sampling {
 
@@ -69,65 +64,29 @@ constexpr int32_t kRadixBits = 4;
 constexpr int32_t kBins = 1 << kRadixBits;
 constexpr int32_t kNone = 0x7fffffff;  // "no id": larger than every id
 
-// --- the random draw, bit for bit as kernels/cpu/sampling.cc ---------------------------------
+// --- the random draw: kernels/sampling_rng.h, as the CPU's --------------------------------
 
-KVLAB_SAMPLING_INLINE uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-// cpu::sampling_seed.
-KVLAB_SAMPLING_INLINE uint64_t sampling_seed(uint64_t request_seed, int32_t sample_index,
-                                             int64_t position) {
-  uint64_t s = splitmix64(request_seed);
-  s = splitmix64(s ^ static_cast<uint64_t>(static_cast<uint32_t>(sample_index)));
-  return splitmix64(s ^ static_cast<uint64_t>(position));
-}
-
-// The first output of std::mt19937_64(seed). Seeding fills x[0..311] sequentially
-// (x[i] = f * (x[i-1] ^ (x[i-1] >> 62)) + i); the first output needs only the twist of x[0]
-// (with x[1] and x[156]) and the tempering, so 156 seeding steps suffice.
-KVLAB_SAMPLING_INLINE uint64_t mt19937_64_first(uint64_t seed) {
-  constexpr uint64_t kF = 6364136223846793005ULL;
-  const uint64_t x0 = seed;
-  uint64_t x = seed, x1 = 0;
-  for (uint64_t i = 1; i <= 156; ++i) {
-    x = kF * (x ^ (x >> 62)) + i;
-    if (i == 1) x1 = x;
-  }
-  const uint64_t y = (x0 & 0xFFFFFFFF80000000ULL) | (x1 & 0x7FFFFFFFULL);
-  uint64_t z = x ^ (y >> 1) ^ ((y & 1ULL) != 0 ? 0xB5026F5AA96619E9ULL : 0ULL);
-  z ^= (z >> 29) & 0x5555555555555555ULL;
-  z ^= (z << 17) & 0x71D67FFFEDA60000ULL;
-  z ^= (z << 37) & 0xFFF7EEE000000000ULL;
-  z ^= z >> 43;
-  return z;
-}
-
-// cpu::uniform_01.
-KVLAB_SAMPLING_INLINE double uniform_01(uint64_t random_bits) {
-  return static_cast<double>(random_bits >> 11) * 0x1.0p-53;
-}
+using ::kvlab::mt19937_64_first;
+using ::kvlab::sampling_seed;
+using ::kvlab::uniform_01;
 
 // The u the CPU draws for (seed, sample index, position).
-KVLAB_SAMPLING_INLINE double draw_u(uint64_t seed, int32_t sample_index, int64_t position) {
-  return uniform_01(mt19937_64_first(sampling_seed(seed, sample_index, position)));
+KVLAB_CUDA_HD double draw_u(uint64_t seed, int32_t sample_index, int64_t position) {
+  return sampling_u(seed, sample_index, position);
 }
 
 // --- keys -------------------------------------------------------------------------------------
 
 // Order-preserving: a < b (as floats) iff key(a) < key(b); -0 and +0 share a key (the CPU
 // compares them equal, so they tie and the lower id goes first).
-KVLAB_SAMPLING_INLINE uint32_t float_key(float v) {
+KVLAB_CUDA_HD uint32_t float_key(float v) {
   if (v == 0.0f) v = 0.0f;
   uint32_t b;
   std::memcpy(&b, &v, sizeof(b));
   return (b & 0x80000000u) != 0 ? ~b : (b | 0x80000000u);
 }
 
-KVLAB_SAMPLING_INLINE float key_float(uint32_t k) {
+KVLAB_CUDA_HD float key_float(uint32_t k) {
   const uint32_t b = (k & 0x80000000u) != 0 ? (k & 0x7fffffffu) : ~k;
   float v;
   std::memcpy(&v, &b, sizeof(v));
@@ -142,19 +101,19 @@ struct PenalizedRow {
   const uint32_t* marked;  // bitmask over the vocabulary; null: no penalty
   float penalty;
 
-  KVLAB_SAMPLING_INLINE float operator()(int32_t i) const {
+  KVLAB_CUDA_HD float operator()(int32_t i) const {
     const float l = logits[i];
     if (marked == nullptr || ((marked[i >> 5] >> (i & 31)) & 1u) == 0) return l;
     return l > 0.0f ? l / penalty : l * penalty;
   }
-  KVLAB_SAMPLING_INLINE uint32_t key(int32_t i) const { return float_key((*this)(i)); }
+  KVLAB_CUDA_HD uint32_t key(int32_t i) const { return float_key((*this)(i)); }
 };
 
 // Kept tokens: key > key_cut, or key == key_cut and id <= last_id.
 struct KeptSet {
   uint32_t key_cut = 0;
   int32_t last_id = kNone;
-  KVLAB_SAMPLING_INLINE bool contains(uint32_t key, int32_t id) const {
+  KVLAB_CUDA_HD bool contains(uint32_t key, int32_t id) const {
     return key > key_cut || (key == key_cut && id <= last_id);
   }
 };
@@ -163,13 +122,13 @@ struct KeptSet {
 struct Weight {
   double temperature;
   double max_scaled;
-  KVLAB_SAMPLING_INLINE double operator()(uint32_t key) const {
+  KVLAB_CUDA_HD double operator()(uint32_t key) const {
     return exp(static_cast<double>(key_float(key)) / temperature - max_scaled);
   }
 };
 
 struct One {
-  KVLAB_SAMPLING_INLINE double operator()(uint32_t) const { return 1.0; }
+  KVLAB_CUDA_HD double operator()(uint32_t) const { return 1.0; }
 };
 
 struct RadixResult {
@@ -183,7 +142,7 @@ struct RadixResult {
 // rounding; should rounding leave no bin reaching the target, the lowest bin with mass is
 // taken, i.e. everything is kept).
 template <class Team, class WeightFn>
-KVLAB_SAMPLING_HD RadixResult radix_search(Team& team, const PenalizedRow& row, int32_t vocab,
+KVLAB_CUDA_HD_FN RadixResult radix_search(Team& team, const PenalizedRow& row, int32_t vocab,
                                            const KeptSet& in, const WeightFn& weight,
                                            double target) {
   RadixResult r;
@@ -225,7 +184,7 @@ KVLAB_SAMPLING_HD RadixResult radix_search(Team& team, const PenalizedRow& row, 
 // The id of the n-th (1-based) token in id order with key == `key` among `in`; kNone if there
 // are fewer. Threads scan contiguous chunks of ids.
 template <class Team>
-KVLAB_SAMPLING_HD int32_t nth_with_key(Team& team, const PenalizedRow& row, int32_t vocab,
+KVLAB_CUDA_HD_FN int32_t nth_with_key(Team& team, const PenalizedRow& row, int32_t vocab,
                                        const KeptSet& in, uint32_t key, int32_t n) {
   const int32_t chunk = (vocab + team.size() - 1) / team.size();
   const int32_t lo = team.rank() * chunk < vocab ? team.rank() * chunk : vocab;
@@ -253,7 +212,7 @@ KVLAB_SAMPLING_HD int32_t nth_with_key(Team& team, const PenalizedRow& row, int3
 
 // Sum of weight over the kept set.
 template <class Team>
-KVLAB_SAMPLING_HD double kept_mass(Team& team, const PenalizedRow& row, int32_t vocab,
+KVLAB_CUDA_HD_FN double kept_mass(Team& team, const PenalizedRow& row, int32_t vocab,
                                    const KeptSet& kept, const Weight& weight) {
   double s = 0.0;
   for (int32_t i = team.rank(); i < vocab; i += team.size()) {
@@ -266,7 +225,7 @@ KVLAB_SAMPLING_HD double kept_mass(Team& team, const PenalizedRow& row, int32_t 
 // Greedy: the largest penalized logit, lowest id among equals (NaN never wins; all NaN: 0, as
 // argmax_rows).
 template <class Team>
-KVLAB_SAMPLING_HD int32_t argmax(Team& team, const PenalizedRow& row, int32_t vocab) {
+KVLAB_CUDA_HD_FN int32_t argmax(Team& team, const PenalizedRow& row, int32_t vocab) {
   uint32_t best = 0;
   for (int32_t i = team.rank(); i < vocab; i += team.size()) {
     const float v = row(i);
@@ -290,7 +249,7 @@ KVLAB_SAMPLING_HD int32_t argmax(Team& team, const PenalizedRow& row, int32_t vo
 // first id whose cumulative probability exceeds u; rounding can leave the sum a hair under 1,
 // then the last kept id).
 template <class Team>
-KVLAB_SAMPLING_HD int32_t inverse_cdf(Team& team, const PenalizedRow& row, int32_t vocab,
+KVLAB_CUDA_HD_FN int32_t inverse_cdf(Team& team, const PenalizedRow& row, int32_t vocab,
                                       const KeptSet& kept, const Weight& weight, double total,
                                       double u) {
   const int32_t chunk = (vocab + team.size() - 1) / team.size();
@@ -337,7 +296,7 @@ KVLAB_SAMPLING_HD int32_t inverse_cdf(Team& team, const PenalizedRow& row, int32
 // Returns the token for `spec`; `logits` is its row, `history` the step's history array.
 // REQUIRES: vocab > 0; spec's parameters pass cpu::validate.
 template <class Team>
-KVLAB_SAMPLING_HD int32_t sample_row(Team& team, const float* logits, int32_t vocab,
+KVLAB_CUDA_HD_FN int32_t sample_row(Team& team, const float* logits, int32_t vocab,
                                      const RowSpec& spec, const int32_t* history) {
   PenalizedRow row{logits, nullptr, spec.repetition_penalty};
   if (spec.repetition_penalty != 1.0f && spec.history_end > spec.history_begin) {
