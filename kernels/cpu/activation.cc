@@ -13,4 +13,9 @@ void silu_and_mul(const MatrixCRef& gate_up, MatrixRef out) {
   out.array() = gate / (1.0f + (-gate).exp()) * up;
 }
 
+void relu(const MatrixCRef& x, MatrixRef out) {
+  check_invariant(x.rows() == out.rows() && x.cols() == out.cols(), "relu: shape mismatch");
+  out.array() = x.array().max(0.0f);
+}
+
 }  // namespace kvlab::cpu

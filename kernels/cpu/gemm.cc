@@ -24,4 +24,20 @@ void linear_accumulate(const MatrixCRef& x, const MatrixCRef& weight, MatrixRef 
   out.noalias() += x * weight.transpose();
 }
 
+void add_bias(const VectorCRef& bias, MatrixRef out) {
+  check_invariant(bias.size() == out.cols(), "add_bias: shape mismatch");
+  out.rowwise() += bias.transpose();
+}
+
+void linear(const MatrixCRef& x, const MatrixCRef& weight, const VectorCRef& bias, MatrixRef out) {
+  linear(x, weight, out);
+  add_bias(bias, out);
+}
+
+void linear_accumulate(const MatrixCRef& x, const MatrixCRef& weight, const VectorCRef& bias,
+                       MatrixRef out) {
+  linear_accumulate(x, weight, out);
+  add_bias(bias, out);
+}
+
 }  // namespace kvlab::cpu

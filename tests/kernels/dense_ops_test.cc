@@ -1,4 +1,5 @@
-// RMSNorm, rotary embedding, SiLU-and-multiply and the GEMM against plain-loop references.
+// RMSNorm, LayerNorm, rotary embedding, SiLU-and-multiply, ReLU, the GEMM and its bias against
+// plain-loop references in double precision.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,6 +9,7 @@
 #include "core/errors.h"
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/layer_norm.h"
 #include "kernels/cpu/rms_norm.h"
 #include "kernels/cpu/rotary.h"
 #include "tests/kernels/kernel_test_util.h"
@@ -34,6 +36,40 @@ TEST(RmsNorm, MatchesFormula) {
   RowMatrix y = x;
   rms_norm(y, weight, 1e-5f, y);
   EXPECT_EQ(y, out);
+}
+
+TEST(LayerNorm, MatchesFormulaWithWeightAndBias) {
+  std::mt19937_64 rng(11);
+  // An offset mean (+5) so a missing mean subtraction, or one-pass variance cancellation,
+  // shows.
+  RowMatrix x = random_matrix(6, 41, rng, 3.0f);
+  x.array() += 5.0f;
+  const Eigen::VectorXf weight = random_matrix(41, 1, rng).col(0);
+  const Eigen::VectorXf bias = random_matrix(41, 1, rng, 0.5f).col(0);
+  RowMatrix out(6, 41);
+  layer_norm(x, weight, bias, 1e-5f, out);
+  for (int r = 0; r < 6; ++r) {
+    double mean = 0;
+    for (int c = 0; c < 41; ++c) mean += x(r, c);
+    mean /= 41;
+    double var = 0;
+    for (int c = 0; c < 41; ++c) var += (x(r, c) - mean) * (x(r, c) - mean);
+    var /= 41;  // population variance, as torch.nn.LayerNorm
+    const double inv = 1.0 / std::sqrt(var + 1e-5);
+    for (int c = 0; c < 41; ++c) {
+      EXPECT_NEAR(out(r, c), (x(r, c) - mean) * inv * weight[c] + bias[c], 1e-5);
+    }
+  }
+  // In place gives the same.
+  RowMatrix y = x;
+  layer_norm(y, weight, bias, 1e-5f, y);
+  EXPECT_EQ(y, out);
+  // A constant row normalizes to the bias (variance 0: eps keeps it finite).
+  RowMatrix flat = RowMatrix::Constant(1, 41, 2.5f), flat_out(1, 41);
+  layer_norm(flat, weight, bias, 1e-5f, flat_out);
+  EXPECT_LT((flat_out.row(0).transpose() - bias).cwiseAbs().maxCoeff(), 1e-6);
+  const Eigen::VectorXf short_bias = Eigen::VectorXf::Zero(40);
+  EXPECT_THROW(layer_norm(x, weight, short_bias, 1e-5f, out), InvariantError);
 }
 
 // Reference rotate-half written from the Hugging Face formula, per element.
@@ -104,6 +140,53 @@ TEST(SiluAndMul, MatchesFormula) {
       EXPECT_NEAR(out(r, c), g / (1 + std::exp(-g)) * u, 1e-5);
     }
   }
+}
+
+TEST(Relu, MatchesFormulaInPlaceAndOnASlice) {
+  std::mt19937_64 rng(12);
+  const RowMatrix x = random_matrix(4, 23, rng, 2.0f);
+  RowMatrix out(4, 23);
+  relu(x, out);
+  for (int r = 0; r < 4; ++r) {
+    for (int c = 0; c < 23; ++c) EXPECT_EQ(out(r, c), x(r, c) > 0 ? x(r, c) : 0.0f);
+  }
+  RowMatrix y = x;
+  relu(y, y);
+  EXPECT_EQ(y, out);
+  RowMatrix wide = x;
+  relu(wide.middleCols(5, 10), wide.middleCols(5, 10));
+  EXPECT_EQ(wide.middleCols(5, 10), out.middleCols(5, 10));
+  EXPECT_EQ(wide.leftCols(5), x.leftCols(5));
+  RowMatrix wrong(4, 22);
+  EXPECT_THROW(relu(x, wrong), InvariantError);
+}
+
+TEST(Linear, WithBiasMatchesLoops) {
+  std::mt19937_64 rng(13);
+  const RowMatrix x = random_matrix(5, 29, rng), w = random_matrix(17, 29, rng);
+  const Eigen::VectorXf bias = random_matrix(17, 1, rng).col(0);
+  RowMatrix out(5, 17);
+  linear(x, w, bias, out);
+  RowMatrix acc = RowMatrix::Constant(5, 17, 2.0f);
+  linear_accumulate(x, w, bias, acc);
+  for (int r = 0; r < 5; ++r) {
+    for (int o = 0; o < 17; ++o) {
+      double dot = 0;
+      for (int i = 0; i < 29; ++i) dot += double(x(r, i)) * w(o, i);
+      EXPECT_NEAR(out(r, o), dot + bias[o], 1e-4);
+      EXPECT_NEAR(acc(r, o), 2.0 + dot + bias[o], 1e-4);
+    }
+  }
+  // add_bias alone, on a column slice: every row gets the same bias, other columns untouched.
+  RowMatrix m = RowMatrix::Zero(3, 20);
+  add_bias(bias, m.middleCols(2, 17));
+  for (int r = 0; r < 3; ++r) {
+    EXPECT_EQ(Eigen::VectorXf(m.row(r).segment(2, 17).transpose()), bias);
+    EXPECT_EQ(m(r, 0), 0.0f);
+    EXPECT_EQ(m(r, 19), 0.0f);
+  }
+  const Eigen::VectorXf wrong_bias = Eigen::VectorXf::Zero(16);
+  EXPECT_THROW(linear(x, w, wrong_bias, out), InvariantError);
 }
 
 TEST(Linear, MatchesLoopsAndAccumulates) {
