@@ -12,7 +12,10 @@ namespace kvlab {
 
 struct ModelSpec {
   std::string name;
-  std::string family = "llama";  // llama (RMSNorm, RoPE, SwiGLU) | opt (LayerNorm, GELU MLP)
+  // llama: RMSNorm, RoPE, SwiGLU MLP, no biases.
+  // opt: learned positions (a table of max_seq_len + 2 rows), LayerNorm with bias, biases on
+  //      every projection, ReLU MLP (Hugging Face opt-13b/66b/175b: activation_function relu).
+  std::string family = "llama";
   int32_t num_layers = 0;
   int32_t hidden_size = 0;
   int32_t num_heads = 0;
@@ -25,11 +28,17 @@ struct ModelSpec {
   double rope_theta = 10000.0;
 
   bool gated_mlp() const { return family != "opt"; }
+  // OPT's extras: projection biases, LayerNorm biases, the learned position table.
+  bool has_biases() const { return family == "opt"; }
+  bool learned_positions() const { return family == "opt"; }
   // K and V of one token in every layer: 2 x layers x kv_heads x head_dim x dtype bytes.
   int64_t kv_bytes_per_slot() const {
     return 2LL * num_layers * num_kv_heads * head_dim * dtype_bytes;
   }
-  // Parameters of one decoder layer and of the whole model (embeddings and LM head untied).
+  // Parameters of one decoder layer (with OPT's projection and LayerNorm biases) and of the
+  // whole model: token embeddings and an untied LM head (OPT ties them; kvlab counts both, as
+  // its CPU model holds both), OPT's position table, the final norm. Exactly what the CPU
+  // models load (LlamaWeights / OptWeights::num_params).
   int64_t params_per_layer() const;
   int64_t num_params() const;
   int64_t weight_bytes() const { return num_params() * dtype_bytes; }

@@ -11,8 +11,10 @@ namespace {
 
 // --- Models ---------------------------------------------------------------------------------
 
-// OPT (facebook/opt-*): LayerNorm, GELU MLP (ffn = 4 x hidden), multi-head attention, learned
-// absolute positions (no RoPE: rope_theta 0), 2048-token context. The vLLM paper's models.
+// OPT (facebook/opt-*): pre-LayerNorm (do_layer_norm_before), ReLU MLP (activation_function
+// "relu", ffn = 4 x hidden), biases on every projection, multi-head attention, learned absolute
+// positions (no RoPE: rope_theta 0; a table of max_position_embeddings + 2 rows), 2048-token
+// context. The vLLM paper's models.
 KVLAB_REGISTER(model_catalog(), "opt-13b",
                ModelSpec{.name = "opt-13b",
                          .family = "opt",
@@ -173,6 +175,22 @@ KVLAB_REGISTER(model_catalog(), "tiny-llama",
                          .max_seq_len = 1024,
                          .dtype_bytes = 4,
                          .rope_theta = 10000.0});
+
+// A toy OPT for the CPU engine's tests: the OPT architecture (learned positions, LayerNorm,
+// biases, ReLU MLP with ffn = 4 x hidden, multi-head attention) at tiny-llama's size; fp32.
+KVLAB_REGISTER(model_catalog(), "tiny-opt",
+               ModelSpec{.name = "tiny-opt",
+                         .family = "opt",
+                         .num_layers = 2,
+                         .hidden_size = 64,
+                         .num_heads = 4,
+                         .num_kv_heads = 4,
+                         .head_dim = 16,
+                         .ffn_size = 256,
+                         .vocab_size = 256,
+                         .max_seq_len = 512,
+                         .dtype_bytes = 4,
+                         .rope_theta = 0.0});
 
 // --- Hardware -------------------------------------------------------------------------------
 //

@@ -7,7 +7,7 @@
 
 #include "core/kv_cache_manager.h"
 #include "core/scheduler.h"
-#include "kernels/model/llama_model.h"
+#include "kernels/model/decoder_model.h"
 
 namespace kvlab {
 

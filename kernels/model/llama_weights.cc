@@ -3,59 +3,26 @@
 #include <string>
 
 #include "core/errors.h"
+#include "kernels/model/decoder_model.h"
 
 namespace kvlab {
 
-namespace {
-
-void require_positive(const ModelSpec& spec, const char* field, int64_t value) {
-  if (value <= 0) {
-    throw InputError(
-        "", 0, std::string("model.") + field,
-        "model '" + spec.name + "' needs a positive value, got " + std::to_string(value));
+int64_t LlamaWeights::num_params() const {
+  int64_t n = embed_tokens.size() + final_norm.size() + lm_head.size();
+  for (const LlamaLayerWeights& l : layers) {
+    n += l.input_norm.size() + l.qkv_proj.size() + l.o_proj.size() + l.post_norm.size() +
+         l.gate_up_proj.size() + l.down_proj.size();
   }
+  return n;
 }
-
-// Loads `name` into rows [first_row, first_row + rows) of `dst` ([*][cols]).
-void load_rows(const WeightSource& source, const std::string& name, cpu::RowMatrix& dst,
-               Eigen::Index first_row, Eigen::Index rows) {
-  const int64_t shape[] = {rows, dst.cols()};
-  source.load(name, shape,
-              std::span<float>(dst.data() + first_row * dst.cols(),
-                               static_cast<size_t>(rows * dst.cols())));
-}
-
-cpu::RowMatrix load_matrix(const WeightSource& source, const std::string& name, Eigen::Index rows,
-                           Eigen::Index cols) {
-  cpu::RowMatrix m(rows, cols);
-  load_rows(source, name, m, 0, rows);
-  return m;
-}
-
-Eigen::VectorXf load_vector(const WeightSource& source, const std::string& name,
-                            Eigen::Index size) {
-  Eigen::VectorXf v(size);
-  const int64_t shape[] = {size};
-  source.load(name, shape, std::span<float>(v.data(), static_cast<size_t>(size)));
-  return v;
-}
-
-}  // namespace
 
 void validate_llama_spec(const ModelSpec& spec) {
   if (spec.family != "llama") {
     throw InputError("", 0, "model.family",
                      "model '" + spec.name + "' is of family '" + spec.family +
-                         "'; the CPU model runs llama (RMSNorm, RoPE, SwiGLU) only");
+                         "'; the Llama model runs family 'llama' (RMSNorm, RoPE, SwiGLU)");
   }
-  require_positive(spec, "num_layers", spec.num_layers);
-  require_positive(spec, "hidden_size", spec.hidden_size);
-  require_positive(spec, "num_heads", spec.num_heads);
-  require_positive(spec, "num_kv_heads", spec.num_kv_heads);
-  require_positive(spec, "head_dim", spec.head_dim);
-  require_positive(spec, "ffn_size", spec.ffn_size);
-  require_positive(spec, "vocab_size", spec.vocab_size);
-  require_positive(spec, "max_seq_len", spec.max_seq_len);
+  validate_decoder_sizes(spec);
   if (spec.head_dim % 2 != 0) {
     throw InputError("", 0, "model.head_dim",
                      "model '" + spec.name + "': rotary embedding needs an even head_dim, got " +

@@ -5,6 +5,7 @@
 // gate_up_proj.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "core/model_spec.h"
@@ -27,10 +28,15 @@ struct LlamaWeights {
   std::vector<LlamaLayerWeights> layers;
   Eigen::VectorXf final_norm;  // [hidden]                 model.norm
   cpu::RowMatrix lm_head;      // [vocab][hidden]          untied
+
+  // Every parameter held (ModelSpec::num_params() counts the same).
+  int64_t num_params() const;
 };
 
 // Throws InputError (field named) when `spec` is not a shape this model runs: non-positive
-// sizes, odd head_dim, heads not a multiple of kv heads, or a family other than llama.
+// sizes, odd head_dim, heads not a multiple of kv heads, or a family other than llama (the
+// CPU back end picks the family's model through make_decoder_model; the CUDA back end runs
+// llama only and uses this check to refuse the rest).
 void validate_llama_spec(const ModelSpec& spec);
 
 // REQUIRES: validate_llama_spec(spec) passes.

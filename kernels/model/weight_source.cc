@@ -29,8 +29,12 @@ void DummyWeightSource::load(const std::string& name, std::span<const int64_t> s
                   "DummyWeightSource: '" + name + "' shape does not match its buffer");
   double center = 0.0;
   double half_width = 0.0;
-  if (name.find("embed_tokens") != std::string::npos) {
+  const bool is_bias = name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
+  if (name.find("embed_tokens") != std::string::npos ||
+      name.find("embed_positions") != std::string::npos) {
     half_width = 1.0;
+  } else if (shape.size() == 1 && is_bias) {
+    half_width = 0.1;
   } else if (shape.size() == 1) {
     center = 1.0;
     half_width = 0.1;
@@ -42,6 +46,38 @@ void DummyWeightSource::load(const std::string& name, std::span<const int64_t> s
     const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53;  // [0, 1)
     x = static_cast<float>(center + half_width * (2.0 * u - 1.0));
   }
+}
+
+void load_rows(const WeightSource& source, const std::string& name, cpu::RowMatrix& dst,
+               Eigen::Index first_row, Eigen::Index rows) {
+  check_invariant(first_row >= 0 && rows >= 0 && first_row + rows <= dst.rows(),
+                  "load_rows: '" + name + "' does not fit its destination");
+  const int64_t shape[] = {rows, dst.cols()};
+  source.load(name, shape,
+              std::span<float>(dst.data() + first_row * dst.cols(),
+                               static_cast<size_t>(rows * dst.cols())));
+}
+
+cpu::RowMatrix load_matrix(const WeightSource& source, const std::string& name, Eigen::Index rows,
+                           Eigen::Index cols) {
+  cpu::RowMatrix m(rows, cols);
+  load_rows(source, name, m, 0, rows);
+  return m;
+}
+
+void load_segment(const WeightSource& source, const std::string& name, Eigen::VectorXf& dst,
+                  Eigen::Index first, Eigen::Index size) {
+  check_invariant(first >= 0 && size >= 0 && first + size <= dst.size(),
+                  "load_segment: '" + name + "' does not fit its destination");
+  const int64_t shape[] = {size};
+  source.load(name, shape, std::span<float>(dst.data() + first, static_cast<size_t>(size)));
+}
+
+Eigen::VectorXf load_vector(const WeightSource& source, const std::string& name,
+                            Eigen::Index size) {
+  Eigen::VectorXf v(size);
+  load_segment(source, name, v, 0, size);
+  return v;
 }
 
 }  // namespace kvlab

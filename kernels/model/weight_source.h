@@ -1,13 +1,15 @@
-// WeightSource: where a model's parameters come from, tensor by tensor, by Hugging Face
-// Llama name ("model.layers.3.self_attn.q_proj.weight", shape [out][in], row-major fp32).
+// WeightSource: where a model's parameters come from, tensor by tensor, by Hugging Face name
+// (Llama: "model.layers.3.self_attn.q_proj.weight"; OPT:
+// "model.decoder.layers.3.self_attn.q_proj.bias"), 2-D shapes [out][in], row-major fp32.
 // The model asks for each tensor once while it loads and never again, so a checkpoint
 // reader (safetensors) can plug in later without touching the forward.
 //
 // DummyWeightSource is vLLM's `--load-format dummy` for kvlab: every tensor drawn from its own
 // std::mt19937_64 stream seeded by (seed, tensor name), so a tensor does not depend on the
 // order tensors are loaded in, and scaled so activations stay O(1) through any depth:
-//   - embeddings ("embed_tokens"): uniform in [-1, 1);
-//   - 1-D tensors (norm weights):  1 + uniform in [-0.1, 0.1);
+//   - embeddings ("embed_tokens", OPT's "embed_positions"): uniform in [-1, 1);
+//   - biases (1-D, name ends ".bias"): uniform in [-0.1, 0.1);
+//   - other 1-D tensors (norm weights): 1 + uniform in [-0.1, 0.1);
 //   - other 2-D [out][in] tensors: uniform in [-a, a) with a = sqrt(3 / in), variance 1 / in,
 //     so a projection keeps the variance of its input (LM head logits come out ~ N(0, 1),
 //     spread enough that greedy tokens vary).
@@ -18,6 +20,8 @@
 #include <cstdint>
 #include <span>
 #include <string>
+
+#include "kernels/cpu/tensor.h"
 
 namespace kvlab {
 
@@ -40,5 +44,17 @@ class DummyWeightSource : public WeightSource {
  private:
   uint64_t seed_;
 };
+
+// Loading helpers the model families share (each checks the shape through the source).
+// Tensor `name` ([rows][dst.cols()]) into rows [first_row, first_row + rows) of `dst`: how
+// fused projections (q, k, v stacked) are filled.
+void load_rows(const WeightSource& source, const std::string& name, cpu::RowMatrix& dst,
+               Eigen::Index first_row, Eigen::Index rows);
+cpu::RowMatrix load_matrix(const WeightSource& source, const std::string& name, Eigen::Index rows,
+                           Eigen::Index cols);
+// Tensor `name` ([size]) into entries [first, first + size) of `dst` (fused biases).
+void load_segment(const WeightSource& source, const std::string& name, Eigen::VectorXf& dst,
+                  Eigen::Index first, Eigen::Index size);
+Eigen::VectorXf load_vector(const WeightSource& source, const std::string& name, Eigen::Index size);
 
 }  // namespace kvlab

@@ -1,6 +1,6 @@
-// A tiny Llama model and a small driver that runs generation (greedy unless told otherwise) for
-// several sequences at once over the real KV layouts (paged, shuffled blocks, or contiguous), with
-// optional chunked prefill and preemption (swap out and back in to other slots, or recompute).
+// Tiny Llama and OPT shapes and a small driver that runs generation (greedy unless told otherwise)
+// for several sequences at once over the real KV layouts (paged, shuffled blocks, or contiguous),
+// with optional chunked prefill and preemption (swap out and back in to other slots, or recompute).
 #pragma once
 
 #include <algorithm>
@@ -11,6 +11,7 @@
 #include "kernels/cpu/cache_write.h"
 #include "kernels/cpu/kv_copy.h"
 #include "kernels/cpu/sampling.h"
+#include "kernels/model/decoder_model.h"
 #include "kernels/model/llama_model.h"
 #include "tests/kernels/kernel_test_util.h"
 
@@ -33,6 +34,25 @@ inline ModelSpec tiny_llama_spec() {
   return s;
 }
 
+// The catalog's tiny-opt shape (sim/catalog.cc), spelled out so these tests do not depend on
+// the catalog: OPT's architecture, multi-head, ffn = 4 x hidden.
+inline ModelSpec tiny_opt_spec() {
+  ModelSpec s;
+  s.name = "tiny-opt";
+  s.family = "opt";
+  s.num_layers = 2;
+  s.hidden_size = 64;
+  s.num_heads = 4;
+  s.num_kv_heads = 4;
+  s.head_dim = 16;
+  s.ffn_size = 256;
+  s.vocab_size = 256;
+  s.max_seq_len = 512;
+  s.dtype_bytes = 4;
+  s.rope_theta = 0.0;
+  return s;
+}
+
 inline std::vector<int32_t> random_prompt(int32_t len, int32_t vocab, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<int32_t> ids;
@@ -50,7 +70,7 @@ struct RunOptions {
 
 class GenerationRunner {
  public:
-  GenerationRunner(const LlamaModel& model, RunOptions options)
+  GenerationRunner(const DecoderModel& model, RunOptions options)
       : model_(model),
         options_(options),
         alloc_(
@@ -171,7 +191,7 @@ class GenerationRunner {
     }
   }
 
-  const LlamaModel& model_;
+  const DecoderModel& model_;
   RunOptions options_;
   LayoutAllocator alloc_;
   cpu::CpuKvCache cache_;

@@ -1,0 +1,77 @@
+#include "kernels/model/opt_weights.h"
+
+#include <string>
+
+#include "core/errors.h"
+#include "kernels/model/decoder_model.h"
+
+namespace kvlab {
+
+int64_t OptWeights::num_params() const {
+  int64_t n = embed_tokens.size() + embed_positions.size() + final_norm_weight.size() +
+              final_norm_bias.size() + lm_head.size();
+  for (const OptLayerWeights& l : layers) {
+    n += l.attn_norm_weight.size() + l.attn_norm_bias.size() + l.qkv_proj.size() +
+         l.qkv_bias.size() + l.out_proj.size() + l.out_bias.size() + l.mlp_norm_weight.size() +
+         l.mlp_norm_bias.size() + l.fc1.size() + l.fc1_bias.size() + l.fc2.size() +
+         l.fc2_bias.size();
+  }
+  return n;
+}
+
+void validate_opt_spec(const ModelSpec& spec) {
+  if (spec.family != "opt") {
+    throw InputError("", 0, "model.family",
+                     "model '" + spec.name + "' is of family '" + spec.family +
+                         "'; the OPT model runs family 'opt' (LayerNorm, learned positions, "
+                         "ReLU MLP)");
+  }
+  validate_decoder_sizes(spec);
+  if (spec.num_kv_heads != spec.num_heads) {
+    throw InputError("", 0, "model.num_kv_heads",
+                     "model '" + spec.name + "': OPT attention is multi-head, so num_kv_heads (" +
+                         std::to_string(spec.num_kv_heads) + ") must equal num_heads (" +
+                         std::to_string(spec.num_heads) + ")");
+  }
+}
+
+OptWeights load_opt_weights(const ModelSpec& spec, const WeightSource& source) {
+  const Eigen::Index hidden = spec.hidden_size;
+  const Eigen::Index width = static_cast<Eigen::Index>(spec.num_heads) * spec.head_dim;
+  const Eigen::Index ffn = spec.ffn_size;
+
+  OptWeights w;
+  w.embed_tokens =
+      load_matrix(source, "model.decoder.embed_tokens.weight", spec.vocab_size, hidden);
+  w.embed_positions = load_matrix(source, "model.decoder.embed_positions.weight",
+                                  Eigen::Index{spec.max_seq_len} + kOptPositionOffset, hidden);
+  w.layers.resize(static_cast<size_t>(spec.num_layers));
+  for (int32_t l = 0; l < spec.num_layers; ++l) {
+    const std::string prefix = "model.decoder.layers." + std::to_string(l) + ".";
+    OptLayerWeights& layer = w.layers[static_cast<size_t>(l)];
+    layer.attn_norm_weight = load_vector(source, prefix + "self_attn_layer_norm.weight", hidden);
+    layer.attn_norm_bias = load_vector(source, prefix + "self_attn_layer_norm.bias", hidden);
+    layer.qkv_proj.resize(3 * width, hidden);
+    layer.qkv_bias.resize(3 * width);
+    const char* const names[] = {"q_proj", "k_proj", "v_proj"};
+    for (Eigen::Index i = 0; i < 3; ++i) {
+      const std::string proj = prefix + "self_attn." + names[i];
+      load_rows(source, proj + ".weight", layer.qkv_proj, i * width, width);
+      load_segment(source, proj + ".bias", layer.qkv_bias, i * width, width);
+    }
+    layer.out_proj = load_matrix(source, prefix + "self_attn.out_proj.weight", hidden, width);
+    layer.out_bias = load_vector(source, prefix + "self_attn.out_proj.bias", hidden);
+    layer.mlp_norm_weight = load_vector(source, prefix + "final_layer_norm.weight", hidden);
+    layer.mlp_norm_bias = load_vector(source, prefix + "final_layer_norm.bias", hidden);
+    layer.fc1 = load_matrix(source, prefix + "fc1.weight", ffn, hidden);
+    layer.fc1_bias = load_vector(source, prefix + "fc1.bias", ffn);
+    layer.fc2 = load_matrix(source, prefix + "fc2.weight", hidden, ffn);
+    layer.fc2_bias = load_vector(source, prefix + "fc2.bias", hidden);
+  }
+  w.final_norm_weight = load_vector(source, "model.decoder.final_layer_norm.weight", hidden);
+  w.final_norm_bias = load_vector(source, "model.decoder.final_layer_norm.bias", hidden);
+  w.lm_head = load_matrix(source, "lm_head.weight", spec.vocab_size, hidden);
+  return w;
+}
+
+}  // namespace kvlab
