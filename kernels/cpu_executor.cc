@@ -7,7 +7,6 @@
 #include "kernels/cpu/kv_copy.h"
 #include "kernels/cpu/sampling.h"
 #include "kernels/model/forward_batch.h"
-#include "kernels/model/llama_weights.h"
 
 namespace kvlab {
 
@@ -15,13 +14,27 @@ namespace {
 
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 
-const ModelSpec& checked_spec(const ExperimentConfig& config) {
-  try {
-    validate_llama_spec(config.model);
-  } catch (const InputError& e) {
-    config.raw.fail("model.name", std::string("the cpu back end runs llama-family models: ") + e.what());
+// A family the CPU model does not run is refused before anything is sized or loaded.
+void check_family(const ExperimentConfig& config) {
+  if (cpu_model_families().contains(config.model.family)) return;
+  std::string known;
+  for (const std::string& name : cpu_model_families().names()) {
+    known += (known.empty() ? "" : ", ") + name;
   }
-  return config.model;
+  config.raw.fail("model.name", "the cpu back end cannot run model '" + config.model.name +
+                                    "': its model.family '" + config.model.family +
+                                    "' is not one of " + known);
+}
+
+// The model of the config's family, with an error naming model.name (and, through the
+// family's message, model.family and the offending field) when it cannot run.
+std::unique_ptr<DecoderModel> make_model(const ExperimentConfig& config) {
+  try {
+    return make_decoder_model(config.model, DummyWeightSource(config.backend.weights_seed));
+  } catch (const InputError& e) {
+    config.raw.fail("model.name", "the cpu back end cannot run model '" + config.model.name +
+                                      "' (family '" + config.model.family + "'): " + e.what());
+  }
 }
 
 // Bytes of fp32 K and V for `slots` token slots of `spec`.
@@ -47,12 +60,9 @@ void check_budget(const ExperimentConfig& config) {
 }  // namespace
 
 CpuExecutor::CpuExecutor(const ExperimentConfig& config)
-    : device_(checked_spec(config).num_layers, (check_budget(config), config.memory.capacity_slots),
-              config.model.num_kv_heads, config.model.head_dim),
-      host_(config.model.num_layers, config.memory.swap_capacity_slots, config.model.num_kv_heads,
-            config.model.head_dim) {
-  model_ = std::make_unique<LlamaModel>(config.model, DummyWeightSource(config.backend.weights_seed));
-}
+    : model_((check_family(config), check_budget(config), make_model(config))),
+      device_(model_->make_kv_cache(config.memory.capacity_slots)),
+      host_(model_->make_kv_cache(config.memory.swap_capacity_slots)) {}
 
 std::string CpuExecutor::name() const { return "cpu(" + model_->spec().name + ")"; }
 
@@ -102,8 +112,8 @@ KVLAB_REGISTER(
     [](const ExperimentConfig& config) -> std::unique_ptr<Executor> {
       return std::make_unique<CpuExecutor>(config);
     },
-    "real compute on the CPU: a Llama-style model (dummy weights, fp32, Eigen) over the "
-    "manager's real KV layout");
+    "real compute on the CPU: the model's family (llama, opt) with dummy weights, fp32, Eigen, "
+    "over the manager's real KV layout");
 }  // namespace
 
 }  // namespace kvlab

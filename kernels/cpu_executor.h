@@ -1,7 +1,8 @@
-// CpuExecutor: the `cpu` back end. Runs a Llama-style model (dummy weights from
-// backend.weights_seed) in fp32 with the Eigen reference ops over the KV layout the memory
-// manager hands out, so a policy's layout, copy-on-write, swaps and preemptions act on real
-// KV data. Slow and exact; the reference the CUDA executor is checked against.
+// CpuExecutor: the `cpu` back end. Runs the model of the config's family (llama: LlamaModel;
+// opt: OptModel; make_decoder_model picks it) with dummy weights from backend.weights_seed, in
+// fp32 with the Eigen reference ops over the KV layout the memory manager hands out, so a
+// policy's layout, copy-on-write, swaps and preemptions act on real KV data. Slow and exact;
+// the reference the CUDA executor is checked against.
 //
 // execute(): carries out the plan's memory movements in the SchedulerOutput order (fork
 // copies, swap out to the host arena, swap in, copy-on-write copies), runs the batch (prefill
@@ -20,24 +21,25 @@
 #include "core/executor.h"
 #include "core/experiment.h"
 #include "kernels/cpu/kv_cache.h"
-#include "kernels/model/llama_model.h"
+#include "kernels/model/decoder_model.h"
 
 namespace kvlab {
 
 class CpuExecutor : public Executor {
  public:
-  // Throws InputError naming model.name (not a llama-family shape), memory.capacity_slots
-  // or memory.swap_space_gb (over the memory budget).
+  // Throws InputError naming model.name (a family the CPU model does not run, or a shape it
+  // refuses; the message names model.family and the field), memory.capacity_slots or
+  // memory.swap_space_gb (over the memory budget).
   explicit CpuExecutor(const ExperimentConfig& config);
 
   std::string name() const override;
   bool is_real() const override { return true; }
   StepResult execute(const SchedulerOutput& plan, const KvCacheManager& kv) override;
 
-  const LlamaModel& model() const { return *model_; }
+  const DecoderModel& model() const { return *model_; }
 
  private:
-  std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<DecoderModel> model_;
   cpu::CpuKvCache device_;
   cpu::CpuKvCache host_;
 };
