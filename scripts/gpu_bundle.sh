@@ -6,16 +6,16 @@
 #
 #   scripts/gpu_bundle.sh [ARCH]      # ARCH: CUDA architectures, default 90 (H100 / H200)
 #
-# Then carry `.gpu` to the GPU machine (with the repository) and run scripts/gpu_session.sh
-# there. What .gpu/ holds:
+# Then carry `.gpu.tar.xz` (the same, packed: ~10 MiB instead of ~55) to the GPU machine with
+# the repository, and run scripts/gpu_session.sh there (it unpacks it). What .gpu/ holds:
 #   build/bin/          kvlab, bench_gpu_kernels (stripped)
 #   build/tests/gpu/    the gpu_*_test binaries (stripped)
 #   lib/                the shared libraries they load that a bare CUDA image may lack
 #                       (ldd's list minus glibc, libstdc++, libgcc_s and the CUDA driver);
 #                       cuBLAS is not carried: it is loaded at run time from the CUDA toolkit
-#   bundle.env          where it was built (the binaries carry the source and build folders
-#                       of this machine: gpu_session.sh links them to the copy it runs in),
-#                       the commit, the architectures, the date
+#   bundle.env          where it was built (the binaries know this machine's source folder:
+#                       gpu_session.sh links it to the copy it runs in), the commit, the
+#                       architectures, the date
 #
 # The binaries are built on this machine (Debian 12, glibc 2.36); they run on any x86-64 Linux
 # with glibc 2.36 or newer and a driver for CUDA 13.
@@ -51,7 +51,7 @@ strip_copy "$build/bin/bench_gpu_kernels" "$stage/build/bin"
 for t in "${tests[@]}"; do strip_copy "$build/tests/gpu/$t" "$stage/build/tests/gpu"; done
 
 # Shared libraries, except the ones every glibc system or CUDA driver install has.
-skip='^(linux-vdso|ld-linux|libc\.so|libm\.so|libmvec|libpthread|libdl\.so|librt\.so|libgcc_s|libstdc\+\+|libcuda\.so|libnvidia)'
+skip='^(linux-vdso|ld-linux|libc\.so|libm\.so|libmvec|libpthread|libdl\.so|librt\.so|libresolv|libgcc_s|libstdc\+\+|libcuda\.so|libnvidia)'
 for bin in "$stage"/build/bin/* "$stage"/build/tests/gpu/*; do
   ldd "$bin" | awk '/=> \// {print $1, $3}'
 done | sort -u | while read -r name path; do
@@ -68,5 +68,9 @@ done
   echo "KVLAB_BUNDLE_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 } >"$stage/bundle.env"
 du -sh "$stage" "$stage"/build/bin "$stage"/build/tests/gpu "$stage"/lib
-echo "gpu_bundle: staged $(ls "$stage"/build/bin "$stage"/build/tests/gpu | grep -c .) binaries and" \
-  "$(ls "$stage/lib" | wc -l) libraries in .gpu/ ($(du -sm "$stage" | cut -f1) MiB)"
+binaries=("$stage"/build/bin/* "$stage"/build/tests/gpu/*)
+libraries=("$stage"/lib/*)
+echo "gpu_bundle: staged ${#binaries[@]} binaries and ${#libraries[@]} libraries in .gpu/" \
+  "($(du -sm "$stage" | cut -f1) MiB)"
+tar -C "$root" -cf - .gpu | xz -T0 -6 >"$root/.gpu.tar.xz"
+echo "gpu_bundle: packed into .gpu.tar.xz ($(du -sm "$root/.gpu.tar.xz" | cut -f1) MiB): carry that"

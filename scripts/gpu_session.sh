@@ -21,9 +21,9 @@
 # KVLAB_STEP_TIMEOUT seconds (default 540), so one call stays inside a 10-minute command limit:
 # split the steps over calls (`info tests sanitize`, then `bench`, then `e2e`).
 #
-# The binaries remember the folders they were built in (tests read experiments/ and traces/ by
-# absolute path); this script links those paths to the copy it runs in when they do not exist
-# here (it needs to be able to create them: root on the lent machines).
+# The binaries remember the source folder they were built from (tests read experiments/ by
+# absolute path, kvlab report its script); this script links that path to the copy it runs in
+# when it does not exist here (it needs to be able to create it: root on the lent machines).
 set -uo pipefail
 # shellcheck disable=SC2317  # the step_* functions are called by name
 
@@ -39,11 +39,15 @@ exec > >(tee -a "$log") 2>&1
 
 die() { echo "gpu_session: $*" >&2; exit 1; }
 [ $# -gt 0 ] || die "name the steps to run (info tests sanitize bench e2e large, or all)"
-[ -f .gpu/bundle.env ] || die "no .gpu/bundle.env: run scripts/gpu_bundle.sh on a build machine and carry .gpu"
+if [ ! -f .gpu/bundle.env ] && [ -f .gpu.tar.xz ]; then
+  xz -dc .gpu.tar.xz | tar -xf - || die "cannot unpack .gpu.tar.xz"
+fi
+[ -f .gpu/bundle.env ] || die "no .gpu/bundle.env: run scripts/gpu_bundle.sh on a build machine and carry .gpu.tar.xz"
 # shellcheck disable=SC1091
 source .gpu/bundle.env
 
-# The build machine's source and build folders, as the binaries know them.
+# The build machine's source folder, as the binaries know it (tests read shipped experiments,
+# kvlab report its script).
 link_path() {
   local want="$1" target="$2"
   if [ -e "$want" ]; then
@@ -55,7 +59,6 @@ link_path() {
   fi
 }
 link_path "$KVLAB_BUNDLE_SOURCE_DIR" "$root"
-link_path "$KVLAB_BUNDLE_BINARY_DIR" "$root/.gpu/build"
 
 # Libraries: the bundle's, then the CUDA toolkit's (cuBLAS is loaded from there at run time).
 libs="$root/.gpu/lib"
@@ -94,7 +97,9 @@ step_info() {
   cp .gpu/bundle.env "$work/info/bundle.env"
   { echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"; uname -a; nproc; free -g | head -2
     ldd "$bin/kvlab" | grep "not found" && echo "MISSING LIBRARIES"; } | tee "$work/info/host.txt"
-  record info pass "$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)"
+  local gpu; gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)"
+  if [ -z "$gpu" ]; then record info "FAIL" "no GPU visible to nvidia-smi"; return 1; fi
+  record info pass "$gpu"
 }
 
 step_tests() {
