@@ -11,7 +11,8 @@
 #     bench     bench_gpu_kernels (decode attention paged vs contiguous, GEMMs) -> JSON, and
 #               scripts/gpu_kernel_report.py -> markdown table and CSV
 #     e2e       kvlab run on experiments/gpu/*.ini (llama-2-7b, cuda back end, paged vs
-#               contiguous) -> HDF5, summary JSON, kvlab report
+#               contiguous) -> HDF5, summary JSON, kvlab report; then the same INI on the
+#               simulator with the KV capacity the device run had (NAME.sim.h5), to compare
 #     large     the long test (llama-2-7b through the cuda back end; ~75 GB free memory)
 #     all       info tests sanitize bench e2e large
 #
@@ -172,6 +173,16 @@ step_e2e() {
     run_step "e2e $s" "$bin/kvlab" run "$ini" --out "$work/e2e/$s.h5" \
       --summary-json "$work/e2e/$s.json" >"$work/e2e/$s.log" 2>&1 || status=1
     tail -12 "$work/e2e/$s.log"
+    # The same workload in the simulator, with the KV capacity the device run had, for the
+    # sim-vs-real comparison (same points, same labels).
+    local slots
+    slots="$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))[0]["kv_capacity_slots"]))' \
+      "$work/e2e/$s.json" 2>/dev/null || true)"
+    if [ -n "$slots" ]; then
+      run_step "sim $s" "$bin/kvlab" run "$ini" --set backend.kind=sim \
+        --set memory.capacity_slots="$slots" --out "$work/e2e/$s.sim.h5" \
+        --summary-json "$work/e2e/$s.sim.json" >"$work/e2e/$s.sim.log" 2>&1 || status=1
+    fi
     if [ -s "$work/e2e/$s.h5" ]; then
       "$bin/kvlab" report "$work/e2e/$s.h5" --out "$work/e2e/report_$s" --title "$s (cuda)" \
         >>"$work/e2e/$s.log" 2>&1 || echo "kvlab report failed for $s (see $s.log)"
