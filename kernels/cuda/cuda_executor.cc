@@ -12,7 +12,6 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_capacity.h"
 #include "kernels/model/forward_batch.h"
-#include "kernels/model/llama_weights.h"
 
 namespace kvlab::cuda {
 
@@ -53,12 +52,12 @@ void check_single_gpu(const ExperimentConfig& config) {
   }
 }
 
-void check_llama(const ExperimentConfig& config) {
+void check_model(const ExperimentConfig& config) {
   try {
-    validate_llama_spec(config.model);
+    validate_cuda_model_spec(config.model);
   } catch (const InputError& e) {
-    config.raw.fail("model.name",
-                    std::string("the cuda back end runs llama-family models: ") + e.what());
+    config.raw.fail("model.name", "the cuda back end runs model families " +
+                                      cuda_model_families() + ": " + e.what());
   }
 }
 
@@ -82,8 +81,8 @@ DevicePlan plan_device(const ExperimentConfig& config, DType dtype) {
   const double kv_width = static_cast<double>(m.num_kv_heads) * m.head_dim;
   DevicePlan p;
   p.weights = static_cast<double>(m.num_params()) * t;
-  // h, x, qkv, attn, gate_up, act per token; last hidden rows and fp32 logits per sequence;
-  // split-K partials; the rotary table.
+  // h, x, qkv, attn, gate_up, act per token (llama's; OPT's act is ffn wide, less); last hidden
+  // rows and fp32 logits per sequence; split-K partials; the rotary table (llama).
   p.activations =
       rows * t * (2.0 * m.hidden_size + q_width + 2 * kv_width + q_width + 3.0 * m.ffn_size);
   p.activations += seqs * (t * m.hidden_size + 4.0 * m.vocab_size);
@@ -156,7 +155,7 @@ void check_host_pool(const ExperimentConfig& config, DType dtype) {
 // context's own memory is not counted as free.
 int64_t device_kv_capacity(const ExperimentConfig& config) {
   const DeviceInfo device = open_device(config);
-  check_llama(config);
+  check_model(config);
   check_single_gpu(config);
   const DType dtype = parse_dtype(config.backend.dtype);
   const DeviceMemoryBudget b = budget(config, dtype, device, config.gpu_memory_utilization);
@@ -180,14 +179,13 @@ int64_t device_kv_capacity(const ExperimentConfig& config) {
 
 CudaExecutor::CudaExecutor(const ExperimentConfig& config)
     : device_(open_device(config)), dtype_(parse_dtype(config.backend.dtype)) {
-  check_llama(config);
+  check_model(config);
   check_single_gpu(config);
   check_device_memory(config, dtype_, device_);
   check_host_pool(config, dtype_);
   stream_ = std::make_unique<CudaStream>();
-  model_ = std::make_unique<CudaLlamaModel>(config.model, dtype_, config.backend.weights_seed,
-                                            CudaLlamaWeights::default_source(config.model),
-                                            stream_->get());
+  model_ = make_cuda_decoder_model(config.model, dtype_, config.backend.weights_seed,
+                                   CudaLlamaWeights::default_source(config.model), stream_->get());
   arena_ = std::make_unique<CudaKvCache>(model_->make_kv_cache(config.memory.capacity_slots));
   host_pool_ = std::make_unique<CudaKvCache>(
       config.model.num_layers, config.memory.swap_capacity_slots, config.model.num_kv_heads,
@@ -292,7 +290,7 @@ KVLAB_REGISTER(
     [](const ExperimentConfig& config) -> std::unique_ptr<Executor> {
       return std::make_unique<CudaExecutor>(config);
     },
-    "real compute on an NVIDIA GPU: a Llama-style model (dummy weights, backend.dtype, CUDA "
+    "real compute on an NVIDIA GPU: a llama- or opt-family model (dummy weights, backend.dtype, CUDA "
     "kernels + cuBLAS) over the manager's real KV layout; needs a device at run time");
 }  // namespace
 

@@ -1,14 +1,17 @@
 // CudaExecutor: the `cuda` back end. The CPU back end's contract (kernels/cpu_executor.h) on
 // a GPU: it carries out the plan's memory movements in the SchedulerOutput order (fork copies,
 // swap out to the pinned host pool, swap in, copy-on-write copies), runs the batch (prefill
-// chunks and decodes together) through CudaLlamaModel over the manager's KV layout in
-// backend.dtype, samples, and returns the ids in the CPU executor's order and the step's time
-// measured with CUDA events (from the first movement to the last sampled id on the host).
+// chunks and decodes together) through the device model of its family (CudaLlamaModel,
+// CudaOptModel: make_cuda_decoder_model) over the manager's KV layout in backend.dtype,
+// samples, and returns the ids in the CPU executor's order and the step's time measured with
+// CUDA events (from the first movement to the last sampled id on the host).
 //
-// Models: llama-family shapes of the catalog, dummy weights from backend.weights_seed
+// Models: llama- and opt-family shapes of the catalog, dummy weights from backend.weights_seed
 // (host-generated up to ~134M parameters, so tiny models equal the CPU engine's weights;
-// device-generated above: same distributions, different values; see llama_weights.h).
-// opt-* models are refused (model.name), and so is model.tensor_parallel > 1: one GPU.
+// device-generated above: same distributions, different values; see llama_weights.h and
+// opt_weights.h).
+// Families other than llama and opt are refused (model.name), and so is
+// model.tensor_parallel > 1: one GPU.
 //
 // Sampling: every draw of a step (greedy, temperature, top-k, top-p, repetition penalty) runs on
 // the GPU (kernels/cuda/sampling.h), seeded per (request, sample, position) exactly as the CPU
@@ -43,7 +46,7 @@
 #include "kernels/cuda/device_query.h"
 #include "kernels/cuda/dtype.h"
 #include "kernels/cuda/kv_cache.h"
-#include "kernels/cuda/llama_model.h"
+#include "kernels/cuda/decoder_model.h"
 #include "kernels/cuda/sampling.h"
 #include "kernels/cuda/staged_upload.h"
 
@@ -51,7 +54,8 @@ namespace kvlab::cuda {
 
 class CudaExecutor : public Executor {
  public:
-  // Throws InputError (no device; backend.device out of range; model.name not llama-family;
+  // Throws InputError (no device; backend.device out of range; model.name of a family the back end does not run
+  // or a shape it cannot run;
   // model.tensor_parallel > 1; hardware.kv_cache_gb / memory.capacity_slots / memory.swap_space_gb
   // too large), CudaError when CUDA fails.
   explicit CudaExecutor(const ExperimentConfig& config);
@@ -61,7 +65,7 @@ class CudaExecutor : public Executor {
   bool is_real() const override { return true; }
   StepResult execute(const SchedulerOutput& plan, const KvCacheManager& kv) override;
 
-  const CudaLlamaModel& model() const { return *model_; }
+  const CudaDecoderModel& model() const { return *model_; }
   const DeviceInfo& device() const { return device_; }
 
  private:
@@ -72,7 +76,7 @@ class CudaExecutor : public Executor {
   DeviceInfo device_;  // first: constructing it selects the device for everything below
   DType dtype_;
   std::unique_ptr<CudaStream> stream_;
-  std::unique_ptr<CudaLlamaModel> model_;
+  std::unique_ptr<CudaDecoderModel> model_;
   std::unique_ptr<CudaKvCache> arena_;
   std::unique_ptr<CudaKvCache> host_pool_;
   std::unique_ptr<StagedUpload> copy_lists_;  // fork / copy-on-write lists for the copy kernel

@@ -8,7 +8,8 @@
 //   value_i      = center + half_width * (2 u_i - 1)
 //
 // with center and half_width from the same rule as DummyWeightSource (weight_source.h):
-// embeddings uniform in [-1, 1), 1-D tensors 1 + uniform [-0.1, 0.1), other [out][in] tensors
+// embeddings (token and position tables) uniform in [-1, 1), 1-D `.bias` tensors uniform
+// [-0.1, 0.1), other 1-D tensors 1 + uniform [-0.1, 0.1), other [out][in] tensors
 // uniform [-a, a) with a = sqrt(3 / in). Same distributions as the CPU's weights, NOT the same
 // values: only host-generated weights (cuda/llama_weights.h) match the CPU model bit for bit.
 #pragma once

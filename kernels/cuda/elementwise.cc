@@ -26,6 +26,57 @@ void rms_norm(const T* x, int64_t x_stride, const T* weight, float eps, T* out, 
              typed("rms_norm", dtype_of<T>()));
 }
 
+template <typename T>
+void layer_norm(const T* x, int64_t x_stride, const T* weight, const T* bias, float eps, T* out,
+                int64_t out_stride, int64_t rows, int32_t cols, cudaStream_t stream) {
+  check_invariant(rows >= 0 && cols > 0 && x_stride >= cols && out_stride >= cols,
+                  "layer_norm: shape mismatch");
+  check_cuda(launch_layer_norm(x, x_stride, weight, bias, eps, out, out_stride, rows, cols, stream),
+             typed("layer_norm", dtype_of<T>()));
+}
+
+template <typename T>
+void add_bias(T* x, int64_t x_stride, const T* bias, int64_t rows, int32_t cols,
+              cudaStream_t stream) {
+  check_invariant(rows >= 0 && cols >= 0 && x_stride >= cols && bias != nullptr,
+                  "add_bias: shape mismatch");
+  check_cuda(launch_bias_act(static_cast<const T*>(x), x_stride, bias, false, x, x_stride, rows,
+                             cols, stream),
+             typed("add_bias", dtype_of<T>()));
+}
+
+template <typename T>
+void bias_relu(T* x, int64_t x_stride, const T* bias, int64_t rows, int32_t cols,
+               cudaStream_t stream) {
+  check_invariant(rows >= 0 && cols >= 0 && x_stride >= cols && bias != nullptr,
+                  "bias_relu: shape mismatch");
+  check_cuda(launch_bias_act(static_cast<const T*>(x), x_stride, bias, true, x, x_stride, rows,
+                             cols, stream),
+             typed("bias_relu", dtype_of<T>()));
+}
+
+template <typename T>
+void relu(const T* x, int64_t x_stride, T* out, int64_t out_stride, int64_t rows, int32_t cols,
+          cudaStream_t stream) {
+  check_invariant(rows >= 0 && cols >= 0 && x_stride >= cols && out_stride >= cols,
+                  "relu: shape mismatch");
+  check_cuda(launch_bias_act(x, x_stride, static_cast<const T*>(nullptr), true, out, out_stride,
+                             rows, cols, stream),
+             typed("relu", dtype_of<T>()));
+}
+
+template <typename T>
+void token_position_embedding(const T* tokens_table, const T* positions_table,
+                              const int32_t* token_ids, const int32_t* positions,
+                              int32_t position_offset, T* out, int64_t out_stride, int64_t rows,
+                              int32_t cols, cudaStream_t stream) {
+  check_invariant(rows >= 0 && cols > 0 && out_stride >= cols && position_offset >= 0,
+                  "token_position_embedding: shape mismatch");
+  check_cuda(launch_token_position_embedding(tokens_table, positions_table, token_ids, positions,
+                                             position_offset, out, out_stride, rows, cols, stream),
+             typed("token_position_embedding", dtype_of<T>()));
+}
+
 std::vector<float> RotaryTable::host_table(int32_t head_dim, int32_t max_positions, double theta) {
   check_invariant(head_dim > 0 && head_dim % 2 == 0 && max_positions > 0 && theta > 0,
                   "RotaryTable: head_dim must be even and positive, positions and theta positive");
@@ -108,6 +159,13 @@ void argmax_rows(const float* logits, int64_t stride, int64_t rows, int32_t cols
 }
 
 #define KVLAB_INSTANTIATE_ROW_OPS(T)                                                               \
+  template void layer_norm<T>(const T*, int64_t, const T*, const T*, float, T*, int64_t, int64_t,  \
+                              int32_t, cudaStream_t);                                              \
+  template void add_bias<T>(T*, int64_t, const T*, int64_t, int32_t, cudaStream_t);                \
+  template void bias_relu<T>(T*, int64_t, const T*, int64_t, int32_t, cudaStream_t);               \
+  template void relu<T>(const T*, int64_t, T*, int64_t, int64_t, int32_t, cudaStream_t);           \
+  template void token_position_embedding<T>(const T*, const T*, const int32_t*, const int32_t*,    \
+                                            int32_t, T*, int64_t, int64_t, int32_t, cudaStream_t); \
   template void rms_norm<T>(const T*, int64_t, const T*, float, T*, int64_t, int64_t, int32_t,     \
                             cudaStream_t);                                                         \
   template void apply_rotary<T>(T*, int64_t, int64_t, int32_t, const int32_t*, const RotaryTable&, \

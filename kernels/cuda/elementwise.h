@@ -1,6 +1,7 @@
-// Row-wise ops of the Llama forward on the GPU, the CUDA twins of the CPU reference ops with
-// the same contracts: RMSNorm (kernels/cpu/rms_norm.h), rotate-half RoPE (rotary.h),
-// SiLU-and-multiply (activation.h); plus what the device forward needs around them: row
+// Row-wise ops of the Llama and OPT forwards on the GPU, the CUDA twins of the CPU reference ops
+// with the same contracts: RMSNorm (kernels/cpu/rms_norm.h), LayerNorm (layer_norm.h), bias
+// add and ReLU (gemm.h's linear with bias, activation.h), rotate-half RoPE (rotary.h),
+// SiLU-and-multiply (activation.h), OPT's token + learned position embedding; plus what the device forward needs around them: row
 // gathers (embedding lookup, last-token selection), fp32 -> storage conversion, the
 // dummy-weight fill, and greedy argmax (kernels/cpu/sampling.h's argmax: lowest id on ties).
 //
@@ -24,6 +25,37 @@ namespace kvlab::cuda {
 template <typename T>
 void rms_norm(const T* x, int64_t x_stride, const T* weight, float eps, T* out, int64_t out_stride,
               int64_t rows, int32_t cols, cudaStream_t stream);
+
+// LayerNorm with weight and bias (cols entries each): per row, mean and population variance
+// (fp32 sums, two passes), out = (x - mean) / sqrt(var + eps) * weight + bias. out may alias x.
+template <typename T>
+void layer_norm(const T* x, int64_t x_stride, const T* weight, const T* bias, float eps, T* out,
+                int64_t out_stride, int64_t rows, int32_t cols, cudaStream_t stream);
+
+// x[r][c] += bias[c] in place (the bias of a linear layer, after the GEMM).
+template <typename T>
+void add_bias(T* x, int64_t x_stride, const T* bias, int64_t rows, int32_t cols,
+              cudaStream_t stream);
+
+// x[r][c] = max(x[r][c] + bias[c], 0) in place (OPT's fc1 bias fused with its ReLU).
+template <typename T>
+void bias_relu(T* x, int64_t x_stride, const T* bias, int64_t rows, int32_t cols,
+               cudaStream_t stream);
+
+// out[r][c] = max(x[r][c], 0); out may alias x.
+template <typename T>
+void relu(const T* x, int64_t x_stride, T* out, int64_t out_stride, int64_t rows, int32_t cols,
+          cudaStream_t stream);
+
+// OPT's input embedding: out[r] = tokens_table[token_ids[r]] + positions_table[positions[r] +
+// position_offset], tables [*][cols] densely packed, token_ids and positions device arrays.
+// REQUIRES: the ids and positions + offset index rows of their tables (the caller checks its
+// host copies: CudaOptModel throws InputError past max_seq_len, as OptModel does).
+template <typename T>
+void token_position_embedding(const T* tokens_table, const T* positions_table,
+                              const int32_t* token_ids, const int32_t* positions,
+                              int32_t position_offset, T* out, int64_t out_stride, int64_t rows,
+                              int32_t cols, cudaStream_t stream);
 
 // The RoPE angle tables on the device: cos and sin of position * theta^(-2i / head_dim) for
 // positions [0, max_positions) and i < head_dim / 2, computed on the host in double and

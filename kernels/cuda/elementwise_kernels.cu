@@ -41,6 +41,64 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// LayerNorm of one row per block: mean, then the population variance around it (two passes
+// over the row, fp32 sums), the inverse root in double as the CPU op; out may alias x (every
+// read of the row precedes the second block_sum's barriers).
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    layer_norm_kernel(const T* x, int64_t x_stride, const T* weight, const T* bias, float eps,
+                      T* out, int64_t out_stride, int32_t cols) {
+  __shared__ float scratch[kThreads / kWarpSize];
+  const T* row = x + static_cast<int64_t>(blockIdx.x) * x_stride;
+  float sum = 0.0f;
+  for (int c = threadIdx.x; c < cols; c += kThreads) sum += to_float(row[c]);
+  const float mean = device::block_sum(sum, scratch) / static_cast<float>(cols);
+  float sum_sq = 0.0f;
+  for (int c = threadIdx.x; c < cols; c += kThreads) {
+    const float d = to_float(row[c]) - mean;
+    sum_sq += d * d;
+  }
+  const float var = device::block_sum(sum_sq, scratch) / static_cast<float>(cols);
+  const float inv_std =
+      static_cast<float>(1.0 / sqrt(static_cast<double>(var) + static_cast<double>(eps)));
+  T* out_row = out + static_cast<int64_t>(blockIdx.x) * out_stride;
+  for (int c = threadIdx.x; c < cols; c += kThreads) {
+    out_row[c] = from_float<T>(((to_float(row[c]) - mean) * inv_std) * to_float(weight[c]) +
+                               to_float(bias[c]));
+  }
+}
+
+// out[r][c] = act(x[r][c] + bias[c]) (bias may be null; act is ReLU or the identity).
+template <typename T, bool kRelu>
+__global__ void __launch_bounds__(kThreads)
+    bias_act_kernel(const T* x, int64_t x_stride, const T* bias, T* out, int64_t out_stride,
+                    int32_t cols) {
+  const T* row = x + static_cast<int64_t>(blockIdx.x) * x_stride;
+  T* out_row = out + static_cast<int64_t>(blockIdx.x) * out_stride;
+  for (int c = threadIdx.x; c < cols; c += kThreads) {
+    float v = to_float(row[c]);
+    if (bias != nullptr) v += to_float(bias[c]);
+    if (kRelu) v = fmaxf(v, 0.0f);
+    out_row[c] = from_float<T>(v);
+  }
+}
+
+// out[r] = tokens_table[token_ids[r]] + positions_table[positions[r] + position_offset].
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    token_position_embedding_kernel(const T* tokens_table, const T* positions_table,
+                                    const int32_t* token_ids, const int32_t* positions,
+                                    int32_t position_offset, T* out, int64_t out_stride,
+                                    int32_t cols) {
+  const T* tok = tokens_table + static_cast<int64_t>(token_ids[blockIdx.x]) * cols;
+  const T* pos =
+      positions_table + (static_cast<int64_t>(positions[blockIdx.x]) + position_offset) * cols;
+  T* out_row = out + static_cast<int64_t>(blockIdx.x) * out_stride;
+  for (int c = threadIdx.x; c < cols; c += kThreads) {
+    out_row[c] = from_float<T>(to_float(tok[c]) + to_float(pos[c]));
+  }
+}
+
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
     rotary_kernel(T* x, int64_t x_stride, int32_t num_heads, int32_t head_dim,
@@ -163,6 +221,41 @@ cudaError_t launch_rms_norm(const T* x, int64_t x_stride, const T* weight, float
 }
 
 template <typename T>
+cudaError_t launch_layer_norm(const T* x, int64_t x_stride, const T* weight, const T* bias,
+                              float eps, T* out, int64_t out_stride, int64_t rows, int32_t cols,
+                              cudaStream_t stream) {
+  if (rows == 0) return cudaSuccess;
+  layer_norm_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+      x, x_stride, weight, bias, eps, out, out_stride, cols);
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t launch_bias_act(const T* x, int64_t x_stride, const T* bias, bool relu, T* out,
+                            int64_t out_stride, int64_t rows, int32_t cols, cudaStream_t stream) {
+  if (rows == 0) return cudaSuccess;
+  if (relu) {
+    bias_act_kernel<T, true><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+        x, x_stride, bias, out, out_stride, cols);
+  } else {
+    bias_act_kernel<T, false><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+        x, x_stride, bias, out, out_stride, cols);
+  }
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t launch_token_position_embedding(const T* tokens_table, const T* positions_table,
+                                            const int32_t* token_ids, const int32_t* positions,
+                                            int32_t position_offset, T* out, int64_t out_stride,
+                                            int64_t rows, int32_t cols, cudaStream_t stream) {
+  if (rows == 0) return cudaSuccess;
+  token_position_embedding_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+      tokens_table, positions_table, token_ids, positions, position_offset, out, out_stride, cols);
+  return cudaGetLastError();
+}
+
+template <typename T>
 cudaError_t launch_rotary(T* x, int64_t x_stride, int64_t rows, int32_t num_heads, int32_t head_dim,
                           const int32_t* positions, const float* cos_sin, int32_t max_positions,
                           cudaStream_t stream) {
@@ -215,6 +308,13 @@ cudaError_t launch_argmax(const float* logits, int64_t stride, int64_t rows, int
 }
 
 #define KVLAB_INSTANTIATE_ELEMENTWISE(T)                                                        \
+  template cudaError_t launch_layer_norm<T>(const T*, int64_t, const T*, const T*, float, T*,   \
+                                            int64_t, int64_t, int32_t, cudaStream_t);           \
+  template cudaError_t launch_bias_act<T>(const T*, int64_t, const T*, bool, T*, int64_t,       \
+                                          int64_t, int32_t, cudaStream_t);                      \
+  template cudaError_t launch_token_position_embedding<T>(const T*, const T*, const int32_t*,   \
+                                                          const int32_t*, int32_t, T*, int64_t, \
+                                                          int64_t, int32_t, cudaStream_t);      \
   template cudaError_t launch_rms_norm<T>(const T*, int64_t, const T*, float, T*, int64_t,      \
                                           int64_t, int32_t, cudaStream_t);                      \
   template cudaError_t launch_rotary<T>(T*, int64_t, int64_t, int32_t, int32_t, const int32_t*, \

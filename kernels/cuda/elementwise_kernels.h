@@ -1,6 +1,7 @@
 // Launchers of the row-wise and element-wise kernels (elementwise_kernels.cu): RMSNorm,
-// rotary embedding, SiLU-and-multiply, row gather (embedding lookup), fp32 -> storage
-// conversion, dummy-weight fill and greedy argmax. Raw arguments (strides in elements),
+// LayerNorm, bias add / ReLU, OPT's token + position embedding, rotary embedding,
+// SiLU-and-multiply, row gather (embedding lookup), fp32 -> storage conversion, dummy-weight
+// fill and greedy argmax. Raw arguments (strides in elements),
 // cudaError_t out; the checked API with the CPU ops' contracts is elementwise.h.
 #pragma once
 
@@ -16,6 +17,25 @@ namespace kvlab::cuda {
 template <typename T>
 cudaError_t launch_rms_norm(const T* x, int64_t x_stride, const T* weight, float eps, T* out,
                             int64_t out_stride, int64_t rows, int32_t cols, cudaStream_t stream);
+
+// LayerNorm with weight and bias (population variance, fp32 sums); out may alias x.
+template <typename T>
+cudaError_t launch_layer_norm(const T* x, int64_t x_stride, const T* weight, const T* bias,
+                              float eps, T* out, int64_t out_stride, int64_t rows, int32_t cols,
+                              cudaStream_t stream);
+
+// out[r][c] = x[r][c] + bias[c] (bias null: + 0), then max(., 0) when `relu`; out may alias x.
+template <typename T>
+cudaError_t launch_bias_act(const T* x, int64_t x_stride, const T* bias, bool relu, T* out,
+                            int64_t out_stride, int64_t rows, int32_t cols, cudaStream_t stream);
+
+// out[r] = tokens_table[token_ids[r]] + positions_table[positions[r] + position_offset]; both
+// tables are [*][cols], densely packed.
+template <typename T>
+cudaError_t launch_token_position_embedding(const T* tokens_table, const T* positions_table,
+                                            const int32_t* token_ids, const int32_t* positions,
+                                            int32_t position_offset, T* out, int64_t out_stride,
+                                            int64_t rows, int32_t cols, cudaStream_t stream);
 
 // Rotate-half RoPE in place on `num_heads` heads of head_dim at the start of each row. The
 // angle tables are [max_positions][head_dim / 2] each: cos at cos_sin, sin right after.

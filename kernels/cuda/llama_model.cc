@@ -31,36 +31,14 @@ CudaLlamaModel::CudaLlamaModel(ModelSpec spec, DType dtype, uint64_t weights_see
       weights_(validated(spec_), dtype, weights_seed, source, stream),
       rotary_(spec_.head_dim, spec_.max_seq_len, spec_.rope_theta) {}
 
-CudaKvCache CudaLlamaModel::make_kv_cache(int64_t num_slots) const {
-  return CudaKvCache(spec_.num_layers, num_slots, spec_.num_kv_heads, spec_.head_dim, dtype_,
-                     CudaKvCache::Memory::kDevice);
-}
-
 const float* CudaLlamaModel::forward(std::span<const ForwardEntry> batch, CudaKvCache& cache,
                                      int64_t* num_sampling) {
-  check_invariant(cache.num_layers() == spec_.num_layers &&
-                      cache.num_kv_heads() == spec_.num_kv_heads &&
-                      cache.head_dim() == spec_.head_dim && cache.dtype() == dtype_ &&
-                      cache.memory() == CudaKvCache::Memory::kDevice,
-                  "CudaLlamaModel::forward: cache not shaped for model '" + spec_.name + "' in " +
-                      dtype_name(dtype_));
+  check_cache(cache);
   const StepBatch step =
       build_step_batch(batch, spec_.vocab_size, rotary_.max_positions(), cache.num_slots());
   *num_sampling = static_cast<int64_t>(step.sample_rows.size());
   return dispatch_dtype(
       dtype_, [&](auto tag) { return forward_typed<typename decltype(tag)::type>(step, cache); });
-}
-
-cpu::RowMatrix CudaLlamaModel::forward_to_host(std::span<const ForwardEntry> batch,
-                                               CudaKvCache& cache) {
-  int64_t rows = 0;
-  const float* logits = forward(batch, cache, &rows);
-  cpu::RowMatrix out(rows, spec_.vocab_size);
-  check_cuda(cudaMemcpyAsync(out.data(), logits, static_cast<size_t>(out.size()) * sizeof(float),
-                             cudaMemcpyDeviceToHost, stream_),
-             "CudaLlamaModel: logits download");
-  check_cuda(cudaStreamSynchronize(stream_), "CudaLlamaModel: forward");
-  return out;
 }
 
 template <typename T>
@@ -77,21 +55,7 @@ const float* CudaLlamaModel::forward_typed(const StepBatch& b, CudaKvCache& cach
   const float eps = options_.rms_norm_eps;
 
   // The step's index arrays, in one upload.
-  upload_.clear();
-  const size_t tokens_at = upload_.add(b.token_ids);
-  const size_t positions_at = upload_.add(b.positions);
-  const size_t slots_at = upload_.add(b.slot_mapping);
-  const size_t indptr_at = upload_.add(b.query_indptr);
-  const size_t samples_at = upload_.add(b.sample_rows);
-  StagedSeqTables prefill_tables, decode_tables;
-  if (b.prefill_tables) prefill_tables = stage_tables(*b.prefill_tables, upload_);
-  if (b.decode_tables) decode_tables = stage_tables(*b.decode_tables, upload_);
-  upload_.upload(stream_);
-  const int32_t* tokens = upload_.device<const int32_t>(tokens_at);
-  const int32_t* positions = upload_.device<const int32_t>(positions_at);
-  const int64_t* slots = upload_.device<const int64_t>(slots_at);
-  const int32_t* query_indptr = upload_.device<const int32_t>(indptr_at);
-  const int32_t* sample_rows = upload_.device<const int32_t>(samples_at);
+  const StepInputs in = upload_step(b, upload_, stream_);
 
   auto bytes = [](int64_t elements, size_t size) { return static_cast<size_t>(elements) * size; };
   h_.reserve(bytes(rows * hidden, sizeof(T)));
@@ -113,7 +77,7 @@ const float* CudaLlamaModel::forward_typed(const StepBatch& b, CudaKvCache& cach
   const CudaLlamaWeights& w = weights_;
 
   // The residual stream: one row per token.
-  gather_rows(w.at<T>(w.embed_tokens()), hidden, tokens, h, hidden, rows, hidden, stream_);
+  gather_rows(w.at<T>(w.embed_tokens()), hidden, in.tokens, h, hidden, rows, hidden, stream_);
   for (int32_t l = 0; l < spec_.num_layers; ++l) {
     const CudaLlamaWeights::Layer& lw = w.layer(l);
     // Attention block: h += o_proj(attention(rope(qkv_proj(rms_norm(h))))).
@@ -121,22 +85,10 @@ const float* CudaLlamaModel::forward_typed(const StepBatch& b, CudaKvCache& cach
              stream_);
     linear(cublas_, x, hidden, w.at<T>(lw.qkv_proj), rows, hidden, qkv_width, qkv, qkv_width);
     // q and k heads are adjacent at the start of each qkv row: one rotation covers both.
-    apply_rotary(qkv, qkv_width, rows, spec_.num_heads + spec_.num_kv_heads, positions, rotary_,
+    apply_rotary(qkv, qkv_width, rows, spec_.num_heads + spec_.num_kv_heads, in.positions, rotary_,
                  stream_);
-    const KvArenaView<T> arena = cache.layer<T>(l);
-    write_kv(qkv + q_width, qkv_width, qkv + q_width + kv_width, qkv_width, slots, rows, arena,
-             stream_);
-    if (b.prefill_rows > 0) {
-      prefill_attention(static_cast<const T*>(qkv), qkv_width, query_indptr, b.max_prefill_q_len,
-                        prefill_tables.view(upload_), arena.as_const(), heads, attn, q_width,
-                        stream_);
-    }
-    if (b.decode_rows() > 0) {
-      decode_attention(static_cast<const T*>(qkv + b.prefill_rows * qkv_width), qkv_width,
-                       decode_tables.view(upload_), decode_tables.max_context, arena.as_const(),
-                       heads, attn + b.prefill_rows * q_width, q_width, decode_workspace_, stream_,
-                       decode_options_);
-    }
+    attend_layer(b, in, upload_, qkv, qkv_width, q_width, kv_width, cache.layer<T>(l), heads, attn,
+                 decode_workspace_, decode_options_, stream_);
     linear(cublas_, attn, q_width, w.at<T>(lw.o_proj), rows, q_width, hidden, h, hidden, 1.0f);
     // MLP block: h += down_proj(silu(gate) * up), gate and up from rms_norm(h).
     rms_norm(h, hidden, w.at<T>(lw.post_norm), eps, x, hidden, rows, static_cast<int32_t>(hidden),
@@ -147,7 +99,7 @@ const float* CudaLlamaModel::forward_typed(const StepBatch& b, CudaKvCache& cach
   }
 
   // The last token of each sampling entry, through the final norm and the LM head (fp32 out).
-  gather_rows(static_cast<const T*>(h), hidden, sample_rows, last, hidden, num_sampling, hidden,
+  gather_rows(static_cast<const T*>(h), hidden, in.sample_rows, last, hidden, num_sampling, hidden,
               stream_);
   rms_norm(last, hidden, w.at<T>(w.final_norm()), eps, last, hidden, num_sampling,
            static_cast<int32_t>(hidden), stream_);

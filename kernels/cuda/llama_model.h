@@ -9,7 +9,7 @@
 // rounding (summation orders differ: cuBLAS vs Eigen, online softmax vs two-pass); greedy
 // tokens then agree except at near-ties.
 //
-// Thread safety: none; a model owns per-step scratch and enqueues on one stream.
+// A CudaDecoderModel (decoder_model.h). Thread safety: none.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -20,6 +20,7 @@
 #include "core/model_spec.h"
 #include "kernels/cpu/tensor.h"
 #include "kernels/cuda/attention.h"
+#include "kernels/cuda/decoder_model.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/dtype.h"
 #include "kernels/cuda/elementwise.h"
@@ -32,32 +33,25 @@
 
 namespace kvlab::cuda {
 
-class CudaLlamaModel {
+class CudaLlamaModel : public CudaDecoderModel {
  public:
   // Loads the weights (see CudaLlamaWeights) on the current device. `stream` must outlive
   // the model. Throws InputError when `spec` is not a runnable llama shape.
   CudaLlamaModel(ModelSpec spec, DType dtype, uint64_t weights_seed,
                  CudaLlamaWeights::Source source, cudaStream_t stream, LlamaOptions options = {});
 
-  const ModelSpec& spec() const { return spec_; }
-  DType dtype() const { return dtype_; }
+  const ModelSpec& spec() const override { return spec_; }
+  DType dtype() const override { return dtype_; }
   const CudaLlamaWeights& weights() const { return weights_; }
   cudaStream_t stream() const { return stream_; }
-  // How decode attention runs (tests and benchmarks force one pass or split-K).
-  void set_decode_options(DecodeOptions options) { decode_options_ = options; }
+  void set_decode_options(DecodeOptions options) override { decode_options_ = options; }
 
-  // A zero-filled device cache of `num_slots` slots shaped for this model, in its dtype.
-  CudaKvCache make_kv_cache(int64_t num_slots) const;
-
-  // Enqueues one step over `batch` (contract of LlamaModel::forward) and returns the device
-  // address of the fp32 logits, [num_sampling][vocab_size], valid until the next forward.
-  // `num_sampling` receives the number of rows. Nothing synchronizes except the upload of the
-  // step's tables (see StagedUpload).
+  // CudaDecoderModel::forward (contract of LlamaModel::forward).
   const float* forward(std::span<const ForwardEntry> batch, CudaKvCache& cache,
-                       int64_t* num_sampling);
+                       int64_t* num_sampling) override;
 
-  // forward(), then the logits copied to the host (synchronizes the stream).
-  cpu::RowMatrix forward_to_host(std::span<const ForwardEntry> batch, CudaKvCache& cache);
+ protected:
+  cudaStream_t model_stream() const override { return stream_; }
 
  private:
   template <typename T>

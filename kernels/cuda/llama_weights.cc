@@ -1,54 +1,15 @@
 #include "kernels/cuda/llama_weights.h"
 
 #include <string>
-#include <type_traits>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/dummy_weights.h"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/weight_upload.h"
 #include "kernels/model/llama_weights.h"
 #include "kernels/model/weight_source.h"
 
 namespace kvlab::cuda {
-
-namespace {
-
-// Hands out 256-byte-aligned byte offsets for tensors of `elements` elements.
-class Layout {
- public:
-  explicit Layout(int32_t element_bytes) : element_bytes_(element_bytes) {}
-  size_t take(int64_t elements) {
-    const size_t offset = total_;
-    total_ +=
-        (static_cast<size_t>(elements) * static_cast<size_t>(element_bytes_) + 255) / 256 * 256;
-    return offset;
-  }
-  size_t total() const { return total_; }
-
- private:
-  int32_t element_bytes_;
-  size_t total_ = 0;
-};
-
-// fp32 host data -> the dtype on the device, through a staging buffer of floats.
-template <typename T>
-void upload(const float* host, int64_t count, void* device, DeviceBuffer& staging,
-            cudaStream_t stream) {
-  const size_t bytes = static_cast<size_t>(count) * sizeof(float);
-  if constexpr (std::is_same_v<T, float>) {
-    check_cuda(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, stream),
-               "CudaLlamaWeights: upload");
-  } else {
-    staging.reserve(bytes);
-    check_cuda(cudaMemcpyAsync(staging.data(), host, bytes, cudaMemcpyHostToDevice, stream),
-               "CudaLlamaWeights: upload");
-    convert_from_float(staging.as<const float>(), static_cast<T*>(device), count, stream);
-    // The staging buffer is reused by the next tensor: wait for the conversion.
-    check_cuda(cudaStreamSynchronize(stream), "CudaLlamaWeights: upload");
-  }
-}
-
-}  // namespace
 
 CudaLlamaWeights::Source CudaLlamaWeights::default_source(const ModelSpec& spec) {
   return spec.num_params() <= kMaxHostWeightParams ? Source::kHost : Source::kDevice;
@@ -67,7 +28,7 @@ CudaLlamaWeights::CudaLlamaWeights(const ModelSpec& spec, DType dtype, uint64_t 
   const int64_t ffn = spec.ffn_size;
   const int64_t vocab = spec.vocab_size;
 
-  Layout layout(dtype_bytes(dtype));
+  WeightLayout layout(dtype_bytes(dtype));
   embed_tokens_ = layout.take(vocab * hidden);
   layers_.resize(static_cast<size_t>(spec.num_layers));
   for (Layer& l : layers_) {
@@ -89,7 +50,7 @@ CudaLlamaWeights::CudaLlamaWeights(const ModelSpec& spec, DType dtype, uint64_t 
       const LlamaWeights w = load_llama_weights(spec, DummyWeightSource(seed));
       DeviceBuffer staging;
       auto put = [&](size_t offset, const float* data, int64_t count) {
-        upload<T>(data, count, base + offset, staging, stream);
+        upload_weight<T>(data, count, base + offset, staging, stream);
       };
       put(embed_tokens_, w.embed_tokens.data(), w.embed_tokens.size());
       for (size_t i = 0; i < layers_.size(); ++i) {

@@ -24,6 +24,7 @@
 #include "kernels/cuda/attention_kernels.h"
 #include "kernels/cuda/cache_ops.h"
 #include "kernels/cuda/cublas_api.h"
+#include "kernels/cuda/decoder_model.h"
 #include "kernels/cuda/device_capacity.h"
 #include "kernels/cuda/device_kv_tables.h"
 #include "kernels/cuda/dummy_weights.h"
@@ -136,6 +137,83 @@ TEST(CopyLists, IndependenceAndMerging) {
   // self-overlapping 0->2 copy of 4 slots with another meaning. Kept apart.
   EXPECT_EQ(cuda::merge_adjacent(V{{0, 2, 2}, {2, 4, 2}}, true), (V{{0, 2, 2}, {2, 4, 2}}));
   EXPECT_EQ(cuda::merge_adjacent(V{{0, 8, 2}, {2, 10, 2}}, true), (V{{0, 8, 4}}));
+}
+
+// dummy_range follows DummyWeightSource's rule for every kind of tensor, OPT's included
+// (position table like the token table, 1-D `.bias` centred on 0): the CPU's first element of
+// each tensor is center + half_width * (2u - 1) with u its mt19937_64's first draw.
+TEST(DummyWeights, RangesAreTheCpuSourcesForLlamaAndOptTensors) {
+  const uint64_t seed = 99;
+  struct Case {
+    const char* name;
+    std::vector<int64_t> shape;
+    float center, half_width;
+  };
+  const std::vector<Case> cases = {
+      {"model.decoder.embed_tokens.weight", {4, 64}, 0.0f, 1.0f},
+      {"model.decoder.embed_positions.weight", {514, 64}, 0.0f, 1.0f},
+      {"model.decoder.layers.0.self_attn.q_proj.bias", {64}, 0.0f, 0.1f},
+      {"model.decoder.layers.1.fc1.bias", {256}, 0.0f, 0.1f},
+      {"model.decoder.layers.0.self_attn_layer_norm.weight", {64}, 1.0f, 0.1f},
+      {"model.decoder.layers.0.self_attn_layer_norm.bias", {64}, 0.0f, 0.1f},
+      {"model.decoder.final_layer_norm.bias", {64}, 0.0f, 0.1f},
+      {"model.decoder.layers.0.fc2.weight", {64, 256}, 0.0f,
+       static_cast<float>(std::sqrt(3.0 / 256))},
+      {"model.layers.0.input_layernorm.weight", {64}, 1.0f, 0.1f},
+      {"model.embed_tokens.weight", {4, 64}, 0.0f, 1.0f},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const bool is_vector = c.shape.size() == 1;
+    const cuda::DummyRange range = cuda::dummy_range(c.name, is_vector, c.shape.back());
+    EXPECT_EQ(range.center, c.center);
+    EXPECT_FLOAT_EQ(range.half_width, c.half_width);
+    int64_t count = 1;
+    for (int64_t d : c.shape) count *= d;
+    std::vector<float> cpu_values(static_cast<size_t>(count));
+    DummyWeightSource(seed).load(c.name, c.shape, cpu_values);
+    std::mt19937_64 rng(cuda::dummy_tensor_seed(seed, c.name));
+    const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53;
+    // The CPU computes in double from its own center and half width: equal to ours in float
+    // when the ranges agree (half widths other than 1 and 0.1 are checked above in float).
+    EXPECT_NEAR(cpu_values[0],
+                static_cast<double>(range.center) +
+                    static_cast<double>(range.half_width) * (2.0 * u - 1.0),
+                1e-6);
+  }
+}
+
+TEST(CudaModelFamilies, LlamaAndOptAreRunOthersRefusedNamingTheFamily) {
+  ModelSpec llama;
+  llama.name = "l";
+  llama.family = "llama";
+  llama.num_layers = 1;
+  llama.hidden_size = 32;
+  llama.num_heads = 2;
+  llama.num_kv_heads = 2;
+  llama.head_dim = 16;
+  llama.ffn_size = 64;
+  llama.vocab_size = 50;
+  llama.max_seq_len = 64;
+  llama.rope_theta = 10000.0;
+  EXPECT_NO_THROW(cuda::validate_cuda_model_spec(llama));
+  ModelSpec opt = llama;
+  opt.family = "opt";
+  EXPECT_NO_THROW(cuda::validate_cuda_model_spec(opt));
+  opt.num_kv_heads = 1;  // OPT is multi-head
+  EXPECT_THROW(cuda::validate_cuda_model_spec(opt), InputError);
+  ModelSpec gpt = llama;
+  gpt.name = "my-gpt";
+  gpt.family = "gpt2";
+  try {
+    cuda::validate_cuda_model_spec(gpt);
+    FAIL() << "family gpt2 accepted";
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    for (const char* part : {"model.family", "my-gpt", "gpt2", "llama", "opt"}) {
+      EXPECT_NE(what.find(part), std::string::npos) << part << " in: " << what;
+    }
+  }
 }
 
 TEST(DummyWeights, TensorSeedIsTheCpuSourcesAndValuesFollowTheRule) {

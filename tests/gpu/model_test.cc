@@ -1,4 +1,5 @@
-// The device Llama forward against the CPU model (kernels/model/llama_model.h): the same
+// The device Llama and OPT forwards against the CPU models (kernels/model/llama_model.h,
+// opt_model.h): the same
 // batches (whole prompts, chunks that follow earlier chunks, decodes, entries that do not
 // sample) over the same layouts give the same logits. fp32 with host-generated weights is
 // the CPU model's computation up to summation order: elementwise 1e-4 (relative, on the
@@ -8,12 +9,16 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 #include <vector>
 
+#include "core/errors.h"
 #include "kernels/cpu/sampling.h"
 #include "kernels/cuda/dummy_weights.h"
 #include "kernels/cuda/llama_model.h"
+#include "kernels/cuda/opt_model.h"
 #include "kernels/model/llama_model.h"
+#include "kernels/model/opt_model.h"
 #include "kernels/model/weight_source.h"
 #include "tests/gpu/gpu_test_util.h"
 #include "tests/kernels/kernel_test_util.h"
@@ -66,12 +71,11 @@ ForwardEntry entry(const std::vector<int32_t>& tokens, int32_t start, int32_t co
   return e;
 }
 
-TYPED_TEST(GpuModel, LogitsMatchTheCpuModelStepByStep) {
-  using T = TypeParam;
-  const ModelSpec spec = testing::tiny_llama_spec();
-  const LlamaModel cpu_model(spec, DummyWeightSource(kSeed));
-  cuda::CudaLlamaModel gpu_model(spec, cuda::dtype_of<T>(), kSeed,
-                                 cuda::CudaLlamaWeights::Source::kHost, this->stream_->get());
+// Steps of prompts, chunks and decodes through both models over paged and contiguous layouts;
+// the logits of every step compared.
+template <typename T>
+void expect_steps_match(const DecoderModel& cpu_model, cuda::CudaDecoderModel& gpu_model) {
+  const ModelSpec& spec = cpu_model.spec();
   for (int32_t block_size : {0, 1, 16}) {
     SCOPED_TRACE(block_size == 0 ? std::string("contiguous")
                                  : "block_size " + std::to_string(block_size));
@@ -117,6 +121,55 @@ TYPED_TEST(GpuModel, LogitsMatchTheCpuModelStepByStep) {
   }
 }
 
+TYPED_TEST(GpuModel, LogitsMatchTheCpuModelStepByStep) {
+  using T = TypeParam;
+  const ModelSpec spec = testing::tiny_llama_spec();
+  const LlamaModel cpu_model(spec, DummyWeightSource(kSeed));
+  cuda::CudaLlamaModel gpu_model(spec, cuda::dtype_of<T>(), kSeed,
+                                 cuda::CudaLlamaWeights::Source::kHost, this->stream_->get());
+  expect_steps_match<T>(cpu_model, gpu_model);
+}
+
+TYPED_TEST(GpuModel, OptLogitsMatchTheCpuOptModelStepByStep) {
+  using T = TypeParam;
+  const ModelSpec spec = testing::tiny_opt_spec();
+  const OptModel cpu_model(spec, DummyWeightSource(kSeed));
+  cuda::CudaOptModel gpu_model(spec, cuda::dtype_of<T>(), kSeed,
+                               cuda::CudaOptWeights::Source::kHost, this->stream_->get());
+  expect_steps_match<T>(cpu_model, gpu_model);
+}
+
+TYPED_TEST(GpuModel, MakeCudaDecoderModelPicksTheFamily) {
+  using T = TypeParam;
+  const ModelSpec opt = testing::tiny_opt_spec();
+  const auto model = cuda::make_cuda_decoder_model(
+      opt, cuda::dtype_of<T>(), kSeed, cuda::CudaLlamaWeights::Source::kHost, this->stream_->get());
+  EXPECT_NE(dynamic_cast<const cuda::CudaOptModel*>(model.get()), nullptr);
+  ModelSpec unknown = opt;
+  unknown.family = "gpt-neox";
+  EXPECT_THROW(cuda::make_cuda_decoder_model(unknown, cuda::dtype_of<T>(), kSeed,
+                                             cuda::CudaLlamaWeights::Source::kHost,
+                                             this->stream_->get()),
+               InputError);
+}
+
+TYPED_TEST(GpuModel, OptPositionPastTheTableIsAnInputError) {
+  using T = TypeParam;
+  ModelSpec spec = testing::tiny_opt_spec();
+  spec.max_seq_len = 24;
+  cuda::CudaOptModel model(spec, cuda::dtype_of<T>(), kSeed, cuda::CudaOptWeights::Source::kHost,
+                           this->stream_->get());
+  cuda::CudaKvCache cache = model.make_kv_cache(64);
+  LayoutAllocator alloc = LayoutAllocator::paged(16, 64, false);
+  const std::vector<int32_t> prompt = testing::random_prompt(25, spec.vocab_size, 4);
+  const KvLayout layout = alloc.allocate(25);
+  EXPECT_NO_THROW(model.forward_to_host(
+      std::vector<ForwardEntry>{entry(prompt, 0, 24, layout, true)}, cache));
+  EXPECT_THROW(model.forward_to_host(
+                   std::vector<ForwardEntry>{entry(prompt, 24, 1, layout, true)}, cache),
+               InputError);
+}
+
 TYPED_TEST(GpuModel, DeviceGeneratedWeightsFollowTheRule) {
   using T = TypeParam;
   const ModelSpec spec = testing::tiny_llama_spec();
@@ -139,6 +192,43 @@ TYPED_TEST(GpuModel, DeviceGeneratedWeightsFollowTheRule) {
         << "element " << i;
   }
   // A forward over them runs and gives finite logits.
+  cuda::CudaKvCache cache = model.make_kv_cache(64);
+  LayoutAllocator alloc = LayoutAllocator::paged(16, 64, false);
+  const std::vector<int32_t> prompt = testing::random_prompt(20, spec.vocab_size, 9);
+  const cpu::RowMatrix logits = model.forward_to_host(
+      std::vector<ForwardEntry>{entry(prompt, 0, 20, alloc.allocate(20), true)}, cache);
+  ASSERT_EQ(logits.rows(), 1);
+  EXPECT_TRUE(logits.allFinite());
+}
+
+TYPED_TEST(GpuModel, OptDeviceGeneratedWeightsFollowTheRule) {
+  using T = TypeParam;
+  const ModelSpec spec = testing::tiny_opt_spec();
+  cuda::CudaOptModel model(spec, cuda::dtype_of<T>(), kSeed, cuda::CudaOptWeights::Source::kDevice,
+                           this->stream_->get());
+  const cuda::CudaOptWeights& w = model.weights();
+  auto expect_rule = [&](const T* device, int64_t count, const std::string& name, bool is_vector,
+                         int64_t cols) {
+    SCOPED_TRACE(name);
+    std::vector<T> host(static_cast<size_t>(count));
+    cuda::check_cuda(
+        cudaMemcpy(host.data(), device, host.size() * sizeof(T), cudaMemcpyDeviceToHost),
+        "download");
+    const uint64_t seed = cuda::dummy_tensor_seed(kSeed, name);
+    const cuda::DummyRange range = cuda::dummy_range(name, is_vector, cols);
+    for (int64_t i = 0; i < count; ++i) {
+      ASSERT_EQ(cuda::to_float_host(host[static_cast<size_t>(i)]),
+                gpu_testing::round_to<T>(cuda::dummy_weight_value(seed, i, range)))
+          << "element " << i;
+    }
+  };
+  const int64_t hidden = spec.hidden_size, width = int64_t{spec.num_heads} * spec.head_dim;
+  expect_rule(w.at<T>(w.embed_positions()), (int64_t{spec.max_seq_len} + 2) * hidden,
+              "model.decoder.embed_positions.weight", false, hidden);
+  expect_rule(w.at<T>(w.layer(1).qkv_bias) + width, width,
+              "model.decoder.layers.1.self_attn.k_proj.bias", true, width);
+  expect_rule(w.at<T>(w.layer(0).fc1_bias), spec.ffn_size, "model.decoder.layers.0.fc1.bias", true,
+              spec.ffn_size);
   cuda::CudaKvCache cache = model.make_kv_cache(64);
   LayoutAllocator alloc = LayoutAllocator::paged(16, 64, false);
   const std::vector<int32_t> prompt = testing::random_prompt(20, spec.vocab_size, 9);

@@ -11,6 +11,7 @@
 #include "kernels/cpu/cache_write.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/kv_copy.h"
+#include "kernels/cpu/layer_norm.h"
 #include "kernels/cpu/rms_norm.h"
 #include "kernels/cpu/rotary.h"
 #include "kernels/cpu/sampling.h"
@@ -99,6 +100,87 @@ TYPED_TEST(GpuOps, SiluAndMulMatchesCpu) {
   DeviceArray<T> dg(gate_up), dout(5 * d);
   cuda::silu_and_mul(dg.data(), 2 * d, dout.data(), d, 5, static_cast<int32_t>(d), this->stream());
   EXPECT_TRUE(all_close(dout.to_matrix(5, d), expected, this->tol()));
+}
+
+TYPED_TEST(GpuOps, LayerNormMatchesCpuIncludingInPlace) {
+  using T = TypeParam;
+  std::mt19937_64 rng(11);
+  for (Eigen::Index hidden :
+       {Eigen::Index{16}, Eigen::Index{64}, Eigen::Index{4096}, Eigen::Index{5000}}) {
+    SCOPED_TRACE("hidden " + std::to_string(hidden));
+    // A row offset far from 0 checks the two-pass variance (no E[x^2] - E[x]^2 cancellation).
+    const cpu::RowMatrix x =
+        rounded<T>((random_matrix(7, hidden, rng, 3.0f).array() + 5.0f).matrix());
+    const cpu::RowMatrix w =
+        rounded<T>((random_matrix(1, hidden, rng, 0.5f).array() + 1.0f).matrix());
+    const cpu::RowMatrix bias = rounded<T>(random_matrix(1, hidden, rng, 0.5f));
+    cpu::RowMatrix expected(7, hidden);
+    cpu::layer_norm(x, w.row(0).transpose(), bias.row(0).transpose(), 1e-5f, expected);
+    DeviceArray<T> dx(x), dw(w), db(bias), dout(x.size());
+    cuda::layer_norm(dx.data(), hidden, dw.data(), db.data(), 1e-5f, dout.data(), hidden, 7,
+                     static_cast<int32_t>(hidden), this->stream());
+    EXPECT_TRUE(all_close(dout.to_matrix(7, hidden), expected, this->tol()));
+    cuda::layer_norm(dx.data(), hidden, dw.data(), db.data(), 1e-5f, dx.data(), hidden, 7,
+                     static_cast<int32_t>(hidden), this->stream());
+    EXPECT_TRUE(all_close(dx.to_matrix(7, hidden), expected, this->tol())) << "in place";
+  }
+}
+
+TYPED_TEST(GpuOps, BiasAddBiasReluAndReluMatchCpu) {
+  using T = TypeParam;
+  std::mt19937_64 rng(12);
+  const Eigen::Index rows = 5, cols = 300, stride = 310;  // strided rows: the tail is untouched
+  const cpu::RowMatrix x = rounded<T>(random_matrix(rows, stride, rng, 2.0f));
+  const cpu::RowMatrix bias = rounded<T>(random_matrix(1, cols, rng, 1.0f));
+  cpu::RowMatrix with_bias = x;
+  cpu::add_bias(bias.row(0).transpose(), with_bias.leftCols(cols));
+  cpu::RowMatrix with_bias_relu = with_bias;
+  cpu::relu(with_bias.leftCols(cols), with_bias_relu.leftCols(cols));
+  cpu::RowMatrix relu_only = x;
+  cpu::relu(x.leftCols(cols), relu_only.leftCols(cols));
+  DeviceArray<T> db(bias);
+  {
+    DeviceArray<T> dx(x);
+    cuda::add_bias(dx.data(), stride, db.data(), rows, static_cast<int32_t>(cols), this->stream());
+    EXPECT_TRUE(all_close(dx.to_matrix(rows, stride), rounded<T>(with_bias), this->tol()))
+        << "add_bias";
+  }
+  {
+    DeviceArray<T> dx(x);
+    cuda::bias_relu(dx.data(), stride, db.data(), rows, static_cast<int32_t>(cols),
+                    this->stream());
+    EXPECT_TRUE(all_close(dx.to_matrix(rows, stride), rounded<T>(with_bias_relu), this->tol()))
+        << "bias_relu";
+  }
+  {
+    DeviceArray<T> dx(x), dout(x);
+    cuda::relu(static_cast<const T*>(dx.data()), stride, dout.data(), stride, rows,
+               static_cast<int32_t>(cols), this->stream());
+    EXPECT_EQ(dout.to_matrix(rows, stride), relu_only) << "relu is exact";
+  }
+}
+
+TYPED_TEST(GpuOps, TokenPositionEmbeddingAddsTheOffsetPositionRow) {
+  using T = TypeParam;
+  std::mt19937_64 rng(13);
+  const Eigen::Index hidden = 40;
+  const cpu::RowMatrix tokens_table = rounded<T>(random_matrix(30, hidden, rng));
+  const cpu::RowMatrix positions_table = rounded<T>(random_matrix(12, hidden, rng));  // 10 + 2
+  const std::vector<int32_t> ids = {29, 0, 7, 7, 3};
+  const std::vector<int32_t> positions = {0, 1, 9, 4, 0};
+  DeviceArray<T> dtok(tokens_table), dpos(positions_table), dout(5 * hidden);
+  const cuda::DeviceBuffer dids = device_copy(ids);
+  const cuda::DeviceBuffer dpositions = device_copy(positions);
+  cuda::token_position_embedding(static_cast<const T*>(dtok.data()),
+                                 static_cast<const T*>(dpos.data()), dids.as<const int32_t>(),
+                                 dpositions.as<const int32_t>(), 2, dout.data(), hidden, 5,
+                                 static_cast<int32_t>(hidden), this->stream());
+  cpu::RowMatrix expected(5, hidden);
+  for (Eigen::Index r = 0; r < 5; ++r) {
+    expected.row(r) = tokens_table.row(ids[static_cast<size_t>(r)]) +
+                      positions_table.row(positions[static_cast<size_t>(r)] + 2);
+  }
+  EXPECT_TRUE(all_close(dout.to_matrix(5, hidden), rounded<T>(expected), this->tol()));
 }
 
 TYPED_TEST(GpuOps, GatherRowsPicksRowsExactly) {

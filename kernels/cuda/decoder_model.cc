@@ -1,0 +1,86 @@
+#include "kernels/cuda/decoder_model.h"
+
+#include <utility>
+
+#include "core/errors.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/llama_model.h"
+#include "kernels/cuda/opt_model.h"
+#include "kernels/model/llama_weights.h"
+#include "kernels/model/opt_weights.h"
+
+namespace kvlab::cuda {
+
+CudaKvCache CudaDecoderModel::make_kv_cache(int64_t num_slots) const {
+  const ModelSpec& s = spec();
+  return CudaKvCache(s.num_layers, num_slots, s.num_kv_heads, s.head_dim, dtype(),
+                     CudaKvCache::Memory::kDevice);
+}
+
+void CudaDecoderModel::check_cache(const CudaKvCache& cache) const {
+  const ModelSpec& s = spec();
+  check_invariant(cache.num_layers() == s.num_layers && cache.num_kv_heads() == s.num_kv_heads &&
+                      cache.head_dim() == s.head_dim && cache.dtype() == dtype() &&
+                      cache.memory() == CudaKvCache::Memory::kDevice,
+                  "CudaDecoderModel::forward: cache not shaped for model '" + s.name + "' in " +
+                      dtype_name(dtype()));
+}
+
+cpu::RowMatrix CudaDecoderModel::forward_to_host(std::span<const ForwardEntry> batch,
+                                                 CudaKvCache& cache) {
+  int64_t rows = 0;
+  const float* logits = forward(batch, cache, &rows);
+  const cudaStream_t stream = model_stream();
+  cpu::RowMatrix out(rows, spec().vocab_size);
+  check_cuda(cudaMemcpyAsync(out.data(), logits, static_cast<size_t>(out.size()) * sizeof(float),
+                             cudaMemcpyDeviceToHost, stream),
+             "CudaDecoderModel: logits download");
+  check_cuda(cudaStreamSynchronize(stream), "CudaDecoderModel: forward");
+  return out;
+}
+
+std::string cuda_model_families() { return "llama, opt"; }
+
+void validate_cuda_model_spec(const ModelSpec& spec) {
+  if (spec.family == "llama") {
+    validate_llama_spec(spec);
+  } else if (spec.family == "opt") {
+    validate_opt_spec(spec);
+  } else {
+    throw InputError("", 0, "model.family",
+                     "model '" + spec.name + "' is of family '" + spec.family +
+                         "'; the cuda back end runs families " + cuda_model_families());
+  }
+}
+
+std::unique_ptr<CudaDecoderModel> make_cuda_decoder_model(const ModelSpec& spec, DType dtype,
+                                                          uint64_t weights_seed,
+                                                          CudaLlamaWeights::Source source,
+                                                          cudaStream_t stream) {
+  validate_cuda_model_spec(spec);
+  if (spec.family == "opt") {
+    return std::make_unique<CudaOptModel>(spec, dtype, weights_seed, source, stream);
+  }
+  return std::make_unique<CudaLlamaModel>(spec, dtype, weights_seed, source, stream);
+}
+
+StepInputs upload_step(const StepBatch& b, StagedUpload& upload, cudaStream_t stream) {
+  upload.clear();
+  const size_t tokens_at = upload.add(b.token_ids);
+  const size_t positions_at = upload.add(b.positions);
+  const size_t slots_at = upload.add(b.slot_mapping);
+  const size_t indptr_at = upload.add(b.query_indptr);
+  const size_t samples_at = upload.add(b.sample_rows);
+  StepInputs in;
+  if (b.prefill_tables) in.prefill_tables = stage_tables(*b.prefill_tables, upload);
+  if (b.decode_tables) in.decode_tables = stage_tables(*b.decode_tables, upload);
+  upload.upload(stream);
+  in.tokens = upload.device<const int32_t>(tokens_at);
+  in.positions = upload.device<const int32_t>(positions_at);
+  in.slots = upload.device<const int64_t>(slots_at);
+  in.query_indptr = upload.device<const int32_t>(indptr_at);
+  in.sample_rows = upload.device<const int32_t>(samples_at);
+  return in;
+}
+
+}  // namespace kvlab::cuda
