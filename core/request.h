@@ -5,7 +5,8 @@
 // These are plain structs owned by the Engine. Policies read them and the Engine updates
 // them after each step; a memory manager may keep pointers to the Sequences it holds memory
 // for, which stay valid until it releases them (a group reserves room for all n samples up
-// front, so Sequence addresses never move).
+// front, so Sequence addresses never move), and writes its own index into each
+// (Sequence::kv_handle).
 #pragma once
 
 #include <cstdint>
@@ -51,6 +52,31 @@ const char* to_string(GroupStatus s);
 
 struct SequenceGroup;
 
+// The KvCacheManager holding a sequence's memory files its books for it under a dense index
+// of its own and writes that index here, so it reaches them without hashing the id on every
+// can_append / append_slot. Only that manager reads or writes it (KvCacheManager's contract:
+// one manager holds a sequence at a time); it is opaque to everyone else.
+//
+// The handle names the object, not its value: a copy of a Sequence (the Engine's fork copies
+// the parent) is a sequence no manager holds yet, so copying gives an empty handle and
+// assignment leaves the target's own. A manager checks that the index it reads names this
+// very Sequence in its books, so a stale handle, or one another manager wrote, reads as "not
+// held here" and is never followed blindly (see policies/memory/sequence_table.h).
+class KvHandle {
+ public:
+  static constexpr int32_t kNone = -1;
+  KvHandle() = default;
+  KvHandle(const KvHandle&) noexcept {}
+  KvHandle& operator=(const KvHandle&) noexcept { return *this; }
+
+  int32_t index() const { return index_; }
+  void set(int32_t index) { index_ = index; }
+  void clear() { index_ = kNone; }
+
+ private:
+  int32_t index_ = kNone;
+};
+
 // One token stream. Its tokens are the prompt followed by what it generated; the first
 // `num_computed` of them have their KV in the cache. A step processes the pending tokens
 // [num_computed, num_tokens()) (all of them, or a chunk), and when it reaches the end it
@@ -63,6 +89,8 @@ struct Sequence {
   int32_t num_computed = 0;
   SeqStatus status = SeqStatus::kWaiting;
   std::vector<int32_t> token_ids;  // prompt + generated ids; empty in the simulator
+  // The holding memory manager's (managers get `const Sequence&`, hence mutable).
+  mutable KvHandle kv_handle;
 
   int32_t num_tokens() const { return prompt_len + num_generated; }
   int32_t num_pending() const { return num_tokens() - num_computed; }

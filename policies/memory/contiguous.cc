@@ -9,6 +9,7 @@
 
 #include "core/errors.h"
 #include "policies/memory/region_allocator.h"
+#include "policies/memory/sequence_table.h"
 
 namespace kvlab {
 
@@ -82,11 +83,11 @@ class ContiguousKvCacheManager final : public KvCacheManager {
     });
     for (const Sequence& seq : group.seqs) {
       if (seq.is_finished()) continue;
-      check_invariant_lazy(!states_.count(seq.id), [&] {
+      check_invariant_lazy(states_.find(seq) == nullptr, [&] {
         return "admit: sequence " + std::to_string(seq.id) + " already holds memory";
       });
       const Region region = allocate_device(region_request(seq, seq.num_tokens()));
-      states_.emplace(seq.id, SeqState{&seq, Where::kDevice, region, Region{}, seq.num_tokens()});
+      add_state(seq, region, seq.num_tokens());
     }
     reserve_future_samples(group,
                            region_request(group.seqs.front(), group.seqs.front().num_tokens()));
@@ -95,11 +96,10 @@ class ContiguousKvCacheManager final : public KvCacheManager {
   bool can_append(const SequenceGroup& group) const override {
     for (const Sequence& seq : group.seqs) {
       if (seq.is_finished()) continue;
-      auto it = states_.find(seq.id);
-      if (it == states_.end() || it->second.where != Where::kDevice) continue;
-      const SeqState& state = it->second;
-      const int64_t need = slots_after_append(state);
-      if (need > state.device.size && !device_->can_grow(state.device.offset, need)) {
+      const SeqState* state = states_.find(seq);
+      if (state == nullptr || state->where != Where::kDevice) continue;
+      const int64_t need = slots_after_append(*state);
+      if (need > state->device.size && !device_->can_grow(state->device.offset, need)) {
         return false;
       }
     }
@@ -118,27 +118,26 @@ class ContiguousKvCacheManager final : public KvCacheManager {
 
   std::vector<KvCopy> fork(const Sequence& parent, const Sequence& child) override {
     const SeqState& parent_state = device_state(parent, "fork");
-    check_invariant_lazy(!states_.count(child.id),
+    check_invariant_lazy(states_.find(child) == nullptr,
             [&] { return "fork: sequence " + std::to_string(child.id) + " already holds memory"; });
     const int64_t used = parent_state.used;
+    const int64_t parent_offset = parent_state.device.offset;  // add_state may move states
     const Region region = take_held_region(parent, child, used);
-    states_.emplace(child.id, SeqState{&child, Where::kDevice, region, Region{}, used});
+    add_state(child, region, used);
     // Contiguous regions cannot share: the child gets its own copy of the computed tokens.
     const int64_t computed = parent.num_computed;
     if (computed == 0) return {};
-    return {KvCopy{parent_state.device.offset, region.offset, computed}};
+    return {KvCopy{parent_offset, region.offset, computed}};
   }
 
   void release(const Sequence& seq) override {
-    auto it = states_.find(seq.id);
-    if (it != states_.end()) {
-      const SeqState& state = it->second;
-      if (state.where == Where::kDevice) {
-        device_->release(state.device.offset);
-      } else if (state.host.size > 0) {
-        host_->release(state.host.offset);
+    if (SeqState* state = states_.find(seq)) {
+      if (state->where == Where::kDevice) {
+        device_->release(state->device.offset);
+      } else if (state->host.size > 0) {
+        host_->release(state->host.offset);
       }
-      states_.erase(it);
+      states_.remove(*state);
     }
     // A group whose last sequence lets go of its memory no longer needs the regions held
     // for its future samples (a not-yet-forked group preempted by recompute).
@@ -149,8 +148,8 @@ class ContiguousKvCacheManager final : public KvCacheManager {
     std::vector<int64_t> sizes;
     for (const Sequence& seq : group.seqs) {
       if (seq.is_finished()) continue;
-      auto it = states_.find(seq.id);
-      if (it == states_.end() || it->second.where != Where::kDevice) continue;
+      const SeqState* state = states_.find(seq);
+      if (state == nullptr || state->where != Where::kDevice) continue;
       if (seq.num_computed > 0) sizes.push_back(seq.num_computed);
     }
     return placement_status(*host_, sizes, sizes);
@@ -164,9 +163,9 @@ class ContiguousKvCacheManager final : public KvCacheManager {
     std::vector<KvCopy> copies;
     for (const Sequence& seq : group.seqs) {
       if (seq.is_finished()) continue;
-      auto it = states_.find(seq.id);
-      if (it == states_.end() || it->second.where != Where::kDevice) continue;
-      SeqState& state = it->second;
+      SeqState* found = states_.find(seq);
+      if (found == nullptr || found->where != Where::kDevice) continue;
+      SeqState& state = *found;
       const int64_t computed = seq.num_computed;
       check_invariant_lazy(computed <= state.device.size, [&] {
         return "swap_out: sequence " + std::to_string(seq.id) +
@@ -193,9 +192,9 @@ class ContiguousKvCacheManager final : public KvCacheManager {
     std::vector<int64_t> full_sizes;
     for (const Sequence& seq : group.seqs) {
       if (seq.is_finished()) continue;
-      auto it = states_.find(seq.id);
-      if (it == states_.end() || it->second.where != Where::kHost) continue;
-      add_region(sizes, full_sizes, seq, it->second.used, 1);
+      const SeqState* state = states_.find(seq);
+      if (state == nullptr || state->where != Where::kHost) continue;
+      add_region(sizes, full_sizes, seq, state->used, 1);
     }
     const Sequence& first = group.seqs.front();
     add_region(sizes, full_sizes, first, used_or_tokens(first), num_future_samples(group));
@@ -208,9 +207,9 @@ class ContiguousKvCacheManager final : public KvCacheManager {
     std::vector<KvCopy> copies;
     for (const Sequence& seq : group.seqs) {
       if (seq.is_finished()) continue;
-      auto it = states_.find(seq.id);
-      if (it == states_.end() || it->second.where != Where::kHost) continue;
-      SeqState& state = it->second;
+      SeqState* found = states_.find(seq);
+      if (found == nullptr || found->where != Where::kHost) continue;
+      SeqState& state = *found;
       state.device = allocate_device(region_request(seq, state.used));
       if (state.host.size > 0) {
         copies.push_back(KvCopy{state.host.offset, state.device.offset, state.host.size});
@@ -225,14 +224,14 @@ class ContiguousKvCacheManager final : public KvCacheManager {
   }
 
   KvLayout layout(const Sequence& seq) const override {
-    auto it = states_.find(seq.id);
-    check_invariant_lazy(it != states_.end() && it->second.where == Where::kDevice, [&] {
+    const SeqState* state = states_.find(seq);
+    check_invariant_lazy(state != nullptr && state->where == Where::kDevice, [&] {
       return "layout: sequence " + std::to_string(seq.id) + " holds no device memory";
     });
     KvLayout out;
     out.kind = KvLayout::Kind::kContiguous;
-    out.base_slot = it->second.device.offset;
-    out.reserved_slots = it->second.device.size;
+    out.base_slot = state->device.offset;
+    out.reserved_slots = state->device.size;
     return out;
   }
 
@@ -246,7 +245,7 @@ class ContiguousKvCacheManager final : public KvCacheManager {
       b.reserved += reserved;
       b.internal_frag += region.size - computed - reserved;
     };
-    for (const auto& [id, state] : states_) {
+    for (const SeqState& state : states_) {
       if (state.where != Where::kDevice) continue;
       account(state.device, state.seq->num_computed, state.seq->final_len());
     }
@@ -271,10 +270,9 @@ class ContiguousKvCacheManager final : public KvCacheManager {
     int64_t device_slots = 0;
     int64_t host_regions = 0;
     int64_t host_slots = 0;
-    for (const auto& [id, state] : states_) {
-      auto who = [&] { return "contiguous: sequence " + std::to_string(id); };
-      check_invariant_lazy(state.seq != nullptr && state.seq->id == id,
-              [&] { return who() + ": tracked under another sequence's id"; });
+    states_.audit("contiguous");
+    for (const SeqState& state : states_) {
+      auto who = [&] { return "contiguous: sequence " + std::to_string(state.seq->id); };
       if (state.where == Where::kDevice) {
         check_invariant_lazy(device_->region_at(state.device.offset) == state.device, [&] {
           return who() + ": its region is not the allocator's region at slot " +
@@ -379,8 +377,8 @@ class ContiguousKvCacheManager final : public KvCacheManager {
   }
 
   int64_t used_or_tokens(const Sequence& seq) const {
-    auto it = states_.find(seq.id);
-    return it == states_.end() ? seq.num_tokens() : it->second.used;
+    const SeqState* state = states_.find(seq);
+    return state == nullptr ? seq.num_tokens() : state->used;
   }
 
   // One region per unfinished sequence is the smallest the head-of-line group will ask for.
@@ -446,24 +444,32 @@ class ContiguousKvCacheManager final : public KvCacheManager {
   }
 
   SeqState& device_state(const Sequence& seq, const char* what) {
-    auto it = states_.find(seq.id);
-    check_invariant_lazy(it != states_.end() && it->second.where == Where::kDevice, [&] {
+    SeqState* state = states_.find(seq);
+    check_invariant_lazy(state != nullptr && state->where == Where::kDevice, [&] {
       return std::string(what) + ": sequence " + std::to_string(seq.id) + " holds no device memory";
     });
-    return it->second;
+    return *state;
+  }
+
+  void add_state(const Sequence& seq, const Region& device, int64_t used) {
+    SeqState& state = states_.add(seq);
+    state.where = Where::kDevice;
+    state.device = device;
+    state.host = Region{};
+    state.used = used;
   }
 
   bool holds_any_sequence(const SequenceGroup& group) const {
     for (const Sequence& seq : group.seqs) {
-      if (states_.count(seq.id)) return true;
+      if (states_.find(seq) != nullptr) return true;
     }
     return false;
   }
 
   bool holds_device_sequence(const SequenceGroup& group) const {
     for (const Sequence& seq : group.seqs) {
-      auto it = states_.find(seq.id);
-      if (it != states_.end() && it->second.where == Where::kDevice) return true;
+      const SeqState* state = states_.find(seq);
+      if (state != nullptr && state->where == Where::kDevice) return true;
     }
     return false;
   }
@@ -472,7 +478,9 @@ class ContiguousKvCacheManager final : public KvCacheManager {
   int32_t max_seq_len_;
   std::unique_ptr<RegionAllocator> device_;
   std::unique_ptr<RegionAllocator> host_;
-  std::map<SeqId, SeqState> states_;  // ordered by id: deterministic walks
+  // The held sequences' states, found through their handles. Walks over them (breakdown,
+  // audit) only sum, so their order does not show.
+  SequenceTable<SeqState> states_;
   std::map<RequestId, Held> held_;
 };
 

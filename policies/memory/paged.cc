@@ -147,53 +147,26 @@ int32_t PagedKvCacheManager::ref_count(int32_t device_block) const {
 }
 
 std::vector<int32_t> PagedKvCacheManager::block_table(const Sequence& seq) const {
-  const SeqState* s = find(seq.id);
+  const SeqState* s = states_.find(seq);
   return s ? s->blocks : std::vector<int32_t>{};
 }
 
 bool PagedKvCacheManager::is_swapped(const Sequence& seq) const {
-  const SeqState* s = find(seq.id);
+  const SeqState* s = states_.find(seq);
   return s && s->on_host;
 }
 
 // ---- sequence states ----------------------------------------------------------------------
 
-PagedKvCacheManager::SeqState* PagedKvCacheManager::find(SeqId id) {
-  auto it = index_.find(id);
-  return it == index_.end() ? nullptr : &states_[it->second];
-}
-
-const PagedKvCacheManager::SeqState* PagedKvCacheManager::find(SeqId id) const {
-  auto it = index_.find(id);
-  return it == index_.end() ? nullptr : &states_[it->second];
-}
-
 PagedKvCacheManager::SeqState& PagedKvCacheManager::add_state(const Sequence& seq) {
-  if (index_.count(seq.id)) {
+  if (states_.find(seq) != nullptr) {
     throw InvariantError("paged: " + seq_name(seq) + " already holds memory");
   }
-  if (num_active_ == states_.size()) states_.emplace_back();
-  SeqState& s = states_[num_active_];
-  s.seq = &seq;
+  SeqState& s = states_.add(seq);
   s.blocks.clear();
   s.len = 0;
   s.on_host = false;
-  index_.emplace(seq.id, num_active_);
-  ++num_active_;
   return s;
-}
-
-void PagedKvCacheManager::remove_state(SeqId id) {
-  auto it = index_.find(id);
-  const size_t pos = it->second;
-  index_.erase(it);
-  const size_t last = num_active_ - 1;
-  if (pos != last) {
-    std::swap(states_[pos], states_[last]);  // the spare keeps its vector's capacity
-    index_[states_[pos].seq->id] = pos;
-  }
-  states_[last].seq = nullptr;
-  --num_active_;
 }
 
 uint32_t PagedKvCacheManager::next_epoch() const {
@@ -281,9 +254,9 @@ bool PagedKvCacheManager::can_append(const SequenceGroup& group) const {
   bool any_cow = false;
   for (const Sequence& seq : group.seqs) {
     if (seq.is_finished()) continue;
-    const SeqState* s = find(seq.id);
+    const SeqState* s = states_.find(seq);
     if (s == nullptr || s->on_host) continue;
-    if (s->len % block_size_ == 0) {
+    if (last_block_full(*s)) {
       ++needed;
     } else if (device_.ref(s->blocks.back()) > 1) {
       any_cow = true;
@@ -294,8 +267,8 @@ bool PagedKvCacheManager::can_append(const SequenceGroup& group) const {
     for (size_t i = 0; i < group.seqs.size(); ++i) {
       const Sequence& seq = group.seqs[i];
       if (seq.is_finished()) continue;
-      const SeqState* s = find(seq.id);
-      if (s == nullptr || s->on_host || s->len % block_size_ == 0) continue;
+      const SeqState* s = states_.find(seq);
+      if (s == nullptr || s->on_host || last_block_full(*s)) continue;
       const int32_t block = s->blocks.back();
       const int32_t refs = device_.ref(block);
       if (refs <= 1 || device_mark_[static_cast<size_t>(block)] == epoch) continue;
@@ -304,8 +277,8 @@ bool PagedKvCacheManager::can_append(const SequenceGroup& group) const {
       for (size_t j = i; j < group.seqs.size(); ++j) {
         const Sequence& other = group.seqs[j];
         if (other.is_finished()) continue;
-        const SeqState* o = find(other.id);
-        if (o && !o->on_host && o->len % block_size_ != 0 && o->blocks.back() == block) {
+        const SeqState* o = states_.find(other);
+        if (o && !o->on_host && !last_block_full(*o) && o->blocks.back() == block) {
           ++appending;
         }
       }
@@ -316,7 +289,7 @@ bool PagedKvCacheManager::can_append(const SequenceGroup& group) const {
 }
 
 std::vector<KvCopy> PagedKvCacheManager::append_slot(const Sequence& seq) {
-  SeqState* s = find(seq.id);
+  SeqState* s = states_.find(seq);
   if (s == nullptr || s->on_host) {
     throw InvariantError("paged: append_slot for " + seq_name(seq) + " holding no device memory");
   }
@@ -324,8 +297,7 @@ std::vector<KvCopy> PagedKvCacheManager::append_slot(const Sequence& seq) {
     throw InvariantError("paged: append_slot for " + seq_name(seq) + " past its " +
                          std::to_string(seq.num_tokens()) + " tokens");
   }
-  const int32_t filled = s->len % block_size_;
-  if (filled == 0) {  // last block full (or no block): start a new one
+  if (last_block_full(*s)) {  // (or no block): start a new one
     s->blocks.push_back(device_.allocate());
     ++s->len;
     return {};
@@ -336,6 +308,7 @@ std::vector<KvCopy> PagedKvCacheManager::append_slot(const Sequence& seq) {
     return {};
   }
   // Copy-on-write: the last block is shared; take a private copy of its filled slots.
+  const int32_t filled = fill_of(*s, s->blocks.size() - 1);
   const int32_t fresh = device_.allocate();
   drop_device_ref(last, s->blocks.size() - 1, filled, seq.final_len());
   s->blocks.back() = fresh;
@@ -344,7 +317,7 @@ std::vector<KvCopy> PagedKvCacheManager::append_slot(const Sequence& seq) {
 }
 
 std::vector<KvCopy> PagedKvCacheManager::fork(const Sequence& parent, const Sequence& child) {
-  const SeqState* p = find(parent.id);
+  const SeqState* p = states_.find(parent);
   if (p == nullptr || p->on_host) {
     throw InvariantError("paged: fork from " + seq_name(parent) + " holding no device memory");
   }
@@ -357,7 +330,7 @@ std::vector<KvCopy> PagedKvCacheManager::fork(const Sequence& parent, const Sequ
                          std::to_string(parent.num_computed) + " computed (child: " +
                          std::to_string(child.num_computed) + "): only computed KV can be shared");
   }
-  const size_t parent_pos = index_.at(parent.id);
+  const size_t parent_pos = static_cast<size_t>(p - states_.begin());
   SeqState& c = add_state(child);  // may move states_: re-read the parent after it
   const SeqState& ps = states_[parent_pos];
   c.blocks = ps.blocks;
@@ -370,7 +343,7 @@ std::vector<KvCopy> PagedKvCacheManager::fork(const Sequence& parent, const Sequ
 }
 
 void PagedKvCacheManager::release(const Sequence& seq) {
-  SeqState* s = find(seq.id);
+  SeqState* s = states_.find(seq);
   if (s == nullptr) return;
   const int32_t final_len = seq.final_len();
   for (size_t i = s->blocks.size(); i-- > 0;) {  // back to front: the front is reused first
@@ -380,7 +353,7 @@ void PagedKvCacheManager::release(const Sequence& seq) {
       drop_device_ref(s->blocks[i], i, fill_of(*s, i), final_len);
     }
   }
-  remove_state(seq.id);
+  states_.remove(*s);
 }
 
 // ---- swapping -----------------------------------------------------------------------------
@@ -391,7 +364,7 @@ int64_t PagedKvCacheManager::distinct_blocks(const SequenceGroup& group, bool on
   int64_t count = 0;
   for (const Sequence& seq : group.seqs) {
     if (seq.is_finished()) continue;
-    const SeqState* s = find(seq.id);
+    const SeqState* s = states_.find(seq);
     if (s == nullptr || s->on_host != on_host) continue;
     for (int32_t b : s->blocks) {
       if (mark[static_cast<size_t>(b)] == epoch) continue;
@@ -418,7 +391,7 @@ std::vector<KvCopy> PagedKvCacheManager::swap_out(const SequenceGroup& group) {
   const uint32_t epoch = next_epoch();
   for (const Sequence& seq : group.seqs) {
     if (seq.is_finished()) continue;
-    SeqState* s = find(seq.id);
+    SeqState* s = states_.find(seq);
     if (s == nullptr || s->on_host) continue;
     const int32_t final_len = seq.final_len();
     // Map forward (host blocks come out in table order), then free back to front so the
@@ -462,7 +435,7 @@ std::vector<KvCopy> PagedKvCacheManager::swap_in(const SequenceGroup& group) {
   const uint32_t epoch = next_epoch();
   for (const Sequence& seq : group.seqs) {
     if (seq.is_finished()) continue;
-    SeqState* s = find(seq.id);
+    SeqState* s = states_.find(seq);
     if (s == nullptr || !s->on_host) continue;
     const int32_t final_len = seq.final_len();
     for (size_t i = 0; i < s->blocks.size(); ++i) {
@@ -492,7 +465,7 @@ std::vector<KvCopy> PagedKvCacheManager::swap_in(const SequenceGroup& group) {
 // ---- views --------------------------------------------------------------------------------
 
 KvLayout PagedKvCacheManager::layout(const Sequence& seq) const {
-  const SeqState* s = find(seq.id);
+  const SeqState* s = states_.find(seq);
   if (s == nullptr || s->on_host) {
     throw InvariantError("paged: layout of " + seq_name(seq) + " holding no device memory");
   }
@@ -507,8 +480,7 @@ KvLayout PagedKvCacheManager::layout(const Sequence& seq) const {
 // its true final length; then what shared blocks contributed more than once is taken off.
 MemoryBreakdown PagedKvCacheManager::breakdown(const SequenceGroup* /*head_of_line*/) const {
   SlotClasses sum;
-  for (size_t i = 0; i < num_active_; ++i) {
-    const SeqState& s = states_[i];
+  for (const SeqState& s : states_) {
     if (s.on_host) continue;
     const int64_t held = static_cast<int64_t>(s.blocks.size()) * block_size_;
     const int64_t computed = std::clamp<int64_t>(s.seq->num_computed, 0, held);
@@ -542,10 +514,7 @@ namespace {
 void PagedKvCacheManager::audit() const {
   const size_t num_device = static_cast<size_t>(device_.num_blocks());
   const size_t num_host = static_cast<size_t>(host_.num_blocks());
-  if (index_.size() != num_active_) {
-    audit_failure("index holds " + std::to_string(index_.size()) + " sequences, states " +
-                  std::to_string(num_active_));
-  }
+  states_.audit("paged audit");
   // Scratch kept between audits: fresh allocations cost more than the checks in ASan builds.
   // 0: device table references, 1: host table references, 2 / 3: per device block, the table
   // position and fill its holders see (all holders of a shared block must agree).
@@ -562,14 +531,8 @@ void PagedKvCacheManager::audit() const {
   int64_t host_referenced = 0;
   const int32_t* pool_ref = device_.refs().data();
   SlotClasses dup;
-  for (size_t i = 0; i < num_active_; ++i) {
-    const SeqState& s = states_[i];
-    if (s.seq == nullptr) audit_failure("active state without a sequence");
-    const Sequence& seq = *s.seq;
-    auto it = index_.find(seq.id);
-    if (it == index_.end() || it->second != i) {
-      audit_failure(seq_name(seq) + ": index does not point at its state");
-    }
+  for (const SeqState& s : states_) {
+    const Sequence& seq = *s.seq;  // states_.audit: set, and its handle points back
     if (s.len < 1 || static_cast<int64_t>(s.blocks.size()) != blocks_for(s.len)) {
       audit_failure(seq_name(seq) + ": " + std::to_string(s.blocks.size()) + " blocks for " +
                     std::to_string(s.len) + " slots");

@@ -42,10 +42,10 @@
 
 #include <cstdint>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "core/kv_cache_manager.h"
+#include "policies/memory/sequence_table.h"
 
 namespace kvlab {
 
@@ -131,16 +131,19 @@ class PagedKvCacheManager final : public KvCacheManager {
   };
 
   int64_t blocks_for(int64_t tokens) const { return (tokens + block_size_ - 1) / block_size_; }
+  // True when the next slot needs a new block (also when the sequence holds none). Without
+  // a division: blocks == ceil(len / block_size), so len fills them exactly or not.
+  bool last_block_full(const SeqState& s) const {
+    return static_cast<int64_t>(s.blocks.size()) * block_size_ == s.len;
+  }
   int32_t fill_of(const SeqState& s, size_t index) const;
   SlotClasses shared_copy_classes(size_t index, int32_t fill, int32_t final_len) const;
   // Device reference changes that keep shared_dup_ in step.
   void add_device_ref(int32_t block, size_t index, int32_t fill, int32_t final_len);
   void drop_device_ref(int32_t block, size_t index, int32_t fill, int32_t final_len);
 
-  SeqState* find(SeqId id);
-  const SeqState* find(SeqId id) const;
+  // REQUIRES: `seq` holds nothing here. Its state, empty, on the device.
   SeqState& add_state(const Sequence& seq);
-  void remove_state(SeqId id);
   static void check_pool(const BlockPool& pool, int32_t* table_refs, int64_t referenced,
                          const char* what);
   // Distinct blocks held by the group's unfinished sequences on the device (or host).
@@ -150,11 +153,9 @@ class PagedKvCacheManager final : public KvCacheManager {
   BlockPool device_;
   BlockPool host_;
   int32_t watermark_blocks_;
-  // Active sequences are states_[0, num_active_); later entries are spares whose block
-  // vectors keep their capacity, so steady-state admission does not allocate.
-  std::vector<SeqState> states_;
-  size_t num_active_ = 0;
-  std::unordered_map<SeqId, size_t> index_;
+  // The held sequences' states, found through their handles; spares keep their block
+  // vectors' capacity, so steady-state admission does not allocate.
+  SequenceTable<SeqState> states_;
   // Sum over device blocks b of (ref(b) - 1) * shared_copy_classes(b): what per-sequence sums
   // count more than once.
   SlotClasses shared_dup_;
