@@ -70,7 +70,8 @@ struct Engine::State {
   void append_token(Sequence& seq, const StepResult& result, size_t& cursor) {
     seq.num_generated += 1;
     if (!result.token_ids.empty()) {
-      check_invariant(cursor < result.token_ids.size(), "executor returned too few token ids");
+      check_invariant_lazy(cursor < result.token_ids.size(),
+                           [] { return "executor returned too few token ids"; });
       seq.token_ids.push_back(result.token_ids[cursor++]);
     }
   }
@@ -112,9 +113,11 @@ struct Engine::State {
       SequenceGroup& g = *seq.group;
       if (g.first_scheduled_s < 0) g.first_scheduled_s = start;
       seq.num_computed += chunk.num_tokens;
-      check_invariant(seq.num_computed <= seq.num_tokens(), "prefill past the sequence's tokens");
+      check_invariant_lazy(seq.num_computed <= seq.num_tokens(),
+                           [] { return "prefill past the sequence's tokens"; });
       if (!chunk.samples) continue;
-      check_invariant(seq.num_computed == seq.num_tokens(), "sampling chunk does not reach the end");
+      check_invariant_lazy(seq.num_computed == seq.num_tokens(),
+                           [] { return "sampling chunk does not reach the end"; });
       if (g.first_token_s < 0) g.first_token_s = t;
       if (!g.has_forked() && g.spec.n > 1) {
         const Sequence before = seq;
@@ -125,13 +128,17 @@ struct Engine::State {
       }
       finish_if_done(seq);
     }
+    // The checks below run per token: lazy, so a passing one builds no message string.
     for (Sequence* seq : plan.decodes) {
-      check_invariant(seq->num_pending() == 1, "decode of a sequence without exactly one pending token");
+      check_invariant_lazy(seq->num_pending() == 1, [] {
+        return "decode of a sequence without exactly one pending token";
+      });
       seq->num_computed += 1;
       append_token(*seq, result, cursor);
       finish_if_done(*seq);
     }
-    check_invariant(cursor == result.token_ids.size(), "executor returned too many token ids");
+    check_invariant_lazy(cursor == result.token_ids.size(),
+                         [] { return "executor returned too many token ids"; });
     // Finished groups leave the running queue.
     auto& running = queues.running;
     const auto end = std::remove_if(running.begin(), running.end(), [&](SequenceGroup* g) {

@@ -14,8 +14,8 @@ StepPlanner::StepPlanner(const SchedulingOptions& options)
       budget_(options.config.max_num_seqs, options.config.max_batched_tokens) {}
 
 void StepPlanner::begin(SchedulerQueues& queues, KvCacheManager& kv, SchedulerOutput& output) {
-  check_invariant(!output.has_work() && output.preempted.empty() && output.rejected.empty(),
-                  "StepPlanner::begin: output not empty");
+  check_invariant_lazy(!output.has_work() && output.preempted.empty() && output.rejected.empty(),
+                       [] { return "StepPlanner::begin: output not empty"; });
   queues_ = &queues;
   kv_ = &kv;
   output_ = &output;
