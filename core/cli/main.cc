@@ -16,6 +16,9 @@ const char* kUsage =
     "commands:\n"
     "  run CONFIG.ini [--set section.key=value]... [--out PATH.h5] [--summary-json PATH]\n"
     "                        run an experiment (every point of its [sweep]); writes HDF5\n"
+    "  calibrate CONFIG.ini [--set section.key=value]... [--out FIT.json]\n"
+    "                        run on a real back end (cpu, cuda) and fit the simulator's\n"
+    "                        roofline efficiencies and step overhead to the measured steps\n"
     "  merge OUT.h5 SHARD.h5...\n"
     "                        join the shards of a sweep run with --shard I/N\n"
     "  report RESULTS.h5 [--out DIR]\n"
@@ -43,6 +46,7 @@ int main(int argc, char** argv) {
   args.erase(args.begin());
   try {
     if (command == "run") return kvlab::cli::run_command(args, command_line);
+    if (command == "calibrate") return kvlab::cli::calibrate_command(args);
     if (command == "list") return kvlab::cli::list_command(args);
     if (command == "trace") return kvlab::cli::trace_command(args);
     if (command == "bench-sim") return kvlab::cli::bench_sim_command(args);

@@ -1,0 +1,158 @@
+// `kvlab calibrate`: fits the roofline cost model's efficiencies and step overhead to the step
+// times a real back end measured (sim/calibration.h).
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "core/cli/commands.h"
+#include "core/config.h"
+#include "core/errors.h"
+#include "core/experiment_runner.h"
+#include "core/results_writer.h"
+#include "sim/calibration.h"
+
+namespace po = boost::program_options;
+
+namespace kvlab::cli {
+
+namespace {
+
+std::string json_number(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string params_json(const RooflineParams& p) {
+  return "{\"compute_efficiency\": " + json_number(p.compute_efficiency) +
+         ", \"bandwidth_efficiency\": " + json_number(p.bandwidth_efficiency) +
+         ", \"step_overhead_ms\": " + json_number(p.step_overhead_ms) + "}";
+}
+
+std::string errors_json(const FitErrors& e) {
+  return "{\"median\": " + json_number(e.median) + ", \"p90\": " + json_number(e.p90) +
+         ", \"rms\": " + json_number(e.rms) + "}";
+}
+
+void print_result(const std::string& label, const ExperimentConfig& config, size_t steps_run,
+                  size_t skipped, const CalibrationResult& r) {
+  std::printf("calibration of roofline on %s (%s back end, model %s%s%s)\n", r.hardware.c_str(),
+              config.backend.kind.c_str(), config.model.name.c_str(),
+              label.empty() ? "" : ", point ", label.c_str());
+  std::printf("steps: %zu run, %zu skipped as warm-up, %zu used\n", steps_run, skipped,
+              r.steps_used);
+  std::printf("%-22s %14s %14s\n", "", "experiment", "fitted");
+  std::printf("%-22s %14.4g %14.4g\n", "compute_efficiency", r.initial.compute_efficiency,
+              r.fitted.compute_efficiency);
+  std::printf("%-22s %14.4g %14.4g\n", "bandwidth_efficiency", r.initial.bandwidth_efficiency,
+              r.fitted.bandwidth_efficiency);
+  std::printf("%-22s %14.4g %14.4g\n", "step_overhead_ms", r.initial.step_overhead_ms,
+              r.fitted.step_overhead_ms);
+  std::printf("%-22s %13.1f%% %13.1f%%\n", "median rel. error", 100 * r.before.median,
+              100 * r.after.median);
+  std::printf("%-22s %13.1f%% %13.1f%%\n", "p90 rel. error", 100 * r.before.p90,
+              100 * r.after.p90);
+  std::printf("%-22s %13.1f%% %13.1f%%\n", "rms rel. error", 100 * r.before.rms, 100 * r.after.rms);
+  for (const auto& [name, value] : {std::pair{"compute_efficiency", r.fitted.compute_efficiency},
+                                    std::pair{"bandwidth_efficiency", r.fitted.bandwidth_efficiency}}) {
+    if (value > 1.0) {
+      std::printf("note: %s %.4g exceeds 1: this back end beats %s's catalog peak; the roofline "
+                  "model accepts (0, 1] only, so simulate it on a hardware entry with higher peaks\n",
+                  name, value, r.hardware.c_str());
+    }
+  }
+  std::printf("for a simulator experiment on hardware.name = %s:\n%s", r.hardware.c_str(),
+              r.backend_ini().c_str());
+}
+
+}  // namespace
+
+int calibrate_command(const std::vector<std::string>& args) {
+  po::options_description options("kvlab calibrate CONFIG.ini [options]");
+  std::vector<std::string> sets;
+  std::string out;
+  int skip = 1;
+  options.add_options()("help,h", "this help")(
+      "set", po::value<std::vector<std::string>>(&sets)->composing(),
+      "override a key: --set section.key=value (repeatable)")(
+      "out", po::value<std::string>(&out), "also write the fit as JSON to this file")(
+      "skip-steps", po::value<int>(&skip)->default_value(1),
+      "leave out the first N steps of each run (warm-up: first touches, allocations)");
+  po::options_description hidden;
+  std::string config_path;
+  hidden.add_options()("config", po::value<std::string>(&config_path));
+  po::positional_options_description positional;
+  positional.add("config", 1);
+  po::options_description all;
+  all.add(options).add(hidden);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "kvlab calibrate: " << e.what() << "\n" << options;
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << options
+              << "\nRuns the experiment (every point of its [sweep]) on its real back end "
+                 "(backend.kind = cpu or cuda),\nkeeps each step's shape and measured time, and "
+                 "fits backend.compute_efficiency,\nbackend.bandwidth_efficiency and "
+                 "backend.step_overhead_ms of the roofline cost model for hardware.name.\n";
+    return 0;
+  }
+  if (config_path.empty()) {
+    std::cerr << "kvlab calibrate: missing CONFIG.ini\n" << options;
+    return 2;
+  }
+  if (skip < 0) throw InputError("--skip-steps", 0, "", "must not be negative");
+
+  Config config = Config::load(config_path);
+  for (const std::string& s : sets) config.set_override(s);
+  const std::vector<PreparedPoint> points = prepare_experiment(config, Shard{});
+  std::string json = "{\"config\": " + json_string(config_path) + ", \"points\": [";
+  for (size_t k = 0; k < points.size(); ++k) {
+    const PreparedPoint& p = points[k];
+    const std::vector<RequestSpec> requests = requests_for_backend(p.config, p.workload->requests);
+    std::vector<StepSample> samples = collect_step_samples(p.config, requests);
+    const size_t run = samples.size();
+    const size_t skipped = std::min(run, static_cast<size_t>(skip));
+    const std::span<const StepSample> used(samples.data() + skipped, run - skipped);
+    const CalibrationResult r = calibrate_roofline(p.config, used);
+    if (k > 0) std::printf("\n");
+    print_result(p.point.label, p.config, run, skipped, r);
+    json += std::string(k > 0 ? ", " : "") + "{\"label\": " + json_string(p.point.label) +
+            ", \"backend\": " + json_string(p.config.backend.kind) +
+            ", \"hardware\": " + json_string(r.hardware) + ", \"model\": " +
+            json_string(p.config.model.name) + ", \"steps_run\": " + std::to_string(run) +
+            ", \"steps_used\": " + std::to_string(r.steps_used) +
+            ", \"initial\": " + params_json(r.initial) + ", \"fitted\": " + params_json(r.fitted) +
+            ", \"rel_error_before\": " + errors_json(r.before) +
+            ", \"rel_error_after\": " + errors_json(r.after) + "}";
+  }
+  json += "]}\n";
+  if (!out.empty()) {
+    write_file_atomically(out, json);
+    std::printf("wrote %s\n", out.c_str());
+  }
+  return 0;
+}
+
+}  // namespace kvlab::cli
