@@ -31,15 +31,18 @@ ExperimentConfig with_params(const ExperimentConfig& config, const RooflineParam
 
 FitErrors errors_of(const std::vector<double>& predicted, const std::vector<double>& measured) {
   std::vector<double> rel(predicted.size());
-  double sum_sq = 0;
+  double sum_sq = 0, sum_predicted = 0, sum_measured = 0;
   for (size_t i = 0; i < rel.size(); ++i) {
     rel[i] = std::abs(predicted[i] - measured[i]) / measured[i];
     sum_sq += rel[i] * rel[i];
+    sum_predicted += predicted[i];
+    sum_measured += measured[i];
   }
   FitErrors e;
   e.median = percentile(rel, 50);
   e.p90 = percentile(rel, 90);
   e.rms = std::sqrt(sum_sq / static_cast<double>(rel.size()));
+  e.total_ratio = sum_predicted / sum_measured;
   return e;
 }
 

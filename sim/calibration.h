@@ -44,6 +44,10 @@ struct FitErrors {
   double median = 0;
   double p90 = 0;
   double rms = 0;  // sqrt(mean squared relative error): what the fit minimizes
+  // sum(predicted) / sum(measured): how far the run's total busy time is off. The relative
+  // error weighs every step alike, so with noisy timings (occasional slow steps) the fit
+  // predicts low and this ratio shows by how much.
+  double total_ratio = 0;
 };
 
 struct CalibrationResult {

@@ -48,7 +48,7 @@ std::string params_json(const RooflineParams& p) {
 
 std::string errors_json(const FitErrors& e) {
   return "{\"median\": " + json_number(e.median) + ", \"p90\": " + json_number(e.p90) +
-         ", \"rms\": " + json_number(e.rms) + "}";
+         ", \"rms\": " + json_number(e.rms) + ", \"total_ratio\": " + json_number(e.total_ratio) + "}";
 }
 
 void print_result(const std::string& label, const ExperimentConfig& config, size_t steps_run,
@@ -70,6 +70,8 @@ void print_result(const std::string& label, const ExperimentConfig& config, size
   std::printf("%-22s %13.1f%% %13.1f%%\n", "p90 rel. error", 100 * r.before.p90,
               100 * r.after.p90);
   std::printf("%-22s %13.1f%% %13.1f%%\n", "rms rel. error", 100 * r.before.rms, 100 * r.after.rms);
+  std::printf("%-22s %14.3f %14.3f\n", "total predicted/meas.", r.before.total_ratio,
+              r.after.total_ratio);
   for (const auto& [name, value] : {std::pair{"compute_efficiency", r.fitted.compute_efficiency},
                                     std::pair{"bandwidth_efficiency", r.fitted.bandwidth_efficiency}}) {
     if (value > 1.0) {

@@ -31,7 +31,7 @@ TEST(CalibrateCli, CpuTinyFitsBetterThanTheDefaults) {
                              e2e::source_path("experiments/cpu_tiny.ini") + " --out " + json);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* text : {"compute_efficiency", "bandwidth_efficiency", "step_overhead_ms",
-                           "[backend]", "kind = sim", "hardware.name = a10g"}) {
+                           "total predicted/meas.", "[backend]", "kind = sim", "hardware.name = a10g"}) {
     EXPECT_NE(r.output.find(text), std::string::npos) << text << "\n" << r.output;
   }
   const auto [before, after] = row(r.output, "median rel. error");

@@ -82,6 +82,8 @@ TEST(Calibration, RecoversExactParameters) {
   EXPECT_GT(r.before.median, 0.05);  // the defaults are visibly off
   EXPECT_LT(r.after.median, 1e-3);
   EXPECT_LT(r.after.p90, 1e-3);
+  EXPECT_NEAR(r.after.total_ratio, 1.0, 1e-3);
+  EXPECT_GT(r.before.total_ratio, 0.0);
 }
 
 TEST(Calibration, RecoversParametersUnderFivePercentNoise) {
