@@ -11,6 +11,9 @@
 
 namespace kvlab::cuda {
 
+CudaDecoderModel::CudaDecoderModel(ModelSpec spec, DType dtype, cudaStream_t stream)
+    : spec_(std::move(spec)), dtype_(dtype), stream_(stream), cublas_(stream) {}
+
 CudaKvCache CudaDecoderModel::make_kv_cache(int64_t num_slots) const {
   const ModelSpec& s = spec();
   return CudaKvCache(s.num_layers, num_slots, s.num_kv_heads, s.head_dim, dtype(),
@@ -30,7 +33,7 @@ cpu::RowMatrix CudaDecoderModel::forward_to_host(std::span<const ForwardEntry> b
                                                  CudaKvCache& cache) {
   int64_t rows = 0;
   const float* logits = forward(batch, cache, &rows);
-  const cudaStream_t stream = model_stream();
+  const cudaStream_t stream = stream_;
   cpu::RowMatrix out(rows, spec().vocab_size);
   check_cuda(cudaMemcpyAsync(out.data(), logits, static_cast<size_t>(out.size()) * sizeof(float),
                              cudaMemcpyDeviceToHost, stream),
@@ -55,7 +58,7 @@ void validate_cuda_model_spec(const ModelSpec& spec) {
 
 std::unique_ptr<CudaDecoderModel> make_cuda_decoder_model(const ModelSpec& spec, DType dtype,
                                                           uint64_t weights_seed,
-                                                          CudaLlamaWeights::Source source,
+                                                          DeviceWeights::Source source,
                                                           cudaStream_t stream) {
   validate_cuda_model_spec(spec);
   if (spec.family == "opt") {

@@ -23,6 +23,7 @@
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/device_kv_tables.h"
 #include "kernels/cuda/dtype.h"
+#include "kernels/cuda/gemm.h"
 #include "kernels/cuda/kv_cache.h"
 #include "kernels/cuda/llama_weights.h"
 #include "kernels/cuda/staged_upload.h"
@@ -31,14 +32,19 @@
 
 namespace kvlab::cuda {
 
+// The state every family keeps (the spec, storage type, stream, cuBLAS handle, decode options
+// and the per-step upload) lives here; a family adds its weights and activations.
 class CudaDecoderModel {
  public:
   virtual ~CudaDecoderModel() = default;
+  CudaDecoderModel(const CudaDecoderModel&) = delete;
+  CudaDecoderModel& operator=(const CudaDecoderModel&) = delete;
 
-  virtual const ModelSpec& spec() const = 0;
-  virtual DType dtype() const = 0;
+  const ModelSpec& spec() const { return spec_; }
+  DType dtype() const { return dtype_; }
+  cudaStream_t stream() const { return stream_; }
   // How decode attention runs (tests and benchmarks force one pass or split-K).
-  virtual void set_decode_options(DecodeOptions options) = 0;
+  void set_decode_options(DecodeOptions options) { decode_options_ = options; }
 
   // A zero-filled device cache of `num_slots` slots shaped for this model, in its dtype.
   CudaKvCache make_kv_cache(int64_t num_slots) const;
@@ -54,9 +60,17 @@ class CudaDecoderModel {
   cpu::RowMatrix forward_to_host(std::span<const ForwardEntry> batch, CudaKvCache& cache);
 
  protected:
-  virtual cudaStream_t model_stream() const = 0;
+  // `stream` must outlive the model.
+  CudaDecoderModel(ModelSpec spec, DType dtype, cudaStream_t stream);
   // InvariantError unless `cache` is a device cache shaped for spec() in dtype().
   void check_cache(const CudaKvCache& cache) const;
+
+  ModelSpec spec_;
+  DType dtype_;
+  cudaStream_t stream_;
+  CublasHandle cublas_;
+  DecodeOptions decode_options_;
+  StagedUpload upload_;
 };
 
 // The families the cuda back end runs: "llama, opt".
@@ -69,7 +83,7 @@ void validate_cuda_model_spec(const ModelSpec& spec);
 // The model of `spec.family` (validate_cuda_model_spec first), weights from `source`.
 std::unique_ptr<CudaDecoderModel> make_cuda_decoder_model(const ModelSpec& spec, DType dtype,
                                                           uint64_t weights_seed,
-                                                          CudaLlamaWeights::Source source,
+                                                          DeviceWeights::Source source,
                                                           cudaStream_t stream);
 
 // A step's index arrays on the device (valid until the next upload through the same

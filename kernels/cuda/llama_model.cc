@@ -23,11 +23,8 @@ const ModelSpec& validated(const ModelSpec& spec) {
 CudaLlamaModel::CudaLlamaModel(ModelSpec spec, DType dtype, uint64_t weights_seed,
                                CudaLlamaWeights::Source source, cudaStream_t stream,
                                LlamaOptions options)
-    : spec_(std::move(spec)),
-      dtype_(dtype),
+    : CudaDecoderModel(std::move(spec), dtype, stream),
       options_(options),
-      stream_(stream),
-      cublas_(stream),
       weights_(validated(spec_), dtype, weights_seed, source, stream),
       rotary_(spec_.head_dim, spec_.max_seq_len, spec_.rope_theta) {}
 

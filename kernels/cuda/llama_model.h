@@ -40,32 +40,19 @@ class CudaLlamaModel : public CudaDecoderModel {
   CudaLlamaModel(ModelSpec spec, DType dtype, uint64_t weights_seed,
                  CudaLlamaWeights::Source source, cudaStream_t stream, LlamaOptions options = {});
 
-  const ModelSpec& spec() const override { return spec_; }
-  DType dtype() const override { return dtype_; }
   const CudaLlamaWeights& weights() const { return weights_; }
-  cudaStream_t stream() const { return stream_; }
-  void set_decode_options(DecodeOptions options) override { decode_options_ = options; }
 
   // CudaDecoderModel::forward (contract of LlamaModel::forward).
   const float* forward(std::span<const ForwardEntry> batch, CudaKvCache& cache,
                        int64_t* num_sampling) override;
 
- protected:
-  cudaStream_t model_stream() const override { return stream_; }
-
  private:
   template <typename T>
   const float* forward_typed(const StepBatch& batch, CudaKvCache& cache);
 
-  ModelSpec spec_;
-  DType dtype_;
   LlamaOptions options_;
-  cudaStream_t stream_;
-  CublasHandle cublas_;
   CudaLlamaWeights weights_;
   RotaryTable rotary_;
-  DecodeOptions decode_options_;
-  StagedUpload upload_;
   // Per-step activations, grown to the largest step seen.
   DeviceBuffer h_, x_, qkv_, attn_, gate_up_, act_, last_, logits_, decode_workspace_;
 };

@@ -11,17 +11,9 @@
 
 namespace kvlab::cuda {
 
-CudaLlamaWeights::Source CudaLlamaWeights::default_source(const ModelSpec& spec) {
-  return spec.num_params() <= kMaxHostWeightParams ? Source::kHost : Source::kDevice;
-}
-
-const char* CudaLlamaWeights::to_string(Source source) {
-  return source == Source::kHost ? "host" : "device";
-}
-
 CudaLlamaWeights::CudaLlamaWeights(const ModelSpec& spec, DType dtype, uint64_t seed, Source source,
                                    cudaStream_t stream)
-    : dtype_(dtype), source_(source) {
+    : DeviceWeights(dtype, source) {
   const int64_t hidden = spec.hidden_size;
   const int64_t q_width = int64_t{spec.num_heads} * spec.head_dim;
   const int64_t kv_width = int64_t{spec.num_kv_heads} * spec.head_dim;

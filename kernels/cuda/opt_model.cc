@@ -20,11 +20,8 @@ const ModelSpec& validated(const ModelSpec& spec) {
 
 CudaOptModel::CudaOptModel(ModelSpec spec, DType dtype, uint64_t weights_seed,
                            CudaOptWeights::Source source, cudaStream_t stream, OptOptions options)
-    : spec_(std::move(spec)),
-      dtype_(dtype),
+    : CudaDecoderModel(std::move(spec), dtype, stream),
       options_(options),
-      stream_(stream),
-      cublas_(stream),
       weights_(validated(spec_), dtype, weights_seed, source, stream) {}
 
 const float* CudaOptModel::forward(std::span<const ForwardEntry> batch, CudaKvCache& cache,

@@ -39,32 +39,19 @@ class CudaOptModel : public CudaDecoderModel {
   CudaOptModel(ModelSpec spec, DType dtype, uint64_t weights_seed, CudaOptWeights::Source source,
                cudaStream_t stream, OptOptions options = {});
 
-  const ModelSpec& spec() const override { return spec_; }
-  DType dtype() const override { return dtype_; }
   const CudaOptWeights& weights() const { return weights_; }
-  cudaStream_t stream() const { return stream_; }
-  void set_decode_options(DecodeOptions options) override { decode_options_ = options; }
 
   // CudaDecoderModel::forward (contract of OptModel::forward): throws InputError for a token
   // id outside the vocabulary or a position >= spec().max_seq_len, before enqueuing anything.
   const float* forward(std::span<const ForwardEntry> batch, CudaKvCache& cache,
                        int64_t* num_sampling) override;
 
- protected:
-  cudaStream_t model_stream() const override { return stream_; }
-
  private:
   template <typename T>
   const float* forward_typed(const StepBatch& batch, CudaKvCache& cache);
 
-  ModelSpec spec_;
-  DType dtype_;
   OptOptions options_;
-  cudaStream_t stream_;
-  CublasHandle cublas_;
   CudaOptWeights weights_;
-  DecodeOptions decode_options_;
-  StagedUpload upload_;
   // Per-step activations, grown to the largest step seen.
   DeviceBuffer h_, x_, qkv_, attn_, act_, last_, logits_, decode_workspace_;
 };

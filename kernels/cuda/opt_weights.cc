@@ -13,7 +13,7 @@ namespace kvlab::cuda {
 
 CudaOptWeights::CudaOptWeights(const ModelSpec& spec, DType dtype, uint64_t seed, Source source,
                                cudaStream_t stream)
-    : dtype_(dtype), source_(source) {
+    : DeviceWeights(dtype, source) {
   const int64_t hidden = spec.hidden_size;
   const int64_t width = int64_t{spec.num_heads} * spec.head_dim;
   const int64_t ffn = spec.ffn_size;

@@ -1,7 +1,7 @@
 // CudaOptWeights: an OPT model's parameters in device memory, in the storage dtype, in the
 // layouts of kernels/model/opt_weights.h (qkv_proj = q, k, v rows stacked, qkv_bias likewise;
 // the position table has max_seq_len + 2 rows, row p + 2 for position p), all in one
-// allocation. Sources as CudaLlamaWeights (llama_weights.h): kHost is DummyWeightSource
+// allocation. Sources as DeviceWeights (weight_upload.h): kHost is DummyWeightSource
 // through load_opt_weights, exactly the CPU OptModel's fp32 weights; kDevice fills each
 // Hugging Face tensor with dummy_weights.h's counter-based rule (same ranges, other values).
 #pragma once
@@ -14,14 +14,12 @@
 #include "core/model_spec.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/dtype.h"
-#include "kernels/cuda/llama_weights.h"
+#include "kernels/cuda/weight_upload.h"
 
 namespace kvlab::cuda {
 
-class CudaOptWeights {
+class CudaOptWeights : public DeviceWeights {
  public:
-  using Source = CudaLlamaWeights::Source;
-
   // REQUIRES: validate_opt_spec(spec) passes. Synchronizes `stream` before returning.
   CudaOptWeights(const ModelSpec& spec, DType dtype, uint64_t seed, Source source,
                  cudaStream_t stream);
@@ -31,15 +29,6 @@ class CudaOptWeights {
     size_t mlp_norm_weight, mlp_norm_bias, fc1, fc1_bias, fc2, fc2_bias;
   };
 
-  DType dtype() const { return dtype_; }
-  Source source() const { return source_; }
-  int64_t bytes() const { return static_cast<int64_t>(storage_.size_bytes()); }
-
-  // Typed device pointers. REQUIRES: T matches dtype().
-  template <typename T>
-  const T* at(size_t offset) const {
-    return reinterpret_cast<const T*>(storage_.as<const char>() + offset);
-  }
   size_t embed_tokens() const { return embed_tokens_; }
   size_t embed_positions() const { return embed_positions_; }
   const Layer& layer(int32_t l) const { return layers_[static_cast<size_t>(l)]; }
@@ -48,9 +37,6 @@ class CudaOptWeights {
   size_t lm_head() const { return lm_head_; }
 
  private:
-  DType dtype_;
-  Source source_;
-  DeviceBuffer storage_;
   size_t embed_tokens_ = 0;
   size_t embed_positions_ = 0;
   std::vector<Layer> layers_;

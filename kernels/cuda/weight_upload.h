@@ -1,5 +1,7 @@
-// What the device weight classes (llama_weights.h, opt_weights.h) share: byte offsets of the
-// tensors in one allocation, and the upload of host fp32 tensors rounded to the storage type.
+// What the device weight classes (llama_weights.h, opt_weights.h) share: one allocation in the
+// storage type with typed access by byte offset and where the values came from (DeviceWeights),
+// byte offsets of the tensors in it (WeightLayout), and the upload of host fp32 tensors rounded
+// to the storage type.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -8,11 +10,52 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "core/model_spec.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_buffer.h"
+#include "kernels/cuda/dtype.h"
 #include "kernels/cuda/elementwise.h"
 
 namespace kvlab::cuda {
+
+// A model's parameters in device memory, all in one allocation of the storage dtype.
+//
+// Where the values come from (backend.weights_seed is the seed either way):
+//  - kHost: DummyWeightSource on the host (the CPU model's loader), exactly the CPU model's fp32
+//    weights, uploaded and rounded to the dtype. With dtype fp32 the CUDA model computes with
+//    the CPU model's weights bit for bit: this is what lets tests compare greedy tokens.
+//  - kDevice: a kernel fills each Hugging Face tensor with dummy_weights.h's counter-based
+//    rule: same distributions as the CPU's, different values. For models whose fp32 host copy
+//    would take minutes and gigabytes (llama-2-7b: 27 GB of fp32, ~1 minute of mt19937_64).
+// default_source() picks kHost up to kMaxHostWeightParams parameters.
+class DeviceWeights {
+ public:
+  enum class Source { kHost, kDevice };
+  static constexpr int64_t kMaxHostWeightParams = int64_t{1} << 27;  // ~134M parameters
+  static Source default_source(const ModelSpec& spec) {
+    return spec.num_params() <= kMaxHostWeightParams ? Source::kHost : Source::kDevice;
+  }
+  static const char* to_string(Source source) {
+    return source == Source::kHost ? "host" : "device";
+  }
+
+  DType dtype() const { return dtype_; }
+  Source source() const { return source_; }
+  int64_t bytes() const { return static_cast<int64_t>(storage_.size_bytes()); }
+
+  // Typed device pointers. REQUIRES: T matches dtype().
+  template <typename T>
+  const T* at(size_t offset) const {
+    return reinterpret_cast<const T*>(storage_.as<const char>() + offset);
+  }
+
+ protected:
+  DeviceWeights(DType dtype, Source source) : dtype_(dtype), source_(source) {}
+
+  DType dtype_;
+  Source source_;
+  DeviceBuffer storage_;
+};
 
 // Hands out 256-byte-aligned byte offsets for tensors of `elements` elements.
 class WeightLayout {
