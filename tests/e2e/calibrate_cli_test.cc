@@ -7,6 +7,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/config.h"
+#include "core/engine.h"
+#include "core/experiment_runner.h"
+#include "sim/calibration.h"
 #include "tests/e2e/e2e_util.h"
 
 namespace kvlab {
@@ -53,6 +57,37 @@ TEST(CalibrateCli, SimulatorExperimentIsRefusedNamingBackendKind) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("backend.kind"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("real back end"), std::string::npos) << r.output;
+}
+
+// The recorded shapes are the steps the engine ran: the same counts per step as the per-step
+// table of an ordinary run (cpu_tiny's requests all arrive at t = 0, so the schedule does not
+// depend on step times), read before the step advanced the sequences.
+TEST(CalibrateCli, SamplesAreTheStepsOfAnOrdinaryRun) {
+  const Config config = Config::load(e2e::source_path("experiments/cpu_tiny.ini"));
+  const std::vector<PreparedPoint> points = prepare_experiment(config, Shard{});
+  ASSERT_EQ(points.size(), 1u);
+  const PreparedPoint& p = points[0];
+  const std::vector<RequestSpec> requests = requests_for_backend(p.config, p.workload->requests);
+  const std::vector<StepSample> samples = collect_step_samples(p.config, requests);
+  const RunResult run = make_engine(p.config)->run(requests);
+  ASSERT_EQ(samples.size(), run.steps.size());
+  int64_t sampled_rows = 0;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const StepShape& s = samples[i].shape;
+    EXPECT_GT(samples[i].measured_s, 0) << i;
+    EXPECT_EQ(s.num_prefill_tokens(), run.steps[i].prefill_tokens) << i;
+    EXPECT_EQ(s.num_decode_tokens(), run.steps[i].decode_tokens) << i;
+    int64_t swapped = 0;
+    for (const KvCopy& c : s.swap_out) swapped += c.num_slots;
+    EXPECT_EQ(swapped * p.config.model.kv_bytes_per_slot(), run.steps[i].swap_out_bytes) << i;
+    for (int64_t context : s.decode_context_lens) {
+      EXPECT_GE(context, 2) << i;  // a decode follows at least one prompt token
+      EXPECT_LE(context, p.config.model.max_seq_len) << i;
+    }
+    sampled_rows += s.num_sampled();
+  }
+  // One LM-head row per generated token (n = 1): first tokens from prompt chunks, then decodes.
+  EXPECT_EQ(sampled_rows, static_cast<int64_t>(run.summary.get("generated_tokens")));
 }
 
 TEST(CalibrateCli, HelpIsListed) {
