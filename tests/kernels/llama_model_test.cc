@@ -19,7 +19,9 @@
 namespace kvlab {
 namespace {
 
+using testing::GenerationResult;
 using testing::GenerationRunner;
+using testing::prompt_a;
 using testing::random_prompt;
 using testing::RunOptions;
 using testing::tiny_llama_spec;
@@ -31,36 +33,15 @@ const LlamaModel& tiny_model() {
   return model;
 }
 
-std::vector<int32_t> prompt_a() { return random_prompt(37, 256, 1); }
-
-struct Result {
-  std::vector<int32_t> tokens;
-  cpu::RowMatrix first_logits;
-};
-
-// Request A alone, or with two companions of other lengths in the same batches.
-Result run_a(RunOptions options, bool with_companions = false) {
-  GenerationRunner runner(tiny_model(), options);
-  if (with_companions) runner.add(random_prompt(5, 256, 2), 20);
-  const int a = runner.add(prompt_a(), kNewTokens);
-  if (with_companions) runner.add(random_prompt(70, 256, 3), 3);
-  runner.run();
-  return {runner.generated(a), runner.first_logits(a)};
-}
-
-const Result& reference() {
-  static const Result r = run_a(RunOptions{.block_size = 0});
+// Request A alone in a contiguous cache: what other tests compare with.
+const GenerationResult& reference() {
+  static const GenerationResult r =
+      testing::run_a(tiny_model(), RunOptions{.block_size = 0}, kNewTokens);
   return r;
 }
 
-void expect_same_as_reference(const Result& r) {
-  EXPECT_EQ(r.tokens, reference().tokens);
-  ASSERT_EQ(r.first_logits.cols(), reference().first_logits.cols());
-  EXPECT_LT((r.first_logits - reference().first_logits).cwiseAbs().maxCoeff(), 1e-4f);
-}
-
 TEST(LlamaModel, DummyWeightsGiveVariedTokensAndO1Logits) {
-  const Result& r = reference();
+  const GenerationResult& r = reference();
   ASSERT_EQ(r.tokens.size(), size_t(kNewTokens));
   EXPECT_GE(std::set<int32_t>(r.tokens.begin(), r.tokens.end()).size(), 3u);
   const float mean = r.first_logits.mean();
@@ -87,48 +68,6 @@ TEST(LlamaModel, DummyWeightsAreDeterministicPerSeedAndName) {
   EXPECT_LE(tiny_model().weights().layers[0].qkv_proj.cwiseAbs().maxCoeff(), a);
   EXPECT_GT(tiny_model().weights().layers[0].qkv_proj.cwiseAbs().maxCoeff(), 0.9f * a);
   EXPECT_LT((tiny_model().weights().final_norm.array() - 1.0f).abs().maxCoeff(), 0.1f);
-}
-
-TEST(LlamaModel, GreedyTokensIndependentOfPagedBlockSizeAndBlockOrder) {
-  for (int32_t bs : {1, 16, 64}) {
-    SCOPED_TRACE("block size " + std::to_string(bs));
-    expect_same_as_reference(run_a(RunOptions{.block_size = bs, .shuffle = true}));
-  }
-  expect_same_as_reference(run_a(RunOptions{.block_size = 16, .shuffle = false}));
-}
-
-TEST(LlamaModel, GreedyTokensIndependentOfPrefillChunking) {
-  for (int32_t chunk : {1, 7, 64}) {
-    SCOPED_TRACE("chunk " + std::to_string(chunk));
-    expect_same_as_reference(run_a(RunOptions{.block_size = 16, .chunk = chunk}));
-    expect_same_as_reference(run_a(RunOptions{.block_size = 0, .chunk = chunk}));
-  }
-}
-
-TEST(LlamaModel, GreedyTokensIndependentOfBatchComposition) {
-  // The companions' prefills, chunks and decodes share A's batches.
-  expect_same_as_reference(run_a(RunOptions{.block_size = 16}, true));
-  expect_same_as_reference(run_a(RunOptions{.block_size = 1, .chunk = 7}, true));
-  expect_same_as_reference(run_a(RunOptions{.block_size = 0, .chunk = 64}, true));
-}
-
-TEST(LlamaModel, GreedyTokensSurviveSwapAndRecomputePreemption) {
-  for (bool swap : {true, false}) {
-    SCOPED_TRACE(swap ? "swap" : "recompute");
-    for (int32_t bs : {0, 16}) {
-      GenerationRunner runner(tiny_model(), RunOptions{.block_size = bs, .chunk = 7});
-      runner.add(random_prompt(9, 256, 5), 30);  // a companion sharing the batches
-      const int a = runner.add(prompt_a(), kNewTokens);
-      runner.run_until(a, 5);
-      if (swap) {
-        runner.swap_out_and_in(a);
-      } else {
-        runner.recompute(a);
-      }
-      runner.run_until(a, kNewTokens);
-      EXPECT_EQ(runner.generated(a), reference().tokens) << "block size " << bs;
-    }
-  }
 }
 
 TEST(LlamaModel, SeededSamplingIndependentOfLayoutBatchAndPreemption) {

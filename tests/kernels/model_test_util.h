@@ -199,4 +199,30 @@ class GenerationRunner {
   std::vector<Seq> seqs_;
 };
 
+// Request A of the model tests: 37 tokens of a 256-token vocabulary.
+inline std::vector<int32_t> prompt_a() { return random_prompt(37, 256, 1); }
+
+struct GenerationResult {
+  std::vector<int32_t> tokens;  // generated
+  cpu::RowMatrix first_logits;  // after the prompt
+};
+
+// Request A generating `new_tokens`, alone or with two companions of other lengths sharing
+// its batches (prefills, chunks and decodes).
+inline GenerationResult run_a(const DecoderModel& model, RunOptions options, int32_t new_tokens,
+                              bool with_companions = false) {
+  GenerationRunner runner(model, options);
+  if (with_companions) runner.add(random_prompt(5, 256, 2), 20);
+  const int a = runner.add(prompt_a(), new_tokens);
+  if (with_companions) runner.add(random_prompt(70, 256, 3), 3);
+  runner.run();
+  return {runner.generated(a), runner.first_logits(a)};
+}
+
+// max |a - b| over max |b|: logits agree to this relative precision.
+inline double relative_diff(const cpu::RowMatrix& a, const cpu::RowMatrix& b) {
+  return static_cast<double>((a - b).cwiseAbs().maxCoeff()) /
+         static_cast<double>(b.cwiseAbs().maxCoeff());
+}
+
 }  // namespace kvlab::testing

@@ -27,8 +27,11 @@
 namespace kvlab {
 namespace {
 
+using testing::GenerationResult;
 using testing::GenerationRunner;
+using testing::prompt_a;
 using testing::random_prompt;
+using testing::relative_diff;
 using testing::RunOptions;
 using testing::tiny_opt_spec;
 
@@ -40,11 +43,6 @@ const OptModel& tiny_model() {
   return model;
 }
 
-// max |a - b| over max |b|: logits agree to this relative precision.
-double relative_diff(const cpu::RowMatrix& a, const cpu::RowMatrix& b) {
-  return static_cast<double>((a - b).cwiseAbs().maxCoeff()) /
-         static_cast<double>(b.cwiseAbs().maxCoeff());
-}
 
 // --- The formula, naively ------------------------------------------------------------------
 
@@ -243,36 +241,15 @@ TEST(OptModel, PositionPReadsTableRowPPlusTwo) {
 
 // --- Equivalences over layouts, chunking, batches, preemption ------------------------------
 
-std::vector<int32_t> prompt_a() { return random_prompt(37, 256, 1); }
-
-struct Result {
-  std::vector<int32_t> tokens;
-  cpu::RowMatrix first_logits;
-};
-
-// Request A alone, or with two companions of other lengths in the same batches.
-Result run_a(RunOptions options, bool with_companions = false) {
-  GenerationRunner runner(tiny_model(), options);
-  if (with_companions) runner.add(random_prompt(5, 256, 2), 20);
-  const int a = runner.add(prompt_a(), kNewTokens);
-  if (with_companions) runner.add(random_prompt(70, 256, 3), 3);
-  runner.run();
-  return {runner.generated(a), runner.first_logits(a)};
-}
-
-const Result& reference() {
-  static const Result r = run_a(RunOptions{.block_size = 0});
+// Request A alone in a contiguous cache: what other tests compare with.
+const GenerationResult& reference() {
+  static const GenerationResult r =
+      testing::run_a(tiny_model(), RunOptions{.block_size = 0}, kNewTokens);
   return r;
 }
 
-void expect_same_as_reference(const Result& r) {
-  EXPECT_EQ(r.tokens, reference().tokens);
-  ASSERT_EQ(r.first_logits.cols(), reference().first_logits.cols());
-  EXPECT_LT(relative_diff(r.first_logits, reference().first_logits), 1e-5);
-}
-
 TEST(OptModel, DummyWeightsGiveVariedTokensAndO1Logits) {
-  const Result& r = reference();
+  const GenerationResult& r = reference();
   ASSERT_EQ(r.tokens.size(), size_t(kNewTokens));
   EXPECT_GE(std::set<int32_t>(r.tokens.begin(), r.tokens.end()).size(), 3u);
   const float mean = r.first_logits.mean();
@@ -283,47 +260,6 @@ TEST(OptModel, DummyWeightsGiveVariedTokensAndO1Logits) {
   const int b = runner.add(random_prompt(37, 256, 99), kNewTokens);
   runner.run();
   EXPECT_NE(runner.generated(b), r.tokens);
-}
-
-TEST(OptModel, GreedyTokensIndependentOfPagedBlockSizeAndBlockOrder) {
-  for (int32_t bs : {1, 16, 64}) {
-    SCOPED_TRACE("block size " + std::to_string(bs));
-    expect_same_as_reference(run_a(RunOptions{.block_size = bs, .shuffle = true}));
-  }
-  expect_same_as_reference(run_a(RunOptions{.block_size = 16, .shuffle = false}));
-}
-
-TEST(OptModel, GreedyTokensIndependentOfPrefillChunking) {
-  for (int32_t chunk : {1, 7, 64}) {
-    SCOPED_TRACE("chunk " + std::to_string(chunk));
-    expect_same_as_reference(run_a(RunOptions{.block_size = 16, .chunk = chunk}));
-    expect_same_as_reference(run_a(RunOptions{.block_size = 0, .chunk = chunk}));
-  }
-}
-
-TEST(OptModel, GreedyTokensIndependentOfBatchComposition) {
-  expect_same_as_reference(run_a(RunOptions{.block_size = 16}, true));
-  expect_same_as_reference(run_a(RunOptions{.block_size = 1, .chunk = 7}, true));
-  expect_same_as_reference(run_a(RunOptions{.block_size = 0, .chunk = 64}, true));
-}
-
-TEST(OptModel, GreedyTokensSurviveSwapAndRecomputePreemption) {
-  for (bool swap : {true, false}) {
-    SCOPED_TRACE(swap ? "swap" : "recompute");
-    for (int32_t bs : {0, 16}) {
-      GenerationRunner runner(tiny_model(), RunOptions{.block_size = bs, .chunk = 7});
-      runner.add(random_prompt(9, 256, 5), 30);  // a companion sharing the batches
-      const int a = runner.add(prompt_a(), kNewTokens);
-      runner.run_until(a, 5);
-      if (swap) {
-        runner.swap_out_and_in(a);
-      } else {
-        runner.recompute(a);
-      }
-      runner.run_until(a, kNewTokens);
-      EXPECT_EQ(runner.generated(a), reference().tokens) << "block size " << bs;
-    }
-  }
 }
 
 // --- Weights, parameter count, factory, bad input ------------------------------------------
