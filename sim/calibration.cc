@@ -111,8 +111,9 @@ class Fitter {
     };
     for (int iter = 0; iter < 200; ++iter) {
       std::sort(s.begin(), s.end(), [](const Vertex& a, const Vertex& b) { return a.f < b.f; });
-      const double size = std::max(std::abs(s[1].x[0] - s[0].x[0]) + std::abs(s[1].x[1] - s[0].x[1]),
-                                   std::abs(s[2].x[0] - s[0].x[0]) + std::abs(s[2].x[1] - s[0].x[1]));
+      const double size =
+          std::max(std::abs(s[1].x[0] - s[0].x[0]) + std::abs(s[1].x[1] - s[0].x[1]),
+                   std::abs(s[2].x[0] - s[0].x[0]) + std::abs(s[2].x[1] - s[0].x[1]));
       if (size < 1e-7) break;
       const std::array<double, 2> centroid = lerp(s[0].x, s[1].x, 0.5);
       const Vertex reflected = make(lerp(centroid, s[2].x, -1.0));
@@ -264,9 +265,10 @@ std::vector<StepSample> collect_step_samples(const ExperimentConfig& resolved,
   }
   auto executor = executors().create(config.backend.kind, config);
   if (!executor->is_real()) {
+    const std::string kind = "'" + config.backend.kind + "'";
     fail_field(config.raw, "backend.kind",
-               "calibration needs a real back end (cpu or cuda) whose steps take measured time; "
-               "'" + config.backend.kind + "' prices steps with a cost model");
+               "calibration needs a real back end (cpu or cuda) whose steps take measured time; " +
+                   kind + " prices steps with a cost model");
   }
   auto kv = memory_policies().create(config.memory.policy, config.memory);
   auto scheduler = schedulers().create(config.scheduler.batching, config.scheduler);

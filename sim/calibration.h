@@ -51,12 +51,12 @@ struct FitErrors {
 };
 
 struct CalibrationResult {
-  std::string hardware;          // hardware.name the efficiencies are relative to
+  std::string hardware;  // hardware.name the efficiencies are relative to
   size_t steps_used = 0;
-  RooflineParams initial;        // the experiment's own backend.* values
+  RooflineParams initial;  // the experiment's own backend.* values
   RooflineParams fitted;
-  FitErrors before;              // with `initial`
-  FitErrors after;               // with `fitted`
+  FitErrors before;  // with `initial`
+  FitErrors after;   // with `fitted`
   // The [backend] lines for a simulator experiment (backend.kind = sim) on `hardware`.
   std::string backend_ini() const;
 };

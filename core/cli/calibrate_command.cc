@@ -48,7 +48,8 @@ std::string params_json(const RooflineParams& p) {
 
 std::string errors_json(const FitErrors& e) {
   return "{\"median\": " + json_number(e.median) + ", \"p90\": " + json_number(e.p90) +
-         ", \"rms\": " + json_number(e.rms) + ", \"total_ratio\": " + json_number(e.total_ratio) + "}";
+         ", \"rms\": " + json_number(e.rms) + ", \"total_ratio\": " + json_number(e.total_ratio) +
+         "}";
 }
 
 void print_result(const std::string& label, const ExperimentConfig& config, size_t steps_run,
@@ -67,17 +68,18 @@ void print_result(const std::string& label, const ExperimentConfig& config, size
               r.fitted.step_overhead_ms);
   std::printf("%-22s %13.1f%% %13.1f%%\n", "median rel. error", 100 * r.before.median,
               100 * r.after.median);
-  std::printf("%-22s %13.1f%% %13.1f%%\n", "p90 rel. error", 100 * r.before.p90,
-              100 * r.after.p90);
+  std::printf("%-22s %13.1f%% %13.1f%%\n", "p90 rel. error", 100 * r.before.p90, 100 * r.after.p90);
   std::printf("%-22s %13.1f%% %13.1f%%\n", "rms rel. error", 100 * r.before.rms, 100 * r.after.rms);
   std::printf("%-22s %14.3f %14.3f\n", "total predicted/meas.", r.before.total_ratio,
               r.after.total_ratio);
-  for (const auto& [name, value] : {std::pair{"compute_efficiency", r.fitted.compute_efficiency},
-                                    std::pair{"bandwidth_efficiency", r.fitted.bandwidth_efficiency}}) {
+  for (const auto& [name, value] :
+       {std::pair{"compute_efficiency", r.fitted.compute_efficiency},
+        std::pair{"bandwidth_efficiency", r.fitted.bandwidth_efficiency}}) {
     if (value > 1.0) {
-      std::printf("note: %s %.4g exceeds 1: this back end beats %s's catalog peak; the roofline "
-                  "model accepts (0, 1] only, so simulate it on a hardware entry with higher peaks\n",
-                  name, value, r.hardware.c_str());
+      std::printf(
+          "note: %s %.4g exceeds 1: this back end beats %s's catalog peak; the roofline "
+          "model accepts (0, 1] only, so simulate it on a hardware entry with higher peaks\n",
+          name, value, r.hardware.c_str());
     }
   }
   std::printf("for a simulator experiment on hardware.name = %s:\n%s", r.hardware.c_str(),
@@ -142,8 +144,9 @@ int calibrate_command(const std::vector<std::string>& args) {
     print_result(p.point.label, p.config, run, skipped, r);
     json += std::string(k > 0 ? ", " : "") + "{\"label\": " + json_string(p.point.label) +
             ", \"backend\": " + json_string(p.config.backend.kind) +
-            ", \"hardware\": " + json_string(r.hardware) + ", \"model\": " +
-            json_string(p.config.model.name) + ", \"steps_run\": " + std::to_string(run) +
+            ", \"hardware\": " + json_string(r.hardware) +
+            ", \"model\": " + json_string(p.config.model.name) +
+            ", \"steps_run\": " + std::to_string(run) +
             ", \"steps_used\": " + std::to_string(r.steps_used) +
             ", \"initial\": " + params_json(r.initial) + ", \"fitted\": " + params_json(r.fitted) +
             ", \"rel_error_before\": " + errors_json(r.before) +

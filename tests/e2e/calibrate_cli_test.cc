@@ -34,8 +34,9 @@ TEST(CalibrateCli, CpuTinyFitsBetterThanTheDefaults) {
   const auto r = run_command(e2e::kvlab_binary() + " calibrate " +
                              e2e::source_path("experiments/cpu_tiny.ini") + " --out " + json);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  for (const char* text : {"compute_efficiency", "bandwidth_efficiency", "step_overhead_ms",
-                           "total predicted/meas.", "[backend]", "kind = sim", "hardware.name = a10g"}) {
+  for (const char* text :
+       {"compute_efficiency", "bandwidth_efficiency", "step_overhead_ms", "total predicted/meas.",
+        "[backend]", "kind = sim", "hardware.name = a10g"}) {
     EXPECT_NE(r.output.find(text), std::string::npos) << text << "\n" << r.output;
   }
   const auto [before, after] = row(r.output, "median rel. error");
@@ -46,7 +47,8 @@ TEST(CalibrateCli, CpuTinyFitsBetterThanTheDefaults) {
   EXPECT_GE(p90.second, after) << r.output;
   std::stringstream text;
   text << std::ifstream(json).rdbuf();
-  EXPECT_NE(text.str().find("\"fitted\": {\"compute_efficiency\": "), std::string::npos) << text.str();
+  EXPECT_NE(text.str().find("\"fitted\": {\"compute_efficiency\": "), std::string::npos)
+      << text.str();
   EXPECT_NE(text.str().find("\"steps_used\": "), std::string::npos) << text.str();
 }
 

@@ -31,13 +31,14 @@ std::vector<StepShape> varied_shapes(int n) {
   for (int i = 0; i < n; ++i) {
     StepShape s;
     const int kind = i % 3;
-    if (kind != 1) {  // decodes
+    // Kinds 0 and 2 decode, 1 and 2 run a prompt chunk.
+    if (kind != 1) {
       const int batch = 1 << static_cast<int>(uniform(1, i) * 9);  // 1..256
       for (int b = 0; b < batch; ++b) {
         s.decode_context_lens.push_back(16 + static_cast<int64_t>(uniform(2, i * 1000 + b) * 4000));
       }
     }
-    if (kind != 0) {  // a prompt chunk
+    if (kind != 0) {
       const auto len = static_cast<int64_t>(16 * std::pow(2.0, uniform(3, i) * 8));  // 16..4096
       const int64_t start = kind == 2 ? static_cast<int64_t>(uniform(4, i) * 1024) : 0;
       s.prefills.push_back({start, len, true});
@@ -123,7 +124,8 @@ TEST(Calibration, PredictionMatchesTheCostModel) {
   const ExperimentConfig truth = truth_config();
   const RooflineCostModel model(truth);
   for (const StepShape& s : varied_shapes(12)) {
-    const double p = predict_step_seconds(sim_config("llama-2-7b", "a100-80gb"), {0.45, 0.6, 3.0}, s);
+    const double p =
+        predict_step_seconds(sim_config("llama-2-7b", "a100-80gb"), {0.45, 0.6, 3.0}, s);
     EXPECT_LT(rel(p, model.cost(s).seconds), 1e-12);
   }
 }
