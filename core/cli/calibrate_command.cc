@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/cli/commands.h"
+#include "core/cli/parse_options.h"
 #include "core/config.h"
 #include "core/errors.h"
 #include "core/experiment_runner.h"
@@ -99,32 +100,16 @@ int calibrate_command(const std::vector<std::string>& args) {
       "out", po::value<std::string>(&out), "also write the fit as JSON to this file")(
       "skip-steps", po::value<int>(&skip)->default_value(1),
       "leave out the first N steps of each run (warm-up: first touches, allocations)");
-  po::options_description hidden;
   std::string config_path;
-  hidden.add_options()("config", po::value<std::string>(&config_path));
-  po::positional_options_description positional;
-  positional.add("config", 1);
-  po::options_description all;
-  all.add(options).add(hidden);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "kvlab calibrate: " << e.what() << "\n" << options;
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << options
-              << "\nRuns the experiment (every point of its [sweep]) on its real back end "
-                 "(backend.kind = cpu or cuda),\nkeeps each step's shape and measured time, and "
-                 "fits backend.compute_efficiency,\nbackend.bandwidth_efficiency and "
-                 "backend.step_overhead_ms of the roofline cost model for hardware.name.\n";
-    return 0;
-  }
-  if (config_path.empty()) {
-    std::cerr << "kvlab calibrate: missing CONFIG.ini\n" << options;
-    return 2;
+  switch (parse_options("kvlab calibrate", args, options, "CONFIG.ini", config_path, vm,
+                        "\nRuns the experiment (every point of its [sweep]) on its real back end "
+                        "(backend.kind = cpu or cuda),\nkeeps each step's shape and measured time, and "
+                        "fits backend.compute_efficiency,\nbackend.bandwidth_efficiency and "
+                        "backend.step_overhead_ms of the roofline cost model for hardware.name.\n")) {
+    case Parsed::kHelpShown: return 0;
+    case Parsed::kUsageError: return 2;
+    case Parsed::kRun: break;
   }
   if (skip < 0) throw InputError("--skip-steps", 0, "", "must not be negative");
 

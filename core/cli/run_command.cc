@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/cli/commands.h"
+#include "core/cli/parse_options.h"
 #include "core/config.h"
 #include "core/errors.h"
 #include "core/experiment_runner.h"
@@ -111,28 +112,12 @@ int run_command(const std::vector<std::string>& args, const std::string& command
       "audit", "audit the memory manager after every step (slow; for debugging policies)")(
       "check", "validate every point and read its workload, print the plan, run nothing")(
       "quiet,q", "no progress line and no summary table");
-  po::options_description hidden;
   std::string config_path;
-  hidden.add_options()("config", po::value<std::string>(&config_path));
-  po::positional_options_description positional;
-  positional.add("config", 1);
-  po::options_description all;
-  all.add(options).add(hidden);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "kvlab run: " << e.what() << "\n" << options;
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << options;
-    return 0;
-  }
-  if (config_path.empty()) {
-    std::cerr << "kvlab run: missing CONFIG.ini\n" << options;
-    return 2;
+  switch (parse_options("kvlab run", args, options, "CONFIG.ini", config_path, vm)) {
+    case Parsed::kHelpShown: return 0;
+    case Parsed::kUsageError: return 2;
+    case Parsed::kRun: break;
   }
 
   Config config = Config::load(config_path);

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "core/cli/commands.h"
+#include "core/cli/parse_options.h"
 #include "traces/trace_stats.h"
 
 namespace po = boost::program_options;
@@ -23,28 +24,12 @@ int trace_command(const std::vector<std::string>& args) {
     return 2;
   }
   std::vector<std::string> rest(args.begin() + 1, args.end());
-  po::options_description hidden;
   std::string file;
-  hidden.add_options()("file", po::value<std::string>(&file));
-  po::positional_options_description positional;
-  positional.add("file", 1);
-  po::options_description all;
-  all.add(options).add(hidden);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(rest).options(all).positional(positional).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "kvlab trace stats: " << e.what() << "\n" << options;
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << options;
-    return 0;
-  }
-  if (file.empty()) {
-    std::cerr << "kvlab trace stats: missing FILE\n" << options;
-    return 2;
+  switch (parse_options("kvlab trace stats", rest, options, "FILE", file, vm)) {
+    case Parsed::kHelpShown: return 0;
+    case Parsed::kUsageError: return 2;
+    case Parsed::kRun: break;
   }
   std::cout << format_trace_stats(compute_trace_stats(file, format));
   return 0;
