@@ -9,9 +9,15 @@
 
 #include "core/experiment.h"
 #include "core/experiment_runner.h"
+#include "tests/run_test_util.h"
 
 namespace kvlab {
 namespace {
+
+using e2e::run_one;
+using e2e::Tokens;
+using e2e::tokens_of;
+using Variant = e2e::EngineVariant;
 
 // 24 requests, all at t=0, on tiny-llama with a 256-token context.
 Config tiny(const std::string& extra) {
@@ -25,23 +31,6 @@ Config tiny(const std::string& extra) {
       "cpu_engine_test.ini");
 }
 
-RunResult run_one(const Config& c) {
-  RunOptions options;
-  auto results = run_experiment(c, options);
-  EXPECT_EQ(results.size(), 1u);
-  return results.front();
-}
-
-std::map<int64_t, std::vector<std::vector<int32_t>>> tokens_of(const RunResult& r) {
-  std::map<int64_t, std::vector<std::vector<int32_t>>> out;
-  for (const RequestRecord& q : r.requests) {
-    EXPECT_EQ(q.outcome, RequestOutcome::kFinished) << "request " << q.id << ": " << q.reject_reason;
-    for (const auto& sample : q.token_ids) EXPECT_EQ(static_cast<int32_t>(sample.size()), q.output_len);
-    out[q.id] = q.token_ids;
-  }
-  return out;
-}
-
 // Every request alone (max_num_seqs = 1), plenty of memory: the reference.
 const std::map<int64_t, std::vector<std::vector<int32_t>>>& reference() {
   static const auto ref = tokens_of(run_one(tiny(
@@ -49,33 +38,18 @@ const std::map<int64_t, std::vector<std::vector<int32_t>>>& reference() {
   return ref;
 }
 
-struct Variant {
-  const char* name;
-  const char* config;
-  bool expect_preemption;
-  bool expect_swaps;
-};
-
-class CpuEngineInvariance : public testing::TestWithParam<Variant> {};
+class CpuEngineInvariance : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(CpuEngineInvariance, GreedyTokensMatchTheRequestRunAlone) {
   const RunResult r = run_one(tiny(GetParam().config));
   EXPECT_EQ(tokens_of(r), reference());
   EXPECT_TRUE(r.has_token_ids);
-  int64_t swaps = 0;
-  for (const RequestRecord& q : r.requests) swaps += q.num_swaps;
-  if (GetParam().expect_preemption) {
-    EXPECT_GT(r.summary.get("num_preemptions"), 0);
-  }
-  if (GetParam().expect_swaps) {
-    EXPECT_GT(swaps, 0);
-  }
-  EXPECT_GT(r.summary.get("mean_batch_size"), 1.5) << "requests must share batches";
+  e2e::expect_exercised(r, GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Policies, CpuEngineInvariance,
-    testing::Values(
+    ::testing::Values(
         Variant{"paged_bs1", "[memory]\npolicy = paged\nblock_size = 1\ncapacity_slots = 8192\n", false, false},
         Variant{"paged_bs16", "[memory]\npolicy = paged\nblock_size = 16\ncapacity_slots = 8192\n", false, false},
         Variant{"paged_bs64", "[memory]\npolicy = paged\nblock_size = 64\ncapacity_slots = 8192\n", false, false},
@@ -98,7 +72,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "[memory]\npolicy = paged\nblock_size = 16\ncapacity_slots = 400\n"
                 "[scheduler]\nchunk_size = 24\nmax_batched_tokens = 64\nmax_num_seqs = 16\npreemption = swap\n",
                 true, false}),
-    [](const testing::TestParamInfo<Variant>& info) { return std::string(info.param.name); });
+    [](const ::testing::TestParamInfo<Variant>& info) { return std::string(info.param.name); });
 
 // n > 1: samples forked from one prompt share its blocks until they diverge; each sample's
 // tokens equal running it alone with the same seed (greedy: every sample equals the n = 1 run).

@@ -15,10 +15,16 @@
 #include "core/executor.h"
 #include "core/experiment.h"
 #include "core/experiment_runner.h"
+#include "tests/run_test_util.h"
 #include "tests/e2e/e2e_util.h"
 
 namespace kvlab {
 namespace {
+
+using e2e::run_one;
+using e2e::Tokens;
+using e2e::tokens_of;
+using Variant = e2e::EngineVariant;
 
 // The shipped experiment at 16 requests, with `extra` (INI text) on top.
 Config opt_experiment(const std::string& extra = "") {
@@ -29,26 +35,6 @@ Config opt_experiment(const std::string& extra = "") {
   return c;
 }
 
-RunResult run_one(const Config& c) {
-  auto results = run_experiment(c, RunOptions{});
-  EXPECT_EQ(results.size(), 1u);
-  return results.front();
-}
-
-using Tokens = std::map<int64_t, std::vector<std::vector<int32_t>>>;
-
-Tokens tokens_of(const RunResult& r) {
-  Tokens out;
-  for (const RequestRecord& q : r.requests) {
-    EXPECT_EQ(q.outcome, RequestOutcome::kFinished)
-        << "request " << q.id << ": " << q.reject_reason;
-    for (const auto& sample : q.token_ids)
-      EXPECT_EQ(static_cast<int32_t>(sample.size()), q.output_len);
-    out[q.id] = q.token_ids;
-  }
-  return out;
-}
-
 // Every request alone (max_num_seqs = 1), plenty of memory: the reference.
 const RunResult& reference() {
   static const RunResult r =
@@ -57,14 +43,7 @@ const RunResult& reference() {
   return r;
 }
 
-struct Variant {
-  const char* name;
-  const char* config;
-  bool expect_preemption;
-  bool expect_swaps;
-};
-
-class CpuOptEngineInvariance : public testing::TestWithParam<Variant> {};
+class CpuOptEngineInvariance : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(CpuOptEngineInvariance, GreedyTokensAndDigestMatchTheRequestRunAlone) {
   const RunResult r = run_one(opt_experiment(GetParam().config));
@@ -72,20 +51,12 @@ TEST_P(CpuOptEngineInvariance, GreedyTokensAndDigestMatchTheRequestRunAlone) {
   EXPECT_EQ(r.config.at("model.name"), "tiny-opt");
   EXPECT_EQ(tokens_of(r), tokens_of(reference()));
   EXPECT_EQ(r.output_digest, reference().output_digest);
-  int64_t swaps = 0;
-  for (const RequestRecord& q : r.requests) swaps += q.num_swaps;
-  if (GetParam().expect_preemption) {
-    EXPECT_GT(r.summary.get("num_preemptions"), 0);
-  }
-  if (GetParam().expect_swaps) {
-    EXPECT_GT(swaps, 0);
-  }
-  EXPECT_GT(r.summary.get("mean_batch_size"), 1.5) << "requests must share batches";
+  e2e::expect_exercised(r, GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Policies, CpuOptEngineInvariance,
-    testing::Values(
+    ::testing::Values(
         Variant{"as_shipped", "", false, false},
         Variant{"paged_bs1", "[memory]\npolicy = paged\nblock_size = 1\ncapacity_slots = 8192\n",
                 false, false},
@@ -105,7 +76,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "[scheduler]\nchunk_size = 24\nmax_batched_tokens = 64\nmax_num_seqs = "
                 "16\npreemption = swap\n",
                 true, false}),
-    [](const testing::TestParamInfo<Variant>& info) { return std::string(info.param.name); });
+    [](const ::testing::TestParamInfo<Variant>& info) { return std::string(info.param.name); });
 
 TEST(CpuOptEngine, TokensDependOnTheWeightsAndDifferFromLlama) {
   // Not a degenerate model: another seed, or the llama shape, generates other tokens.

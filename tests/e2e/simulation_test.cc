@@ -7,10 +7,13 @@
 #include "core/errors.h"
 #include "core/experiment.h"
 #include "core/experiment_runner.h"
+#include "tests/run_test_util.h"
 #include "tests/e2e/e2e_util.h"
 
 namespace kvlab {
 namespace {
+
+using e2e::run_one;
 
 Config paper_setup(const std::string& extra) {
   // The vLLM paper's setup: OPT-13B on one A100-40GB with 12 GiB of KV cache, ShareGPT lengths.
@@ -20,14 +23,6 @@ Config paper_setup(const std::string& extra) {
                            "[model]\nname = opt-13b\n[hardware]\nname = a100-40gb\nkv_cache_gb = 12\n" +
                            extra,
                        "test.ini");
-}
-
-RunResult run_one(const Config& c) {
-  RunOptions options;
-  options.jobs = 1;
-  auto results = run_experiment(c, options);
-  EXPECT_EQ(results.size(), 1u);
-  return results.front();
 }
 
 TEST(Simulation, Opt13bWith12GiBHas15_7KSlots) {

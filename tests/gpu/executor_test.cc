@@ -20,9 +20,14 @@
 #include "core/experiment.h"
 #include "core/experiment_runner.h"
 #include "tests/gpu/gpu_test_util.h"
+#include "tests/run_test_util.h"
 
 namespace kvlab {
 namespace {
+
+using e2e::run_one;
+using e2e::tokens_of;
+using Variant = e2e::EngineVariant;
 
 // cpu_engine_test.cc's workload: 24 requests at t = 0 on tiny-llama with a 256-token context.
 Config tiny(const std::string& kind, const std::string& extra) {
@@ -36,31 +41,6 @@ Config tiny(const std::string& kind, const std::string& extra) {
           kind + "\ndtype = fp32\n" + extra,
       "cuda_executor_test.ini");
 }
-
-RunResult run_one(const Config& c) {
-  auto results = run_experiment(c, RunOptions{});
-  EXPECT_EQ(results.size(), 1u);
-  return results.front();
-}
-
-std::map<int64_t, std::vector<std::vector<int32_t>>> tokens_of(const RunResult& r) {
-  std::map<int64_t, std::vector<std::vector<int32_t>>> out;
-  for (const RequestRecord& q : r.requests) {
-    EXPECT_EQ(q.outcome, RequestOutcome::kFinished)
-        << "request " << q.id << ": " << q.reject_reason;
-    for (const auto& sample : q.token_ids)
-      EXPECT_EQ(static_cast<int32_t>(sample.size()), q.output_len);
-    out[q.id] = q.token_ids;
-  }
-  return out;
-}
-
-struct Variant {
-  const char* name;
-  const char* config;
-  bool expect_preemption;
-  bool expect_swaps;
-};
 
 // ctest lists a parameter by what this prints.
 void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
@@ -106,15 +86,7 @@ TEST_P(CudaEngineMatchesCpu, GreedyTokensEqualTheCpuEngines) {
   const RunResult gpu = run_one(tiny("cuda", GetParam().config));
   EXPECT_TRUE(gpu.has_token_ids);
   EXPECT_EQ(tokens_of(gpu), tokens_of(cpu));
-  int64_t swaps = 0;
-  for (const RequestRecord& q : gpu.requests) swaps += q.num_swaps;
-  if (GetParam().expect_preemption) {
-    EXPECT_GT(gpu.summary.get("num_preemptions"), 0);
-  }
-  if (GetParam().expect_swaps) {
-    EXPECT_GT(swaps, 0);
-  }
-  EXPECT_GT(gpu.summary.get("mean_batch_size"), 1.5) << "requests must share batches";
+  e2e::expect_exercised(gpu, GetParam());
   ASSERT_FALSE(gpu.steps.empty());
   double busy_s = 0.0;
   for (const StepRecord& s : gpu.steps) {
