@@ -7,7 +7,6 @@
 
 #include <gtest/gtest.h>
 
-#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -19,40 +18,16 @@
 namespace kvlab {
 namespace {
 
-using testing::GenerationResult;
 using testing::GenerationRunner;
 using testing::prompt_a;
 using testing::random_prompt;
 using testing::RunOptions;
 using testing::tiny_llama_spec;
 
-constexpr int32_t kNewTokens = 12;
 
 const LlamaModel& tiny_model() {
   static const LlamaModel model(tiny_llama_spec(), DummyWeightSource(2024));
   return model;
-}
-
-// Request A alone in a contiguous cache: what other tests compare with.
-const GenerationResult& reference() {
-  static const GenerationResult r =
-      testing::run_a(tiny_model(), RunOptions{.block_size = 0}, kNewTokens);
-  return r;
-}
-
-TEST(LlamaModel, DummyWeightsGiveVariedTokensAndO1Logits) {
-  const GenerationResult& r = reference();
-  ASSERT_EQ(r.tokens.size(), size_t(kNewTokens));
-  EXPECT_GE(std::set<int32_t>(r.tokens.begin(), r.tokens.end()).size(), 3u);
-  const float mean = r.first_logits.mean();
-  const float sd = std::sqrt((r.first_logits.array() - mean).square().mean());
-  EXPECT_GT(sd, 0.3f);
-  EXPECT_LT(sd, 5.0f);
-  // Another prompt continues differently.
-  GenerationRunner runner(tiny_model(), RunOptions{});
-  const int b = runner.add(random_prompt(37, 256, 99), kNewTokens);
-  runner.run();
-  EXPECT_NE(runner.generated(b), r.tokens);
 }
 
 TEST(LlamaModel, DummyWeightsAreDeterministicPerSeedAndName) {

@@ -1,12 +1,14 @@
-// The equivalences every decoder family keeps (LlamaModel, OptModel), once for all families:
-// a request's greedy tokens and first logits do not depend on the paged block size or the
+// What every decoder family (LlamaModel, OptModel) must do, tested once for all families:
+// dummy weights give varied tokens and O(1) logits, and a request's greedy tokens and first logits do not depend on the paged block size or the
 // order of its blocks, on a contiguous layout, on how its prompt is chunked, on the other
 // requests sharing its batches, or on a swap or recompute preemption in between. The
 // reference is the request alone in a contiguous cache; logits agree to 1e-5 relative (Eigen's
 // GEMM blocking depends on the step's token count, so not bitwise).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 
@@ -29,7 +31,7 @@ struct Family {
   ModelSpec (*spec)();
 };
 
-class DecoderEquivalence : public ::testing::TestWithParam<Family> {
+class DecoderFamily : public ::testing::TestWithParam<Family> {
  protected:
   // One model per family for the whole binary (building one draws its dummy weights).
   const DecoderModel& model() const {
@@ -59,7 +61,22 @@ class DecoderEquivalence : public ::testing::TestWithParam<Family> {
   }
 };
 
-TEST_P(DecoderEquivalence, GreedyTokensIndependentOfPagedBlockSizeAndBlockOrder) {
+TEST_P(DecoderFamily, DummyWeightsGiveVariedTokensAndO1Logits) {
+  const GenerationResult& r = reference();
+  ASSERT_EQ(r.tokens.size(), size_t(kNewTokens));
+  EXPECT_GE(std::set<int32_t>(r.tokens.begin(), r.tokens.end()).size(), 3u);
+  const float mean = r.first_logits.mean();
+  const float sd = std::sqrt((r.first_logits.array() - mean).square().mean());
+  EXPECT_GT(sd, 0.3f);
+  EXPECT_LT(sd, 5.0f);
+  // Another prompt continues differently.
+  GenerationRunner runner(model(), RunOptions{});
+  const int b = runner.add(testing::random_prompt(37, 256, 99), kNewTokens);
+  runner.run();
+  EXPECT_NE(runner.generated(b), r.tokens);
+}
+
+TEST_P(DecoderFamily, GreedyTokensIndependentOfPagedBlockSizeAndBlockOrder) {
   for (int32_t bs : {1, 16, 64}) {
     SCOPED_TRACE("block size " + std::to_string(bs));
     expect_same_as_reference(run_a(RunOptions{.block_size = bs, .shuffle = true}));
@@ -67,7 +84,7 @@ TEST_P(DecoderEquivalence, GreedyTokensIndependentOfPagedBlockSizeAndBlockOrder)
   expect_same_as_reference(run_a(RunOptions{.block_size = 16, .shuffle = false}));
 }
 
-TEST_P(DecoderEquivalence, GreedyTokensIndependentOfPrefillChunking) {
+TEST_P(DecoderFamily, GreedyTokensIndependentOfPrefillChunking) {
   for (int32_t chunk : {1, 7, 64}) {
     SCOPED_TRACE("chunk " + std::to_string(chunk));
     expect_same_as_reference(run_a(RunOptions{.block_size = 16, .chunk = chunk}));
@@ -75,13 +92,13 @@ TEST_P(DecoderEquivalence, GreedyTokensIndependentOfPrefillChunking) {
   }
 }
 
-TEST_P(DecoderEquivalence, GreedyTokensIndependentOfBatchComposition) {
+TEST_P(DecoderFamily, GreedyTokensIndependentOfBatchComposition) {
   expect_same_as_reference(run_a(RunOptions{.block_size = 16}, true));
   expect_same_as_reference(run_a(RunOptions{.block_size = 1, .chunk = 7}, true));
   expect_same_as_reference(run_a(RunOptions{.block_size = 0, .chunk = 64}, true));
 }
 
-TEST_P(DecoderEquivalence, GreedyTokensSurviveSwapAndRecomputePreemption) {
+TEST_P(DecoderFamily, GreedyTokensSurviveSwapAndRecomputePreemption) {
   for (bool swap : {true, false}) {
     SCOPED_TRACE(swap ? "swap" : "recompute");
     for (int32_t bs : {0, 16}) {
@@ -100,7 +117,7 @@ TEST_P(DecoderEquivalence, GreedyTokensSurviveSwapAndRecomputePreemption) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, DecoderEquivalence,
+INSTANTIATE_TEST_SUITE_P(Families, DecoderFamily,
                          ::testing::Values(Family{"tiny_llama", testing::tiny_llama_spec},
                                            Family{"tiny_opt", testing::tiny_opt_spec}),
                          [](const ::testing::TestParamInfo<Family>& info) {
