@@ -85,6 +85,27 @@ DeviceBuffer upload(const std::vector<I>& values) {
   return b;
 }
 
+// Runs `launch` once to warm up (module load, workspace allocation), then once per benchmark
+// iteration between two CUDA events on `stream`, reporting each event-timed launch as the
+// iteration's manual time. Returns the seconds of all timed launches.
+template <typename Launch>
+double time_launches(benchmark::State& state, cuda::CudaStream& stream, Launch&& launch) {
+  launch();
+  stream.synchronize("benchmark warm-up");
+  CudaEvent start, stop;
+  double total_s = 0;
+  for (auto _ : state) {
+    start.record(stream.get());
+    launch();
+    stop.record(stream.get());
+    stop.synchronize();
+    const double s = stop.elapsed_ms_since(start) / 1e3;
+    total_s += s;
+    state.SetIterationTime(s);
+  }
+  return total_s;
+}
+
 int64_t slots_needed(int64_t batch, int64_t context, int64_t block_size) {
   if (block_size == 0) return batch * context;
   return batch * ((context + block_size - 1) / block_size) * block_size;
@@ -138,19 +159,7 @@ void decode_attention_point(benchmark::State& state, int64_t batch, int64_t cont
                            arena.as_const(), kHeads, out.as<Half>(), width, workspace, stream.get(),
                            options);
   };
-  launch();  // warm-up (and workspace allocation)
-  stream.synchronize("decode attention warm-up");
-  CudaEvent start, stop;
-  double total_s = 0;
-  for (auto _ : state) {
-    start.record(stream.get());
-    launch();
-    stop.record(stream.get());
-    stop.synchronize();
-    const double s = stop.elapsed_ms_since(start) / 1e3;
-    total_s += s;
-    state.SetIterationTime(s);
-  }
+  const double total_s = time_launches(state, stream, launch);
   const double bytes = static_cast<double>(kv_bytes(batch * context));
   const double gb_s = bytes * static_cast<double>(state.iterations()) / total_s / 1e9;
   state.counters["GB_per_s"] = gb_s;
@@ -193,19 +202,7 @@ void gemm_point(benchmark::State& state, const GemmShape& g, int64_t tokens) {
                    out.as<Half>(), g.out);
     }
   };
-  launch();
-  stream.synchronize("gemm warm-up");
-  CudaEvent start, stop;
-  double total_s = 0;
-  for (auto _ : state) {
-    start.record(stream.get());
-    launch();
-    stop.record(stream.get());
-    stop.synchronize();
-    const double s = stop.elapsed_ms_since(start) / 1e3;
-    total_s += s;
-    state.SetIterationTime(s);
-  }
+  const double total_s = time_launches(state, stream, launch);
   const double flops =
       2.0 * static_cast<double>(tokens) * static_cast<double>(g.in) * static_cast<double>(g.out);
   const double tflops = flops * static_cast<double>(state.iterations()) / total_s / 1e12;
@@ -238,19 +235,7 @@ void sample_point(benchmark::State& state, bool penalty, int64_t rows, int32_t v
     sampler.sample(logits.as<const float>(), vocab, rows, vocab, draws, out.as<int32_t>(),
                    stream.get());
   };
-  launch();
-  stream.synchronize("sample warm-up");
-  CudaEvent start, stop;
-  double total_s = 0;
-  for (auto _ : state) {
-    start.record(stream.get());
-    launch();
-    stop.record(stream.get());
-    stop.synchronize();
-    const double s = stop.elapsed_ms_since(start) / 1e3;
-    total_s += s;
-    state.SetIterationTime(s);
-  }
+  const double total_s = time_launches(state, stream, launch);
   state.counters["rows_per_s"] =
       static_cast<double>(rows) * static_cast<double>(state.iterations()) / total_s;
 }
