@@ -76,14 +76,22 @@ TEST(ShareGptJson, FirstTwoTurnsBecomePromptAndCompletion) {
 
 TEST(ShareGptJson, VllmFilterPrunesShortAndLongEntriesAndCountsThem) {
   TempTraceDir dir;
-  const std::string text = "[" + entry(words(10), words(10)) + ",\n" +  // kept
-                           entry(words(3), words(10)) + ",\n" +         // prompt < 4
-                           entry(words(10), words(3)) + ",\n" +         // output < 4
-                           entry(words(1025), words(10)) + ",\n" +      // prompt > 1024
-                           entry(words(1024), words(1024)) + ",\n" +    // total 2048: kept
-                           entry(words(1024), words(1025)) + ",\n" +    // total > 2048
-                           entry(words(4), words(4)) + ",\n" +          // kept (4 is enough)
-                           entry("", "") + "]";                         // < 4: pruned, not bad
+  // A JSON array of entries, appended one by one (GCC 12 at -O3 warns falsely, -Wrestrict, on a
+  // long chain of "literal" + std::string).
+  std::string text = "[";
+  for (const auto& [prompt, output] : std::vector<std::pair<std::string, std::string>>{
+           {words(10), words(10)},      // kept
+           {words(3), words(10)},       // prompt < 4
+           {words(10), words(3)},       // output < 4
+           {words(1025), words(10)},    // prompt > 1024
+           {words(1024), words(1024)},  // total 2048: kept
+           {words(1024), words(1025)},  // total > 2048
+           {words(4), words(4)},        // kept (4 is enough)
+           {"", ""}}) {                 // < 4: pruned, not bad
+    if (text.size() > 1) text += ",\n";
+    text += entry(prompt, output);
+  }
+  text += "]";
   const auto path = dir.write("conv.json", text);
   const TraceReadResult result = read_trace(path, "sharegpt-json-vllm", {});
   ASSERT_EQ(result.data.rows.size(), 3u);
@@ -104,7 +112,10 @@ TEST(ShareGptJson, VllmFilterPrunesShortAndLongEntriesAndCountsThem) {
 
 TEST(ShareGptJson, AutoDetectionNeverPicksTheVllmVariant) {
   TempTraceDir dir;
-  const auto path = dir.write("conv.json", "[" + entry("a b c", "d e f") + "]");
+  std::string text = "[";
+  text += entry("a b c", "d e f");
+  text += "]";
+  const auto path = dir.write("conv.json", text);
   EXPECT_EQ(read_trace(path, "auto", {}).format, "sharegpt-json");
 }
 
