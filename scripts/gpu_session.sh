@@ -12,7 +12,8 @@
 #               scripts/gpu_kernel_report.py -> markdown table and CSV
 #     e2e       kvlab run on experiments/gpu/*.ini (llama-2-7b, cuda back end, paged vs
 #               contiguous) -> HDF5, summary JSON, kvlab report; then the same INI on the
-#               simulator with the KV capacity the device run had (NAME.sim.h5), to compare
+#               simulator with the KV capacity the device run had (NAME.sim.h5), to compare;
+#               KVLAB_E2E=NAME runs experiments/gpu/NAME.ini alone
 #     large     the long test (llama-2-7b through the cuda back end; ~75 GB free memory)
 #     all       info tests sanitize bench e2e large
 #
@@ -168,7 +169,8 @@ step_bench() {
 step_e2e() {
   mkdir -p "$work/e2e"
   local ini status=0
-  for ini in experiments/gpu/*.ini; do
+  for ini in experiments/gpu/${KVLAB_E2E:-*}.ini; do
+    [ -f "$ini" ] || { record e2e "FAIL" "no experiments/gpu/${KVLAB_E2E:-*}.ini"; status=1; continue; }
     local s; s="$(basename "$ini" .ini)"
     run_step "e2e $s" "$bin/kvlab" run "$ini" --out "$work/e2e/$s.h5" \
       --summary-json "$work/e2e/$s.json" >"$work/e2e/$s.log" 2>&1 || status=1

@@ -81,15 +81,15 @@ DevicePlan plan_device(const ExperimentConfig& config, DType dtype) {
   const double kv_width = static_cast<double>(m.num_kv_heads) * m.head_dim;
   DevicePlan p;
   p.weights = static_cast<double>(m.num_params()) * t;
-  // h, x, qkv, attn, gate_up, act per token (llama's; OPT's act is ffn wide, less); last hidden
-  // rows and fp32 logits per sequence; split-K partials; the rotary table (llama).
-  p.activations =
-      rows * t * (2.0 * m.hidden_size + q_width + 2 * kv_width + q_width + 3.0 * m.ffn_size);
+  // Per token: h, x, qkv, attn, and the MLP's (llama: gate_up 2 x ffn and act ffn; OPT: fc1's
+  // ffn); last hidden rows and fp32 logits per sequence; split-K partials; llama's rotary table.
+  const double mlp = (m.gated_mlp() ? 3.0 : 1.0) * m.ffn_size;
+  p.activations = rows * t * (2.0 * m.hidden_size + q_width + 2 * kv_width + q_width + mlp);
   p.activations += seqs * (t * m.hidden_size + 4.0 * m.vocab_size);
   p.activations += static_cast<double>(
       decode_workspace_bytes(config.scheduler.max_num_seqs, m.num_heads, m.head_dim, m.max_seq_len,
                              DecodeOptions{}.partition_tokens));
-  p.activations += 4.0 * m.max_seq_len * m.head_dim;
+  if (m.gated_mlp()) p.activations += 4.0 * m.max_seq_len * m.head_dim;
   return p;
 }
 
