@@ -1,9 +1,7 @@
 #include "kernels/cuda/opt_model.h"
 
-#include <string>
 #include <utility>
 
-#include "core/errors.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/model/opt_weights.h"
 
@@ -30,14 +28,7 @@ const float* CudaOptModel::forward(std::span<const ForwardEntry> batch, CudaKvCa
   // The learned position table ends at max_seq_len: the CPU model's InputError, checked on
   // the host before anything is enqueued (the embedding kernel trusts its positions).
   for (const ForwardEntry& e : batch) {
-    const int64_t end = int64_t{e.start} + static_cast<int64_t>(e.tokens.size());
-    if (end > spec_.max_seq_len) {
-      const int64_t position = e.start >= spec_.max_seq_len ? e.start : spec_.max_seq_len;
-      throw InputError("", 0, "model.max_seq_len",
-                       "model '" + spec_.name + "': position " + std::to_string(position) +
-                           " is past the learned position table (max_seq_len " +
-                           std::to_string(spec_.max_seq_len) + ")");
-    }
+    check_opt_positions(spec_, e.start, int64_t{e.start} + static_cast<int64_t>(e.tokens.size()));
   }
   const StepBatch step =
       build_step_batch(batch, spec_.vocab_size, spec_.max_seq_len, cache.num_slots());

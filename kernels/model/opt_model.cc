@@ -1,10 +1,8 @@
 #include "kernels/model/opt_model.h"
 
 #include <memory>
-#include <string>
 #include <utility>
 
-#include "core/errors.h"
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/layer_norm.h"
@@ -30,12 +28,7 @@ cpu::RowMatrix OptModel::forward(std::span<const ForwardEntry> batch,
   cpu::RowMatrix h(rows, hidden);
   for (Eigen::Index r = 0; r < rows; ++r) {
     const int32_t position = step.positions()[static_cast<size_t>(r)];
-    if (position >= spec_.max_seq_len) {
-      throw InputError("", 0, "model.max_seq_len",
-                       "model '" + spec_.name + "': position " + std::to_string(position) +
-                           " is past the learned position table (max_seq_len " +
-                           std::to_string(spec_.max_seq_len) + ")");
-    }
+    check_opt_positions(spec_, position, int64_t{position} + 1);
     h.row(r) = weights_.embed_tokens.row(step.token_ids()[static_cast<size_t>(r)]) +
                weights_.embed_positions.row(position + kOptPositionOffset);
   }

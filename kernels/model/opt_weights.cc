@@ -19,6 +19,15 @@ int64_t OptWeights::num_params() const {
   return n;
 }
 
+void check_opt_positions(const ModelSpec& spec, int64_t first, int64_t end) {
+  if (end <= spec.max_seq_len) return;
+  const int64_t position = first >= spec.max_seq_len ? first : spec.max_seq_len;
+  throw InputError("", 0, "model.max_seq_len",
+                   "model '" + spec.name + "': position " + std::to_string(position) +
+                       " is past the learned position table (max_seq_len " +
+                       std::to_string(spec.max_seq_len) + ")");
+}
+
 void validate_opt_spec(const ModelSpec& spec) {
   if (spec.family != "opt") {
     throw InputError("", 0, "model.family",

@@ -57,6 +57,11 @@ struct OptWeights {
 // sizes, num_kv_heads != num_heads (OPT is multi-head), or a family other than opt.
 void validate_opt_spec(const ModelSpec& spec);
 
+// Throws InputError (model.max_seq_len) naming the first position past the learned position
+// table when positions [first, end) do not all lie in [0, spec.max_seq_len). The CPU and CUDA
+// OPT models check every step with it before reading the table.
+void check_opt_positions(const ModelSpec& spec, int64_t first, int64_t end);
+
 // REQUIRES: validate_opt_spec(spec) passes.
 OptWeights load_opt_weights(const ModelSpec& spec, const WeightSource& source);
 
