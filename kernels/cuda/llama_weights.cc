@@ -63,9 +63,7 @@ CudaLlamaWeights::CudaLlamaWeights(const ModelSpec& spec, DType dtype, uint64_t 
     // Device-generated: each Hugging Face tensor into its rows of the fused buffer.
     auto fill = [&](size_t offset, int64_t first_row, int64_t rows, int64_t cols,
                     const std::string& name, bool is_vector) {
-      T* dst = reinterpret_cast<T*>(base + offset) + first_row * cols;
-      fill_dummy(dst, rows * cols, dummy_tensor_seed(seed, name),
-                 dummy_range(name, is_vector, cols), stream);
+      fill_dummy_rows<T>(offset, first_row, rows, cols, seed, name, is_vector, stream);
     };
     fill(embed_tokens_, 0, vocab, hidden, "model.embed_tokens.weight", false);
     for (int32_t l = 0; l < spec.num_layers; ++l) {

@@ -82,14 +82,7 @@ CudaOptWeights::CudaOptWeights(const ModelSpec& spec, DType dtype, uint64_t seed
     // is one row of `cols` entries).
     auto fill = [&](size_t offset, int64_t first_row, int64_t rows, int64_t cols,
                     const std::string& name, bool is_vector) {
-      T* dst = reinterpret_cast<T*>(base + offset) + first_row * cols;
-      fill_dummy(dst, rows * cols, dummy_tensor_seed(seed, name),
-                 dummy_range(name, is_vector, cols), stream);
-    };
-    // A bias segment: `size` entries at `first`.
-    auto fill_segment = [&](size_t offset, int64_t first, int64_t size, const std::string& name) {
-      T* dst = reinterpret_cast<T*>(base + offset) + first;
-      fill_dummy(dst, size, dummy_tensor_seed(seed, name), dummy_range(name, true, size), stream);
+      fill_dummy_rows<T>(offset, first_row, rows, cols, seed, name, is_vector, stream);
     };
     fill(embed_tokens_, 0, vocab, hidden, "model.decoder.embed_tokens.weight", false);
     fill(embed_positions_, 0, position_rows, hidden, "model.decoder.embed_positions.weight",
@@ -103,7 +96,7 @@ CudaOptWeights::CudaOptWeights(const ModelSpec& spec, DType dtype, uint64_t seed
       for (int64_t i = 0; i < 3; ++i) {
         const std::string proj = p + "self_attn." + names[i];
         fill(d.qkv_proj, i * width, width, hidden, proj + ".weight", false);
-        fill_segment(d.qkv_bias, i * width, width, proj + ".bias");
+        fill(d.qkv_bias, i, 1, width, proj + ".bias", true);  // row i of the [3][width] bias
       }
       fill(d.out_proj, 0, hidden, width, p + "self_attn.out_proj.weight", false);
       fill(d.out_bias, 0, 1, hidden, p + "self_attn.out_proj.bias", true);

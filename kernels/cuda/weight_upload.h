@@ -8,12 +8,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <type_traits>
 
 #include "core/model_spec.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/dtype.h"
+#include "kernels/cuda/dummy_weights.h"
 #include "kernels/cuda/elementwise.h"
 
 namespace kvlab::cuda {
@@ -51,6 +53,18 @@ class DeviceWeights {
 
  protected:
   DeviceWeights(DType dtype, Source source) : dtype_(dtype), source_(source) {}
+
+  // kDevice: Hugging Face tensor `name` (`rows` x `cols`; a 1-D tensor, `is_vector`, is one
+  // row) filled by dummy_weights.h's rule into rows [first_row, first_row + rows) of the fused
+  // tensor at byte `offset`.
+  template <typename T>
+  void fill_dummy_rows(size_t offset, int64_t first_row, int64_t rows, int64_t cols,
+                       uint64_t seed, const std::string& name, bool is_vector,
+                       cudaStream_t stream) {
+    T* dst = reinterpret_cast<T*>(storage_.as<char>() + offset) + first_row * cols;
+    fill_dummy(dst, rows * cols, dummy_tensor_seed(seed, name), dummy_range(name, is_vector, cols),
+               stream);
+  }
 
   DType dtype_;
   Source source_;
