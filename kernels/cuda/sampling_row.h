@@ -68,12 +68,8 @@ constexpr int32_t kNone = 0x7fffffff;  // "no id": larger than every id
 
 using ::kvlab::mt19937_64_first;
 using ::kvlab::sampling_seed;
+using ::kvlab::sampling_u;
 using ::kvlab::uniform_01;
-
-// The u the CPU draws for (seed, sample index, position).
-KVLAB_CUDA_HD double draw_u(uint64_t seed, int32_t sample_index, int64_t position) {
-  return sampling_u(seed, sample_index, position);
-}
 
 // --- keys -------------------------------------------------------------------------------------
 
@@ -355,7 +351,7 @@ KVLAB_CUDA_HD_FN int32_t sample_row(Team& team, const float* logits, int32_t voc
     kept = nucleus;
     total = kept_mass(team, row, vocab, kept, weight);
   }
-  const double u = draw_u(spec.seed, spec.sample_index, spec.position);
+  const double u = sampling_u(spec.seed, spec.sample_index, spec.position);
   return inverse_cdf(team, row, vocab, kept, weight, total, u);
 }
 

@@ -51,7 +51,7 @@ TEST(SamplingRng, SeedAndUniformEqualTheCpuSampler) {
     ASSERT_EQ(sampling::sampling_seed(seed, index, position), s);
     std::mt19937_64 engine(s);
     const double u = cpu::uniform_01(engine());
-    ASSERT_EQ(sampling::draw_u(seed, index, position), u);
+    ASSERT_EQ(sampling::sampling_u(seed, index, position), u);
     ASSERT_GE(u, 0.0);
     ASSERT_LT(u, 1.0);
   }
