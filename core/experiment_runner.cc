@@ -70,16 +70,18 @@ std::vector<PreparedPoint> prepare_experiment(const Config& config, const Shard&
   return prepared;
 }
 
+bool any_on_gpu(const std::vector<PreparedPoint>& points) {
+  return std::any_of(points.begin(), points.end(),
+                     [](const PreparedPoint& p) { return p.config.backend.kind == "cuda"; });
+}
+
 int effective_jobs(const std::vector<PreparedPoint>& points, int requested) {
-  const bool gpu = std::any_of(points.begin(), points.end(), [](const PreparedPoint& p) {
-    return p.config.backend.kind == "cuda";
-  });
-  if (gpu) return 1;
+  if (any_on_gpu(points)) return 1;
   return std::max(1, std::min<int>(requested, static_cast<int>(points.size())));
 }
 
 std::vector<RunResult> run_experiment(const Config& config, const RunOptions& options) {
-  const size_t sweep_size = expand_sweep(config).size();
+  const size_t points_in_sweep = sweep_size(config);
   const std::vector<PreparedPoint> prepared = prepare_experiment(config, options.shard);
 
   int64_t requests_total = 0;
@@ -109,7 +111,7 @@ std::vector<RunResult> run_experiment(const Config& config, const RunOptions& op
         RunResult r = engine->run(requests_for_backend(p.config, p.workload->requests), on_progress);
         r.label = p.point.label;
         r.point_index = p.point.index;
-        r.sweep_size = sweep_size;
+        r.sweep_size = points_in_sweep;
         r.workload = p.workload->report;
         r.summary.set("num_filtered", static_cast<double>(r.workload.num_filtered()));
         r.summary.set("num_bad_rows_skipped", static_cast<double>(r.workload.bad_rows_skipped));

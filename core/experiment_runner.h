@@ -48,6 +48,9 @@ struct PreparedPoint {
 // hardware (a cuda device's free memory) happen when the point runs.
 std::vector<PreparedPoint> prepare_experiment(const Config& config, const Shard& shard);
 
+// Whether any point runs on a GPU back end (backend.kind = cuda).
+bool any_on_gpu(const std::vector<PreparedPoint>& points);
+
 // The threads run_experiment uses for `points`: `requested`, at most one per point, and one
 // when any point runs on a GPU back end (each cuda executor holds a whole model's weights).
 int effective_jobs(const std::vector<PreparedPoint>& points, int requested);

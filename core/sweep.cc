@@ -6,10 +6,15 @@
 
 namespace kvlab {
 
+size_t sweep_size(const Config& config) {
+  size_t total = 1;
+  for (const SweepAxis& axis : config.sweep()) total *= axis.values.size();
+  return total;
+}
+
 std::vector<SweepPoint> expand_sweep(const Config& config) {
   const std::vector<SweepAxis>& axes = config.sweep();
-  size_t total = 1;
-  for (const SweepAxis& axis : axes) total *= axis.values.size();
+  const size_t total = sweep_size(config);
   std::vector<SweepPoint> points;
   points.reserve(total);
   for (size_t i = 0; i < total; ++i) {

@@ -19,6 +19,10 @@ struct SweepPoint {
 
 std::vector<SweepPoint> expand_sweep(const Config& config);
 
+// How many points expand_sweep(config) gives (the product of the axes' lengths; 1 without a
+// sweep), without expanding them.
+size_t sweep_size(const Config& config);
+
 // "I/N" -> shard I (0-based) of N; throws InputError naming --shard.
 struct Shard {
   size_t index = 0;

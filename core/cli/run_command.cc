@@ -87,9 +87,7 @@ int check_points(const Config& config, const Shard& shard, int jobs) {
   if (!points.empty()) std::printf("%s\n", workload_line(points.front().workload->report).c_str());
   std::printf("check passed: %zu point(s) would run on %d thread(s); nothing was run or written",
               points.size(), effective_jobs(points, jobs));
-  const bool gpu = std::any_of(points.begin(), points.end(),
-                               [](const PreparedPoint& p) { return p.config.backend.kind == "cuda"; });
-  std::printf("%s\n", gpu ? " (the cuda back end checks device memory when a point starts)" : "");
+  std::printf("%s\n", any_on_gpu(points) ? " (the cuda back end checks device memory when a point starts)" : "");
   return 0;
 }
 
