@@ -39,8 +39,8 @@ StepBatch build_step_batch(std::span<const ForwardEntry> batch, int32_t vocab_si
     const int64_t end = int64_t{entry.start} + n;
     check_invariant(end <= max_positions,
                     "cuda forward: positions up to " + std::to_string(end - 1) +
-                        " exceed the rotary table's " + std::to_string(max_positions) +
-                        " (model.max_seq_len)");
+                        " exceed the model's " + std::to_string(max_positions) +
+                        " (model.max_seq_len: llama's rotary table, OPT's learned positions)");
     for (int32_t t = 0; t < n; ++t) {
       const int32_t id = entry.tokens[static_cast<size_t>(t)];
       if (id < 0 || id >= vocab_size) {

@@ -35,7 +35,7 @@ struct StepBatch {
 
 // Throws InputError for a token id outside [0, vocab_size) (as LlamaModel::forward does).
 // REQUIRES (checked, InvariantError): entries non-empty with start >= 0; every position
-// < max_positions (the rotary table: model.max_seq_len); layouts as KvBatchTables::build
+// < max_positions (model.max_seq_len: the rotary or learned position table); layouts as KvBatchTables::build
 // requires within `arena_slots`; prefill and decode layouts of one kind and block size.
 StepBatch build_step_batch(std::span<const ForwardEntry> batch, int32_t vocab_size,
                            int32_t max_positions, int64_t arena_slots);
