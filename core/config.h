@@ -4,7 +4,7 @@
 //
 // Why not Boost.Program_options for the INI file: its parser does not report line numbers,
 // and a user who mistypes a key in a 40-line experiment deserves the line. Program_options
-// parses the command line (see core/cli.cc).
+// parses the command line (app/cli/).
 //
 // The known keys, with defaults and help, are the schema in config_schema.cc; an unknown key
 // is an error that names its line. [sweep] keys must name known keys; their values are

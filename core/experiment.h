@@ -1,6 +1,8 @@
 // ExperimentConfig: a Config resolved into typed, validated settings for one run (one sweep
 // point), with the model and hardware looked up in their catalogs and the KV capacity
-// computed. Validation errors name the key and where its value came from.
+// computed: what the Engine, the back ends and the cost models are created from. The
+// application resolves it (app/resolve_experiment.h); validation errors name the key and
+// where its value came from.
 #pragma once
 
 #include <cstdint>
@@ -67,14 +69,5 @@ struct ExperimentConfig {
   // Bytes one token slot occupies on one GPU (KV heads are split by tensor parallelism).
   int64_t kv_bytes_per_slot_per_gpu() const;
 };
-
-// Validates every key and resolves the catalogs and capacity. Throws InputError.
-ExperimentConfig resolve_experiment(const Config& config);
-
-// KV slots that fit in `memory_gib` per GPU after weights and an activation reserve, or
-// from kv_cache_gb when it is > 0. Exposed for tests and `kvlab list`.
-int64_t kv_capacity_slots(const ModelSpec& model, const HardwareSpec& hw, int32_t tensor_parallel,
-                          double kv_cache_gb, double gpu_memory_utilization,
-                          int64_t max_batched_tokens);
 
 }  // namespace kvlab

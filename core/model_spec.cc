@@ -26,14 +26,4 @@ int64_t ModelSpec::num_params() const {
   return num_layers * params_per_layer() + 2 * embeddings + positions + final_norm;
 }
 
-Catalog<ModelSpec>& model_catalog() {
-  static Catalog<ModelSpec> catalog("model");
-  return catalog;
-}
-
-Catalog<HardwareSpec>& hardware_catalog() {
-  static Catalog<HardwareSpec> catalog("hardware");
-  return catalog;
-}
-
 }  // namespace kvlab

@@ -1,4 +1,4 @@
-// Shapes of models and GPUs, as plain data. The catalogs (filled by sim/catalog.cc) map
+// Shapes of models and GPUs, as plain data. The catalogs (core/catalog.cc) map
 // names to them; every back end reads the same entries, so a simulated llama-2-7b and a
 // dummy-weight llama-2-7b on CUDA have the same KV bytes per token.
 #pragma once

@@ -1,6 +1,7 @@
 // Workload: the requests a run replays, and an account of every trace row that did not
 // become a request (malformed rows skipped, rows filtered by length or count), so nothing a
-// user gave is dropped silently. Built by traces/ (readers, filters, arrival processes).
+// user gave is dropped silently. Built by traces/ (traces/workload_loader.h: readers, filters,
+// arrival processes).
 #pragma once
 
 #include <cstdint>
@@ -75,9 +76,5 @@ class TraceReader {
 struct TraceReaderConfig {};
 using TraceReaderRegistry = Registry<TraceReader, TraceReaderConfig>;
 TraceReaderRegistry& trace_readers();
-
-// Reads (or generates) the workload of `config`: reader, filters, num_requests, arrivals.
-// Defined in traces/.
-Workload load_workload(const WorkloadConfig& config);
 
 }  // namespace kvlab

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "core/errors.h"
-#include "core/llm.h"
+#include "app/llm.h"
 
 namespace {
 

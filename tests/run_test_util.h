@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "core/config.h"
-#include "core/experiment_runner.h"
+#include "app/experiment_runner.h"
 #include "core/metrics.h"
 
 namespace kvlab::e2e {

@@ -1,4 +1,4 @@
-// The workload loader behind core's load_workload(): trace rows (or synthetic ones), then
+// The workload loader, load_workload(): trace rows (or synthetic ones), then
 // the length filters, then num_requests, then arrivals, then the requests sorted by arrival.
 //
 // Order and accounting (every row a user gave is counted once, in the first place it fell):
@@ -44,5 +44,8 @@ struct WorkloadDetails {
 // Throws InputError naming the workload.* key for invalid settings, and the file, line and
 // field for malformed traces.
 WorkloadDetails load_workload_with_details(const WorkloadConfig& config);
+
+// Reads (or generates) the workload of `config`: reader, filters, num_requests, arrivals.
+Workload load_workload(const WorkloadConfig& config);
 
 }  // namespace kvlab

@@ -1,4 +1,4 @@
-#include "core/results_writer.h"
+#include "app/results_writer.h"
 
 #include <gtest/gtest.h>
 #include <hdf5.h>

@@ -9,7 +9,7 @@
 
 #include "core/config.h"
 #include "core/engine.h"
-#include "core/experiment_runner.h"
+#include "app/experiment_runner.h"
 #include "sim/calibration.h"
 #include "tests/e2e/e2e_util.h"
 

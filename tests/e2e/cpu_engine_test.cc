@@ -8,7 +8,7 @@
 #include <map>
 
 #include "core/experiment.h"
-#include "core/experiment_runner.h"
+#include "app/experiment_runner.h"
 #include "tests/run_test_util.h"
 
 namespace kvlab {

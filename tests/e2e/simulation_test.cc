@@ -6,7 +6,7 @@
 
 #include "core/errors.h"
 #include "core/experiment.h"
-#include "core/experiment_runner.h"
+#include "app/experiment_runner.h"
 #include "tests/run_test_util.h"
 #include "tests/e2e/e2e_util.h"
 

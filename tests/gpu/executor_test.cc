@@ -18,7 +18,7 @@
 
 #include "core/errors.h"
 #include "core/experiment.h"
-#include "core/experiment_runner.h"
+#include "app/experiment_runner.h"
 #include "tests/gpu/gpu_test_util.h"
 #include "tests/run_test_util.h"
 

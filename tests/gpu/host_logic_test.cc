@@ -18,6 +18,7 @@
 #include "core/engine.h"
 #include "core/errors.h"
 #include "core/executor.h"
+#include "app/resolve_experiment.h"
 #include "core/experiment.h"
 #include "kernels/cpu/rotary.h"
 #include "kernels/cuda/attention.h"

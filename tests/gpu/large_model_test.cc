@@ -8,7 +8,7 @@
 #include <set>
 
 #include "core/experiment.h"
-#include "core/experiment_runner.h"
+#include "app/experiment_runner.h"
 #include "kernels/cpu/sampling.h"
 #include "kernels/cuda/device_query.h"
 #include "kernels/cuda/llama_model.h"

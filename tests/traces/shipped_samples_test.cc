@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/workload.h"
+#include "traces/workload_loader.h"
 #include "tests/traces/trace_test_util.h"
 #include "traces/trace_stats.h"
 

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/workload.h"
+#include "traces/workload_loader.h"
 #include "tests/traces/trace_test_util.h"
 #include "traces/length_distribution.h"
 

@@ -1,4 +1,4 @@
-#include "core/experiment_runner.h"
+#include "app/experiment_runner.h"
 
 #include <algorithm>
 #include <atomic>
@@ -12,6 +12,7 @@
 #include "core/splitmix.h"
 #include "core/experiment.h"
 #include "core/workload.h"
+#include "traces/workload_loader.h"
 
 namespace kvlab {
 

@@ -6,12 +6,12 @@
 #include <string>
 #include <vector>
 
-#include "core/cli/commands.h"
-#include "core/cli/parse_options.h"
+#include "app/cli/commands.h"
+#include "app/cli/parse_options.h"
 #include "core/config.h"
 #include "core/errors.h"
-#include "core/experiment_runner.h"
-#include "core/results_writer.h"
+#include "app/experiment_runner.h"
+#include "app/results_writer.h"
 #include "sim/calibration.h"
 
 namespace po = boost::program_options;

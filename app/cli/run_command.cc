@@ -7,12 +7,12 @@
 #include <iostream>
 #include <thread>
 
-#include "core/cli/commands.h"
-#include "core/cli/parse_options.h"
+#include "app/cli/commands.h"
+#include "app/cli/parse_options.h"
 #include "core/config.h"
 #include "core/errors.h"
-#include "core/experiment_runner.h"
-#include "core/results_writer.h"
+#include "app/experiment_runner.h"
+#include "app/results_writer.h"
 
 namespace po = boost::program_options;
 

@@ -1,5 +1,6 @@
-#include "core/llm.h"
+#include "app/llm.h"
 
+#include "app/resolve_experiment.h"
 #include "core/engine.h"
 #include "core/errors.h"
 

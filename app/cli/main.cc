@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "core/cli/commands.h"
+#include "app/cli/commands.h"
 #include "core/errors.h"
 
 namespace {

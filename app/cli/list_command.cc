@@ -1,7 +1,7 @@
 #include <iomanip>
 #include <iostream>
 
-#include "core/cli/commands.h"
+#include "app/cli/commands.h"
 #include "core/config.h"
 #include "core/cost_model.h"
 #include "core/executor.h"

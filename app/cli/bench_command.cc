@@ -9,12 +9,14 @@
 #include <iostream>
 #include <sstream>
 
-#include "core/cli/commands.h"
+#include "app/cli/commands.h"
 #include "core/config.h"
 #include "core/engine.h"
+#include "app/resolve_experiment.h"
 #include "core/experiment.h"
-#include "core/results_writer.h"
+#include "app/results_writer.h"
 #include "core/workload.h"
+#include "traces/workload_loader.h"
 
 namespace po = boost::program_options;
 

@@ -1,4 +1,4 @@
-#include "core/sweep.h"
+#include "app/sweep.h"
 
 #include <cstdlib>
 

@@ -1,7 +1,7 @@
 #include <iostream>
 
-#include "core/cli/commands.h"
-#include "core/results_writer.h"
+#include "app/cli/commands.h"
+#include "app/results_writer.h"
 
 namespace kvlab::cli {
 

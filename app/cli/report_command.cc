@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "core/cli/commands.h"
+#include "app/cli/commands.h"
 
 namespace kvlab::cli {
 

@@ -1,8 +1,8 @@
 #include <boost/program_options.hpp>
 #include <iostream>
 
-#include "core/cli/commands.h"
-#include "core/cli/parse_options.h"
+#include "app/cli/commands.h"
+#include "app/cli/parse_options.h"
 #include "traces/trace_stats.h"
 
 namespace po = boost::program_options;

@@ -9,10 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "app/resolve_experiment.h"
 #include "core/config.h"
 #include "core/experiment.h"
 #include "core/metrics.h"
-#include "core/sweep.h"
+#include "app/sweep.h"
 #include "core/workload.h"
 
 namespace kvlab {
