@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "app/builtins.h"
 #include "core/engine.h"
 #include "core/errors.h"
 #include "core/splitmix.h"
@@ -33,7 +34,7 @@ std::string workload_key(const WorkloadConfig& w) {
 std::vector<RequestSpec> requests_for_backend(const ExperimentConfig& config,
                                               const std::vector<RequestSpec>& requests) {
   std::vector<RequestSpec> out = requests;
-  if (config.backend.kind == "sim") return out;
+  if (!executors().entry(config.backend.kind).traits.real) return out;
   const uint64_t seed = config.workload.seed;
   const uint64_t vocab = static_cast<uint64_t>(std::max(1, config.model.vocab_size));
   for (RequestSpec& r : out) {
@@ -52,6 +53,7 @@ std::vector<RequestSpec> requests_for_backend(const ExperimentConfig& config,
 }
 
 std::vector<PreparedPoint> prepare_experiment(const Config& config, const Shard& shard) {
+  register_builtins();
   std::vector<PreparedPoint> prepared;
   std::map<std::string, std::shared_ptr<const Workload>> workloads;
   for (SweepPoint& point : expand_sweep(config)) {
@@ -72,8 +74,9 @@ std::vector<PreparedPoint> prepare_experiment(const Config& config, const Shard&
 }
 
 bool any_on_gpu(const std::vector<PreparedPoint>& points) {
-  return std::any_of(points.begin(), points.end(),
-                     [](const PreparedPoint& p) { return p.config.backend.kind == "cuda"; });
+  return std::any_of(points.begin(), points.end(), [](const PreparedPoint& p) {
+    return executors().entry(p.config.backend.kind).traits.exclusive_device;
+  });
 }
 
 int effective_jobs(const std::vector<PreparedPoint>& points, int requested) {

@@ -29,7 +29,7 @@ struct RunOptions {
       progress;
 };
 
-// The requests a point's back end runs: for real back ends (cpu, cuda), prompts without token
+// The requests a point's back end runs: for real back ends (ExecutorTraits::real: cpu, cuda), prompts without token
 // ids get deterministic pseudo-random ids in [0, vocab) (seeded by workload.seed and the
 // request id, like vLLM's random-token benchmarks) and every request gets the backend.*
 // sampling settings with its own seed. The simulator's requests are returned unchanged.
@@ -49,7 +49,8 @@ struct PreparedPoint {
 // hardware (a cuda device's free memory) happen when the point runs.
 std::vector<PreparedPoint> prepare_experiment(const Config& config, const Shard& shard);
 
-// Whether any point runs on a GPU back end (backend.kind = cuda).
+// Whether any point runs on a back end that holds a whole device (ExecutorTraits::
+// exclusive_device: cuda).
 bool any_on_gpu(const std::vector<PreparedPoint>& points);
 
 // The threads run_experiment uses for `points`: `requested`, at most one per point, and one

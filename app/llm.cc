@@ -1,5 +1,6 @@
 #include "app/llm.h"
 
+#include "app/builtins.h"
 #include "app/resolve_experiment.h"
 #include "core/engine.h"
 #include "core/errors.h"
@@ -9,6 +10,7 @@ namespace kvlab {
 namespace {
 
 Config single_point(Config config) {
+  register_builtins();
   if (!config.sweep().empty()) {
     throw InputError("", 0, "sweep", "an LLM is one engine: remove the [sweep] section");
   }
@@ -22,6 +24,7 @@ LLM::LLM(const Config& config) : config_(resolve_experiment(single_point(config)
 }
 
 LLM LLM::from_file(const std::string& path, const std::vector<std::string>& overrides) {
+  register_builtins();
   Config config = Config::load(path);
   for (const std::string& o : overrides) config.set_override(o);
   return LLM(config);

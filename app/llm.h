@@ -44,6 +44,8 @@ struct GenerateOutput {
 class LLM {
  public:
   // Throws InputError for a bad config; a [sweep] section is refused (an LLM is one engine).
+  // A Config the caller parsed needs the built-in keys registered first (register_builtins(),
+  // app/builtins.h); from_file does that itself.
   explicit LLM(const Config& config);
   static LLM from_file(const std::string& path, const std::vector<std::string>& overrides = {});
 

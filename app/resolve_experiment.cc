@@ -4,34 +4,14 @@
 #include <cmath>
 
 #include "core/errors.h"
+#include "core/kv_cache_manager.h"
+#include "core/scheduler.h"
 
 namespace kvlab {
 
 namespace {
 
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
-
-int64_t positive_int(const Config& c, const std::string& key, int64_t min_value) {
-  const int64_t v = c.get_int(key);
-  if (v < min_value) c.fail(key, "must be at least " + std::to_string(min_value) + ", got " + std::to_string(v));
-  return v;
-}
-
-double nonnegative(const Config& c, const std::string& key) {
-  const double v = c.get_double(key);
-  if (v < 0) c.fail(key, "must not be negative");
-  return v;
-}
-
-std::string one_of(const Config& c, const std::string& key, std::initializer_list<const char*> options) {
-  const std::string v = c.get_string(key);
-  std::string known;
-  for (const char* o : options) {
-    if (v == o) return v;
-    known += (known.empty() ? "" : ", ") + std::string(o);
-  }
-  c.fail(key, "'" + v + "' is not one of: " + known);
-}
 
 std::string join_path(const std::string& dir, const std::string& path) {
   if (path.empty() || path.front() == '/' || dir.empty()) return path;
@@ -61,40 +41,36 @@ int64_t kv_capacity_slots(const ModelSpec& model, const HardwareSpec& hw, int32_
   return static_cast<int64_t>(std::floor(kv_bytes / bytes_per_slot));
 }
 
+// Every key's type, range and choices are its declaration's (core/config_keys.h), checked once
+// by c.validate() and by the typed getters; what is checked here relates keys to each other
+// and to the catalogs.
 ExperimentConfig resolve_experiment(const Config& c) {
+  c.validate();
   ExperimentConfig e;
   e.raw = c;
 
   // [workload]
   WorkloadConfig& w = e.workload;
   w.trace = join_path(c.base_dir(), c.get_string("workload.trace"));
-  w.format = c.get_string("workload.format");
-  w.arrival = one_of(c, "workload.arrival", {"trace", "poisson", "gamma", "burst"});
+  w.format = c.get_choice("workload.format");
+  w.arrival = c.get_choice("workload.arrival");
   w.rate = c.get_double("workload.rate");
-  if (w.rate <= 0) c.fail("workload.rate", "must be positive");
   w.burstiness = c.get_double("workload.burstiness");
-  if (w.burstiness <= 0) c.fail("workload.burstiness", "must be positive");
   w.time_scale = c.get_double("workload.time_scale");
-  if (w.time_scale <= 0) c.fail("workload.time_scale", "must be positive");
-  w.num_requests = positive_int(c, "workload.num_requests", 0);
-  w.seed = static_cast<uint64_t>(positive_int(c, "workload.seed", 0));
+  w.num_requests = c.get_int("workload.num_requests");
+  w.seed = static_cast<uint64_t>(c.get_int("workload.seed"));
   w.prompt_len = c.get_string("workload.prompt_len");
   w.output_len = c.get_string("workload.output_len");
-  w.max_prompt_len = positive_int(c, "workload.max_prompt_len", 0);
-  w.max_total_len = positive_int(c, "workload.max_total_len", 0);
-  w.skip_bad_rows = one_of(c, "workload.on_bad_row", {"fail", "skip"}) == "skip";
-  w.n = static_cast<int32_t>(positive_int(c, "workload.n", 1));
-  if (w.n > kMaxSamples) c.fail("workload.n", "at most " + std::to_string(kMaxSamples));
+  w.max_prompt_len = c.get_int("workload.max_prompt_len");
+  w.max_total_len = c.get_int("workload.max_total_len");
+  w.skip_bad_rows = c.get_choice("workload.on_bad_row") == "skip";
+  w.n = static_cast<int32_t>(c.get_int("workload.n"));
 
   // [model]
-  try {
-    e.model = model_catalog().get(c.get_string("model.name"));
-  } catch (const InputError& err) {
-    c.fail("model.name", err.what());
-  }
-  const int64_t max_seq_len = positive_int(c, "model.max_seq_len", 0);
+  e.model = model_catalog().get(c.get_choice("model.name"));
+  const int64_t max_seq_len = c.get_int("model.max_seq_len");
   if (max_seq_len > 0) e.model.max_seq_len = static_cast<int32_t>(max_seq_len);
-  e.tensor_parallel = static_cast<int32_t>(positive_int(c, "model.tensor_parallel", 1));
+  e.tensor_parallel = static_cast<int32_t>(c.get_int("model.tensor_parallel"));
   if (e.model.num_kv_heads % e.tensor_parallel != 0 || e.model.num_heads % e.tensor_parallel != 0) {
     c.fail("model.tensor_parallel", "must divide the model's attention heads (" +
                                         std::to_string(e.model.num_heads) + ") and KV heads (" +
@@ -102,46 +78,34 @@ ExperimentConfig resolve_experiment(const Config& c) {
   }
 
   // [hardware]
-  try {
-    e.hardware = hardware_catalog().get(c.get_string("hardware.name"));
-  } catch (const InputError& err) {
-    c.fail("hardware.name", err.what());
-  }
-  const int64_t gpus = positive_int(c, "hardware.gpus_per_node", 0);
+  e.hardware = hardware_catalog().get(c.get_choice("hardware.name"));
+  const int64_t gpus = c.get_int("hardware.gpus_per_node");
   if (gpus > 0) e.hardware.gpus_per_node = static_cast<int32_t>(gpus);
-  const std::string topology = c.get_string("hardware.topology");
-  if (!topology.empty()) e.hardware.topology = one_of(c, "hardware.topology", {"nvswitch", "pcie"});
+  const std::string topology = c.get_choice("hardware.topology");
+  if (!topology.empty()) e.hardware.topology = topology;
   if (e.tensor_parallel > e.hardware.gpus_per_node) {
     c.fail("model.tensor_parallel", "exceeds the node's " + std::to_string(e.hardware.gpus_per_node) + " GPUs");
   }
-  e.kv_cache_gb = nonnegative(c, "hardware.kv_cache_gb");
+  e.kv_cache_gb = c.get_double("hardware.kv_cache_gb");
   e.gpu_memory_utilization = c.get_double("hardware.gpu_memory_utilization");
-  if (e.gpu_memory_utilization <= 0 || e.gpu_memory_utilization > 1) {
-    c.fail("hardware.gpu_memory_utilization", "must be in (0, 1]");
-  }
 
-  // [scheduler]
+  // [scheduler]: the limits every scheduler and back end shares; a scheduler reads its own
+  // keys from its settings.
   SchedulerConfig& s = e.scheduler;
-  s.batching = c.get_string("scheduler.batching");
-  s.max_num_seqs = static_cast<int32_t>(positive_int(c, "scheduler.max_num_seqs", 1));
-  s.max_batched_tokens = positive_int(c, "scheduler.max_batched_tokens", 0);
+  s.batching = c.get_choice("scheduler.batching");
+  s.max_num_seqs = static_cast<int32_t>(c.get_int("scheduler.max_num_seqs"));
+  s.max_batched_tokens = c.get_int("scheduler.max_batched_tokens");
   if (s.max_batched_tokens == 0) s.max_batched_tokens = std::max<int64_t>(e.model.max_seq_len, 2048);
-  s.chunk_size = static_cast<int32_t>(positive_int(c, "scheduler.chunk_size", 0));
-  s.preemption = c.get_string("scheduler.preemption");
-  s.victim = c.get_string("scheduler.victim");
   s.max_seq_len = e.model.max_seq_len;
+  s.settings = c;
 
-  // [memory]
+  // [memory]: capacity and pool sizes; a policy reads its own keys from its settings.
   MemoryConfig& m = e.memory;
-  m.policy = c.get_string("memory.policy");
-  m.block_size = static_cast<int32_t>(c.get_int("memory.block_size"));
-  m.reservation = c.get_string("memory.reservation");
-  m.placement = c.get_string("memory.placement");
-  m.watermark = c.get_double("memory.watermark");
-  if (m.watermark < 0 || m.watermark >= 1) c.fail("memory.watermark", "must be in [0, 1)");
+  m.policy = c.get_choice("memory.policy");
   m.max_seq_len = e.model.max_seq_len;
-  e.swap_space_gb = nonnegative(c, "memory.swap_space_gb");
-  const int64_t capacity_override = positive_int(c, "memory.capacity_slots", 0);
+  m.settings = c;
+  e.swap_space_gb = c.get_double("memory.swap_space_gb");
+  const int64_t capacity_override = c.get_int("memory.capacity_slots");
   e.kv_capacity_derived = capacity_override == 0 && e.kv_cache_gb == 0;
   if (capacity_override > 0) {
     m.capacity_slots = capacity_override;
@@ -161,27 +125,22 @@ ExperimentConfig resolve_experiment(const Config& c) {
 
   // [backend]
   BackendConfig& b = e.backend;
-  b.kind = c.get_string("backend.kind");
-  b.cost_model = c.get_string("backend.cost_model");
-  b.step_overhead_ms = nonnegative(c, "backend.step_overhead_ms");
-  b.swap_overhead_us = nonnegative(c, "backend.swap_overhead_us");
+  b.kind = c.get_choice("backend.kind");
+  b.cost_model = c.get_choice("backend.cost_model");
+  b.step_overhead_ms = c.get_double("backend.step_overhead_ms");
+  b.swap_overhead_us = c.get_double("backend.swap_overhead_us");
   b.compute_efficiency = c.get_double("backend.compute_efficiency");
-  if (b.compute_efficiency <= 0 || b.compute_efficiency > 1) c.fail("backend.compute_efficiency", "must be in (0, 1]");
   b.bandwidth_efficiency = c.get_double("backend.bandwidth_efficiency");
-  if (b.bandwidth_efficiency <= 0 || b.bandwidth_efficiency > 1) c.fail("backend.bandwidth_efficiency", "must be in (0, 1]");
-  b.device = static_cast<int32_t>(positive_int(c, "backend.device", 0));
-  b.dtype = one_of(c, "backend.dtype", {"fp32", "fp16", "bf16"});
+  b.device = static_cast<int32_t>(c.get_int("backend.device"));
+  b.dtype = c.get_choice("backend.dtype");
   b.realtime = c.get_bool("backend.realtime");
-  b.weights_seed = static_cast<uint64_t>(positive_int(c, "backend.weights_seed", 0));
-  b.sampling.temperature = static_cast<float>(nonnegative(c, "backend.temperature"));
-  b.sampling.top_k = static_cast<int32_t>(positive_int(c, "backend.top_k", 0));
+  b.weights_seed = static_cast<uint64_t>(c.get_int("backend.weights_seed"));
+  b.sampling.temperature = static_cast<float>(c.get_double("backend.temperature"));
+  b.sampling.top_k = static_cast<int32_t>(c.get_int("backend.top_k"));
   b.sampling.top_p = static_cast<float>(c.get_double("backend.top_p"));
-  if (b.sampling.top_p <= 0 || b.sampling.top_p > 1) c.fail("backend.top_p", "must be in (0, 1]");
   b.sampling.repetition_penalty = static_cast<float>(c.get_double("backend.repetition_penalty"));
-  if (b.sampling.repetition_penalty <= 0) c.fail("backend.repetition_penalty", "must be positive");
   b.sampling.seed = w.seed;
   b.max_host_memory_gb = c.get_double("backend.max_host_memory_gb");
-  if (b.max_host_memory_gb <= 0) c.fail("backend.max_host_memory_gb", "must be positive");
 
   // [output]
   e.output_path = c.get_string("output.path");

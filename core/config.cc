@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/config_keys.h"
 #include "core/errors.h"
 
 namespace kvlab {
@@ -32,17 +33,20 @@ std::vector<std::string> split_list(const std::string& text, char sep) {
 namespace {
 
 const std::set<std::string>& known_sections() {
-  static const std::set<std::string> sections = {"workload", "model",   "hardware", "memory",
-                                                 "scheduler", "backend", "output",   "sweep"};
+  static const std::set<std::string> sections = [] {
+    std::set<std::string> s(KeySchema::sections().begin(), KeySchema::sections().end());
+    s.insert("sweep");
+    return s;
+  }();
   return sections;
 }
 
 void check_known_key(const std::string& key, const std::string& origin, long line) {
-  if (find_config_key(key)) return;
+  if (config_keys().find(key)) return;
   std::string section = key.substr(0, key.find('.'));
   std::string known;
-  for (const ConfigKey& k : config_schema()) {
-    std::string ks = k.key;
+  for (const KeySpec* k : config_keys().keys()) {
+    const std::string& ks = k->key;
     if (ks.rfind(section + ".", 0) == 0) known += (known.empty() ? "" : ", ") + ks.substr(section.size() + 1);
   }
   if (known.empty()) throw InputError(origin, line, key, "unknown section '" + section + "'");
@@ -214,7 +218,7 @@ void Config::set(const std::string& key, const std::string& value, const std::st
 std::string Config::get_string(const std::string& key) const {
   auto it = values_.find(key);
   if (it != values_.end()) return it->second.value;
-  const ConfigKey* k = find_config_key(key);
+  const KeySpec* k = config_keys().find(key);
   if (!k) throw InvariantError("config key '" + key + "' is not in the schema");
   return k->default_value;
 }
@@ -225,8 +229,23 @@ void Config::fail(const std::string& key, const std::string& message) const {
   throw InputError("", 0, key, message + " (default value)");
 }
 
+namespace {
+
+// The value of `key`, checked against its declaration (type, range, choices): the one place a
+// key's rule is applied, whether it is read or validated ahead (Config::validate).
+std::string checked_value(const Config& c, const std::string& key) {
+  std::string text = c.get_string(key);
+  if (const KeySpec* spec = config_keys().find(key)) {
+    const std::string reason = spec->check(text);
+    if (!reason.empty()) c.fail(key, reason);
+  }
+  return text;
+}
+
+}  // namespace
+
 int64_t Config::get_int(const std::string& key) const {
-  const std::string text = get_string(key);
+  const std::string text = checked_value(*this, key);
   errno = 0;
   char* end = nullptr;
   const long long v = std::strtoll(text.c_str(), &end, 10);
@@ -235,7 +254,7 @@ int64_t Config::get_int(const std::string& key) const {
 }
 
 double Config::get_double(const std::string& key) const {
-  const std::string text = get_string(key);
+  const std::string text = checked_value(*this, key);
   errno = 0;
   char* end = nullptr;
   const double v = std::strtod(text.c_str(), &end);
@@ -246,16 +265,25 @@ double Config::get_double(const std::string& key) const {
 }
 
 bool Config::get_bool(const std::string& key) const {
-  const std::string text = get_string(key);
+  const std::string text = checked_value(*this, key);
   if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
   if (text == "false" || text == "0" || text == "no" || text == "off") return false;
   fail(key, "'" + text + "' is not a boolean (true | false)");
 }
 
+std::string Config::get_choice(const std::string& key) const { return checked_value(*this, key); }
+
 std::map<std::string, std::string> Config::resolved() const {
   std::map<std::string, std::string> out;
-  for (const ConfigKey& k : config_schema()) out[k.key] = get_string(k.key);
+  for (const KeySpec* k : config_keys().keys()) out[k->key] = get_string(k->key);
   return out;
+}
+
+void Config::validate() const {
+  for (const auto& [key, value] : values_) {
+    if (!config_keys().find(key)) throw InputError(value.origin, value.line, key, "unknown key");
+    checked_value(*this, key);
+  }
 }
 
 }  // namespace kvlab

@@ -6,8 +6,9 @@
 // and a user who mistypes a key in a 40-line experiment deserves the line. Program_options
 // parses the command line (app/cli/).
 //
-// The known keys, with defaults and help, are the schema in config_schema.cc; an unknown key
-// is an error that names its line. [sweep] keys must name known keys; their values are
+// The known keys, with their defaults, types and ranges, are the schema (core/config_keys.h:
+// declared by the registry entries that read them and by the application); an unknown key is
+// an error that names its line. [sweep] keys must name known keys; their values are
 // comma-separated lists. Keys joined by '+' form one zipped axis whose values are ':'-joined
 // tuples (`memory.policy + memory.reservation = contiguous:max, paged:max`).
 #pragma once
@@ -51,13 +52,19 @@ class Config {
            long line = 0);
 
   bool has(const std::string& key) const { return values_.count(key) > 0; }
-  // Raw value or the schema default.
+  // Raw value or the schema default. REQUIRES: `key` is declared (config_keys()).
   std::string get_string(const std::string& key) const;
+  // Typed values, checked against the key's declaration (type, range, choices) first; a bad
+  // value throws InputError naming where it came from.
   int64_t get_int(const std::string& key) const;
   double get_double(const std::string& key) const;
   bool get_bool(const std::string& key) const;
+  std::string get_choice(const std::string& key) const;
   // Throws InputError("...: field KEY: MESSAGE") with the value's origin.
   [[noreturn]] void fail(const std::string& key, const std::string& message) const;
+  // Checks every value set (not the defaults, which are valid by declaration) against its
+  // key's declaration: type, range, choices. Throws InputError naming file, line and key.
+  void validate() const;
 
   const std::map<std::string, ConfigValue>& values() const { return values_; }
   // [sweep] axes in the order written.
@@ -77,15 +84,6 @@ class Config {
   std::vector<SweepAxis> sweep_;
   std::string base_dir_;
 };
-
-// The schema: every key kvlab reads, with default and one line of help.
-struct ConfigKey {
-  const char* key;           // "memory.block_size"
-  const char* default_value;
-  const char* help;
-};
-const std::vector<ConfigKey>& config_schema();
-const ConfigKey* find_config_key(const std::string& key);
 
 // Splits "a, b ,c" into {"a","b","c"}.
 std::vector<std::string> split_list(const std::string& text, char sep = ',');

@@ -8,7 +8,7 @@
 // term is >= 0 and `seconds` is their sum. A model lists the same term names, in the same
 // order, for every step (zero where a term does not apply), so the per-step columns line up.
 //
-// Cost models register by name in cost_models() (created from an ExperimentConfig) and are
+// Cost models are registered by name in cost_models() (created from an ExperimentConfig) and
 // chosen by `backend.cost_model`; the simulator's Executor (sim/sim_executor.h) runs them.
 //
 // Thread safety: cost() is const and keeps no mutable state; concurrent calls are safe.
@@ -99,11 +99,7 @@ class CostModel {
 };
 
 using CostModelRegistry = Registry<CostModel, ExperimentConfig>;
-// The process-wide registry cost models register in. Defined here, inline, so the interface
-// needs no .cc of its own: an inline function's static is one object in the whole program.
-inline CostModelRegistry& cost_models() {
-  static CostModelRegistry registry("cost model");
-  return registry;
-}
+// Cost models by `backend.cost_model`; filled by app/builtins.cc.
+CostModelRegistry& cost_models();
 
 }  // namespace kvlab

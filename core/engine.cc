@@ -377,20 +377,26 @@ void validate_engine_config(const ExperimentConfig& config) {
   }
 }
 
-std::unique_ptr<Engine> make_engine(const ExperimentConfig& resolved) {
+std::unique_ptr<Engine> make_engine(const ExperimentConfig& resolved,
+                                    const ExecutorWrapper& wrap_executor) {
   ExperimentConfig config = resolved;
-  const auto probe = kv_capacity_probes().find(config.backend.kind);
-  if (config.kv_capacity_derived && probe != kv_capacity_probes().end()) {
+  if (!executors().contains(config.backend.kind)) {
+    config.raw.fail("backend.kind", executors().unknown_message(config.backend.kind));
+  }
+  const KvCapacityProbe& probe = executors().entry(config.backend.kind).traits.capacity_probe;
+  if (config.kv_capacity_derived && probe) {
     // Measured on the device before the manager exists, so the manager and the executor's
     // arena agree on the capacity.
-    config.memory.capacity_slots = probe->second(config);
+    config.memory.capacity_slots = probe(config);
     check_invariant(config.memory.capacity_slots > 0, "capacity probe returned no slots");
   }
   const Config& c = config.raw;
   auto kv = create_from(memory_policies(), config.memory.policy, config.memory, c, "memory.policy");
   auto scheduler =
       create_from(schedulers(), config.scheduler.batching, config.scheduler, c, "scheduler.batching");
-  auto executor = create_from(executors(), config.backend.kind, config, c, "backend.kind");
+  std::unique_ptr<Executor> executor =
+      create_from(executors(), config.backend.kind, config, c, "backend.kind");
+  if (wrap_executor) executor = wrap_executor(std::move(executor));
   return std::make_unique<Engine>(config, std::move(kv), std::move(scheduler), std::move(executor));
 }
 

@@ -71,9 +71,14 @@ class Engine {
 };
 
 // Builds the manager, scheduler and executor that `config` names, from their registries.
-// When the KV capacity was derived and the back end has a capacity probe (core/executor.h),
+// When the KV capacity was derived and the back end has a capacity probe (its registry entry's
+// ExecutorTraits, core/executor.h),
 // memory.capacity_slots is first replaced by what the probe measures on the device.
-std::unique_ptr<Engine> make_engine(const ExperimentConfig& config);
+// `wrap_executor` (may be empty) receives the back end's executor and returns the one the
+// Engine runs: a recording wrapper (sim/calibration.h) sees every step without an Engine hook.
+using ExecutorWrapper = std::function<std::unique_ptr<Executor>(std::unique_ptr<Executor>)>;
+std::unique_ptr<Engine> make_engine(const ExperimentConfig& config,
+                                    const ExecutorWrapper& wrap_executor = {});
 
 // Checks what make_engine would build without building the (possibly expensive) executor:
 // the manager and scheduler are created (validating their settings) and the back end's name

@@ -46,18 +46,26 @@ class Executor {
   virtual StepResult execute(const SchedulerOutput& plan, const KvCacheManager& kv) = 0;
 };
 
-using ExecutorRegistry = Registry<Executor, ExperimentConfig>;
-// Back ends register by `backend.kind` (sim, cpu, cuda); the simulator picks its cost model
-// from cost_models() (core/cost_model.h) by `backend.cost_model`.
-ExecutorRegistry& executors();
-
-// KV capacity measured on the device a back end runs on (vLLM's gpu_memory_utilization): a
-// back end may register a probe under its `backend.kind` (the cuda back end does: free
-// device memory). When the capacity was derived (ExperimentConfig::kv_capacity_derived:
-// neither hardware.kv_cache_gb nor memory.capacity_slots given), make_engine asks the probe
+// KV capacity measured on the device a back end runs on (vLLM's gpu_memory_utilization). When
+// the capacity was derived (ExperimentConfig::kv_capacity_derived: neither
+// hardware.kv_cache_gb nor memory.capacity_slots given), make_engine asks the back end's probe
 // for memory.capacity_slots instead of keeping the hardware catalog's estimate, before it
 // builds the manager. A probe returns a positive slot count or throws InputError.
 using KvCapacityProbe = std::function<int64_t(const ExperimentConfig&)>;
-std::map<std::string, KvCapacityProbe>& kv_capacity_probes();
+
+// What callers may ask of a back end without creating it.
+struct ExecutorTraits {
+  // Steps run real kernels on real token ids: requests get prompt token ids and the
+  // backend.* sampling settings (app/experiment_runner.h), and timings are wall clock.
+  bool real = false;
+  // Each instance holds a whole device (a GPU's memory): sweep points run one at a time.
+  bool exclusive_device = false;
+  // Empty: the catalog's capacity estimate stands.
+  KvCapacityProbe capacity_probe;
+};
+
+using ExecutorRegistry = Registry<Executor, ExperimentConfig, ExecutorTraits>;
+// Back ends by `backend.kind` (sim, cpu, cuda); filled by app/builtins.cc.
+ExecutorRegistry& executors();
 
 }  // namespace kvlab

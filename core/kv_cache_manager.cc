@@ -11,9 +11,4 @@ const char* to_string(AllocStatus s) {
   return "?";
 }
 
-MemoryPolicyRegistry& memory_policies() {
-  static MemoryPolicyRegistry registry("memory policy");
-  return registry;
-}
-
 }  // namespace kvlab

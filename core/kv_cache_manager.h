@@ -16,10 +16,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "core/config.h"
 #include "core/registry.h"
 #include "core/request.h"
 
@@ -73,16 +75,15 @@ struct MemoryBreakdown {
   friend bool operator==(const MemoryBreakdown&, const MemoryBreakdown&) = default;
 };
 
-// Everything a memory policy may be configured with. Each policy reads the keys it knows.
+// What a memory policy is created from: the arena and pool sizes and context window every
+// policy needs (resolved by the application), and `settings`, the experiment's config, from
+// which a policy reads the keys its registry entry declares (memory.block_size, ...).
 struct MemoryConfig {
-  std::string policy = "paged";        // registry name: paged | contiguous | ...
+  std::string policy = "paged";        // registry name (memory.policy)
   int64_t capacity_slots = 0;          // device arena size in token slots (> 0)
   int64_t swap_capacity_slots = 0;     // host pool size in token slots (0: swapping fails)
-  int32_t max_seq_len = 2048;          // model's context window (contiguous `max`)
-  int32_t block_size = 16;             // paged: slots per block, 1..256
-  double watermark = 0.01;             // paged: fraction of blocks kept free at admission
-  std::string reservation = "max";     // contiguous: max | pow2 | oracle
-  std::string placement = "first-fit"; // contiguous: first-fit | best-fit | buddy
+  int32_t max_seq_len = 2048;          // model's context window
+  Config settings;                     // the policy's own keys (defaults when not set)
 };
 
 class KvCacheManager {
@@ -137,8 +138,18 @@ class KvCacheManager {
   virtual void audit() const = 0;
 };
 
-using MemoryPolicyRegistry = Registry<KvCacheManager, MemoryConfig>;
-// The process-wide registry memory policies register themselves in.
+// What callers may ask of a memory policy without creating it.
+struct MemoryPolicyTraits {
+  // A short label for tables: "paged(block 16)", "contiguous(max)".
+  std::function<std::string(const MemoryConfig&)> label;
+  // Slots one swap transfer moves at most: a swap of n slots in one KvCopy costs
+  // ceil(n / unit) transfers (paged: the block size, since blocks are scattered); 0 means one
+  // transfer per KvCopy range (contiguous regions move whole). Cost models price swaps by it.
+  std::function<int64_t(const MemoryConfig&)> swap_unit_slots;
+};
+
+using MemoryPolicyRegistry = Registry<KvCacheManager, MemoryConfig, MemoryPolicyTraits>;
+// The process-wide registry of memory policies (filled by app/builtins.cc).
 MemoryPolicyRegistry& memory_policies();
 
 }  // namespace kvlab

@@ -1,17 +1,31 @@
-// The process-wide registries that live in core and are filled by other folders.
+// The process-wide registries. They start empty: the application registers every built-in
+// entry explicitly (app/builtins.cc); tests and programs may add their own.
+#include "core/cost_model.h"
 #include "core/executor.h"
+#include "core/kv_cache_manager.h"
+#include "core/scheduler.h"
 #include "core/workload.h"
 
 namespace kvlab {
+
+MemoryPolicyRegistry& memory_policies() {
+  static MemoryPolicyRegistry registry("memory policy");
+  return registry;
+}
+
+SchedulerRegistry& schedulers() {
+  static SchedulerRegistry registry("scheduler (batching)");
+  return registry;
+}
 
 ExecutorRegistry& executors() {
   static ExecutorRegistry registry("back end");
   return registry;
 }
 
-std::map<std::string, KvCapacityProbe>& kv_capacity_probes() {
-  static std::map<std::string, KvCapacityProbe> probes;
-  return probes;
+CostModelRegistry& cost_models() {
+  static CostModelRegistry registry("cost model");
+  return registry;
 }
 
 TraceReaderRegistry& trace_readers() {

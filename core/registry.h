@@ -1,8 +1,18 @@
-// Registry: policies, cost models, executors, trace formats and catalog entries are found by
-// name. Implementations register a factory at static-initialization time with
-// KVLAB_REGISTER(...) in their own .cc file, so adding a policy touches one folder; the
-// libraries holding them are linked whole (see CMakeLists.txt) so that no registration is
-// dropped by the linker. Asking for an unknown name throws InputError listing the known ones.
+// Registry: memory policies, schedulers, preemption and victim rules, cost models, back ends
+// and trace formats are found by name. An entry carries everything the rest of kvlab may know
+// about an implementation without creating it: its factory, a one-line description, the
+// config keys it reads (declared here, next to its code; adding the entry adds them to the
+// schema, core/config_keys.h) and its traits (what callers need to ask of it: a memory
+// policy's swap granularity and table label, a back end's capacity probe, ...). Callers ask
+// the entry or the object; nothing outside a registry compares an implementation's name.
+//
+// Registration is explicit: each folder exposes `register_*(Registry&)` functions and the
+// application calls every one of them in one visible place (app/builtins.cc), so a library
+// links by name like any other. Asking for an unknown name throws InputError listing the
+// known ones.
+//
+// Thread safety: entries are added once, before any experiment runs; lookups afterwards may
+// run concurrently.
 #pragma once
 
 #include <functional>
@@ -11,22 +21,35 @@
 #include <string>
 #include <vector>
 
+#include "core/config_keys.h"
 #include "core/errors.h"
 
 namespace kvlab {
 
-template <typename Base, typename Config>
+// Traits of a kind of entry that has none.
+struct NoTraits {};
+
+template <typename Base, typename Config, typename Traits = NoTraits>
 class Registry {
  public:
   using Factory = std::function<std::unique_ptr<Base>(const Config&)>;
+  struct Entry {
+    std::string name;
+    Factory factory;
+    std::string description;    // one line, for `kvlab list`
+    std::vector<KeySpec> keys;  // the config keys the factory and the object read
+    Traits traits{};
+  };
 
   explicit Registry(std::string what) : what_(std::move(what)) {}
 
-  // Registers `factory` under `name`; a second registration of one name is a bug.
-  bool add(const std::string& name, Factory factory, std::string description = "") {
-    check_invariant(!entries_.count(name), what_ + " '" + name + "' registered twice");
-    entries_[name] = Entry{std::move(factory), std::move(description)};
-    return true;
+  // Registers `entry` and declares its keys (config_keys()). A second registration of one
+  // name is a bug.
+  void add(Entry entry) {
+    check_invariant(!entries_.count(entry.name), what_ + " '" + entry.name + "' registered twice");
+    for (const KeySpec& key : entry.keys) config_keys().add(key, what_ + " '" + entry.name + "'");
+    const std::string name = entry.name;
+    entries_.emplace(name, std::move(entry));
   }
 
   bool contains(const std::string& name) const { return entries_.count(name) > 0; }
@@ -34,6 +57,13 @@ class Registry {
   // Throws InputError naming the known entries when `name` is unknown.
   std::unique_ptr<Base> create(const std::string& name, const Config& config) const {
     return entry(name).factory(config);
+  }
+
+  // Throws InputError naming the known entries when `name` is unknown.
+  const Entry& entry(const std::string& name) const {
+    auto it = entries_.find(name);
+    if (it == entries_.end()) throw InputError(unknown_message(name));
+    return it->second;
   }
 
   const std::string& description(const std::string& name) const {
@@ -46,6 +76,9 @@ class Registry {
     return out;
   }
 
+  // What the entries are ("memory policy").
+  const std::string& what() const { return what_; }
+
   // "unknown memory policy 'x' (known: a, b, c)"
   std::string unknown_message(const std::string& name) const {
     std::string known;
@@ -54,15 +87,6 @@ class Registry {
   }
 
  private:
-  struct Entry {
-    Factory factory;
-    std::string description;
-  };
-  const Entry& entry(const std::string& name) const {
-    auto it = entries_.find(name);
-    if (it == entries_.end()) throw InputError(unknown_message(name));
-    return it->second;
-  }
   std::string what_;
   std::map<std::string, Entry> entries_;
 };
@@ -99,10 +123,3 @@ class Catalog {
 };
 
 }  // namespace kvlab
-
-#define KVLAB_CONCAT_INNER(a, b) a##b
-#define KVLAB_CONCAT(a, b) KVLAB_CONCAT_INNER(a, b)
-// KVLAB_REGISTER(registry_expression, "name", factory, "description") at namespace scope.
-#define KVLAB_REGISTER(registry, name, ...)                                   \
-  [[maybe_unused]] static const bool KVLAB_CONCAT(kvlab_registered_, __LINE__) = \
-      (registry).add(name, __VA_ARGS__)

@@ -19,9 +19,4 @@ void SchedulerOutput::clear() {
   num_decode_tokens = 0;
 }
 
-SchedulerRegistry& schedulers() {
-  static SchedulerRegistry registry("scheduler (batching)");
-  return registry;
-}
-
 }  // namespace kvlab

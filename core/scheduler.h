@@ -20,20 +20,23 @@
 #include <string>
 #include <vector>
 
+#include "core/config.h"
 #include "core/kv_cache_manager.h"
 #include "core/registry.h"
 #include "core/request.h"
 
 namespace kvlab {
 
+// What a scheduler is created from: the batch limits every scheduler and back end shares
+// (resolved by the application) and `settings`, the experiment's config, from which a
+// scheduler reads the keys its registry entry declares (scheduler.chunk_size,
+// scheduler.preemption, ...).
 struct SchedulerConfig {
-  std::string batching = "continuous";  // registry name: continuous | static
+  std::string batching = "continuous";  // registry name (scheduler.batching)
   int32_t max_num_seqs = 256;           // sequences in one batch
   int64_t max_batched_tokens = 4096;    // tokens processed in one step
-  int32_t chunk_size = 0;               // > 0: chunked prefill mixed with decodes
-  std::string preemption = "recompute"; // recompute | swap | auto
-  std::string victim = "lifo";          // lifo (latest arrival first)
   int32_t max_seq_len = 2048;           // requests with prompt + output above are rejected
+  Config settings;                      // the scheduler's own keys (defaults when not set)
 };
 
 enum class PreemptionMode { kRecompute, kSwap };
@@ -97,6 +100,7 @@ class Scheduler {
 };
 
 using SchedulerRegistry = Registry<Scheduler, SchedulerConfig>;
+// The process-wide registry of schedulers (filled by app/builtins.cc).
 SchedulerRegistry& schedulers();
 
 }  // namespace kvlab

@@ -7,6 +7,7 @@
 #include "kernels/cpu/kv_copy.h"
 #include "kernels/cpu/sampling.h"
 #include "kernels/model/forward_batch.h"
+#include "kernels/model/real_backend_keys.h"
 
 namespace kvlab {
 
@@ -106,14 +107,18 @@ StepResult CpuExecutor::execute(const SchedulerOutput& plan, const KvCacheManage
   return result;
 }
 
-namespace {
-KVLAB_REGISTER(
-    executors(), "cpu",
-    [](const ExperimentConfig& config) -> std::unique_ptr<Executor> {
-      return std::make_unique<CpuExecutor>(config);
-    },
-    "real compute on the CPU: the model's family (llama, opt) with dummy weights, fp32, Eigen, "
-    "over the manager's real KV layout");
-}  // namespace
+void register_cpu_executor(ExecutorRegistry& registry) {
+  std::vector<KeySpec> keys = real_backend_keys();
+  keys.push_back(float_key("backend.max_host_memory_gb", "8", 0.0, 1e9,
+                           "cpu: refuse KV arenas + weights above this (GiB)", true, false));
+  registry.add({.name = "cpu",
+                .factory = [](const ExperimentConfig& config) -> std::unique_ptr<Executor> {
+                  return std::make_unique<CpuExecutor>(config);
+                },
+                .description = "real compute on the CPU: the model's family (llama, opt) with "
+                               "dummy weights, fp32, Eigen, over the manager's real KV layout",
+                .keys = std::move(keys),
+                .traits = {.real = true, .exclusive_device = false, .capacity_probe = {}}});
+}
 
 }  // namespace kvlab

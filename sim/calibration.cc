@@ -256,26 +256,17 @@ class RecordingExecutor : public Executor {
 std::vector<StepSample> collect_step_samples(const ExperimentConfig& resolved,
                                              const std::vector<RequestSpec>& requests) {
   validate_engine_config(resolved);  // unknown names fail here, naming their keys
-  ExperimentConfig config = resolved;
-  // As make_engine: a derived capacity is measured on the device before the manager exists.
-  const auto probe = kv_capacity_probes().find(config.backend.kind);
-  if (config.kv_capacity_derived && probe != kv_capacity_probes().end()) {
-    config.memory.capacity_slots = probe->second(config);
-    check_invariant(config.memory.capacity_slots > 0, "capacity probe returned no slots");
-  }
-  auto executor = executors().create(config.backend.kind, config);
-  if (!executor->is_real()) {
-    const std::string kind = "'" + config.backend.kind + "'";
-    fail_field(config.raw, "backend.kind",
+  if (!executors().entry(resolved.backend.kind).traits.real) {
+    const std::string kind = "'" + resolved.backend.kind + "'";
+    fail_field(resolved.raw, "backend.kind",
                "calibration needs a real back end (cpu or cuda) whose steps take measured time; " +
                    kind + " prices steps with a cost model");
   }
-  auto kv = memory_policies().create(config.memory.policy, config.memory);
-  auto scheduler = schedulers().create(config.scheduler.batching, config.scheduler);
   std::vector<StepSample> samples;
-  auto recording = std::make_unique<RecordingExecutor>(std::move(executor), &samples);
-  Engine engine(config, std::move(kv), std::move(scheduler), std::move(recording));
-  engine.run(requests);
+  auto engine = make_engine(resolved, [&](std::unique_ptr<Executor> executor) -> std::unique_ptr<Executor> {
+    return std::make_unique<RecordingExecutor>(std::move(executor), &samples);
+  });
+  engine->run(requests);
   return samples;
 }
 

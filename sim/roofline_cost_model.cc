@@ -4,20 +4,9 @@
 #include <memory>
 
 #include "sim/field_error.h"
-#include "sim/sim_executor.h"
 
 namespace kvlab {
 namespace {
-
-void check_fraction(const Config& raw, const std::string& key, double value) {
-  if (!(value > 0.0 && value <= 1.0)) {
-    fail_field(raw, key, "must be in (0, 1], got " + std::to_string(value));
-  }
-}
-
-void check_non_negative(const Config& raw, const std::string& key, double value) {
-  if (!(value >= 0.0)) fail_field(raw, key, "must be >= 0, got " + std::to_string(value));
-}
 
 // Matmul weights of one decoder layer: q, k, v, o projections and the MLP (norms excluded).
 double layer_matmul_params(const ModelSpec& m) {
@@ -36,14 +25,6 @@ RooflineCostModel::RooflineCostModel(const ExperimentConfig& config)
       topology_(NodeTopology::for_experiment(config)) {
   const Config& raw = config.raw;
   const BackendConfig& backend = config.backend;
-  check_fraction(raw, "backend.compute_efficiency", backend.compute_efficiency);
-  check_fraction(raw, "backend.bandwidth_efficiency", backend.bandwidth_efficiency);
-  check_non_negative(raw, "backend.step_overhead_ms", backend.step_overhead_ms);
-  check_non_negative(raw, "backend.swap_overhead_us", backend.swap_overhead_us);
-  if (config.memory.block_size < 1) {
-    fail_field(raw, "memory.block_size",
-               "must be >= 1, got " + std::to_string(config.memory.block_size));
-  }
   const HardwareSpec& hw = config.hardware;
   if (!(hw.fp16_tflops > 0 && hw.hbm_gb_s > 0)) {
     fail_field(raw, "hardware.name", "hardware '" + hw.name + "' lacks peak FLOP/s or bandwidth");
@@ -59,7 +40,8 @@ RooflineCostModel::RooflineCostModel(const ExperimentConfig& config)
   allreduce_ = topology_.ring_allreduce(tp_);
   step_overhead_s_ = backend.step_overhead_ms * 1e-3;
   swap_overhead_s_ = backend.swap_overhead_us * 1e-6;
-  swap_unit_slots_ = config.memory.policy == "contiguous" ? 0 : config.memory.block_size;
+  // The memory policy says how its swaps move (blocks, or whole regions).
+  swap_unit_slots_ = memory_policies().entry(config.memory.policy).traits.swap_unit_slots(config.memory);
   flops_per_s_ = hw.fp16_tflops * 1e12 * backend.compute_efficiency;
   bytes_per_s_ = hw.hbm_gb_s * 1e9 * backend.bandwidth_efficiency;
   layer_weight_params_ = model_.num_layers * layer_matmul_params(model_) / tp_;
@@ -133,13 +115,27 @@ StepCost RooflineCostModel::cost(const StepShape& step) const {
   return out;
 }
 
-namespace {
-[[maybe_unused]] const bool kRegistered = register_cost_model(
-    "roofline",
-    [](const ExperimentConfig& config) -> std::unique_ptr<CostModel> {
-      return std::make_unique<RooflineCostModel>(config);
-    },
-    "FLOPs and bytes over peak compute and bandwidth, swaps over the node topology");
-}  // namespace
+std::vector<KeySpec> roofline_keys() {
+  return {
+      float_key("backend.step_overhead_ms", "2.0", 0.0, 1e6,
+                "roofline: fixed CPU/launch overhead per step"),
+      float_key("backend.swap_overhead_us", "10.0", 0.0, 1e9,
+                "roofline: fixed cost per swap transfer (a block, or a contiguous range)"),
+      float_key("backend.compute_efficiency", "0.7", 0.0, 1.0,
+                "roofline: fraction of peak FLOP/s reached", true, false),
+      float_key("backend.bandwidth_efficiency", "0.8", 0.0, 1.0,
+                "roofline: fraction of peak HBM bandwidth reached", true, false),
+  };
+}
+
+void register_roofline_cost_model(CostModelRegistry& registry) {
+  registry.add({.name = "roofline",
+                .factory = [](const ExperimentConfig& config) -> std::unique_ptr<CostModel> {
+                  return std::make_unique<RooflineCostModel>(config);
+                },
+                .description = "FLOPs and bytes over peak compute and bandwidth, swaps over the "
+                               "node topology",
+                .keys = roofline_keys()});
+}
 
 }  // namespace kvlab

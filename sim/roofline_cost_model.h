@@ -15,10 +15,10 @@
 //             time = roofline(prefill sums) + roofline(decode sums): separate kernels.
 //  swap       swap_out then swap_in: slots * kv_token bytes per GPU, all TP GPUs at once over
 //             the node topology's GPU<->host routes (sim/topology.h), plus
-//             backend.swap_overhead_us per transfer. A transfer is one block
-//             (memory.block_size slots, as vLLM's swap_blocks issues one copy per block), or
-//             one whole KvCopy range for memory.policy = contiguous. Small blocks therefore
-//             swap slowly, as the vLLM paper's Fig. 19 measured.
+//             backend.swap_overhead_us per transfer. A transfer moves at most the memory
+//             policy's swap unit (MemoryPolicyTraits::swap_unit_slots: paged, one block, as
+//             vLLM's swap_blocks issues one copy per block; contiguous, one whole KvCopy
+//             range). Small blocks therefore swap slowly, as the vLLM paper's Fig. 19 measured.
 //  copy       fork and copy-on-write copies on the device: read + write, 2 * bytes / bandwidth.
 //  allreduce  with tp > 1: two ring all-reduces per layer of T * hidden * dtype bytes
 //             (after attention and after the MLP), over the topology.
@@ -40,8 +40,9 @@ namespace kvlab {
 
 class RooflineCostModel : public CostModel {
  public:
-  // Throws InputError naming the key for efficiencies outside (0, 1], negative overheads, a
-  // block size < 1, a topology or tensor parallelism that does not fit (NodeTopology).
+  // Its keys' ranges are their declarations' (roofline_keys(), checked when the experiment is
+  // resolved). Throws InputError naming the key for a hardware entry without peak figures, an
+  // empty model shape, a topology or tensor parallelism that does not fit (NodeTopology).
   explicit RooflineCostModel(const ExperimentConfig& config);
 
   std::string name() const override { return "roofline"; }
@@ -68,5 +69,11 @@ class RooflineCostModel : public CostModel {
   double kv_bytes_per_token_ = 0;        // per GPU
   double attention_flops_per_pair_ = 0;  // per GPU, all layers
 };
+
+// The keys the roofline model reads (backend.step_overhead_ms, swap_overhead_us,
+// compute_efficiency, bandwidth_efficiency), declared once.
+std::vector<KeySpec> roofline_keys();
+// Registers "roofline" (and its keys) in `registry`.
+void register_roofline_cost_model(CostModelRegistry& registry);
 
 }  // namespace kvlab

@@ -28,19 +28,14 @@ StepResult SimExecutor::execute(const SchedulerOutput& plan, const KvCacheManage
   return result;
 }
 
-bool register_cost_model(const std::string& name, CostModelRegistry::Factory factory,
-                         const std::string& description) {
-  cost_models().add(name, factory, description);
-  return true;
+void register_sim_executor(ExecutorRegistry& registry) {
+  registry.add({.name = "sim",
+                .factory = [](const ExperimentConfig& config) -> std::unique_ptr<Executor> {
+                  return SimExecutor::from_config(config);
+                },
+                .description = "simulator: virtual clock, step time from the cost model named by "
+                               "backend.cost_model",
+                .traits = {.real = false, .exclusive_device = false, .capacity_probe = {}}});
 }
-
-namespace {
-KVLAB_REGISTER(
-    executors(), "sim",
-    [](const ExperimentConfig& config) -> std::unique_ptr<Executor> {
-      return SimExecutor::from_config(config);
-    },
-    "simulator: virtual clock, step time from the cost model named by backend.cost_model");
-}  // namespace
 
 }  // namespace kvlab

@@ -2,8 +2,8 @@
 // duration and its named terms come from a CostModel (core/cost_model.h) applied to the plan.
 // The Engine advances its virtual clock by that duration.
 //
-// Registered in executors() as "sim" (the cost model named by backend.cost_model), and, by
-// register_cost_model(), as "sim:<cost model>" for each cost model (core/executor.h's naming).
+// Registered as back end "sim" (register_sim_executor); it creates the cost model named by
+// backend.cost_model from cost_models().
 #pragma once
 
 #include <memory>
@@ -34,10 +34,7 @@ class SimExecutor : public Executor {
   std::unique_ptr<CostModel> model_;
 };
 
-// Registers `factory` as cost model `name` in cost_models() and a back end "sim:<name>" that
-// uses it in executors(). Call once per cost model, at namespace scope, from its .cc:
-//   const bool kRegistered = register_cost_model("roofline", factory, "...");
-bool register_cost_model(const std::string& name, CostModelRegistry::Factory factory,
-                         const std::string& description);
+// Registers the "sim" back end in `registry`.
+void register_sim_executor(ExecutorRegistry& registry);
 
 }  // namespace kvlab

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "core/workload.h"
+#include "traces/trace_formats.h"
 #include "traces/read_trace.h"
 
 namespace kvlab {
@@ -21,13 +22,15 @@ class AutoTraceReader : public CountingTraceReader {
   }
 };
 
-KVLAB_REGISTER(
-    trace_readers(), "auto",
-    [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
+}  // namespace
+
+void register_auto_trace_reader(TraceReaderRegistry& registry) {
+  registry.add({.name = "auto",
+                .factory =
+                    [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
       return std::make_unique<AutoTraceReader>();
     },
-    "detect the format from the file extension and header");
-
-}  // namespace
+                .description = "detect the format from the file extension and header"});
+}
 
 }  // namespace kvlab

@@ -6,6 +6,7 @@
 
 #include "core/errors.h"
 #include "core/workload.h"
+#include "traces/trace_formats.h"
 #include "traces/bad_rows.h"
 #include "traces/line_reader.h"
 #include "traces/numeric_fields.h"
@@ -185,9 +186,12 @@ class CsvTraceReader : public TraceReader {
   CsvFormat format_;
 };
 
-KVLAB_REGISTER(
-    trace_readers(), "length-csv",
-    [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
+}  // namespace
+
+void register_csv_trace_readers(TraceReaderRegistry& registry) {
+  registry.add({.name = "length-csv",
+                .factory =
+                    [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
       return std::make_unique<CsvTraceReader>(CsvFormat{"length-csv",
                                                         "num_prefill_tokens",
                                                         "num_decode_tokens",
@@ -195,12 +199,11 @@ KVLAB_REGISTER(
                                                         Clock::kNone,
                                                         {"arrived_at"}});
     },
-    "CSV with num_prefill_tokens,num_decode_tokens (other columns ignored); "
-    "no timestamps (Vidur/etalon length traces)");
-
-KVLAB_REGISTER(
-    trace_readers(), "timed-csv",
-    [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
+                .description = "CSV with num_prefill_tokens,num_decode_tokens (other columns ignored); "
+    "no timestamps (Vidur/etalon length traces)"});
+  registry.add({.name = "timed-csv",
+                .factory =
+                    [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
       return std::make_unique<CsvTraceReader>(CsvFormat{"timed-csv",
                                                         "num_prefill_tokens",
                                                         "num_decode_tokens",
@@ -208,17 +211,15 @@ KVLAB_REGISTER(
                                                         Clock::kSeconds,
                                                         {}});
     },
-    "CSV with arrived_at (seconds),num_prefill_tokens,num_decode_tokens");
-
-KVLAB_REGISTER(
-    trace_readers(), "azure-csv",
-    [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
+                .description = "CSV with arrived_at (seconds),num_prefill_tokens,num_decode_tokens"});
+  registry.add({.name = "azure-csv",
+                .factory =
+                    [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
       return std::make_unique<CsvTraceReader>(CsvFormat{
           "azure-csv", "ContextTokens", "GeneratedTokens", "TIMESTAMP", Clock::kWallClock, {}});
     },
-    "Azure LLM inference trace CSV: TIMESTAMP (wall clock),ContextTokens,"
-    "GeneratedTokens");
-
-}  // namespace
+                .description = "Azure LLM inference trace CSV: TIMESTAMP (wall clock),ContextTokens,"
+    "GeneratedTokens"});
+}
 
 }  // namespace kvlab

@@ -6,6 +6,7 @@
 
 #include "core/errors.h"
 #include "core/workload.h"
+#include "traces/trace_formats.h"
 #include "traces/bad_rows.h"
 #include "traces/json_fields.h"
 #include "traces/line_reader.h"
@@ -75,13 +76,15 @@ class MooncakeJsonlReader : public TraceReader {
   }
 };
 
-KVLAB_REGISTER(
-    trace_readers(), "mooncake-jsonl",
-    [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
+}  // namespace
+
+void register_mooncake_jsonl_reader(TraceReaderRegistry& registry) {
+  registry.add({.name = "mooncake-jsonl",
+                .factory =
+                    [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
       return std::make_unique<MooncakeJsonlReader>();
     },
-    "Mooncake JSONL: timestamp (ms), input_length, output_length, hash_ids");
-
-}  // namespace
+                .description = "Mooncake JSONL: timestamp (ms), input_length, output_length, hash_ids"});
+}
 
 }  // namespace kvlab

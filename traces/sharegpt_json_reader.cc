@@ -6,6 +6,7 @@
 
 #include "core/errors.h"
 #include "core/workload.h"
+#include "traces/trace_formats.h"
 #include "traces/approx_token_count.h"
 #include "traces/bad_rows.h"
 #include "traces/json_fields.h"
@@ -266,22 +267,23 @@ class ShareGptJsonReader : public CountingTraceReader {
   bool vllm_filter_;
 };
 
-KVLAB_REGISTER(
-    trace_readers(), "sharegpt-json",
-    [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
+}  // namespace
+
+void register_sharegpt_json_readers(TraceReaderRegistry& registry) {
+  registry.add({.name = "sharegpt-json",
+                .factory =
+                    [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
       return std::make_unique<ShareGptJsonReader>(false);
     },
-    "ShareGPT conversations JSON (vLLM benchmark_serving's input); lengths from an "
-    "approximate Llama-2 token count");
-
-KVLAB_REGISTER(
-    trace_readers(), "sharegpt-json-vllm",
-    [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
+                .description = "ShareGPT conversations JSON (vLLM benchmark_serving's input); lengths from an "
+    "approximate Llama-2 token count"});
+  registry.add({.name = "sharegpt-json-vllm",
+                .factory =
+                    [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
       return std::make_unique<ShareGptJsonReader>(true);
     },
-    "sharegpt-json with vLLM's length pruning (< 4 tokens; prompt > 1024 or total "
-    "> 2048), counted");
-
-}  // namespace
+                .description = "sharegpt-json with vLLM's length pruning (< 4 tokens; prompt > 1024 or total "
+    "> 2048), counted"});
+}
 
 }  // namespace kvlab

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "app/cli/commands.h"
+#include "core/kv_cache_manager.h"
 #include "core/config.h"
 #include "core/engine.h"
 #include "app/resolve_experiment.h"
@@ -61,7 +62,7 @@ int bench_sim_command(const std::vector<std::string>& args) {
     std::cout << options;
     return 0;
   }
-  if (policies.empty()) policies = {"paged", "contiguous"};
+  if (policies.empty()) policies = memory_policies().names();  // every registered policy
   if (trace.empty()) trace = std::string(KVLAB_SOURCE_DIR) + "/traces/data/sharegpt_lengths_sample.csv";
 
   std::ostringstream out_json;

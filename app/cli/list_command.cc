@@ -3,12 +3,14 @@
 
 #include "app/cli/commands.h"
 #include "core/config.h"
+#include "core/config_keys.h"
 #include "core/cost_model.h"
 #include "core/executor.h"
 #include "core/kv_cache_manager.h"
 #include "core/model_spec.h"
 #include "core/scheduler.h"
 #include "core/workload.h"
+#include "policies/scheduling/preemption_rules.h"
 
 namespace kvlab::cli {
 
@@ -56,9 +58,37 @@ void print_hardware() {
 
 void print_keys() {
   std::cout << "config keys (section.key = default: meaning):\n";
-  for (const ConfigKey& k : config_schema()) {
-    std::cout << "  " << std::left << std::setw(34) << k.key << std::setw(18)
-              << (std::string(k.default_value).empty() ? "\"\"" : k.default_value) << k.help << "\n";
+  for (const KeySpec* k : config_keys().keys()) {
+    std::cout << "  " << std::left << std::setw(34) << k->key << std::setw(18)
+              << (k->default_value.empty() ? "\"\"" : k->default_value) << k->doc << "\n";
+  }
+}
+
+// docs/config.md's key tables: one table per section, every declared key with its type and
+// allowed values, default, meaning and who declares it (tests/e2e checks the doc against it).
+void print_keys_markdown() {
+  std::string section;
+  for (const KeySpec* k : config_keys().keys()) {
+    const std::string s = k->key.substr(0, k->key.find('.'));
+    if (s != section) {
+      if (!section.empty()) std::cout << "\n";
+      section = s;
+      std::cout << "### [" << section << "]\n\n"
+                << "| key | values | default | meaning | declared by |\n"
+                << "|---|---|---|---|---|\n";
+    }
+    std::string owners;
+    for (const std::string& o : config_keys().owners(k->key)) owners += (owners.empty() ? "" : ", ") + o;
+    std::string values = k->domain();
+    if (k->type == KeyType::kChoice && values.empty()) values = "(none registered)";
+    if (k->type == KeyType::kChoice) {
+      std::string quoted;
+      for (const std::string& v : k->allowed()) quoted += (quoted.empty() ? "" : " \\| ") + (v.empty() ? "\"\"" : "`" + v + "`");
+      values = quoted;
+    }
+    std::cout << "| `" << k->key << "` | " << values << " | "
+              << (k->default_value.empty() ? "\"\"" : "`" + k->default_value + "`") << " | " << k->doc
+              << " | " << owners << " |\n";
   }
 }
 
@@ -67,7 +97,12 @@ void print_keys() {
 int list_command(const std::vector<std::string>& args) {
   const std::string what = args.empty() ? "all" : args[0];
   if (what == "--help" || what == "-h") {
-    std::cout << "usage: kvlab list [policies|schedulers|models|hardware|formats|backends|keys]\n";
+    std::cout << "usage: kvlab list [policies|schedulers|models|hardware|formats|backends|keys]\n"
+                 "       kvlab list keys --markdown   (docs/config.md's key tables)\n";
+    return 0;
+  }
+  if (what == "keys" && args.size() == 2 && args[1] == "--markdown") {
+    print_keys_markdown();
     return 0;
   }
   bool any = false;
@@ -78,7 +113,11 @@ int list_command(const std::vector<std::string>& args) {
     return yes;
   };
   if (want("policies")) print_registry("memory policies (memory.policy)", memory_policies());
-  if (want("schedulers")) print_registry("schedulers (scheduler.batching)", schedulers());
+  if (want("schedulers")) {
+    print_registry("schedulers (scheduler.batching)", schedulers());
+    print_registry("preemption modes (scheduler.preemption)", preemption_rules());
+    print_registry("preemption victims (scheduler.victim)", victim_rules());
+  }
   if (want("models")) print_models();
   if (want("hardware")) print_hardware();
   if (want("formats")) print_registry("trace formats (workload.format)", trace_readers());

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "app/builtins.h"
 #include "app/cli/commands.h"
 #include "core/errors.h"
 
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
   const std::string command = args[0];
   args.erase(args.begin());
   try {
+    kvlab::register_builtins();
     if (command == "run") return kvlab::cli::run_command(args, command_line);
     if (command == "calibrate") return kvlab::cli::calibrate_command(args);
     if (command == "list") return kvlab::cli::list_command(args);

@@ -75,9 +75,8 @@ int check_points(const Config& config, const Shard& shard, int jobs) {
               "kv_slots", "kv_GiB", "requests", "label");
   for (const PreparedPoint& p : points) {
     const ExperimentConfig& c = p.config;
-    std::string memory = c.memory.policy;
-    if (c.memory.policy == "paged") memory += "(block " + std::to_string(c.memory.block_size) + ")";
-    if (c.memory.policy == "contiguous") memory += "(" + c.memory.reservation + ")";
+    const auto& label = memory_policies().entry(c.memory.policy).traits.label;
+    const std::string memory = label ? label(c.memory) : c.memory.policy;
     const double gib = static_cast<double>(c.memory.capacity_slots) *
                        static_cast<double>(c.kv_bytes_per_slot_per_gpu()) / (1024.0 * 1024.0 * 1024.0);
     std::printf("%-5zu %-8s %-14s %-22s %12lld %9.2f %9zu  %s\n", p.point.index, c.backend.kind.c_str(),

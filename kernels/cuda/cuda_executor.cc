@@ -12,6 +12,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_capacity.h"
 #include "kernels/model/forward_batch.h"
+#include "kernels/model/real_backend_keys.h"
 
 namespace kvlab::cuda {
 
@@ -282,16 +283,18 @@ void CudaExecutor::sample(const SchedulerOutput& plan, const float* logits, int6
   token_ids.insert(token_ids.end(), ids, ids + count);
 }
 
-namespace {
-[[maybe_unused]] const bool kvlab_cuda_capacity_probe_registered =
-    kv_capacity_probes().emplace("cuda", device_kv_capacity).second;
-KVLAB_REGISTER(
-    executors(), "cuda",
-    [](const ExperimentConfig& config) -> std::unique_ptr<Executor> {
-      return std::make_unique<CudaExecutor>(config);
-    },
-    "real compute on an NVIDIA GPU: a llama- or opt-family model (dummy weights, backend.dtype, CUDA "
-    "kernels + cuBLAS) over the manager's real KV layout; needs a device at run time");
-}  // namespace
+void register_cuda_executor(ExecutorRegistry& registry) {
+  registry.add({.name = "cuda",
+                .factory = [](const ExperimentConfig& config) -> std::unique_ptr<Executor> {
+                  return std::make_unique<CudaExecutor>(config);
+                },
+                .description = "real compute on an NVIDIA GPU: a llama- or opt-family model "
+                               "(dummy weights, backend.dtype, CUDA kernels + cuBLAS) over the "
+                               "manager's real KV layout; needs a device at run time",
+                .keys = real_backend_keys(),
+                .traits = {.real = true,
+                           .exclusive_device = true,
+                           .capacity_probe = device_kv_capacity}});
+}
 
 }  // namespace kvlab::cuda

@@ -23,7 +23,7 @@
 // manager hands out slots below it, so this executor allocates exactly that many device
 // slots (in backend.dtype). Given as memory.capacity_slots or hardware.kv_cache_gb
 // (resolve_experiment), it is taken as is; otherwise this back end's capacity probe
-// (registered in kv_capacity_probes(), called by make_engine) measures the device:
+// (the back end's ExecutorTraits::capacity_probe, called by make_engine) measures the device:
 // floor((free x hardware.gpu_memory_utilization - weights - activations - 512 MiB) / slot
 // bytes), device_capacity.h. At construction the executor measures the free memory again
 // (cudaMemGetInfo) and refuses, with an InputError naming hardware.kv_cache_gb (or
@@ -86,5 +86,9 @@ class CudaExecutor : public Executor {
   PinnedBuffer host_ids_;
   std::unique_ptr<CudaEvent> start_, moved_, done_;
 };
+
+// Registers the "cuda" back end (its keys: real_backend_keys(); traits: real, one point at a
+// time, the device capacity probe).
+void register_cuda_executor(ExecutorRegistry& registry);
 
 }  // namespace kvlab::cuda

@@ -1,5 +1,6 @@
 #include "kernels/cuda/decoder_model.h"
 
+#include <map>
 #include <utility>
 
 #include "core/errors.h"
@@ -42,29 +43,62 @@ cpu::RowMatrix CudaDecoderModel::forward_to_host(std::span<const ForwardEntry> b
   return out;
 }
 
-std::string cuda_model_families() { return "llama, opt"; }
+namespace {
 
-void validate_cuda_model_spec(const ModelSpec& spec) {
-  if (spec.family == "llama") {
-    validate_llama_spec(spec);
-  } else if (spec.family == "opt") {
-    validate_opt_spec(spec);
-  } else {
+// A model family the cuda back end runs: its shape check and its model.
+struct CudaFamily {
+  void (*validate)(const ModelSpec& spec);
+  std::unique_ptr<CudaDecoderModel> (*make)(const ModelSpec& spec, DType dtype,
+                                            uint64_t weights_seed, DeviceWeights::Source source,
+                                            cudaStream_t stream);
+};
+
+// Every family the cuda back end runs, by ModelSpec::family, listed here.
+const std::map<std::string, CudaFamily>& cuda_families() {
+  static const std::map<std::string, CudaFamily> families = {
+      {"llama",
+       {validate_llama_spec,
+        [](const ModelSpec& spec, DType dtype, uint64_t seed, DeviceWeights::Source source,
+           cudaStream_t stream) -> std::unique_ptr<CudaDecoderModel> {
+          return std::make_unique<CudaLlamaModel>(spec, dtype, seed, source, stream);
+        }}},
+      {"opt",
+       {validate_opt_spec,
+        [](const ModelSpec& spec, DType dtype, uint64_t seed, DeviceWeights::Source source,
+           cudaStream_t stream) -> std::unique_ptr<CudaDecoderModel> {
+          return std::make_unique<CudaOptModel>(spec, dtype, seed, source, stream);
+        }}},
+  };
+  return families;
+}
+
+const CudaFamily& family_of(const ModelSpec& spec) {
+  auto it = cuda_families().find(spec.family);
+  if (it == cuda_families().end()) {
     throw InputError("", 0, "model.family",
                      "model '" + spec.name + "' is of family '" + spec.family +
                          "'; the cuda back end runs families " + cuda_model_families());
   }
+  return it->second;
 }
+
+}  // namespace
+
+std::string cuda_model_families() {
+  std::string out;
+  for (const auto& [name, family] : cuda_families()) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+void validate_cuda_model_spec(const ModelSpec& spec) { family_of(spec).validate(spec); }
 
 std::unique_ptr<CudaDecoderModel> make_cuda_decoder_model(const ModelSpec& spec, DType dtype,
                                                           uint64_t weights_seed,
                                                           DeviceWeights::Source source,
                                                           cudaStream_t stream) {
-  validate_cuda_model_spec(spec);
-  if (spec.family == "opt") {
-    return std::make_unique<CudaOptModel>(spec, dtype, weights_seed, source, stream);
-  }
-  return std::make_unique<CudaLlamaModel>(spec, dtype, weights_seed, source, stream);
+  const CudaFamily& family = family_of(spec);
+  family.validate(spec);
+  return family.make(spec, dtype, weights_seed, source, stream);
 }
 
 StepInputs upload_step(const StepBatch& b, StagedUpload& upload, cudaStream_t stream) {

@@ -3,6 +3,8 @@
 #include <string>
 
 #include "core/errors.h"
+#include "kernels/model/llama_model.h"
+#include "kernels/model/opt_model.h"
 
 namespace kvlab {
 
@@ -35,7 +37,13 @@ void validate_decoder_sizes(const ModelSpec& spec) {
 }
 
 Registry<DecoderModel, DecoderModelInit>& cpu_model_families() {
-  static Registry<DecoderModel, DecoderModelInit> registry("model family");
+  // Every family the CPU back end runs, listed here.
+  static Registry<DecoderModel, DecoderModelInit> registry = [] {
+    Registry<DecoderModel, DecoderModelInit> families("model family");
+    register_llama_family(families);
+    register_opt_family(families);
+    return families;
+  }();
   return registry;
 }
 

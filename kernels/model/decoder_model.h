@@ -16,8 +16,8 @@
 // batch's token count, so results agree to ~1e-6 relative, not bitwise).
 //
 // Families, by ModelSpec::family: "llama" (LlamaModel: RMSNorm, RoPE, GQA, SwiGLU) and "opt"
-// (OptModel: learned positions, LayerNorm, biases, ReLU MLP). Each registers a factory in
-// cpu_model_families() from its own .cc.
+// (OptModel: learned positions, LayerNorm, biases, ReLU MLP). cpu_model_families() lists them
+// (each family's register_*_family()).
 //
 // Thread safety: forward() is const and keeps its scratch in locals; concurrent calls are safe
 // with distinct caches.

@@ -64,13 +64,12 @@ cpu::RowMatrix LlamaModel::forward(std::span<const ForwardEntry> batch,
   return logits;
 }
 
-namespace {
-KVLAB_REGISTER(
-    cpu_model_families(), "llama",
-    [](const DecoderModelInit& init) -> std::unique_ptr<DecoderModel> {
-      return std::make_unique<LlamaModel>(init.spec, init.source);
-    },
-    "RMSNorm, RoPE, grouped-query attention, SwiGLU MLP (Llama 2/3, Mistral, Qwen2 shapes)");
-}  // namespace
+void register_llama_family(Registry<DecoderModel, DecoderModelInit>& families) {
+  families.add({.name = "llama",
+                .factory = [](const DecoderModelInit& init) -> std::unique_ptr<DecoderModel> {
+                  return std::make_unique<LlamaModel>(init.spec, init.source);
+                },
+                .description = "RMSNorm, RoPE, grouped-query attention, SwiGLU MLP (Llama 2/3, Mistral, Qwen2 shapes)"});
+}
 
 }  // namespace kvlab

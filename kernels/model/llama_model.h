@@ -43,4 +43,7 @@ class LlamaModel : public DecoderModel {
   LlamaWeights weights_;
 };
 
+// Registers the "llama" family in the CPU model families (kernels/model/decoder_model.h).
+void register_llama_family(Registry<DecoderModel, DecoderModelInit>& families);
+
 }  // namespace kvlab

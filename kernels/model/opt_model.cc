@@ -61,13 +61,12 @@ cpu::RowMatrix OptModel::forward(std::span<const ForwardEntry> batch,
   return logits;
 }
 
-namespace {
-KVLAB_REGISTER(
-    cpu_model_families(), "opt",
-    [](const DecoderModelInit& init) -> std::unique_ptr<DecoderModel> {
-      return std::make_unique<OptModel>(init.spec, init.source);
-    },
-    "learned positions, pre-LayerNorm, multi-head attention with biases, ReLU MLP (OPT)");
-}  // namespace
+void register_opt_family(Registry<DecoderModel, DecoderModelInit>& families) {
+  families.add({.name = "opt",
+                .factory = [](const DecoderModelInit& init) -> std::unique_ptr<DecoderModel> {
+                  return std::make_unique<OptModel>(init.spec, init.source);
+                },
+                .description = "learned positions, pre-LayerNorm, multi-head attention with biases, ReLU MLP (OPT)"});
+}
 
 }  // namespace kvlab

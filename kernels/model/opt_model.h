@@ -47,4 +47,7 @@ class OptModel : public DecoderModel {
   OptWeights weights_;
 };
 
+// Registers the "opt" family in the CPU model families (kernels/model/decoder_model.h).
+void register_opt_family(Registry<DecoderModel, DecoderModelInit>& families);
+
 }  // namespace kvlab

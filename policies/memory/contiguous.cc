@@ -499,13 +499,28 @@ std::unique_ptr<KvCacheManager> make_contiguous_kv_cache_manager(const MemoryCon
     throw InputError("", 0, "memory.max_seq_len",
                      "must be > 0, got " + std::to_string(config.max_seq_len));
   }
-  const Reservation rule = parse_reservation(config.reservation);
-  const Placement placement = parse_placement(config.placement);
+  const Reservation rule = parse_reservation(config.settings.get_choice("memory.reservation"));
+  const Placement placement = parse_placement(config.settings.get_choice("memory.placement"));
   return std::make_unique<ContiguousKvCacheManager>(config, rule, placement);
 }
 
-KVLAB_REGISTER(memory_policies(), "contiguous", make_contiguous_kv_cache_manager,
-               "one contiguous region per sequence reserved at admission (Orca): "
-               "reservation max | pow2 | oracle, placement first-fit | best-fit | buddy");
+void register_contiguous(MemoryPolicyRegistry& registry) {
+  registry.add({
+      .name = "contiguous",
+      .factory = make_contiguous_kv_cache_manager,
+      .description = "one contiguous region per sequence reserved at admission (Orca): "
+                     "reservation max | pow2 | oracle, placement first-fit | best-fit | buddy",
+      .keys = {choice_key("memory.reservation", "max", {"max", "pow2", "oracle"},
+                          "contiguous: slots reserved at admission (Orca-Max, -Pow2, -Oracle)"),
+               choice_key("memory.placement", "first-fit", {"first-fit", "best-fit", "buddy"},
+                          "contiguous: where a region goes in the arena")},
+      .traits = {.label =
+                     [](const MemoryConfig& c) {
+                       return "contiguous(" + c.settings.get_choice("memory.reservation") + ")";
+                     },
+                 // A region moves whole: one transfer per range.
+                 .swap_unit_slots = [](const MemoryConfig&) -> int64_t { return 0; }},
+  });
+}
 
 }  // namespace kvlab

@@ -4,7 +4,7 @@
 // contiguous attention kernels read). Nothing is shared: a fork copies the parent's computed
 // tokens into the child's own region.
 //
-// Configuration (MemoryConfig):
+// Configuration (MemoryConfig; memory.reservation and memory.placement from its settings):
 //  - reservation: how many slots a sequence reserves at admission (see Reservation below);
 //  - placement: where in the arena the region goes, over a real address range (RegionAllocator:
 //    first-fit | best-fit | buddy); the gaps left between regions are the external
@@ -65,5 +65,8 @@ int64_t reservation_slots(Reservation rule, int32_t max_seq_len, const Sequence&
 
 // Validates `config` (InputError) and builds the manager.
 std::unique_ptr<KvCacheManager> make_contiguous_kv_cache_manager(const MemoryConfig& config);
+
+// Registers "contiguous" (its keys memory.reservation and memory.placement, its traits).
+void register_contiguous(MemoryPolicyRegistry& registry);
 
 }  // namespace kvlab

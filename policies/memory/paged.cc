@@ -77,13 +77,10 @@ PagedKvCacheManager::SlotClasses& PagedKvCacheManager::SlotClasses::operator-=(
 
 namespace {
 
-int32_t checked_block_size(const MemoryConfig& c) {
-  if (c.block_size < 1 || c.block_size > kMaxBlockSize) {
-    throw InputError(
-        "", 0, "memory.block_size",
-        "must be in 1.." + std::to_string(kMaxBlockSize) + ", got " + std::to_string(c.block_size));
-  }
-  return c.block_size;
+// The keys this policy reads, declared once (register_paged): the settings' getters check
+// them against these declarations.
+int32_t block_size_of(const MemoryConfig& c) {
+  return static_cast<int32_t>(c.settings.get_int("memory.block_size"));
 }
 
 int32_t checked_num_blocks(int64_t slots, int32_t block_size, const char* field, bool allow_zero) {
@@ -102,23 +99,19 @@ int32_t checked_num_blocks(int64_t slots, int32_t block_size, const char* field,
   return static_cast<int32_t>(blocks);
 }
 
-int32_t checked_watermark_blocks(double watermark, int32_t num_blocks) {
-  if (!(watermark >= 0.0 && watermark < 1.0)) {
-    throw InputError("", 0, "memory.watermark",
-                     "must be in [0, 1), got " + std::to_string(watermark));
-  }
-  return static_cast<int32_t>(std::floor(watermark * num_blocks));
+int32_t watermark_blocks_of(const MemoryConfig& c, int32_t num_blocks) {
+  return static_cast<int32_t>(std::floor(c.settings.get_double("memory.watermark") * num_blocks));
 }
 
 }  // namespace
 
 PagedKvCacheManager::PagedKvCacheManager(const MemoryConfig& config)
-    : block_size_(checked_block_size(config)),
+    : block_size_(block_size_of(config)),
       device_(checked_num_blocks(config.capacity_slots, block_size_, "memory.capacity_slots",
                                  /*allow_zero=*/false)),
       host_(checked_num_blocks(config.swap_capacity_slots, block_size_,
                                "memory.swap_capacity_slots", /*allow_zero=*/true)),
-      watermark_blocks_(checked_watermark_blocks(config.watermark, device_.num_blocks())),
+      watermark_blocks_(watermark_blocks_of(config, device_.num_blocks())),
       device_mark_(static_cast<size_t>(device_.num_blocks()), 0),
       host_mark_(static_cast<size_t>(host_.num_blocks()), 0),
       device_remap_(static_cast<size_t>(device_.num_blocks()), -1),
@@ -624,10 +617,21 @@ void PagedKvCacheManager::check_pool(const BlockPool& pool, int32_t* table_refs,
   }
 }
 
-KVLAB_REGISTER(
-    memory_policies(), "paged",
-    [](const MemoryConfig& c) { return std::make_unique<PagedKvCacheManager>(c); },
-    "vLLM PagedAttention: fixed blocks, block tables, copy-on-write, host swap pool, "
-    "watermark (memory.block_size, memory.watermark)");
+void register_paged(MemoryPolicyRegistry& registry) {
+  registry.add({
+      .name = "paged",
+      .factory = [](const MemoryConfig& c) { return std::make_unique<PagedKvCacheManager>(c); },
+      .description = "vLLM PagedAttention: fixed blocks, block tables, copy-on-write, host swap "
+                     "pool, watermark (memory.block_size, memory.watermark)",
+      .keys = {int_key("memory.block_size", 16, 1, kMaxBlockSize, "paged: slots per block"),
+               float_key("memory.watermark", "0.01", 0.0, 1.0,
+                         "paged: fraction of blocks kept free at admission", false, true)},
+      .traits = {.label =
+                     [](const MemoryConfig& c) {
+                       return "paged(block " + std::to_string(block_size_of(c)) + ")";
+                     },
+                 .swap_unit_slots = [](const MemoryConfig& c) -> int64_t { return block_size_of(c); }},
+  });
+}
 
 }  // namespace kvlab

@@ -51,8 +51,9 @@ namespace kvlab {
 
 class PagedKvCacheManager final : public KvCacheManager {
  public:
-  // Throws InputError naming memory.block_size (1..256), memory.capacity_slots (at least one
-  // block), memory.swap_capacity_slots (>= 0) or memory.watermark (0 <= w < 1).
+  // Reads memory.block_size and memory.watermark from config.settings (declared by
+  // register_paged). Throws InputError naming memory.block_size, memory.watermark,
+  // memory.capacity_slots (at least one block) or memory.swap_capacity_slots (>= 0).
   explicit PagedKvCacheManager(const MemoryConfig& config);
 
   std::string name() const override;
@@ -166,5 +167,8 @@ class PagedKvCacheManager final : public KvCacheManager {
   mutable std::vector<int32_t> audit_scratch_[4];
   uint32_t next_epoch() const;
 };
+
+// Registers "paged" (its keys memory.block_size and memory.watermark, its traits).
+void register_paged(MemoryPolicyRegistry& registry);
 
 }  // namespace kvlab

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "core/scheduler.h"
+#include "policies/scheduling/schedulers.h"
 #include "policies/scheduling/scheduling_options.h"
 #include "policies/scheduling/step_planner.h"
 
@@ -37,10 +38,11 @@ class ContinuousScheduler : public Scheduler {
   std::string name() const override {
     const SchedulerConfig& c = options_.config;
     const std::string prefill =
-        options_.chunked() ? "chunk_size=" + std::to_string(c.chunk_size) : "prefill-first";
+        options_.chunked() ? "chunk_size=" + std::to_string(options_.chunk_size) : "prefill-first";
     return "continuous(" + prefill + ", max_num_seqs=" + std::to_string(c.max_num_seqs) +
            ", max_batched_tokens=" + std::to_string(c.max_batched_tokens) +
-           ", preemption=" + c.preemption + ", victim=" + c.victim + ")";
+           ", preemption=" + options_.preemption->name() + ", victim=" + options_.victim->name() +
+           ")";
   }
 
   SchedulerOutput schedule(SchedulerQueues& queues, KvCacheManager& kv, double) override {
@@ -80,13 +82,18 @@ class ContinuousScheduler : public Scheduler {
 };
 
 std::unique_ptr<Scheduler> make_continuous(const SchedulerConfig& config) {
-  return std::make_unique<ContinuousScheduler>(make_scheduling_options(config, "continuous"));
+  return std::make_unique<ContinuousScheduler>(make_scheduling_options(config));
 }
 
 }  // namespace
 
-KVLAB_REGISTER(schedulers(), "continuous", make_continuous,
-               "iteration-level batching (Orca, vLLM): FCFS, prefill-first or chunked prefill "
-               "(chunk_size), preemption by recompute / swap / auto");
+void register_continuous_scheduler(SchedulerRegistry& registry) {
+  registry.add({.name = "continuous",
+                .factory = make_continuous,
+                .description = "iteration-level batching (Orca, vLLM): FCFS, prefill-first or "
+                               "chunked prefill (chunk_size), preemption by recompute / swap / "
+                               "auto",
+                .keys = scheduling_keys()});
+}
 
 }  // namespace kvlab

@@ -7,30 +7,11 @@ namespace kvlab {
 
 size_t Preemptor::pick_victim(const std::deque<SequenceGroup*>& running, size_t first) const {
   check_invariant(first < running.size(), "pick_victim: no candidate");
-  switch (victim_) {
-    case VictimRule::kLifo: {
-      // Schedulers keep `running` in arrival order, so this is usually the last entry; the
-      // scan keeps the rule exact for any order.
-      size_t latest = first;
-      for (size_t i = first + 1; i < running.size(); ++i) {
-        if (arrives_before(*running[latest], *running[i])) latest = i;
-      }
-      return latest;
-    }
-  }
-  return first;
+  return victim_->pick(running, first);
 }
 
 PreemptionMode Preemptor::preferred_mode(const SequenceGroup& group) const {
-  switch (setting_) {
-    case PreemptionSetting::kRecompute:
-      return PreemptionMode::kRecompute;
-    case PreemptionSetting::kSwap:
-      return PreemptionMode::kSwap;
-    case PreemptionSetting::kAuto:
-      return batch_seqs(group) > 1 ? PreemptionMode::kSwap : PreemptionMode::kRecompute;
-  }
-  return PreemptionMode::kRecompute;
+  return mode_->mode(group);
 }
 
 PreemptionMode Preemptor::preempt(SchedulerQueues& queues, size_t index, KvCacheManager& kv,

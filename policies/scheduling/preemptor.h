@@ -1,9 +1,8 @@
 // Preemptor: the one preemption rule both batching policies use when a running group cannot
 // get the memory its next step needs.
 //
-// Victim (VictimRule): kLifo picks the latest arrival among the candidates (vLLM). Mode
-// (PreemptionSetting): recompute, swap, or auto (recompute a group that runs one sequence,
-// swap one that runs several). Preemption is all-or-nothing per group:
+// Victim and mode come from the configured rules (policies/scheduling/preemption_rules.h).
+// Preemption is all-or-nothing per group:
 //  - recompute: every unfinished sequence is released, num_computed reset to 0, statuses set
 //    to waiting, and the group goes to the front of `waiting`, after the recompute-preempted
 //    groups already there that arrived before it (so they stay in arrival order, ahead of
@@ -18,22 +17,25 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 
 #include "core/kv_cache_manager.h"
 #include "core/scheduler.h"
-#include "policies/scheduling/scheduling_options.h"
+#include "policies/scheduling/preemption_rules.h"
 
 namespace kvlab {
 
 class Preemptor {
  public:
-  Preemptor(PreemptionSetting setting, VictimRule victim) : setting_(setting), victim_(victim) {}
+  // REQUIRES: both rules non-null.
+  Preemptor(std::shared_ptr<const PreemptionRule> mode, std::shared_ptr<const VictimRule> victim)
+      : mode_(std::move(mode)), victim_(std::move(victim)) {}
 
   // Index in `running` of the group to preempt, chosen among running[first..end).
   // REQUIRES: first < running.size().
   size_t pick_victim(const std::deque<SequenceGroup*>& running, size_t first) const;
 
-  // The mode `setting` asks for on `group` (before any swap fallback).
+  // The mode the rule asks for on `group` (before any swap fallback).
   PreemptionMode preferred_mode(const SequenceGroup& group) const;
 
   // Preempts running[index]: removes it from `running` and recomputes or swaps it as above.
@@ -49,8 +51,8 @@ class Preemptor {
   void swap_out(SchedulerQueues& queues, SequenceGroup& group, KvCacheManager& kv,
                 SchedulerOutput& output);
 
-  PreemptionSetting setting_;
-  VictimRule victim_;
+  std::shared_ptr<const PreemptionRule> mode_;
+  std::shared_ptr<const VictimRule> victim_;
   int64_t num_swap_fallbacks_ = 0;
 };
 

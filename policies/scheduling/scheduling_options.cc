@@ -1,80 +1,55 @@
 #include "policies/scheduling/scheduling_options.h"
 
-#include <cstddef>
-
 #include "core/errors.h"
 
 namespace kvlab {
 
-namespace {
-
-[[noreturn]] void fail(const std::string& field, const std::string& what) {
-  throw InputError("", 0, field, what);
+std::vector<KeySpec> scheduling_keys() {
+  return {
+      int_key("scheduler.max_num_seqs", 256, 1, kUnbounded, "sequences in one batch"),
+      int_key("scheduler.max_batched_tokens", 0, 1, kUnbounded,
+              "tokens per step (0: max(max_seq_len, 2048))", {0}),
+      // A preempted sequence's recompute ends with a chunk of at least two tokens (its last
+      // sampled token and the one before: see StepPlanner::chunk_tokens), so 1 could never
+      // finish it.
+      int_key("scheduler.chunk_size", 0, 2, kUnbounded, "chunked prefill chunk (0: prefill-first)",
+              {0}),
+      choice_key(
+          "scheduler.preemption", "recompute", [] { return preemption_rules().names(); }, "preemption mode",
+          "how a victim is preempted (kvlab list schedulers)"),
+      choice_key(
+          "scheduler.victim", "lifo", [] { return victim_rules().names(); }, "preemption victim rule",
+          "which running group is preempted"),
+  };
 }
 
-// Index of `name` in `valid`, or an InputError for `field` listing the valid names.
-size_t find_name(const std::vector<std::string>& valid, const std::string& name,
-                 const std::string& field, const std::string& what) {
-  std::string known;
-  for (size_t i = 0; i < valid.size(); ++i) {
-    if (valid[i] == name) return i;
-    known += (i == 0 ? "" : ", ") + valid[i];
-  }
-  fail(field, "unknown " + what + " '" + name + "' (valid: " + known + ")");
-}
-
-}  // namespace
-
-const std::vector<std::string>& preemption_setting_names() {
-  // Order matches PreemptionSetting.
-  static const std::vector<std::string> names = {"recompute", "swap", "auto"};
-  return names;
-}
-
-const std::vector<std::string>& victim_rule_names() {
-  // Order matches VictimRule.
-  static const std::vector<std::string> names = {"lifo"};
-  return names;
-}
-
-SchedulingOptions make_scheduling_options(const SchedulerConfig& config,
-                                          const std::string& batching) {
+SchedulingOptions make_scheduling_options(const SchedulerConfig& config) {
+  const Config& settings = config.settings;
   SchedulingOptions options;
   options.config = config;
-  options.preemption = static_cast<PreemptionSetting>(find_name(
-      preemption_setting_names(), config.preemption, "scheduler.preemption", "preemption mode"));
-  options.victim = static_cast<VictimRule>(
-      find_name(victim_rule_names(), config.victim, "scheduler.victim", "preemption victim rule"));
+  options.chunk_size = static_cast<int32_t>(settings.get_int("scheduler.chunk_size"));
+  const std::string preemption = settings.get_choice("scheduler.preemption");
+  const std::string victim = settings.get_choice("scheduler.victim");
+  options.preemption = preemption_rules().create(preemption, config);
+  options.victim = victim_rules().create(victim, config);
 
   if (config.max_num_seqs < 1) {
-    fail("scheduler.max_num_seqs",
-         "must be at least 1, got " + std::to_string(config.max_num_seqs));
+    settings.fail("scheduler.max_num_seqs",
+                  "must be at least 1, got " + std::to_string(config.max_num_seqs));
   }
   if (config.max_batched_tokens < 1) {
-    fail("scheduler.max_batched_tokens",
-         "must be at least 1, got " + std::to_string(config.max_batched_tokens));
+    settings.fail("scheduler.max_batched_tokens",
+                  "must be at least 1, got " + std::to_string(config.max_batched_tokens));
   }
   // Every running sequence decodes one token per step; a budget below the batch size would
   // starve the sequences at the back of the batch (vLLM enforces the same).
   if (config.max_batched_tokens < config.max_num_seqs) {
-    fail("scheduler.max_batched_tokens",
-         std::to_string(config.max_batched_tokens) + " is below scheduler.max_num_seqs " +
-             std::to_string(config.max_num_seqs) + ": a full batch of decodes would not fit");
-  }
-  // A preempted sequence's recompute ends with a chunk of at least two tokens (its last
-  // sampled token and the one before: see StepPlanner::chunk_tokens), so 1 could never
-  // finish it.
-  if (config.chunk_size < 0 || config.chunk_size == 1) {
-    fail("scheduler.chunk_size",
-         "must be 0 (off) or at least 2, got " + std::to_string(config.chunk_size));
+    settings.fail("scheduler.max_batched_tokens",
+                  std::to_string(config.max_batched_tokens) + " is below scheduler.max_num_seqs " +
+                      std::to_string(config.max_num_seqs) + ": a full batch of decodes would not fit");
   }
   if (config.max_seq_len < 1) {
-    fail("model.max_seq_len", "must be at least 1, got " + std::to_string(config.max_seq_len));
-  }
-  if (batching == "static" && config.chunk_size > 0) {
-    fail("scheduler.chunk_size",
-         "static batching runs each batch's prompts whole; chunked prefill (chunk_size " +
-             std::to_string(config.chunk_size) + ") needs batching = continuous");
+    settings.fail("model.max_seq_len", "must be at least 1, got " + std::to_string(config.max_seq_len));
   }
   return options;
 }

@@ -1,36 +1,34 @@
 // SchedulingOptions: a SchedulerConfig checked once, in a scheduler's factory, with its named
-// choices (preemption mode, victim rule) turned into enums, so no step parses a string.
+// choices (preemption mode, victim rule) created from their registries
+// (policies/scheduling/preemption_rules.h), so no step parses a string.
 //
-// The valid names live here, one list each, so the error for a mistyped one can list them.
+// The keys both batching policies read are declared once, by scheduling_keys(), and listed in
+// each policy's registry entry.
 #pragma once
 
-#include <string>
+#include <memory>
 #include <vector>
 
+#include "core/config_keys.h"
 #include "core/scheduler.h"
+#include "policies/scheduling/preemption_rules.h"
 
 namespace kvlab {
 
-// How a victim group is preempted. kAuto: recompute a group that runs one sequence, swap one
-// that runs several (recomputing n samples costs n prefills; swapping them costs one copy).
-enum class PreemptionSetting { kRecompute, kSwap, kAuto };
-// Which running group is preempted. kLifo: the latest arrival first (vLLM).
-enum class VictimRule { kLifo };
-
 struct SchedulingOptions {
   SchedulerConfig config;
-  PreemptionSetting preemption = PreemptionSetting::kRecompute;
-  VictimRule victim = VictimRule::kLifo;
-  bool chunked() const { return config.chunk_size > 0; }
+  int32_t chunk_size = 0;  // scheduler.chunk_size: > 0 chunked prefill
+  std::shared_ptr<const PreemptionRule> preemption;
+  std::shared_ptr<const VictimRule> victim;
+  bool chunked() const { return chunk_size > 0; }
 };
 
-const std::vector<std::string>& preemption_setting_names();  // recompute, swap, auto
-const std::vector<std::string>& victim_rule_names();         // lifo
+// scheduler.max_num_seqs, max_batched_tokens, chunk_size, preemption, victim.
+std::vector<KeySpec> scheduling_keys();
 
-// Validates `config` for the scheduler registered as `batching`. Throws InputError naming the
-// field (scheduler.preemption, scheduler.victim, scheduler.max_num_seqs, ...) and, for names,
-// listing the valid ones.
-SchedulingOptions make_scheduling_options(const SchedulerConfig& config,
-                                          const std::string& batching);
+// Validates `config` (its limits and the keys of scheduling_keys() in config.settings).
+// Throws InputError naming the key (scheduler.preemption, scheduler.max_batched_tokens, ...)
+// with where its value came from.
+SchedulingOptions make_scheduling_options(const SchedulerConfig& config);
 
 }  // namespace kvlab

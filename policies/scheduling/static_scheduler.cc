@@ -17,6 +17,7 @@
 #include <string>
 
 #include "core/scheduler.h"
+#include "policies/scheduling/schedulers.h"
 #include "policies/scheduling/scheduling_options.h"
 #include "policies/scheduling/step_planner.h"
 
@@ -35,7 +36,8 @@ class StaticScheduler : public Scheduler {
     const SchedulerConfig& c = options_.config;
     return "static(max_num_seqs=" + std::to_string(c.max_num_seqs) +
            ", max_batched_tokens=" + std::to_string(c.max_batched_tokens) +
-           ", preemption=" + c.preemption + ", victim=" + c.victim + ")";
+           ", preemption=" + options_.preemption->name() + ", victim=" + options_.victim->name() +
+           ")";
   }
 
   SchedulerOutput schedule(SchedulerQueues& queues, KvCacheManager& kv, double) override {
@@ -75,13 +77,24 @@ class StaticScheduler : public Scheduler {
 };
 
 std::unique_ptr<Scheduler> make_static(const SchedulerConfig& config) {
-  return std::make_unique<StaticScheduler>(make_scheduling_options(config, "static"));
+  const SchedulingOptions options = make_scheduling_options(config);
+  if (options.chunked()) {
+    config.settings.fail("scheduler.chunk_size",
+                         "static batching runs each batch's prompts whole; chunked prefill "
+                         "(chunk_size " + std::to_string(options.chunk_size) +
+                             ") needs batching = continuous");
+  }
+  return std::make_unique<StaticScheduler>(options);
 }
 
 }  // namespace
 
-KVLAB_REGISTER(schedulers(), "static", make_static,
-               "request-level batching (pre-Orca baseline): a batch runs until its last request "
-               "finishes; late arrivals wait for the next batch");
+void register_static_scheduler(SchedulerRegistry& registry) {
+  registry.add({.name = "static",
+                .factory = make_static,
+                .description = "request-level batching (pre-Orca baseline): a batch runs until "
+                               "its last request finishes; late arrivals wait for the next batch",
+                .keys = scheduling_keys()});
+}
 
 }  // namespace kvlab

@@ -170,7 +170,7 @@ bool StepPlanner::add_prefills(SequenceGroup& group) {
 int32_t StepPlanner::chunk_tokens(const Sequence& seq) const {
   const int32_t pending = seq.num_pending();
   if (!options_.chunked()) return pending;
-  const int64_t bound = std::min<int64_t>(options_.config.chunk_size, budget_.tokens_left());
+  const int64_t bound = std::min<int64_t>(options_.chunk_size, budget_.tokens_left());
   int32_t tokens = static_cast<int32_t>(std::min<int64_t>(bound, pending));
   // A sequence that has generated tokens and has exactly one pending token counts as
   // decoding (Sequence::in_prefill), and a decode first gets a new slot. A sequence being

@@ -30,10 +30,10 @@ MemoryConfig bench_config(const std::string& policy, int32_t block_size,
   c.capacity_slots = kCapacity;
   c.swap_capacity_slots = 0;
   c.max_seq_len = kMaxSeqLen;
-  c.block_size = block_size;
-  c.watermark = 0.0;
-  c.reservation = reservation;
-  c.placement = placement;
+  c.settings.set("memory.block_size", std::to_string(block_size));
+  c.settings.set("memory.watermark", std::to_string(0.0));
+  c.settings.set("memory.reservation", std::string(reservation));
+  c.settings.set("memory.placement", std::string(placement));
   return c;
 }
 

@@ -51,9 +51,9 @@ std::unique_ptr<KvCacheManager> make_manager(const std::string& kind, int32_t nu
   if (kind == "unbounded") return std::make_unique<UnboundedKv>();
   MemoryConfig memory;
   memory.policy = "paged";
-  memory.block_size = 16;
-  memory.watermark = 0.0;
-  memory.capacity_slots = int64_t{num_seqs} * (kPrompt + kOutput + memory.block_size);
+  memory.settings.set("memory.block_size", std::to_string(16));
+  memory.settings.set("memory.watermark", std::to_string(0.0));
+  memory.capacity_slots = int64_t{num_seqs} * (kPrompt + kOutput + 16);
   return memory_policies().create("paged", memory);
 }
 
@@ -138,7 +138,7 @@ void BM_ContinuousDecodes_Unbounded(benchmark::State& state) {
 }
 void BM_ChunkedDecodes_Paged(benchmark::State& state) {
   SchedulerConfig config;
-  config.chunk_size = 512;
+  config.settings.set("scheduler.chunk_size", "512");
   run(state, config, "paged");
 }
 void BM_StaticDecodes_Paged(benchmark::State& state) {

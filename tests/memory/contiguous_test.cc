@@ -26,8 +26,8 @@ MemoryConfig contiguous_config(int64_t capacity, const std::string& reservation,
   c.capacity_slots = capacity;
   c.swap_capacity_slots = swap;
   c.max_seq_len = max_seq_len;
-  c.reservation = reservation;
-  c.placement = placement;
+  c.settings.set("memory.reservation", std::string(reservation));
+  c.settings.set("memory.placement", std::string(placement));
   return c;
 }
 

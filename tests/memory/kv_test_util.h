@@ -44,19 +44,19 @@ inline std::vector<MemoryCase> all_memory_cases(int64_t capacity_slots, int64_t 
   base.capacity_slots = capacity_slots;
   base.swap_capacity_slots = swap_slots;
   base.max_seq_len = max_seq_len;
-  base.watermark = watermark;
+  base.settings.set("memory.watermark", std::to_string(watermark));
   for (int32_t block_size : {1, 16, 256}) {
     MemoryConfig c = base;
     c.policy = "paged";
-    c.block_size = block_size;
+    c.settings.set("memory.block_size", std::to_string(block_size));
     out.push_back({"paged_bs" + std::to_string(block_size), c});
   }
   for (const char* reservation : {"max", "pow2", "oracle"}) {
     for (const char* placement : {"first-fit", "best-fit", "buddy"}) {
       MemoryConfig c = base;
       c.policy = "contiguous";
-      c.reservation = reservation;
-      c.placement = placement;
+      c.settings.set("memory.reservation", std::string(reservation));
+      c.settings.set("memory.placement", std::string(placement));
       std::string name = std::string("contiguous_") + reservation + "_" + placement;
       std::replace(name.begin(), name.end(), '-', '_');
       out.push_back({name, c});

@@ -272,7 +272,7 @@ TEST_P(MemoryProperty, RandomOperationsKeepEveryInvariant) {
 std::vector<MemoryCase> property_cases() {
   std::vector<MemoryCase> cases = testutil::all_memory_cases(kCapacity, kSwap, kMaxSeqLen, 0.01);
   for (MemoryCase& c : cases) {
-    if (c.config.policy == "paged" && c.config.block_size == 1) c.config.capacity_slots /= 2;
+    if (c.name == "paged_bs1") c.config.capacity_slots /= 2;
   }
   return cases;
 }

@@ -14,10 +14,10 @@ namespace {
 
 SchedulerConfig continuous(int32_t max_num_seqs, int64_t max_batched_tokens,
                            int32_t chunk_size = 0) {
-  return SchedulerConfig{.batching = "continuous",
-                         .max_num_seqs = max_num_seqs,
-                         .max_batched_tokens = max_batched_tokens,
-                         .chunk_size = chunk_size};
+  return with_settings(SchedulerConfig{.batching = "continuous",
+                                       .max_num_seqs = max_num_seqs,
+                                       .max_batched_tokens = max_batched_tokens},
+                       {{"scheduler.chunk_size", std::to_string(chunk_size)}});
 }
 
 // Two places in the batch: request 2 waits for one, and while it is prefilled request 1

@@ -13,10 +13,9 @@ namespace kvlab::testing {
 namespace {
 
 SchedulerConfig continuous_with(const std::string& preemption) {
-  return SchedulerConfig{.batching = "continuous",
-                         .max_num_seqs = 8,
-                         .max_batched_tokens = 64,
-                         .preemption = preemption};
+  return with_settings(
+      SchedulerConfig{.batching = "continuous", .max_num_seqs = 8, .max_batched_tokens = 64},
+      {{"scheduler.preemption", preemption}});
 }
 
 // 10 slots. Request 0 (one sample, prompt 3) and request 1 (two samples, prompt 2).

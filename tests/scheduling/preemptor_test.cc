@@ -14,6 +14,12 @@
 namespace kvlab::testing {
 namespace {
 
+// A Preemptor with the registered preemption mode `mode` and the lifo victim rule.
+Preemptor preemptor(const std::string& mode) {
+  return Preemptor(preemption_rules().create(mode, SchedulerConfig{}),
+                   victim_rules().create("lifo", SchedulerConfig{}));
+}
+
 class PreemptorTest : public ::testing::Test {
  protected:
   // Five requests arriving at t = id; 0..3 are running with prompt 4 done and one token
@@ -66,7 +72,7 @@ class PreemptorTest : public ::testing::Test {
 };
 
 TEST_F(PreemptorTest, LifoPicksTheLatestArrivalAmongTheCandidates) {
-  Preemptor p(PreemptionSetting::kRecompute, VictimRule::kLifo);
+  Preemptor p = preemptor("recompute");
   EXPECT_EQ(p.pick_victim(queues_.running, 0), 3u);
   EXPECT_EQ(p.pick_victim(queues_.running, 3), 3u);  // only itself left
   // Out of arrival order, the rule still holds: candidates 1.. are {0, 2}, 2 is latest.
@@ -75,7 +81,7 @@ TEST_F(PreemptorTest, LifoPicksTheLatestArrivalAmongTheCandidates) {
 }
 
 TEST_F(PreemptorTest, RecomputedGroupsQueueAtTheFrontInArrivalOrder) {
-  Preemptor p(PreemptionSetting::kRecompute, VictimRule::kLifo);
+  Preemptor p = preemptor("recompute");
   const int64_t free_before = kv_->free_slots();
   for (RequestId id : {2, 1, 3}) {
     EXPECT_EQ(p.preempt(queues_, index_of(id), *kv_, output_), PreemptionMode::kRecompute);
@@ -100,7 +106,7 @@ TEST_F(PreemptorTest, RecomputedGroupsQueueAtTheFrontInArrivalOrder) {
 
 TEST_F(PreemptorTest, SwapMovesTheGroupToTheHostPool) {
   build(/*swap_slots=*/16);
-  Preemptor p(PreemptionSetting::kSwap, VictimRule::kLifo);
+  Preemptor p = preemptor("swap");
   EXPECT_EQ(p.preempt(queues_, 3, *kv_, output_), PreemptionMode::kSwap);
   const SequenceGroup& g = *groups_[3];
   EXPECT_EQ(ids(queues_.swapped), (std::vector<RequestId>{3}));
@@ -118,7 +124,7 @@ TEST_F(PreemptorTest, SwapMovesTheGroupToTheHostPool) {
 
 TEST_F(PreemptorTest, SwapFallsBackToRecomputeWhenTheHostPoolIsFull) {
   build(/*swap_slots=*/6);  // room for one group of 4 slots, not two
-  Preemptor p(PreemptionSetting::kSwap, VictimRule::kLifo);
+  Preemptor p = preemptor("swap");
   EXPECT_EQ(p.preempt(queues_, 3, *kv_, output_), PreemptionMode::kSwap);
   EXPECT_EQ(p.preempt(queues_, 2, *kv_, output_), PreemptionMode::kRecompute);
   EXPECT_EQ(p.num_swap_fallbacks(), 1);
@@ -132,7 +138,7 @@ TEST_F(PreemptorTest, SwapFallsBackToRecomputeWhenTheHostPoolIsFull) {
 }
 
 TEST(PreemptorModeTest, AutoSwapsOnlyGroupsOfSeveralSequences) {
-  Preemptor p(PreemptionSetting::kAuto, VictimRule::kLifo);
+  Preemptor p = preemptor("auto");
   RequestSpec one;
   one.prompt_len = 4;
   one.output_len = 4;

@@ -42,12 +42,13 @@ TEST_P(RandomWorkloadTest, RunsToTheEndWithinTheContracts) {
   int64_t swaps = 0;
   for (uint64_t seed = 1; seed <= 3; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
-    const SchedulerConfig config{.batching = c.batching,
-                                 .max_num_seqs = 8,
-                                 .max_batched_tokens = 64,
-                                 .chunk_size = c.chunk_size,
-                                 .preemption = c.preemption,
-                                 .max_seq_len = 64};
+    const SchedulerConfig config =
+        with_settings(SchedulerConfig{.batching = c.batching,
+                                      .max_num_seqs = 8,
+                                      .max_batched_tokens = 64,
+                                      .max_seq_len = 64},
+                      {{"scheduler.chunk_size", std::to_string(c.chunk_size)},
+                       {"scheduler.preemption", c.preemption}});
     SchedulerHarness h(config, slot_budget(128, 96, c.block_size));
     std::mt19937_64 rng(seed);
     const int32_t num_requests = 60;

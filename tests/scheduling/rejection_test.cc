@@ -67,11 +67,11 @@ INSTANTIATE_TEST_SUITE_P(Batching, RejectionTest, ::testing::Values("continuous"
 
 // With chunked prefill a prompt longer than max_batched_tokens runs, chunk by chunk.
 TEST(ChunkedRejectionTest, LongPromptIsChunkedNotRejected) {
-  SchedulerHarness h(SchedulerConfig{.batching = "continuous",
-                                     .max_num_seqs = 2,
-                                     .max_batched_tokens = 8,
-                                     .chunk_size = 4,
-                                     .max_seq_len = 16},
+  SchedulerHarness h(with_settings(SchedulerConfig{.batching = "continuous",
+                                                   .max_num_seqs = 2,
+                                                   .max_batched_tokens = 8,
+                                                   .max_seq_len = 16},
+                                   {{"scheduler.chunk_size", "4"}}),
                      slot_budget(100));
   h.add(0, 0.0, 9, 1);
   expect_steps(h, {{.prefills = "0:0+4", .running = "0"},

@@ -92,8 +92,8 @@ MemoryConfig slot_budget(int64_t capacity_slots, int64_t swap_slots, int32_t blo
   m.policy = "paged";
   m.capacity_slots = capacity_slots;
   m.swap_capacity_slots = swap_slots;
-  m.block_size = block_size;
-  m.watermark = 0.0;
+  m.settings.set("memory.block_size", std::to_string(block_size));
+  m.settings.set("memory.watermark", std::to_string(0.0));
   return m;
 }
 
@@ -170,8 +170,9 @@ void SchedulerHarness::check_contracts() const {
   for (const PrefillChunk& chunk : plan.prefills) {
     EXPECT_EQ(engine_->group(chunk.seq->group->id()), chunk.seq->group);
     EXPECT_GT(chunk.num_tokens, 0);
-    if (c.chunk_size > 0) {
-      EXPECT_LE(chunk.num_tokens, c.chunk_size);
+    const int64_t chunk_size = c.settings.get_int("scheduler.chunk_size");
+    if (chunk_size > 0) {
+      EXPECT_LE(chunk.num_tokens, chunk_size);
     }
     prefill_tokens += chunk.num_tokens;
   }
@@ -196,6 +197,12 @@ void expect_steps(SchedulerHarness& harness, const std::vector<StepView>& table)
   }
   StepView after;
   EXPECT_FALSE(harness.step(&after)) << "work left after the table's last step: " << after;
+}
+
+SchedulerConfig with_settings(SchedulerConfig config,
+                              std::initializer_list<std::pair<std::string, std::string>> settings) {
+  for (const auto& [key, value] : settings) config.settings.set(key, value);
+  return config;
 }
 
 }  // namespace kvlab::testing

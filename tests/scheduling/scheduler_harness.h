@@ -15,6 +15,9 @@
 // chunk_size and max_num_seqs, and the memory manager passes its audit.
 #pragma once
 
+#include <initializer_list>
+#include <utility>
+
 #include <cstdint>
 #include <memory>
 #include <ostream>
@@ -45,6 +48,10 @@ std::ostream& operator<<(std::ostream& os, const StepView& v);
 // A paged manager that is a plain slot budget (block_size 1, no watermark) unless told
 // otherwise.
 MemoryConfig slot_budget(int64_t capacity_slots, int64_t swap_slots = 0, int32_t block_size = 1);
+
+// `config` with a scheduler's own keys set in its settings ({"scheduler.chunk_size", "4"}).
+SchedulerConfig with_settings(SchedulerConfig config,
+                              std::initializer_list<std::pair<std::string, std::string>> settings);
 
 class SchedulerHarness {
  public:

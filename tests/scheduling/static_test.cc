@@ -74,7 +74,7 @@ TEST(StaticTest, PreemptedMemberRejoinsItsBatchBeforeNewArrivals) {
 // Swap within a static batch: the swapped member comes back before anything new starts.
 TEST(StaticTest, SwappedMemberReturnsBeforeTheNextBatch) {
   SchedulerConfig config = batching("static", 8);
-  config.preemption = "swap";
+  config.settings.set("scheduler.preemption", "swap");
   SchedulerHarness h(config, slot_budget(8, 16));
   h.add(0, 0.0, 3, 3);
   h.add(1, 0.0, 3, 3);

@@ -9,6 +9,7 @@
 #include <random>
 #include <string>
 
+#include "app/resolve_experiment.h"
 #include "core/cost_model.h"
 #include "core/errors.h"
 #include "tests/sim/sim_test_config.h"
@@ -153,11 +154,11 @@ TEST(RooflineCostModel, TinyBlocksSwapSlowly) {
   step.swap_in = {KvCopy{0, 0, 256}};
   const double bytes_time = 256 * kKvPerToken / 25e9 + 2e-6;  // alone on a PCIe 4 link
 
-  config.memory.block_size = 16;
+  config.memory.settings.set("memory.block_size", std::to_string(16));
   const double swap16 = roofline(config)->cost(step).term("swap");
   EXPECT_LT(rel(swap16, 2 * (bytes_time + 16 * 10e-6)), 1e-12);
 
-  config.memory.block_size = 1;
+  config.memory.settings.set("memory.block_size", std::to_string(1));
   const double swap1 = roofline(config)->cost(step).term("swap");
   EXPECT_LT(rel(swap1, 2 * (bytes_time + 256 * 10e-6)), 1e-12);
   EXPECT_GT(swap1, 1.4 * swap16);  // 7.9 ms vs 5.6 ms per direction
@@ -246,35 +247,29 @@ TEST(RooflineCostModel, Deterministic) {
   }
 }
 
+// The roofline's keys are checked against their declarations (roofline_keys()) when the
+// experiment is resolved, once; what only the model can check (the topology, tensor
+// parallelism) it checks itself.
 TEST(RooflineCostModel, BadSettingsNameTheirKey) {
+  auto resolve_error = [](const std::string& assignment) {
+    Config config;
+    config.set_override(assignment);
+    return input_error([&] { resolve_experiment(config); });
+  };
+  EXPECT_NE(resolve_error("backend.compute_efficiency=0")
+                .find("field 'backend.compute_efficiency': must be a number in (0, 1]"),
+            std::string::npos);
+  for (const char* bad : {"backend.compute_efficiency=1.5", "backend.bandwidth_efficiency=-0.1",
+                          "backend.step_overhead_ms=-1", "backend.swap_overhead_us=-1",
+                          "memory.block_size=0"}) {
+    const std::string key = std::string(bad).substr(0, std::string(bad).find('='));
+    EXPECT_NE(resolve_error(bad).find("field '" + key + "'"), std::string::npos) << bad;
+  }
   auto error_for = [](auto mutate) {
     ExperimentConfig config = sim_config("llama-2-7b", "a100-80gb");
     mutate(config);
     return input_error([&] { roofline(config); });
   };
-  EXPECT_NE(error_for([](ExperimentConfig& c) {
-              c.backend.compute_efficiency = 0;
-            }).find("field 'backend.compute_efficiency': must be in (0, 1]"),
-            std::string::npos);
-  EXPECT_NE(error_for([](ExperimentConfig& c) {
-              c.backend.compute_efficiency = 1.5;
-            }).find("backend.compute_efficiency"),
-            std::string::npos);
-  EXPECT_NE(error_for([](ExperimentConfig& c) {
-              c.backend.bandwidth_efficiency = -0.1;
-            }).find("backend.bandwidth_efficiency"),
-            std::string::npos);
-  EXPECT_NE(error_for([](ExperimentConfig& c) {
-              c.backend.step_overhead_ms = -1;
-            }).find("backend.step_overhead_ms"),
-            std::string::npos);
-  EXPECT_NE(error_for([](ExperimentConfig& c) {
-              c.backend.swap_overhead_us = -1;
-            }).find("backend.swap_overhead_us"),
-            std::string::npos);
-  EXPECT_NE(
-      error_for([](ExperimentConfig& c) { c.memory.block_size = 0; }).find("memory.block_size"),
-      std::string::npos);
   EXPECT_NE(
       error_for([](ExperimentConfig& c) { c.tensor_parallel = 16; }).find("model.tensor_parallel"),
       std::string::npos);

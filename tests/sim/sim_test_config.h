@@ -16,7 +16,7 @@ inline ExperimentConfig sim_config(const std::string& model, const std::string& 
   config.hardware = hardware_catalog().get(hardware);
   config.tensor_parallel = tensor_parallel;
   config.memory.policy = "paged";
-  config.memory.block_size = 16;
+  config.memory.settings.set("memory.block_size", std::to_string(16));
   config.backend.kind = "sim";
   config.backend.cost_model = "roofline";
   config.backend.step_overhead_ms = 2.0;

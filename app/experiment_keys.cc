@@ -1,0 +1,82 @@
+#include "app/experiment_keys.h"
+
+#include "core/cost_model.h"
+#include "core/executor.h"
+#include "core/kv_cache_manager.h"
+#include "core/model_spec.h"
+#include "core/request.h"
+#include "core/scheduler.h"
+#include "core/workload.h"
+
+namespace kvlab {
+
+std::vector<KeySpec> experiment_keys() {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  return {
+      // [workload]
+      string_key("workload.trace", "", "trace file (relative to the config file); empty: synthetic"),
+      choice_key(
+          "workload.format", "auto", [] { return trace_readers().names(); }, "trace format",
+          "trace format (kvlab list formats); auto detects it"),
+      choice_key("workload.arrival", "trace", {"trace", "poisson", "gamma", "burst"},
+                 "arrival process: the trace's timestamps, or generated"),
+      float_key("workload.rate", "1.0", 0.0, kInf,
+                "requests per second for poisson / gamma arrivals", true),
+      float_key("workload.burstiness", "1.0", 0.0, kInf, "gamma shape (1 = poisson, < 1 burstier)",
+                true),
+      float_key("workload.time_scale", "1.0", 0.0, kInf, "multiplies trace inter-arrival times",
+                true),
+      int_key("workload.num_requests", 0, 0, kUnbounded, "requests to take from the trace (0: all)"),
+      int_key("workload.seed", 0, 0, kUnbounded, "seed for arrivals, sampling and synthetic lengths"),
+      string_key("workload.prompt_len", "512",
+                 "synthetic prompt length: N | uniform:A:B | lognormal:MU:SIGMA"),
+      string_key("workload.output_len", "128",
+                 "synthetic output length: N | uniform:A:B | lognormal:MU:SIGMA"),
+      int_key("workload.max_prompt_len", 0, 0, kUnbounded,
+              "filter out requests with longer prompts (0: off)"),
+      int_key("workload.max_total_len", 0, 0, kUnbounded,
+              "filter out requests with longer prompt + output (0: off)"),
+      choice_key("workload.on_bad_row", "fail", {"fail", "skip"},
+                 "malformed trace rows: fail, or skip (counted and reported)"),
+      int_key("workload.n", 1, 1, kMaxSamples, "parallel samples per request (shared prompt)"),
+      // [model]
+      choice_key(
+          "model.name", "llama-2-7b", [] { return model_catalog().names(); }, "model",
+          "model shape (kvlab list models)"),
+      int_key("model.max_seq_len", 0, 0, kUnbounded, "context window (0: the model's)"),
+      int_key("model.tensor_parallel", 1, 1, kUnbounded, "GPUs the model is split across"),
+      // [hardware]
+      choice_key(
+          "hardware.name", "a100-40gb", [] { return hardware_catalog().names(); }, "hardware",
+          "GPU (kvlab list hardware)"),
+      float_key("hardware.kv_cache_gb", "0", 0.0, kInf,
+                "KV cache size per GPU in GiB (0: derive from memory)"),
+      float_key("hardware.gpu_memory_utilization", "0.9", 0.0, 1.0,
+                "fraction of GPU memory kvlab may use", true),
+      int_key("hardware.gpus_per_node", 0, 0, kUnbounded, "GPUs in the node (0: the hardware entry's)"),
+      choice_key("hardware.topology", "", {"", "nvswitch", "pcie"},
+                 "node topology (empty: the hardware entry's)"),
+      // [memory]
+      choice_key(
+          "memory.policy", "paged", [] { return memory_policies().names(); }, "memory policy",
+          "memory manager (kvlab list policies)"),
+      int_key("memory.capacity_slots", 0, 0, kUnbounded, "KV capacity in token slots (0: from hardware)"),
+      float_key("memory.swap_space_gb", "4", 0.0, kInf, "host swap pool in GiB (per GPU)"),
+      // [scheduler]
+      choice_key(
+          "scheduler.batching", "continuous", [] { return schedulers().names(); }, "scheduler (batching)",
+          "batching policy (kvlab list schedulers)"),
+      // [backend]
+      choice_key(
+          "backend.kind", "sim", [] { return executors().names(); }, "back end",
+          "back end (kvlab list backends)"),
+      choice_key(
+          "backend.cost_model", "roofline", [] { return cost_models().names(); }, "cost model",
+          "simulator cost model (kvlab list backends)"),
+      // [output]
+      string_key("output.path", "kvlab-results.h5", "HDF5 result file"),
+      bool_key("output.record_steps", true, "write the per-step table"),
+  };
+}
+
+}  // namespace kvlab

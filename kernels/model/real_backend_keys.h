@@ -1,0 +1,14 @@
+// The keys both real back ends (cpu, cuda) read, declared once and listed in each one's
+// registry entry: storage dtype, device, wall-clock replay, the dummy weights' seed and the
+// sampling settings every request gets (app/experiment_runner.h).
+#pragma once
+
+#include <vector>
+
+#include "core/config_keys.h"
+
+namespace kvlab {
+
+std::vector<KeySpec> real_backend_keys();
+
+}  // namespace kvlab
