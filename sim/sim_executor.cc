@@ -28,6 +28,10 @@ StepResult SimExecutor::execute(const SchedulerOutput& plan, const KvCacheManage
   return result;
 }
 
+double SimExecutor::copy_within(const std::vector<KvCopy>& copies) {
+  return model_->copy_seconds(copies);
+}
+
 bool register_cost_model(const std::string& name, CostModelRegistry::Factory factory,
                          const std::string& description) {
   cost_models().add(name, factory, description);

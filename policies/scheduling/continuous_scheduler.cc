@@ -22,6 +22,7 @@
 #include "core/scheduler.h"
 #include "policies/scheduling/scheduling_options.h"
 #include "policies/scheduling/step_planner.h"
+#include "policies/scheduling/step_update.h"
 
 namespace kvlab {
 
@@ -52,6 +53,11 @@ class ContinuousScheduler : public Scheduler {
       schedule_prefill_first(queues);
     }
     return output;
+  }
+
+  StepUpdate update_from_output(const SchedulerOutput& plan, const StepResult& result,
+                                SchedulerQueues& queues, KvCacheManager& kv) override {
+    return apply_step_result(plan, result, queues, kv);
   }
 
  private:
