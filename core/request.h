@@ -3,9 +3,9 @@
 // together (SequenceGroup: one request with its n parallel samples).
 //
 // These are plain structs owned by the Engine. Policies read them and the scheduler updates
-// them after each step (Scheduler::update_from_output); a memory manager may keep pointers to the Sequences it holds memory
-// for, which stay valid until it releases them (a group reserves room for all n samples up
-// front, so Sequence addresses never move), and writes its own index into each
+// them after each step (Scheduler::update_from_output); a memory manager may keep pointers to the
+// Sequences it holds memory for, which stay valid until it releases them (a group reserves room for
+// all n samples up front, so Sequence addresses never move), and writes its own index into each
 // (Sequence::kv_handle).
 #pragma once
 

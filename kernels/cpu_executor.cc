@@ -85,7 +85,8 @@ StepResult CpuExecutor::execute(const SchedulerOutput& plan, const KvCacheManage
                                                    seq.token_ids, draw.sample_index,
                                                    seq.num_tokens()));
     });
-    check_invariant(rows == logits.rows(), "cpu executor: logits rows do not match sampling entries");
+    check_invariant(rows == logits.rows(),
+                    "cpu executor: logits rows do not match sampling entries");
   }
   result.duration_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;

@@ -36,9 +36,8 @@ class StepApplier {
   }
 
   void decode(Sequence& seq) {
-    check_invariant_lazy(seq.num_pending() == 1, [] {
-      return "decode of a sequence without exactly one pending token";
-    });
+    check_invariant_lazy(seq.num_pending() == 1,
+                         [] { return "decode of a sequence without exactly one pending token"; });
     seq.num_computed += 1;
     append_token(seq);
     finish_if_done(seq);
