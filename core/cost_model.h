@@ -43,7 +43,7 @@ struct StepShape {
   std::vector<int64_t> decode_context_lens;
   std::vector<KvCopy> swap_out;       // device -> host
   std::vector<KvCopy> swap_in;        // host -> device
-  std::vector<KvCopy> device_copies;  // fork copies and copy-on-write, device -> device
+  std::vector<KvCopy> device_copies;  // copy-on-write (and fork copies), device -> device
 
   int64_t num_prefill_tokens() const {
     int64_t n = 0;
@@ -61,7 +61,10 @@ struct StepShape {
   }
 };
 
-// The shape of `plan`: read before the Engine applies the step (num_computed not advanced).
+// The shape of `plan`: read before the step is applied (num_computed not advanced). Its
+// device_copies are the plan's copy-on-write copies; the fork copies of the step are known
+// only after it ran (Scheduler::update_from_output), and a caller that prices or records them
+// with the step appends them (sim/calibration.cc does).
 inline StepShape describe_step(const SchedulerOutput& plan) {
   StepShape shape;
   shape.prefills.reserve(plan.prefills.size());
@@ -74,8 +77,7 @@ inline StepShape describe_step(const SchedulerOutput& plan) {
   }
   shape.swap_out = plan.swap_out;
   shape.swap_in = plan.swap_in;
-  shape.device_copies = plan.fork_copies;
-  shape.device_copies.insert(shape.device_copies.end(), plan.copies.begin(), plan.copies.end());
+  shape.device_copies = plan.copies;
   return shape;
 }
 
@@ -96,6 +98,10 @@ class CostModel {
   virtual ~CostModel() = default;
   virtual std::string name() const = 0;  // e.g. "roofline"
   virtual StepCost cost(const StepShape& step) const = 0;
+  // Seconds the device-to-device `device_copies` take on their own: the model's copy term for
+  // them, no per-step overhead. The simulator prices a step's fork copies with it
+  // (Executor::copy_within). Pure and bit-reproducible like cost().
+  virtual double copy_seconds(const std::vector<KvCopy>& device_copies) const = 0;
 };
 
 using CostModelRegistry = Registry<CostModel, ExperimentConfig>;

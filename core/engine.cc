@@ -11,6 +11,11 @@
 
 namespace kvlab {
 
+namespace {
+// The per-step term of the time Executor::copy_within took for the step's fork copies.
+constexpr const char* kForkCopyTerm = "fork_copy";
+}  // namespace
+
 struct Engine::State {
   State(const ExperimentConfig& c, std::unique_ptr<KvCacheManager> k,
         std::unique_ptr<Scheduler> s, std::unique_ptr<Executor> e)
@@ -37,7 +42,6 @@ struct Engine::State {
   int64_t done = 0;                                      // finished + rejected
   int64_t idle_steps = 0;                                // consecutive steps without work
 
-  std::vector<KvCopy> pending_fork_copies;
   SchedulerOutput plan;
   std::vector<StepRecord> steps;
   std::vector<std::string> term_names;
@@ -67,94 +71,24 @@ struct Engine::State {
     }
   }
 
-  void append_token(Sequence& seq, const StepResult& result, size_t& cursor) {
-    seq.num_generated += 1;
-    if (!result.token_ids.empty()) {
-      check_invariant_lazy(cursor < result.token_ids.size(),
-                           [] { return "executor returned too few token ids"; });
-      seq.token_ids.push_back(result.token_ids[cursor++]);
-    }
-  }
-
-  void finish_if_done(Sequence& seq) {
-    if (seq.num_generated >= seq.group->spec.output_len && !seq.is_finished()) {
-      seq.status = SeqStatus::kFinished;
-      kv->release(seq);
-    }
-  }
-
-  // The prompt of a group with n > 1 is done: its n - 1 other samples start, sharing the
-  // prompt's KV (the manager decides how: shared blocks or copies, run next step).
-  // `parent_before` is the parent as it was before its own first token was appended.
-  void fork_samples(SequenceGroup& g, const Sequence& parent_before, const StepResult& result,
-                    size_t& cursor) {
-    Sequence& parent = g.seqs[0];
-    for (int32_t i = 1; i < g.spec.n; ++i) {
-      Sequence& child = g.add_child(parent_before, make_seq_id(g.id(), i));
-      append_token(child, result, cursor);
-    }
-    for (size_t i = 1; i < g.seqs.size(); ++i) {
-      Sequence& child = g.seqs[i];
-      if (child.num_generated >= g.spec.output_len) {
-        child.status = SeqStatus::kFinished;  // never held memory of its own
-        continue;
-      }
-      std::vector<KvCopy> copies = kv->fork(parent, child);
-      pending_fork_copies.insert(pending_fork_copies.end(), copies.begin(), copies.end());
-    }
-  }
-
-  // Applies a finished step that ran from `start` to now_s.
-  void apply(const StepResult& result, double start) {
-    size_t cursor = 0;
-    const double t = now_s;
+  // Measurements of a step that ran from `start` to now_s: when each group was first
+  // scheduled and got its first token, and when the groups `update` finished were done.
+  void measure(const StepUpdate& update, double start) {
     for (const PrefillChunk& chunk : plan.prefills) {
-      Sequence& seq = *chunk.seq;
-      SequenceGroup& g = *seq.group;
+      SequenceGroup& g = *chunk.seq->group;
       if (g.first_scheduled_s < 0) g.first_scheduled_s = start;
-      seq.num_computed += chunk.num_tokens;
-      check_invariant_lazy(seq.num_computed <= seq.num_tokens(),
-                           [] { return "prefill past the sequence's tokens"; });
-      if (!chunk.samples) continue;
-      check_invariant_lazy(seq.num_computed == seq.num_tokens(),
-                           [] { return "sampling chunk does not reach the end"; });
-      if (g.first_token_s < 0) g.first_token_s = t;
-      if (!g.has_forked() && g.spec.n > 1) {
-        const Sequence before = seq;
-        append_token(seq, result, cursor);
-        fork_samples(g, before, result, cursor);
-      } else {
-        append_token(seq, result, cursor);
-      }
-      finish_if_done(seq);
+      if (chunk.samples && g.first_token_s < 0) g.first_token_s = now_s;
     }
-    // The checks below run per token: lazy, so a passing one builds no message string.
-    for (Sequence* seq : plan.decodes) {
-      check_invariant_lazy(seq->num_pending() == 1, [] {
-        return "decode of a sequence without exactly one pending token";
-      });
-      seq->num_computed += 1;
-      append_token(*seq, result, cursor);
-      finish_if_done(*seq);
-    }
-    check_invariant_lazy(cursor == result.token_ids.size(),
-                         [] { return "executor returned too many token ids"; });
-    // Finished groups leave the running queue.
-    auto& running = queues.running;
-    const auto end = std::remove_if(running.begin(), running.end(), [&](SequenceGroup* g) {
-      if (g->num_unfinished() > 0) return false;
-      g->status = GroupStatus::kFinished;
-      g->finish_s = t;
-      ++done;
-      return true;
-    });
-    running.erase(end, running.end());
+    for (SequenceGroup* g : update.finished) g->finish_s = now_s;
+    done += static_cast<int64_t>(update.finished.size());
   }
 
-  void record_step(double start, const StepResult& result, const MemoryBreakdown& memory) {
+  // `fork_copies` ran after the plan, for `copy_s` seconds, in the same step.
+  void record_step(double start, const StepResult& result, const std::vector<KvCopy>& fork_copies,
+                   double copy_s, const MemoryBreakdown& memory) {
     StepRecord r;
     r.time_s = start;
-    r.duration_s = result.duration_s;
+    r.duration_s = result.duration_s + copy_s;
     r.batch_size = plan.batch_size();
     r.num_prefill_seqs = static_cast<int32_t>(plan.prefills.size());
     r.num_decode_seqs = static_cast<int32_t>(plan.decodes.size());
@@ -175,18 +109,21 @@ struct Engine::State {
     };
     r.swap_out_bytes = bytes(plan.swap_out);
     r.swap_in_bytes = bytes(plan.swap_in);
-    r.copy_bytes = bytes(plan.copies) + bytes(plan.fork_copies);
+    r.copy_bytes = bytes(plan.copies) + bytes(fork_copies);
     r.terms.assign(term_names.size(), 0.0);
-    for (const CostTerm& term : result.terms) {
-      auto it = term_index.find(term.name);
+    auto add_term = [&](const std::string& name, double seconds) {
+      auto it = term_index.find(name);
       if (it == term_index.end()) {
-        it = term_index.emplace(term.name, term_names.size()).first;
-        term_names.push_back(term.name);
+        it = term_index.emplace(name, term_names.size()).first;
+        term_names.push_back(name);
         for (StepRecord& old : steps) old.terms.resize(term_names.size(), 0.0);
         r.terms.resize(term_names.size(), 0.0);
       }
-      r.terms[it->second] += term.seconds;
-    }
+      r.terms[it->second] += seconds;
+    };
+    for (const CostTerm& term : result.terms) add_term(term.name, term.seconds);
+    // A column only in runs that copy for forks (contiguous with n > 1), so others keep theirs.
+    if (!fork_copies.empty()) add_term(kForkCopyTerm, copy_s);
     steps.push_back(std::move(r));
   }
 
@@ -236,8 +173,6 @@ bool Engine::step() {
   }
 
   s.plan = s.scheduler->schedule(s.queues, *s.kv, s.now_s);
-  s.plan.fork_copies = std::move(s.pending_fork_copies);
-  s.pending_fork_copies.clear();
   for (const Rejection& r : s.plan.rejected) {
     r.group->status = GroupStatus::kRejected;
     if (r.group->reject_reason.empty()) r.group->reject_reason = r.reason;
@@ -245,7 +180,6 @@ bool Engine::step() {
   }
 
   if (!s.plan.has_work()) {
-    check_invariant(s.plan.fork_copies.empty(), "fork copies planned in a step without work");
     const bool changed = !s.plan.rejected.empty() || !s.plan.preempted.empty() ||
                          !s.plan.swap_in.empty() || !s.plan.swap_out.empty();
     if (!changed && s.queues.running.empty()) {
@@ -261,14 +195,19 @@ bool Engine::step() {
   }
   s.idle_steps = 0;
 
+  const KvCacheManager& kv = *s.kv;  // the Engine only reads the manager; the scheduler owns it
   const MemoryBreakdown memory =
-      s.kv->breakdown(s.queues.waiting.empty() ? nullptr : s.queues.waiting.front());
+      kv.breakdown(s.queues.waiting.empty() ? nullptr : s.queues.waiting.front());
   const double start = s.now_s;
-  const StepResult result = s.executor->execute(s.plan, *s.kv);
-  s.now_s = s.wall_clock ? std::max(start, s.wall_now()) : start + result.duration_s;
-  s.apply(result, start);
-  if (s.config.record_steps) s.record_step(start, result, memory);
-  if (s.audit_every_step) s.kv->audit();
+  const StepResult result = s.executor->execute(s.plan, kv);
+  const StepUpdate update = s.scheduler->update_from_output(s.plan, result, s.queues, *s.kv);
+  // Fork copies run in the step that forked: the samples' first decodes, next step, read them.
+  const double copy_s =
+      update.fork_copies.empty() ? 0.0 : s.executor->copy_within(update.fork_copies);
+  s.now_s = s.wall_clock ? std::max(start, s.wall_now()) : start + (result.duration_s + copy_s);
+  s.measure(update, start);
+  if (s.config.record_steps) s.record_step(start, result, update.fork_copies, copy_s, memory);
+  if (s.audit_every_step) kv.audit();
   return true;
 }
 

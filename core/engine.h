@@ -1,10 +1,17 @@
 // Engine: the one loop every back end runs.
 //
 //   while requests remain:
-//     admit arrivals up to now; fork samples whose prompt is done (n > 1)
-//     plan = scheduler.schedule(queues, kv, now)    (the policies decide)
-//     result = executor.execute(plan, kv)           (sim cost model | CPU | CUDA)
-//     advance the clock; apply tokens; finish and release sequences; record the step
+//     admit arrivals up to now
+//     plan = scheduler.schedule(queues, kv, now)                  (the policies decide)
+//     result = executor.execute(plan, kv)                         (sim cost model | CPU | CUDA)
+//     update = scheduler.update_from_output(plan, result, queues, kv)
+//                                     (tokens; fork samples; finish and release sequences)
+//     executor.copy_within(update.fork_copies)                    (this step, not the next)
+//     advance the clock by both; record the step
+//
+// The Engine owns the clock, the queues' storage, arrivals, rejection bookkeeping, deadlock
+// detection and the measurements; it never mutates the KvCacheManager: within a step only
+// the Scheduler does (core/scheduler.h), and the Executor reads it.
 //
 // With a virtual clock (the simulator, and real back ends run offline) time advances by the
 // executor's step duration; when nothing can run the clock jumps to the next arrival. Ties

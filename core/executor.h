@@ -1,9 +1,14 @@
 // Executor: carries out one SchedulerOutput on a back end and says how long it took.
 //
 // The simulator's executor prices the step with a cost model; the CPU and CUDA executors
-// move real KV data (fork copies, swap out, swap in, copy-on-write, in that order), run the
-// model over the batch and sample. All of them receive the same plan and the manager's
-// layouts, so no policy knows which back end runs it.
+// move real KV data (swap out, swap in, copy-on-write, in that order), run the model over the
+// batch and sample (one draw per TokenDraw of core/sampling_rows.h). All of them receive the
+// same plan and the manager's layouts, read-only: an Executor never mutates the manager, so
+// no policy knows which back end runs it.
+//
+// Within one step the Engine calls execute(plan) once and then, when the scheduler's
+// update_from_output forked samples whose KV the manager copies, copy_within(fork copies)
+// once; the step's duration is the sum of the two.
 #pragma once
 
 #include <cstdint>
@@ -16,26 +21,11 @@
 #include "core/kv_cache_manager.h"
 #include "core/registry.h"
 #include "core/scheduler.h"
+#include "core/step_result.h"
 
 namespace kvlab {
 
 struct ExperimentConfig;
-
-// A named part of a step's modeled time (gemm, attention, swap, ...), for the per-step table.
-struct CostTerm {
-  const char* name;  // static string
-  double seconds;
-};
-
-struct StepResult {
-  double duration_s = 0.0;
-  // Sampled token ids, flattened in plan order: for each prefill chunk with samples == true,
-  // one id (or spec.n ids when it completes the prompt of a group that has not forked yet:
-  // the first token of each sample); then one id per decode. Empty for back ends that do not
-  // produce ids (the simulator).
-  std::vector<int32_t> token_ids;
-  std::vector<CostTerm> terms;
-};
 
 class Executor {
  public:
@@ -43,7 +33,15 @@ class Executor {
   virtual std::string name() const = 0;
   // True when steps take real time (cpu, cuda): the Engine then reports wall-clock timings.
   virtual bool is_real() const = 0;
+  // Runs `plan`: its memory movements, then its batch. Returns the step's time, its terms and
+  // the sampled ids (core/step_result.h).
   virtual StepResult execute(const SchedulerOutput& plan, const KvCacheManager& kv) = 0;
+  // Carries out device-to-device copies inside the KV arena, in list order, before returning,
+  // and returns the seconds they took: measured on the real back ends, the cost model's copy
+  // term in the simulator. The Engine calls it with the fork copies of the step it just ran.
+  // REQUIRES: each copy's ranges lie inside the arena; a copy's source and destination do not
+  // overlap.
+  virtual double copy_within(const std::vector<KvCopy>& copies) = 0;
 };
 
 // KV capacity measured on the device a back end runs on (vLLM's gpu_memory_utilization). When

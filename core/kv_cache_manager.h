@@ -12,6 +12,9 @@
 // each token is processed -> fork when the prompt is done (n > 1) -> release each sequence as
 // it finishes. Preemption: release every sequence (recompute) or swap_out / swap_in.
 //
+// Ownership: within a step only the Scheduler calls the mutating methods (in schedule() and
+// update_from_output()); the Engine and the Executor hold it const.
+//
 // Thread safety: none; one Engine drives one manager.
 #pragma once
 
@@ -109,11 +112,13 @@ class KvCacheManager {
   virtual std::vector<KvCopy> append_slot(const Sequence& seq) = 0;
 
   // `child` (a new sample of parent's group, same tokens) starts sharing parent's KV.
-  // REQUIRES: parent has computed every slot it holds (the Engine forks right after the
-  // prompt's last chunk; the samples' first tokens differ, so an uncomputed slot could not be
-  // shared).
-  // Returns device-to-device copies where the policy cannot share (contiguous). Never fails:
-  // admit() reserved what the group's samples need.
+  // REQUIRES: parent has computed every slot it holds (the scheduler forks in
+  // update_from_output, right after the step that ran the prompt's last chunk; the samples'
+  // first tokens differ, so an uncomputed slot could not be shared).
+  // Returns device-to-device copies where the policy cannot share (contiguous); the child's
+  // slots hold its KV once they are carried out, which the Engine has the Executor do in the
+  // same step (Executor::copy_within), before the next step is planned. Never fails: admit()
+  // reserved what the group's samples need.
   virtual std::vector<KvCopy> fork(const Sequence& parent, const Sequence& child) = 0;
 
   // Frees every slot `seq` holds, on the device or in the host pool.

@@ -28,8 +28,10 @@ struct StepRecord {
   int32_t num_preempted_swap = 0;
   int64_t swap_out_bytes = 0;
   int64_t swap_in_bytes = 0;
-  int64_t copy_bytes = 0;     // copy-on-write and fork copies
-  std::vector<double> terms;  // seconds, indexed like RunResult::term_names
+  int64_t copy_bytes = 0;     // copy-on-write, and the fork copies run in this step
+  // Seconds, indexed like RunResult::term_names: the executor's terms, and "fork_copy" (the
+  // time of the step's fork copies) in runs whose manager copies for forks.
+  std::vector<double> terms;
 };
 
 enum class RequestOutcome { kFinished = 0, kRejected = 1, kUnfinished = 2 };

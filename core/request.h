@@ -2,10 +2,10 @@
 // being generated (Sequence), and the unit the scheduler admits, preempts and finishes
 // together (SequenceGroup: one request with its n parallel samples).
 //
-// These are plain structs owned by the Engine. Policies read them and the Engine updates
-// them after each step; a memory manager may keep pointers to the Sequences it holds memory
-// for, which stay valid until it releases them (a group reserves room for all n samples up
-// front, so Sequence addresses never move), and writes its own index into each
+// These are plain structs owned by the Engine. Policies read them and the scheduler updates
+// them after each step (Scheduler::update_from_output); a memory manager may keep pointers to the
+// Sequences it holds memory for, which stay valid until it releases them (a group reserves room for
+// all n samples up front, so Sequence addresses never move), and writes its own index into each
 // (Sequence::kv_handle).
 #pragma once
 
@@ -57,8 +57,8 @@ struct SequenceGroup;
 // can_append / append_slot. Only that manager reads or writes it (KvCacheManager's contract:
 // one manager holds a sequence at a time); it is opaque to everyone else.
 //
-// The handle names the object, not its value: a copy of a Sequence (the Engine's fork copies
-// the parent) is a sequence no manager holds yet, so copying gives an empty handle and
+// The handle names the object, not its value: a copy of a Sequence (a fork copies the
+// parent) is a sequence no manager holds yet, so copying gives an empty handle and
 // assignment leaves the target's own. A manager checks that the index it reads names this
 // very Sequence in its books, so a stale handle, or one another manager wrote, reads as "not
 // held here" and is never followed blindly (see policies/memory/sequence_table.h).
@@ -103,7 +103,8 @@ struct Sequence {
 };
 
 // A request and its samples. Starts with one sequence; when the prompt is done and
-// spec.n > 1, the Engine forks n - 1 children that share the prompt's KV.
+// spec.n > 1, the scheduler forks n - 1 children that share the prompt's KV
+// (Scheduler::update_from_output).
 struct SequenceGroup {
   explicit SequenceGroup(RequestSpec request);
   SequenceGroup(const SequenceGroup&) = delete;

@@ -11,7 +11,6 @@ void SchedulerOutput::clear() {
   decodes.clear();
   preempted.clear();
   rejected.clear();
-  fork_copies.clear();
   swap_out.clear();
   swap_in.clear();
   copies.clear();

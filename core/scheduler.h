@@ -1,8 +1,13 @@
 // Scheduler: decides, once per engine step, which sequences run and how memory pressure is
 // resolved. It reads and reorders the Engine's queues, asks the KvCacheManager (which only
 // answers and carries out allocations), and returns a SchedulerOutput: plain data that the
-// Executor runs and the Engine records. It never executes anything and never knows which
-// back end (simulator, CPU, CUDA) runs the step.
+// Executor runs and the Engine records. After the Executor ran the step, the Engine hands the
+// StepResult back through update_from_output (vLLM v1's Scheduler.update_from_output), and the
+// scheduler applies it: tokens, forks, finished sequences. It never executes anything and
+// never knows which back end (simulator, CPU, CUDA) runs the step.
+//
+// One owner of the manager per step: schedule() and update_from_output() are the only calls
+// in a step that mutate the KvCacheManager; the Engine and the Executor see it const.
 //
 // Contract for implementations:
 //  - a group is in exactly one of the queues (or none, once finished or rejected); its
@@ -24,6 +29,7 @@
 #include "core/kv_cache_manager.h"
 #include "core/registry.h"
 #include "core/request.h"
+#include "core/step_result.h"
 
 namespace kvlab {
 
@@ -69,13 +75,15 @@ struct Rejection {
 };
 
 // One step's plan. An Executor carries out the memory movements in this order, then runs the
-// batch: fork_copies, swap_out, swap_in, copies (copy-on-write), compute.
+// batch: swap_out, swap_in, copies (copy-on-write), compute. Fork copies are not part of the
+// plan: samples fork after the step ran (update_from_output), and the Engine has the Executor
+// carry out their copies at once, in the same step (Executor::copy_within), so they precede
+// everything the next plan moves.
 struct SchedulerOutput {
   std::vector<PrefillChunk> prefills;
   std::vector<Sequence*> decodes;        // each processes its one pending token
   std::vector<Preemption> preempted;
   std::vector<Rejection> rejected;
-  std::vector<KvCopy> fork_copies;       // device -> device, from forks (filled by the Engine)
   std::vector<KvCopy> swap_out;          // device -> host
   std::vector<KvCopy> swap_in;           // host -> device
   std::vector<KvCopy> copies;            // device -> device (copy-on-write)
@@ -90,13 +98,41 @@ struct SchedulerOutput {
   void clear();
 };
 
+// What update_from_output changed that the Engine records or carries out.
+struct StepUpdate {
+  // Groups whose last unfinished sequence finished this step, in `running` order. They have
+  // left `running`, their status is kFinished and they hold no memory.
+  std::vector<SequenceGroup*> finished;
+  // Device-to-device copies the step's forks need, where the policy cannot share a parent's
+  // KV (contiguous: the prompt copied into each sample's region). They must be carried out
+  // before the next step is planned; the forked samples' first decodes read them.
+  std::vector<KvCopy> fork_copies;
+};
+
 class Scheduler {
  public:
   virtual ~Scheduler() = default;
   virtual std::string name() const = 0;
+
   // Plans one step at time `now_s`. Mutates `queues` and `kv` as described above.
   virtual SchedulerOutput schedule(SchedulerQueues& queues, KvCacheManager& kv,
                                    double now_s) = 0;
+
+  // Applies the executed step `plan` whose executor returned `result`:
+  //  - every planned sequence's num_computed advances by the tokens it processed;
+  //  - every sampling entry appends its tokens (result.token_ids in the order of
+  //    core/sampling_rows.h; when the back end returns no ids, only the counts advance);
+  //  - a chunk that starts a group's samples (starts_samples) forks its n - 1 other samples
+  //    (SequenceGroup::add_child, kv.fork; their copies are returned in fork_copies); a child
+  //    that is done with its first token never holds memory;
+  //  - a sequence that reached spec.output_len finishes and kv.release frees its slots;
+  //  - a group with no unfinished sequence leaves `running` with status kFinished.
+  // Measurements (first_token_s, finish_s) stay with the Engine.
+  // REQUIRES: `plan` is this scheduler's last schedule() output on `queues` and `kv`, executed
+  // once, and nothing changed them since. Throws InvariantError when `result` holds too few or
+  // too many ids or the plan breaks the sequences' invariants.
+  virtual StepUpdate update_from_output(const SchedulerOutput& plan, const StepResult& result,
+                                        SchedulerQueues& queues, KvCacheManager& kv) = 0;
 };
 
 using SchedulerRegistry = Registry<Scheduler, SchedulerConfig>;

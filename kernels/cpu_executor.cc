@@ -4,6 +4,7 @@
 #include <span>
 
 #include "core/errors.h"
+#include "core/sampling_rows.h"
 #include "kernels/cpu/kv_copy.h"
 #include "kernels/cpu/sampling.h"
 #include "kernels/model/forward_batch.h"
@@ -69,7 +70,6 @@ std::string CpuExecutor::name() const { return "cpu(" + model_->spec().name + ")
 
 StepResult CpuExecutor::execute(const SchedulerOutput& plan, const KvCacheManager& kv) {
   const auto start = std::chrono::steady_clock::now();
-  cpu::copy_kv_within(device_, plan.fork_copies);
   cpu::swap_out(device_, host_, plan.swap_out);
   cpu::swap_in(host_, device_, plan.swap_in);
   cpu::copy_kv_within(device_, plan.copies);
@@ -78,33 +78,25 @@ StepResult CpuExecutor::execute(const SchedulerOutput& plan, const KvCacheManage
   if (plan.has_work()) {
     const std::vector<ForwardEntry> entries = forward_entries(plan, kv);
     const cpu::RowMatrix logits = model_->forward(entries, device_);
-    Eigen::Index row = 0;
-    auto sample = [&](const Sequence& seq, int32_t sample_index) {
-      const SamplingParams& params = seq.group->spec.sampling;
-      const std::span<const float> row_logits(logits.row(row).data(), static_cast<size_t>(logits.cols()));
-      result.token_ids.push_back(cpu::sample_token(row_logits, params, seq.token_ids, sample_index,
+    const auto cols = static_cast<size_t>(logits.cols());
+    const int64_t rows = for_each_draw(plan, [&](const TokenDraw& draw) {
+      const Sequence& seq = *draw.seq;
+      const std::span<const float> row_logits(logits.row(draw.row).data(), cols);
+      result.token_ids.push_back(cpu::sample_token(row_logits, seq.group->spec.sampling,
+                                                   seq.token_ids, draw.sample_index,
                                                    seq.num_tokens()));
-    };
-    for (const PrefillChunk& chunk : plan.prefills) {
-      if (!chunk.samples) continue;
-      const Sequence& seq = *chunk.seq;
-      const SequenceGroup& group = *seq.group;
-      if (!group.has_forked() && group.spec.n > 1) {
-        // The prompt is done: the first token of each of the n samples, from the same logits.
-        for (int32_t i = 0; i < group.spec.n; ++i) sample(seq, i);
-      } else {
-        sample(seq, static_cast<int32_t>(seq.id % kMaxSamples));
-      }
-      ++row;
-    }
-    for (const Sequence* seq : plan.decodes) {
-      sample(*seq, static_cast<int32_t>(seq->id % kMaxSamples));
-      ++row;
-    }
-    check_invariant(row == logits.rows(), "cpu executor: logits rows do not match sampling entries");
+    });
+    check_invariant(rows == logits.rows(),
+                    "cpu executor: logits rows do not match sampling entries");
   }
   result.duration_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
+}
+
+double CpuExecutor::copy_within(const std::vector<KvCopy>& copies) {
+  const auto start = std::chrono::steady_clock::now();
+  cpu::copy_kv_within(device_, copies);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 void register_cpu_executor(ExecutorRegistry& registry) {

@@ -4,12 +4,13 @@
 // policy's layout, copy-on-write, swaps and preemptions act on real KV data. Slow and exact;
 // the reference the CUDA executor is checked against.
 //
-// execute(): carries out the plan's memory movements in the SchedulerOutput order (fork
-// copies, swap out to the host arena, swap in, copy-on-write copies), runs the batch (prefill
-// chunks and decodes together), samples each sampling entry with its request's
-// SamplingParams (seeded per request, sample and position), and returns the ids and the
-// measured wall time of the step. Recompute preemption really recomputes: the scheduler
-// re-prefills the tokens, and this executor computes them again.
+// execute(): carries out the plan's memory movements in the SchedulerOutput order (swap out
+// to the host arena, swap in, copy-on-write copies), runs the batch (prefill chunks and
+// decodes together), draws each token of core/sampling_rows.h's for_each_draw with its
+// request's SamplingParams (seeded per request, sample and position), and returns the ids and
+// the measured wall time of the step. copy_within() carries out the step's fork copies in the
+// device arena and returns their measured time. Recompute preemption really recomputes: the
+// scheduler re-prefills the tokens, and this executor computes them again.
 //
 // Memory: the device arena holds capacity_slots slots and the host arena the swap pool's
 // slots, both fp32 in process memory; a config whose arenas and weights exceed
@@ -35,6 +36,7 @@ class CpuExecutor : public Executor {
   std::string name() const override;
   bool is_real() const override { return true; }
   StepResult execute(const SchedulerOutput& plan, const KvCacheManager& kv) override;
+  double copy_within(const std::vector<KvCopy>& copies) override;
 
   const DecoderModel& model() const { return *model_; }
 

@@ -231,8 +231,10 @@ CalibrationResult calibrate_roofline(const ExperimentConfig& config,
 namespace {
 
 // Forwards to the real executor and keeps (shape, measured seconds) of every plan it runs.
-// The shape is read before execute(): the Engine applies the step (advancing num_computed)
-// only after the executor returns.
+// The shape is read before execute(): the scheduler applies the step (advancing num_computed)
+// only after the executor returns. Fork copies run after the plan in the same step
+// (copy_within): they join that step's sample, in its device_copies and its measured time,
+// as the cost model prices them within the step.
 class RecordingExecutor : public Executor {
  public:
   RecordingExecutor(std::unique_ptr<Executor> inner, std::vector<StepSample>* samples)
@@ -244,6 +246,14 @@ class RecordingExecutor : public Executor {
     StepResult result = inner_->execute(plan, kv);
     samples_->push_back({std::move(shape), result.duration_s});
     return result;
+  }
+  double copy_within(const std::vector<KvCopy>& copies) override {
+    const double seconds = inner_->copy_within(copies);
+    check_invariant(!samples_->empty(), "fork copies before any step ran");
+    StepSample& step = samples_->back();
+    step.shape.device_copies.insert(step.shape.device_copies.end(), copies.begin(), copies.end());
+    step.measured_s += seconds;
+    return seconds;
   }
 
  private:

@@ -79,7 +79,9 @@ CalibrationResult calibrate_roofline(const ExperimentConfig& config,
 
 // Runs `requests` (already prepared for the back end: requests_for_backend) on the back end
 // `config` names and returns one sample per engine step that ran work, in step order: the
-// StepShape read before the step is applied (describe_step) and the executor's duration_s.
+// StepShape read before the step is applied (describe_step) and the executor's duration_s;
+// a step that forked samples whose KV the manager copies also carries those copies (in
+// device_copies) and their measured time (Executor::copy_within).
 // The Engine is built like make_engine does, with the executor wrapped to observe each plan.
 // Throws InputError naming backend.kind when the back end is not real (its steps would be
 // priced by a cost model, not measured).

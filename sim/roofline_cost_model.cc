@@ -69,6 +69,12 @@ double RooflineCostModel::swap_seconds(const std::vector<KvCopy>& copies) const 
   return slowest + static_cast<double>(transfers) * swap_overhead_s_;
 }
 
+double RooflineCostModel::copy_seconds(const std::vector<KvCopy>& device_copies) const {
+  double copied_slots = 0.0;
+  for (const KvCopy& c : device_copies) copied_slots += static_cast<double>(c.num_slots);
+  return 2.0 * copied_slots * kv_bytes_per_token_ / bytes_per_s_;
+}
+
 StepCost RooflineCostModel::cost(const StepShape& step) const {
   const double tokens = static_cast<double>(step.num_tokens());
   const double sampled = static_cast<double>(step.num_sampled());
@@ -98,9 +104,7 @@ StepCost RooflineCostModel::cost(const StepShape& step) const {
 
   const double swap = swap_seconds(step.swap_out) + swap_seconds(step.swap_in);
 
-  double copied_slots = 0.0;
-  for (const KvCopy& c : step.device_copies) copied_slots += static_cast<double>(c.num_slots);
-  const double copy = 2.0 * copied_slots * kv_bytes_per_token_ / bytes_per_s_;
+  const double copy = copy_seconds(step.device_copies);
 
   double allreduce = 0.0;
   if (tp_ > 1 && tokens > 0) {

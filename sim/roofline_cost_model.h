@@ -19,7 +19,8 @@
 //             policy's swap unit (MemoryPolicyTraits::swap_unit_slots: paged, one block, as
 //             vLLM's swap_blocks issues one copy per block; contiguous, one whole KvCopy
 //             range). Small blocks therefore swap slowly, as the vLLM paper's Fig. 19 measured.
-//  copy       fork and copy-on-write copies on the device: read + write, 2 * bytes / bandwidth.
+//  copy       the step's device-to-device copies (copy-on-write; fork copies when a shape
+//             carries them): read + write, 2 * bytes / bandwidth (copy_seconds).
 //  allreduce  with tp > 1: two ring all-reduces per layer of T * hidden * dtype bytes
 //             (after attention and after the MLP), over the topology.
 //  overhead   backend.step_overhead_ms, every step (scheduling, input preparation, launches).
@@ -47,6 +48,7 @@ class RooflineCostModel : public CostModel {
 
   std::string name() const override { return "roofline"; }
   StepCost cost(const StepShape& step) const override;
+  double copy_seconds(const std::vector<KvCopy>& device_copies) const override;
 
   const NodeTopology& topology() const { return topology_; }
 

@@ -28,6 +28,10 @@ StepResult SimExecutor::execute(const SchedulerOutput& plan, const KvCacheManage
   return result;
 }
 
+double SimExecutor::copy_within(const std::vector<KvCopy>& copies) {
+  return model_->copy_seconds(copies);
+}
+
 void register_sim_executor(ExecutorRegistry& registry) {
   registry.add({.name = "sim",
                 .factory = [](const ExperimentConfig& config) -> std::unique_ptr<Executor> {

@@ -27,6 +27,8 @@ class SimExecutor : public Executor {
   // Duration and terms of the cost model; no token ids. `kv` is not consulted: the plan's
   // KvCopy lists already say what memory moves.
   StepResult execute(const SchedulerOutput& plan, const KvCacheManager& kv) override;
+  // Moves nothing: the cost model's copy_seconds for `copies`.
+  double copy_within(const std::vector<KvCopy>& copies) override;
 
   const CostModel& cost_model() const { return *model_; }
 

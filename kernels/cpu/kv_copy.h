@@ -17,7 +17,7 @@ namespace kvlab::cpu {
 // num_slots >= 0; within one cache, a copy's source and destination ranges do not overlap.
 void copy_kv(const CpuKvCache& src, CpuKvCache& dst, std::span<const KvCopy> copies);
 
-// Device-to-device copies inside one arena (fork_copies, copy-on-write).
+// Device-to-device copies inside one arena (fork copies, copy-on-write).
 inline void copy_kv_within(CpuKvCache& cache, std::span<const KvCopy> copies) {
   copy_kv(cache, cache, copies);
 }

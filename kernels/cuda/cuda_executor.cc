@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/errors.h"
+#include "core/sampling_rows.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/cache_ops.h"
 #include "kernels/cuda/cuda_check.h"
@@ -212,7 +213,6 @@ StepResult CudaExecutor::execute(const SchedulerOutput& plan, const KvCacheManag
   check_cuda(cudaSetDevice(device_.index), "cudaSetDevice");
   const cudaStream_t stream = stream_->get();
   start_->record(stream);
-  copy_kv_within(*arena_, plan.fork_copies, *copy_lists_, stream);
   swap_out(*arena_, *host_pool_, plan.swap_out, stream);
   swap_in(*host_pool_, *arena_, plan.swap_in, stream);
   copy_kv_within(*arena_, plan.copies, *copy_lists_, stream);
@@ -235,38 +235,32 @@ StepResult CudaExecutor::execute(const SchedulerOutput& plan, const KvCacheManag
   return result;
 }
 
+double CudaExecutor::copy_within(const std::vector<KvCopy>& copies) {
+  check_cuda(cudaSetDevice(device_.index), "cudaSetDevice");
+  const cudaStream_t stream = stream_->get();
+  start_->record(stream);
+  copy_kv_within(*arena_, copies, *copy_lists_, stream);
+  done_->record(stream);
+  done_->synchronize();
+  return done_->elapsed_ms_since(*start_) / 1e3;
+}
+
 void CudaExecutor::sample(const SchedulerOutput& plan, const float* logits, int64_t rows,
                           std::vector<int32_t>& token_ids) {
   // One draw per token, in the CPU executor's order (core/executor.h): sampling prefill chunks,
   // then decodes. All of them are sampled on the GPU; only the ids come back.
   draws_.clear();
-  int64_t row = 0;
-  auto draw = [&](const Sequence& seq, int32_t sample_index) {
+  const int64_t planned_rows = for_each_draw(plan, [&](const TokenDraw& draw) {
+    const Sequence& seq = *draw.seq;
     SampleDraw d;
-    d.row = row;
+    d.row = draw.row;
     d.params = seq.group->spec.sampling;
-    d.sample_index = sample_index;
+    d.sample_index = draw.sample_index;
     d.position = seq.num_tokens();
     d.history = seq.token_ids;
     draws_.push_back(d);
-  };
-  for (const PrefillChunk& chunk : plan.prefills) {
-    if (!chunk.samples) continue;
-    const Sequence& seq = *chunk.seq;
-    const SequenceGroup& group = *seq.group;
-    if (!group.has_forked() && group.spec.n > 1) {
-      // The prompt is done: the first token of each of the n samples, from the same logits.
-      for (int32_t i = 0; i < group.spec.n; ++i) draw(seq, i);
-    } else {
-      draw(seq, static_cast<int32_t>(seq.id % kMaxSamples));
-    }
-    ++row;
-  }
-  for (const Sequence* seq : plan.decodes) {
-    draw(*seq, static_cast<int32_t>(seq->id % kMaxSamples));
-    ++row;
-  }
-  check_invariant(row == rows, "cuda executor: logits rows do not match sampling entries");
+  });
+  check_invariant(planned_rows == rows, "cuda executor: logits rows do not match sampling entries");
   if (draws_.empty()) return;  // only prompt chunks that do not sample yet
   const cudaStream_t stream = stream_->get();
   const int32_t vocab = model_->spec().vocab_size;

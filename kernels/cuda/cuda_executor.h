@@ -1,10 +1,11 @@
 // CudaExecutor: the `cuda` back end. The CPU back end's contract (kernels/cpu_executor.h) on
-// a GPU: it carries out the plan's memory movements in the SchedulerOutput order (fork copies,
-// swap out to the pinned host pool, swap in, copy-on-write copies), runs the batch (prefill
-// chunks and decodes together) through the device model of its family (CudaLlamaModel,
-// CudaOptModel: make_cuda_decoder_model) over the manager's KV layout in backend.dtype,
-// samples, and returns the ids in the CPU executor's order and the step's time measured with
-// CUDA events (from the first movement to the last sampled id on the host).
+// a GPU: it carries out the plan's memory movements in the SchedulerOutput order (swap out to
+// the pinned host pool, swap in, copy-on-write copies), runs the batch (prefill chunks and
+// decodes together) through the device model of its family (CudaLlamaModel, CudaOptModel:
+// make_cuda_decoder_model) over the manager's KV layout in backend.dtype, samples the draws
+// of core/sampling_rows.h, and returns the ids in their order and the step's time measured
+// with CUDA events (from the first movement to the last sampled id on the host). copy_within()
+// carries out the step's fork copies in the device arena, timed the same way.
 //
 // Models: llama- and opt-family shapes of the catalog, dummy weights from backend.weights_seed
 // (host-generated up to ~134M parameters, so tiny models equal the CPU engine's weights;
@@ -64,12 +65,13 @@ class CudaExecutor : public Executor {
   std::string name() const override;
   bool is_real() const override { return true; }
   StepResult execute(const SchedulerOutput& plan, const KvCacheManager& kv) override;
+  double copy_within(const std::vector<KvCopy>& copies) override;
 
   const CudaDecoderModel& model() const { return *model_; }
   const DeviceInfo& device() const { return device_; }
 
  private:
-  // Appends the step's token ids in the CPU executor's order.
+  // Appends the step's token ids in draw order (core/sampling_rows.h).
   void sample(const SchedulerOutput& plan, const float* logits, int64_t rows,
               std::vector<int32_t>& token_ids);
 

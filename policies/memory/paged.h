@@ -33,9 +33,10 @@
 //
 // Invariant the accounting relies on (checked by fork() and audit()): every slot of a shared
 // block holds a computed token for every sequence sharing it. fork() requires the parent to
-// have computed everything it holds, which is the Engine's order (prompt computed, first
-// tokens sampled, fork, then append_slot for each sample's own first token); sharing a slot
-// whose token is still to be computed would also be wrong, since samples' next tokens differ.
+// have computed everything it holds, which is the scheduler's order (update_from_output:
+// prompt computed, first tokens sampled, fork; then, next step, append_slot for each sample's
+// own first token); sharing a slot whose token is still to be computed would also be wrong,
+// since samples' next tokens differ.
 //
 // Thread safety: none; one Engine drives one manager.
 #pragma once

@@ -23,6 +23,7 @@
 #include "policies/scheduling/schedulers.h"
 #include "policies/scheduling/scheduling_options.h"
 #include "policies/scheduling/step_planner.h"
+#include "policies/scheduling/step_update.h"
 
 namespace kvlab {
 
@@ -54,6 +55,11 @@ class ContinuousScheduler : public Scheduler {
       schedule_prefill_first(queues);
     }
     return output;
+  }
+
+  StepUpdate update_from_output(const SchedulerOutput& plan, const StepResult& result,
+                                SchedulerQueues& queues, KvCacheManager& kv) override {
+    return apply_step_result(plan, result, queues, kv);
   }
 
  private:

@@ -37,7 +37,7 @@ PreemptionMode Preemptor::preempt(SchedulerQueues& queues, size_t index, KvCache
 
 void Preemptor::recompute(SchedulerQueues& queues, SequenceGroup& group, KvCacheManager& kv) {
   for (Sequence& s : group.seqs) {
-    if (s.is_finished()) continue;  // the Engine released it when it finished
+    if (s.is_finished()) continue;  // update_from_output released it when it finished
     kv.release(s);
     s.num_computed = 0;
   }

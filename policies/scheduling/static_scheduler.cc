@@ -20,6 +20,7 @@
 #include "policies/scheduling/schedulers.h"
 #include "policies/scheduling/scheduling_options.h"
 #include "policies/scheduling/step_planner.h"
+#include "policies/scheduling/step_update.h"
 
 namespace kvlab {
 
@@ -51,6 +52,11 @@ class StaticScheduler : public Scheduler {
     count_recomputed_members(output);
     if (!planner_.preempted_any()) planner_.swap_in();
     return output;
+  }
+
+  StepUpdate update_from_output(const SchedulerOutput& plan, const StepResult& result,
+                                SchedulerQueues& queues, KvCacheManager& kv) override {
+    return apply_step_result(plan, result, queues, kv);
   }
 
  private:

@@ -9,8 +9,8 @@
 //
 // A scheduler composes them (see continuous_scheduler.cc, static_scheduler.cc). The planner
 // keeps `running` in arrival order (new admissions arrive last; re-admitted and swapped-in
-// groups return to their arrival position; the Engine only removes finished groups), so
-// decodes are planned oldest first and the LIFO victim is the last entry. Were `running`
+// groups return to their arrival position; update_from_output only removes finished groups),
+// so decodes are planned oldest first and the LIFO victim is the last entry. Were `running`
 // reordered by someone else, decodes would follow that order and the victim would still be
 // the latest arrival among the groups not yet served this step. It writes everything it decides
 // into the step's SchedulerOutput: prefill chunks (the slots were allocated by admit), decodes

@@ -1,7 +1,8 @@
-// The Engine loop with test doubles: a slot-counting manager, a minimal FCFS scheduler and an
-// executor with a fixed step time that emits token ids. Exercises what the Engine owns:
-// arrivals and the clock, applying tokens, finishing and releasing, forking samples, recording,
-// and refusing to hang.
+// The Engine loop with test doubles: a slot-counting manager, a minimal FCFS scheduler (whose
+// update_from_output is the shared apply_step_result) and an executor with a fixed step time
+// that emits token ids. Exercises what the Engine owns: arrivals and the clock, handing the
+// step back to the scheduler (tokens, forks, finishing and releasing), running fork copies in
+// the step that forks, recording, and refusing to hang.
 #include "core/engine.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,8 @@
 #include <map>
 
 #include "core/errors.h"
+#include "core/sampling_rows.h"
+#include "policies/scheduling/step_update.h"
 
 namespace kvlab {
 namespace {
@@ -109,9 +112,14 @@ class SimpleScheduler : public Scheduler {
     }
     return out;
   }
+  StepUpdate update_from_output(const SchedulerOutput& plan, const StepResult& result,
+                                SchedulerQueues& q, KvCacheManager& kv) override {
+    return apply_step_result(plan, result, q, kv);
+  }
 };
 
 // Fixed step time; token id = 1000 * sample index + position, so tests can check placement.
+// Copies within the arena take kCopySeconds per KvCopy.
 class FixedExecutor : public Executor {
  public:
   explicit FixedExecutor(double step_s) : step_s_(step_s) {}
@@ -121,19 +129,19 @@ class FixedExecutor : public Executor {
     StepResult r;
     r.duration_s = step_s_;
     r.terms = {{"overhead", step_s_}};
-    for (const PrefillChunk& c : plan.prefills) {
-      if (!c.samples) continue;
-      const SequenceGroup& g = *c.seq->group;
-      const int32_t samples = (!g.has_forked() && g.spec.n > 1) ? g.spec.n : 1;
-      for (int32_t i = 0; i < samples; ++i) r.token_ids.push_back(1000 * i + c.seq->num_tokens());
-    }
-    for (const Sequence* s : plan.decodes) {
-      r.token_ids.push_back(1000 * static_cast<int32_t>(s->id % kMaxSamples) + s->num_tokens());
-    }
-    last_fork_copies = plan.fork_copies.size();
+    for_each_draw(plan, [&](const TokenDraw& d) {
+      r.token_ids.push_back(1000 * d.sample_index + d.seq->num_tokens());
+    });
+    ++steps;
     return r;
   }
-  size_t last_fork_copies = 0;
+  double copy_within(const std::vector<KvCopy>& copies) override {
+    copied.push_back({steps, copies.size()});
+    return kCopySeconds * static_cast<double>(copies.size());
+  }
+  static constexpr double kCopySeconds = 0.125;
+  int steps = 0;
+  std::vector<std::pair<int, size_t>> copied;  // (steps executed so far, copies) per call
 
  private:
   double step_s_;
@@ -207,15 +215,27 @@ TEST(Engine, RunProducesRecordsAndSummary) {
 TEST(Engine, ForksSamplesWhenThePromptIsDone) {
   Fixture f;
   f.engine->add_request(request(0, 0, 4, 3, /*n=*/3));
-  ASSERT_TRUE(f.engine->step());  // prefill, 3 first tokens, 2 forks
+  ASSERT_TRUE(f.engine->step());  // prefill, 3 first tokens, 2 forks and their copies
   const SequenceGroup* g = f.engine->group(0);
   ASSERT_EQ(g->seqs.size(), 3u);
   EXPECT_EQ(f.kv->forks, 2);
   EXPECT_EQ(g->seqs[1].token_ids.back(), 1004);
   EXPECT_EQ(g->seqs[2].token_ids.back(), 2004);
   EXPECT_EQ(g->seqs[2].num_computed, 4);
-  ASSERT_TRUE(f.engine->step());  // the fork copies travel with the next plan
-  EXPECT_EQ(f.executor->last_fork_copies, 2u);
+  // The copies ran in the forking step, right after it executed, and its record has them.
+  ASSERT_EQ(f.executor->copied, (std::vector<std::pair<int, size_t>>{{1, 2}}));
+  const StepRecord& forked = f.engine->last_step();
+  const double copy_s = 2 * FixedExecutor::kCopySeconds;
+  EXPECT_DOUBLE_EQ(forked.duration_s, 0.5 + copy_s);
+  EXPECT_DOUBLE_EQ(f.engine->now(), 0.5 + copy_s);
+  EXPECT_EQ(forked.copy_bytes, 2 * 4 * f.config.model.kv_bytes_per_slot());
+  EXPECT_DOUBLE_EQ(g->first_token_s, 0.5 + copy_s);
+  const RunResult so_far = f.engine->result(0);
+  ASSERT_EQ(so_far.term_names, (std::vector<std::string>{"overhead", "fork_copy"}));
+  EXPECT_DOUBLE_EQ(so_far.steps.back().terms.at(1), copy_s);
+  ASSERT_TRUE(f.engine->step());  // the samples decode; nothing is copied any more
+  EXPECT_EQ(f.executor->copied.size(), 1u);
+  EXPECT_EQ(f.engine->last_step().copy_bytes, 0);
   EXPECT_EQ(f.engine->last_plan().decodes.size(), 3u);
   ASSERT_TRUE(f.engine->step());
   EXPECT_FALSE(f.engine->step());

@@ -92,6 +92,32 @@ TEST(CalibrateCli, SamplesAreTheStepsOfAnOrdinaryRun) {
   EXPECT_EQ(sampled_rows, static_cast<int64_t>(run.summary.get("generated_tokens")));
 }
 
+// Fork copies run after the plan, in the step that forks (Executor::copy_within): the recorder
+// adds them to that step's sample, so each sample's device copies are the bytes the per-step
+// table counts for its step (contiguous regions copy the prompt into every other sample's).
+TEST(CalibrateCli, ForkCopiesJoinTheSampleOfTheStepThatForks) {
+  Config config = Config::load(e2e::source_path("experiments/cpu_tiny.ini"));
+  config.set("memory.policy", "contiguous");
+  config.set("memory.reservation", "oracle");
+  config.set("workload.n", "2");
+  config.set("workload.num_requests", "8");
+  const std::vector<PreparedPoint> points = prepare_experiment(config, Shard{});
+  ASSERT_EQ(points.size(), 1u);
+  const PreparedPoint& p = points[0];
+  const std::vector<RequestSpec> requests = requests_for_backend(p.config, p.workload->requests);
+  const std::vector<StepSample> samples = collect_step_samples(p.config, requests);
+  const RunResult run = make_engine(p.config)->run(requests);
+  ASSERT_EQ(samples.size(), run.steps.size());
+  int64_t copied = 0;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    int64_t slots = 0;
+    for (const KvCopy& c : samples[i].shape.device_copies) slots += c.num_slots;
+    EXPECT_EQ(slots * p.config.model.kv_bytes_per_slot(), run.steps[i].copy_bytes) << i;
+    copied += slots;
+  }
+  EXPECT_GT(copied, 0);
+}
+
 TEST(CalibrateCli, HelpIsListed) {
   const auto r = run_command(e2e::kvlab_binary() + " --help");
   EXPECT_NE(r.output.find("calibrate CONFIG.ini"), std::string::npos) << r.output;

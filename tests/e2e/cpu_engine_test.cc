@@ -5,9 +5,11 @@
 // happened.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "core/experiment.h"
+#include "core/model_spec.h"
 #include "app/experiment_runner.h"
 #include "tests/run_test_util.h"
 
@@ -97,6 +99,42 @@ TEST(CpuEngine, ParallelSamplesMatchSingleRuns) {
     // Random sampling with per-sample seeds: the samples differ from each other.
     EXPECT_NE(together.requests[i].token_ids[1], together.requests[i].token_ids[2]) << "request " << i;
   }
+}
+
+// Contiguous regions cannot share a prompt: each fork copies it into the sample's own region,
+// in the step that forks (Executor::copy_within), before the samples' first decodes read it.
+// Greedy: every sample's tokens equal those of paged memory, which shares the prompt's blocks.
+TEST(CpuEngine, ContiguousForkCopiesRunInTheForkingStep) {
+  auto parallel = [](const std::string& memory) {
+    Config c = tiny(memory);
+    c.set("workload.n", "3");
+    c.set("workload.num_requests", "8");
+    return run_one(c);
+  };
+  const RunResult contiguous =
+      parallel("[memory]\npolicy = contiguous\nreservation = oracle\ncapacity_slots = 8192\n");
+  const RunResult paged =
+      parallel("[memory]\npolicy = paged\nblock_size = 16\ncapacity_slots = 8192\n");
+  EXPECT_EQ(tokens_of(contiguous), tokens_of(paged));
+
+  // Prefill-first with room for everyone: step 0 prefills all 8 prompts and forks them.
+  ASSERT_GT(contiguous.steps.size(), 1u);
+  const StepRecord& forking = contiguous.steps[0];
+  EXPECT_EQ(forking.num_prefill_seqs, 8);
+  int64_t prompt_slots = 0;
+  for (const RequestRecord& q : contiguous.requests) prompt_slots += q.prompt_len;
+  const int64_t slot_bytes = model_catalog().get("tiny-llama").kv_bytes_per_slot();
+  EXPECT_EQ(forking.copy_bytes, 2 * prompt_slots * slot_bytes);  // n - 1 = 2 copies each
+  for (size_t i = 1; i < contiguous.steps.size(); ++i) {
+    EXPECT_EQ(contiguous.steps[i].copy_bytes, 0) << "step " << i;
+  }
+  // The copies' measured time is part of the forking step, in its own term.
+  const auto& names = contiguous.term_names;
+  const auto fork_term = std::find(names.begin(), names.end(), "fork_copy");
+  ASSERT_NE(fork_term, names.end());
+  const double copy_s = forking.terms.at(static_cast<size_t>(fork_term - names.begin()));
+  EXPECT_GT(copy_s, 0.0);
+  EXPECT_GE(forking.duration_s, copy_s);
 }
 
 TEST(CpuEngine, SameConfigSameDigestDifferentWeightsDifferentDigest) {

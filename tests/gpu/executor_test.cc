@@ -5,7 +5,8 @@
 // sampling with random draws (sampled on the host from the GPU's logits). Also: fp16 tokens
 // do not depend on the layout, and the executor's configuration errors. The shipped CPU
 // studies (experiments/cpu_tiny.ini on tiny-llama, cpu_tiny_opt.ini on tiny-opt) give the same
-// greedy tokens on both back ends. Skipped without a GPU.
+// greedy tokens on both back ends; contiguous samples' fork copies run on the device in the
+// step that forks. Skipped without a GPU.
 #include "core/executor.h"
 
 #include <gtest/gtest.h>
@@ -163,6 +164,23 @@ TEST(CudaEngine, ParallelRandomSamplingEqualsTheCpuEngines) {
     c->set("workload.num_requests", "8");
   }
   EXPECT_EQ(tokens_of(run_one(gpu)), tokens_of(run_one(cpu)));
+}
+
+// Contiguous samples copy their prompt on the device in the step that forks
+// (CudaExecutor::copy_within); their tokens equal the cpu engine's, and that step counts them.
+TEST(CudaEngine, ContiguousForkCopiesRunInTheForkingStep) {
+  KVLAB_REQUIRE_CUDA_DEVICE();
+  const std::string extra =
+      "[memory]\npolicy = contiguous\nreservation = oracle\ncapacity_slots = 8192\n";
+  Config cpu = tiny("cpu", extra), gpu = tiny("cuda", extra);
+  for (Config* c : {&cpu, &gpu}) {
+    c->set("workload.n", "3");
+    c->set("workload.num_requests", "8");
+  }
+  const RunResult on_gpu = run_one(gpu);
+  EXPECT_EQ(tokens_of(on_gpu), tokens_of(run_one(cpu)));
+  ASSERT_FALSE(on_gpu.steps.empty());
+  EXPECT_GT(on_gpu.steps[0].copy_bytes, 0);  // every prompt is prefilled and forked in step 0
 }
 
 TEST(CudaEngine, Fp16TokensDoNotDependOnTheLayout) {

@@ -614,9 +614,10 @@ TEST(CudaExecutor, WithoutADeviceConstructionIsAnInputError) {
 }
 
 TEST(CudaExecutor, RegistersACapacityProbe) {
-  EXPECT_EQ(kv_capacity_probes().count("cuda"), 1u);
-  EXPECT_EQ(kv_capacity_probes().count("cpu"), 0u);
-  EXPECT_EQ(kv_capacity_probes().count("sim"), 0u);
+  EXPECT_TRUE(static_cast<bool>(executors().entry("cuda").traits.capacity_probe));
+  EXPECT_TRUE(executors().entry("cuda").traits.exclusive_device);
+  EXPECT_FALSE(static_cast<bool>(executors().entry("cpu").traits.capacity_probe));
+  EXPECT_FALSE(static_cast<bool>(executors().entry("sim").traits.capacity_probe));
 }
 
 TEST(CudaExecutor, CapacityIsDerivedOnlyWhenNeitherKvCacheGbNorCapacitySlotsIsGiven) {

@@ -1,7 +1,8 @@
 // Helpers for memory-manager tests, usable with any KvCacheManager:
 //  - make_spec / make_group: SequenceGroups from RequestSpecs, with distinct token ids;
 //  - ShadowArena: device and host arrays of token ids that replay the KvCopy lists a manager
-//    returns, in the order an Executor runs them (fork_copies, swap_out, swap_in, copies), and
+//    returns, in the order an Executor runs them (swap_out, swap_in, copies; fork copies at
+//    once, in the step that forks), and
 //    that "compute" writes each token's id into the slot its sequence's layout() names, so a
 //    test can read every sequence's tokens back through layout() after forks, copy-on-write
 //    and swap round trips;
@@ -127,9 +128,8 @@ class ShadowArena {
   void swap_out(const std::vector<KvCopy>& copies) { apply(copies, device_, host_, "swap_out"); }
   void swap_in(const std::vector<KvCopy>& copies) { apply(copies, host_, device_, "swap_in"); }
   // One step's movements in the order the SchedulerOutput contract gives.
-  void apply_step(const std::vector<KvCopy>& fork_copies, const std::vector<KvCopy>& swap_out_list,
-                  const std::vector<KvCopy>& swap_in_list, const std::vector<KvCopy>& copies) {
-    copy_device(fork_copies);
+  void apply_step(const std::vector<KvCopy>& swap_out_list, const std::vector<KvCopy>& swap_in_list,
+                  const std::vector<KvCopy>& copies) {
     swap_out(swap_out_list);
     swap_in(swap_in_list);
     copy_device(copies);
@@ -283,8 +283,9 @@ class KvDriver {
     return needs_fork;
   }
 
-  // The Engine's fork after the prompt: n - 1 children copy the parent as it was before its
-  // first sample and get first tokens of their own; the parent finishes if it is done.
+  // The scheduler's fork after the prompt (update_from_output): n - 1 children copy the parent
+  // as it was before its first sample and get first tokens of their own; their copies run at
+  // once; the parent finishes if it is done.
   void fork_samples(SequenceGroup& g) {
     Sequence& parent = g.seqs[0];
     Sequence before = parent;

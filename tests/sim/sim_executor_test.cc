@@ -114,7 +114,6 @@ struct MixedPlan {
     plan.decodes = {&a, &b};
     plan.swap_in = {KvCopy{0, 512, 32}};
     plan.copies = {KvCopy{16, 64, 16}};
-    plan.fork_copies = {KvCopy{0, 128, 8}};
     plan.num_prefill_tokens = 44;
     plan.num_decode_tokens = 2;
   }
@@ -132,8 +131,8 @@ TEST(DescribeStep, ReadsThePlanBeforeTheEngineAppliesIt) {
   EXPECT_EQ(shape.num_sampled(), 3);
   EXPECT_EQ(shape.swap_in, m.plan.swap_in);
   EXPECT_TRUE(shape.swap_out.empty());
-  // Fork copies first, then copy-on-write: the order the Executor carries them out.
-  EXPECT_EQ(shape.device_copies, (std::vector<KvCopy>{KvCopy{0, 128, 8}, KvCopy{16, 64, 16}}));
+  // The plan's copy-on-write copies; fork copies are not in a plan (Executor::copy_within).
+  EXPECT_EQ(shape.device_copies, (std::vector<KvCopy>{KvCopy{16, 64, 16}}));
 }
 
 TEST(SimExecutor, RegisteredAsSimAndPricesWithTheCostModel) {
@@ -155,6 +154,20 @@ TEST(SimExecutor, RegisteredAsSimAndPricesWithTheCostModel) {
     EXPECT_EQ(result.terms[i].seconds, expected.terms[i].seconds);
   }
   EXPECT_GT(result.duration_s, config.backend.step_overhead_ms * 1e-3);
+}
+
+TEST(SimExecutor, PricesCopiesWithinTheArenaByTheCostModelsCopyTerm) {
+  const ExperimentConfig config = sim_config("llama-2-13b", "a100-40gb", 2);
+  const std::unique_ptr<Executor> executor = executors().create("sim", config);
+  const auto model = cost_models().create("roofline", config);
+  const std::vector<KvCopy> copies = {KvCopy{0, 128, 8}, KvCopy{8, 256, 24}};
+  StepShape shape;
+  shape.device_copies = copies;
+  const double seconds = executor->copy_within(copies);
+  EXPECT_GT(seconds, 0.0);
+  EXPECT_EQ(seconds, model->copy_seconds(copies));
+  EXPECT_EQ(seconds, model->cost(shape).term("copy"));  // the same term a step would carry
+  EXPECT_EQ(executor->copy_within({}), 0.0);
 }
 
 TEST(SimExecutor, CostModelsAreNotBackEnds) {
