@@ -29,7 +29,7 @@ struct Step {
     c.policy = policy;
     c.capacity_slots = 256;
     c.max_seq_len = 64;
-    c.reservation = "oracle";
+    c.settings.set("memory.reservation", "oracle");
     kv = memory_policies().create(policy, c);
     kv->admit(group);
     group.status = GroupStatus::kRunning;
