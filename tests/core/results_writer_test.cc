@@ -10,6 +10,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "core/errors.h"
 #include "core/results_schema.h"
 
 namespace kvlab {
@@ -195,6 +196,32 @@ TEST(ResultsWriter, EveryDatasetAndAttributeHasTheSchemasType) {
             (std::vector<int64_t>{0, 2, 3, 5, 6, 8, 9}));
   H5Fclose(f);
   std::remove(path.c_str());
+}
+
+TEST(ResultsWriter, MergeRefusesAShardLackingASchemaColumn) {
+  const std::string dir = testing::TempDir() + "/";
+  const std::string shard0 = dir + "kvlab_merge_shard0.h5", shard1 = dir + "kvlab_merge_shard1.h5";
+  const std::string out = dir + "kvlab_merge_out.h5";
+  write_results_hdf5(shard0, {sample_point("a", 3, 0)}, ResultsMeta{});
+  write_results_hdf5(shard1, {sample_point("b", 3, 1)}, ResultsMeta{});
+  merge_results_hdf5(out, {shard1, shard0}, "kvlab merge");
+  EXPECT_TRUE(std::ifstream(out).good());
+  std::remove(out.c_str());
+
+  hid_t f = H5Fopen(shard1.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  ASSERT_GE(H5Ldelete(f, "points/0001/steps/kv_free", H5P_DEFAULT), 0);
+  H5Fclose(f);
+  try {
+    merge_results_hdf5(out, {shard0, shard1}, "kvlab merge");
+    ADD_FAILURE() << "merged a shard without steps/kv_free";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("kv_free"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(shard1), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::ifstream(out).good());
+  std::remove(shard0.c_str());
+  std::remove(shard1.c_str());
 }
 
 TEST(ResultsWriter, FailureLeavesNoFile) {
