@@ -117,9 +117,7 @@ std::vector<RunResult> run_experiment(const Config& config, const RunOptions& op
         r.point_index = p.point.index;
         r.sweep_size = points_in_sweep;
         r.workload = p.workload->report;
-        r.summary.set("num_filtered", static_cast<double>(r.workload.num_filtered()));
-        r.summary.set("num_bad_rows_skipped", static_cast<double>(r.workload.bad_rows_skipped));
-        r.summary.set("num_dropped_by_format", static_cast<double>(r.workload.num_dropped_by_format()));
+        summarize_workload(r);
         results[i] = std::move(r);
       } catch (...) {
         errors[i] = std::current_exception();

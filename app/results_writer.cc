@@ -6,12 +6,15 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
-#include <functional>
-#include <map>
 #include <iomanip>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
+#include <type_traits>
+#include <variant>
 
 #include "core/errors.h"
+#include "core/results_schema.h"
 
 namespace kvlab {
 
@@ -114,49 +117,108 @@ hid_t make_group(hid_t parent, const std::string& name) {
   return H5Gcreate2(parent, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
 }
 
-template <typename T, typename F>
-std::vector<T> column(const std::vector<StepRecord>& rows, F get) {
-  std::vector<T> out;
-  out.reserve(rows.size());
-  for (const StepRecord& r : rows) out.push_back(static_cast<T>(get(r)));
-  return out;
+template <typename T>
+constexpr ValueType value_type_of() {
+  if constexpr (std::is_same_v<T, int8_t>) return ValueType::kInt8;
+  if constexpr (std::is_same_v<T, int32_t>) return ValueType::kInt32;
+  if constexpr (std::is_same_v<T, int64_t>) return ValueType::kInt64;
+  if constexpr (std::is_same_v<T, uint64_t>) return ValueType::kUint64;
+  if constexpr (std::is_same_v<T, double>) return ValueType::kFloat64;
+  if constexpr (std::is_same_v<T, std::string>) return ValueType::kString;
 }
 
-template <typename T, typename F>
-std::vector<T> rcolumn(const std::vector<RequestRecord>& rows, F get) {
-  std::vector<T> out;
-  out.reserve(rows.size());
-  for (const RequestRecord& r : rows) out.push_back(static_cast<T>(get(r)));
-  return out;
+// The schema's type of `f` is the C++ type the writer holds: a mismatch is a bug here.
+template <typename T>
+void require_type(const FieldSpec& f) {
+  if (f.type != value_type_of<T>()) {
+    throw InvariantError(std::string("results schema: ") + f.name + " is " +
+                         value_type_name(f.type) + ", written as " +
+                         value_type_name(value_type_of<T>()));
+  }
+}
+
+template <typename T>
+void write_dataset(hid_t group, const FieldSpec& f, const std::vector<T>& values) {
+  require_type<T>(f);
+  if constexpr (std::is_same_v<T, std::string>) {
+    write_string_column(group, f.name, values);
+  } else {
+    write_column(group, f.name, values);
+  }
+}
+
+void write_attribute(hid_t object, const FieldSpec& f, const std::string& value) {
+  require_type<std::string>(f);
+  attr_string(object, f.name, value);
+}
+
+template <typename T>
+void write_attribute(hid_t object, const FieldSpec& f, T value) {
+  require_type<T>(f);
+  attr_number<T>(object, f.name, value);
+}
+
+// Calls f(T{}) with T the C++ type the writer holds a value of type `t` in.
+template <typename F>
+void with_cpp_type(ValueType t, F&& f) {
+  switch (t) {
+    case ValueType::kInt8:
+      return f(int8_t{});
+    case ValueType::kInt32:
+      return f(int32_t{});
+    case ValueType::kInt64:
+      return f(int64_t{});
+    case ValueType::kUint64:
+      return f(uint64_t{});
+    case ValueType::kFloat64:
+      return f(double{});
+    case ValueType::kString:
+      return f(std::string{});
+  }
+}
+
+template <typename T>
+T cell_as(const Cell& v) {
+  if constexpr (std::is_same_v<T, double> || std::is_same_v<T, std::string>) {
+    return std::get<T>(v);
+  } else {
+    return static_cast<T>(std::get<int64_t>(v));
+  }
+}
+
+// Every column of `columns` over `rows`, one dataset each, in order.
+template <typename Row>
+void write_table(hid_t group, std::span<const ColumnSpec<Row>> columns,
+                 const std::vector<Row>& rows) {
+  for (const ColumnSpec<Row>& c : columns) {
+    with_cpp_type(c.field.type, [&](auto type) {
+      using T = decltype(type);
+      std::vector<T> values;
+      values.reserve(rows.size());
+      for (const Row& r : rows) values.push_back(cell_as<T>(c.get(r)));
+      write_dataset(group, c.field, values);
+    });
+  }
+}
+
+// Every column of `columns` of the one row `row`, as attributes of `object`.
+template <typename Row>
+void write_attributes(hid_t object, std::span<const ColumnSpec<Row>> columns, const Row& row) {
+  for (const ColumnSpec<Row>& c : columns) {
+    with_cpp_type(c.field.type, [&](auto type) {
+      write_attribute(object, c.field, cell_as<decltype(type)>(c.get(row)));
+    });
+  }
 }
 
 void write_requests(hid_t point, const RunResult& p) {
-  Handle g(make_group(point, "requests"), H5Gclose, "create group requests");
-  const auto& r = p.requests;
-  write_column(g.get(), "id", rcolumn<int64_t>(r, [](auto& x) { return x.id; }));
-  write_column(g.get(), "trace_line", rcolumn<int64_t>(r, [](auto& x) { return x.trace_line; }));
-  write_column(g.get(), "arrival_s", rcolumn<double>(r, [](auto& x) { return x.arrival_s; }));
-  write_column(g.get(), "first_scheduled_s", rcolumn<double>(r, [](auto& x) { return x.first_scheduled_s; }));
-  write_column(g.get(), "first_token_s", rcolumn<double>(r, [](auto& x) { return x.first_token_s; }));
-  write_column(g.get(), "finish_s", rcolumn<double>(r, [](auto& x) { return x.finish_s; }));
-  write_column(g.get(), "prompt_len", rcolumn<int32_t>(r, [](auto& x) { return x.prompt_len; }));
-  write_column(g.get(), "output_len", rcolumn<int32_t>(r, [](auto& x) { return x.output_len; }));
-  write_column(g.get(), "n", rcolumn<int32_t>(r, [](auto& x) { return x.n; }));
-  write_column(g.get(), "generated_tokens", rcolumn<int64_t>(r, [](auto& x) { return x.generated_tokens; }));
-  write_column(g.get(), "num_preemptions", rcolumn<int32_t>(r, [](auto& x) { return x.num_preemptions; }));
-  write_column(g.get(), "num_recomputes", rcolumn<int32_t>(r, [](auto& x) { return x.num_recomputes; }));
-  write_column(g.get(), "num_swaps", rcolumn<int32_t>(r, [](auto& x) { return x.num_swaps; }));
-  write_column(g.get(), "outcome", rcolumn<int8_t>(r, [](auto& x) { return static_cast<int>(x.outcome); }));
-  std::vector<std::string> reasons;
-  for (const RequestRecord& x : r) reasons.push_back(x.reject_reason);
-  write_string_column(g.get(), "reject_reason", reasons);
-  attr_string(g.get(), "outcome_codes", "0 finished, 1 rejected, 2 unfinished");
+  Handle g(make_group(point, results::kRequestsGroup), H5Gclose, "create group requests");
+  write_table(g.get(), request_columns(), p.requests);
+  write_attribute(g.get(), results::kOutcomeCodes, std::string(results::kOutcomeCodesValue));
   if (p.has_token_ids) {
-    // Generated ids of every sample, concatenated; token_offsets[i]..token_offsets[i+1] are
-    // the ids of sample token_sample[i] of request token_request[i].
     std::vector<int32_t> ids, sample_of;
     std::vector<int64_t> offsets{0}, request_of;
-    for (const RequestRecord& x : r) {
+    for (const RequestRecord& x : p.requests) {
       for (size_t s = 0; s < x.token_ids.size(); ++s) {
         ids.insert(ids.end(), x.token_ids[s].begin(), x.token_ids[s].end());
         offsets.push_back(static_cast<int64_t>(ids.size()));
@@ -164,60 +226,37 @@ void write_requests(hid_t point, const RunResult& p) {
         sample_of.push_back(static_cast<int32_t>(s));
       }
     }
-    write_column(g.get(), "token_ids", ids);
-    write_column(g.get(), "token_offsets", offsets);
-    write_column(g.get(), "token_request", request_of);
-    write_column(g.get(), "token_sample", sample_of);
+    write_dataset(g.get(), results::kTokenIds, ids);
+    write_dataset(g.get(), results::kTokenOffsets, offsets);
+    write_dataset(g.get(), results::kTokenRequest, request_of);
+    write_dataset(g.get(), results::kTokenSample, sample_of);
   }
 }
 
 void write_steps(hid_t point, const RunResult& p) {
-  Handle g(make_group(point, "steps"), H5Gclose, "create group steps");
-  const auto& s = p.steps;
-  write_column(g.get(), "time_s", column<double>(s, [](auto& x) { return x.time_s; }));
-  write_column(g.get(), "duration_s", column<double>(s, [](auto& x) { return x.duration_s; }));
-  write_column(g.get(), "batch_size", column<int32_t>(s, [](auto& x) { return x.batch_size; }));
-  write_column(g.get(), "num_prefill_seqs", column<int32_t>(s, [](auto& x) { return x.num_prefill_seqs; }));
-  write_column(g.get(), "num_decode_seqs", column<int32_t>(s, [](auto& x) { return x.num_decode_seqs; }));
-  write_column(g.get(), "prefill_tokens", column<int64_t>(s, [](auto& x) { return x.prefill_tokens; }));
-  write_column(g.get(), "decode_tokens", column<int64_t>(s, [](auto& x) { return x.decode_tokens; }));
-  write_column(g.get(), "num_running", column<int32_t>(s, [](auto& x) { return x.num_running; }));
-  write_column(g.get(), "num_waiting", column<int32_t>(s, [](auto& x) { return x.num_waiting; }));
-  write_column(g.get(), "num_swapped", column<int32_t>(s, [](auto& x) { return x.num_swapped; }));
-  write_column(g.get(), "kv_token_states", column<int64_t>(s, [](auto& x) { return x.memory.token_states; }));
-  write_column(g.get(), "kv_reserved", column<int64_t>(s, [](auto& x) { return x.memory.reserved; }));
-  write_column(g.get(), "kv_internal_frag", column<int64_t>(s, [](auto& x) { return x.memory.internal_frag; }));
-  write_column(g.get(), "kv_external_frag", column<int64_t>(s, [](auto& x) { return x.memory.external_frag; }));
-  write_column(g.get(), "kv_free", column<int64_t>(s, [](auto& x) { return x.memory.free; }));
-  write_column(g.get(), "preempted_recompute", column<int32_t>(s, [](auto& x) { return x.num_preempted_recompute; }));
-  write_column(g.get(), "preempted_swap", column<int32_t>(s, [](auto& x) { return x.num_preempted_swap; }));
-  write_column(g.get(), "swap_out_bytes", column<int64_t>(s, [](auto& x) { return x.swap_out_bytes; }));
-  write_column(g.get(), "swap_in_bytes", column<int64_t>(s, [](auto& x) { return x.swap_in_bytes; }));
-  write_column(g.get(), "copy_bytes", column<int64_t>(s, [](auto& x) { return x.copy_bytes; }));
+  Handle g(make_group(point, results::kStepsGroup), H5Gclose, "create group steps");
+  write_table(g.get(), step_columns(), p.steps);
+  require_type<double>(results::kCostColumn);
   for (size_t t = 0; t < p.term_names.size(); ++t) {
-    write_column(g.get(), "cost_" + p.term_names[t] + "_s",
-                 column<double>(s, [t](auto& x) { return t < x.terms.size() ? x.terms[t] : 0.0; }));
+    std::vector<double> seconds;
+    seconds.reserve(p.steps.size());
+    for (const StepRecord& x : p.steps) seconds.push_back(t < x.terms.size() ? x.terms[t] : 0.0);
+    write_column(g.get(), cost_column(p.term_names[t]), seconds);
   }
 }
 
 void write_workload(hid_t point, const WorkloadReport& w) {
-  Handle g(make_group(point, "workload"), H5Gclose, "create group workload");
-  attr_string(g.get(), "source", w.source);
-  attr_string(g.get(), "format", w.format);
-  attr_number<int64_t>(g.get(), "rows_read", w.rows_read);
-  attr_number<int64_t>(g.get(), "bad_rows_skipped", w.bad_rows_skipped);
-  attr_number<int64_t>(g.get(), "filtered_prompt_len", w.filtered_prompt_len);
-  attr_number<int64_t>(g.get(), "filtered_total_len", w.filtered_total_len);
-  attr_number<int64_t>(g.get(), "beyond_num_requests", w.beyond_num_requests);
-  write_string_column(g.get(), "bad_row_messages", w.bad_row_messages);
+  Handle g(make_group(point, results::kWorkloadGroup), H5Gclose, "create group workload");
+  write_attributes(g.get(), workload_attributes(), w);
+  write_dataset(g.get(), results::kBadRowMessages, w.bad_row_messages);
   std::vector<std::string> reasons;
   std::vector<int64_t> counts;
   for (const auto& [reason, count] : w.dropped_by_format) {
     reasons.push_back(reason);
     counts.push_back(count);
   }
-  write_string_column(g.get(), "dropped_by_format_reason", reasons);
-  write_column(g.get(), "dropped_by_format_count", counts);
+  write_dataset(g.get(), results::kDroppedByFormatReason, reasons);
+  write_dataset(g.get(), results::kDroppedByFormatCount, counts);
 }
 
 std::string now_iso8601() {
@@ -225,40 +264,6 @@ std::string now_iso8601() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   return buf;
-}
-
-std::string point_name(size_t i) {
-  std::ostringstream s;
-  s << std::setw(4) << std::setfill('0') << i;
-  return s.str();
-}
-
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
-
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  std::ostringstream s;
-  s << std::setprecision(17) << v;
-  return s.str();
 }
 
 }  // namespace
@@ -271,23 +276,24 @@ void write_results_hdf5(const std::string& path, const std::vector<RunResult>& p
     {
       Handle file(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
                   "create " + partial);
-      attr_string(file.get(), "kvlab_version", "0.1.0");
-      attr_string(file.get(), "format", "kvlab-results-1");
-      attr_string(file.get(), "created", now_iso8601());
-      attr_string(file.get(), "command", meta.command);
-      attr_string(file.get(), "config_path", meta.config_path);
-      attr_number<int64_t>(file.get(), "num_points", static_cast<int64_t>(points.size()));
-      attr_number<int64_t>(file.get(), "sweep_size",
-                           static_cast<int64_t>(points.empty() ? 0 : points.front().sweep_size));
-      Handle all(make_group(file.get(), "points"), H5Gclose, "create group points");
+      write_attribute(file.get(), results::kKvlabVersion, std::string(results::kVersion));
+      write_attribute(file.get(), results::kFormat, std::string(results::kFormatName));
+      write_attribute(file.get(), results::kCreated, now_iso8601());
+      write_attribute(file.get(), results::kCommand, meta.command);
+      write_attribute(file.get(), results::kConfigPath, meta.config_path);
+      write_attribute(file.get(), results::kNumPoints, static_cast<int64_t>(points.size()));
+      write_attribute(file.get(), results::kSweepSize,
+                      static_cast<int64_t>(points.empty() ? 0 : points.front().sweep_size));
+      Handle all(make_group(file.get(), results::kPointsGroup), H5Gclose, "create group points");
       for (size_t i = 0; i < points.size(); ++i) {
         const RunResult& p = points[i];
-        Handle g(make_group(all.get(), point_name(p.point_index)), H5Gclose, "create point group");
-        attr_string(g.get(), "label", p.label);
-        attr_number<int64_t>(g.get(), "point_index", static_cast<int64_t>(p.point_index));
+        Handle g(make_group(all.get(), point_group_name(p.point_index)), H5Gclose,
+                 "create point group");
+        write_attribute(g.get(), results::kLabel, p.label);
+        write_attribute(g.get(), results::kPointIndex, static_cast<int64_t>(p.point_index));
         for (const auto& [k, v] : p.config) attr_string(g.get(), k, v);
         for (const auto& [k, v] : p.summary.values) attr_number<double>(g.get(), k, v);
-        attr_number<uint64_t>(g.get(), "output_digest", p.output_digest);
+        write_attribute(g.get(), results::kOutputDigest, p.output_digest);
         write_requests(g.get(), p);
         write_steps(g.get(), p);
         write_workload(g.get(), p.workload);
@@ -302,28 +308,42 @@ void write_results_hdf5(const std::string& path, const std::vector<RunResult>& p
   }
 }
 
+std::string json_text(const nlohmann::ordered_json& value) {
+  // dump() writes non-finite numbers as null and every double so that it parses back to the
+  // same double; invalid UTF-8 (a label from a Latin-1 file) becomes U+FFFD, not an exception.
+  return value.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+}
+
+namespace {
+
+// A summary value: whole numbers (the counts) as JSON integers, as kvlab has always written
+// them; the rest as doubles. Both parse back to the same double.
+nlohmann::ordered_json summary_number(double v) {
+  const bool whole = std::isfinite(v) && v == std::trunc(v) && std::fabs(v) < 0x1p53 &&
+                     !(v == 0 && std::signbit(v));
+  if (whole) return static_cast<int64_t>(v);
+  return v;
+}
+
+}  // namespace
+
 std::string summary_json(const std::vector<RunResult>& points) {
-  std::ostringstream out;
-  out << "[\n";
-  for (size_t i = 0; i < points.size(); ++i) {
-    const RunResult& p = points[i];
-    out << "  {\"point\": " << p.point_index << ", \"label\": \"" << json_escape(p.label) << "\"";
-    for (const auto& [k, v] : p.summary.values) out << ", \"" << k << "\": " << json_number(v);
+  nlohmann::ordered_json all = nlohmann::ordered_json::array();
+  for (const RunResult& p : points) {
+    nlohmann::ordered_json point;
+    point["point"] = p.point_index;
+    point["label"] = p.label;
+    for (const auto& [k, v] : p.summary.values) point[k] = summary_number(v);
     if (p.has_token_ids) {
       char buf[24];
       std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(p.output_digest));
-      out << ", \"output_digest\": \"" << buf << "\"";
+      point[results::kOutputDigest.name] = buf;
     }
-    out << ", \"config\": {";
-    bool first = true;
-    for (const auto& [k, v] : p.config) {
-      out << (first ? "" : ", ") << "\"" << json_escape(k) << "\": \"" << json_escape(v) << "\"";
-      first = false;
-    }
-    out << "}}" << (i + 1 < points.size() ? "," : "") << "\n";
+    point["config"] = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : p.config) point["config"][k] = v;
+    all.push_back(std::move(point));
   }
-  out << "]\n";
-  return out.str();
+  return json_text(all);
 }
 
 void write_file_atomically(const std::string& path, const std::string& text) {
@@ -387,16 +407,48 @@ struct ShardPoint {
   std::string name;
 };
 
-int64_t read_int_attr(hid_t object, const char* name, const std::string& file) {
+int64_t read_int_attr(hid_t object, const FieldSpec& f, const std::string& file) {
   int64_t v = 0;
-  Handle attr(H5Aopen(object, name, H5P_DEFAULT), H5Aclose, "read attribute " + std::string(name) + " of " + file);
-  check(H5Aread(attr.get(), H5T_NATIVE_INT64, &v), "read attribute " + std::string(name));
+  Handle attr(H5Aopen(object, f.name, H5P_DEFAULT), H5Aclose,
+              "read attribute " + std::string(f.name) + " of " + file);
+  check(H5Aread(attr.get(), H5T_NATIVE_INT64, &v), "read attribute " + std::string(f.name));
   return v;
+}
+
+std::string read_string_attr(hid_t object, const FieldSpec& f, const std::string& file) {
+  Handle attr(H5Aopen(object, f.name, H5P_DEFAULT), H5Aclose,
+              "read attribute " + std::string(f.name) + " of " + file);
+  Handle type(H5Aget_type(attr.get()), H5Tclose, "attribute type");
+  char* value = nullptr;
+  check(H5Aread(attr.get(), type.get(), &value), "read attribute " + std::string(f.name));
+  std::string out = value ? value : "";
+  H5free_memory(value);
+  return out;
 }
 
 herr_t collect_name(hid_t, const char* name, const H5L_info_t*, void* out) {
   static_cast<std::vector<std::string>*>(out)->push_back(name);
   return 0;
+}
+
+// Every dataset the schema says point `name` of a shard holds is there.
+void check_point(hid_t file, const std::string& file_name, const std::string& name) {
+  const std::string point = std::string(results::kPointsGroup) + "/" + name + "/";
+  auto require = [&](const std::string& path) {
+    if (H5Lexists(file, path.c_str(), H5P_DEFAULT) <= 0) {
+      throw InputError(file_name, 0, path,
+                       "missing: not a complete " + std::string(results::kFormatName) + " point");
+    }
+  };
+  for (const char* group :
+       {results::kRequestsGroup, results::kStepsGroup, results::kWorkloadGroup}) {
+    require(point + group);
+  }
+  for (const auto& c : request_columns())
+    require(point + results::kRequestsGroup + "/" + c.field.name);
+  for (const auto& c : step_columns()) require(point + results::kStepsGroup + "/" + c.field.name);
+  for (const FieldSpec& f : workload_datasets())
+    require(point + results::kWorkloadGroup + "/" + f.name);
 }
 
 }  // namespace
@@ -407,24 +459,34 @@ void merge_results_hdf5(const std::string& out, const std::vector<std::string>& 
   if (shards.empty()) throw InputError("kvlab merge: no shard files given");
   std::map<std::string, ShardPoint> points;  // by group name (zero-padded point index)
   int64_t sweep_size = -1;
-  std::string config_path;
   for (const std::string& file : shards) {
     hid_t raw = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     if (raw < 0) throw InputError(file, 0, "", "cannot open as a kvlab HDF5 result file");
     Handle f(raw, H5Fclose, "open " + file);
-    if (H5Aexists(f.get(), "sweep_size") <= 0 || H5Lexists(f.get(), "points", H5P_DEFAULT) <= 0) {
+    if (H5Aexists(f.get(), results::kSweepSize.name) <= 0 ||
+        H5Lexists(f.get(), results::kPointsGroup, H5P_DEFAULT) <= 0) {
       throw InputError(file, 0, "", "not a kvlab result file (no sweep_size / points)");
     }
-    const int64_t size = read_int_attr(f.get(), "sweep_size", file);
+    const std::string format = H5Aexists(f.get(), results::kFormat.name) > 0
+                                   ? read_string_attr(f.get(), results::kFormat, file)
+                                   : "";
+    if (format != results::kFormatName) {
+      throw InputError(file, 0, results::kFormat.name,
+                       "is '" + format + "', this kvlab merges " + results::kFormatName);
+    }
+    const int64_t size = read_int_attr(f.get(), results::kSweepSize, file);
     if (sweep_size >= 0 && size != sweep_size) {
-      throw InputError(file, 0, "sweep_size", "this shard's sweep has " + std::to_string(size) +
-                                                  " points, the first shard's " + std::to_string(sweep_size));
+      throw InputError(file, 0, results::kSweepSize.name,
+                       "this shard's sweep has " + std::to_string(size) +
+                           " points, the first shard's " + std::to_string(sweep_size));
     }
     sweep_size = size;
     std::vector<std::string> names;
-    Handle g(H5Gopen2(f.get(), "points", H5P_DEFAULT), H5Gclose, "open points of " + file);
+    Handle g(H5Gopen2(f.get(), results::kPointsGroup, H5P_DEFAULT), H5Gclose,
+             "open points of " + file);
     check(H5Literate(g.get(), H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_name, &names), "list points of " + file);
     for (const std::string& name : names) {
+      check_point(f.get(), file, name);
       auto [it, inserted] = points.emplace(name, ShardPoint{file, name});
       if (!inserted) {
         throw InputError(file, 0, "", "point " + name + " is also in " + it->second.file);
@@ -433,7 +495,8 @@ void merge_results_hdf5(const std::string& out, const std::vector<std::string>& 
   }
   std::string missing;
   for (int64_t i = 0; i < sweep_size; ++i) {
-    if (!points.count(point_name(static_cast<size_t>(i)))) missing += (missing.empty() ? "" : ", ") + std::to_string(i);
+    if (!points.count(point_group_name(static_cast<size_t>(i))))
+      missing += (missing.empty() ? "" : ", ") + std::to_string(i);
   }
   if (!missing.empty()) {
     throw InputError("kvlab merge: the shards lack point(s) " + missing + " of the sweep's " +
@@ -445,26 +508,23 @@ void merge_results_hdf5(const std::string& out, const std::vector<std::string>& 
     {
       Handle dst(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose, "create " + partial);
       {
-        // Root attributes from the first shard, then what differs.
+        // The root attributes a sweep's shards share, from the first shard; then what differs.
         Handle first(H5Fopen(shards.front().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, "open " + shards.front());
-        for (const char* name : {"kvlab_version", "format", "config_path"}) {
-          if (H5Aexists(first.get(), name) <= 0) continue;
-          Handle attr(H5Aopen(first.get(), name, H5P_DEFAULT), H5Aclose, "open attribute");
-          Handle type(H5Aget_type(attr.get()), H5Tclose, "attribute type");
-          char* value = nullptr;
-          check(H5Aread(attr.get(), type.get(), &value), "read attribute");
-          attr_string(dst.get(), name, value ? value : "");
-          H5free_memory(value);
+        for (const FieldSpec* f :
+             {&results::kKvlabVersion, &results::kFormat, &results::kConfigPath}) {
+          if (H5Aexists(first.get(), f->name) <= 0) continue;
+          write_attribute(dst.get(), *f, read_string_attr(first.get(), *f, shards.front()));
         }
       }
-      attr_string(dst.get(), "created", now_iso8601());
-      attr_string(dst.get(), "command", command);
-      attr_number<int64_t>(dst.get(), "num_points", sweep_size);
-      attr_number<int64_t>(dst.get(), "sweep_size", sweep_size);
-      Handle all(make_group(dst.get(), "points"), H5Gclose, "create group points");
+      write_attribute(dst.get(), results::kCreated, now_iso8601());
+      write_attribute(dst.get(), results::kCommand, command);
+      write_attribute(dst.get(), results::kNumPoints, sweep_size);
+      write_attribute(dst.get(), results::kSweepSize, sweep_size);
+      Handle all(make_group(dst.get(), results::kPointsGroup), H5Gclose, "create group points");
       for (const auto& [name, where] : points) {
         Handle src(H5Fopen(where.file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, "open " + where.file);
-        check(H5Ocopy(src.get(), ("points/" + name).c_str(), all.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT),
+        const std::string from = std::string(results::kPointsGroup) + "/" + name;
+        check(H5Ocopy(src.get(), from.c_str(), all.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT),
               "copy point " + name + " of " + where.file);
       }
     }

@@ -1,9 +1,11 @@
-// Results files: HDF5 (layout in docs/results-format.md) and the flat summary JSON.
+// Results files: HDF5 and the flat summary JSON. What they hold is core/results_schema.h (the
+// writer and merge write and check what it lists); docs/results-format.md prints it.
 //
 // A file is written to PATH.partial and renamed over PATH only when complete, so an
 // interrupted or failed run never leaves a half-written result where a reader expects one.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -20,8 +22,14 @@ struct ResultsMeta {
 void write_results_hdf5(const std::string& path, const std::vector<RunResult>& points,
                         const ResultsMeta& meta);
 
-// One JSON object per point: its label, sweep values and the summary names of DESIGN.md.
+// One JSON object per point: its index, label, summary values, output digest (real back ends,
+// as hex) and resolved config, in that key order.
 std::string summary_json(const std::vector<RunResult>& points);
+
+// The text of every JSON file kvlab writes: `value` indented by one space, keys in insertion
+// order, non-finite numbers as null, every double as the shortest text that parses back to
+// it, invalid UTF-8 replaced by U+FFFD; a newline at the end.
+std::string json_text(const nlohmann::ordered_json& value);
 
 // Writes `text` to `path` atomically (temporary file + rename).
 void write_file_atomically(const std::string& path, const std::string& text);

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/errors.h"
+#include "core/results_schema.h"
 
 namespace kvlab {
 
@@ -36,90 +37,63 @@ double percentile(std::vector<double> values, double p) {
 }
 
 Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s) {
-  std::vector<double> ttft, tpot, normalized;
-  int64_t finished = 0, rejected = 0, generated = 0, preemptions = 0, unfinished = 0;
+  RunTotals t;
+  t.run = &result;
+  t.capacity_slots = capacity_slots;
+  t.wall_s = wall_s;
+  std::vector<double> normalized;
   double first_arrival = std::numeric_limits<double>::infinity();
   double last_finish = 0;
   for (const RequestRecord& r : result.requests) {
     first_arrival = std::min(first_arrival, r.arrival_s);
-    preemptions += r.num_preemptions;
+    t.preemptions += r.num_preemptions;
     if (r.outcome == RequestOutcome::kRejected) {
-      ++rejected;
+      ++t.rejected;
       continue;
     }
     if (r.outcome != RequestOutcome::kFinished) {
-      ++unfinished;
+      ++t.unfinished;
       continue;
     }
-    ++finished;
-    generated += r.generated_tokens;
+    ++t.finished;
+    t.generated += r.generated_tokens;
     last_finish = std::max(last_finish, r.finish_s);
-    ttft.push_back(r.first_token_s - r.arrival_s);
-    if (r.output_len > 1) tpot.push_back((r.finish_s - r.first_token_s) / (r.output_len - 1));
+    t.ttft.push_back(r.first_token_s - r.arrival_s);
+    if (r.output_len > 1) t.tpot.push_back((r.finish_s - r.first_token_s) / (r.output_len - 1));
     normalized.push_back((r.finish_s - r.arrival_s) / r.output_len);
   }
   if (!std::isfinite(first_arrival)) first_arrival = 0;
-  const double duration = std::max(0.0, last_finish - first_arrival);
+  t.duration_s = std::max(0.0, last_finish - first_arrival);
 
-  // Memory fractions and batch size are averaged over time (weighted by step duration), as
-  // the vLLM paper's Fig. 2 reports the state of the KV cache over a serving run.
-  double total_time = 0, batch_time = 0, running_time = 0;
-  double parts[5] = {0, 0, 0, 0, 0};
   for (const StepRecord& s : result.steps) {
     const double w = s.duration_s;
-    total_time += w;
-    batch_time += w * s.batch_size;
-    running_time += w * s.num_running;
+    t.step_time += w;
+    t.batch_time += w * s.batch_size;
+    t.running_time += w * s.num_running;
     const MemoryBreakdown& m = s.memory;
     const double cap = static_cast<double>(std::max<int64_t>(1, m.capacity));
-    parts[0] += w * m.token_states / cap;
-    parts[1] += w * m.reserved / cap;
-    parts[2] += w * m.internal_frag / cap;
-    parts[3] += w * m.external_frag / cap;
-    parts[4] += w * m.free / cap;
+    t.memory_time[0] += w * m.token_states / cap;
+    t.memory_time[1] += w * m.reserved / cap;
+    t.memory_time[2] += w * m.internal_frag / cap;
+    t.memory_time[3] += w * m.external_frag / cap;
+    t.memory_time[4] += w * m.free / cap;
   }
-  auto avg = [&](double x) { return total_time > 0 ? x / total_time : 0.0; };
-  const double used = parts[0] + parts[1] + parts[2] + parts[3];
   double mean = 0;
   for (double v : normalized) mean += v;
-  mean = normalized.empty() ? std::numeric_limits<double>::quiet_NaN() : mean / normalized.size();
+  t.mean_normalized =
+      normalized.empty() ? std::numeric_limits<double>::quiet_NaN() : mean / normalized.size();
 
   Summary s;
-  s.set("num_requests", static_cast<double>(result.requests.size()));
-  s.set("duration_s", duration);
-  s.set("throughput_req_s", duration > 0 ? finished / duration : 0.0);
-  s.set("throughput_tok_s", duration > 0 ? generated / duration : 0.0);
-  s.set("normalized_latency_s_per_tok", mean);
-  s.set("ttft_p50_s", percentile(ttft, 50));
-  s.set("ttft_p99_s", percentile(ttft, 99));
-  s.set("tpot_p50_s", percentile(tpot, 50));
-  s.set("tpot_p99_s", percentile(tpot, 99));
-  s.set("mean_batch_size", avg(batch_time));
-  s.set("kv_capacity_slots", static_cast<double>(capacity_slots));
-  s.set("kv_token_states_frac", avg(parts[0]));
-  s.set("kv_reserved_frac", avg(parts[1]));
-  s.set("kv_internal_frag_frac", avg(parts[2]));
-  s.set("kv_external_frag_frac", avg(parts[3]));
-  s.set("kv_free_frac", avg(parts[4]));
-  s.set("num_preemptions", static_cast<double>(preemptions));
-  s.set("num_rejected", static_cast<double>(rejected));
-  s.set("wall_s", wall_s);
-  // Beyond DESIGN.md's list: what the above needs to be read correctly.
-  s.set("num_finished", static_cast<double>(finished));
-  s.set("num_unfinished", static_cast<double>(unfinished));
-  s.set("num_filtered", static_cast<double>(result.workload.num_filtered()));
-  s.set("num_bad_rows_skipped", static_cast<double>(result.workload.bad_rows_skipped));
-  s.set("num_dropped_by_format", static_cast<double>(result.workload.num_dropped_by_format()));
-  s.set("generated_tokens", static_cast<double>(generated));
-  s.set("num_steps", static_cast<double>(result.steps.size()));
-  // Share of the KV memory in use (not free) that holds token states: the vLLM paper's
-  // "effective memory" figure (96.3% for vLLM, 20.4% for Orca-Max).
-  s.set("kv_token_states_of_used_frac", used > 0 ? parts[0] / used : 0.0);
-  // Requests (groups) holding memory in the running queue, time-weighted: the vLLM paper's
-  // "batched requests" (Fig. 13), which counts running requests whether or not a step
-  // processed them (a prefill-only step runs just the new prompts).
-  s.set("mean_running_requests", avg(running_time));
+  for (const SummarySpec& spec : summary_specs()) s.values.emplace_back(spec.name, spec.value(t));
   return s;
+}
+
+void summarize_workload(RunResult& result) {
+  RunTotals t;
+  t.run = &result;
+  for (const SummarySpec& spec : summary_specs()) {
+    if (spec.from_workload) result.summary.set(spec.name, spec.value(t));
+  }
 }
 
 uint64_t output_digest(const std::vector<RequestRecord>& requests) {

@@ -1,5 +1,7 @@
 // What a run measured: one row per engine step, one row per request, the workload's account
-// of dropped rows, and the summary (names fixed by DESIGN.md: scripts and notebooks read them).
+// of dropped rows, and the summary. The file layout and the summary values' names, units and
+// formulas are core/results_schema.h (names fixed by DESIGN.md: scripts and notebooks read
+// them).
 #pragma once
 
 #include <cstdint>
@@ -56,7 +58,7 @@ struct RequestRecord {
 };
 
 struct Summary {
-  // Keep these names: they are the JSON keys and HDF5 attributes.
+  // (name, value) in summary_specs() order: the JSON keys and HDF5 attributes.
   std::vector<std::pair<std::string, double>> values;
   double get(const std::string& name) const;  // throws InvariantError when absent
   void set(const std::string& name, double value);
@@ -76,9 +78,33 @@ struct RunResult {
   bool has_token_ids = false;
 };
 
+// What summarize() gathers from a run in one pass over its requests and steps; every summary
+// value (summary_specs() of core/results_schema.h) is a function of it.
+struct RunTotals {
+  const RunResult* run = nullptr;
+  int64_t capacity_slots = 0;
+  double wall_s = 0;
+  int64_t finished = 0, rejected = 0, unfinished = 0, preemptions = 0;
+  int64_t generated = 0;           // tokens of finished requests, all samples
+  double duration_s = 0;           // first arrival to last finish
+  std::vector<double> ttft, tpot;  // of finished requests (tpot: those with output_len > 1)
+  double mean_normalized = 0;      // mean (finish - arrival) / output_len; NaN if none finished
+  // Step durations, and sums weighted by them: sequences in the batch, running groups, and the
+  // memory breakdown's shares of the capacity (token states, reserved, internal fragmentation,
+  // external fragmentation, free), as the vLLM paper's Fig. 2 reports the KV cache over a run.
+  double step_time = 0, batch_time = 0, running_time = 0;
+  double memory_time[5] = {0, 0, 0, 0, 0};
+  // A duration-weighted sum as a time average (0 when no step ran).
+  double average(double weighted) const { return step_time > 0 ? weighted / step_time : 0.0; }
+};
+
 // Computes the summary of `result` (steps and requests filled). `wall_s` is how long the run
 // took on this machine.
 Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s);
+
+// Recomputes the summary values that depend only on result.workload (the runner fills it after
+// the engine ran), leaving the others as they are.
+void summarize_workload(RunResult& result);
 
 // 64-bit FNV-1a over every finished request's (id, generated ids of each sample) in id order.
 uint64_t output_digest(const std::vector<RequestRecord>& requests);

@@ -1,21 +1,21 @@
 // kvlab bench-sim: how fast the simulator replays a trace at saturation (all requests arrive
 // at time 0), in simulated requests per minute of wall time on one core. The target is
 // 1,000,000 per minute on the 30,731-request ShareGPT length trace.
-#include <boost/program_options.hpp>
 #include <time.h>
 
+#include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
-#include <sstream>
+#include <nlohmann/json.hpp>
 
 #include "app/cli/commands.h"
+#include "app/resolve_experiment.h"
+#include "app/results_writer.h"
 #include "core/kv_cache_manager.h"
 #include "core/config.h"
 #include "core/engine.h"
-#include "app/resolve_experiment.h"
 #include "core/experiment.h"
-#include "app/results_writer.h"
 #include "core/workload.h"
 #include "traces/workload_loader.h"
 
@@ -65,8 +65,7 @@ int bench_sim_command(const std::vector<std::string>& args) {
   if (policies.empty()) policies = memory_policies().names();  // every registered policy
   if (trace.empty()) trace = std::string(KVLAB_SOURCE_DIR) + "/traces/data/sharegpt_lengths_sample.csv";
 
-  std::ostringstream out_json;
-  out_json << "[";
+  nlohmann::ordered_json runs = nlohmann::ordered_json::array();
   std::printf("%-12s %10s %10s %10s %10s %16s %16s %10s\n", "policy", "requests", "steps", "wall s",
               "cpu s", "req/min (wall)", "req/min (cpu)", "sim s");
   for (size_t p = 0; p < policies.size(); ++p) {
@@ -103,12 +102,15 @@ int bench_sim_command(const std::vector<std::string>& args) {
     std::printf("%-12s %10lld %10zu %10.3f %10.3f %16.0f %16.0f %10.1f\n", policies[p].c_str(),
                 static_cast<long long>(requests), result.steps.size(), best, best_cpu, per_min, per_min_cpu,
                 result.summary.get("duration_s"));
-    out_json << (p ? ",\n " : "\n ") << "{\"policy\": \"" << policies[p] << "\", \"requests\": " << requests
-             << ", \"steps\": " << result.steps.size() << ", \"wall_s\": " << best << ", \"cpu_s\": " << best_cpu
-             << ", \"requests_per_min_wall\": " << per_min << ", \"requests_per_min_cpu\": " << per_min_cpu << "}";
+    runs.push_back({{"policy", policies[p]},
+                    {"requests", requests},
+                    {"steps", result.steps.size()},
+                    {"wall_s", best},
+                    {"cpu_s", best_cpu},
+                    {"requests_per_min_wall", per_min},
+                    {"requests_per_min_cpu", per_min_cpu}});
   }
-  out_json << "\n]\n";
-  if (!json.empty()) write_file_atomically(json, out_json.str());
+  if (!json.empty()) write_file_atomically(json, json_text(runs));
   return 0;
 }
 

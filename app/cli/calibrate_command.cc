@@ -3,15 +3,16 @@
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "app/cli/commands.h"
 #include "app/cli/parse_options.h"
-#include "core/config.h"
-#include "core/errors.h"
 #include "app/experiment_runner.h"
 #include "app/results_writer.h"
+#include "core/config.h"
+#include "core/errors.h"
 #include "sim/calibration.h"
 
 namespace po = boost::program_options;
@@ -20,37 +21,14 @@ namespace kvlab::cli {
 
 namespace {
 
-std::string json_number(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
-  return buf;
+nlohmann::ordered_json params_json(const RooflineParams& p) {
+  return {{"compute_efficiency", p.compute_efficiency},
+          {"bandwidth_efficiency", p.bandwidth_efficiency},
+          {"step_overhead_ms", p.step_overhead_ms}};
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-      continue;
-    }
-    out += c;
-  }
-  return out + "\"";
-}
-
-std::string params_json(const RooflineParams& p) {
-  return "{\"compute_efficiency\": " + json_number(p.compute_efficiency) +
-         ", \"bandwidth_efficiency\": " + json_number(p.bandwidth_efficiency) +
-         ", \"step_overhead_ms\": " + json_number(p.step_overhead_ms) + "}";
-}
-
-std::string errors_json(const FitErrors& e) {
-  return "{\"median\": " + json_number(e.median) + ", \"p90\": " + json_number(e.p90) +
-         ", \"rms\": " + json_number(e.rms) + ", \"total_ratio\": " + json_number(e.total_ratio) +
-         "}";
+nlohmann::ordered_json errors_json(const FitErrors& e) {
+  return {{"median", e.median}, {"p90", e.p90}, {"rms", e.rms}, {"total_ratio", e.total_ratio}};
 }
 
 void print_result(const std::string& label, const ExperimentConfig& config, size_t steps_run,
@@ -116,7 +94,7 @@ int calibrate_command(const std::vector<std::string>& args) {
   Config config = Config::load(config_path);
   for (const std::string& s : sets) config.set_override(s);
   const std::vector<PreparedPoint> points = prepare_experiment(config, Shard{});
-  std::string json = "{\"config\": " + json_string(config_path) + ", \"points\": [";
+  nlohmann::ordered_json fits = nlohmann::ordered_json::array();
   for (size_t k = 0; k < points.size(); ++k) {
     const PreparedPoint& p = points[k];
     const std::vector<RequestSpec> requests = requests_for_backend(p.config, p.workload->requests);
@@ -127,19 +105,20 @@ int calibrate_command(const std::vector<std::string>& args) {
     const CalibrationResult r = calibrate_roofline(p.config, used);
     if (k > 0) std::printf("\n");
     print_result(p.point.label, p.config, run, skipped, r);
-    json += std::string(k > 0 ? ", " : "") + "{\"label\": " + json_string(p.point.label) +
-            ", \"backend\": " + json_string(p.config.backend.kind) +
-            ", \"hardware\": " + json_string(r.hardware) +
-            ", \"model\": " + json_string(p.config.model.name) +
-            ", \"steps_run\": " + std::to_string(run) +
-            ", \"steps_used\": " + std::to_string(r.steps_used) +
-            ", \"initial\": " + params_json(r.initial) + ", \"fitted\": " + params_json(r.fitted) +
-            ", \"rel_error_before\": " + errors_json(r.before) +
-            ", \"rel_error_after\": " + errors_json(r.after) + "}";
+    fits.push_back({{"label", p.point.label},
+                    {"backend", p.config.backend.kind},
+                    {"hardware", r.hardware},
+                    {"model", p.config.model.name},
+                    {"steps_run", run},
+                    {"steps_used", r.steps_used},
+                    {"initial", params_json(r.initial)},
+                    {"fitted", params_json(r.fitted)},
+                    {"rel_error_before", errors_json(r.before)},
+                    {"rel_error_after", errors_json(r.after)}});
   }
-  json += "]}\n";
+  const nlohmann::ordered_json doc = {{"config", config_path}, {"points", std::move(fits)}};
   if (!out.empty()) {
-    write_file_atomically(out, json);
+    write_file_atomically(out, json_text(doc));
     std::printf("wrote %s\n", out.c_str());
   }
   return 0;

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "app/cli/commands.h"
+#include "app/results_schema_doc.h"
 #include "core/config.h"
 #include "core/config_keys.h"
 #include "core/cost_model.h"
@@ -97,8 +98,11 @@ void print_keys_markdown() {
 int list_command(const std::vector<std::string>& args) {
   const std::string what = args.empty() ? "all" : args[0];
   if (what == "--help" || what == "-h") {
-    std::cout << "usage: kvlab list [policies|schedulers|models|hardware|formats|backends|keys]\n"
-                 "       kvlab list keys --markdown   (docs/config.md's key tables)\n";
+    std::cout
+        << "usage: kvlab list [policies|schedulers|models|hardware|formats|backends|keys|results]\n"
+           "       kvlab list keys --markdown   (docs/config.md's key tables)\n"
+           "results: the result files' datasets, attributes and summary names, as the\n"
+           "markdown tables of docs/results-format.md\n";
     return 0;
   }
   if (what == "keys" && args.size() == 2 && args[1] == "--markdown") {
@@ -126,9 +130,15 @@ int list_command(const std::vector<std::string>& args) {
     print_registry("simulator cost models (backend.cost_model)", cost_models());
   }
   if (want("keys")) print_keys();
+  if (want("results")) {
+    // Alone, exactly the tables of docs/results-format.md, so that they can be pasted there.
+    if (what == "all") std::cout << "result files (docs/results-format.md):\n\n";
+    std::cout << results_schema_markdown();
+  }
   if (!any) {
-    std::cerr << "kvlab list: unknown list '" << what
-              << "' (known: policies, schedulers, models, hardware, formats, backends, keys)\n";
+    std::cerr
+        << "kvlab list: unknown list '" << what
+        << "' (known: policies, schedulers, models, hardware, formats, backends, keys, results)\n";
     return 2;
   }
   return 0;

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/config.h"
@@ -47,9 +48,16 @@ TEST(CalibrateCli, CpuTinyFitsBetterThanTheDefaults) {
   EXPECT_GE(p90.second, after) << r.output;
   std::stringstream text;
   text << std::ifstream(json).rdbuf();
-  EXPECT_NE(text.str().find("\"fitted\": {\"compute_efficiency\": "), std::string::npos)
-      << text.str();
-  EXPECT_NE(text.str().find("\"steps_used\": "), std::string::npos) << text.str();
+  const auto doc = nlohmann::ordered_json::parse(text.str());
+  ASSERT_EQ(doc["points"].size(), 1u) << text.str();
+  const auto& point = doc["points"][0];
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : point.items()) keys.push_back(key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"label", "backend", "hardware", "model", "steps_run",
+                                            "steps_used", "initial", "fitted", "rel_error_before",
+                                            "rel_error_after"}));
+  EXPECT_TRUE(point["fitted"]["compute_efficiency"].is_number_float()) << text.str();
+  EXPECT_GT(point["steps_used"].get<int64_t>(), 0) << text.str();
 }
 
 TEST(CalibrateCli, SimulatorExperimentIsRefusedNamingBackendKind) {

@@ -1,0 +1,247 @@
+#include "core/results_schema.h"
+
+#include <cstdio>
+#include <type_traits>
+
+namespace kvlab {
+
+namespace {
+
+// The value of the data member `M` of a row, as a Cell.
+template <typename Row, auto M>
+Cell member(const Row& row) {
+  using T = std::remove_cvref_t<decltype(row.*M)>;
+  if constexpr (std::is_floating_point_v<T>) {
+    return static_cast<double>(row.*M);
+  } else if constexpr (std::is_integral_v<T>) {
+    return static_cast<int64_t>(row.*M);
+  } else {
+    return std::string(row.*M);
+  }
+}
+
+template <auto M>
+constexpr auto request = &member<RequestRecord, M>;
+template <auto M>
+constexpr auto step = &member<StepRecord, M>;
+template <auto M>
+constexpr auto workload = &member<WorkloadReport, M>;
+
+constexpr ValueType kI8 = ValueType::kInt8, kI32 = ValueType::kInt32, kI64 = ValueType::kInt64,
+                    kF64 = ValueType::kFloat64, kStr = ValueType::kString;
+
+const ColumnSpec<RequestRecord> kRequestColumns[] = {
+    {{"id", kI64, "", "the request's id: its index in arrival order"}, request<&RequestRecord::id>},
+    {{"trace_line", kI64, "line", "the trace line it came from (0 for generated requests)"},
+     request<&RequestRecord::trace_line>},
+    {{"arrival_s", kF64, "s", "when it arrived"}, request<&RequestRecord::arrival_s>},
+    {{"first_scheduled_s", kF64, "s", "when a step first ran it (-1: never)"},
+     request<&RequestRecord::first_scheduled_s>},
+    {{"first_token_s", kF64, "s", "when its first output token was generated (-1: never)"},
+     request<&RequestRecord::first_token_s>},
+    {{"finish_s", kF64, "s", "when its last sample finished (-1: never)"},
+     request<&RequestRecord::finish_s>},
+    {{"prompt_len", kI32, "tokens", "prompt length"}, request<&RequestRecord::prompt_len>},
+    {{"output_len", kI32, "tokens", "output length asked for, per sample"},
+     request<&RequestRecord::output_len>},
+    {{"n", kI32, "samples", "parallel samples (sampling.n)"}, request<&RequestRecord::n>},
+    {{"generated_tokens", kI64, "tokens", "tokens generated, all samples"},
+     request<&RequestRecord::generated_tokens>},
+    {{"num_preemptions", kI32, "count", "times it was preempted"},
+     request<&RequestRecord::num_preemptions>},
+    {{"num_recomputes", kI32, "count", "preemptions by recomputation"},
+     request<&RequestRecord::num_recomputes>},
+    {{"num_swaps", kI32, "count", "preemptions by swapping out"},
+     request<&RequestRecord::num_swaps>},
+    {{"outcome", kI8, "", "how it ended, coded as the group's attribute outcome_codes says"},
+     [](const RequestRecord& r) -> Cell { return static_cast<int64_t>(r.outcome); }},
+    {{"reject_reason", kStr, "", "why it was rejected (\"\" unless rejected)"},
+     request<&RequestRecord::reject_reason>},
+};
+
+// A share of the memory breakdown, in slots.
+template <int64_t MemoryBreakdown::*M>
+Cell memory(const StepRecord& s) {
+  return s.memory.*M;
+}
+
+const ColumnSpec<StepRecord> kStepColumns[] = {
+    {{"time_s", kF64, "s", "when the step started"}, step<&StepRecord::time_s>},
+    {{"duration_s", kF64, "s", "how long it ran"}, step<&StepRecord::duration_s>},
+    {{"batch_size", kI32, "sequences", "sequences that processed tokens"},
+     step<&StepRecord::batch_size>},
+    {{"num_prefill_seqs", kI32, "sequences", "of which prefilling"},
+     step<&StepRecord::num_prefill_seqs>},
+    {{"num_decode_seqs", kI32, "sequences", "of which decoding"},
+     step<&StepRecord::num_decode_seqs>},
+    {{"prefill_tokens", kI64, "tokens", "prompt tokens processed"},
+     step<&StepRecord::prefill_tokens>},
+    {{"decode_tokens", kI64, "tokens", "output tokens processed"},
+     step<&StepRecord::decode_tokens>},
+    {{"num_running", kI32, "groups", "groups in the running queue, after scheduling"},
+     step<&StepRecord::num_running>},
+    {{"num_waiting", kI32, "groups", "groups waiting, after scheduling"},
+     step<&StepRecord::num_waiting>},
+    {{"num_swapped", kI32, "groups", "groups swapped out, after scheduling"},
+     step<&StepRecord::num_swapped>},
+    {{"kv_token_states", kI64, "slots",
+      "KV slots holding token states (the five kv_ columns sum to kv_capacity_slots; taken "
+      "after scheduling, before the step runs)"},
+     memory<&MemoryBreakdown::token_states>},
+    {{"kv_reserved", kI64, "slots", "KV slots reserved for tokens not yet generated"},
+     memory<&MemoryBreakdown::reserved>},
+    {{"kv_internal_frag", kI64, "slots", "KV slots lost to internal fragmentation"},
+     memory<&MemoryBreakdown::internal_frag>},
+    {{"kv_external_frag", kI64, "slots", "KV slots lost to external fragmentation"},
+     memory<&MemoryBreakdown::external_frag>},
+    {{"kv_free", kI64, "slots", "free KV slots"}, memory<&MemoryBreakdown::free>},
+    {{"preempted_recompute", kI32, "groups", "groups preempted by recomputation"},
+     step<&StepRecord::num_preempted_recompute>},
+    {{"preempted_swap", kI32, "groups", "groups preempted by swapping out"},
+     step<&StepRecord::num_preempted_swap>},
+    {{"swap_out_bytes", kI64, "bytes", "KV bytes swapped out to the host"},
+     step<&StepRecord::swap_out_bytes>},
+    {{"swap_in_bytes", kI64, "bytes", "KV bytes swapped in from the host"},
+     step<&StepRecord::swap_in_bytes>},
+    {{"copy_bytes", kI64, "bytes", "KV bytes copied (copy-on-write and fork copies)"},
+     step<&StepRecord::copy_bytes>},
+};
+
+const ColumnSpec<WorkloadReport> kWorkloadAttributes[] = {
+    {{"source", kStr, "", "the trace's path, or \"synthetic\""}, workload<&WorkloadReport::source>},
+    {{"format", kStr, "", "the trace reader used (workload.format)"},
+     workload<&WorkloadReport::format>},
+    {{"rows_read", kI64, "rows", "data rows seen in the trace"},
+     workload<&WorkloadReport::rows_read>},
+    {{"bad_rows_skipped", kI64, "rows", "malformed rows skipped (on_bad_row = skip)"},
+     workload<&WorkloadReport::bad_rows_skipped>},
+    {{"filtered_prompt_len", kI64, "rows", "rows whose prompt is over max_prompt_len"},
+     workload<&WorkloadReport::filtered_prompt_len>},
+    {{"filtered_total_len", kI64, "rows", "rows whose prompt + output is over max_total_len"},
+     workload<&WorkloadReport::filtered_total_len>},
+    {{"beyond_num_requests", kI64, "rows", "valid rows past num_requests"},
+     workload<&WorkloadReport::beyond_num_requests>},
+};
+
+double count(int64_t n) { return static_cast<double>(n); }
+
+// The order is DESIGN.md's list, then what it needs to be read correctly.
+const SummarySpec kSummaries[] = {
+    {"num_requests", "requests", "requests in the workload (after filters)",
+     [](const RunTotals& t) { return count(static_cast<int64_t>(t.run->requests.size())); }},
+    {"duration_s", "s", "first arrival to last finish",
+     [](const RunTotals& t) { return t.duration_s; }},
+    {"throughput_req_s", "requests/s", "finished requests per second of duration_s",
+     [](const RunTotals& t) { return t.duration_s > 0 ? t.finished / t.duration_s : 0.0; }},
+    {"throughput_tok_s", "tokens/s", "generated tokens per second of duration_s",
+     [](const RunTotals& t) { return t.duration_s > 0 ? t.generated / t.duration_s : 0.0; }},
+    {"normalized_latency_s_per_tok", "s/token",
+     "mean over finished requests of (finish - arrival) / output_len (vLLM's metric)",
+     [](const RunTotals& t) { return t.mean_normalized; }},
+    {"ttft_p50_s", "s", "median time to first token (first token - arrival) of finished requests",
+     [](const RunTotals& t) { return percentile(t.ttft, 50); }},
+    {"ttft_p99_s", "s", "99th percentile of the time to first token",
+     [](const RunTotals& t) { return percentile(t.ttft, 99); }},
+    {"tpot_p50_s", "s",
+     "median time per output token after the first: (finish - first token) / (output_len - 1)",
+     [](const RunTotals& t) { return percentile(t.tpot, 50); }},
+    {"tpot_p99_s", "s", "99th percentile of the time per output token",
+     [](const RunTotals& t) { return percentile(t.tpot, 99); }},
+    {"mean_batch_size", "sequences", "sequences per step, time-weighted",
+     [](const RunTotals& t) { return t.average(t.batch_time); }},
+    {"kv_capacity_slots", "slots", "token slots in the KV cache",
+     [](const RunTotals& t) { return count(t.capacity_slots); }},
+    {"kv_token_states_frac", "fraction", "time-weighted share of the capacity holding token states",
+     [](const RunTotals& t) { return t.average(t.memory_time[0]); }},
+    {"kv_reserved_frac", "fraction", "time-weighted share reserved for tokens not yet generated",
+     [](const RunTotals& t) { return t.average(t.memory_time[1]); }},
+    {"kv_internal_frag_frac", "fraction", "time-weighted share lost to internal fragmentation",
+     [](const RunTotals& t) { return t.average(t.memory_time[2]); }},
+    {"kv_external_frag_frac", "fraction", "time-weighted share lost to external fragmentation",
+     [](const RunTotals& t) { return t.average(t.memory_time[3]); }},
+    {"kv_free_frac", "fraction", "time-weighted share free (the five kv_*_frac sum to 1)",
+     [](const RunTotals& t) { return t.average(t.memory_time[4]); }},
+    {"num_preemptions", "count", "preemptions of all requests",
+     [](const RunTotals& t) { return count(t.preemptions); }},
+    {"num_rejected", "requests", "requests rejected (reasons in requests/reject_reason)",
+     [](const RunTotals& t) { return count(t.rejected); }},
+    {"wall_s", "s", "seconds this point took to run on this machine",
+     [](const RunTotals& t) { return t.wall_s; }},
+    {"num_finished", "requests", "requests that finished",
+     [](const RunTotals& t) { return count(t.finished); }},
+    {"num_unfinished", "requests", "requests neither finished nor rejected when the run ended",
+     [](const RunTotals& t) { return count(t.unfinished); }},
+    {"num_filtered", "rows", "trace rows left out by max_prompt_len, max_total_len, num_requests",
+     [](const RunTotals& t) { return count(t.run->workload.num_filtered()); }, true},
+    {"num_bad_rows_skipped", "rows", "malformed trace rows skipped",
+     [](const RunTotals& t) { return count(t.run->workload.bad_rows_skipped); }, true},
+    {"num_dropped_by_format", "rows", "trace entries a format's own rules dropped",
+     [](const RunTotals& t) { return count(t.run->workload.num_dropped_by_format()); }, true},
+    {"generated_tokens", "tokens", "tokens generated by finished requests, all samples",
+     [](const RunTotals& t) { return count(t.generated); }},
+    {"num_steps", "steps", "engine steps recorded",
+     [](const RunTotals& t) { return count(static_cast<int64_t>(t.run->steps.size())); }},
+    // The vLLM paper's "effective memory" (96.3% for vLLM, 20.4% for Orca-Max).
+    {"kv_token_states_of_used_frac", "fraction",
+     "token states / (capacity - free): the vLLM paper's \"effective\" share",
+     [](const RunTotals& t) {
+       const double* m = t.memory_time;
+       const double used = m[0] + m[1] + m[2] + m[3];
+       return used > 0 ? m[0] / used : 0.0;
+     }},
+    // Counts running requests whether or not a step processed them (a prefill-only step runs
+    // just the new prompts).
+    {"mean_running_requests", "requests",
+     "requests in the running queue, time-weighted: the paper's \"batched requests\" (Fig. 13)",
+     [](const RunTotals& t) { return t.average(t.running_time); }},
+};
+
+const FieldSpec kRootAttributes[] = {
+    results::kKvlabVersion, results::kFormat,    results::kCreated,  results::kCommand,
+    results::kConfigPath,   results::kNumPoints, results::kSweepSize};
+const FieldSpec kPointAttributes[] = {results::kLabel, results::kPointIndex,
+                                      results::kConfigAttribute, results::kSummaryAttribute,
+                                      results::kOutputDigest};
+const FieldSpec kTokenDatasets[] = {results::kTokenIds, results::kTokenOffsets,
+                                    results::kTokenRequest, results::kTokenSample};
+const FieldSpec kWorkloadDatasets[] = {results::kBadRowMessages, results::kDroppedByFormatReason,
+                                       results::kDroppedByFormatCount};
+
+}  // namespace
+
+const char* value_type_name(ValueType type) {
+  switch (type) {
+    case ValueType::kInt8:
+      return "int8";
+    case ValueType::kInt32:
+      return "int32";
+    case ValueType::kInt64:
+      return "int64";
+    case ValueType::kUint64:
+      return "uint64";
+    case ValueType::kFloat64:
+      return "float64";
+    case ValueType::kString:
+      return "string";
+  }
+  return "?";
+}
+
+std::span<const ColumnSpec<RequestRecord>> request_columns() { return kRequestColumns; }
+std::span<const ColumnSpec<StepRecord>> step_columns() { return kStepColumns; }
+std::span<const ColumnSpec<WorkloadReport>> workload_attributes() { return kWorkloadAttributes; }
+std::span<const SummarySpec> summary_specs() { return kSummaries; }
+std::span<const FieldSpec> root_attributes() { return kRootAttributes; }
+std::span<const FieldSpec> point_attributes() { return kPointAttributes; }
+std::span<const FieldSpec> token_datasets() { return kTokenDatasets; }
+std::span<const FieldSpec> workload_datasets() { return kWorkloadDatasets; }
+
+std::string cost_column(const std::string& term) { return "cost_" + term + "_s"; }
+
+std::string point_group_name(size_t point_index) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%04zu", point_index);
+  return buf;
+}
+
+}  // namespace kvlab
