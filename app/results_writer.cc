@@ -404,7 +404,7 @@ herr_t collect_name(hid_t, const char* name, const H5L_info_t*, void* out) {
 void merge_results_hdf5(const std::string& out, const std::vector<std::string>& shards,
                         const std::string& command) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  if (shards.empty()) throw InputError("kvlab merge: no shard files given");
+  if (shards.empty()) throw InputError("kvlab merge", 0, "", "no shard files given");
   std::map<std::string, ShardPoint> points;  // by group name (zero-padded point index)
   int64_t sweep_size = -1;
   std::string config_path;
@@ -436,7 +436,7 @@ void merge_results_hdf5(const std::string& out, const std::vector<std::string>& 
     if (!points.count(point_name(static_cast<size_t>(i)))) missing += (missing.empty() ? "" : ", ") + std::to_string(i);
   }
   if (!missing.empty()) {
-    throw InputError("kvlab merge: the shards lack point(s) " + missing + " of the sweep's " +
+    throw InputError("kvlab merge", 0, "", "the shards lack point(s) " + missing + " of the sweep's " +
                      std::to_string(sweep_size));
   }
 

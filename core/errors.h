@@ -11,7 +11,8 @@ namespace kvlab {
 // Bad input from a user: a malformed trace row, an unknown policy, an impossible config.
 // The error carries where it came from as fields, so that the user can fix it and code can
 // add to it without reading the message back:
-//   source()  the file name, "--set", a command-line flag, or "" when unknown
+//   source()  a file name, "--set", a command-line flag ("--jobs") or command ("kvlab merge"),
+//             or "" when unknown
 //   line()    the 1-based line in source(), or 0 when there is none
 //   field()   the config key, trace column or parameter at fault, or ""
 //   reason()  what is wrong, in words

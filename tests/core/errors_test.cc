@@ -10,13 +10,13 @@ namespace kvlab {
 namespace {
 
 TEST(InputError, ReasonOnlyHasNoLocation) {
-  const InputError e("kvlab merge: no shard files given");
+  const InputError e("calibration needs at least 8 measured steps");
   EXPECT_EQ(e.source(), "");
   EXPECT_EQ(e.line(), 0);
   EXPECT_EQ(e.field(), "");
-  EXPECT_EQ(e.reason(), "kvlab merge: no shard files given");
+  EXPECT_EQ(e.reason(), "calibration needs at least 8 measured steps");
   EXPECT_FALSE(e.has_location());
-  EXPECT_STREQ(e.what(), "kvlab merge: no shard files given");
+  EXPECT_STREQ(e.what(), "calibration needs at least 8 measured steps");
 }
 
 TEST(InputError, FieldsAreKeptAsGiven) {
