@@ -436,8 +436,9 @@ void merge_results_hdf5(const std::string& out, const std::vector<std::string>& 
     if (!points.count(point_name(static_cast<size_t>(i)))) missing += (missing.empty() ? "" : ", ") + std::to_string(i);
   }
   if (!missing.empty()) {
-    throw InputError("kvlab merge", 0, "", "the shards lack point(s) " + missing + " of the sweep's " +
-                     std::to_string(sweep_size));
+    throw InputError(
+        "kvlab merge", 0, "",
+        "the shards lack point(s) " + missing + " of the sweep's " + std::to_string(sweep_size));
   }
 
   const std::string partial = out + ".partial";

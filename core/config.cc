@@ -33,13 +33,14 @@ namespace {
 
 // In the order an experiment file lists them.
 const std::vector<std::string>& known_sections() {
-  static const std::vector<std::string> sections = {"workload", "model",   "hardware", "memory",
+  static const std::vector<std::string> sections = {"workload",  "model",   "hardware", "memory",
                                                     "scheduler", "backend", "output",   "sweep"};
   return sections;
 }
 
 bool is_known_section(const std::string& section) {
-  return std::find(known_sections().begin(), known_sections().end(), section) != known_sections().end();
+  return std::find(known_sections().begin(), known_sections().end(), section) !=
+         known_sections().end();
 }
 
 // "(did you mean OPEN memory CLOSE?; known sections: workload, model, ...)"
@@ -48,7 +49,8 @@ std::string known_sections_note(const std::string& section, const char* open, co
   const std::string near = did_you_mean(section, known_sections());
   if (!near.empty()) note += "did you mean " + (open + near + close) + "?; ";
   note += "known sections: ";
-  for (size_t i = 0; i < known_sections().size(); ++i) note += (i ? ", " : "") + known_sections()[i];
+  for (size_t i = 0; i < known_sections().size(); ++i)
+    note += (i ? ", " : "") + known_sections()[i];
   return note + ")";
 }
 
@@ -61,20 +63,27 @@ void check_known_key(const std::string& key, const std::string& origin, long lin
   for (const ConfigKey& k : config_schema()) {
     const std::string ks = k.key;
     const std::string ks_name = ks.substr(ks.find('.') + 1);
-    if (ks.rfind(section + ".", 0) == 0) in_section.push_back(ks_name);
-    else if (ks_name == name && elsewhere.empty()) elsewhere = ks;
+    if (ks.rfind(section + ".", 0) == 0) {
+      in_section.push_back(ks_name);
+    } else if (ks_name == name && elsewhere.empty()) {
+      elsewhere = ks;
+    }
   }
   if (in_section.empty()) {
-    throw InputError(origin, line, key, "unknown section '" + section + "' " +
-                                            known_sections_note(section, "'", "'"));
+    throw InputError(origin, line, key,
+                     "unknown section '" + section + "' " + known_sections_note(section, "'", "'"));
   }
   // A key of another section written in this one is the likelier slip than a typo.
-  const std::string near = did_you_mean(name, in_section);
-  const std::string suggestion = !elsewhere.empty() ? elsewhere : near.empty() ? "" : section + "." + near;
+  std::string suggestion = elsewhere;
+  if (suggestion.empty()) {
+    const std::string near = did_you_mean(name, in_section);
+    if (!near.empty()) suggestion = section + "." + near;
+  }
   std::string known;
   for (const std::string& k : in_section) known += (known.empty() ? "" : ", ") + k;
   throw InputError(origin, line, key,
-                   "unknown key (" + (suggestion.empty() ? "" : "did you mean '" + suggestion + "'?; ") +
+                   "unknown key (" +
+                       (suggestion.empty() ? "" : "did you mean '" + suggestion + "'?; ") +
                        "known in [" + section + "]: " + known + ")");
 }
 
@@ -104,8 +113,9 @@ Config Config::parse(const std::string& text, const std::string& origin) {
       if (line.back() != ']') throw InputError(origin, line_no, "", "section header without ']'");
       section = trim(line.substr(1, line.size() - 2));
       if (!is_known_section(section)) {
-        throw InputError(origin, line_no, "",
-                         "unknown section [" + section + "] " + known_sections_note(section, "[", "]"));
+        throw InputError(
+            origin, line_no, "",
+            "unknown section [" + section + "] " + known_sections_note(section, "[", "]"));
       }
       continue;
     }

@@ -24,7 +24,8 @@ std::string format_location(const std::string& source, long line, const std::str
 }  // namespace
 
 InputError::InputError(std::shared_ptr<const Fields> fields)
-    : std::runtime_error(format_location(fields->source, fields->line, fields->field, fields->reason)),
+    : std::runtime_error(
+          format_location(fields->source, fields->line, fields->field, fields->reason)),
       fields_(std::move(fields)) {}
 
 InputError::InputError(const std::string& reason)

@@ -19,7 +19,8 @@ namespace kvlab {
 // file or line, which BadRows adds.
 class RowError : public InputError {
  public:
-  RowError(const std::string& field, const std::string& reason) : InputError("", 0, field, reason) {}
+  RowError(const std::string& field, const std::string& reason)
+      : InputError("", 0, field, reason) {}
 };
 
 class BadRows {

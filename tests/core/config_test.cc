@@ -52,12 +52,14 @@ TEST(Config, UnknownKeySuggestsTheClosestKeyOfItsSection) {
     EXPECT_EQ(e.source(), "exp.ini");
     EXPECT_EQ(e.line(), 3);
     EXPECT_EQ(e.field(), "memory.blok_size");
-    EXPECT_EQ(e.reason(),
-              "unknown key (did you mean 'memory.block_size'?; known in [memory]: policy, block_size, "
-              "reservation, placement, capacity_slots, swap_space_gb, watermark)");
+    EXPECT_EQ(
+        e.reason(),
+        "unknown key (did you mean 'memory.block_size'?; known in [memory]: policy, block_size, "
+        "reservation, placement, capacity_slots, swap_space_gb, watermark)");
   }
   // A key of another section, written in the wrong one.
-  const std::string moved = error_of([] { Config::parse("[scheduler]\nblock_size = 4\n", "exp.ini"); });
+  const std::string moved =
+      error_of([] { Config::parse("[scheduler]\nblock_size = 4\n", "exp.ini"); });
   EXPECT_NE(moved.find("exp.ini:2: field 'scheduler.block_size': unknown key (did you mean "
                        "'memory.block_size'?; known in [scheduler]: batching, "),
             std::string::npos)
@@ -90,16 +92,19 @@ TEST(Config, OverridesOfUnknownKeysAndSectionsSuggest) {
     EXPECT_EQ(e.source(), "--set");
     EXPECT_EQ(e.line(), 0);
     EXPECT_EQ(e.field(), "memory.blok_size");
-    EXPECT_NE(e.reason().find("unknown key (did you mean 'memory.block_size'?; known in [memory]: "),
-              std::string::npos)
+    EXPECT_NE(
+        e.reason().find("unknown key (did you mean 'memory.block_size'?; known in [memory]: "),
+        std::string::npos)
         << e.what();
   }
-  EXPECT_EQ(error_of([&] { c.set_override("memroy.block_size=8"); }),
-            "--set: field 'memroy.block_size': unknown section 'memroy' (did you mean 'memory'?; "
-            "known sections: workload, model, hardware, memory, scheduler, backend, output, sweep)");
-  EXPECT_NE(error_of([&] { c.set_override("sweep.memory.polcy=a,b"); })
-                .find("--set: field 'memory.polcy': unknown key (did you mean 'memory.policy'?; "),
-            std::string::npos);
+  EXPECT_EQ(
+      error_of([&] { c.set_override("memroy.block_size=8"); }),
+      "--set: field 'memroy.block_size': unknown section 'memroy' (did you mean 'memory'?; "
+      "known sections: workload, model, hardware, memory, scheduler, backend, output, sweep)");
+  const std::string swept = error_of([&] { c.set_override("sweep.memory.polcy=a,b"); });
+  EXPECT_NE(swept.find("--set: field 'memory.polcy': unknown key (did you mean 'memory.policy'?; "),
+            std::string::npos)
+      << swept;
 }
 
 TEST(Config, SyntaxErrorsNameTheLine) {
@@ -118,6 +123,15 @@ TEST(Config, TypedGettersRejectBadValuesWithTheirOrigin) {
   const std::string a = error_of([&] { c.get_int("memory.block_size"); });
   EXPECT_NE(a.find("b.ini:2"), std::string::npos) << a;
   EXPECT_NE(a.find("'sixteen' is not an integer"), std::string::npos) << a;
+  try {
+    c.get_int("memory.block_size");
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.source(), "b.ini");
+    EXPECT_EQ(e.line(), 2);
+    EXPECT_EQ(e.field(), "memory.block_size");
+    EXPECT_EQ(e.reason(), "'sixteen' is not an integer");
+  }
   EXPECT_NE(error_of([&] { c.get_double("workload.rate"); }).find("b.ini:4"), std::string::npos);
   EXPECT_NE(error_of([&] { c.get_bool("output.record_steps"); }).find("b.ini:6"), std::string::npos);
 }

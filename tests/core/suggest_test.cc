@@ -16,13 +16,13 @@ TEST(EditDistance, CountsInsertionsDeletionsSubstitutionsAndTranspositions) {
   EXPECT_EQ(edit_distance("", "abc"), 3u);
   EXPECT_EQ(edit_distance("abc", ""), 3u);
   EXPECT_EQ(edit_distance("paged", "paged"), 0u);
-  EXPECT_EQ(edit_distance("pagd", "paged"), 1u);         // insertion
-  EXPECT_EQ(edit_distance("pagged", "paged"), 1u);       // deletion
-  EXPECT_EQ(edit_distance("pages", "paged"), 1u);        // substitution
-  EXPECT_EQ(edit_distance("memroy", "memory"), 1u);      // transposition
+  EXPECT_EQ(edit_distance("pagd", "paged"), 1u);     // insertion
+  EXPECT_EQ(edit_distance("pagged", "paged"), 1u);   // deletion
+  EXPECT_EQ(edit_distance("pages", "paged"), 1u);    // substitution
+  EXPECT_EQ(edit_distance("memroy", "memory"), 1u);  // transposition
   EXPECT_EQ(edit_distance("kitten", "sitting"), 3u);
-  EXPECT_EQ(edit_distance("ca", "abc"), 3u);             // restricted: no edit of a moved pair
-  EXPECT_EQ(edit_distance("Paged", "paged"), 1u);        // case matters
+  EXPECT_EQ(edit_distance("ca", "abc"), 3u);       // restricted: no edit of a moved pair
+  EXPECT_EQ(edit_distance("Paged", "paged"), 1u);  // case matters
   EXPECT_EQ(edit_distance("abcdef", "badcfe"), 3u);
   EXPECT_EQ(edit_distance("block_size", "blok_size"), edit_distance("blok_size", "block_size"));
 }
@@ -94,8 +94,9 @@ TEST(UnknownNameMessage, RegistriesAndCatalogsSuggest) {
     catalog.get("llama-2-7");
     ADD_FAILURE() << "no error";
   } catch (const InputError& e) {
-    EXPECT_STREQ(e.what(),
-                 "unknown model 'llama-2-7' (did you mean 'llama-2-7b'?; known: llama-2-13b, llama-2-7b)");
+    EXPECT_STREQ(
+        e.what(),
+        "unknown model 'llama-2-7' (did you mean 'llama-2-7b'?; known: llama-2-13b, llama-2-7b)");
   }
   try {
     catalog.get("gpt-4");
