@@ -456,7 +456,7 @@ void check_point(hid_t file, const std::string& file_name, const std::string& na
 void merge_results_hdf5(const std::string& out, const std::vector<std::string>& shards,
                         const std::string& command) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  if (shards.empty()) throw InputError("kvlab merge: no shard files given");
+  if (shards.empty()) throw InputError("kvlab merge", 0, "", "no shard files given");
   std::map<std::string, ShardPoint> points;  // by group name (zero-padded point index)
   int64_t sweep_size = -1;
   for (const std::string& file : shards) {
@@ -499,8 +499,9 @@ void merge_results_hdf5(const std::string& out, const std::vector<std::string>& 
       missing += (missing.empty() ? "" : ", ") + std::to_string(i);
   }
   if (!missing.empty()) {
-    throw InputError("kvlab merge: the shards lack point(s) " + missing + " of the sweep's " +
-                     std::to_string(sweep_size));
+    throw InputError(
+        "kvlab merge", 0, "",
+        "the shards lack point(s) " + missing + " of the sweep's " + std::to_string(sweep_size));
   }
 
   const std::string partial = out + ".partial";

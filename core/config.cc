@@ -5,11 +5,11 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
-#include <set>
 #include <sstream>
 
 #include "core/config_keys.h"
 #include "core/errors.h"
+#include "core/suggest.h"
 
 namespace kvlab {
 
@@ -32,25 +32,63 @@ std::vector<std::string> split_list(const std::string& text, char sep) {
 
 namespace {
 
-const std::set<std::string>& known_sections() {
-  static const std::set<std::string> sections = [] {
-    std::set<std::string> s(KeySchema::sections().begin(), KeySchema::sections().end());
-    s.insert("sweep");
+// In the order an experiment file lists them: the schema's sections, then [sweep].
+const std::vector<std::string>& known_sections() {
+  static const std::vector<std::string> sections = [] {
+    std::vector<std::string> s = KeySchema::sections();
+    s.push_back("sweep");
     return s;
   }();
   return sections;
 }
 
+bool is_known_section(const std::string& section) {
+  return std::find(known_sections().begin(), known_sections().end(), section) !=
+         known_sections().end();
+}
+
+// "(did you mean OPEN memory CLOSE?; known sections: workload, model, ...)"
+std::string known_sections_note(const std::string& section, const char* open, const char* close) {
+  std::string note = "(";
+  const std::string near = did_you_mean(section, known_sections());
+  if (!near.empty()) note += "did you mean " + (open + near + close) + "?; ";
+  note += "known sections: ";
+  for (size_t i = 0; i < known_sections().size(); ++i)
+    note += (i ? ", " : "") + known_sections()[i];
+  return note + ")";
+}
+
 void check_known_key(const std::string& key, const std::string& origin, long line) {
   if (config_keys().find(key)) return;
-  std::string section = key.substr(0, key.find('.'));
-  std::string known;
+  const std::string section = key.substr(0, key.find('.'));
+  const std::string name = key.find('.') == std::string::npos ? "" : key.substr(section.size() + 1);
+  std::vector<std::string> in_section;  // the section's key names, without "section."
+  std::string elsewhere;                // the first key of another section with this name
   for (const KeySpec* k : config_keys().keys()) {
     const std::string& ks = k->key;
-    if (ks.rfind(section + ".", 0) == 0) known += (known.empty() ? "" : ", ") + ks.substr(section.size() + 1);
+    const std::string ks_name = ks.substr(ks.find('.') + 1);
+    if (ks.rfind(section + ".", 0) == 0) {
+      in_section.push_back(ks_name);
+    } else if (ks_name == name && elsewhere.empty()) {
+      elsewhere = ks;
+    }
   }
-  if (known.empty()) throw InputError(origin, line, key, "unknown section '" + section + "'");
-  throw InputError(origin, line, key, "unknown key (known in [" + section + "]: " + known + ")");
+  if (in_section.empty()) {
+    throw InputError(origin, line, key,
+                     "unknown section '" + section + "' " + known_sections_note(section, "'", "'"));
+  }
+  // A key of another section written in this one is the likelier slip than a typo.
+  std::string suggestion = elsewhere;
+  if (suggestion.empty()) {
+    const std::string near = did_you_mean(name, in_section);
+    if (!near.empty()) suggestion = section + "." + near;
+  }
+  std::string known;
+  for (const std::string& k : in_section) known += (known.empty() ? "" : ", ") + k;
+  throw InputError(origin, line, key,
+                   "unknown key (" +
+                       (suggestion.empty() ? "" : "did you mean '" + suggestion + "'?; ") +
+                       "known in [" + section + "]: " + known + ")");
 }
 
 std::string strip_comment(const std::string& line) {
@@ -78,10 +116,10 @@ Config Config::parse(const std::string& text, const std::string& origin) {
     if (line.front() == '[') {
       if (line.back() != ']') throw InputError(origin, line_no, "", "section header without ']'");
       section = trim(line.substr(1, line.size() - 2));
-      if (!known_sections().count(section)) {
-        std::string known;
-        for (const auto& s : known_sections()) known += (known.empty() ? "" : ", ") + s;
-        throw InputError(origin, line_no, "", "unknown section [" + section + "] (known: " + known + ")");
+      if (!is_known_section(section)) {
+        throw InputError(
+            origin, line_no, "",
+            "unknown section [" + section + "] " + known_sections_note(section, "[", "]"));
       }
       continue;
     }

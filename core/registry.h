@@ -23,6 +23,7 @@
 
 #include "core/config_keys.h"
 #include "core/errors.h"
+#include "core/suggest.h"
 
 namespace kvlab {
 
@@ -79,11 +80,10 @@ class Registry {
   // What the entries are ("memory policy").
   const std::string& what() const { return what_; }
 
-  // "unknown memory policy 'x' (known: a, b, c)"
+  // "unknown memory policy 'pagd' (did you mean 'paged'?; known: contiguous, paged)"; the
+  // suggestion (see did_you_mean) only when a known name is close.
   std::string unknown_message(const std::string& name) const {
-    std::string known;
-    for (const auto& [n, e] : entries_) known += (known.empty() ? "" : ", ") + n;
-    return "unknown " + what_ + " '" + name + "' (known: " + known + ")";
+    return unknown_name_message(what_, name, names());
   }
 
  private:
@@ -104,11 +104,7 @@ class Catalog {
   bool contains(const std::string& name) const { return entries_.count(name) > 0; }
   const Value& get(const std::string& name) const {
     auto it = entries_.find(name);
-    if (it == entries_.end()) {
-      std::string known;
-      for (const auto& [n, v] : entries_) known += (known.empty() ? "" : ", ") + n;
-      throw InputError("unknown " + what_ + " '" + name + "' (known: " + known + ")");
-    }
+    if (it == entries_.end()) throw InputError(unknown_name_message(what_, name, names()));
     return it->second;
   }
   std::vector<std::string> names() const {

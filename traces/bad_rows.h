@@ -1,29 +1,26 @@
 // Malformed trace rows: how a reader reports them. A row parser throws RowError (which
 // field, what is wrong); the reader's loop catches it and hands it to BadRows together with
-// the line number. BadRows then either throws InputError "FILE:LINE: field 'F': WHAT" (the
-// default) or, with TraceReadOptions::skip_bad_rows, counts the row, keeps the first
-// kMaxMessages messages for the user, and lets the reader go on.
+// the line number. BadRows then either throws the InputError at FILE:LINE, "FILE:LINE: field
+// 'F': WHAT" (the default) or, with TraceReadOptions::skip_bad_rows, counts the row, keeps the
+// first kMaxMessages messages for the user, and lets the reader go on.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "core/errors.h"
 #include "core/workload.h"
 
 namespace kvlab {
 
-// One malformed field of the row being parsed. Carries no file or line: the caller adds them.
-class RowError : public std::runtime_error {
+// One malformed field of the row being parsed: an InputError with a field and a reason but no
+// file or line, which BadRows adds.
+class RowError : public InputError {
  public:
-  RowError(std::string field, const std::string& what)
-      : std::runtime_error(what), field_(std::move(field)) {}
-  const std::string& field() const { return field_; }
-
- private:
-  std::string field_;
+  RowError(const std::string& field, const std::string& reason)
+      : InputError("", 0, field, reason) {}
 };
 
 class BadRows {
@@ -35,7 +32,7 @@ class BadRows {
 
   // Throws InputError(path, line, field, what) unless skipping bad rows; otherwise counts it.
   void report(int64_t line, const std::string& field, const std::string& what);
-  void report(int64_t line, const RowError& error) { report(line, error.field(), error.what()); }
+  void report(int64_t line, const RowError& error) { report(line, error.field(), error.reason()); }
 
   int64_t count() const { return count_; }
   // Moves the count and messages into `data`.

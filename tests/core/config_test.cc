@@ -44,10 +44,67 @@ TEST(Config, UnknownKeyNamesFileLineAndKnownKeys) {
   EXPECT_NE(msg.find("block_size"), std::string::npos) << msg;
 }
 
+TEST(Config, UnknownKeySuggestsTheClosestKeyOfItsSection) {
+  try {
+    Config::parse("[memory]\n\nblok_size = 4\n", "exp.ini");
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.source(), "exp.ini");
+    EXPECT_EQ(e.line(), 3);
+    EXPECT_EQ(e.field(), "memory.blok_size");
+    EXPECT_EQ(
+        e.reason(),
+        "unknown key (did you mean 'memory.block_size'?; known in [memory]: policy, block_size, "
+        "reservation, placement, capacity_slots, swap_space_gb, watermark)");
+  }
+  // A key of another section, written in the wrong one.
+  const std::string moved =
+      error_of([] { Config::parse("[scheduler]\nblock_size = 4\n", "exp.ini"); });
+  EXPECT_NE(moved.find("exp.ini:2: field 'scheduler.block_size': unknown key (did you mean "
+                       "'memory.block_size'?; known in [scheduler]: batching, "),
+            std::string::npos)
+      << moved;
+  // Nothing close: no suggestion, the known keys still listed.
+  const std::string far = error_of([] { Config::parse("[scheduler]\nmax_seqs = 4\n", "exp.ini"); });
+  EXPECT_NE(far.find("field 'scheduler.max_seqs': unknown key (known in [scheduler]: batching, "),
+            std::string::npos)
+      << far;
+}
+
 TEST(Config, UnknownSectionIsAnError) {
   const std::string msg = error_of([] { Config::parse("[memry]\npolicy = paged\n", "e.ini"); });
   EXPECT_NE(msg.find("e.ini:1"), std::string::npos) << msg;
   EXPECT_NE(msg.find("unknown section [memry]"), std::string::npos) << msg;
+  EXPECT_EQ(error_of([] { Config::parse("[workload]\n[memroy]\n", "e.ini"); }),
+            "e.ini:2: unknown section [memroy] (did you mean [memory]?; known sections: workload, "
+            "model, hardware, memory, scheduler, backend, output, sweep)");
+  EXPECT_EQ(error_of([] { Config::parse("[gpu]\n", "e.ini"); }),
+            "e.ini:1: unknown section [gpu] (known sections: workload, model, hardware, memory, "
+            "scheduler, backend, output, sweep)");
+}
+
+TEST(Config, OverridesOfUnknownKeysAndSectionsSuggest) {
+  Config c = Config::parse("", "c.ini");
+  try {
+    c.set_override("memory.blok_size=8");
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.source(), "--set");
+    EXPECT_EQ(e.line(), 0);
+    EXPECT_EQ(e.field(), "memory.blok_size");
+    EXPECT_NE(
+        e.reason().find("unknown key (did you mean 'memory.block_size'?; known in [memory]: "),
+        std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(
+      error_of([&] { c.set_override("memroy.block_size=8"); }),
+      "--set: field 'memroy.block_size': unknown section 'memroy' (did you mean 'memory'?; "
+      "known sections: workload, model, hardware, memory, scheduler, backend, output, sweep)");
+  const std::string swept = error_of([&] { c.set_override("sweep.memory.polcy=a,b"); });
+  EXPECT_NE(swept.find("--set: field 'memory.polcy': unknown key (did you mean 'memory.policy'?; "),
+            std::string::npos)
+      << swept;
 }
 
 TEST(Config, SyntaxErrorsNameTheLine) {
@@ -66,6 +123,15 @@ TEST(Config, TypedGettersRejectBadValuesWithTheirOrigin) {
   const std::string a = error_of([&] { c.get_int("memory.block_size"); });
   EXPECT_NE(a.find("b.ini:2"), std::string::npos) << a;
   EXPECT_NE(a.find("'sixteen' is not an integer"), std::string::npos) << a;
+  try {
+    c.get_int("memory.block_size");
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.source(), "b.ini");
+    EXPECT_EQ(e.line(), 2);
+    EXPECT_EQ(e.field(), "memory.block_size");
+    EXPECT_EQ(e.reason(), "'sixteen' is not an integer");
+  }
   EXPECT_NE(error_of([&] { c.get_double("workload.rate"); }).find("b.ini:4"), std::string::npos);
   EXPECT_NE(error_of([&] { c.get_bool("output.record_steps"); }).find("b.ini:6"), std::string::npos);
 }

@@ -13,6 +13,8 @@
 #include "core/errors.h"
 #include "core/results_schema.h"
 
+#include "core/errors.h"
+
 namespace kvlab {
 namespace {
 
@@ -229,6 +231,26 @@ TEST(ResultsWriter, FailureLeavesNoFile) {
   EXPECT_ANY_THROW(write_results_hdf5(path, {sample_point("a", 2)}, ResultsMeta{}));
   EXPECT_FALSE(std::ifstream(path).good());
   EXPECT_FALSE(std::ifstream(path + ".partial").good());
+}
+
+TEST(ResultsWriter, MergeErrorsNameTheCommandOrTheShard) {
+  const std::string out = testing::TempDir() + "/kvlab_merge_never.h5";
+  try {
+    merge_results_hdf5(out, {}, "kvlab merge");
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.source(), "kvlab merge");
+    EXPECT_STREQ(e.what(), "kvlab merge: no shard files given");
+  }
+  const std::string missing = testing::TempDir() + "/kvlab_no_such_shard.h5";
+  try {
+    merge_results_hdf5(out, {missing}, "kvlab merge");
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.source(), missing);
+    EXPECT_EQ(e.reason(), "cannot open as a kvlab HDF5 result file");
+  }
+  EXPECT_FALSE(std::ifstream(out).good());
 }
 
 TEST(ResultsWriter, SummaryJsonHasOneObjectPerPointWithDesignNames) {

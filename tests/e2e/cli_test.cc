@@ -80,9 +80,15 @@ INSTANTIATE_TEST_SUITE_P(
     Cases, CliBadInput,
     testing::Values(
         BadInput{"unknown_policy", kWorkload + "[memory]\npolicy = pagged\n", kGoodTrace,
-                 "{FILE}:5: field 'memory.policy': unknown memory policy 'pagged' (known: "},
+                 "{FILE}:5: field 'memory.policy': unknown memory policy 'pagged' (did you mean 'paged'?; known: "},
         BadInput{"unknown_key", kWorkload + "[scheduler]\nmax_seqs = 4\n", kGoodTrace,
                  "{FILE}:5: field 'scheduler.max_seqs': unknown key"},
+        BadInput{"misspelled_key", kWorkload + "[memory]\nblok_size = 8\n", kGoodTrace,
+                 "{FILE}:5: field 'memory.blok_size': unknown key (did you mean 'memory.block_size'?; "
+                 "known in [memory]: policy, block_size, "},
+        BadInput{"unknown_section", kWorkload + "[memroy]\nblock_size = 8\n", kGoodTrace,
+                 "{FILE}:4: unknown section [memroy] (did you mean [memory]?; known sections: workload, "
+                 "model, hardware, memory, scheduler, backend, output, sweep)"},
         BadInput{"bad_number", kWorkload + "[memory]\nblock_size = 16x\n", kGoodTrace,
                  "{FILE}:5: field 'memory.block_size'"},
         BadInput{"bad_block_size", kWorkload + "[memory]\nblock_size = 1024\n", kGoodTrace,
@@ -121,6 +127,28 @@ TEST(Cli, BadCommandLinesAreUsageErrors) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("memory.nope"), std::string::npos) << r.output;
   EXPECT_FALSE(file_exists(temp_path("never.h5")));
+}
+
+// A misspelled name on the command line: exit 1, the error blames --set and suggests the name.
+TEST(Cli, MisspelledOverridesSuggestTheKnownName) {
+  const std::string out = temp_path("never_misspelled.h5");
+  const std::pair<const char*, const char*> cases[] = {
+      {"memory.policy=pagd",
+       "--set: field 'memory.policy': unknown memory policy 'pagd' (did you mean 'paged'?; known: "},
+      {"memory.blok_size=8",
+       "--set: field 'memory.blok_size': unknown key (did you mean 'memory.block_size'?; known in "
+       "[memory]: policy, block_size, "},
+      {"memroy.block_size=8",
+       "--set: field 'memroy.block_size': unknown section 'memroy' (did you mean 'memory'?; known "
+       "sections: workload, "},
+  };
+  for (const auto& [assignment, expected] : cases) {
+    const auto r = run_command(kvlab() + " run " + e2e::source_path("experiments/quickstart.ini") +
+                               " --set " + assignment + " --out " + out);
+    EXPECT_EQ(r.exit_code, 1) << assignment << "\n" << r.output;
+    EXPECT_NE(r.output.find(expected), std::string::npos) << r.output;
+    EXPECT_FALSE(file_exists(out)) << assignment;
+  }
 }
 
 TEST(Cli, CheckValidatesEveryPointAndWritesNothing) {

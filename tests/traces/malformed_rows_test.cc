@@ -132,6 +132,37 @@ TEST_P(MalformedRow, FailsNamingFileLineAndField) {
   EXPECT_NE(message.find(c.what), std::string::npos) << message;
 }
 
+TEST_P(MalformedRow, CarriesFileLineAndFieldAsFields) {
+  const BadCase& c = GetParam();
+  TempTraceDir dir;
+  const auto path = dir.write(c.file_name, c.content);
+  try {
+    read_with(c.format, path);
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.source(), path);
+    EXPECT_EQ(e.line(), c.line);
+    EXPECT_EQ(e.field(), c.field);
+    EXPECT_NE(e.reason().find(c.what), std::string::npos) << e.reason();
+    EXPECT_EQ(e.reason().find(path), std::string::npos) << e.reason();  // not in the reason too
+  }
+}
+
+TEST(RowError, IsAnInputErrorThatBadRowsLocates) {
+  const RowError row("num_decode_tokens", "not a number: 'abc'");
+  EXPECT_EQ(row.field(), "num_decode_tokens");
+  EXPECT_EQ(row.reason(), "not a number: 'abc'");
+  EXPECT_FALSE(row.has_location());
+  BadRows bad_rows("t.csv", TraceReadOptions{});
+  try {
+    bad_rows.report(3, row);
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(), "t.csv:3: field 'num_decode_tokens': not a number: 'abc'");
+    EXPECT_EQ(e.line(), 3);
+  }
+}
+
 TEST_P(MalformedRow, SkipModeCountsTheRowAndKeepsTheRest) {
   const BadCase& c = GetParam();
   TempTraceDir dir;
