@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/errors.h"
+#include "core/suggest.h"
 
 namespace kvlab {
 
@@ -78,10 +79,10 @@ std::string KeySpec::check(const std::string& value) const {
     case KeyType::kChoice: {
       const std::vector<std::string> valid = allowed();
       if (std::find(valid.begin(), valid.end(), value) != valid.end()) return "";
-      if (!choice_what.empty()) {
-        return "unknown " + choice_what + " '" + value + "' (known: " + join(valid, ", ") + ")";
-      }
-      return "'" + value + "' is not one of: " + join(valid, ", ");
+      if (!choice_what.empty()) return unknown_name_message(choice_what, value, valid);
+      const std::string near = did_you_mean(value, valid);
+      return "'" + value + "' is not one of: " + join(valid, ", ") +
+             (near.empty() ? "" : " (did you mean '" + near + "'?)");
     }
     case KeyType::kInt: {
       int64_t v = 0;

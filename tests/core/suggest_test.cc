@@ -74,8 +74,8 @@ struct Thing {
 
 TEST(UnknownNameMessage, RegistriesAndCatalogsSuggest) {
   Registry<Thing, int> registry("memory policy");
-  registry.add("paged", [](const int&) { return std::make_unique<Thing>(); });
-  registry.add("contiguous", [](const int&) { return std::make_unique<Thing>(); });
+  registry.add({.name = "paged", .factory = [](const int&) { return std::make_unique<Thing>(); }});
+  registry.add({.name = "contiguous", .factory = [](const int&) { return std::make_unique<Thing>(); }});
   const std::string expected =
       "unknown memory policy 'pagd' (did you mean 'paged'?; known: contiguous, paged)";
   EXPECT_EQ(registry.unknown_message("pagd"), expected);

@@ -85,7 +85,7 @@ INSTANTIATE_TEST_SUITE_P(
                  "{FILE}:5: field 'scheduler.max_seqs': unknown key"},
         BadInput{"misspelled_key", kWorkload + "[memory]\nblok_size = 8\n", kGoodTrace,
                  "{FILE}:5: field 'memory.blok_size': unknown key (did you mean 'memory.block_size'?; "
-                 "known in [memory]: policy, block_size, "},
+                 "known in [memory]: policy, capacity_slots, "},
         BadInput{"unknown_section", kWorkload + "[memroy]\nblock_size = 8\n", kGoodTrace,
                  "{FILE}:4: unknown section [memroy] (did you mean [memory]?; known sections: workload, "
                  "model, hardware, memory, scheduler, backend, output, sweep)"},
@@ -137,7 +137,7 @@ TEST(Cli, MisspelledOverridesSuggestTheKnownName) {
        "--set: field 'memory.policy': unknown memory policy 'pagd' (did you mean 'paged'?; known: "},
       {"memory.blok_size=8",
        "--set: field 'memory.blok_size': unknown key (did you mean 'memory.block_size'?; known in "
-       "[memory]: policy, block_size, "},
+       "[memory]: policy, capacity_slots, "},
       {"memroy.block_size=8",
        "--set: field 'memroy.block_size': unknown section 'memroy' (did you mean 'memory'?; known "
        "sections: workload, "},
