@@ -268,6 +268,22 @@ void add_hardware(Catalog<HardwareSpec>& hardware) {
 
 }  // namespace
 
+Catalog<ModelFamily>& family_catalog() {
+  static Catalog<ModelFamily> catalog = [] {
+    Catalog<ModelFamily> families("model family");
+    // Llama 2/3, Mistral, Qwen2: RMSNorm, RoPE, SwiGLU MLP, no biases.
+    families.add("llama", ModelFamily{.name = "llama"});
+    // OPT (Hugging Face OPTForCausalLM, do_layer_norm_before): LayerNorm with bias, biases on
+    // every projection, ReLU MLP, learned positions.
+    families.add("opt", ModelFamily{.name = "opt",
+                                    .gated_mlp = false,
+                                    .biases = true,
+                                    .learned_positions = true});
+    return families;
+  }();
+  return catalog;
+}
+
 Catalog<ModelSpec>& model_catalog() {
   static Catalog<ModelSpec> catalog = [] {
     Catalog<ModelSpec> models("model");

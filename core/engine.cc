@@ -283,7 +283,7 @@ void Engine::set_audit_every_step(bool on) { state_->audit_every_step = on; }
 namespace {
 
 // Creates `name` from `registry`; an unknown name is blamed on `key` (with its file and line),
-// and a factory's error about "field 'K'" gets K's file and line in front.
+// and a factory's error naming a field (InputError::field()) gets that key's file and line.
 template <typename R, typename C>
 auto create_from(const R& registry, const std::string& name, const C& component_config,
                  const Config& config, const std::string& key) {
@@ -291,17 +291,12 @@ auto create_from(const R& registry, const std::string& name, const C& component_
   try {
     return registry.create(name, component_config);
   } catch (const InputError& e) {
-    const std::string what = e.what();
-    const size_t at = what.find("field '");
-    if (at == 0) {
-      const size_t end = what.find('\'', 7);
-      const std::string field = what.substr(7, end - 7);
-      auto it = config.values().find(field);
-      if (it != config.values().end()) {
-        throw InputError(it->second.origin, it->second.line, field, what.substr(end + 3));
-      }
-    }
-    throw;
+    // A factory's error about one of the config's keys, without a location, gets the place
+    // the key was set (file and line, or --set).
+    if (e.has_location() || e.field().empty()) throw;
+    auto it = config.values().find(e.field());
+    if (it == config.values().end()) throw;
+    throw e.with_location(it->second.origin, it->second.line);
   }
 }
 

@@ -2,6 +2,10 @@
 
 namespace kvlab {
 
+bool ModelSpec::gated_mlp() const { return family_catalog().get(family).gated_mlp; }
+bool ModelSpec::has_biases() const { return family_catalog().get(family).biases; }
+bool ModelSpec::learned_positions() const { return family_catalog().get(family).learned_positions; }
+
 int64_t ModelSpec::params_per_layer() const {
   const int64_t h = hidden_size;
   const int64_t q = static_cast<int64_t>(num_heads) * head_dim;

@@ -27,10 +27,11 @@ struct ModelSpec {
   int32_t dtype_bytes = 2;
   double rope_theta = 10000.0;
 
-  bool gated_mlp() const { return family != "opt"; }
+  // What the family's layers are (family_catalog()). Throw InputError for an unknown family.
+  bool gated_mlp() const;
   // OPT's extras: projection biases, LayerNorm biases, the learned position table.
-  bool has_biases() const { return family == "opt"; }
-  bool learned_positions() const { return family == "opt"; }
+  bool has_biases() const;
+  bool learned_positions() const;
   // K and V of one token in every layer: 2 x layers x kv_heads x head_dim x dtype bytes.
   int64_t kv_bytes_per_slot() const {
     return 2LL * num_layers * num_kv_heads * head_dim * dtype_bytes;
@@ -55,6 +56,16 @@ struct HardwareSpec {
   std::string topology = "pcie";  // default: nvswitch | pcie
 };
 
+// A model family's architecture, as data: what its layers hold (the back ends' own model code
+// for a family lives with them: kernels/model, kernels/cuda).
+struct ModelFamily {
+  std::string name;
+  bool gated_mlp = true;           // SwiGLU (three MLP matrices) rather than fc1 / fc2
+  bool biases = false;             // biases on every projection and LayerNorm
+  bool learned_positions = false;  // a learned position table (max_seq_len + 2 rows), no RoPE
+};
+
+Catalog<ModelFamily>& family_catalog();
 Catalog<ModelSpec>& model_catalog();
 Catalog<HardwareSpec>& hardware_catalog();
 
