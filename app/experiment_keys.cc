@@ -14,7 +14,8 @@ std::vector<KeySpec> experiment_keys() {
   constexpr double kInf = std::numeric_limits<double>::infinity();
   return {
       // [workload]
-      string_key("workload.trace", "", "trace file (relative to the config file); empty: synthetic"),
+      string_key("workload.trace", "",
+                 "trace file (relative to the config file); empty: synthetic"),
       choice_key(
           "workload.format", "auto", [] { return trace_readers().names(); }, "trace format",
           "trace format (kvlab list formats); auto detects it"),
@@ -26,8 +27,10 @@ std::vector<KeySpec> experiment_keys() {
                 true),
       float_key("workload.time_scale", "1.0", 0.0, kInf, "multiplies trace inter-arrival times",
                 true),
-      int_key("workload.num_requests", 0, 0, kUnbounded, "requests to take from the trace (0: all)"),
-      int_key("workload.seed", 0, 0, kUnbounded, "seed for arrivals, sampling and synthetic lengths"),
+      int_key("workload.num_requests", 0, 0, kUnbounded,
+              "requests to take from the trace (0: all)"),
+      int_key("workload.seed", 0, 0, kUnbounded,
+              "seed for arrivals, sampling and synthetic lengths"),
       string_key("workload.prompt_len", "512",
                  "synthetic prompt length: N | uniform:A:B | lognormal:MU:SIGMA"),
       string_key("workload.output_len", "128",
@@ -53,19 +56,21 @@ std::vector<KeySpec> experiment_keys() {
                 "KV cache size per GPU in GiB (0: derive from memory)"),
       float_key("hardware.gpu_memory_utilization", "0.9", 0.0, 1.0,
                 "fraction of GPU memory kvlab may use", true),
-      int_key("hardware.gpus_per_node", 0, 0, kUnbounded, "GPUs in the node (0: the hardware entry's)"),
+      int_key("hardware.gpus_per_node", 0, 0, kUnbounded,
+              "GPUs in the node (0: the hardware entry's)"),
       choice_key("hardware.topology", "", {"", "nvswitch", "pcie"},
                  "node topology (empty: the hardware entry's)"),
       // [memory]
       choice_key(
           "memory.policy", "paged", [] { return memory_policies().names(); }, "memory policy",
           "memory manager (kvlab list policies)"),
-      int_key("memory.capacity_slots", 0, 0, kUnbounded, "KV capacity in token slots (0: from hardware)"),
+      int_key("memory.capacity_slots", 0, 0, kUnbounded,
+              "KV capacity in token slots (0: from hardware)"),
       float_key("memory.swap_space_gb", "4", 0.0, kInf, "host swap pool in GiB (per GPU)"),
       // [scheduler]
       choice_key(
-          "scheduler.batching", "continuous", [] { return schedulers().names(); }, "scheduler (batching)",
-          "batching policy (kvlab list schedulers)"),
+          "scheduler.batching", "continuous", [] { return schedulers().names(); },
+          "scheduler (batching)", "batching policy (kvlab list schedulers)"),
       // [backend]
       choice_key(
           "backend.kind", "sim", [] { return executors().names(); }, "back end",

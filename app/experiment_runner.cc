@@ -10,8 +10,8 @@
 #include "app/builtins.h"
 #include "core/engine.h"
 #include "core/errors.h"
-#include "core/splitmix.h"
 #include "core/experiment.h"
+#include "core/splitmix.h"
 #include "core/workload.h"
 #include "traces/workload_loader.h"
 

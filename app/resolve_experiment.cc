@@ -33,8 +33,8 @@ int64_t kv_capacity_slots(const ModelSpec& model, const HardwareSpec& hw, int32_
     // max_batched_tokens step (hidden + ffn activations in fp32, x4 for temporaries) plus
     // 1 GiB for the CUDA context and workspaces.
     const double weights = static_cast<double>(model.weight_bytes()) / std::max(1, tensor_parallel);
-    const double activations =
-        4.0 * max_batched_tokens * (model.hidden_size + model.ffn_size) * 4.0 / std::max(1, tensor_parallel);
+    const double activations = 4.0 * max_batched_tokens * (model.hidden_size + model.ffn_size) *
+                               4.0 / std::max(1, tensor_parallel);
     kv_bytes = hw.memory_gib * kGiB * gpu_memory_utilization - weights - activations - kGiB;
   }
   if (kv_bytes <= 0) return 0;
@@ -84,7 +84,8 @@ ExperimentConfig resolve_experiment(const Config& c) {
   const std::string topology = c.get_choice("hardware.topology");
   if (!topology.empty()) e.hardware.topology = topology;
   if (e.tensor_parallel > e.hardware.gpus_per_node) {
-    c.fail("model.tensor_parallel", "exceeds the node's " + std::to_string(e.hardware.gpus_per_node) + " GPUs");
+    c.fail("model.tensor_parallel",
+           "exceeds the node's " + std::to_string(e.hardware.gpus_per_node) + " GPUs");
   }
   e.kv_cache_gb = c.get_double("hardware.kv_cache_gb");
   e.gpu_memory_utilization = c.get_double("hardware.gpu_memory_utilization");
@@ -95,7 +96,8 @@ ExperimentConfig resolve_experiment(const Config& c) {
   s.batching = c.get_choice("scheduler.batching");
   s.max_num_seqs = static_cast<int32_t>(c.get_int("scheduler.max_num_seqs"));
   s.max_batched_tokens = c.get_int("scheduler.max_batched_tokens");
-  if (s.max_batched_tokens == 0) s.max_batched_tokens = std::max<int64_t>(e.model.max_seq_len, 2048);
+  if (s.max_batched_tokens == 0)
+    s.max_batched_tokens = std::max<int64_t>(e.model.max_seq_len, 2048);
   s.max_seq_len = e.model.max_seq_len;
   s.settings = c;
 

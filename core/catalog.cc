@@ -275,10 +275,9 @@ Catalog<ModelFamily>& family_catalog() {
     families.add("llama", ModelFamily{.name = "llama"});
     // OPT (Hugging Face OPTForCausalLM, do_layer_norm_before): LayerNorm with bias, biases on
     // every projection, ReLU MLP, learned positions.
-    families.add("opt", ModelFamily{.name = "opt",
-                                    .gated_mlp = false,
-                                    .biases = true,
-                                    .learned_positions = true});
+    families.add(
+        "opt",
+        ModelFamily{.name = "opt", .gated_mlp = false, .biases = true, .learned_positions = true});
     return families;
   }();
   return catalog;

@@ -57,11 +57,16 @@ bool is_bool(const std::string& text) {
 
 const char* to_string(KeyType type) {
   switch (type) {
-    case KeyType::kString: return "text";
-    case KeyType::kInt: return "integer";
-    case KeyType::kFloat: return "number";
-    case KeyType::kBool: return "boolean";
-    case KeyType::kChoice: return "choice";
+    case KeyType::kString:
+      return "text";
+    case KeyType::kInt:
+      return "integer";
+    case KeyType::kFloat:
+      return "number";
+    case KeyType::kBool:
+      return "boolean";
+    case KeyType::kChoice:
+      return "choice";
   }
   return "?";
 }
@@ -108,9 +113,12 @@ std::string KeySpec::check(const std::string& value) const {
 
 std::string KeySpec::domain() const {
   switch (type) {
-    case KeyType::kString: return "text";
-    case KeyType::kBool: return "true | false";
-    case KeyType::kChoice: return join(allowed(), " | ");
+    case KeyType::kString:
+      return "text";
+    case KeyType::kBool:
+      return "true | false";
+    case KeyType::kChoice:
+      return join(allowed(), " | ");
     case KeyType::kInt:
     case KeyType::kFloat: {
       const std::string kind = type == KeyType::kInt ? "an integer" : "a number";
@@ -149,8 +157,8 @@ KeySpec string_key(std::string key, std::string default_value, std::string doc) 
   return k;
 }
 
-KeySpec int_key(std::string key, int64_t default_value, int64_t min, int64_t max,
-                std::string doc, std::vector<int64_t> also) {
+KeySpec int_key(std::string key, int64_t default_value, int64_t min, int64_t max, std::string doc,
+                std::vector<int64_t> also) {
   KeySpec k;
   k.key = std::move(key);
   k.type = KeyType::kInt;
@@ -226,9 +234,9 @@ void KeySchema::add(const KeySpec& spec, const std::string& owner) {
     keys_.emplace(spec.key, Declared{spec, {owner}, keys_.size()});
     return;
   }
-  check_invariant(it->second.spec.same_contract(spec),
-                  "key '" + spec.key + "' declared differently by " + owner + " and " +
-                      join(it->second.owners, ", "));
+  check_invariant(it->second.spec.same_contract(spec), "key '" + spec.key +
+                                                           "' declared differently by " + owner +
+                                                           " and " + join(it->second.owners, ", "));
   if (std::find(it->second.owners.begin(), it->second.owners.end(), owner) ==
       it->second.owners.end()) {
     it->second.owners.push_back(owner);

@@ -30,7 +30,7 @@ enum class KeyType { kString, kInt, kFloat, kBool, kChoice };
 const char* to_string(KeyType type);
 
 struct KeySpec {
-  std::string key;            // "memory.block_size"
+  std::string key;  // "memory.block_size"
   KeyType type = KeyType::kString;
   std::string default_value;  // as written in an INI file
   std::string doc;            // one line
@@ -61,8 +61,8 @@ struct KeySpec {
 
 // Builders for the common shapes.
 KeySpec string_key(std::string key, std::string default_value, std::string doc);
-KeySpec int_key(std::string key, int64_t default_value, int64_t min, int64_t max,
-                std::string doc, std::vector<int64_t> also = {});
+KeySpec int_key(std::string key, int64_t default_value, int64_t min, int64_t max, std::string doc,
+                std::vector<int64_t> also = {});
 KeySpec float_key(std::string key, std::string default_value, double min, double max,
                   std::string doc, bool min_open = false, bool max_open = false);
 KeySpec bool_key(std::string key, bool default_value, std::string doc);

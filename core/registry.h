@@ -67,9 +67,7 @@ class Registry {
     return it->second;
   }
 
-  const std::string& description(const std::string& name) const {
-    return entry(name).description;
-  }
+  const std::string& description(const std::string& name) const { return entry(name).description; }
 
   std::vector<std::string> names() const {
     std::vector<std::string> out;

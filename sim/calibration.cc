@@ -273,9 +273,10 @@ std::vector<StepSample> collect_step_samples(const ExperimentConfig& resolved,
                    kind + " prices steps with a cost model");
   }
   std::vector<StepSample> samples;
-  auto engine = make_engine(resolved, [&](std::unique_ptr<Executor> executor) -> std::unique_ptr<Executor> {
-    return std::make_unique<RecordingExecutor>(std::move(executor), &samples);
-  });
+  auto engine =
+      make_engine(resolved, [&](std::unique_ptr<Executor> executor) -> std::unique_ptr<Executor> {
+        return std::make_unique<RecordingExecutor>(std::move(executor), &samples);
+      });
   engine->run(requests);
   return samples;
 }

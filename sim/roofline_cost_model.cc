@@ -41,7 +41,8 @@ RooflineCostModel::RooflineCostModel(const ExperimentConfig& config)
   step_overhead_s_ = backend.step_overhead_ms * 1e-3;
   swap_overhead_s_ = backend.swap_overhead_us * 1e-6;
   // The memory policy says how its swaps move (blocks, or whole regions).
-  swap_unit_slots_ = memory_policies().entry(config.memory.policy).traits.swap_unit_slots(config.memory);
+  swap_unit_slots_ =
+      memory_policies().entry(config.memory.policy).traits.swap_unit_slots(config.memory);
   flops_per_s_ = hw.fp16_tflops * 1e12 * backend.compute_efficiency;
   bytes_per_s_ = hw.hbm_gb_s * 1e9 * backend.bandwidth_efficiency;
   layer_weight_params_ = model_.num_layers * layer_matmul_params(model_) / tp_;

@@ -5,8 +5,8 @@
 #include <memory>
 
 #include "core/workload.h"
-#include "traces/trace_formats.h"
 #include "traces/read_trace.h"
+#include "traces/trace_formats.h"
 
 namespace kvlab {
 
@@ -26,10 +26,9 @@ class AutoTraceReader : public CountingTraceReader {
 
 void register_auto_trace_reader(TraceReaderRegistry& registry) {
   registry.add({.name = "auto",
-                .factory =
-                    [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
-      return std::make_unique<AutoTraceReader>();
-    },
+                .factory = [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
+                  return std::make_unique<AutoTraceReader>();
+                },
                 .description = "detect the format from the file extension and header"});
 }
 

@@ -6,10 +6,10 @@
 
 #include "core/errors.h"
 #include "core/workload.h"
-#include "traces/trace_formats.h"
 #include "traces/bad_rows.h"
 #include "traces/line_reader.h"
 #include "traces/numeric_fields.h"
+#include "traces/trace_formats.h"
 #include "traces/wall_clock_time.h"
 
 namespace kvlab {
@@ -190,36 +190,36 @@ class CsvTraceReader : public TraceReader {
 
 void register_csv_trace_readers(TraceReaderRegistry& registry) {
   registry.add({.name = "length-csv",
-                .factory =
-                    [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
-      return std::make_unique<CsvTraceReader>(CsvFormat{"length-csv",
-                                                        "num_prefill_tokens",
-                                                        "num_decode_tokens",
-                                                        "",
-                                                        Clock::kNone,
-                                                        {"arrived_at"}});
-    },
-                .description = "CSV with num_prefill_tokens,num_decode_tokens (other columns ignored); "
-    "no timestamps (Vidur/etalon length traces)"});
-  registry.add({.name = "timed-csv",
-                .factory =
-                    [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
-      return std::make_unique<CsvTraceReader>(CsvFormat{"timed-csv",
-                                                        "num_prefill_tokens",
-                                                        "num_decode_tokens",
-                                                        "arrived_at",
-                                                        Clock::kSeconds,
-                                                        {}});
-    },
-                .description = "CSV with arrived_at (seconds),num_prefill_tokens,num_decode_tokens"});
-  registry.add({.name = "azure-csv",
-                .factory =
-                    [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
-      return std::make_unique<CsvTraceReader>(CsvFormat{
-          "azure-csv", "ContextTokens", "GeneratedTokens", "TIMESTAMP", Clock::kWallClock, {}});
-    },
-                .description = "Azure LLM inference trace CSV: TIMESTAMP (wall clock),ContextTokens,"
-    "GeneratedTokens"});
+                .factory = [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
+                  return std::make_unique<CsvTraceReader>(CsvFormat{"length-csv",
+                                                                    "num_prefill_tokens",
+                                                                    "num_decode_tokens",
+                                                                    "",
+                                                                    Clock::kNone,
+                                                                    {"arrived_at"}});
+                },
+                .description =
+                    "CSV with num_prefill_tokens,num_decode_tokens (other columns ignored); "
+                    "no timestamps (Vidur/etalon length traces)"});
+  registry.add(
+      {.name = "timed-csv",
+       .factory = [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
+         return std::make_unique<CsvTraceReader>(CsvFormat{"timed-csv",
+                                                           "num_prefill_tokens",
+                                                           "num_decode_tokens",
+                                                           "arrived_at",
+                                                           Clock::kSeconds,
+                                                           {}});
+       },
+       .description = "CSV with arrived_at (seconds),num_prefill_tokens,num_decode_tokens"});
+  registry.add(
+      {.name = "azure-csv",
+       .factory = [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
+         return std::make_unique<CsvTraceReader>(CsvFormat{
+             "azure-csv", "ContextTokens", "GeneratedTokens", "TIMESTAMP", Clock::kWallClock, {}});
+       },
+       .description = "Azure LLM inference trace CSV: TIMESTAMP (wall clock),ContextTokens,"
+                      "GeneratedTokens"});
 }
 
 }  // namespace kvlab

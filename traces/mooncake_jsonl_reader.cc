@@ -6,11 +6,11 @@
 
 #include "core/errors.h"
 #include "core/workload.h"
-#include "traces/trace_formats.h"
 #include "traces/bad_rows.h"
 #include "traces/json_fields.h"
 #include "traces/line_reader.h"
 #include "traces/numeric_fields.h"
+#include "traces/trace_formats.h"
 
 namespace kvlab {
 
@@ -79,12 +79,12 @@ class MooncakeJsonlReader : public TraceReader {
 }  // namespace
 
 void register_mooncake_jsonl_reader(TraceReaderRegistry& registry) {
-  registry.add({.name = "mooncake-jsonl",
-                .factory =
-                    [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
-      return std::make_unique<MooncakeJsonlReader>();
-    },
-                .description = "Mooncake JSONL: timestamp (ms), input_length, output_length, hash_ids"});
+  registry.add(
+      {.name = "mooncake-jsonl",
+       .factory = [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
+         return std::make_unique<MooncakeJsonlReader>();
+       },
+       .description = "Mooncake JSONL: timestamp (ms), input_length, output_length, hash_ids"});
 }
 
 }  // namespace kvlab

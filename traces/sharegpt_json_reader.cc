@@ -6,13 +6,13 @@
 
 #include "core/errors.h"
 #include "core/workload.h"
-#include "traces/trace_formats.h"
 #include "traces/approx_token_count.h"
 #include "traces/bad_rows.h"
 #include "traces/json_fields.h"
 #include "traces/line_reader.h"
 #include "traces/numeric_fields.h"
 #include "traces/read_trace.h"
+#include "traces/trace_formats.h"
 
 namespace kvlab {
 
@@ -271,19 +271,19 @@ class ShareGptJsonReader : public CountingTraceReader {
 
 void register_sharegpt_json_readers(TraceReaderRegistry& registry) {
   registry.add({.name = "sharegpt-json",
-                .factory =
-                    [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
-      return std::make_unique<ShareGptJsonReader>(false);
-    },
-                .description = "ShareGPT conversations JSON (vLLM benchmark_serving's input); lengths from an "
-    "approximate Llama-2 token count"});
+                .factory = [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
+                  return std::make_unique<ShareGptJsonReader>(false);
+                },
+                .description =
+                    "ShareGPT conversations JSON (vLLM benchmark_serving's input); lengths from an "
+                    "approximate Llama-2 token count"});
   registry.add({.name = "sharegpt-json-vllm",
-                .factory =
-                    [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
-      return std::make_unique<ShareGptJsonReader>(true);
-    },
-                .description = "sharegpt-json with vLLM's length pruning (< 4 tokens; prompt > 1024 or total "
-    "> 2048), counted"});
+                .factory = [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
+                  return std::make_unique<ShareGptJsonReader>(true);
+                },
+                .description =
+                    "sharegpt-json with vLLM's length pruning (< 4 tokens; prompt > 1024 or total "
+                    "> 2048), counted"});
 }
 
 }  // namespace kvlab

@@ -79,17 +79,19 @@ void print_keys_markdown() {
                 << "|---|---|---|---|---|\n";
     }
     std::string owners;
-    for (const std::string& o : config_keys().owners(k->key)) owners += (owners.empty() ? "" : ", ") + o;
+    for (const std::string& o : config_keys().owners(k->key))
+      owners += (owners.empty() ? "" : ", ") + o;
     std::string values = k->domain();
     if (k->type == KeyType::kChoice && values.empty()) values = "(none registered)";
     if (k->type == KeyType::kChoice) {
       std::string quoted;
-      for (const std::string& v : k->allowed()) quoted += (quoted.empty() ? "" : " \\| ") + (v.empty() ? "\"\"" : "`" + v + "`");
+      for (const std::string& v : k->allowed())
+        quoted += (quoted.empty() ? "" : " \\| ") + (v.empty() ? "\"\"" : "`" + v + "`");
       values = quoted;
     }
     std::cout << "| `" << k->key << "` | " << values << " | "
-              << (k->default_value.empty() ? "\"\"" : "`" + k->default_value + "`") << " | " << k->doc
-              << " | " << owners << " |\n";
+              << (k->default_value.empty() ? "\"\"" : "`" + k->default_value + "`") << " | "
+              << k->doc << " | " << owners << " |\n";
   }
 }
 

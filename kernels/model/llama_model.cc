@@ -69,7 +69,8 @@ void register_llama_family(Registry<DecoderModel, DecoderModelInit>& families) {
                 .factory = [](const DecoderModelInit& init) -> std::unique_ptr<DecoderModel> {
                   return std::make_unique<LlamaModel>(init.spec, init.source);
                 },
-                .description = "RMSNorm, RoPE, grouped-query attention, SwiGLU MLP (Llama 2/3, Mistral, Qwen2 shapes)"});
+                .description = "RMSNorm, RoPE, grouped-query attention, SwiGLU MLP (Llama 2/3, "
+                               "Mistral, Qwen2 shapes)"});
 }
 
 }  // namespace kvlab

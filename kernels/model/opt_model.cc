@@ -62,11 +62,13 @@ cpu::RowMatrix OptModel::forward(std::span<const ForwardEntry> batch,
 }
 
 void register_opt_family(Registry<DecoderModel, DecoderModelInit>& families) {
-  families.add({.name = "opt",
-                .factory = [](const DecoderModelInit& init) -> std::unique_ptr<DecoderModel> {
-                  return std::make_unique<OptModel>(init.spec, init.source);
-                },
-                .description = "learned positions, pre-LayerNorm, multi-head attention with biases, ReLU MLP (OPT)"});
+  families.add(
+      {.name = "opt",
+       .factory = [](const DecoderModelInit& init) -> std::unique_ptr<DecoderModel> {
+         return std::make_unique<OptModel>(init.spec, init.source);
+       },
+       .description =
+           "learned positions, pre-LayerNorm, multi-head attention with biases, ReLU MLP (OPT)"});
 }
 
 }  // namespace kvlab

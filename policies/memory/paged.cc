@@ -626,11 +626,12 @@ void register_paged(MemoryPolicyRegistry& registry) {
       .keys = {int_key("memory.block_size", 16, 1, kMaxBlockSize, "paged: slots per block"),
                float_key("memory.watermark", "0.01", 0.0, 1.0,
                          "paged: fraction of blocks kept free at admission", false, true)},
-      .traits = {.label =
-                     [](const MemoryConfig& c) {
-                       return "paged(block " + std::to_string(block_size_of(c)) + ")";
-                     },
-                 .swap_unit_slots = [](const MemoryConfig& c) -> int64_t { return block_size_of(c); }},
+      .traits = {
+          .label =
+              [](const MemoryConfig& c) {
+                return "paged(block " + std::to_string(block_size_of(c)) + ")";
+              },
+          .swap_unit_slots = [](const MemoryConfig& c) -> int64_t { return block_size_of(c); }},
   });
 }
 

@@ -15,11 +15,11 @@ std::vector<KeySpec> scheduling_keys() {
       int_key("scheduler.chunk_size", 0, 2, kUnbounded, "chunked prefill chunk (0: prefill-first)",
               {0}),
       choice_key(
-          "scheduler.preemption", "recompute", [] { return preemption_rules().names(); }, "preemption mode",
-          "how a victim is preempted (kvlab list schedulers)"),
+          "scheduler.preemption", "recompute", [] { return preemption_rules().names(); },
+          "preemption mode", "how a victim is preempted (kvlab list schedulers)"),
       choice_key(
-          "scheduler.victim", "lifo", [] { return victim_rules().names(); }, "preemption victim rule",
-          "which running group is preempted"),
+          "scheduler.victim", "lifo", [] { return victim_rules().names(); },
+          "preemption victim rule", "which running group is preempted"),
   };
 }
 
@@ -44,12 +44,14 @@ SchedulingOptions make_scheduling_options(const SchedulerConfig& config) {
   // Every running sequence decodes one token per step; a budget below the batch size would
   // starve the sequences at the back of the batch (vLLM enforces the same).
   if (config.max_batched_tokens < config.max_num_seqs) {
-    settings.fail("scheduler.max_batched_tokens",
-                  std::to_string(config.max_batched_tokens) + " is below scheduler.max_num_seqs " +
-                      std::to_string(config.max_num_seqs) + ": a full batch of decodes would not fit");
+    settings.fail("scheduler.max_batched_tokens", std::to_string(config.max_batched_tokens) +
+                                                      " is below scheduler.max_num_seqs " +
+                                                      std::to_string(config.max_num_seqs) +
+                                                      ": a full batch of decodes would not fit");
   }
   if (config.max_seq_len < 1) {
-    settings.fail("model.max_seq_len", "must be at least 1, got " + std::to_string(config.max_seq_len));
+    settings.fail("model.max_seq_len",
+                  "must be at least 1, got " + std::to_string(config.max_seq_len));
   }
   return options;
 }

@@ -87,8 +87,8 @@ std::unique_ptr<Scheduler> make_static(const SchedulerConfig& config) {
   if (options.chunked()) {
     config.settings.fail("scheduler.chunk_size",
                          "static batching runs each batch's prompts whole; chunked prefill "
-                         "(chunk_size " + std::to_string(options.chunk_size) +
-                             ") needs batching = continuous");
+                         "(chunk_size " +
+                             std::to_string(options.chunk_size) + ") needs batching = continuous");
   }
   return std::make_unique<StaticScheduler>(options);
 }
