@@ -37,8 +37,8 @@ class Registry {
   struct Entry {
     std::string name;
     Factory factory;
-    std::string description;    // one line, for `kvlab list`
-    std::vector<KeySpec> keys;  // the config keys the factory and the object read
+    std::string description{};    // one line, for `kvlab list`
+    std::vector<KeySpec> keys{};  // the config keys the factory and the object read
     Traits traits{};
   };
 

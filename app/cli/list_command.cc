@@ -65,6 +65,13 @@ void print_keys() {
   }
 }
 
+// A table cell's text: a '|' would end the cell.
+std::string markdown_cell(const std::string& text) {
+  std::string cell;
+  for (char c : text) cell += c == '|' ? std::string("\\|") : std::string(1, c);
+  return cell;
+}
+
 // docs/config.md's key tables: one table per section, every declared key with its type and
 // allowed values, default, meaning and who declares it (tests/e2e checks the doc against it).
 void print_keys_markdown() {
@@ -79,19 +86,20 @@ void print_keys_markdown() {
                 << "|---|---|---|---|---|\n";
     }
     std::string owners;
-    for (const std::string& o : config_keys().owners(k->key))
+    for (const std::string& o : config_keys().owners(k->key)) {
       owners += (owners.empty() ? "" : ", ") + o;
-    std::string values = k->domain();
-    if (k->type == KeyType::kChoice && values.empty()) values = "(none registered)";
+    }
+    std::string values = markdown_cell(k->domain());
     if (k->type == KeyType::kChoice) {
-      std::string quoted;
-      for (const std::string& v : k->allowed())
-        quoted += (quoted.empty() ? "" : " \\| ") + (v.empty() ? "\"\"" : "`" + v + "`");
-      values = quoted;
+      values.clear();
+      for (const std::string& v : k->allowed()) {
+        values += (values.empty() ? "" : " \\| ") + (v.empty() ? "\"\"" : "`" + v + "`");
+      }
+      if (values.empty()) values = "(none registered)";
     }
     std::cout << "| `" << k->key << "` | " << values << " | "
               << (k->default_value.empty() ? "\"\"" : "`" + k->default_value + "`") << " | "
-              << k->doc << " | " << owners << " |\n";
+              << markdown_cell(k->doc) << " | " << owners << " |\n";
   }
 }
 

@@ -138,7 +138,9 @@ TEST_P(EngineOwnership, OnlyTheSchedulerMutatesTheManager) {
   EXPECT_GT(calls.forks, 0);
   EXPECT_GT(calls.releases, 0);
   EXPECT_EQ(r.summary.get("num_finished"), 24);
-  if (GetParam().expect_preemption) EXPECT_GT(r.summary.get("num_preemptions"), 0);
+  if (GetParam().expect_preemption) {
+    EXPECT_GT(r.summary.get("num_preemptions"), 0);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -34,7 +34,7 @@ inline ModelSpec tiny_llama_spec() {
   return s;
 }
 
-// The catalog's tiny-opt shape (sim/catalog.cc), spelled out so these tests do not depend on
+// The catalog's tiny-opt shape (core/catalog.cc), spelled out so these tests do not depend on
 // the catalog: OPT's architecture, multi-head, ffn = 4 x hidden.
 inline ModelSpec tiny_opt_spec() {
   ModelSpec s;

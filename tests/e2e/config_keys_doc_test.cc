@@ -1,0 +1,44 @@
+// docs/config.md's key tables are what `kvlab list keys --markdown` prints from the keys the
+// registry entries and the application declare (core/config_keys.h): the doc keeps them
+// between two marker lines, and this test fails when they differ. To update the doc, replace
+// the lines between the markers with the output of `build/default/bin/kvlab list keys --markdown`.
+//
+// The doc holds a build without CUDA (the default preset): a build with the cuda back end adds
+// `cuda` to backend.kind and to the owners of the real back ends' keys, so there the test
+// skips.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "core/executor.h"
+#include "tests/e2e/e2e_util.h"
+
+namespace kvlab {
+namespace {
+
+const char kBegin[] = "<!-- kvlab list keys --markdown: begin (generated; do not edit) -->\n";
+const char kEnd[] = "<!-- kvlab list keys --markdown: end -->\n";
+
+TEST(ConfigKeysDoc, TablesAreWhatKvlabListKeysPrints) {
+  if (executors().contains("cuda")) {
+    GTEST_SKIP() << "docs/config.md lists the keys of a build without CUDA";
+  }
+  const auto listed = e2e::run_command(e2e::kvlab_binary() + " list keys --markdown");
+  ASSERT_EQ(listed.exit_code, 0) << listed.output;
+
+  const std::string path = e2e::source_path("docs/config.md");
+  std::stringstream text;
+  text << std::ifstream(path).rdbuf();
+  const std::string doc = text.str();
+  const size_t begin = doc.find(kBegin);
+  ASSERT_NE(begin, std::string::npos) << path << " lacks the line " << kBegin;
+  const size_t from = begin + sizeof kBegin - 1;
+  const size_t end = doc.find(kEnd, from);
+  ASSERT_NE(end, std::string::npos) << path << " lacks the line " << kEnd;
+  EXPECT_EQ(doc.substr(from, end - from), listed.output)
+      << path << " disagrees with the declared keys: replace the lines between its markers "
+      << "with the output of `kvlab list keys --markdown`";
+}
+
+}  // namespace
+}  // namespace kvlab
