@@ -122,16 +122,20 @@ std::string KeySpec::domain() const {
     case KeyType::kInt:
     case KeyType::kFloat: {
       const std::string kind = type == KeyType::kInt ? "an integer" : "a number";
+      // An integer key's bounds are exact integers (int_key): 1048576, not 1.04858e+06.
+      auto bound = [this](double v) {
+        return type == KeyType::kInt ? std::to_string(static_cast<int64_t>(v)) : number_text(v);
+      };
       std::string out;
       const bool has_min = std::isfinite(min);
       const bool has_max = std::isfinite(max);
       if (has_min && has_max) {
-        out = kind + " in " + (min_open ? "(" : "[") + number_text(min) + ", " + number_text(max) +
+        out = kind + " in " + (min_open ? "(" : "[") + bound(min) + ", " + bound(max) +
               (max_open ? ")" : "]");
       } else if (has_min) {
-        out = kind + (min_open ? " > " : " >= ") + number_text(min);
+        out = kind + (min_open ? " > " : " >= ") + bound(min);
       } else if (has_max) {
-        out = kind + (max_open ? " < " : " <= ") + number_text(max);
+        out = kind + (max_open ? " < " : " <= ") + bound(max);
       } else {
         out = kind;
       }
