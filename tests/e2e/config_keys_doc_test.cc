@@ -39,18 +39,8 @@ TEST(ConfigKeysDoc, TablesAreWhatKvlabListKeysPrints) {
   const std::string expected =
       executors().contains("cuda") ? without_cuda(listed.output) : listed.output;
 
-  const std::string path = e2e::source_path("docs/config.md");
-  std::stringstream text;
-  text << std::ifstream(path).rdbuf();
-  const std::string doc = text.str();
-  const size_t begin = doc.find(kBegin);
-  ASSERT_NE(begin, std::string::npos) << path << " lacks the line " << kBegin;
-  const size_t from = begin + sizeof kBegin - 1;
-  const size_t end = doc.find(kEnd, from);
-  ASSERT_NE(end, std::string::npos) << path << " lacks the line " << kEnd;
-  EXPECT_EQ(doc.substr(from, end - from), expected)
-      << path << " disagrees with the declared keys: replace the lines between its markers "
-      << "with the output of `kvlab list keys --markdown`";
+  e2e::expect_generated_block("docs/config.md", kBegin, kEnd, expected,
+                              "kvlab list keys --markdown");
 }
 
 }  // namespace

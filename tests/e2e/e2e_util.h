@@ -1,6 +1,7 @@
 // Helpers for end-to-end tests: run the CLI, read HDF5 columns, write small files.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <hdf5.h>
 #include <sys/wait.h>
 
@@ -8,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,26 @@ inline std::string temp_path(const std::string& name) {
 inline void write_file(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 inline bool file_exists(const std::string& path) { return std::ifstream(path).good(); }
+
+// Checks that the generated block of the doc at `rel` (the lines between the marker lines
+// `begin` and `end`, each ending in a newline) is `expected`, the output of `command`: how a
+// doc's tables are kept equal to what the program prints (docs/config.md, results-format.md).
+inline void expect_generated_block(const std::string& rel, const std::string& begin,
+                                   const std::string& end, const std::string& expected,
+                                   const std::string& command) {
+  const std::string path = source_path(rel);
+  std::stringstream text;
+  text << std::ifstream(path).rdbuf();
+  const std::string doc = text.str();
+  const size_t at = doc.find(begin);
+  ASSERT_NE(at, std::string::npos) << path << " lacks the line " << begin;
+  const size_t from = at + begin.size();
+  const size_t to = doc.find(end, from);
+  ASSERT_NE(to, std::string::npos) << path << " lacks the line " << end;
+  EXPECT_EQ(doc.substr(from, to - from), expected)
+      << path << " disagrees with `" << command << "`: replace the lines between its markers "
+      << "with that command's output";
+}
 
 // Reads a 1-D numeric dataset as doubles; empty when absent.
 inline std::vector<double> read_column(const std::string& file, const std::string& path) {

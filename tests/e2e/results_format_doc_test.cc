@@ -20,18 +20,8 @@ TEST(ResultsFormatDoc, TablesAreWhatKvlabListResultsPrints) {
   ASSERT_EQ(listed.exit_code, 0) << listed.output;
   EXPECT_EQ(listed.output, results_schema_markdown());
 
-  const std::string path = e2e::source_path("docs/results-format.md");
-  std::stringstream text;
-  text << std::ifstream(path).rdbuf();
-  const std::string doc = text.str();
-  const size_t begin = doc.find(kBegin);
-  ASSERT_NE(begin, std::string::npos) << path << " lacks the line " << kBegin;
-  const size_t from = begin + sizeof kBegin - 1;
-  const size_t end = doc.find(kEnd, from);
-  ASSERT_NE(end, std::string::npos) << path << " lacks the line " << kEnd;
-  EXPECT_EQ(doc.substr(from, end - from), listed.output)
-      << path << " disagrees with the results schema: replace the lines between its markers "
-      << "with the output of `kvlab list results`";
+  e2e::expect_generated_block("docs/results-format.md", kBegin, kEnd, listed.output,
+                              "kvlab list results");
 }
 
 }  // namespace
