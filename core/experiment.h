@@ -32,6 +32,10 @@ struct WorkloadConfig {
   int32_t n = 1;
 };
 
+// The back end's settings, typed. The keys are declared by the entries that read them (the
+// roofline cost model's by sim/roofline_cost_model.cc, the real back ends' by
+// kernels/model/real_backend_keys.cc and kernels/cpu_executor.cc); app/resolve_experiment.cc
+// reads them into this struct after checking them against those declarations.
 struct BackendConfig {
   std::string kind = "sim";
   std::string cost_model = "roofline";
