@@ -129,10 +129,6 @@ ExperimentConfig resolve_experiment(const Config& c) {
   BackendConfig& b = e.backend;
   b.kind = c.get_choice("backend.kind");
   b.cost_model = c.get_choice("backend.cost_model");
-  b.step_overhead_ms = c.get_double("backend.step_overhead_ms");
-  b.swap_overhead_us = c.get_double("backend.swap_overhead_us");
-  b.compute_efficiency = c.get_double("backend.compute_efficiency");
-  b.bandwidth_efficiency = c.get_double("backend.bandwidth_efficiency");
   b.device = static_cast<int32_t>(c.get_int("backend.device"));
   b.dtype = c.get_choice("backend.dtype");
   b.realtime = c.get_bool("backend.realtime");
@@ -142,7 +138,6 @@ ExperimentConfig resolve_experiment(const Config& c) {
   b.sampling.top_p = static_cast<float>(c.get_double("backend.top_p"));
   b.sampling.repetition_penalty = static_cast<float>(c.get_double("backend.repetition_penalty"));
   b.sampling.seed = w.seed;
-  b.max_host_memory_gb = c.get_double("backend.max_host_memory_gb");
 
   // [output]
   e.output_path = c.get_string("output.path");

@@ -32,23 +32,19 @@ struct WorkloadConfig {
   int32_t n = 1;
 };
 
-// The back end's settings, typed. The keys are declared by the entries that read them (the
-// roofline cost model's by sim/roofline_cost_model.cc, the real back ends' by
-// kernels/model/real_backend_keys.cc and kernels/cpu_executor.cc); app/resolve_experiment.cc
-// reads them into this struct after checking them against those declarations.
+// The settings every real back end shares, typed (the Engine reads `realtime`, the runner the
+// sampling settings). Their keys are declared by kernels/model/real_backend_keys.cc;
+// app/resolve_experiment.cc reads them here after checking them against those declarations. A
+// cost model or back end reads its own keys from ExperimentConfig::raw (RooflineOptions,
+// the real back ends' backend.max_host_memory_gb).
 struct BackendConfig {
   std::string kind = "sim";
   std::string cost_model = "roofline";
-  double step_overhead_ms = 2.0;
-  double swap_overhead_us = 10.0;
-  double compute_efficiency = 0.7;
-  double bandwidth_efficiency = 0.8;
   int32_t device = 0;
   std::string dtype = "fp16";
   bool realtime = false;
   uint64_t weights_seed = 0;
   SamplingParams sampling;       // applied to every request (seed: workload.seed)
-  double max_host_memory_gb = 8;
 };
 
 struct ExperimentConfig {

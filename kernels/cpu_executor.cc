@@ -48,12 +48,13 @@ void check_budget(const ExperimentConfig& config) {
   const double kv = arena_bytes(config.model, config.memory.capacity_slots);
   const double host = arena_bytes(config.model, config.memory.swap_capacity_slots);
   const double weights = 4.0 * static_cast<double>(config.model.num_params());
-  const double budget = config.backend.max_host_memory_gb * kGiB;
+  const double max_host_memory_gb = config.raw.get_double("backend.max_host_memory_gb");
+  const double budget = max_host_memory_gb * kGiB;
   if (kv + host + weights <= budget) return;
   const std::string sizes = "fp32 weights " + std::to_string(weights / kGiB) + " GiB + KV arena " +
                             std::to_string(kv / kGiB) + " GiB + host swap pool " +
                             std::to_string(host / kGiB) + " GiB exceed backend.max_host_memory_gb (" +
-                            std::to_string(config.backend.max_host_memory_gb) + ")";
+                            std::to_string(max_host_memory_gb) + ")";
   if (weights > budget) config.raw.fail("model.name", "the cpu back end cannot hold " + config.model.name + ": " + sizes);
   if (host >= kv) config.raw.fail("memory.swap_space_gb", sizes + "; lower memory.swap_space_gb");
   config.raw.fail("memory.capacity_slots", sizes + "; set memory.capacity_slots");
@@ -100,16 +101,13 @@ double CpuExecutor::copy_within(const std::vector<KvCopy>& copies) {
 }
 
 void register_cpu_executor(ExecutorRegistry& registry) {
-  std::vector<KeySpec> keys = real_backend_keys();
-  keys.push_back(float_key("backend.max_host_memory_gb", "8", 0.0, 1e9,
-                           "cpu: refuse KV arenas + weights above this (GiB)", true, false));
   registry.add({.name = "cpu",
                 .factory = [](const ExperimentConfig& config) -> std::unique_ptr<Executor> {
                   return std::make_unique<CpuExecutor>(config);
                 },
                 .description = "real compute on the CPU: the model's family (llama, opt) with "
                                "dummy weights, fp32, Eigen, over the manager's real KV layout",
-                .keys = std::move(keys),
+                .keys = real_backend_keys(),
                 .traits = {.real = true, .exclusive_device = false, .capacity_probe = {}}});
 }
 

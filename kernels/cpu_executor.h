@@ -46,7 +46,7 @@ class CpuExecutor : public Executor {
   cpu::CpuKvCache host_;
 };
 
-// Registers the "cpu" back end (its keys: real_backend_keys() and backend.max_host_memory_gb).
+// Registers the "cpu" back end (its keys: real_backend_keys()).
 void register_cpu_executor(ExecutorRegistry& registry);
 
 }  // namespace kvlab

@@ -17,16 +17,14 @@
 namespace kvlab {
 namespace {
 
-// The config the roofline model prices `params` with: efficiencies folded into the hardware's
-// peaks (so factors above 1 pass the model's (0, 1] check), the overhead as given.
-ExperimentConfig with_params(const ExperimentConfig& config, const RooflineParams& params) {
-  ExperimentConfig c = config;
-  c.hardware.fp16_tflops *= params.compute_efficiency;
-  c.hardware.hbm_gb_s *= params.bandwidth_efficiency;
-  c.backend.compute_efficiency = 1.0;
-  c.backend.bandwidth_efficiency = 1.0;
-  c.backend.step_overhead_ms = params.step_overhead_ms;
-  return c;
+// The roofline model that prices `params`: the experiment's model with the efficiencies and
+// overhead given (factors above 1 allowed: a device faster than the catalog's peaks).
+RooflineCostModel model_with(const ExperimentConfig& config, const RooflineParams& params) {
+  RooflineOptions options = RooflineOptions::from_settings(config.raw);
+  options.compute_efficiency = params.compute_efficiency;
+  options.bandwidth_efficiency = params.bandwidth_efficiency;
+  options.step_overhead_ms = params.step_overhead_ms;
+  return RooflineCostModel(config, options);
 }
 
 FitErrors errors_of(const std::vector<double>& predicted, const std::vector<double>& measured) {
@@ -56,7 +54,7 @@ class Fitter {
 
   // Predicted seconds without the step overhead.
   std::vector<double> base_seconds(double compute_eff, double bandwidth_eff) const {
-    const RooflineCostModel model(with_params(config_, {compute_eff, bandwidth_eff, 0.0}));
+    const RooflineCostModel model = model_with(config_, {compute_eff, bandwidth_eff, 0.0});
     std::vector<double> out(shapes_.size());
     for (size_t i = 0; i < shapes_.size(); ++i) out[i] = model.cost(*shapes_[i]).seconds;
     return out;
@@ -167,7 +165,7 @@ double predict_step_seconds(const ExperimentConfig& config, const RooflineParams
   check_invariant(params.compute_efficiency > 0 && params.bandwidth_efficiency > 0 &&
                       params.step_overhead_ms >= 0,
                   "predict_step_seconds: efficiencies must be > 0 and the overhead >= 0");
-  return RooflineCostModel(with_params(config, params)).cost(shape).seconds;
+  return model_with(config, params).cost(shape).seconds;
 }
 
 CalibrationResult calibrate_roofline(const ExperimentConfig& config,
@@ -189,8 +187,9 @@ CalibrationResult calibrate_roofline(const ExperimentConfig& config,
   CalibrationResult out;
   out.hardware = config.hardware.name;
   out.steps_used = shapes.size();
-  out.initial = {config.backend.compute_efficiency, config.backend.bandwidth_efficiency,
-                 config.backend.step_overhead_ms};
+  const RooflineOptions initial = RooflineOptions::from_settings(config.raw);
+  out.initial = {initial.compute_efficiency, initial.bandwidth_efficiency,
+                 initial.step_overhead_ms};
   {
     std::vector<double> predicted(shapes.size());
     for (size_t i = 0; i < shapes.size(); ++i) predicted[i] = check.cost(*shapes[i]).seconds;

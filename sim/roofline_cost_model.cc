@@ -19,12 +19,23 @@ double layer_matmul_params(const ModelSpec& m) {
 
 }  // namespace
 
+RooflineOptions RooflineOptions::from_settings(const Config& settings) {
+  RooflineOptions o;
+  o.step_overhead_ms = settings.get_double("backend.step_overhead_ms");
+  o.swap_overhead_us = settings.get_double("backend.swap_overhead_us");
+  o.compute_efficiency = settings.get_double("backend.compute_efficiency");
+  o.bandwidth_efficiency = settings.get_double("backend.bandwidth_efficiency");
+  return o;
+}
+
 RooflineCostModel::RooflineCostModel(const ExperimentConfig& config)
+    : RooflineCostModel(config, RooflineOptions::from_settings(config.raw)) {}
+
+RooflineCostModel::RooflineCostModel(const ExperimentConfig& config, const RooflineOptions& options)
     : model_(config.model),
       tp_(config.tensor_parallel),
       topology_(NodeTopology::for_experiment(config)) {
   const Config& raw = config.raw;
-  const BackendConfig& backend = config.backend;
   const HardwareSpec& hw = config.hardware;
   if (!(hw.fp16_tflops > 0 && hw.hbm_gb_s > 0)) {
     fail_field(raw, "hardware.name", "hardware '" + hw.name + "' lacks peak FLOP/s or bandwidth");
@@ -38,13 +49,13 @@ RooflineCostModel::RooflineCostModel(const ExperimentConfig& config)
     swap_rates_.push_back(topology_.host_transfer_rate(gpu, tp_));
   }
   allreduce_ = topology_.ring_allreduce(tp_);
-  step_overhead_s_ = backend.step_overhead_ms * 1e-3;
-  swap_overhead_s_ = backend.swap_overhead_us * 1e-6;
+  step_overhead_s_ = options.step_overhead_ms * 1e-3;
+  swap_overhead_s_ = options.swap_overhead_us * 1e-6;
   // The memory policy says how its swaps move (blocks, or whole regions).
   swap_unit_slots_ =
       memory_policies().entry(config.memory.policy).traits.swap_unit_slots(config.memory);
-  flops_per_s_ = hw.fp16_tflops * 1e12 * backend.compute_efficiency;
-  bytes_per_s_ = hw.hbm_gb_s * 1e9 * backend.bandwidth_efficiency;
+  flops_per_s_ = hw.fp16_tflops * 1e12 * options.compute_efficiency;
+  bytes_per_s_ = hw.hbm_gb_s * 1e9 * options.bandwidth_efficiency;
   layer_weight_params_ = model_.num_layers * layer_matmul_params(model_) / tp_;
   lm_head_params_ = static_cast<double>(model_.hidden_size) * model_.vocab_size / tp_;
   kv_bytes_per_token_ = static_cast<double>(model_.kv_bytes_per_slot()) / tp_;

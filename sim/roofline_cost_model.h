@@ -39,12 +39,25 @@
 
 namespace kvlab {
 
+// The roofline model's own settings: its keys (roofline_keys()), read from the experiment's
+// config and checked against their declarations there.
+struct RooflineOptions {
+  double step_overhead_ms = 2.0;      // backend.step_overhead_ms
+  double swap_overhead_us = 10.0;     // backend.swap_overhead_us
+  double compute_efficiency = 0.7;    // backend.compute_efficiency, (0, 1]
+  double bandwidth_efficiency = 0.8;  // backend.bandwidth_efficiency, (0, 1]
+  static RooflineOptions from_settings(const Config& settings);
+};
+
 class RooflineCostModel : public CostModel {
  public:
-  // Its keys' ranges are their declarations' (roofline_keys(), checked when the experiment is
-  // resolved). Throws InputError naming the key for a hardware entry without peak figures, an
-  // empty model shape, a topology or tensor parallelism that does not fit (NodeTopology).
+  // Reads its options from config.raw (RooflineOptions::from_settings). Throws InputError
+  // naming the key for a hardware entry without peak figures, an empty model shape, a topology
+  // or tensor parallelism that does not fit (NodeTopology).
   explicit RooflineCostModel(const ExperimentConfig& config);
+  // With options given directly (calibration prices candidate efficiencies this way). REQUIRES:
+  // efficiencies > 0 (above 1 allowed: a faster device than the catalog's), overheads >= 0.
+  RooflineCostModel(const ExperimentConfig& config, const RooflineOptions& options);
 
   std::string name() const override { return "roofline"; }
   StepCost cost(const StepShape& step) const override;

@@ -141,13 +141,14 @@ void check_device_memory(const ExperimentConfig& config, DType dtype, const Devi
 void check_host_pool(const ExperimentConfig& config, DType dtype) {
   const double bytes =
       slot_bytes(config.model, dtype) * static_cast<double>(config.memory.swap_capacity_slots);
-  const double budget = config.backend.max_host_memory_gb * kGiB;
+  const double max_host_memory_gb = config.raw.get_double("backend.max_host_memory_gb");
+  const double budget = max_host_memory_gb * kGiB;
   if (bytes <= budget) return;
   config.raw.fail("memory.swap_space_gb", "the cuda back end's pinned host swap pool of " +
                                               std::to_string(config.memory.swap_capacity_slots) +
                                               " slots (" + gib(bytes) + " in " + dtype_name(dtype) +
                                               ") exceeds backend.max_host_memory_gb (" +
-                                              std::to_string(config.backend.max_host_memory_gb) +
+                                              std::to_string(max_host_memory_gb) +
                                               "); lower memory.swap_space_gb");
 }
 

@@ -18,6 +18,10 @@ std::vector<KeySpec> real_backend_keys() {
                 false),
       float_key("backend.repetition_penalty", "1", 0.0, 1e6,
                 "cpu / cuda: > 1 discourages repeated tokens", true, false),
+      float_key("backend.max_host_memory_gb", "8", 0.0, 1e9,
+                "cpu / cuda: refuse host memory above this (GiB): cpu arenas and weights, cuda's "
+                "pinned swap pool",
+                true, false),
   };
 }
 

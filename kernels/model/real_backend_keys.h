@@ -1,6 +1,6 @@
 // The keys both real back ends (cpu, cuda) read, declared once and listed in each one's
-// registry entry: storage dtype, device, wall-clock replay, the dummy weights' seed and the
-// sampling settings every request gets (app/experiment_runner.h).
+// registry entry: storage dtype, device, wall-clock replay, the dummy weights' seed, the
+// sampling settings every request gets (app/experiment_runner.h) and the host memory budget.
 #pragma once
 
 #include <vector>

@@ -50,9 +50,9 @@ std::vector<StepShape> varied_shapes(int n) {
 
 ExperimentConfig truth_config() {
   ExperimentConfig c = sim_config("llama-2-7b", "a100-80gb");
-  c.backend.compute_efficiency = 0.45;
-  c.backend.bandwidth_efficiency = 0.6;
-  c.backend.step_overhead_ms = 3.0;
+  c.raw.set("backend.compute_efficiency", "0.45");
+  c.raw.set("backend.bandwidth_efficiency", "0.6");
+  c.raw.set("backend.step_overhead_ms", "3.0");
   return c;
 }
 
@@ -111,8 +111,8 @@ TEST(Calibration, EfficienciesAboveOneAreFittedAsFreeFactors) {
   ExperimentConfig truth = truth_config();
   truth.hardware.fp16_tflops *= 3;
   truth.hardware.hbm_gb_s *= 3;
-  truth.backend.compute_efficiency = 0.9;
-  truth.backend.bandwidth_efficiency = 0.5;
+  truth.raw.set("backend.compute_efficiency", "0.9");
+  truth.raw.set("backend.bandwidth_efficiency", "0.5");
   const CalibrationResult r =
       calibrate_roofline(sim_config("llama-2-7b", "a100-80gb"), samples_from(truth, 0.0));
   EXPECT_LT(rel(r.fitted.compute_efficiency, 2.7), 0.02) << r.fitted.compute_efficiency;

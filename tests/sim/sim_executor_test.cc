@@ -11,6 +11,7 @@
 #include "core/errors.h"
 #include "core/executor.h"
 #include "core/request.h"
+#include "sim/roofline_cost_model.h"
 #include "tests/sim/sim_test_config.h"
 
 namespace kvlab {
@@ -153,7 +154,7 @@ TEST(SimExecutor, RegisteredAsSimAndPricesWithTheCostModel) {
     EXPECT_STREQ(result.terms[i].name, expected.terms[i].name);
     EXPECT_EQ(result.terms[i].seconds, expected.terms[i].seconds);
   }
-  EXPECT_GT(result.duration_s, config.backend.step_overhead_ms * 1e-3);
+  EXPECT_GT(result.duration_s, RooflineOptions::from_settings(config.raw).step_overhead_ms * 1e-3);
 }
 
 TEST(SimExecutor, PricesCopiesWithinTheArenaByTheCostModelsCopyTerm) {
