@@ -11,7 +11,6 @@
 namespace kvlab {
 
 std::vector<KeySpec> experiment_keys() {
-  constexpr double kInf = std::numeric_limits<double>::infinity();
   return {
       // [workload]
       string_key("workload.trace", "",
@@ -21,11 +20,12 @@ std::vector<KeySpec> experiment_keys() {
           "trace format (kvlab list formats); auto detects it"),
       choice_key("workload.arrival", "trace", {"trace", "poisson", "gamma", "burst"},
                  "arrival process: the trace's timestamps, or generated"),
-      float_key("workload.rate", "1.0", 0.0, kInf,
+      // Upper bounds keep every derived time and size finite (1e300 would overflow them).
+      float_key("workload.rate", "1.0", 0.0, 1e9,
                 "requests per second for poisson / gamma arrivals", true),
-      float_key("workload.burstiness", "1.0", 0.0, kInf, "gamma shape (1 = poisson, < 1 burstier)",
+      float_key("workload.burstiness", "1.0", 0.0, 1e6, "gamma shape (1 = poisson, < 1 burstier)",
                 true),
-      float_key("workload.time_scale", "1.0", 0.0, kInf, "multiplies trace inter-arrival times",
+      float_key("workload.time_scale", "1.0", 0.0, 1e6, "multiplies trace inter-arrival times",
                 true),
       int_key("workload.num_requests", 0, 0, kUnbounded,
               "requests to take from the trace (0: all)"),
@@ -46,17 +46,17 @@ std::vector<KeySpec> experiment_keys() {
       choice_key(
           "model.name", "llama-2-7b", [] { return model_catalog().names(); }, "model",
           "model shape (kvlab list models)"),
-      int_key("model.max_seq_len", 0, 0, kUnbounded, "context window (0: the model's)"),
-      int_key("model.tensor_parallel", 1, 1, kUnbounded, "GPUs the model is split across"),
+      int_key("model.max_seq_len", 0, 0, kInt32Max, "context window (0: the model's)"),
+      int_key("model.tensor_parallel", 1, 1, kInt32Max, "GPUs the model is split across"),
       // [hardware]
       choice_key(
           "hardware.name", "a100-40gb", [] { return hardware_catalog().names(); }, "hardware",
           "GPU (kvlab list hardware)"),
-      float_key("hardware.kv_cache_gb", "0", 0.0, kInf,
+      float_key("hardware.kv_cache_gb", "0", 0.0, 1e6,
                 "KV cache size per GPU in GiB (0: derive from memory)"),
       float_key("hardware.gpu_memory_utilization", "0.9", 0.0, 1.0,
                 "fraction of GPU memory kvlab may use", true),
-      int_key("hardware.gpus_per_node", 0, 0, kUnbounded,
+      int_key("hardware.gpus_per_node", 0, 0, kInt32Max,
               "GPUs in the node (0: the hardware entry's)"),
       choice_key("hardware.topology", "", {"", "nvswitch", "pcie"},
                  "node topology (empty: the hardware entry's)"),
@@ -66,7 +66,7 @@ std::vector<KeySpec> experiment_keys() {
           "memory manager (kvlab list policies)"),
       int_key("memory.capacity_slots", 0, 0, kUnbounded,
               "KV capacity in token slots (0: from hardware)"),
-      float_key("memory.swap_space_gb", "4", 0.0, kInf, "host swap pool in GiB (per GPU)"),
+      float_key("memory.swap_space_gb", "4", 0.0, 1e6, "host swap pool in GiB (per GPU)"),
       // [scheduler]
       choice_key(
           "scheduler.batching", "continuous", [] { return schedulers().names(); },

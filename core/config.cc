@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -145,11 +146,18 @@ Config Config::parse(const std::string& text, const std::string& origin) {
 }
 
 Config Config::load(const std::string& path) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    throw InputError(path, 0, "", "is a directory, not a config file");
+  }
   std::ifstream in(path);
   if (!in) throw InputError(path, 0, "", "cannot open config file");
   std::stringstream buffer;
   buffer << in.rdbuf();
-  Config config = parse(buffer.str(), path);
+  std::string text = buffer.str();
+  // A UTF-8 byte order mark (editors on Windows write one) is not part of the first line.
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
+  Config config = parse(text, path);
   const size_t slash = path.find_last_of('/');
   config.base_dir_ = slash == std::string::npos ? "" : path.substr(0, slash);
   return config;
@@ -230,6 +238,8 @@ void Config::add_sweep_axis(const std::string& name, const std::string& values,
       }
     }
   }
+  // An axis without values would expand to no point at all: refused, not run as "0 points".
+  if (trim(values).empty()) throw InputError(origin.origin, origin.line, field, "no values to sweep");
   for (const std::string& v : split_list(values)) {
     if (v.empty()) throw InputError(origin.origin, origin.line, field, "empty value in list");
     std::vector<std::string> tuple =

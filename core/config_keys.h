@@ -73,6 +73,8 @@ KeySpec choice_key(std::string key, std::string default_value,
                    std::function<std::vector<std::string>()> choices_from, std::string what,
                    std::string doc);
 inline constexpr int64_t kUnbounded = std::numeric_limits<int64_t>::max();
+// The bound of a key stored in 32 bits: checked on the 64-bit value, before any narrowing.
+inline constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
 
 // Every declared key, in section order (workload, model, hardware, memory, scheduler, backend,
 // output), then in declaration order within a section.

@@ -4,7 +4,7 @@ namespace kvlab {
 
 std::vector<KeySpec> real_backend_keys() {
   return {
-      int_key("backend.device", 0, 0, kUnbounded, "cuda: device index"),
+      int_key("backend.device", 0, 0, kInt32Max, "cuda: device index"),
       choice_key("backend.dtype", "fp16", {"fp32", "fp16", "bf16"},
                  "cuda: fp32 | fp16 | bf16 storage (cpu computes in fp32)"),
       bool_key("backend.realtime", false,
@@ -12,7 +12,7 @@ std::vector<KeySpec> real_backend_keys() {
       int_key("backend.weights_seed", 0, 0, kUnbounded, "cpu / cuda: seed of the dummy weights"),
       float_key("backend.temperature", "0", 0.0, 1e6,
                 "cpu / cuda: sampling temperature (0: greedy)"),
-      int_key("backend.top_k", 0, 0, kUnbounded,
+      int_key("backend.top_k", 0, 0, kInt32Max,
               "cpu / cuda: keep the k most likely tokens (0: all)"),
       float_key("backend.top_p", "1", 0.0, 1.0, "cpu / cuda: nucleus sampling mass in (0, 1]", true,
                 false),

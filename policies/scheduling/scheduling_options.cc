@@ -6,13 +6,13 @@ namespace kvlab {
 
 std::vector<KeySpec> scheduling_keys() {
   return {
-      int_key("scheduler.max_num_seqs", 256, 1, kUnbounded, "sequences in one batch"),
+      int_key("scheduler.max_num_seqs", 256, 1, kInt32Max, "sequences in one batch"),
       int_key("scheduler.max_batched_tokens", 0, 1, kUnbounded,
               "tokens per step (0: max(max_seq_len, 2048))", {0}),
       // A preempted sequence's recompute ends with a chunk of at least two tokens (its last
       // sampled token and the one before: see StepPlanner::chunk_tokens), so 1 could never
       // finish it.
-      int_key("scheduler.chunk_size", 0, 2, kUnbounded, "chunked prefill chunk (0: prefill-first)",
+      int_key("scheduler.chunk_size", 0, 2, kInt32Max, "chunked prefill chunk (0: prefill-first)",
               {0}),
       choice_key(
           "scheduler.preemption", "recompute", [] { return preemption_rules().names(); },
