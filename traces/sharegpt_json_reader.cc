@@ -79,13 +79,24 @@ class ListScanner {
       } else if (c == '{' || c == '[') {
         ++depth;
       } else if (c == '}' || c == ']') {
-        if (depth == 0) break;  // the list's own ']'
+        if (depth == 0) {
+          // The list's own ']'; a '}' here closes nothing: the file's structure is broken, not
+          // one entry, so no entry can be skipped past it.
+          if (c == '}') {
+            throw InputError(path_, line_, "json", "'}' closes nothing at the list's top level");
+          }
+          break;
+        }
         --depth;
       } else if (c == ',' && depth == 0) {
         break;
       }
     }
     span.end = std::min(pos_, text_.size());
+    // Every call consumes input or ends the list: a scanner that stands still would loop.
+    check_invariant(span.end > span.begin || pos_ >= text_.size() || text_[pos_] == ',' ||
+                        text_[pos_] == ']',
+                    "ShareGPT list scanner made no progress");
     if (pos_ >= text_.size()) {
       truncated_ = true;
       return true;  // the incomplete last element, for the parser to reject

@@ -263,5 +263,22 @@ TEST(SkipMode, AllRowsBadLeavesNoRowsButNoError) {
   EXPECT_EQ(data.bad_rows_skipped, 2);
 }
 
+// A '}' at the top level of a ShareGPT list breaks the file's structure, not one entry: it is
+// an error even when skipping bad rows (it once looped forever: the list scanner returned an
+// empty entry without advancing). Issue 15, item 1.
+TEST(SkipMode, AStrayBraceInAShareGptListIsAnErrorNotAHang) {
+  TempTraceDir dir;
+  for (const char* content : {"[1}]", "[\n {\"conversations\": []},\n }\n]"}) {
+    const auto path = dir.write("stray.json", content);
+    for (bool skip : {false, true}) {
+      const std::string message =
+          input_error_message([&] { read_with("sharegpt-json", path, skip); });
+      EXPECT_NE(message.find("field 'json': '}' closes nothing at the list's top level"),
+                std::string::npos)
+          << content << ": " << message;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kvlab
