@@ -22,6 +22,9 @@ TraceRow parse_mooncake_line(const std::string& line, int64_t line_number) {
     object = json::parse(line);
   } catch (const json::parse_error& error) {
     throw RowError("json", "malformed JSON: " + json_error_text(error));
+  } catch (const json::out_of_range&) {
+    // A number beyond double's range (1e400), in any field: a bad row, not an internal error.
+    throw RowError("json", "a number out of range (beyond +-1.8e308)");
   }
   if (!object.is_object()) throw RowError("json", "expected a JSON object per line");
   TraceRow row;

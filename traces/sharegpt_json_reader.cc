@@ -226,6 +226,11 @@ class ShareGptJsonReader : public CountingTraceReader {
                           "malformed JSON: " + without_location(json_error_text(error)));
         }
         continue;
+      } catch (const json::out_of_range&) {
+        // A number beyond double's range (1e400), in any field: a bad row, not an internal
+        // error.
+        bad_rows.report(span.line, "json", "a number out of range (beyond +-1.8e308)");
+        continue;
       }
       TraceRow row;
       row.line = span.line;

@@ -280,5 +280,28 @@ TEST(SkipMode, AStrayBraceInAShareGptListIsAnErrorNotAHang) {
   }
 }
 
+// A JSON number beyond double's range (1e400), even in a field kvlab ignores, is a bad row
+// naming its line, skippable; it once escaped as "internal error". Issue 15, item 3.
+TEST(SkipMode, AJsonNumberOutOfRangeIsABadRow) {
+  TempTraceDir dir;
+  const auto jsonl =
+      dir.write("big.jsonl",
+                "{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 5}\n"
+                "{\"timestamp\": 1, \"input_length\": 10, \"output_length\": 5, \"x\": 1e400}\n");
+  EXPECT_EQ(input_error_message([&] { read_with("mooncake-jsonl", jsonl); }),
+            jsonl + ":2: field 'json': a number out of range (beyond +-1.8e308)");
+  EXPECT_EQ(read_with("mooncake-jsonl", jsonl, true).rows.size(), 1u);
+
+  const std::string turns =
+      "\"conversations\": [{\"from\": \"human\", \"value\": \"hello there\"}, "
+      "{\"from\": \"gpt\", \"value\": \"hi\"}]";
+  const auto json = dir.write("big.json", "[\n{" + turns + "},\n{" + turns + ", \"x\": -1e400}\n]");
+  EXPECT_EQ(input_error_message([&] { read_with("sharegpt-json", json); }),
+            json + ":3: field 'json': a number out of range (beyond +-1.8e308)");
+  const TraceData skipped = read_with("sharegpt-json", json, true);
+  EXPECT_EQ(skipped.rows.size(), 1u);
+  EXPECT_EQ(skipped.bad_rows_skipped, 1);
+}
+
 }  // namespace
 }  // namespace kvlab
