@@ -1,10 +1,12 @@
 #include "app/results_writer.h"
 
 #include <hdf5.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <map>
@@ -44,11 +46,26 @@ void check(herr_t status, const std::string& what) {
 
 template <typename T>
 hid_t native_type();
-template <> hid_t native_type<double>() { return H5T_NATIVE_DOUBLE; }
-template <> hid_t native_type<int64_t>() { return H5T_NATIVE_INT64; }
-template <> hid_t native_type<int32_t>() { return H5T_NATIVE_INT32; }
-template <> hid_t native_type<int8_t>() { return H5T_NATIVE_INT8; }
-template <> hid_t native_type<uint64_t>() { return H5T_NATIVE_UINT64; }
+template <>
+hid_t native_type<double>() {
+  return H5T_NATIVE_DOUBLE;
+}
+template <>
+hid_t native_type<int64_t>() {
+  return H5T_NATIVE_INT64;
+}
+template <>
+hid_t native_type<int32_t>() {
+  return H5T_NATIVE_INT32;
+}
+template <>
+hid_t native_type<int8_t>() {
+  return H5T_NATIVE_INT8;
+}
+template <>
+hid_t native_type<uint64_t>() {
+  return H5T_NATIVE_UINT64;
+}
 
 // Large columns are chunked and compressed; small ones are contiguous.
 hid_t column_properties(hsize_t n) {
@@ -83,7 +100,8 @@ hid_t string_type() {
   return t;
 }
 
-void write_string_column(hid_t group, const std::string& name, const std::vector<std::string>& values) {
+void write_string_column(hid_t group, const std::string& name,
+                         const std::vector<std::string>& values) {
   const hsize_t n = values.size();
   std::vector<const char*> ptrs;
   ptrs.reserve(n);
@@ -93,7 +111,9 @@ void write_string_column(hid_t group, const std::string& name, const std::vector
   Handle set(H5Dcreate2(group, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT,
                         H5P_DEFAULT),
              H5Dclose, "create dataset " + name);
-  if (n > 0) check(H5Dwrite(set.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), "write " + name);
+  if (n > 0)
+    check(H5Dwrite(set.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()),
+          "write " + name);
 }
 
 void attr_string(hid_t object, const std::string& name, const std::string& value) {
@@ -108,8 +128,9 @@ void attr_string(hid_t object, const std::string& name, const std::string& value
 template <typename T>
 void attr_number(hid_t object, const std::string& name, T value) {
   Handle space(H5Screate(H5S_SCALAR), H5Sclose, "create dataspace");
-  Handle attr(H5Acreate2(object, name.c_str(), native_type<T>(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
-              H5Aclose, "create attribute " + name);
+  Handle attr(
+      H5Acreate2(object, name.c_str(), native_type<T>(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
+      H5Aclose, "create attribute " + name);
   check(H5Awrite(attr.get(), native_type<T>(), &value), "write attribute " + name);
 }
 
@@ -346,6 +367,25 @@ std::string summary_json(const std::vector<RunResult>& points) {
   return json_text(all);
 }
 
+void check_output_path(const std::string& path, const std::string& option) {
+  namespace fs = std::filesystem;
+  if (path.empty()) throw InputError(option, 0, "", "empty output path");
+  std::error_code error;
+  const fs::path target(path);
+  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  if (!fs::is_directory(folder, error)) {
+    throw InputError(path, 0, option, "the folder " + folder.string() + " does not exist");
+  }
+  if (::access(folder.c_str(), W_OK | X_OK) != 0) {
+    throw InputError(path, 0, option, "the folder " + folder.string() + " is not writable");
+  }
+  const fs::file_status status = fs::status(target, error);
+  if (fs::exists(status) && !fs::is_regular_file(status)) {
+    throw InputError(path, 0, option,
+                     "exists and is not a regular file: kvlab only replaces files");
+  }
+}
+
 void write_file_atomically(const std::string& path, const std::string& text) {
   const std::string partial = path + ".partial";
   {
@@ -372,27 +412,40 @@ std::string summary_table(const std::vector<RunResult>& points) {
     int precision;
   };
   const Col cols[] = {
-      {"req/s", "throughput_req_s", 1, 2},          {"tok/s", "throughput_tok_s", 1, 0},
+      {"req/s", "throughput_req_s", 1, 2},
+      {"tok/s", "throughput_tok_s", 1, 0},
       {"norm.lat s/tok", "normalized_latency_s_per_tok", 1, 4},
-      {"ttft p50 s", "ttft_p50_s", 1, 3},           {"tpot p50 ms", "tpot_p50_s", 1000, 1},
-      {"batch", "mean_batch_size", 1, 1},           {"kv tok%", "kv_token_states_frac", 100, 1},
-      {"kv res%", "kv_reserved_frac", 100, 1},      {"kv int%", "kv_internal_frag_frac", 100, 1},
-      {"kv ext%", "kv_external_frag_frac", 100, 1}, {"kv free%", "kv_free_frac", 100, 1},
-      {"preempt", "num_preemptions", 1, 0},         {"rejected", "num_rejected", 1, 0},
+      {"ttft p50 s", "ttft_p50_s", 1, 3},
+      {"tpot p50 ms", "tpot_p50_s", 1000, 1},
+      {"batch", "mean_batch_size", 1, 1},
+      {"kv tok%", "kv_token_states_frac", 100, 1},
+      {"kv res%", "kv_reserved_frac", 100, 1},
+      {"kv int%", "kv_internal_frag_frac", 100, 1},
+      {"kv ext%", "kv_external_frag_frac", 100, 1},
+      {"kv free%", "kv_free_frac", 100, 1},
+      {"preempt", "num_preemptions", 1, 0},
+      {"rejected", "num_rejected", 1, 0},
   };
   size_t label_width = 5;
   for (const RunResult& p : points) label_width = std::max(label_width, p.label.size());
   std::ostringstream out;
   out << std::left << std::setw(static_cast<int>(label_width)) << "point";
-  for (const Col& c : cols) out << "  " << std::right << std::setw(static_cast<int>(std::max<size_t>(8, std::string(c.header).size()))) << c.header;
+  for (const Col& c : cols)
+    out << "  " << std::right
+        << std::setw(static_cast<int>(std::max<size_t>(8, std::string(c.header).size())))
+        << c.header;
   out << "\n";
   for (const RunResult& p : points) {
-    out << std::left << std::setw(static_cast<int>(label_width)) << (p.label.empty() ? "-" : p.label);
+    out << std::left << std::setw(static_cast<int>(label_width))
+        << (p.label.empty() ? "-" : p.label);
     for (const Col& c : cols) {
       const int w = static_cast<int>(std::max<size_t>(8, std::string(c.header).size()));
       const double v = p.summary.get(c.key) * c.scale;
       std::ostringstream cell;
-      if (std::isfinite(v)) cell << std::fixed << std::setprecision(c.precision) << v; else cell << "-";
+      if (std::isfinite(v))
+        cell << std::fixed << std::setprecision(c.precision) << v;
+      else
+        cell << "-";
       out << "  " << std::right << std::setw(w) << cell.str();
     }
     out << "\n";
@@ -484,7 +537,8 @@ void merge_results_hdf5(const std::string& out, const std::vector<std::string>& 
     std::vector<std::string> names;
     Handle g(H5Gopen2(f.get(), results::kPointsGroup, H5P_DEFAULT), H5Gclose,
              "open points of " + file);
-    check(H5Literate(g.get(), H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_name, &names), "list points of " + file);
+    check(H5Literate(g.get(), H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_name, &names),
+          "list points of " + file);
     for (const std::string& name : names) {
       check_point(f.get(), file, name);
       auto [it, inserted] = points.emplace(name, ShardPoint{file, name});
@@ -507,10 +561,12 @@ void merge_results_hdf5(const std::string& out, const std::vector<std::string>& 
   const std::string partial = out + ".partial";
   try {
     {
-      Handle dst(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose, "create " + partial);
+      Handle dst(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
+                 "create " + partial);
       {
         // The root attributes a sweep's shards share, from the first shard; then what differs.
-        Handle first(H5Fopen(shards.front().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, "open " + shards.front());
+        Handle first(H5Fopen(shards.front().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
+                     "open " + shards.front());
         for (const FieldSpec* f :
              {&results::kKvlabVersion, &results::kFormat, &results::kConfigPath}) {
           if (H5Aexists(first.get(), f->name) <= 0) continue;
@@ -523,13 +579,15 @@ void merge_results_hdf5(const std::string& out, const std::vector<std::string>& 
       write_attribute(dst.get(), results::kSweepSize, sweep_size);
       Handle all(make_group(dst.get(), results::kPointsGroup), H5Gclose, "create group points");
       for (const auto& [name, where] : points) {
-        Handle src(H5Fopen(where.file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, "open " + where.file);
+        Handle src(H5Fopen(where.file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
+                   "open " + where.file);
         const std::string from = std::string(results::kPointsGroup) + "/" + name;
         check(H5Ocopy(src.get(), from.c_str(), all.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT),
               "copy point " + name + " of " + where.file);
       }
     }
-    if (std::rename(partial.c_str(), out.c_str()) != 0) throw std::runtime_error("cannot rename " + partial);
+    if (std::rename(partial.c_str(), out.c_str()) != 0)
+      throw std::runtime_error("cannot rename " + partial);
   } catch (...) {
     std::remove(partial.c_str());
     throw;

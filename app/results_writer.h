@@ -31,6 +31,11 @@ std::string summary_json(const std::vector<RunResult>& points);
 // it, invalid UTF-8 replaced by U+FFFD; a newline at the end.
 std::string json_text(const nlohmann::ordered_json& value);
 
+// Checks, before anything runs, that a result can be written to `path`: its folder exists and
+// is writable, and `path` is not something other than a regular file (a folder, a device).
+// Throws InputError naming the path and `option` (--out, --summary-json).
+void check_output_path(const std::string& path, const std::string& option);
+
 // Writes `text` to `path` atomically (temporary file + rename).
 void write_file_atomically(const std::string& path, const std::string& text);
 

@@ -122,6 +122,10 @@ int run_command(const std::vector<std::string>& args, const std::string& command
   if (out.empty()) out = config.get_string("output.path");
   if (jobs < 0) throw InputError("--jobs", 0, "", "must not be negative");
 
+  // Where results go is checked before anything runs (and by --check), not after the run.
+  check_output_path(out, "--out");
+  if (!summary_path.empty()) check_output_path(summary_path, "--summary-json");
+
   RunOptions run;
   run.jobs = jobs > 0 ? jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   run.shard = parse_shard(shard);

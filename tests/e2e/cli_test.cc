@@ -21,8 +21,9 @@ TEST(Cli, HelpAndList) {
   EXPECT_EQ(run_command(kvlab() + " run --help").exit_code, 0);
   const auto list = run_command(kvlab() + " list");
   EXPECT_EQ(list.exit_code, 0) << list.output;
-  for (const char* name : {"paged", "contiguous", "continuous", "static", "opt-13b", "h100-sxm-80gb",
-                           "length-csv", "azure-csv", "sim", "memory.block_size"}) {
+  for (const char* name :
+       {"paged", "contiguous", "continuous", "static", "opt-13b", "h100-sxm-80gb", "length-csv",
+        "azure-csv", "sim", "memory.block_size"}) {
     EXPECT_NE(list.output.find(name), std::string::npos) << name;
   }
   EXPECT_EQ(run_command(kvlab() + " list nonsense").exit_code, 2);
@@ -32,8 +33,9 @@ TEST(Cli, HelpAndList) {
 TEST(Cli, QuickstartAtReducedSizeWritesResults) {
   const std::string out = temp_path("cli_quickstart.h5"), json = temp_path("cli_quickstart.json");
   std::remove(out.c_str());
-  const auto r = run_command(kvlab() + " run " + e2e::source_path("experiments/quickstart.ini") +
-                             " --set workload.num_requests=150 --out " + out + " --summary-json " + json);
+  const auto r =
+      run_command(kvlab() + " run " + e2e::source_path("experiments/quickstart.ini") +
+                  " --set workload.num_requests=150 --out " + out + " --summary-json " + json);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("memory.policy=paged"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("memory.policy=contiguous"), std::string::npos) << r.output;
@@ -45,9 +47,9 @@ TEST(Cli, QuickstartAtReducedSizeWritesResults) {
 
 struct BadInput {
   const char* name;
-  std::string ini;         // the experiment file's text ({TRACE} is replaced by a trace path)
-  std::string trace;       // a trace file's text, or empty
-  std::string expected;    // must appear in the error ({FILE}, {TRACE} replaced)
+  std::string ini;       // the experiment file's text ({TRACE} is replaced by a trace path)
+  std::string trace;     // a trace file's text, or empty
+  std::string expected;  // must appear in the error ({FILE}, {TRACE} replaced)
 };
 
 class CliBadInput : public testing::TestWithParam<BadInput> {};
@@ -58,14 +60,16 @@ TEST_P(CliBadInput, FailsClearlyAndWritesNothing) {
   std::system(("mkdir -p " + dir).c_str());
   const std::string ini = dir + "/exp.ini", trace = dir + "/trace.csv", out = dir + "/out.h5";
   auto fill = [&](std::string s) {
-    for (auto [key, value] : {std::pair<std::string, std::string>{"{TRACE}", trace}, {"{FILE}", ini}}) {
+    for (auto [key, value] :
+         {std::pair<std::string, std::string>{"{TRACE}", trace}, {"{FILE}", ini}}) {
       for (size_t at; (at = s.find(key)) != std::string::npos;) s.replace(at, key.size(), value);
     }
     return s;
   };
   if (!b.trace.empty()) write_file(trace, b.trace);
   write_file(ini, fill(b.ini));
-  const auto r = run_command(kvlab() + " run " + ini + " --out " + out + " --summary-json " + dir + "/s.json");
+  const auto r =
+      run_command(kvlab() + " run " + ini + " --out " + out + " --summary-json " + dir + "/s.json");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find(fill(b.expected)), std::string::npos) << r.output;
   EXPECT_FALSE(file_exists(out));
@@ -80,15 +84,18 @@ INSTANTIATE_TEST_SUITE_P(
     Cases, CliBadInput,
     testing::Values(
         BadInput{"unknown_policy", kWorkload + "[memory]\npolicy = pagged\n", kGoodTrace,
-                 "{FILE}:5: field 'memory.policy': unknown memory policy 'pagged' (did you mean 'paged'?; known: "},
+                 "{FILE}:5: field 'memory.policy': unknown memory policy 'pagged' (did you mean "
+                 "'paged'?; known: "},
         BadInput{"unknown_key", kWorkload + "[scheduler]\nmax_seqs = 4\n", kGoodTrace,
                  "{FILE}:5: field 'scheduler.max_seqs': unknown key"},
-        BadInput{"misspelled_key", kWorkload + "[memory]\nblok_size = 8\n", kGoodTrace,
-                 "{FILE}:5: field 'memory.blok_size': unknown key (did you mean 'memory.block_size'?; "
-                 "known in [memory]: policy, capacity_slots, "},
-        BadInput{"unknown_section", kWorkload + "[memroy]\nblock_size = 8\n", kGoodTrace,
-                 "{FILE}:4: unknown section [memroy] (did you mean [memory]?; known sections: workload, "
-                 "model, hardware, memory, scheduler, backend, output, sweep)"},
+        BadInput{
+            "misspelled_key", kWorkload + "[memory]\nblok_size = 8\n", kGoodTrace,
+            "{FILE}:5: field 'memory.blok_size': unknown key (did you mean 'memory.block_size'?; "
+            "known in [memory]: policy, capacity_slots, "},
+        BadInput{
+            "unknown_section", kWorkload + "[memroy]\nblock_size = 8\n", kGoodTrace,
+            "{FILE}:4: unknown section [memroy] (did you mean [memory]?; known sections: workload, "
+            "model, hardware, memory, scheduler, backend, output, sweep)"},
         BadInput{"bad_number", kWorkload + "[memory]\nblock_size = 16x\n", kGoodTrace,
                  "{FILE}:5: field 'memory.block_size'"},
         BadInput{"bad_block_size", kWorkload + "[memory]\nblock_size = 1024\n", kGoodTrace,
@@ -101,22 +108,28 @@ INSTANTIATE_TEST_SUITE_P(
                  "{TRACE}:3"},
         BadInput{"negative_length", kWorkload, "num_prefill_tokens,num_decode_tokens\n10,5\n-4,3\n",
                  "{TRACE}:3"},
-        BadInput{"missing_column", kWorkload, "num_prefill_tokens,num_decode_tokens\n10\n", "{TRACE}:2"},
+        BadInput{"missing_column", kWorkload, "num_prefill_tokens,num_decode_tokens\n10\n",
+                 "{TRACE}:2"},
         BadInput{"empty_trace", kWorkload, "num_prefill_tokens,num_decode_tokens\n", "{TRACE}"},
-        BadInput{"missing_trace", "[workload]\ntrace = /nonexistent/t.csv\n", "", "/nonexistent/t.csv"},
-        BadInput{"model_too_big", kWorkload + "[model]\nname = llama-2-70b\n[hardware]\nname = a10g\n",
-                 kGoodTrace, "no room for a KV cache"},
+        BadInput{"missing_trace", "[workload]\ntrace = /nonexistent/t.csv\n", "",
+                 "/nonexistent/t.csv"},
+        BadInput{"model_too_big",
+                 kWorkload + "[model]\nname = llama-2-70b\n[hardware]\nname = a10g\n", kGoodTrace,
+                 "no room for a KV cache"},
         BadInput{"bad_sweep_key", kWorkload + "[sweep]\nmemory.polcy = a, b\n", kGoodTrace,
                  "{FILE}:5: field 'memory.polcy'"},
         BadInput{"bad_swept_value",
                  kWorkload + "arrival = burst\n[sweep]\nmemory.block_size = 16, 1024\n", kGoodTrace,
                  "{FILE}:6: field 'memory.block_size'"},
-        BadInput{"zipped_tuple_too_short",
-                 kWorkload + "[sweep]\nmemory.policy + memory.reservation = contiguous:max, paged\n",
-                 kGoodTrace, "{FILE}:5: field 'sweep.memory.policy + memory.reservation'"},
-        BadInput{"zipped_key_swept_twice",
-                 kWorkload + "[sweep]\nmemory.policy = paged\nmemory.policy+memory.reservation = paged:max\n",
-                 kGoodTrace, "swept twice (also in sweep.memory.policy on line 5)"}),
+        BadInput{
+            "zipped_tuple_too_short",
+            kWorkload + "[sweep]\nmemory.policy + memory.reservation = contiguous:max, paged\n",
+            kGoodTrace, "{FILE}:5: field 'sweep.memory.policy + memory.reservation'"},
+        BadInput{
+            "zipped_key_swept_twice",
+            kWorkload +
+                "[sweep]\nmemory.policy = paged\nmemory.policy+memory.reservation = paged:max\n",
+            kGoodTrace, "swept twice (also in sweep.memory.policy on line 5)"}),
     [](const testing::TestParamInfo<BadInput>& info) { return std::string(info.param.name); });
 
 TEST(Cli, BadCommandLinesAreUsageErrors) {
@@ -129,12 +142,38 @@ TEST(Cli, BadCommandLinesAreUsageErrors) {
   EXPECT_FALSE(file_exists(temp_path("never.h5")));
 }
 
+// Where results go is checked before anything runs, and by --check (issue 15, item 7): a
+// missing folder, a folder or a device as the target, a summary JSON that cannot be written.
+TEST(Cli, UnwritableOutputsAreRefusedBeforeTheRun) {
+  const std::string exp = e2e::source_path("experiments/quickstart.ini");
+  const std::string good = temp_path("never_written.h5");
+  const std::pair<std::string, std::string> cases[] = {
+      {"--out /nonexistent_kvlab/dir/x.h5",
+       "/nonexistent_kvlab/dir/x.h5: field '--out': the folder /nonexistent_kvlab/dir does not "
+       "exist"},
+      {"--out /nonexistent_kvlab/dir/x.h5 --check", "field '--out': the folder"},
+      {"--out /dev/null", "/dev/null: field '--out': exists and is not a regular file"},
+      {"--out " + good + " --summary-json /nonexistent_kvlab/s.json",
+       "/nonexistent_kvlab/s.json: field '--summary-json': the folder /nonexistent_kvlab does not "
+       "exist"},
+  };
+  for (const auto& [options, expected] : cases) {
+    const auto r =
+        run_command(kvlab() + " run " + exp + " --set workload.num_requests=10 " + options);
+    EXPECT_EQ(r.exit_code, 1) << options << "\n" << r.output;
+    EXPECT_NE(r.output.find(expected), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("internal error"), std::string::npos) << r.output;
+    EXPECT_FALSE(file_exists(good)) << options;
+  }
+}
+
 // A misspelled name on the command line: exit 1, the error blames --set and suggests the name.
 TEST(Cli, MisspelledOverridesSuggestTheKnownName) {
   const std::string out = temp_path("never_misspelled.h5");
   const std::pair<const char*, const char*> cases[] = {
       {"memory.policy=pagd",
-       "--set: field 'memory.policy': unknown memory policy 'pagd' (did you mean 'paged'?; known: "},
+       "--set: field 'memory.policy': unknown memory policy 'pagd' (did you mean 'paged'?; "
+       "known: "},
       {"memory.blok_size=8",
        "--set: field 'memory.blok_size': unknown key (did you mean 'memory.block_size'?; known in "
        "[memory]: policy, capacity_slots, "},
@@ -157,7 +196,8 @@ TEST(Cli, CheckValidatesEveryPointAndWritesNothing) {
   const std::string base = kvlab() + " run " + e2e::source_path("experiments/memory_waste.ini") +
                            " --check --out " + out + " --summary-json " + json;
   const auto ok = run_command(
-      base + " --set 'sweep.memory.policy+memory.reservation=contiguous:max,contiguous:oracle,paged:max'");
+      base +
+      " --set 'sweep.memory.policy+memory.reservation=contiguous:max,contiguous:oracle,paged:max'");
   ASSERT_EQ(ok.exit_code, 0) << ok.output;
   EXPECT_NE(ok.output.find("check passed: 3 point(s)"), std::string::npos) << ok.output;
   EXPECT_NE(ok.output.find("contiguous(oracle)"), std::string::npos) << ok.output;
@@ -176,10 +216,12 @@ TEST(Cli, CheckValidatesEveryPointAndWritesNothing) {
 }
 
 TEST(Cli, SweepDatasetsAreTheSameWithAnyJobsAndAsMergedShards) {
-  const std::string base = kvlab() + " run " + e2e::source_path("experiments/quickstart.ini") +
-                           " -q --set workload.num_requests=120 --set sweep.memory.block_size=8,32 ";
+  const std::string base =
+      kvlab() + " run " + e2e::source_path("experiments/quickstart.ini") +
+      " -q --set workload.num_requests=120 --set sweep.memory.block_size=8,32 ";
   const std::string one = temp_path("sweep_j1.h5"), two = temp_path("sweep_j2.h5");
-  const std::string s0 = temp_path("sweep_s0.h5"), s1 = temp_path("sweep_s1.h5"), s2 = temp_path("sweep_s2.h5");
+  const std::string s0 = temp_path("sweep_s0.h5"), s1 = temp_path("sweep_s1.h5"),
+                    s2 = temp_path("sweep_s2.h5");
   const std::string merged = temp_path("sweep_merged.h5");
   ASSERT_EQ(run_command(base + "--jobs 1 --out " + one).exit_code, 0);
   ASSERT_EQ(run_command(base + "--jobs 2 --out " + two).exit_code, 0);
@@ -196,12 +238,15 @@ TEST(Cli, SweepDatasetsAreTheSameWithAnyJobsAndAsMergedShards) {
   // A missing or duplicated shard is an error, and nothing is written.
   const std::string bad = temp_path("sweep_bad.h5");
   EXPECT_EQ(run_command(kvlab() + " merge " + bad + " " + s0 + " " + s1).exit_code, 1);
-  EXPECT_EQ(run_command(kvlab() + " merge " + bad + " " + s0 + " " + s0 + " " + s1 + " " + s2).exit_code, 1);
+  EXPECT_EQ(
+      run_command(kvlab() + " merge " + bad + " " + s0 + " " + s0 + " " + s1 + " " + s2).exit_code,
+      1);
   EXPECT_FALSE(file_exists(bad));
 }
 
 TEST(Cli, TraceStatsOnAShippedSample) {
-  const auto r = run_command(kvlab() + " trace stats " + e2e::source_path("traces/data/azure_conv_sample.csv"));
+  const auto r = run_command(kvlab() + " trace stats " +
+                             e2e::source_path("traces/data/azure_conv_sample.csv"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("4000"), std::string::npos) << r.output;
   EXPECT_EQ(run_command(kvlab() + " trace stats /nonexistent.csv").exit_code, 1);
