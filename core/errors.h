@@ -36,6 +36,12 @@ class InputError : public std::runtime_error {
   // True when the error names a source or a line.
   bool has_location() const { return !source().empty() || line() > 0; }
 
+  // what() is bounded and printable whatever the input quoted in it: control bytes are
+  // escaped (\xNN) and the source and field keep at most kMaxPartBytes, the reason at most
+  // kMaxReasonBytes, the rest counted. The fields keep the text as given.
+  static constexpr size_t kMaxPartBytes = 256;
+  static constexpr size_t kMaxReasonBytes = 1024;
+
   // The same error (field and reason kept) at `source`:`line`, replacing any location it had.
   // For a caller that knows where a value came from, e.g. the file and line of the config key
   // a factory complained about.

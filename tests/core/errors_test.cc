@@ -94,4 +94,18 @@ TEST(InputError, CatchableAsRuntimeError) {
 }
 
 }  // namespace
+// A quoted 5 MB line or a line of terminal escape codes makes a message a user can read: at
+// most kMaxReasonBytes of the reason, control bytes escaped; the fields keep the text whole
+// (issue 15, item 8).
+TEST(InputErrorText, WhatIsBoundedAndPrintable) {
+  const std::string huge(5'000'000, 'x');
+  const InputError big("t.csv", 2, "num_prefill_tokens", "not a number: '" + huge + "'");
+  EXPECT_LT(std::string(big.what()).size(), 1200u);
+  EXPECT_NE(std::string(big.what()).find("more bytes)"), std::string::npos);
+  EXPECT_EQ(big.reason(), "not a number: '" + huge + "'");
+
+  const InputError junk("t.csv", 3, "", std::string("not a number: '\x1b[31mred\x07'"));
+  EXPECT_EQ(std::string(junk.what()), "t.csv:3: not a number: '\\x1b[31mred\\x07'");
+}
+
 }  // namespace kvlab
