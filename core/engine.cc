@@ -17,8 +17,8 @@ constexpr const char* kForkCopyTerm = "fork_copy";
 }  // namespace
 
 struct Engine::State {
-  State(const ExperimentConfig& c, std::unique_ptr<KvCacheManager> k,
-        std::unique_ptr<Scheduler> s, std::unique_ptr<Executor> e)
+  State(const ExperimentConfig& c, std::unique_ptr<KvCacheManager> k, std::unique_ptr<Scheduler> s,
+        std::unique_ptr<Executor> e)
       : config(c), kv(std::move(k)), scheduler(std::move(s)), executor(std::move(e)) {
     wall_clock = executor->is_real() && config.backend.realtime;
     wall_start = std::chrono::steady_clock::now();
@@ -35,12 +35,12 @@ struct Engine::State {
   std::chrono::steady_clock::time_point wall_start;
   double now_s = 0;
 
-  std::vector<std::unique_ptr<SequenceGroup>> groups;   // in arrival order
+  std::vector<std::unique_ptr<SequenceGroup>> groups;  // in arrival order
   std::unordered_map<RequestId, size_t> index_of;
-  size_t next_arrival = 0;                               // first group not yet arrived
+  size_t next_arrival = 0;  // first group not yet arrived
   SchedulerQueues queues;
-  int64_t done = 0;                                      // finished + rejected
-  int64_t idle_steps = 0;                                // consecutive steps without work
+  int64_t done = 0;        // finished + rejected
+  int64_t idle_steps = 0;  // consecutive steps without work
 
   SchedulerOutput plan;
   std::vector<StepRecord> steps;
@@ -128,8 +128,8 @@ struct Engine::State {
   }
 
   std::string describe_deadlock() const {
-    std::string s = "engine deadlock at t=" + std::to_string(now_s) + "s: " +
-                    std::to_string(queues.waiting.size()) + " waiting, " +
+    std::string s = "engine deadlock at t=" + std::to_string(now_s) +
+                    "s: " + std::to_string(queues.waiting.size()) + " waiting, " +
                     std::to_string(queues.running.size()) + " running, " +
                     std::to_string(queues.swapped.size()) + " swapped, nothing can run (" +
                     kv->name() + ", " + std::to_string(kv->free_slots()) + " free slots of " +
@@ -156,7 +156,8 @@ void Engine::add_request(const RequestSpec& spec) {
   check_invariant(s.index_of.count(spec.id) == 0, "request id added twice");
   check_invariant(s.groups.empty() || s.groups.back()->spec.arrival_s <= spec.arrival_s,
                   "requests must be added in arrival order");
-  check_invariant(spec.prompt_len > 0 && spec.output_len > 0, "request with empty prompt or output");
+  check_invariant(spec.prompt_len > 0 && spec.output_len > 0,
+                  "request with empty prompt or output");
   s.index_of[spec.id] = s.groups.size();
   s.groups.push_back(std::make_unique<SequenceGroup>(spec));
 }
@@ -218,11 +219,15 @@ RunResult Engine::run(const std::vector<RequestSpec>& requests,
   int64_t n = 0;
   while (step()) {
     if (progress && (++n % 512) == 0) {
-      progress(EngineProgress{state_->done, static_cast<int64_t>(state_->groups.size()), state_->now_s});
+      progress(
+          EngineProgress{state_->done, static_cast<int64_t>(state_->groups.size()), state_->now_s});
     }
   }
-  if (progress) progress(EngineProgress{state_->done, static_cast<int64_t>(state_->groups.size()), state_->now_s});
-  return result(std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count());
+  if (progress)
+    progress(
+        EngineProgress{state_->done, static_cast<int64_t>(state_->groups.size()), state_->now_s});
+  return result(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count());
 }
 
 RunResult Engine::result(double wall_s) const {
@@ -282,14 +287,22 @@ void Engine::set_audit_every_step(bool on) { state_->audit_every_step = on; }
 
 namespace {
 
-// Creates `name` from `registry`; an unknown name is blamed on `key` (with its file and line),
-// and a factory's error naming a field (InputError::field()) gets that key's file and line.
+// The entry `name` of `registry`; an unknown name is blamed on `key` (with its file and line).
+template <typename R>
+const auto& entry_of(const R& registry, const std::string& name, const Config& config,
+                     const std::string& key) {
+  if (!registry.contains(name)) config.fail(key, registry.unknown_message(name));
+  return registry.entry(name);
+}
+
+// Creates `name` from `registry` (entry_of), and a factory's error naming a field
+// (InputError::field()) gets that key's file and line.
 template <typename R, typename C>
 auto create_from(const R& registry, const std::string& name, const C& component_config,
                  const Config& config, const std::string& key) {
-  if (!registry.contains(name)) config.fail(key, registry.unknown_message(name));
+  const auto& entry = entry_of(registry, name, config, key);
   try {
-    return registry.create(name, component_config);
+    return entry.factory(component_config);
   } catch (const InputError& e) {
     // A factory's error about one of the config's keys, without a location, gets the place
     // the key was set (file and line, or --set).
@@ -306,18 +319,14 @@ void validate_engine_config(const ExperimentConfig& config) {
   const Config& c = config.raw;
   create_from(memory_policies(), config.memory.policy, config.memory, c, "memory.policy");
   create_from(schedulers(), config.scheduler.batching, config.scheduler, c, "scheduler.batching");
-  if (!executors().contains(config.backend.kind)) {
-    c.fail("backend.kind", executors().unknown_message(config.backend.kind));
-  }
+  entry_of(executors(), config.backend.kind, c, "backend.kind");
 }
 
 std::unique_ptr<Engine> make_engine(const ExperimentConfig& resolved,
                                     const ExecutorWrapper& wrap_executor) {
   ExperimentConfig config = resolved;
-  if (!executors().contains(config.backend.kind)) {
-    config.raw.fail("backend.kind", executors().unknown_message(config.backend.kind));
-  }
-  const KvCapacityProbe& probe = executors().entry(config.backend.kind).traits.capacity_probe;
+  const KvCapacityProbe& probe =
+      entry_of(executors(), config.backend.kind, config.raw, "backend.kind").traits.capacity_probe;
   if (config.kv_capacity_derived && probe) {
     // Measured on the device before the manager exists, so the manager and the executor's
     // arena agree on the capacity.
@@ -326,8 +335,8 @@ std::unique_ptr<Engine> make_engine(const ExperimentConfig& resolved,
   }
   const Config& c = config.raw;
   auto kv = create_from(memory_policies(), config.memory.policy, config.memory, c, "memory.policy");
-  auto scheduler =
-      create_from(schedulers(), config.scheduler.batching, config.scheduler, c, "scheduler.batching");
+  auto scheduler = create_from(schedulers(), config.scheduler.batching, config.scheduler, c,
+                               "scheduler.batching");
   std::unique_ptr<Executor> executor =
       create_from(executors(), config.backend.kind, config, c, "backend.kind");
   if (wrap_executor) executor = wrap_executor(std::move(executor));

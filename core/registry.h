@@ -75,9 +75,6 @@ class Registry {
     return out;
   }
 
-  // What the entries are ("memory policy").
-  const std::string& what() const { return what_; }
-
   // "unknown memory policy 'pagd' (did you mean 'paged'?; known: contiguous, paged)"; the
   // suggestion (see did_you_mean) only when a known name is close.
   std::string unknown_message(const std::string& name) const {
