@@ -8,9 +8,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "app/experiment_runner.h"
 #include "core/config.h"
 #include "core/engine.h"
-#include "app/experiment_runner.h"
 #include "sim/calibration.h"
 #include "tests/e2e/e2e_util.h"
 
@@ -69,17 +69,33 @@ TEST(CalibrateCli, SimulatorExperimentIsRefusedNamingBackendKind) {
   EXPECT_NE(r.output.find("real back end"), std::string::npos) << r.output;
 }
 
+// The one point of `config`: the steps calibration records on it, and an ordinary run of the
+// same requests.
+struct Recorded {
+  PreparedPoint point;
+  std::vector<StepSample> samples;
+  RunResult run;
+};
+
+Recorded record_and_run(const Config& config) {
+  std::vector<PreparedPoint> points = prepare_experiment(config, Shard{});
+  EXPECT_EQ(points.size(), 1u);
+  Recorded r{std::move(points.at(0)), {}, {}};
+  const std::vector<RequestSpec> requests =
+      requests_for_backend(r.point.config, r.point.workload->requests);
+  r.samples = collect_step_samples(r.point.config, requests);
+  r.run = make_engine(r.point.config)->run(requests);
+  return r;
+}
+
 // The recorded shapes are the steps the engine ran: the same counts per step as the per-step
 // table of an ordinary run (cpu_tiny's requests all arrive at t = 0, so the schedule does not
 // depend on step times), read before the step advanced the sequences.
 TEST(CalibrateCli, SamplesAreTheStepsOfAnOrdinaryRun) {
-  const Config config = Config::load(e2e::source_path("experiments/cpu_tiny.ini"));
-  const std::vector<PreparedPoint> points = prepare_experiment(config, Shard{});
-  ASSERT_EQ(points.size(), 1u);
-  const PreparedPoint& p = points[0];
-  const std::vector<RequestSpec> requests = requests_for_backend(p.config, p.workload->requests);
-  const std::vector<StepSample> samples = collect_step_samples(p.config, requests);
-  const RunResult run = make_engine(p.config)->run(requests);
+  const Recorded r = record_and_run(Config::load(e2e::source_path("experiments/cpu_tiny.ini")));
+  const std::vector<StepSample>& samples = r.samples;
+  const RunResult& run = r.run;
+  const PreparedPoint& p = r.point;
   ASSERT_EQ(samples.size(), run.steps.size());
   int64_t sampled_rows = 0;
   for (size_t i = 0; i < samples.size(); ++i) {
@@ -109,12 +125,10 @@ TEST(CalibrateCli, ForkCopiesJoinTheSampleOfTheStepThatForks) {
   config.set("memory.reservation", "oracle");
   config.set("workload.n", "2");
   config.set("workload.num_requests", "8");
-  const std::vector<PreparedPoint> points = prepare_experiment(config, Shard{});
-  ASSERT_EQ(points.size(), 1u);
-  const PreparedPoint& p = points[0];
-  const std::vector<RequestSpec> requests = requests_for_backend(p.config, p.workload->requests);
-  const std::vector<StepSample> samples = collect_step_samples(p.config, requests);
-  const RunResult run = make_engine(p.config)->run(requests);
+  const Recorded r = record_and_run(config);
+  const std::vector<StepSample>& samples = r.samples;
+  const RunResult& run = r.run;
+  const PreparedPoint& p = r.point;
   ASSERT_EQ(samples.size(), run.steps.size());
   int64_t copied = 0;
   for (size_t i = 0; i < samples.size(); ++i) {
