@@ -9,6 +9,7 @@
 #include "core/scheduler.h"
 #include "core/workload.h"
 #include "kernels/cpu_executor.h"
+#include "policies/eviction/eviction.h"
 #include "policies/memory/contiguous.h"
 #include "policies/memory/paged.h"
 #include "policies/scheduling/preemption_rules.h"
@@ -29,6 +30,7 @@ void register_builtins() {
     // keys that choose a policy).
     for (const KeySpec& key : experiment_keys()) config_keys().add(key, "application");
 
+    register_eviction_policies(eviction_policies());
     register_paged(memory_policies());
     register_contiguous(memory_policies());
 

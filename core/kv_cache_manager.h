@@ -61,11 +61,15 @@ struct KvLayout {
   }
 };
 
-// What the capacity holds, in slots; the five parts sum to capacity (vLLM paper, Fig. 2).
-//  token_states:  KV of tokens already computed (a slot shared by forked samples counts once)
+// What the capacity holds, in slots; the six parts sum to capacity (vLLM paper, Fig. 2, plus
+// the prefix cache).
+//  token_states:  KV of tokens already computed (a slot shared by forked samples, or by
+//                 requests sharing a cached prefix, counts once)
 //  reserved:      held for tokens the request will still produce (up to its true final length)
 //  internal_frag: held but never to be used (past the request's true final length)
 //  external_frag: free, but in gaps too small for the head-of-line waiting request
+//  cached:        prefix cache: blocks of computed KV no running request holds, kept for
+//                 requests that may reuse them and given up (evicted) when a block is needed
 //  free:          the rest
 struct MemoryBreakdown {
   int64_t token_states = 0;
@@ -74,8 +78,21 @@ struct MemoryBreakdown {
   int64_t external_frag = 0;
   int64_t free = 0;
   int64_t capacity = 0;
-  int64_t sum() const { return token_states + reserved + internal_frag + external_frag + free; }
+  int64_t cached = 0;
+  int64_t sum() const {
+    return token_states + reserved + internal_frag + external_frag + cached + free;
+  }
   friend bool operator==(const MemoryBreakdown&, const MemoryBreakdown&) = default;
+};
+
+// A prefix cache's counters since the manager was created (all 0 for a manager without one).
+struct PrefixCacheStats {
+  bool enabled = false;
+  int32_t block_size = 0;
+  int64_t cached_blocks = 0;     // now: device blocks findable by content (in use or not)
+  int64_t evictable_blocks = 0;  // now: of which no sequence holds
+  int64_t hit_blocks = 0;        // blocks admissions found cached
+  int64_t evicted_blocks = 0;    // cached blocks given up for new allocations
 };
 
 // What a memory policy is created from: the arena and pool sizes and context window every
@@ -102,8 +119,25 @@ class KvCacheManager {
   // not fit even in an empty arena at its full length (prompt + output for every sample).
   virtual AllocStatus can_admit(const SequenceGroup& group) const = 0;
   // REQUIRES: can_admit(group) == kOk. Allocates slots for every unfinished sequence's
-  // num_tokens() (and what a not-yet-forked group's n - 1 future samples need).
+  // num_tokens() (and what a not-yet-forked group's n - 1 future samples need). A manager
+  // with a prefix cache gives each sequence the cached blocks that begin it (shared, not
+  // copied) and allocates only the rest; the scheduler then starts the sequence at
+  // cached_prefix(seq) computed tokens.
   virtual void admit(const SequenceGroup& group) = 0;
+
+  // Prefix caching. For a sequence admit() has just given memory: how many of its leading
+  // tokens already have their KV (whole cached blocks; never all its tokens, so the step
+  // that computes the rest produces logits). Managers without a cache answer 0, and so does
+  // every manager for a sequence it holds no memory for.
+  virtual int32_t cached_prefix(const Sequence& /*seq*/) const { return 0; }
+  // The tokens admit() would find cached for `seq` (not held yet) if it ran now: what the
+  // scheduler budgets prefill by. Managers without a cache answer 0.
+  virtual int32_t probe_cached_prefix(const Sequence& /*seq*/) const { return 0; }
+  // `seq`'s num_computed has advanced (a step computed its tokens): a prefix cache makes its
+  // newly full blocks findable. Called by the scheduler after every step, for every sequence
+  // that computed tokens.
+  virtual void on_computed(const Sequence& /*seq*/) {}
+  virtual PrefixCacheStats prefix_cache_stats() const { return {}; }
 
   // Can every unfinished running sequence of `group` get one more slot right now?
   virtual bool can_append(const SequenceGroup& group) const = 0;

@@ -38,8 +38,25 @@ struct RequestSpec {
                              // ignore_eos: the measurement knows it, policies other than
                              // contiguous/oracle must not use it to decide anything
   int32_t n = 1;             // parallel samples sharing the prompt
-  std::vector<uint64_t> prefix_hashes;  // block hashes of the prompt (Mooncake), may be empty
+  // What the tokens are, for prefix caching, when token ids are not given (the simulator):
+  // tokens [0, named_len) are named by prefix_hashes, prefix_hash_tokens tokens to an entry
+  // (token p by entry p / prefix_hash_tokens); requests whose entries agree up to and
+  // including p's hold the same tokens up to p. Tokens past named_len are the request's own.
+  // named_len may pass prompt_len: the first sample's answer is then named too (a multi-turn
+  // conversation, whose next turn's prompt contains this answer). Sources: Mooncake (512
+  // tokens an entry, the prompt named), multi-turn ShareGPT (one entry, the conversation, over
+  // the prompt and the answer), a shared system prompt (one entry over its tokens). See
+  // core/block_hash.h for how a KV block's identity follows.
+  std::vector<uint64_t> prefix_hashes;
+  int32_t prefix_hash_tokens = 512;
+  int32_t named_len = 0;
   std::vector<int32_t> prompt_tokens;   // token ids for real back ends, may be empty
+  // A conversation's next turn (closed loop): when follows >= 0, this request arrives
+  // think_time_s after request `follows` (an earlier request of the workload) ends (finishes,
+  // or is rejected), not at arrival_s; arrival_s is then only its place in the workload's
+  // order. The Engine sets the actual arrival when the predecessor ends.
+  int64_t follows = -1;
+  double think_time_s = 0.0;
   SamplingParams sampling;
   int64_t source_line = 0;   // line of the trace it came from (0 for generated requests)
 };
@@ -123,6 +140,11 @@ struct SequenceGroup {
   int32_t num_recomputes = 0;
   int32_t num_swaps = 0;       // swap-out events
   int64_t swapped_slots = 0;   // slots moved out and in
+  // Prefix caching (set by the scheduler at admission): prompt tokens whose KV the first
+  // admission found cached (-1: never admitted), and tokens found cached over all admissions
+  // (re-admissions after recompute included): prefill the run did not have to compute.
+  int32_t cached_prompt_tokens = -1;
+  int64_t cached_tokens = 0;
 
   RequestId id() const { return spec.id; }
   bool has_forked() const { return static_cast<int32_t>(seqs.size()) == spec.n; }

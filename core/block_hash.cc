@@ -1,0 +1,96 @@
+#include "core/block_hash.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "core/splitmix.h"
+
+namespace kvlab {
+
+namespace {
+
+uint64_t mix(uint64_t h, uint64_t v) { return splitmix64_mix(h ^ splitmix64(v)); }
+
+enum RunKind : uint64_t { kNamed = 1, kOwnPrompt = 2, kOwnOutput = 3, kTokenIds = 4 };
+
+// The identity of tokens [begin, end) after `parent`, for sample `sample` of `spec` whose ids
+// are `ids` (used when they cover the block).
+uint64_t hash_tokens(uint64_t parent, const RequestSpec& spec, int32_t sample,
+                     const std::vector<int32_t>& ids, int64_t begin, int64_t end) {
+  uint64_t h = parent;
+  if (static_cast<int64_t>(ids.size()) >= end) {
+    h = mix(h, kTokenIds);
+    for (int64_t p = begin; p < end; ++p) {
+      h = mix(h, static_cast<uint64_t>(static_cast<uint32_t>(ids[static_cast<size_t>(p)])));
+    }
+    return h;
+  }
+  const int64_t unit = std::max<int32_t>(1, spec.prefix_hash_tokens);
+  int64_t named_end = std::min<int64_t>(
+      spec.named_len, static_cast<int64_t>(spec.prefix_hashes.size()) * unit);
+  if (sample != 0) named_end = std::min<int64_t>(named_end, spec.prompt_len);
+  int64_t p = begin;
+  while (p < end) {
+    int64_t run_end = end;
+    if (p < named_end) {
+      const int64_t entry = p / unit;
+      run_end = std::min({end, named_end, (entry + 1) * unit});
+      h = mix(mix(h, kNamed), spec.prefix_hashes[static_cast<size_t>(entry)]);
+    } else if (p < spec.prompt_len) {
+      run_end = std::min<int64_t>(end, spec.prompt_len);
+      h = mix(mix(h, kOwnPrompt), static_cast<uint64_t>(spec.id));
+    } else {
+      h = mix(mix(mix(h, kOwnOutput), static_cast<uint64_t>(spec.id)),
+              static_cast<uint64_t>(sample));
+    }
+    h = mix(h, static_cast<uint64_t>(run_end - p));
+    p = run_end;
+  }
+  return h;
+}
+
+}  // namespace
+
+uint64_t block_hash(uint64_t parent, const Sequence& seq, int32_t index, int32_t block_size) {
+  const int64_t begin = int64_t{index} * block_size;
+  const int32_t sample = static_cast<int32_t>(seq.id % kMaxSamples);
+  return hash_tokens(parent, seq.group->spec, sample, seq.token_ids, begin, begin + block_size);
+}
+
+std::vector<uint64_t> request_block_hashes(const RequestSpec& spec, int32_t len,
+                                           int32_t block_size) {
+  std::vector<uint64_t> out;
+  const int32_t blocks = len / block_size;
+  out.reserve(static_cast<size_t>(std::max(0, blocks)));
+  uint64_t h = kRootBlockHash;
+  for (int32_t j = 0; j < blocks; ++j) {
+    const int64_t begin = int64_t{j} * block_size;
+    h = hash_tokens(h, spec, 0, spec.prompt_tokens, begin, begin + block_size);
+    out.push_back(h);
+  }
+  return out;
+}
+
+PrefixReuseBound unbounded_prefix_reuse(const std::vector<RequestSpec>& requests,
+                                        int32_t block_size) {
+  PrefixReuseBound bound;
+  std::unordered_set<uint64_t> seen;
+  for (const RequestSpec& r : requests) {
+    bound.prompt_tokens += r.prompt_len;
+    const int32_t lookable = max_cached_blocks(r.prompt_len, 0, block_size);
+    bound.prompt_blocks += lookable;
+    // The first sample's final tokens: what the cache holds after the request ran (its answer
+    // is named only when the workload names it; token ids are known only for the prompt).
+    const int32_t final_len =
+        r.prompt_tokens.empty() ? r.prompt_len + r.output_len : r.prompt_len;
+    const std::vector<uint64_t> hashes = request_block_hashes(r, final_len, block_size);
+    int32_t hits = 0;
+    while (hits < lookable && seen.count(hashes[static_cast<size_t>(hits)]) != 0) ++hits;
+    bound.hit_blocks += hits;
+    bound.hit_tokens += int64_t{hits} * block_size;
+    seen.insert(hashes.begin(), hashes.end());
+  }
+  return bound;
+}
+
+}  // namespace kvlab

@@ -1,0 +1,16 @@
+#include "policies/eviction/eviction.h"
+
+namespace kvlab {
+
+void register_lru_eviction(EvictionPolicyRegistry& registry);  // lru.cc
+
+EvictionPolicyRegistry& eviction_policies() {
+  static EvictionPolicyRegistry registry("eviction policy");
+  return registry;
+}
+
+void register_eviction_policies(EvictionPolicyRegistry& registry) {
+  register_lru_eviction(registry);
+}
+
+}  // namespace kvlab
