@@ -104,6 +104,13 @@ ExperimentConfig resolve_experiment(const Config& c) {
   // [memory]: capacity and pool sizes; a policy reads its own keys from its settings.
   MemoryConfig& m = e.memory;
   m.policy = c.get_choice("memory.policy");
+  if (c.get_bool("memory.prefix_caching") &&
+      !memory_policies().entry(m.policy).traits.prefix_caching) {
+    c.fail("memory.prefix_caching",
+           "memory policy '" + m.policy +
+               "' cannot share KV between requests, so it cannot cache prefixes (policies that "
+               "can: paged); set memory.prefix_caching = false or choose such a policy");
+  }
   m.max_seq_len = e.model.max_seq_len;
   m.settings = c;
   e.swap_space_gb = c.get_double("memory.swap_space_gb");

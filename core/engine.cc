@@ -4,9 +4,11 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <queue>
 #include <thread>
 #include <unordered_map>
 
+#include "core/block_hash.h"
 #include "core/errors.h"
 
 namespace kvlab {
@@ -37,7 +39,13 @@ struct Engine::State {
 
   std::vector<std::unique_ptr<SequenceGroup>> groups;  // in arrival order
   std::unordered_map<RequestId, size_t> index_of;
+  // Arrivals: groups in order from next_arrival (a follower, RequestSpec::follows, is skipped
+  // there), and followers whose predecessor has ended, by (arrival, index).
   size_t next_arrival = 0;  // first group not yet arrived
+  std::unordered_map<size_t, std::vector<size_t>> followers_of;  // predecessor index -> followers
+  using Arrival = std::pair<double, size_t>;
+  std::priority_queue<Arrival, std::vector<Arrival>, std::greater<>> released;
+  PrefixCacheStats last_cache;  // the manager's counters after the previous step
   SchedulerQueues queues;
   int64_t done = 0;        // finished + rejected
   int64_t idle_steps = 0;  // consecutive steps without work
@@ -52,16 +60,60 @@ struct Engine::State {
   }
   bool all_done() const { return done == static_cast<int64_t>(groups.size()); }
 
+  void skip_followers() {
+    while (next_arrival < groups.size() && groups[next_arrival]->spec.follows >= 0) ++next_arrival;
+  }
+  bool arrival_pending() {
+    skip_followers();
+    return next_arrival < groups.size() || !released.empty();
+  }
+  // REQUIRES: arrival_pending(). The next group to arrive: the earlier of the two sources.
+  Arrival next_arrival_of() {
+    skip_followers();
+    if (released.empty()) return {groups[next_arrival]->spec.arrival_s, next_arrival};
+    if (next_arrival >= groups.size()) return released.top();
+    const Arrival in_order{groups[next_arrival]->spec.arrival_s, next_arrival};
+    return released.top() < in_order ? released.top() : in_order;
+  }
+
   void admit_arrivals() {
-    while (next_arrival < groups.size() && groups[next_arrival]->spec.arrival_s <= now_s) {
-      queues.waiting.push_back(groups[next_arrival].get());
-      ++next_arrival;
+    if (released.empty()) {  // the common case: no conversations waiting on a turn
+      while (next_arrival < groups.size() && groups[next_arrival]->spec.arrival_s <= now_s) {
+        if (groups[next_arrival]->spec.follows < 0) {
+          queues.waiting.push_back(groups[next_arrival].get());
+        }
+        ++next_arrival;
+      }
+      return;
+    }
+    while (arrival_pending()) {
+      const Arrival a = next_arrival_of();
+      if (a.first > now_s) break;
+      if (!released.empty() && released.top() == a) {
+        released.pop();
+      } else {
+        ++next_arrival;
+      }
+      queues.waiting.push_back(groups[a.second].get());
+    }
+  }
+
+  // `g` ended (finished or rejected) at `t`: the turns that follow it arrive after their think
+  // time.
+  void release_followers(const SequenceGroup& g, double t) {
+    if (followers_of.empty()) return;
+    const auto it = followers_of.find(index_of.at(g.id()));
+    if (it == followers_of.end()) return;
+    for (size_t f : it->second) {
+      SequenceGroup& follower = *groups[f];
+      follower.spec.arrival_s = t + follower.spec.think_time_s;
+      released.emplace(follower.spec.arrival_s, f);
     }
   }
 
   // Moves the clock to the next arrival (nothing can run before it).
   void wait_for_next_arrival() {
-    const double t = groups[next_arrival]->spec.arrival_s;
+    const double t = next_arrival_of().first;
     if (wall_clock) {
       const double delay = t - wall_now();
       if (delay > 0) std::this_thread::sleep_for(std::chrono::duration<double>(delay));
@@ -79,14 +131,20 @@ struct Engine::State {
       if (g.first_scheduled_s < 0) g.first_scheduled_s = start;
       if (chunk.samples && g.first_token_s < 0) g.first_token_s = now_s;
     }
-    for (SequenceGroup* g : update.finished) g->finish_s = now_s;
+    for (SequenceGroup* g : update.finished) {
+      g->finish_s = now_s;
+      release_followers(*g, now_s);
+    }
     done += static_cast<int64_t>(update.finished.size());
   }
 
   // `fork_copies` ran after the plan, for `copy_s` seconds, in the same step.
   void record_step(double start, const StepResult& result, const std::vector<KvCopy>& fork_copies,
-                   double copy_s, const MemoryBreakdown& memory) {
+                   double copy_s, const MemoryBreakdown& memory, const PrefixCacheStats& cache) {
     StepRecord r;
+    r.cached_blocks = cache.cached_blocks;
+    r.cache_hit_blocks = cache.hit_blocks - last_cache.hit_blocks;
+    r.evicted_blocks = cache.evicted_blocks - last_cache.evicted_blocks;
     r.time_s = start;
     r.duration_s = result.duration_s + copy_s;
     r.batch_size = plan.batch_size();
@@ -158,6 +216,12 @@ void Engine::add_request(const RequestSpec& spec) {
                   "requests must be added in arrival order");
   check_invariant(spec.prompt_len > 0 && spec.output_len > 0,
                   "request with empty prompt or output");
+  if (spec.follows >= 0) {
+    const auto it = s.index_of.find(spec.follows);
+    check_invariant(it != s.index_of.end(), "a request follows one not added before it");
+    check_invariant(spec.think_time_s >= 0, "a follower with a negative think time");
+    s.followers_of[it->second].push_back(s.groups.size());
+  }
   s.index_of[spec.id] = s.groups.size();
   s.groups.push_back(std::make_unique<SequenceGroup>(spec));
 }
@@ -168,7 +232,7 @@ bool Engine::step() {
   if (s.wall_clock) s.now_s = std::max(s.now_s, s.wall_now());
   s.admit_arrivals();
   if (s.queues.waiting.empty() && s.queues.running.empty() && s.queues.swapped.empty()) {
-    check_invariant(s.next_arrival < s.groups.size(), "requests left but none queued or arriving");
+    check_invariant(s.arrival_pending(), "requests left but none queued or arriving");
     s.wait_for_next_arrival();
     s.admit_arrivals();
   }
@@ -178,6 +242,7 @@ bool Engine::step() {
     r.group->status = GroupStatus::kRejected;
     if (r.group->reject_reason.empty()) r.group->reject_reason = r.reason;
     ++s.done;
+    s.release_followers(*r.group, s.now_s);
   }
 
   if (!s.plan.has_work()) {
@@ -185,7 +250,7 @@ bool Engine::step() {
                          !s.plan.swap_in.empty() || !s.plan.swap_out.empty();
     if (!changed && s.queues.running.empty()) {
       // Nothing runs and nothing changed: only a future arrival can unblock us.
-      if (s.next_arrival < s.groups.size()) {
+      if (s.arrival_pending()) {
         s.wait_for_next_arrival();
         return true;
       }
@@ -207,7 +272,11 @@ bool Engine::step() {
       update.fork_copies.empty() ? 0.0 : s.executor->copy_within(update.fork_copies);
   s.now_s = s.wall_clock ? std::max(start, s.wall_now()) : start + (result.duration_s + copy_s);
   s.measure(update, start);
-  if (s.config.record_steps) s.record_step(start, result, update.fork_copies, copy_s, memory);
+  const PrefixCacheStats cache = s.kv->prefix_cache_stats();
+  if (s.config.record_steps) {
+    s.record_step(start, result, update.fork_copies, copy_s, memory, cache);
+  }
+  s.last_cache = cache;
   if (s.audit_every_step) kv.audit();
   return true;
 }
@@ -264,7 +333,16 @@ RunResult Engine::result(double wall_s) const {
                 : g.status == GroupStatus::kRejected ? RequestOutcome::kRejected
                                                      : RequestOutcome::kUnfinished;
     r.reject_reason = g.reject_reason;
+    r.cached_prompt_tokens = g.cached_prompt_tokens;
+    r.cached_tokens = g.cached_tokens;
     out.requests.push_back(std::move(r));
+  }
+  out.prefix_cache = s.kv->prefix_cache_stats();
+  if (out.prefix_cache.enabled) {
+    std::vector<RequestSpec> specs;
+    specs.reserve(s.groups.size());
+    for (const auto& gp : s.groups) specs.push_back(gp->spec);
+    out.prefix_bound = unbounded_prefix_reuse(specs, out.prefix_cache.block_size);
   }
   if (out.has_token_ids) out.output_digest = output_digest(out.requests);
   out.summary = summarize(out, s.kv->capacity_slots(), wall_s);

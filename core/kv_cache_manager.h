@@ -185,6 +185,10 @@ struct MemoryPolicyTraits {
   // ceil(n / unit) transfers (paged: the block size, since blocks are scattered); 0 means one
   // transfer per KvCopy range (contiguous regions move whole). Cost models price swaps by it.
   std::function<int64_t(const MemoryConfig&)> swap_unit_slots;
+  // Whether it can share KV between requests by content (memory.prefix_caching = true). The
+  // application refuses prefix caching with a policy that cannot (contiguous: one region per
+  // request, nothing to share); such a policy answers cached_prefix() with 0.
+  bool prefix_caching = false;
 };
 
 using MemoryPolicyRegistry = Registry<KvCacheManager, MemoryConfig, MemoryPolicyTraits>;

@@ -47,6 +47,9 @@ Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s
   for (const RequestRecord& r : result.requests) {
     first_arrival = std::min(first_arrival, r.arrival_s);
     t.preemptions += r.num_preemptions;
+    t.prompt_tokens += r.prompt_len;
+    t.cached_prompt_tokens += std::max(0, r.cached_prompt_tokens);
+    t.cached_tokens += r.cached_tokens;
     if (r.outcome == RequestOutcome::kRejected) {
       ++t.rejected;
       continue;
@@ -77,6 +80,7 @@ Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s
     t.memory_time[2] += w * m.internal_frag / cap;
     t.memory_time[3] += w * m.external_frag / cap;
     t.memory_time[4] += w * m.free / cap;
+    t.memory_time[5] += w * m.cached / cap;
   }
   double mean = 0;
   for (double v : normalized) mean += v;

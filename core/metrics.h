@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/block_hash.h"
 #include "core/kv_cache_manager.h"
 #include "core/workload.h"
 
@@ -31,6 +32,11 @@ struct StepRecord {
   int64_t swap_out_bytes = 0;
   int64_t swap_in_bytes = 0;
   int64_t copy_bytes = 0;     // copy-on-write, and the fork copies run in this step
+  // Prefix caching (0 without it): findable blocks after the step, and blocks found cached
+  // and evicted during it.
+  int64_t cached_blocks = 0;
+  int64_t cache_hit_blocks = 0;
+  int64_t evicted_blocks = 0;
   // Seconds, indexed like RunResult::term_names: the executor's terms, and "fork_copy" (the
   // time of the step's fork copies) in runs whose manager copies for forks.
   std::vector<double> terms;
@@ -54,6 +60,10 @@ struct RequestRecord {
   int32_t num_swaps = 0;
   RequestOutcome outcome = RequestOutcome::kUnfinished;
   std::string reject_reason;
+  // Prefix caching: prompt tokens its first admission found cached (-1: never admitted), and
+  // tokens found cached over all its admissions (re-admissions after recompute included).
+  int32_t cached_prompt_tokens = -1;
+  int64_t cached_tokens = 0;
   std::vector<std::vector<int32_t>> token_ids;  // per sample, real back ends only
 };
 
@@ -76,6 +86,8 @@ struct RunResult {
   Summary summary;
   uint64_t output_digest = 0;                     // real back ends: hash of generated ids
   bool has_token_ids = false;
+  PrefixCacheStats prefix_cache;   // the manager's prefix cache at the end (enabled or not)
+  PrefixReuseBound prefix_bound;   // what an unbounded cache would reach (when enabled)
 };
 
 // What summarize() gathers from a run in one pass over its requests and steps; every summary
@@ -93,7 +105,10 @@ struct RunTotals {
   // memory breakdown's shares of the capacity (token states, reserved, internal fragmentation,
   // external fragmentation, free), as the vLLM paper's Fig. 2 reports the KV cache over a run.
   double step_time = 0, batch_time = 0, running_time = 0;
-  double memory_time[5] = {0, 0, 0, 0, 0};
+  double memory_time[6] = {0, 0, 0, 0, 0, 0};  // ... and [5]: the prefix cache's share
+  // Prefix caching, over all requests: prompt tokens and the blocks a cache could serve
+  // (block_hash.h's max_cached_blocks), and what first admissions found cached.
+  int64_t prompt_tokens = 0, cached_prompt_tokens = 0, cached_tokens = 0;
   // A duration-weighted sum as a time average (0 when no step ran).
   double average(double weighted) const { return step_time > 0 ? weighted / step_time : 0.0; }
 };

@@ -1,6 +1,7 @@
 #include "core/results_schema.h"
 
 #include <cstdio>
+#include <limits>
 #include <type_traits>
 
 namespace kvlab {
@@ -55,6 +56,12 @@ const ColumnSpec<RequestRecord> kRequestColumns[] = {
      request<&RequestRecord::num_swaps>},
     {{"outcome", kI8, "", "how it ended, coded as the group's attribute outcome_codes says"},
      [](const RequestRecord& r) -> Cell { return static_cast<int64_t>(r.outcome); }},
+    {{"cached_prompt_tokens", kI32, "tokens",
+      "prefix cache: prompt tokens its first admission found cached (-1: never admitted)"},
+     request<&RequestRecord::cached_prompt_tokens>},
+    {{"cached_tokens", kI64, "tokens",
+      "prefix cache: tokens found cached over all its admissions (recompute included)"},
+     request<&RequestRecord::cached_tokens>},
     {{"reject_reason", kStr, "", "why it was rejected (\"\" unless rejected)"},
      request<&RequestRecord::reject_reason>},
 };
@@ -85,7 +92,7 @@ const ColumnSpec<StepRecord> kStepColumns[] = {
     {{"num_swapped", kI32, "groups", "groups swapped out, after scheduling"},
      step<&StepRecord::num_swapped>},
     {{"kv_token_states", kI64, "slots",
-      "KV slots holding token states (the five kv_ columns sum to kv_capacity_slots; taken "
+      "KV slots holding token states (the six kv_ columns sum to kv_capacity_slots; taken "
       "after scheduling, before the step runs)"},
      memory<&MemoryBreakdown::token_states>},
     {{"kv_reserved", kI64, "slots", "KV slots reserved for tokens not yet generated"},
@@ -105,6 +112,15 @@ const ColumnSpec<StepRecord> kStepColumns[] = {
      step<&StepRecord::swap_in_bytes>},
     {{"copy_bytes", kI64, "bytes", "KV bytes copied (copy-on-write and fork copies)"},
      step<&StepRecord::copy_bytes>},
+    {{"kv_cached", kI64, "slots",
+      "prefix cache: slots of cached blocks no running request holds (evictable)"},
+     memory<&MemoryBreakdown::cached>},
+    {{"cached_blocks", kI64, "blocks", "prefix cache: blocks findable by content after the step"},
+     step<&StepRecord::cached_blocks>},
+    {{"cache_hit_blocks", kI64, "blocks", "prefix cache: blocks admissions found cached"},
+     step<&StepRecord::cache_hit_blocks>},
+    {{"evicted_blocks", kI64, "blocks", "prefix cache: cached blocks evicted for new ones"},
+     step<&StepRecord::evicted_blocks>},
 };
 
 const ColumnSpec<WorkloadReport> kWorkloadAttributes[] = {
@@ -124,6 +140,9 @@ const ColumnSpec<WorkloadReport> kWorkloadAttributes[] = {
 };
 
 double count(int64_t n) { return static_cast<double>(n); }
+double ratio(int64_t part, int64_t whole) {
+  return whole > 0 ? static_cast<double>(part) / static_cast<double>(whole) : 0.0;
+}
 
 // The order is DESIGN.md's list, then what it needs to be read correctly.
 const SummarySpec kSummaries[] = {
@@ -159,7 +178,7 @@ const SummarySpec kSummaries[] = {
      [](const RunTotals& t) { return t.average(t.memory_time[2]); }},
     {"kv_external_frag_frac", "fraction", "time-weighted share lost to external fragmentation",
      [](const RunTotals& t) { return t.average(t.memory_time[3]); }},
-    {"kv_free_frac", "fraction", "time-weighted share free (the five kv_*_frac sum to 1)",
+    {"kv_free_frac", "fraction", "time-weighted share free (the six kv_*_frac sum to 1)",
      [](const RunTotals& t) { return t.average(t.memory_time[4]); }},
     {"num_preemptions", "count", "preemptions of all requests",
      [](const RunTotals& t) { return count(t.preemptions); }},
@@ -194,6 +213,32 @@ const SummarySpec kSummaries[] = {
     {"mean_running_requests", "requests",
      "requests in the running queue, time-weighted: the paper's \"batched requests\" (Fig. 13)",
      [](const RunTotals& t) { return t.average(t.running_time); }},
+    {"kv_cached_frac", "fraction",
+     "time-weighted share held by the prefix cache's evictable blocks",
+     [](const RunTotals& t) { return t.average(t.memory_time[5]); }},
+    {"prefix_hit_rate", "fraction",
+     "prompt tokens first admissions found cached / prompt tokens, all requests",
+     [](const RunTotals& t) { return ratio(t.cached_prompt_tokens, t.prompt_tokens); }},
+    {"prefix_block_hit_rate", "fraction",
+     "prompt blocks first admissions found cached / prompt blocks a cache could serve (NaN "
+     "without prefix caching)",
+     [](const RunTotals& t) {
+       const PrefixReuseBound& b = t.run->prefix_bound;
+       if (!t.run->prefix_cache.enabled) return std::numeric_limits<double>::quiet_NaN();
+       return ratio(t.cached_prompt_tokens / t.run->prefix_cache.block_size, b.prompt_blocks);
+     }},
+    {"prefix_hit_rate_bound", "fraction",
+     "prefix_hit_rate an unbounded cache would reach on the same requests in the same order "
+     "(NaN without prefix caching)",
+     [](const RunTotals& t) {
+       if (!t.run->prefix_cache.enabled) return std::numeric_limits<double>::quiet_NaN();
+       return ratio(t.run->prefix_bound.hit_tokens, t.run->prefix_bound.prompt_tokens);
+     }},
+    {"prefill_tokens_saved", "tokens",
+     "tokens every admission found cached, re-admissions after recompute included",
+     [](const RunTotals& t) { return count(t.cached_tokens); }},
+    {"num_evicted_blocks", "blocks", "prefix cache: cached blocks evicted",
+     [](const RunTotals& t) { return count(t.run->prefix_cache.evicted_blocks); }},
 };
 
 const FieldSpec kRootAttributes[] = {

@@ -5,7 +5,9 @@
 #include "app/builtins.h"
 
 int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
+  // Before InitGoogleTest: parameterized suites list registered policies (e.g. every eviction
+  // policy) when gtest registers them, inside InitGoogleTest.
   kvlab::register_builtins();
+  ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }

@@ -11,6 +11,7 @@
 #include "core/model_spec.h"
 #include "core/scheduler.h"
 #include "core/workload.h"
+#include "policies/eviction/eviction.h"
 #include "policies/scheduling/preemption_rules.h"
 
 namespace kvlab::cli {
@@ -126,7 +127,10 @@ int list_command(const std::vector<std::string>& args) {
     any = any || yes;
     return yes;
   };
-  if (want("policies")) print_registry("memory policies (memory.policy)", memory_policies());
+  if (want("policies")) {
+    print_registry("memory policies (memory.policy)", memory_policies());
+    print_registry("prefix-cache eviction (memory.eviction)", eviction_policies());
+  }
   if (want("schedulers")) {
     print_registry("schedulers (scheduler.batching)", schedulers());
     print_registry("preemption modes (scheduler.preemption)", preemption_rules());

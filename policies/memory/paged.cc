@@ -6,6 +6,7 @@
 #include <limits>
 #include <memory>
 
+#include "core/block_hash.h"
 #include "core/errors.h"
 
 namespace kvlab {
@@ -46,12 +47,12 @@ int32_t PagedKvCacheManager::BlockPool::allocate() {
   return block;
 }
 
-int32_t PagedKvCacheManager::BlockPool::drop_ref(int32_t block) {
+int32_t PagedKvCacheManager::BlockPool::drop_ref(int32_t block, bool keep) {
   int32_t& r = ref_[static_cast<size_t>(block)];
   if (r <= 0) {
     throw InvariantError("paged: reference dropped on free block " + std::to_string(block));
   }
-  if (--r == 0) free_.push_back(block);
+  if (--r == 0 && !keep) free_.push_back(block);
   return r;
 }
 
@@ -115,10 +116,19 @@ PagedKvCacheManager::PagedKvCacheManager(const MemoryConfig& config)
       device_mark_(static_cast<size_t>(device_.num_blocks()), 0),
       host_mark_(static_cast<size_t>(host_.num_blocks()), 0),
       device_remap_(static_cast<size_t>(device_.num_blocks()), -1),
-      host_remap_(static_cast<size_t>(host_.num_blocks()), -1) {}
+      host_remap_(static_cast<size_t>(host_.num_blocks()), -1) {
+  if (config.settings.get_bool("memory.prefix_caching")) {
+    eviction_ = eviction_policies().create(config.settings.get_choice("memory.eviction"),
+                                           EvictionConfig{device_.num_blocks()});
+    block_hash_.assign(static_cast<size_t>(device_.num_blocks()), 0);
+    cached_.assign(static_cast<size_t>(device_.num_blocks()), 0);
+    cache_.reserve(static_cast<size_t>(device_.num_blocks()));
+  }
+}
 
 std::string PagedKvCacheManager::name() const {
-  return "paged(block_size=" + std::to_string(block_size_) + ")";
+  return "paged(block_size=" + std::to_string(block_size_) +
+         (eviction_ ? ", prefix_caching=" + eviction_->name() : std::string()) + ")";
 }
 
 int64_t PagedKvCacheManager::capacity_slots() const {
@@ -130,7 +140,13 @@ int64_t PagedKvCacheManager::host_capacity_slots() const {
 }
 
 int64_t PagedKvCacheManager::free_slots() const {
-  return static_cast<int64_t>(device_.num_free()) * block_size_;
+  return static_cast<int64_t>(available_blocks()) * block_size_;
+}
+
+bool PagedKvCacheManager::is_cached(int32_t device_block) const {
+  check_invariant(device_block >= 0 && device_block < device_.num_blocks(),
+                  "paged: is_cached of block out of range");
+  return eviction_ && cached_[static_cast<size_t>(device_block)] != 0;
 }
 
 int32_t PagedKvCacheManager::ref_count(int32_t device_block) const {
@@ -159,6 +175,8 @@ PagedKvCacheManager::SeqState& PagedKvCacheManager::add_state(const Sequence& se
   s.blocks.clear();
   s.len = 0;
   s.on_host = false;
+  s.hashes.clear();
+  s.cached_tokens = 0;
   return s;
 }
 
@@ -201,25 +219,130 @@ void PagedKvCacheManager::add_device_ref(int32_t block, size_t index, int32_t fi
 
 void PagedKvCacheManager::drop_device_ref(int32_t block, size_t index, int32_t fill,
                                           int32_t final_len) {
-  if (device_.drop_ref(block) >= 1) shared_dup_ -= shared_copy_classes(index, fill, final_len);
+  const bool cached = eviction_ && cached_[static_cast<size_t>(block)] != 0;
+  const int32_t left = device_.drop_ref(block, /*keep=*/cached);
+  if (left >= 1) {
+    shared_dup_ -= shared_copy_classes(index, fill, final_len);
+  } else if (cached) {
+    eviction_->on_free(block);
+  }
+}
+
+// ---- prefix cache -------------------------------------------------------------------------
+
+int32_t PagedKvCacheManager::lookup_prefix(const Sequence& seq, std::vector<uint64_t>& hashes,
+                                           std::vector<int32_t>* blocks) const {
+  hashes.clear();
+  if (blocks) blocks->clear();
+  if (!eviction_ || cache_.empty()) return 0;
+  const int32_t most = max_cached_blocks(seq.num_tokens(), seq.num_generated, block_size_);
+  uint64_t h = kRootBlockHash;
+  for (int32_t j = 0; j < most; ++j) {
+    h = block_hash(h, seq, j, block_size_);
+    const auto it = cache_.find(h);
+    if (it == cache_.end()) break;
+    hashes.push_back(h);
+    if (blocks) blocks->push_back(it->second);
+  }
+  return static_cast<int32_t>(hashes.size());
+}
+
+int32_t PagedKvCacheManager::allocate_device() {
+  if (device_.num_free() > 0 || !eviction_ || eviction_->num_evictable() == 0) {
+    return device_.allocate();
+  }
+  const int32_t victim = eviction_->evict();
+  const size_t v = static_cast<size_t>(victim);
+  check_invariant(cached_[v] != 0 && device_.ref(victim) == 0,
+                  "paged: eviction policy gave up a block that is not evictable");
+  cache_.erase(block_hash_[v]);
+  cached_[v] = 0;
+  ++evicted_blocks_;
+  device_.take(victim);
+  return victim;
+}
+
+void PagedKvCacheManager::make_findable(const SeqState& s, size_t index, uint64_t hash) {
+  const int32_t block = s.blocks[index];
+  const size_t b = static_cast<size_t>(block);
+  if (cached_[b] != 0) return;  // found cached at admission, or made findable by a sharer
+  if (!cache_.emplace(hash, block).second) return;  // another block holds this identity
+  cached_[b] = 1;
+  block_hash_[b] = hash;
+  int32_t parent = -1;
+  if (index > 0) {
+    const int32_t p = s.blocks[index - 1];
+    if (cached_[static_cast<size_t>(p)] != 0) parent = p;
+  }
+  eviction_->on_cache(block, parent);
+}
+
+int32_t PagedKvCacheManager::cached_prefix(const Sequence& seq) const {
+  const SeqState* s = states_.find(seq);
+  return s ? s->cached_tokens : 0;
+}
+
+int32_t PagedKvCacheManager::probe_cached_prefix(const Sequence& seq) const {
+  return lookup_prefix(seq, probe_hashes_, nullptr) * block_size_;
+}
+
+void PagedKvCacheManager::on_computed(const Sequence& seq) {
+  if (!eviction_) return;
+  SeqState* s = states_.find(seq);
+  if (s == nullptr || s->on_host) return;
+  const size_t full = std::min<size_t>(static_cast<size_t>(seq.num_computed / block_size_),
+                                       s->blocks.size());
+  while (s->hashes.size() < full) {
+    const size_t j = s->hashes.size();
+    const uint64_t parent = j == 0 ? kRootBlockHash : s->hashes[j - 1];
+    const uint64_t h = block_hash(parent, seq, static_cast<int32_t>(j), block_size_);
+    s->hashes.push_back(h);
+    make_findable(*s, j, h);
+  }
+}
+
+PrefixCacheStats PagedKvCacheManager::prefix_cache_stats() const {
+  PrefixCacheStats st;
+  if (!eviction_) return st;
+  st.enabled = true;
+  st.block_size = block_size_;
+  st.cached_blocks = static_cast<int64_t>(cache_.size());
+  st.evictable_blocks = eviction_->num_evictable();
+  st.hit_blocks = hit_blocks_;
+  st.evicted_blocks = evicted_blocks_;
+  return st;
 }
 
 // ---- admission ----------------------------------------------------------------------------
 
+// With prefix caching, cached blocks the group begins with need no allocation, but those no
+// one holds leave the evictable pool when taken: the room needed is the new blocks plus the
+// distinct evictable hits (vLLM v1's check). The footprint (kNever) ignores the cache: the
+// group must fit even when nothing it needs is cached.
 AllocStatus PagedKvCacheManager::can_admit(const SequenceGroup& group) const {
   const int64_t full_blocks = blocks_for(int64_t{group.spec.prompt_len} + group.spec.output_len);
   const int64_t shared_prompt_blocks = group.spec.prompt_len / block_size_;
   int64_t footprint = 0;
   int64_t required = 0;
+  const uint32_t epoch = eviction_ ? next_epoch() : 0;
   for (const Sequence& seq : group.seqs) {
     if (seq.is_finished()) continue;
     footprint += full_blocks;
     required += blocks_for(seq.num_tokens());
+    if (!eviction_) continue;
+    const int32_t hits = lookup_prefix(seq, probe_hashes_, &probe_blocks_);
+    required -= hits;
+    for (int32_t b : probe_blocks_) {
+      const size_t i = static_cast<size_t>(b);
+      if (device_.ref(b) != 0 || device_mark_[i] == epoch) continue;
+      device_mark_[i] = epoch;
+      ++required;  // an evictable hit leaves the pool of blocks admission may use
+    }
   }
   const int64_t future_samples = group.spec.n - static_cast<int64_t>(group.seqs.size());
   footprint += future_samples * (full_blocks - shared_prompt_blocks);
   if (footprint > device_.num_blocks() - watermark_blocks_) return AllocStatus::kNever;
-  if (device_.num_free() - required < watermark_blocks_) return AllocStatus::kLater;
+  if (available_blocks() - required < watermark_blocks_) return AllocStatus::kLater;
   return AllocStatus::kOk;
 }
 
@@ -232,8 +355,23 @@ void PagedKvCacheManager::admit(const SequenceGroup& group) {
     if (seq.is_finished()) continue;
     SeqState& s = add_state(seq);
     const int64_t n = blocks_for(seq.num_tokens());
-    for (int64_t i = 0; i < n; ++i) s.blocks.push_back(device_.allocate());
+    const int32_t hits = lookup_prefix(seq, s.hashes, &probe_blocks_);
+    const int32_t final_len = seq.final_len();
+    for (int32_t j = 0; j < hits; ++j) {
+      const int32_t b = probe_blocks_[static_cast<size_t>(j)];
+      if (device_.ref(b) == 0) {
+        eviction_->on_hit(b);  // no longer evictable
+        device_.take(b);
+      } else {
+        eviction_->on_hit(b);
+        add_device_ref(b, static_cast<size_t>(j), block_size_, final_len);
+      }
+      s.blocks.push_back(b);
+    }
+    for (int64_t i = hits; i < n; ++i) s.blocks.push_back(allocate_device());
     s.len = seq.num_tokens();
+    s.cached_tokens = hits * block_size_;
+    hit_blocks_ += hits;
   }
 }
 
@@ -278,7 +416,7 @@ bool PagedKvCacheManager::can_append(const SequenceGroup& group) const {
       needed += std::min<int64_t>(appending, refs - 1);
     }
   }
-  return needed <= device_.num_free();
+  return needed <= available_blocks();
 }
 
 std::vector<KvCopy> PagedKvCacheManager::append_slot(const Sequence& seq) {
@@ -291,7 +429,7 @@ std::vector<KvCopy> PagedKvCacheManager::append_slot(const Sequence& seq) {
                          std::to_string(seq.num_tokens()) + " tokens");
   }
   if (last_block_full(*s)) {  // (or no block): start a new one
-    s->blocks.push_back(device_.allocate());
+    s->blocks.push_back(allocate_device());
     ++s->len;
     return {};
   }
@@ -302,7 +440,7 @@ std::vector<KvCopy> PagedKvCacheManager::append_slot(const Sequence& seq) {
   }
   // Copy-on-write: the last block is shared; take a private copy of its filled slots.
   const int32_t filled = fill_of(*s, s->blocks.size() - 1);
-  const int32_t fresh = device_.allocate();
+  const int32_t fresh = allocate_device();
   drop_device_ref(last, s->blocks.size() - 1, filled, seq.final_len());
   s->blocks.back() = fresh;
   ++s->len;
@@ -328,6 +466,7 @@ std::vector<KvCopy> PagedKvCacheManager::fork(const Sequence& parent, const Sequ
   const SeqState& ps = states_[parent_pos];
   c.blocks = ps.blocks;
   c.len = ps.len;
+  c.hashes = ps.hashes;
   const int32_t final_len = child.final_len();
   for (size_t i = 0; i < c.blocks.size(); ++i) {
     add_device_ref(c.blocks[i], i, fill_of(c, i), final_len);
@@ -415,7 +554,7 @@ std::vector<KvCopy> PagedKvCacheManager::swap_out(const SequenceGroup& group) {
 AllocStatus PagedKvCacheManager::can_swap_in(const SequenceGroup& group) const {
   const int64_t needed = distinct_blocks(group, /*on_host=*/true);
   if (needed > device_.num_blocks() - watermark_blocks_) return AllocStatus::kNever;
-  if (device_.num_free() - needed < watermark_blocks_) return AllocStatus::kLater;
+  if (available_blocks() - needed < watermark_blocks_) return AllocStatus::kLater;
   return AllocStatus::kOk;
 }
 
@@ -437,7 +576,7 @@ std::vector<KvCopy> PagedKvCacheManager::swap_in(const SequenceGroup& group) {
       const int32_t fill = fill_of(*s, i);
       if (host_mark_[h] != epoch) {  // first holder: move the data
         host_mark_[h] = epoch;
-        const int32_t device_block = device_.allocate();
+        const int32_t device_block = allocate_device();
         host_remap_[h] = device_block;
         append_copy(copies, int64_t{host_block} * block_size_, int64_t{device_block} * block_size_,
                     fill);
@@ -451,6 +590,9 @@ std::vector<KvCopy> PagedKvCacheManager::swap_in(const SequenceGroup& group) {
       s->blocks[i] = host_remap_[static_cast<size_t>(host_block)];
     }
     s->on_host = false;
+    if (eviction_) {  // blocks whose identity the cache lost meanwhile are findable again
+      for (size_t j = 0; j < s->hashes.size(); ++j) make_findable(*s, j, s->hashes[j]);
+    }
   }
   return copies;
 }
@@ -490,7 +632,8 @@ MemoryBreakdown PagedKvCacheManager::breakdown(const SequenceGroup* /*head_of_li
   b.reserved = sum.reserved;
   b.internal_frag = sum.internal_frag;
   b.external_frag = 0;  // any free block serves any request: paging has no external gaps
-  b.free = free_slots();
+  b.cached = eviction_ ? int64_t{eviction_->num_evictable()} * block_size_ : 0;
+  b.free = static_cast<int64_t>(device_.num_free()) * block_size_;
   return b;
 }
 
@@ -571,8 +714,10 @@ void PagedKvCacheManager::audit() const {
       }
     }
   }
-  check_pool(device_, device_refs, device_referenced, "device");
-  check_pool(host_, host_refs, host_referenced, "host");
+  const int64_t evictable = eviction_ ? eviction_->num_evictable() : 0;
+  check_pool(device_, device_refs, device_referenced, evictable, "device");
+  check_pool(host_, host_refs, host_referenced, 0, "host");
+  if (eviction_) audit_cache();
 
   if (!(dup == shared_dup_)) audit_failure("shared-block accounting out of step with the tables");
   const MemoryBreakdown b = breakdown(nullptr);
@@ -589,7 +734,7 @@ void PagedKvCacheManager::audit() const {
 // list holds exactly the unreferenced blocks, each once: its entries are distinct and
 // unreferenced, and with the `referenced` distinct table blocks they make up the pool.
 void PagedKvCacheManager::check_pool(const BlockPool& pool, int32_t* table_refs, int64_t referenced,
-                                     const char* what) {
+                                     int64_t kept, const char* what) {
   const int32_t n = pool.num_blocks();
   const int32_t* ref = pool.refs().data();
   if (n > 0 && std::memcmp(ref, table_refs, static_cast<size_t>(n) * sizeof(int32_t)) != 0) {
@@ -609,11 +754,65 @@ void PagedKvCacheManager::check_pool(const BlockPool& pool, int32_t* table_refs,
     }
     table_refs[b] = -1;
   }
-  if (num_free + referenced != n) {
+  if (num_free + referenced + kept != n) {
     int32_t b = 0;
     while (b < n && table_refs[b] != 0) ++b;
     audit_failure(std::string(what) + " block " + std::to_string(b) +
-                  " is neither referenced nor on the free list");
+                  " is neither referenced nor on the free list (nor kept by the prefix cache)");
+  }
+}
+
+// The cache's books: every cached block is findable under its identity, evictable exactly
+// when no table references it, and never on the free list (check_pool counted the evictable
+// ones as kept); a sequence's identities agree with the cached blocks of its table.
+void PagedKvCacheManager::audit_cache() const {
+  eviction_->audit();
+  int64_t cached = 0, evictable = 0;
+  for (int32_t b = 0; b < device_.num_blocks(); ++b) {
+    const size_t i = static_cast<size_t>(b);
+    const bool is_evictable = eviction_->is_evictable(b);
+    if (cached_[i] == 0) {
+      if (is_evictable) audit_failure("block " + std::to_string(b) + " evictable but not cached");
+      continue;
+    }
+    ++cached;
+    const auto it = cache_.find(block_hash_[i]);
+    if (it == cache_.end() || it->second != b) {
+      audit_failure("cached block " + std::to_string(b) + " is not findable by its identity");
+    }
+    if ((device_.ref(b) == 0) != is_evictable) {
+      audit_failure("cached block " + std::to_string(b) + " with " +
+                    std::to_string(device_.ref(b)) + " references is " +
+                    (is_evictable ? "" : "not ") + "evictable");
+    }
+    evictable += is_evictable ? 1 : 0;
+  }
+  if (cached != static_cast<int64_t>(cache_.size()) || evictable != eviction_->num_evictable()) {
+    audit_failure(std::to_string(cache_.size()) + " identities and " +
+                  std::to_string(eviction_->num_evictable()) + " evictable blocks, but " +
+                  std::to_string(cached) + " cached blocks of which " + std::to_string(evictable) +
+                  " evictable");
+  }
+  for (int32_t b : device_.free_list()) {
+    if (cached_[static_cast<size_t>(b)] != 0) {
+      audit_failure("cached block " + std::to_string(b) + " on the free list");
+    }
+  }
+  for (const SeqState& s : states_) {
+    if (s.hashes.size() > s.blocks.size() ||
+        static_cast<int64_t>(s.hashes.size()) * block_size_ > s.seq->num_computed) {
+      audit_failure(seq_name(*s.seq) + ": " + std::to_string(s.hashes.size()) +
+                    " block identities with " + std::to_string(s.seq->num_computed) +
+                    " computed tokens in " + std::to_string(s.blocks.size()) + " blocks");
+    }
+    if (s.on_host) continue;
+    for (size_t j = 0; j < s.hashes.size(); ++j) {
+      const size_t b = static_cast<size_t>(s.blocks[j]);
+      if (cached_[b] != 0 && block_hash_[b] != s.hashes[j]) {
+        audit_failure(seq_name(*s.seq) + ": block " + std::to_string(b) + " at position " +
+                      std::to_string(j) + " is cached under another identity");
+      }
+    }
   }
 }
 
@@ -622,16 +821,30 @@ void register_paged(MemoryPolicyRegistry& registry) {
       .name = "paged",
       .factory = [](const MemoryConfig& c) { return std::make_unique<PagedKvCacheManager>(c); },
       .description = "vLLM PagedAttention: fixed blocks, block tables, copy-on-write, host swap "
-                     "pool, watermark (memory.block_size, memory.watermark)",
+                     "pool, watermark, optional prefix caching (memory.block_size, "
+                     "memory.watermark, memory.prefix_caching, memory.eviction)",
       .keys = {int_key("memory.block_size", 16, 1, kMaxBlockSize, "paged: slots per block"),
                float_key("memory.watermark", "0.01", 0.0, 1.0,
-                         "paged: fraction of blocks kept free at admission", false, true)},
+                         "paged: fraction of blocks kept free at admission", false, true),
+               bool_key("memory.prefix_caching", false,
+                        "paged: keep computed blocks findable by content and reuse them "
+                        "(automatic prefix caching)"),
+               choice_key(
+                   "memory.eviction", "lru", [] { return eviction_policies().names(); },
+                   "eviction policy",
+                   "paged with prefix_caching: which evictable cached block goes first "
+                   "(kvlab list policies)")},
       .traits = {
           .label =
               [](const MemoryConfig& c) {
-                return "paged(block " + std::to_string(block_size_of(c)) + ")";
+                return "paged(block " + std::to_string(block_size_of(c)) +
+                       (c.settings.get_bool("memory.prefix_caching")
+                            ? ", cache " + c.settings.get_choice("memory.eviction")
+                            : std::string()) +
+                       ")";
               },
-          .swap_unit_slots = [](const MemoryConfig& c) -> int64_t { return block_size_of(c); }},
+          .swap_unit_slots = [](const MemoryConfig& c) -> int64_t { return block_size_of(c); },
+          .prefix_caching = true},
   });
 }
 

@@ -38,14 +38,34 @@
 // own first token); sharing a slot whose token is still to be computed would also be wrong,
 // since samples' next tokens differ.
 //
+// Prefix caching (memory.prefix_caching, vLLM v1's automatic prefix caching): a full block of
+// computed tokens gets a content identity (core/block_hash.h: a chain hash of its parent's
+// identity and its tokens) and a map identity -> block finds it. Admission gives a sequence
+// the cached blocks its tokens begin with (one more reference each: shared, never copied) and
+// allocates only the rest; the scheduler starts it at cached_prefix() computed tokens, so only
+// the rest is prefilled (at least its last token: max_cached_blocks). A block's last holder
+// letting go of a cached block does not free it: it becomes evictable, keeps its KV, and is
+// found again until an allocation finds no free block and the eviction policy
+// (memory.eviction, policies/eviction/) gives it up. Free blocks are counted as free plus
+// evictable wherever admission, growth and swap-in ask for room: the cache only ever uses
+// memory nobody else needs. Blocks become findable when the step that computes their last
+// token has run (on_computed); two blocks computed with the same identity at once are both
+// used, the second is simply not findable. Swapped-out blocks leave the cache's reach (the
+// host pool holds no identities); on swap-in, blocks whose identity is no longer cached are
+// made findable again. Cached blocks are always full, and a full block never changes, so
+// copy-on-write (which copies a partly filled last block) never touches a cached block.
+//
 // Thread safety: none; one Engine drives one manager.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/kv_cache_manager.h"
+#include "policies/eviction/eviction.h"
 #include "policies/memory/sequence_table.h"
 
 namespace kvlab {
@@ -80,11 +100,19 @@ class PagedKvCacheManager final : public KvCacheManager {
   KvLayout layout(const Sequence& seq) const override;
   MemoryBreakdown breakdown(const SequenceGroup* head_of_line) const override;
   void audit() const override;
+  int32_t cached_prefix(const Sequence& seq) const override;
+  int32_t probe_cached_prefix(const Sequence& seq) const override;
+  void on_computed(const Sequence& seq) override;
+  PrefixCacheStats prefix_cache_stats() const override;
 
   // Introspection for tests and benchmarks.
   int32_t block_size() const { return block_size_; }
   int32_t num_blocks() const { return device_.num_blocks(); }
-  int32_t num_free_blocks() const { return device_.num_free(); }
+  // Blocks no sequence holds: free, or cached and evictable.
+  int32_t num_free_blocks() const { return available_blocks(); }
+  bool prefix_caching() const { return eviction_ != nullptr; }
+  // REQUIRES: device_block in range. Whether it holds a findable cached block.
+  bool is_cached(int32_t device_block) const;
   int32_t num_host_blocks() const { return host_.num_blocks(); }
   int32_t num_free_host_blocks() const { return host_.num_free(); }
   int32_t watermark_blocks() const { return watermark_blocks_; }
@@ -104,9 +132,12 @@ class PagedKvCacheManager final : public KvCacheManager {
     int32_t ref(int32_t block) const { return ref_[static_cast<size_t>(block)]; }
     // REQUIRES: num_free() > 0. The block comes with one reference.
     int32_t allocate();
+    // REQUIRES: block has no reference and is not on the free list (an evicted cached block).
+    void take(int32_t block) { ref_[static_cast<size_t>(block)] = 1; }
     void add_ref(int32_t block) { ++ref_[static_cast<size_t>(block)]; }
-    // Returns the references left; the block is freed when none are.
-    int32_t drop_ref(int32_t block);
+    // Returns the references left; the block joins the free list when none are, unless
+    // `keep` (a cached block: the eviction policy holds it instead).
+    int32_t drop_ref(int32_t block, bool keep = false);
     const std::vector<int32_t>& free_list() const { return free_; }
     const std::vector<int32_t>& refs() const { return ref_; }
 
@@ -130,6 +161,10 @@ class PagedKvCacheManager final : public KvCacheManager {
     std::vector<int32_t> blocks;  // device block ids, or host block ids when on_host
     int32_t len = 0;              // token slots in use: tokens [0, len) have a slot
     bool on_host = false;
+    // Prefix caching: identities of its first hashes.size() blocks (full and computed), and
+    // the tokens admission found cached.
+    std::vector<uint64_t> hashes;
+    int32_t cached_tokens = 0;
   };
 
   int64_t blocks_for(int64_t tokens) const { return (tokens + block_size_ - 1) / block_size_; }
@@ -146,10 +181,28 @@ class PagedKvCacheManager final : public KvCacheManager {
 
   // REQUIRES: `seq` holds nothing here. Its state, empty, on the device.
   SeqState& add_state(const Sequence& seq);
+  // `kept`: unreferenced blocks not on the free list (the prefix cache's evictable blocks).
   static void check_pool(const BlockPool& pool, int32_t* table_refs, int64_t referenced,
-                         const char* what);
+                         int64_t kept, const char* what);
+  void audit_cache() const;
   // Distinct blocks held by the group's unfinished sequences on the device (or host).
   int64_t distinct_blocks(const SequenceGroup& group, bool on_host) const;
+
+  // ---- prefix caching ----
+  // Blocks admission would find cached for `seq`: walks its block identities while the cache
+  // has them, at most max_cached_blocks. Fills `hashes` with the identities found and, when
+  // `blocks` is not null, the blocks.
+  int32_t lookup_prefix(const Sequence& seq, std::vector<uint64_t>& hashes,
+                        std::vector<int32_t>* blocks) const;
+  // Free blocks plus evictable cached blocks.
+  int32_t available_blocks() const {
+    return device_.num_free() + (eviction_ ? eviction_->num_evictable() : 0);
+  }
+  // A block for new tokens: a free one, else one the eviction policy gives up.
+  int32_t allocate_device();
+  // Makes device block `block` at table position `index` of `s` findable under `hash`,
+  // unless it already is or another block holds that identity.
+  void make_findable(const SeqState& s, size_t index, uint64_t hash);
 
   int32_t block_size_;
   BlockPool device_;
@@ -167,9 +220,21 @@ class PagedKvCacheManager final : public KvCacheManager {
   mutable uint32_t epoch_ = 0;
   mutable std::vector<int32_t> audit_scratch_[4];
   uint32_t next_epoch() const;
+
+  // Prefix caching (all empty when off): the eviction policy, each device block's identity
+  // (valid when cached_[b]), and identity -> block for the findable ones.
+  std::unique_ptr<EvictionPolicy> eviction_;
+  std::vector<uint64_t> block_hash_;
+  std::vector<uint8_t> cached_;
+  std::unordered_map<uint64_t, int32_t> cache_;
+  int64_t hit_blocks_ = 0;
+  int64_t evicted_blocks_ = 0;
+  mutable std::vector<uint64_t> probe_hashes_;
+  mutable std::vector<int32_t> probe_blocks_;
 };
 
-// Registers "paged" (its keys memory.block_size and memory.watermark, its traits).
+// Registers "paged" (its keys memory.block_size, memory.watermark, memory.prefix_caching and
+// memory.eviction, its traits).
 void register_paged(MemoryPolicyRegistry& registry);
 
 }  // namespace kvlab

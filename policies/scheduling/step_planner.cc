@@ -53,8 +53,9 @@ size_t StepPlanner::admit_waiting(size_t limit) {
     }
     if (admission != AllocStatus::kOk) break;
     if (!budget_.fits_seqs(batch_seqs(group))) break;
-    const bool prefill_fits =
-        options_.chunked() ? budget_.tokens_left() > 0 : budget_.fits_tokens(prefill_tokens(group));
+    const bool prefill_fits = options_.chunked()
+                                  ? budget_.tokens_left() > 0
+                                  : budget_.fits_tokens(prefill_tokens(group) - cached_tokens(group));
     if (!prefill_fits) break;
     admit_front();
     ++taken;
@@ -70,9 +71,31 @@ void StepPlanner::reject_front(std::string reason) {
   output_->rejected.push_back(Rejection{&group, std::move(reason)});
 }
 
+// Tokens of the waiting group's prefill a prefix cache would serve if it were admitted now.
+int64_t StepPlanner::cached_tokens(const SequenceGroup& group) const {
+  int64_t tokens = 0;
+  for (const Sequence& s : group.seqs) {
+    if (prefills_next(s)) tokens += kv_->probe_cached_prefix(s);
+  }
+  return tokens;
+}
+
 void StepPlanner::admit_front() {
   SequenceGroup& group = *queues_->waiting.front();
   kv_->admit(group);
+  // What the manager found cached is computed already: the prefill starts after it.
+  for (Sequence& seq : group.seqs) {
+    if (seq.is_finished()) continue;
+    const int32_t cached = kv_->cached_prefix(seq);
+    check_invariant_lazy(seq.num_computed == 0 && cached < seq.num_tokens(), [] {
+      return "admit: a waiting sequence with computed tokens, or all its tokens cached";
+    });
+    seq.num_computed = cached;
+    group.cached_tokens += cached;
+  }
+  if (group.cached_prompt_tokens < 0) {
+    group.cached_prompt_tokens = std::min(group.seqs[0].num_computed, group.spec.prompt_len);
+  }
   queues_->waiting.pop_front();
   set_group_status(group, GroupStatus::kRunning);
   insert_by_arrival(queues_->running, &group);

@@ -17,6 +17,10 @@
 // (after append_slot; copy-on-write copies into `copies`), preemptions, swaps, rejections, and the
 // token counts.
 //
+// Prefix caching: an admitted sequence starts at the tokens the manager found cached
+// (KvCacheManager::cached_prefix), so its prefill chunks cover only the rest; the whole-prefill
+// budget check counts only the uncached tokens.
+//
 // Statuses: every group the planner moves gets its new status, and its unfinished
 // sequences theirs, in the same call (set_group_status).
 #pragma once
@@ -86,6 +90,7 @@ class StepPlanner {
   // chunk size and the budget (0 when the budget is spent), never leaving a recomputed
   // sequence with just its last token pending.
   int32_t chunk_tokens(const Sequence& seq) const;
+  int64_t cached_tokens(const SequenceGroup& group) const;
 
   SchedulingOptions options_;
   Preemptor preemptor_;

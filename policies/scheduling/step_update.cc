@@ -22,6 +22,7 @@ class StepApplier {
     seq.num_computed += chunk.num_tokens;
     check_invariant_lazy(seq.num_computed <= seq.num_tokens(),
                          [] { return "prefill past the sequence's tokens"; });
+    kv_.on_computed(seq);
     if (!chunk.samples) return;
     check_invariant_lazy(seq.num_computed == seq.num_tokens(),
                          [] { return "sampling chunk does not reach the end"; });
@@ -39,6 +40,7 @@ class StepApplier {
     check_invariant_lazy(seq.num_pending() == 1,
                          [] { return "decode of a sequence without exactly one pending token"; });
     seq.num_computed += 1;
+    kv_.on_computed(seq);
     append_token(seq);
     finish_if_done(seq);
   }

@@ -26,6 +26,7 @@
 #include "core/errors.h"
 #include "core/kv_cache_manager.h"
 #include "core/request.h"
+#include "policies/eviction/eviction.h"
 
 namespace kvlab::testutil {
 
@@ -36,8 +37,9 @@ struct MemoryCase {
   friend std::ostream& operator<<(std::ostream& os, const MemoryCase& c) { return os << c.name; }
 };
 
-// Every memory configuration the suites run over: paged at block sizes 1, 16 and 256, and
-// contiguous for each reservation x placement. All are created by name from the registry.
+// Every memory configuration the suites run over: paged at block sizes 1, 16 and 256, paged
+// with prefix caching under every eviction policy, and contiguous for each reservation x
+// placement. All are created by name from the registry.
 inline std::vector<MemoryCase> all_memory_cases(int64_t capacity_slots, int64_t swap_slots,
                                                 int32_t max_seq_len, double watermark = 0.0) {
   std::vector<MemoryCase> out;
@@ -51,6 +53,21 @@ inline std::vector<MemoryCase> all_memory_cases(int64_t capacity_slots, int64_t 
     c.policy = "paged";
     c.settings.set("memory.block_size", std::to_string(block_size));
     out.push_back({"paged_bs" + std::to_string(block_size), c});
+  }
+  // Prefix caching, with each eviction policy (block size 16; block size 1 with lru: a block
+  // per token, the most identities).
+  for (const std::string& eviction : eviction_policies().names()) {
+    for (int32_t block_size : {1, 16}) {
+      if (block_size == 1 && eviction != "lru") continue;
+      MemoryConfig c = base;
+      c.policy = "paged";
+      c.settings.set("memory.block_size", std::to_string(block_size));
+      c.settings.set("memory.prefix_caching", "true");
+      c.settings.set("memory.eviction", eviction);
+      std::string name = "paged_bs" + std::to_string(block_size) + "_cache_" + eviction;
+      std::replace(name.begin(), name.end(), '-', '_');
+      out.push_back({name, c});
+    }
   }
   for (const char* reservation : {"max", "pow2", "oracle"}) {
     for (const char* placement : {"first-fit", "best-fit", "buddy"}) {
@@ -213,14 +230,15 @@ class ShadowArena {
 };
 
 // Checks what every manager promises at any time: audit() passes, the breakdown's parts are
-// non-negative and sum to capacity_slots(), and free + external_frag are the free slots.
+// non-negative and sum to capacity_slots(), and free + external_frag + cached (a prefix
+// cache's evictable blocks) are the free slots.
 inline void expect_consistent(const KvCacheManager& kv, const SequenceGroup* head_of_line) {
   kv.audit();
   const MemoryBreakdown b = kv.breakdown(head_of_line);
   const bool ok = b.capacity == kv.capacity_slots() && b.sum() == b.capacity &&
                   b.token_states >= 0 && b.reserved >= 0 && b.internal_frag >= 0 &&
-                  b.external_frag >= 0 && b.free >= 0 &&
-                  b.free + b.external_frag == kv.free_slots() && kv.free_slots() >= 0 &&
+                  b.external_frag >= 0 && b.free >= 0 && b.cached >= 0 &&
+                  b.free + b.external_frag + b.cached == kv.free_slots() && kv.free_slots() >= 0 &&
                   kv.free_slots() <= kv.capacity_slots();
   if (!ok) {
     throw InvariantError(kv.name() + " breakdown " + std::to_string(b.token_states) + " + " +
@@ -251,14 +269,27 @@ class KvDriver {
   // The group breakdown() is asked about as head of line (may be null).
   void set_head_of_line(const SequenceGroup* g) { head_of_line_ = g; }
 
-  // can_admit, and admit when it says kOk. The group becomes running, nothing computed.
+  // can_admit, and admit when it says kOk. The group becomes running, with what the manager
+  // found cached computed (as the scheduler does: KvCacheManager::cached_prefix).
   AllocStatus try_admit(SequenceGroup& g) {
     const AllocStatus s = kv_.can_admit(g);
     if (s != AllocStatus::kOk) return s;
+    std::vector<int32_t> probed;
+    for (const Sequence& q : g.seqs) probed.push_back(q.is_finished() ? 0 : kv_.probe_cached_prefix(q));
     kv_.admit(g);
     g.status = GroupStatus::kRunning;
-    for (Sequence& q : g.seqs) {
-      if (!q.is_finished()) q.status = SeqStatus::kRunning;
+    for (size_t i = 0; i < g.seqs.size(); ++i) {
+      Sequence& q = g.seqs[i];
+      if (q.is_finished()) continue;
+      q.status = SeqStatus::kRunning;
+      q.num_computed = kv_.cached_prefix(q);
+      // The probe promised what admit gives the first sequence (later ones may find more: the
+      // blocks the earlier ones brought back).
+      if (i == 0 && probed[0] != q.num_computed) {
+        throw InvariantError("driver: probe_cached_prefix " + std::to_string(probed[0]) +
+                             " but admit found " + std::to_string(q.num_computed));
+      }
+      cached_tokens_ += q.num_computed;
     }
     check();
     return s;
@@ -273,6 +304,7 @@ class KvDriver {
       if (q.is_finished()) continue;
       arena_.write(kv_, q, q.num_computed, q.num_tokens());
       q.num_computed = q.num_tokens();
+      kv_.on_computed(q);
     }
     const bool needs_fork = !g.has_forked() && g.spec.n > 1;
     for (Sequence& q : g.seqs) {
@@ -325,6 +357,7 @@ class KvDriver {
       if (q.num_pending() != 1) throw InvariantError("driver: decode without one pending token");
       arena_.write(kv_, q, q.num_computed, q.num_computed + 1);
       q.num_computed += 1;
+      kv_.on_computed(q);
       sample(q, /*finish=*/true);
     }
     if (g.num_unfinished() == 0) g.status = GroupStatus::kFinished;
@@ -395,6 +428,8 @@ class KvDriver {
 
   void check() const { expect_consistent(kv_, head_of_line_); }
 
+  // Tokens admissions found cached (prefix caching), over the driver's life.
+  int64_t cached_tokens() const { return cached_tokens_; }
   const std::vector<KvCopy>& last_swap_out() const { return last_swap_out_; }
   const std::vector<KvCopy>& last_swap_in() const { return last_swap_in_; }
 
@@ -417,6 +452,7 @@ class KvDriver {
   TokenSource tokens_;
   const SequenceGroup* head_of_line_ = nullptr;
   std::vector<KvCopy> last_swap_out_, last_swap_in_;
+  int64_t cached_tokens_ = 0;
 };
 
 // A fixed-shape probe of the host pool: admits, prefills and swaps out groups one at a time

@@ -82,6 +82,7 @@ class RandomWorkload {
   }
 
   const std::array<int64_t, kNumOps>& performed() const { return performed_; }
+  int64_t cached_tokens() const { return driver_.cached_tokens(); }
   int64_t answers(AllocStatus s) const { return answers_[static_cast<size_t>(s)]; }
 
  private:
@@ -120,8 +121,30 @@ class RandomWorkload {
       s.output_len = static_cast<int32_t>(rng_.uniform(1, kMaxSeqLen - 8 - s.prompt_len));
     }
     s.n = rng_.chance(0.6) ? 1 : static_cast<int32_t>(rng_.uniform(2, 4));
-    return make_spec(s.id, s.prompt_len, s.output_len, s.n);
+    RequestSpec out = make_spec(s.id, s.prompt_len, s.output_len, s.n);
+    // Half the prompts begin with one of a few shared prefixes (a system prompt, an earlier
+    // turn), so a prefix cache finds blocks other requests computed; the rest of the prompt is
+    // the request's own tokens.
+    if (rng_.chance(0.5)) {
+      const auto& prefix = kSharedPrefixes[static_cast<size_t>(rng_.uniform(0, 3))];
+      const int32_t shared =
+          static_cast<int32_t>(std::min<int64_t>(out.prompt_len, rng_.uniform(1, 64)));
+      out.prompt_tokens.assign(prefix.begin(), prefix.begin() + shared);
+      while (static_cast<int32_t>(out.prompt_tokens.size()) < out.prompt_len) {
+        out.prompt_tokens.push_back(driver_.tokens().next());
+      }
+    }
+    return out;
   }
+
+  // Four prefixes of 64 token ids, distinct from every id the driver hands out.
+  static inline const std::array<std::vector<int32_t>, 4> kSharedPrefixes = [] {
+    std::array<std::vector<int32_t>, 4> out;
+    for (int32_t p = 0; p < 4; ++p) {
+      for (int32_t i = 0; i < 64; ++i) out[static_cast<size_t>(p)].push_back(100 + 64 * p + i);
+    }
+    return out;
+  }();
 
   void admit(Live& l) {
     const AllocStatus s = driver_.try_admit(*l.group);
@@ -257,6 +280,16 @@ TEST_P(MemoryProperty, RandomOperationsKeepEveryInvariant) {
   }
   EXPECT_GT(workload.answers(AllocStatus::kLater), 0);
   EXPECT_GT(workload.answers(AllocStatus::kNever), 0);
+  // With a prefix cache: admissions found cached blocks, and blocks were evicted (the shadow
+  // arena checked that every cached block read back the right tokens).
+  const PrefixCacheStats cache = kv->prefix_cache_stats();
+  if (cache.enabled) {
+    EXPECT_GT(cache.hit_blocks, 500);
+    EXPECT_GT(cache.evicted_blocks, 500);
+    EXPECT_GT(workload.cached_tokens(), 0);
+  } else {
+    EXPECT_EQ(workload.cached_tokens(), 0);
+  }
   // Nothing leaked in the host pool: it takes as many probe groups as a fresh one.
   auto fresh = testutil::create_manager(config);
   EXPECT_EQ(testutil::count_swappable_groups(*kv, 16),
