@@ -239,10 +239,10 @@ int32_t PagedKvCacheManager::lookup_prefix(const Sequence& seq, std::vector<uint
   uint64_t h = kRootBlockHash;
   for (int32_t j = 0; j < most; ++j) {
     h = block_hash(h, seq, j, block_size_);
-    const auto it = cache_.find(h);
-    if (it == cache_.end()) break;
+    const int32_t* found = cache_.find(h);
+    if (found == nullptr) break;
     hashes.push_back(h);
-    if (blocks) blocks->push_back(it->second);
+    if (blocks) blocks->push_back(*found);
   }
   return static_cast<int32_t>(hashes.size());
 }
@@ -266,7 +266,7 @@ void PagedKvCacheManager::make_findable(const SeqState& s, size_t index, uint64_
   const int32_t block = s.blocks[index];
   const size_t b = static_cast<size_t>(block);
   if (cached_[b] != 0) return;  // found cached at admission, or made findable by a sharer
-  if (!cache_.emplace(hash, block).second) return;  // another block holds this identity
+  if (!cache_.insert(hash, block)) return;  // another block holds this identity
   cached_[b] = 1;
   block_hash_[b] = hash;
   int32_t parent = -1;
@@ -776,8 +776,8 @@ void PagedKvCacheManager::audit_cache() const {
       continue;
     }
     ++cached;
-    const auto it = cache_.find(block_hash_[i]);
-    if (it == cache_.end() || it->second != b) {
+    const int32_t* found = cache_.find(block_hash_[i]);
+    if (found == nullptr || *found != b) {
       audit_failure("cached block " + std::to_string(b) + " is not findable by its identity");
     }
     if ((device_.ref(b) == 0) != is_evictable) {
