@@ -290,6 +290,8 @@ BENCHMARK_CAPTURE(BM_Release, contiguous_max_first_fit, kContiguousMaxFirstFit)-
 BENCHMARK_CAPTURE(BM_Release, contiguous_pow2_buddy, kContiguousPow2Buddy)->UseManualTime();
 BENCHMARK(BM_PagedBreakdown);
 BENCHMARK_CAPTURE(BM_EvictionCycle, lru, std::string("lru"));
+BENCHMARK_CAPTURE(BM_EvictionCycle, lfu, std::string("lfu"));
+BENCHMARK_CAPTURE(BM_EvictionCycle, leaf_lru, std::string("leaf-lru"));
 BENCHMARK(BM_PrefixAdmission);
 
 }  // namespace
