@@ -14,8 +14,17 @@
 //   on_free(b)           b's last holder let go: b is evictable now.
 //   on_hit(b)            a request found b cached and holds it now (b may have been
 //                        evictable: it no longer is; or in use: it is shared once more).
-//   evict()              the cache needs a block: the policy picks an evictable block, forgets
-//                        it (it is no longer cached) and returns it.
+//   evict()              the cache needs a block: the policy picks an evictable block its
+//                        rule allows, forgets it (it is no longer cached) and returns it.
+//
+// What the cache promises about the forest: every holder of a cached block holds its parent
+// too (a sequence holds its whole prefix: admission takes cached blocks front to back, a
+// sequence lets go of its blocks back to front). So on_cache's parent is in use, an evictable
+// block is hit only after its parent is in use again, and a block is freed only after its
+// cached children are: an evictable block's whole subtree is evictable. A rule that evicts
+// only some evictable blocks at a time (leaf-lru: leaves only) can therefore still give up
+// every evictable block by repeated evict(), and num_evictable() is the room the cache counts
+// (free blocks plus evictable ones) whatever the rule.
 //
 // Blocks are ids in [0, num_blocks). A block is evicted only when evictable, and every call
 // is O(1) or O(log n): the cache makes them on every admission and release. Policies are
@@ -48,7 +57,9 @@ class EvictionPolicy {
   // block whose parent is evicted keeps its place with parent -1.
   virtual int32_t evict() = 0;
 
+  // Evictable blocks (cached, no holder): as many as repeated evict() calls give up.
   virtual int32_t num_evictable() const = 0;
+  // REQUIRES: block in [0, num_blocks).
   virtual bool is_evictable(int32_t block) const = 0;
 
   // Checks the policy's own invariants; throws InvariantError naming the first violation.

@@ -29,7 +29,7 @@ class LruEviction final : public EvictionPolicy {
 
   void on_free(int32_t block) override {
     check_range(block);
-    check_invariant(!is_evictable(block), "lru: block freed twice");
+    if (is_evictable(block)) throw InvariantError("lru: block freed twice");
     const int32_t last = prev_[static_cast<size_t>(sentinel_)];
     prev_[static_cast<size_t>(block)] = last;
     next_[static_cast<size_t>(block)] = sentinel_;
@@ -44,7 +44,7 @@ class LruEviction final : public EvictionPolicy {
   }
 
   int32_t evict() override {
-    check_invariant(size_ > 0, "lru: evict with nothing evictable");
+    if (size_ == 0) throw InvariantError("lru: evict with nothing evictable");
     const int32_t victim = next_[static_cast<size_t>(sentinel_)];
     unlink(victim);
     return victim;
@@ -74,7 +74,8 @@ class LruEviction final : public EvictionPolicy {
   static constexpr int32_t kOut = -1;
 
   void check_range(int32_t block) const {
-    check_invariant(block >= 0 && block < sentinel_, "lru: block id out of range");
+    // Not check_invariant: its message argument would build a std::string on every call.
+    if (block < 0 || block >= sentinel_) throw InvariantError("lru: block id out of range");
   }
 
   void unlink(int32_t block) {
@@ -95,7 +96,8 @@ class LruEviction final : public EvictionPolicy {
 void register_lru_eviction(EvictionPolicyRegistry& registry) {
   registry.add({
       .name = "lru",
-      .factory = [](const EvictionConfig& c) { return std::make_unique<LruEviction>(c.num_blocks); },
+      .factory =
+          [](const EvictionConfig& c) { return std::make_unique<LruEviction>(c.num_blocks); },
       .description = "least recently freed first (vLLM v1); a request frees its blocks tail first",
   });
 }

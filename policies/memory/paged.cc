@@ -144,14 +144,18 @@ int64_t PagedKvCacheManager::free_slots() const {
 }
 
 bool PagedKvCacheManager::is_cached(int32_t device_block) const {
-  check_invariant(device_block >= 0 && device_block < device_.num_blocks(),
-                  "paged: is_cached of block out of range");
+  if (device_block < 0 || device_block >= device_.num_blocks()) {
+    throw InvariantError("paged: is_cached of block " + std::to_string(device_block) +
+                         ", out of range");
+  }
   return eviction_ && cached_[static_cast<size_t>(device_block)] != 0;
 }
 
 int32_t PagedKvCacheManager::ref_count(int32_t device_block) const {
-  check_invariant(device_block >= 0 && device_block < device_.num_blocks(),
-                  "paged: ref_count of block out of range");
+  if (device_block < 0 || device_block >= device_.num_blocks()) {
+    throw InvariantError("paged: ref_count of block " + std::to_string(device_block) +
+                         ", out of range");
+  }
   return device_.ref(device_block);
 }
 
@@ -253,8 +257,10 @@ int32_t PagedKvCacheManager::allocate_device() {
   }
   const int32_t victim = eviction_->evict();
   const size_t v = static_cast<size_t>(victim);
-  check_invariant(cached_[v] != 0 && device_.ref(victim) == 0,
-                  "paged: eviction policy gave up a block that is not evictable");
+  if (victim < 0 || victim >= device_.num_blocks() || cached_[v] == 0 || device_.ref(victim) != 0) {
+    throw InvariantError("paged: eviction policy gave up block " + std::to_string(victim) +
+                         ", which is not evictable");
+  }
   cache_.erase(block_hash_[v]);
   cached_[v] = 0;
   ++evicted_blocks_;
@@ -290,8 +296,8 @@ void PagedKvCacheManager::on_computed(const Sequence& seq) {
   if (!eviction_) return;
   SeqState* s = states_.find(seq);
   if (s == nullptr || s->on_host) return;
-  const size_t full = std::min<size_t>(static_cast<size_t>(seq.num_computed / block_size_),
-                                       s->blocks.size());
+  const size_t full =
+      std::min<size_t>(static_cast<size_t>(seq.num_computed / block_size_), s->blocks.size());
   while (s->hashes.size() < full) {
     const size_t j = s->hashes.size();
     const uint64_t parent = j == 0 ? kRootBlockHash : s->hashes[j - 1];

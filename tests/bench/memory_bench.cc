@@ -5,6 +5,11 @@
 // not registered is skipped with an error. Targets (vLLM-scale arenas): append_slot under
 // 50 ns amortized; breakdown independent of capacity.
 //
+// Prefix caching: BM_EvictionCycle/<policy> drives each registered eviction policy alone over
+// a loaded cache (64K blocks, half evictable), and BM_PrefixAdmission a paged manager with
+// prefix caching whose admissions find 64 cached blocks and evict for the rest. Target: an
+// admission with a 64-block hit plus its evictions under 1 us.
+//
 // Run: build/<dir>/bin/bench_memory [--benchmark_filter=Append]
 #include <benchmark/benchmark.h>
 
@@ -15,6 +20,7 @@
 
 #include "core/kv_cache_manager.h"
 #include "core/request.h"
+#include "policies/eviction/eviction.h"
 
 namespace kvlab {
 namespace {
@@ -160,6 +166,119 @@ void BM_PagedBreakdown(benchmark::State& state) {
   set_per_op(state, 1);
 }
 
+// ---- prefix caching -----------------------------------------------------------------------
+
+// One cycle of an eviction policy under load: 64K cached blocks in chains of 16 (as requests
+// of 16 blocks leave them), half the chains held, half freed (tail first) and evictable. Each
+// iteration evicts a block, caches new content in it (a root: parent -1) and frees it, then
+// hits and frees again a block freed kRecent cycles earlier when it is still evictable (a
+// later request finding it): evict + on_cache + on_free + on_hit + on_free. The evictable
+// count stays constant. `hits` counts the hits that found their block.
+void BM_EvictionCycle(benchmark::State& state, const std::string& policy) {
+  constexpr int32_t kBlocks = 1 << 16;
+  constexpr int32_t kChain = 16;
+  constexpr size_t kRecent = 1024;
+  if (!eviction_policies().contains(policy)) {
+    state.SkipWithError(eviction_policies().unknown_message(policy).c_str());
+    return;
+  }
+  auto eviction = eviction_policies().create(policy, EvictionConfig{kBlocks});
+  for (int32_t b = 0; b < kBlocks; ++b) eviction->on_cache(b, b % kChain == 0 ? -1 : b - 1);
+  for (int32_t chain = 0; chain < kBlocks / kChain; chain += 2) {
+    for (int32_t b = (chain + 1) * kChain; b-- > chain * kChain;) eviction->on_free(b);
+  }
+  std::vector<int32_t> recent(kRecent, -1);  // roots freed by earlier cycles, a ring
+  size_t next = 0;
+  int64_t hits = 0;
+  for (auto _ : state) {
+    const int32_t victim = eviction->evict();
+    eviction->on_cache(victim, -1);
+    eviction->on_free(victim);
+    const int32_t old = recent[next];
+    if (old >= 0 && eviction->is_evictable(old)) {
+      eviction->on_hit(old);
+      eviction->on_free(old);
+      ++hits;
+    }
+    recent[next] = victim;
+    next = (next + 1) % kRecent;
+  }
+  eviction->audit();
+  state.counters["hits"] =
+      benchmark::Counter(static_cast<double>(hits), benchmark::Counter::kAvgIterations);
+  set_per_op(state, 1);
+}
+
+// Prefix admission at steady state: a paged manager with prefix caching (lru, 16-slot blocks,
+// 4096 blocks) whose free list is empty, every block cached (a 1024-token system prompt, 64
+// blocks, most recently used; earlier requests' blocks behind it). Each iteration is one
+// request's life in the manager: can_admit and admit of the system prompt plus 256 tokens of
+// its own (token ids: 64 blocks found cached, 16 taken by eviction), on_computed after its
+// prefill (the 16 become cached) and release (all 80 evictable, the 16 go first next time).
+void BM_PrefixAdmission(benchmark::State& state) {
+  constexpr int32_t kShared = 1024;
+  constexpr int32_t kOwn = 256;
+  MemoryConfig c = bench_config("paged", 16, "max", "first-fit");
+  c.capacity_slots = 4096 * 16;
+  c.settings.set("memory.prefix_caching", "true");
+  c.settings.set("memory.eviction", "lru");
+  auto kv = create_or_skip(state, c);
+  if (!kv) return;
+  int32_t next_token = 1 << 20;  // distinct from the shared prompt's ids
+  RequestId next_id = 1;
+  // A request of the shared prompt then `own` fresh tokens, run once: admitted, computed,
+  // released.
+  auto make = [&](int32_t shared, int32_t own) {
+    RequestSpec s;
+    s.id = next_id++;
+    s.prompt_len = shared + own;
+    s.output_len = 1;
+    for (int32_t i = 0; i < shared; ++i) s.prompt_tokens.push_back(i);
+    for (int32_t i = 0; i < own; ++i) s.prompt_tokens.push_back(next_token++);
+    return std::make_unique<SequenceGroup>(std::move(s));
+  };
+  auto run_once = [&](SequenceGroup& g) {
+    Sequence& seq = g.seqs[0];
+    if (kv->can_admit(g) != AllocStatus::kOk) return false;
+    kv->admit(g);
+    seq.num_computed = seq.num_tokens();
+    kv->on_computed(seq);
+    kv->release(seq);
+    seq.num_computed = 0;
+    return true;
+  };
+  // Fill the pool with other requests' blocks, then cache the system prompt last.
+  while (kv->prefix_cache_stats().cached_blocks + 64 < kv->capacity_slots() / 16) {
+    auto filler = make(0, 1024);
+    run_once(*filler);
+  }
+  auto warm = make(kShared, 0);
+  run_once(*warm);
+  auto g = make(kShared, kOwn);
+  Sequence& seq = g->seqs[0];
+  const PrefixCacheStats before = kv->prefix_cache_stats();
+  int64_t iterations = 0;
+  for (auto _ : state) {
+    if (!run_once(*g)) {
+      state.SkipWithError("admission refused");
+      break;
+    }
+    // Fresh own tokens for the next iteration (its own blocks are new content).
+    for (size_t i = kShared; i < seq.token_ids.size(); ++i) {
+      seq.token_ids[i] = next_token++;
+    }
+    ++iterations;
+  }
+  const PrefixCacheStats after = kv->prefix_cache_stats();
+  if (iterations > 0) {
+    const double n = static_cast<double>(iterations);
+    state.counters["hit_blocks"] = static_cast<double>(after.hit_blocks - before.hit_blocks) / n;
+    state.counters["evicted_blocks"] =
+        static_cast<double>(after.evicted_blocks - before.evicted_blocks) / n;
+  }
+  set_per_op(state, 1);
+}
+
 BENCHMARK_CAPTURE(BM_Admit, paged16, kPaged16)->UseManualTime();
 BENCHMARK_CAPTURE(BM_Admit, contiguous_max_first_fit, kContiguousMaxFirstFit)->UseManualTime();
 BENCHMARK_CAPTURE(BM_Admit, contiguous_pow2_buddy, kContiguousPow2Buddy)->UseManualTime();
@@ -170,6 +289,10 @@ BENCHMARK_CAPTURE(BM_Release, paged16, kPaged16)->UseManualTime();
 BENCHMARK_CAPTURE(BM_Release, contiguous_max_first_fit, kContiguousMaxFirstFit)->UseManualTime();
 BENCHMARK_CAPTURE(BM_Release, contiguous_pow2_buddy, kContiguousPow2Buddy)->UseManualTime();
 BENCHMARK(BM_PagedBreakdown);
+BENCHMARK_CAPTURE(BM_EvictionCycle, lru, std::string("lru"));
+BENCHMARK_CAPTURE(BM_EvictionCycle, lfu, std::string("lfu"));
+BENCHMARK_CAPTURE(BM_EvictionCycle, leaf_lru, std::string("leaf-lru"));
+BENCHMARK(BM_PrefixAdmission);
 
 }  // namespace
 }  // namespace kvlab
