@@ -515,6 +515,61 @@ TEST(PrefixCacheSwap, SoleHolderSwappedOutWhileItsBlocksAreHitAndEvicted) {
   d.expect_data(*c);
 }
 
+// ---- admission of a group of several sequences ------------------------------------------
+
+// A forked group re-admitted after recompute preemption: each sample looks its own tokens up.
+// Regression: admit() used to allocate the first sample's new blocks before looking up the
+// second's, so an allocation could evict a block the second sample's lookup (and can_admit's
+// count) relied on; when a block it would then have shared in use followed in its chain, the
+// second sample needed one block more than can_admit counted and admit() threw "allocation
+// from an empty block pool" on an admission can_admit allowed.
+TEST(PrefixCacheAdmission, ASampleKeepsTheHitsCanAdmitCountedWhileAnotherAllocates) {
+  auto kv = make_cached(cache_config(40, 4));  // 10 blocks of 4
+  KvDriver d(*kv);
+  const std::vector<int32_t> p = ids(1, 4), a = ids(51, 10), b = ids(11, 10);
+  // Sample 1's chain: p, p+b[0..4), p+b[0..8). y computes the first two identities first; x,
+  // admitted before, computes them again (copies nobody finds) and the third for the first time.
+  auto x = d.new_group(spec_of(1, concat(concat(p, head(b, 8)), {30}), 20));
+  auto y = d.new_group(spec_of(2, concat(concat(p, head(b, 4)), {40}), 20));
+  ASSERT_EQ(d.try_admit(*x), AllocStatus::kOk);
+  ASSERT_EQ(d.try_admit(*y), AllocStatus::kOk);
+  d.prefill(*y);
+  d.prefill(*x);
+  const std::vector<int32_t> tx = kv->block_table(x->seqs[0]);
+  const std::vector<int32_t> ty = kv->block_table(y->seqs[0]);
+  ASSERT_TRUE(kv->is_cached(ty[0]) && kv->is_cached(ty[1]) && kv->is_cached(tx[2]));
+  ASSERT_FALSE(kv->is_cached(tx[0]) || kv->is_cached(tx[1]));
+  d.abort(*y);  // y's two cached blocks: evictable, its partial third block free
+  auto w = d.new_group(make_spec(3, 8, 1));  // two more evictable blocks, freed after y's
+  ASSERT_EQ(d.try_admit(*w), AllocStatus::kOk);
+  d.prefill(*w);
+  ASSERT_EQ(kv->prefix_cache_stats().evictable_blocks, 4);
+  ASSERT_EQ(kv->num_free_blocks(), 6);  // 2 free + 4 evictable; x holds 4
+
+  // The group as recompute leaves it: two samples of 14 tokens (10 generated), nothing held.
+  auto g = std::make_unique<SequenceGroup>(spec_of(5, p, 12, /*n=*/2));
+  g->seqs[0].token_ids = concat(p, a);
+  g->seqs[0].num_generated = 10;
+  Sequence& s1 = g->add_child(g->seqs[0], make_seq_id(5, 1));
+  s1.token_ids = concat(p, b);
+  // Sample 0 finds p (y's block); sample 1 finds p, p+b[0..4) (y's, evictable) and p+b[0..8)
+  // (x's, in use): 3 + 1 new blocks and 2 evictable ones taken = 6, all there is.
+  EXPECT_EQ(kv->probe_cached_prefix(g->seqs[0]), 4);
+  EXPECT_EQ(kv->probe_cached_prefix(s1), 12);
+  ASSERT_EQ(kv->can_admit(*g), AllocStatus::kOk);
+  ASSERT_EQ(d.try_admit(*g), AllocStatus::kOk);
+  EXPECT_EQ(kv->cached_prefix(g->seqs[0]), 4);
+  EXPECT_EQ(kv->cached_prefix(s1), 12);
+  const std::vector<int32_t> t1 = kv->block_table(s1);
+  EXPECT_EQ(t1[0], ty[0]);
+  EXPECT_EQ(t1[1], ty[1]);
+  EXPECT_EQ(t1[2], tx[2]);
+  EXPECT_EQ(kv->num_free_blocks(), 0);
+  d.prefill(*g);
+  d.expect_data(*g);
+  d.expect_data(*x);
+}
+
 // ---- f. a manager without a cache ---------------------------------------------------------------
 
 TEST(PrefixCacheOff, ContiguousAndUncachedPagedFindNothing) {
