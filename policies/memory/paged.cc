@@ -357,10 +357,12 @@ void PagedKvCacheManager::admit(const SequenceGroup& group) {
     throw InvariantError("paged: admit of request " + std::to_string(group.id()) +
                          " that can_admit does not allow (" + to_string(can_admit(group)) + ")");
   }
+  // Every sequence takes its cached blocks before any allocates: an allocation may evict an
+  // evictable block, and one another sequence of the group was counted (by can_admit) to find
+  // would then be missing, with the blocks after it in its chain.
   for (const Sequence& seq : group.seqs) {
     if (seq.is_finished()) continue;
     SeqState& s = add_state(seq);
-    const int64_t n = blocks_for(seq.num_tokens());
     const int32_t hits = lookup_prefix(seq, s.hashes, &probe_blocks_);
     const int32_t final_len = seq.final_len();
     for (int32_t j = 0; j < hits; ++j) {
@@ -374,10 +376,17 @@ void PagedKvCacheManager::admit(const SequenceGroup& group) {
       }
       s.blocks.push_back(b);
     }
-    for (int64_t i = hits; i < n; ++i) s.blocks.push_back(allocate_device());
     s.len = seq.num_tokens();
     s.cached_tokens = hits * block_size_;
     hit_blocks_ += hits;
+  }
+  for (const Sequence& seq : group.seqs) {
+    if (seq.is_finished()) continue;
+    SeqState& s = *states_.find(seq);  // add_state may have moved it: found afresh
+    const int64_t n = blocks_for(s.len);
+    for (int64_t i = static_cast<int64_t>(s.blocks.size()); i < n; ++i) {
+      s.blocks.push_back(allocate_device());
+    }
   }
 }
 
