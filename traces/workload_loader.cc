@@ -10,6 +10,7 @@
 #include "traces/arrivals.h"
 #include "traces/deterministic_random.h"
 #include "traces/length_distribution.h"
+#include "traces/request_names.h"
 
 namespace kvlab {
 
@@ -169,7 +170,7 @@ WorkloadDetails load_workload_with_details(const WorkloadConfig& c) {
     spec.prompt_len = static_cast<int32_t>(row.prompt_len);
     spec.output_len = static_cast<int32_t>(row.output_len);
     spec.n = c.n;
-    spec.prefix_hashes = row.hash_ids;
+    name_by_hash_ids(row.hash_ids, spec);
     spec.source_line = row.line;
     requests.push_back(std::move(spec));
   }

@@ -24,7 +24,8 @@
 // keeps the lengths.
 //
 // Output: requests sorted by arrival, ties in file order (stable), ids 0..n-1 in that order,
-// n = workload.n, prefix_hashes = the row's hash_ids. An empty result (every row filtered or
+// n = workload.n; a row's hash_ids name its prompt (prefix_hashes, 512 tokens an entry:
+// traces/request_names.h). An empty result (every row filtered or
 // bad) is an InputError that gives the counts.
 #pragma once
 
