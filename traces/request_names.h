@@ -16,4 +16,14 @@ namespace kvlab {
 // nothing. REQUIRES: spec.prompt_len set.
 void name_by_hash_ids(const std::vector<uint64_t>& hash_ids, RequestSpec& spec);
 
+// The name of system prompt `group` (workload.shared_prefix_len): a function of the workload
+// seed and the group, so workloads with the same seed share their system prompts.
+uint64_t system_prompt_name(uint64_t seed, int64_t group);
+
+// A request whose first min(shared_len, prompt_len) tokens are the system prompt `name`: one
+// entry of shared_len tokens. Requests with the same name hold the same tokens there, however
+// long their prompts (a shorter prompt holds the system prompt's beginning).
+// REQUIRES: shared_len > 0, spec.prompt_len set, spec names nothing yet.
+void name_system_prompt(uint64_t name, int32_t shared_len, RequestSpec& spec);
+
 }  // namespace kvlab
