@@ -20,6 +20,12 @@ struct ResultsMeta {
   std::string config_path;  // the experiment file
 };
 
+// For a program's first lines, before any other HDF5 call: HDF5 releases before 1.14.1 crash
+// at exit when a file's close failed (HDFFV-11052: a full disk during the write leaves the file
+// half-closed in the library's tables, which its exit handler then closes again). With this the
+// library is not torn down at exit; kvlab closes each of its files itself.
+void skip_hdf5_teardown_at_exit();
+
 // Writes every point of a run (one group each, in order) to `path`. Throws InputError naming
 // `path` when it cannot be written; nothing is left then.
 void write_results_hdf5(const std::string& path, const std::vector<RunResult>& points,
