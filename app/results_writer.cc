@@ -1,14 +1,11 @@
 #include "app/results_writer.h"
 
 #include <hdf5.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
-#include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -291,44 +288,59 @@ std::string now_iso8601() {
 
 }  // namespace
 
-void write_results_hdf5(const std::string& path, const std::vector<RunResult>& points,
-                        const ResultsMeta& meta) {
-  const std::string partial = path + ".partial";
+namespace {
+
+// The HDF5 file of a run, written to `file` (a temporary of an OutputSet).
+void write_hdf5_file(const std::string& file, const std::vector<RunResult>& points,
+                     const ResultsMeta& meta) {
+  Handle handle(H5Fcreate(file.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
+                "create the file");
+  const hid_t root = handle.get();
+  write_attribute(root, results::kKvlabVersion, std::string(results::kVersion));
+  write_attribute(root, results::kFormat, std::string(results::kFormatName));
+  write_attribute(root, results::kCreated, now_iso8601());
+  write_attribute(root, results::kCommand, meta.command);
+  write_attribute(root, results::kConfigPath, meta.config_path);
+  write_attribute(root, results::kNumPoints, static_cast<int64_t>(points.size()));
+  write_attribute(root, results::kSweepSize,
+                  static_cast<int64_t>(points.empty() ? 0 : points.front().sweep_size));
+  Handle all(make_group(root, results::kPointsGroup), H5Gclose, "create group points");
+  for (const RunResult& p : points) {
+    Handle g(make_group(all.get(), point_group_name(p.point_index)), H5Gclose,
+             "create point group");
+    write_attribute(g.get(), results::kLabel, p.label);
+    write_attribute(g.get(), results::kPointIndex, static_cast<int64_t>(p.point_index));
+    for (const auto& [k, v] : p.config) attr_string(g.get(), k, v);
+    for (const auto& [k, v] : p.summary.values) attr_number<double>(g.get(), k, v);
+    write_attribute(g.get(), results::kOutputDigest, p.output_digest);
+    write_requests(g.get(), p);
+    write_steps(g.get(), p);
+    write_workload(g.get(), p.workload);
+  }
+  check(H5Fflush(root, H5F_SCOPE_GLOBAL), "flush the file");
+}
+
+}  // namespace
+
+void skip_hdf5_teardown_at_exit() { H5dont_atexit(); }
+
+void stage_results_hdf5(OutputSet& outputs, const std::string& path, const std::string& option,
+                        const std::vector<RunResult>& points, const ResultsMeta& meta) {
+  const std::string temp = outputs.add(path, option);
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become exceptions, not stderr dumps
   try {
-    {
-      Handle file(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
-                  "create " + partial);
-      write_attribute(file.get(), results::kKvlabVersion, std::string(results::kVersion));
-      write_attribute(file.get(), results::kFormat, std::string(results::kFormatName));
-      write_attribute(file.get(), results::kCreated, now_iso8601());
-      write_attribute(file.get(), results::kCommand, meta.command);
-      write_attribute(file.get(), results::kConfigPath, meta.config_path);
-      write_attribute(file.get(), results::kNumPoints, static_cast<int64_t>(points.size()));
-      write_attribute(file.get(), results::kSweepSize,
-                      static_cast<int64_t>(points.empty() ? 0 : points.front().sweep_size));
-      Handle all(make_group(file.get(), results::kPointsGroup), H5Gclose, "create group points");
-      for (size_t i = 0; i < points.size(); ++i) {
-        const RunResult& p = points[i];
-        Handle g(make_group(all.get(), point_group_name(p.point_index)), H5Gclose,
-                 "create point group");
-        write_attribute(g.get(), results::kLabel, p.label);
-        write_attribute(g.get(), results::kPointIndex, static_cast<int64_t>(p.point_index));
-        for (const auto& [k, v] : p.config) attr_string(g.get(), k, v);
-        for (const auto& [k, v] : p.summary.values) attr_number<double>(g.get(), k, v);
-        write_attribute(g.get(), results::kOutputDigest, p.output_digest);
-        write_requests(g.get(), p);
-        write_steps(g.get(), p);
-        write_workload(g.get(), p.workload);
-      }
-    }
-    if (std::rename(partial.c_str(), path.c_str()) != 0) {
-      throw std::runtime_error("cannot rename " + partial + " to " + path);
-    }
-  } catch (...) {
-    std::remove(partial.c_str());
-    throw;
+    write_hdf5_file(temp, points, meta);
+  } catch (const std::runtime_error& e) {
+    // A full disk or a lost file system, not a bug: the user's to fix, named by the path.
+    throw InputError(path, 0, option, std::string("cannot write: ") + e.what());
   }
+}
+
+void write_results_hdf5(const std::string& path, const std::vector<RunResult>& points,
+                        const ResultsMeta& meta) {
+  OutputSet outputs;
+  stage_results_hdf5(outputs, path, "", points, meta);
+  outputs.commit();
 }
 
 std::string json_text(const nlohmann::ordered_json& value) {
@@ -367,43 +379,6 @@ std::string summary_json(const std::vector<RunResult>& points) {
     all.push_back(std::move(point));
   }
   return json_text(all);
-}
-
-void check_output_path(const std::string& path, const std::string& option) {
-  namespace fs = std::filesystem;
-  if (path.empty()) throw InputError(option, 0, "", "empty output path");
-  std::error_code error;
-  const fs::path target(path);
-  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  if (!fs::is_directory(folder, error)) {
-    throw InputError(path, 0, option, "the folder " + folder.string() + " does not exist");
-  }
-  if (::access(folder.c_str(), W_OK | X_OK) != 0) {
-    throw InputError(path, 0, option, "the folder " + folder.string() + " is not writable");
-  }
-  const fs::file_status status = fs::status(target, error);
-  if (fs::exists(status) && !fs::is_regular_file(status)) {
-    throw InputError(path, 0, option,
-                     "exists and is not a regular file: kvlab only replaces files");
-  }
-}
-
-void write_file_atomically(const std::string& path, const std::string& text) {
-  const std::string partial = path + ".partial";
-  {
-    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-    if (!out) throw InputError(path, 0, "", "cannot write");
-    out << text;
-    out.flush();
-    if (!out) {
-      std::remove(partial.c_str());
-      throw InputError(path, 0, "", "write failed");
-    }
-  }
-  if (std::rename(partial.c_str(), path.c_str()) != 0) {
-    std::remove(partial.c_str());
-    throw InputError(path, 0, "", "cannot rename the finished file into place");
-  }
 }
 
 std::string summary_table(const std::vector<RunResult>& points) {
@@ -517,10 +492,15 @@ void check_point(hid_t file, const std::string& file_name, const std::string& na
 
 }  // namespace
 
+namespace {
+const char* const kMergeOut = "OUT.h5";  // how `kvlab merge --help` names the merged file
+}  // namespace
+
 void merge_results_hdf5(const std::string& out, const std::vector<std::string>& shards,
                         const std::string& command) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   if (shards.empty()) throw InputError("kvlab merge", 0, "", "no shard files given");
+  check_output_path(out, kMergeOut);
   std::map<std::string, ShardPoint> points;  // by group name (zero-padded point index)
   int64_t sweep_size = -1;
   for (const std::string& file : shards) {
@@ -569,40 +549,40 @@ void merge_results_hdf5(const std::string& out, const std::vector<std::string>& 
         "the shards lack point(s) " + missing + " of the sweep's " + std::to_string(sweep_size));
   }
 
-  const std::string partial = out + ".partial";
+  OutputSet outputs;
+  const std::string temp = outputs.add(out, kMergeOut);
   try {
+    Handle dst(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
+               "create the file");
     {
-      Handle dst(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
-                 "create " + partial);
-      {
-        // The root attributes a sweep's shards share, from the first shard; then what differs.
-        Handle first(H5Fopen(shards.front().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
-                     "open " + shards.front());
-        for (const FieldSpec* f :
-             {&results::kKvlabVersion, &results::kFormat, &results::kConfigPath}) {
-          if (H5Aexists(first.get(), f->name) <= 0) continue;
-          write_attribute(dst.get(), *f, read_string_attr(first.get(), *f, shards.front()));
-        }
-      }
-      write_attribute(dst.get(), results::kCreated, now_iso8601());
-      write_attribute(dst.get(), results::kCommand, command);
-      write_attribute(dst.get(), results::kNumPoints, sweep_size);
-      write_attribute(dst.get(), results::kSweepSize, sweep_size);
-      Handle all(make_group(dst.get(), results::kPointsGroup), H5Gclose, "create group points");
-      for (const auto& [name, where] : points) {
-        Handle src(H5Fopen(where.file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
-                   "open " + where.file);
-        const std::string from = std::string(results::kPointsGroup) + "/" + name;
-        check(H5Ocopy(src.get(), from.c_str(), all.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT),
-              "copy point " + name + " of " + where.file);
+      // The root attributes a sweep's shards share, from the first shard; then what differs.
+      Handle first(H5Fopen(shards.front().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
+                   "open " + shards.front());
+      for (const FieldSpec* f :
+           {&results::kKvlabVersion, &results::kFormat, &results::kConfigPath}) {
+        if (H5Aexists(first.get(), f->name) <= 0) continue;
+        write_attribute(dst.get(), *f, read_string_attr(first.get(), *f, shards.front()));
       }
     }
-    if (std::rename(partial.c_str(), out.c_str()) != 0)
-      throw std::runtime_error("cannot rename " + partial);
-  } catch (...) {
-    std::remove(partial.c_str());
+    write_attribute(dst.get(), results::kCreated, now_iso8601());
+    write_attribute(dst.get(), results::kCommand, command);
+    write_attribute(dst.get(), results::kNumPoints, sweep_size);
+    write_attribute(dst.get(), results::kSweepSize, sweep_size);
+    Handle all(make_group(dst.get(), results::kPointsGroup), H5Gclose, "create group points");
+    for (const auto& [name, where] : points) {
+      Handle src(H5Fopen(where.file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
+                 "open " + where.file);
+      const std::string from = std::string(results::kPointsGroup) + "/" + name;
+      check(H5Ocopy(src.get(), from.c_str(), all.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT),
+            "copy point " + name + " of " + where.file);
+    }
+    check(H5Fflush(dst.get(), H5F_SCOPE_GLOBAL), "flush the file");
+  } catch (const InputError&) {
     throw;
+  } catch (const std::runtime_error& e) {
+    throw InputError(out, 0, kMergeOut, std::string("cannot write: ") + e.what());
   }
+  outputs.commit();
 }
 
 }  // namespace kvlab

@@ -10,12 +10,13 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli/commands.h"
+#include "app/output_files.h"
 #include "app/resolve_experiment.h"
 #include "app/results_writer.h"
-#include "core/kv_cache_manager.h"
 #include "core/config.h"
 #include "core/engine.h"
 #include "core/experiment.h"
+#include "core/kv_cache_manager.h"
 #include "core/workload.h"
 #include "traces/workload_loader.h"
 
@@ -62,6 +63,8 @@ int bench_sim_command(const std::vector<std::string>& args) {
     std::cout << options;
     return 0;
   }
+  // Where the JSON goes is checked before the runs, not after.
+  if (!json.empty()) check_output_path(json, "--json");
   if (policies.empty()) policies = memory_policies().names();  // every registered policy
   if (trace.empty()) trace = std::string(KVLAB_SOURCE_DIR) + "/traces/data/sharegpt_lengths_sample.csv";
 
@@ -110,7 +113,7 @@ int bench_sim_command(const std::vector<std::string>& args) {
                     {"requests_per_min_wall", per_min},
                     {"requests_per_min_cpu", per_min_cpu}});
   }
-  if (!json.empty()) write_file_atomically(json, json_text(runs));
+  if (!json.empty()) write_file_atomically(json, json_text(runs), "--json");
   return 0;
 }
 

@@ -10,6 +10,7 @@
 #include "app/cli/commands.h"
 #include "app/cli/parse_options.h"
 #include "app/experiment_runner.h"
+#include "app/output_files.h"
 #include "app/results_writer.h"
 #include "core/config.h"
 #include "core/errors.h"
@@ -93,6 +94,7 @@ int calibrate_command(const std::vector<std::string>& args) {
 
   Config config = Config::load(config_path);
   for (const std::string& s : sets) config.set_override(s);
+  if (!out.empty()) check_output_path(out, "--out");  // before the run, not after
   const std::vector<PreparedPoint> points = prepare_experiment(config, Shard{});
   nlohmann::ordered_json fits = nlohmann::ordered_json::array();
   for (size_t k = 0; k < points.size(); ++k) {
@@ -118,7 +120,7 @@ int calibrate_command(const std::vector<std::string>& args) {
   }
   const nlohmann::ordered_json doc = {{"config", config_path}, {"points", std::move(fits)}};
   if (!out.empty()) {
-    write_file_atomically(out, json_text(doc));
+    write_file_atomically(out, json_text(doc), "--out");
     std::printf("wrote %s\n", out.c_str());
   }
   return 0;

@@ -7,6 +7,7 @@
 
 #include "app/builtins.h"
 #include "app/cli/commands.h"
+#include "app/results_writer.h"
 #include "core/errors.h"
 
 namespace {
@@ -36,6 +37,7 @@ const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  kvlab::skip_hdf5_teardown_at_exit();
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::cout << kUsage;

@@ -1,7 +1,7 @@
 #include <unistd.h>
 
-#include <boost/program_options.hpp>
 #include <algorithm>
+#include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -9,10 +9,11 @@
 
 #include "app/cli/commands.h"
 #include "app/cli/parse_options.h"
+#include "app/experiment_runner.h"
+#include "app/output_files.h"
+#include "app/results_writer.h"
 #include "core/config.h"
 #include "core/errors.h"
-#include "app/experiment_runner.h"
-#include "app/results_writer.h"
 
 namespace po = boost::program_options;
 
@@ -123,8 +124,9 @@ int run_command(const std::vector<std::string>& args, const std::string& command
   if (jobs < 0) throw InputError("--jobs", 0, "", "must not be negative");
 
   // Where results go is checked before anything runs (and by --check), not after the run.
-  check_output_path(out, "--out");
-  if (!summary_path.empty()) check_output_path(summary_path, "--summary-json");
+  std::vector<std::pair<std::string, std::string>> outputs = {{out, "--out"}};
+  if (!summary_path.empty()) outputs.emplace_back(summary_path, "--summary-json");
+  check_output_paths(outputs);
 
   RunOptions run;
   run.jobs = jobs > 0 ? jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -141,8 +143,12 @@ int run_command(const std::vector<std::string>& args, const std::string& command
   const std::vector<RunResult> results = run_experiment(config, run);
   progress.finish();
 
-  write_results_hdf5(out, results, ResultsMeta{command_line, config_path});
-  if (!summary_path.empty()) write_file_atomically(summary_path, summary_json(results));
+  // Both files or neither: each is written to a temporary, and the set is renamed into place
+  // only when both are complete, the HDF5 last (app/output_files.h).
+  OutputSet files;
+  stage_results_hdf5(files, out, "--out", results, ResultsMeta{command_line, config_path});
+  if (!summary_path.empty()) files.add_text(summary_path, "--summary-json", summary_json(results));
+  files.commit();
   if (!quiet) {
     std::cout << summary_table(results);
     for (const RunResult& r : results) {
