@@ -42,6 +42,13 @@ std::vector<KeySpec> experiment_keys() {
       choice_key("workload.on_bad_row", "fail", {"fail", "skip"},
                  "malformed trace rows: fail, or skip (counted and reported)"),
       int_key("workload.n", 1, 1, kMaxSamples, "parallel samples per request (shared prompt)"),
+      int_key("workload.shared_prefix_len", 0, 0, kInt32Max,
+              "tokens of a system prompt every prompt starts with (its first min(this, "
+              "prompt_len) tokens), shared for prefix caching within a group (0: none; not "
+              "with a trace's own hash_ids)"),
+      int_key("workload.shared_prefix_groups", 1, 1, kInt32Max,
+              "distinct system prompts: the i-th request (conversation) in arrival order uses "
+              "prompt i % groups"),
       // [model]
       choice_key(
           "model.name", "llama-2-7b", [] { return model_catalog().names(); }, "model",

@@ -26,7 +26,8 @@ std::string workload_key(const WorkloadConfig& w) {
          std::to_string(w.num_requests) + "|" + std::to_string(w.seed) + "|" + w.prompt_len + "|" +
          w.output_len + "|" + std::to_string(w.max_prompt_len) + "|" +
          std::to_string(w.max_total_len) + "|" + (w.skip_bad_rows ? "skip" : "fail") + "|" +
-         std::to_string(w.n);
+         std::to_string(w.n) + "|" + std::to_string(w.shared_prefix_len) + "|" +
+         std::to_string(w.shared_prefix_groups);
 }
 
 }  // namespace
@@ -64,7 +65,9 @@ std::vector<PreparedPoint> prepare_experiment(const Config& config, const Shard&
     const std::string key = workload_key(p.config.workload);
     auto it = workloads.find(key);
     if (it == workloads.end()) {
-      it = workloads.emplace(key, std::make_shared<const Workload>(load_workload(p.config.workload))).first;
+      it =
+          workloads.emplace(key, std::make_shared<const Workload>(load_workload(p.config.workload)))
+              .first;
     }
     p.workload = it->second;
     p.point = std::move(point);
@@ -89,7 +92,8 @@ std::vector<RunResult> run_experiment(const Config& config, const RunOptions& op
   const std::vector<PreparedPoint> prepared = prepare_experiment(config, options.shard);
 
   int64_t requests_total = 0;
-  for (const PreparedPoint& p : prepared) requests_total += static_cast<int64_t>(p.workload->requests.size());
+  for (const PreparedPoint& p : prepared)
+    requests_total += static_cast<int64_t>(p.workload->requests.size());
 
   std::vector<RunResult> results(prepared.size());
   std::vector<std::exception_ptr> errors(prepared.size());
@@ -112,7 +116,8 @@ std::vector<RunResult> run_experiment(const Config& config, const RunOptions& op
           point_done[i] = e.done;
           options.progress(points_done, prepared.size(), requests_done, requests_total, e.now_s);
         };
-        RunResult r = engine->run(requests_for_backend(p.config, p.workload->requests), on_progress);
+        RunResult r =
+            engine->run(requests_for_backend(p.config, p.workload->requests), on_progress);
         r.label = p.point.label;
         r.point_index = p.point.index;
         r.sweep_size = points_in_sweep;
@@ -124,7 +129,8 @@ std::vector<RunResult> run_experiment(const Config& config, const RunOptions& op
       }
       std::lock_guard<std::mutex> lock(progress_mutex);
       ++points_done;
-      if (options.progress) options.progress(points_done, prepared.size(), requests_done, requests_total, 0.0);
+      if (options.progress)
+        options.progress(points_done, prepared.size(), requests_done, requests_total, 0.0);
     }
   };
   const int jobs = effective_jobs(prepared, options.jobs);

@@ -65,6 +65,8 @@ ExperimentConfig resolve_experiment(const Config& c) {
   w.max_total_len = c.get_int("workload.max_total_len");
   w.skip_bad_rows = c.get_choice("workload.on_bad_row") == "skip";
   w.n = static_cast<int32_t>(c.get_int("workload.n"));
+  w.shared_prefix_len = static_cast<int32_t>(c.get_int("workload.shared_prefix_len"));
+  w.shared_prefix_groups = static_cast<int32_t>(c.get_int("workload.shared_prefix_groups"));
 
   // [model]
   e.model = model_catalog().get(c.get_choice("model.name"));

@@ -3,6 +3,7 @@
 #include <hdf5.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -14,6 +15,7 @@
 #include <sstream>
 #include <type_traits>
 #include <variant>
+#include <vector>
 
 #include "core/errors.h"
 #include "core/results_schema.h"
@@ -411,7 +413,7 @@ std::string summary_table(const std::vector<RunResult>& points) {
     double scale;
     int precision;
   };
-  const Col cols[] = {
+  std::vector<Col> cols = {
       {"req/s", "throughput_req_s", 1, 2},
       {"tok/s", "throughput_tok_s", 1, 0},
       {"norm.lat s/tok", "normalized_latency_s_per_tok", 1, 4},
@@ -426,6 +428,15 @@ std::string summary_table(const std::vector<RunResult>& points) {
       {"preempt", "num_preemptions", 1, 0},
       {"rejected", "num_rejected", 1, 0},
   };
+  // Prefix caching's columns appear when some point caches (they are "-" for the others).
+  const bool caching = std::any_of(points.begin(), points.end(), [](const RunResult& p) {
+    return std::isfinite(p.summary.get("prefix_hit_rate_bound"));
+  });
+  if (caching) {
+    cols.insert(cols.begin() + 11, {{"kv cache%", "kv_cached_frac", 100, 1},
+                                    {"hit%", "prefix_hit_rate", 100, 1},
+                                    {"hit bound%", "prefix_hit_rate_bound", 100, 1}});
+  }
   size_t label_width = 5;
   for (const RunResult& p : points) label_width = std::max(label_width, p.label.size());
   std::ostringstream out;

@@ -1,8 +1,8 @@
 #include "core/block_hash.h"
 
 #include <algorithm>
-#include <unordered_set>
 
+#include "core/block_hash_map.h"
 #include "core/splitmix.h"
 
 namespace kvlab {
@@ -26,8 +26,8 @@ uint64_t hash_tokens(uint64_t parent, const RequestSpec& spec, int32_t sample,
     return h;
   }
   const int64_t unit = std::max<int32_t>(1, spec.prefix_hash_tokens);
-  int64_t named_end = std::min<int64_t>(
-      spec.named_len, static_cast<int64_t>(spec.prefix_hashes.size()) * unit);
+  int64_t named_end =
+      std::min<int64_t>(spec.named_len, static_cast<int64_t>(spec.prefix_hashes.size()) * unit);
   if (sample != 0) named_end = std::min<int64_t>(named_end, spec.prompt_len);
   int64_t p = begin;
   while (p < end) {
@@ -73,22 +73,46 @@ std::vector<uint64_t> request_block_hashes(const RequestSpec& spec, int32_t len,
 
 PrefixReuseBound unbounded_prefix_reuse(const std::vector<RequestSpec>& requests,
                                         int32_t block_size) {
+  // The blocks a request leaves that another request could find: those of its first
+  // sample's final tokens (the answer is named only when the workload names it; token ids are
+  // known only for the prompt) that hold only named tokens or token ids. A block holding any of
+  // the request's own unnamed tokens has an identity no other request can produce (it chains
+  // the request's id), and so has every block after it: the walk stops there.
+  const auto shareable_blocks = [block_size](const RequestSpec& r) {
+    if (!r.prompt_tokens.empty()) {
+      return static_cast<int32_t>(
+                 std::min<size_t>(r.prompt_tokens.size(), static_cast<size_t>(r.prompt_len))) /
+             block_size;
+    }
+    const int64_t unit = std::max<int32_t>(1, r.prefix_hash_tokens);
+    const int64_t named = std::min<int64_t>({int64_t{r.named_len},
+                                             static_cast<int64_t>(r.prefix_hashes.size()) * unit,
+                                             int64_t{r.prompt_len} + r.output_len});
+    return static_cast<int32_t>(named / block_size);
+  };
+  size_t total_blocks = 0;
+  for (const RequestSpec& r : requests) total_blocks += static_cast<size_t>(shareable_blocks(r));
+  BlockHashMap seen(total_blocks);
   PrefixReuseBound bound;
-  std::unordered_set<uint64_t> seen;
   for (const RequestSpec& r : requests) {
     bound.prompt_tokens += r.prompt_len;
     const int32_t lookable = max_cached_blocks(r.prompt_len, 0, block_size);
     bound.prompt_blocks += lookable;
-    // The first sample's final tokens: what the cache holds after the request ran (its answer
-    // is named only when the workload names it; token ids are known only for the prompt).
-    const int32_t final_len =
-        r.prompt_tokens.empty() ? r.prompt_len + r.output_len : r.prompt_len;
-    const std::vector<uint64_t> hashes = request_block_hashes(r, final_len, block_size);
+    const int32_t blocks = shareable_blocks(r);
+    // A request's own blocks never repeat one another (each identity chains its parent's), so
+    // adding them as they are walked finds the same hits as looking all up first.
     int32_t hits = 0;
-    while (hits < lookable && seen.count(hashes[static_cast<size_t>(hits)]) != 0) ++hits;
+    bool hitting = true;
+    uint64_t h = kRootBlockHash;
+    for (int32_t j = 0; j < blocks; ++j) {
+      const int64_t begin = int64_t{j} * block_size;
+      h = hash_tokens(h, r, 0, r.prompt_tokens, begin, begin + block_size);
+      hitting = hitting && j < lookable && seen.contains(h);
+      if (hitting) ++hits;
+      seen.insert(h, 0);
+    }
     bound.hit_blocks += hits;
     bound.hit_tokens += int64_t{hits} * block_size;
-    seen.insert(hashes.begin(), hashes.end());
   }
   return bound;
 }

@@ -16,7 +16,7 @@
 namespace kvlab {
 
 struct WorkloadConfig {
-  std::string trace;            // path, already joined with the config's directory
+  std::string trace;  // path, already joined with the config's directory
   std::string format = "auto";
   std::string arrival = "trace";
   double rate = 1.0;
@@ -30,6 +30,8 @@ struct WorkloadConfig {
   int64_t max_total_len = 0;
   bool skip_bad_rows = false;
   int32_t n = 1;
+  int32_t shared_prefix_len = 0;     // tokens of a shared system prompt (0: none)
+  int32_t shared_prefix_groups = 1;  // distinct system prompts
 };
 
 // The settings every real back end shares, typed (the Engine reads `realtime`, the runner the
@@ -44,24 +46,24 @@ struct BackendConfig {
   std::string dtype = "fp16";
   bool realtime = false;
   uint64_t weights_seed = 0;
-  SamplingParams sampling;       // applied to every request (seed: workload.seed)
+  SamplingParams sampling;  // applied to every request (seed: workload.seed)
 };
 
 struct ExperimentConfig {
   Config raw;
   WorkloadConfig workload;
-  ModelSpec model;               // with max_seq_len overridden by model.max_seq_len
-  HardwareSpec hardware;         // with gpus_per_node / topology overridden
+  ModelSpec model;        // with max_seq_len overridden by model.max_seq_len
+  HardwareSpec hardware;  // with gpus_per_node / topology overridden
   int32_t tensor_parallel = 1;
-  double kv_cache_gb = 0;        // per GPU, as given (0: derived)
+  double kv_cache_gb = 0;  // per GPU, as given (0: derived)
   double gpu_memory_utilization = 0.9;
   double swap_space_gb = 4;
-  MemoryConfig memory;           // capacity_slots and swap_capacity_slots resolved
+  MemoryConfig memory;  // capacity_slots and swap_capacity_slots resolved
   // capacity_slots came from the hardware catalog (neither hardware.kv_cache_gb nor
   // memory.capacity_slots given); a back end with a capacity probe (core/executor.h)
   // replaces it with what fits on its device when the engine is made.
   bool kv_capacity_derived = false;
-  SchedulerConfig scheduler;     // max_seq_len and max_batched_tokens resolved
+  SchedulerConfig scheduler;  // max_seq_len and max_batched_tokens resolved
   BackendConfig backend;
   std::string output_path;
   bool record_steps = true;

@@ -16,13 +16,13 @@
 namespace kvlab {
 
 struct WorkloadReport {
-  std::string source;            // trace path, or "synthetic"
-  std::string format;            // the reader used
-  int64_t rows_read = 0;         // data rows seen in the trace
-  int64_t bad_rows_skipped = 0;  // malformed rows skipped (on_bad_row = skip)
-  int64_t filtered_prompt_len = 0;   // prompt over max_prompt_len
-  int64_t filtered_total_len = 0;    // prompt + output over max_total_len
-  int64_t beyond_num_requests = 0;   // valid rows past num_requests
+  std::string source;                         // trace path, or "synthetic"
+  std::string format;                         // the reader used
+  int64_t rows_read = 0;                      // data rows seen in the trace
+  int64_t bad_rows_skipped = 0;               // malformed rows skipped (on_bad_row = skip)
+  int64_t filtered_prompt_len = 0;            // prompt over max_prompt_len
+  int64_t filtered_total_len = 0;             // prompt + output over max_total_len
+  int64_t beyond_num_requests = 0;            // valid rows past num_requests
   std::vector<std::string> bad_row_messages;  // the first few, for the user
   // Rows the format's own rules dropped before they were rows (ShareGPT entries with fewer
   // than two turns, vLLM's length pruning): (reason, count). Not part of rows_read.
@@ -47,7 +47,7 @@ struct TraceRow {
   double timestamp_s = -1.0;  // < 0: the format has no timestamps
   int64_t prompt_len = 0;
   int64_t output_len = 0;
-  std::vector<uint64_t> hash_ids;
+  std::vector<uint64_t> hash_ids;  // Mooncake: one per 512-token block of the prompt
   int64_t line = 0;
 };
 

@@ -10,12 +10,14 @@
 #include "traces/arrivals.h"
 #include "traces/deterministic_random.h"
 #include "traces/length_distribution.h"
+#include "traces/request_names.h"
 
 namespace kvlab {
 
 namespace {
 
-// Seed streams (arrivals.cc uses stream 1).
+// Seed streams: 1 arrivals (arrivals.cc), 2 and 3 here, 4 system prompt names
+// (request_names.cc).
 constexpr uint64_t kPromptLenStream = 2;
 constexpr uint64_t kOutputLenStream = 3;
 
@@ -38,6 +40,10 @@ void validate(const WorkloadConfig& c, ArrivalProcess arrival) {
           "must be >= 0 (0: off), got " + std::to_string(c.max_total_len));
   require(c.n >= 1 && c.n <= kMaxSamples, "workload.n",
           "must be in [1, " + std::to_string(kMaxSamples) + "], got " + std::to_string(c.n));
+  require(c.shared_prefix_len >= 0, "workload.shared_prefix_len",
+          "must be >= 0 (0: none), got " + std::to_string(c.shared_prefix_len));
+  require(c.shared_prefix_groups >= 1, "workload.shared_prefix_groups",
+          "must be >= 1, got " + std::to_string(c.shared_prefix_groups));
   require(std::isfinite(c.time_scale) && c.time_scale > 0, "workload.time_scale",
           "must be > 0, got " + number(c.time_scale));
   if (arrival == ArrivalProcess::kPoisson || arrival == ArrivalProcess::kGamma) {
@@ -105,6 +111,25 @@ std::vector<double> arrival_times(ArrivalProcess arrival, const std::vector<Trac
   return {};
 }
 
+// workload.shared_prefix_len: the i-th request in arrival order starts with system prompt
+// i % shared_prefix_groups. A trace that names its own prefixes (hash_ids) is refused: its
+// names describe its real prompts, which a made-up system prompt would contradict.
+void name_system_prompts(const WorkloadConfig& c, const std::vector<TraceRow>& kept,
+                         std::vector<RequestSpec>& requests) {
+  if (c.shared_prefix_len <= 0) return;
+  for (const TraceRow& row : kept) {
+    if (!row.hash_ids.empty()) {
+      throw InputError(c.trace, row.line, "workload.shared_prefix_len",
+                       "the trace names its prompts' prefixes itself (hash_ids); a shared system "
+                       "prompt would contradict them: set workload.shared_prefix_len = 0");
+    }
+  }
+  for (RequestSpec& spec : requests) {
+    const int64_t group = spec.id % c.shared_prefix_groups;
+    name_system_prompt(system_prompt_name(c.seed, group), c.shared_prefix_len, spec);
+  }
+}
+
 [[noreturn]] void fail_empty(const WorkloadReport& report, const std::vector<FormatDrop>& dropped) {
   std::string message = "no requests left: " + std::to_string(report.rows_read) + " rows read, " +
                         std::to_string(report.bad_rows_skipped) + " bad rows skipped, " +
@@ -169,10 +194,11 @@ WorkloadDetails load_workload_with_details(const WorkloadConfig& c) {
     spec.prompt_len = static_cast<int32_t>(row.prompt_len);
     spec.output_len = static_cast<int32_t>(row.output_len);
     spec.n = c.n;
-    spec.prefix_hashes = row.hash_ids;
+    name_by_hash_ids(row.hash_ids, spec);
     spec.source_line = row.line;
     requests.push_back(std::move(spec));
   }
+  name_system_prompts(c, kept, requests);
   return details;
 }
 

@@ -24,8 +24,11 @@
 // keeps the lengths.
 //
 // Output: requests sorted by arrival, ties in file order (stable), ids 0..n-1 in that order,
-// n = workload.n, prefix_hashes = the row's hash_ids. An empty result (every row filtered or
-// bad) is an InputError that gives the counts.
+// n = workload.n. Names for prefix caching (traces/request_names.h): a row's hash_ids name its
+// prompt (512 tokens an entry); with workload.shared_prefix_len = S > 0, request i's first
+// min(S, prompt_len) tokens are system prompt i % shared_prefix_groups (an InputError for a
+// trace with hash_ids). An empty result (every row filtered or bad) is an InputError that
+// gives the counts.
 #pragma once
 
 #include <vector>

@@ -243,10 +243,10 @@ int32_t PagedKvCacheManager::lookup_prefix(const Sequence& seq, std::vector<uint
   uint64_t h = kRootBlockHash;
   for (int32_t j = 0; j < most; ++j) {
     h = block_hash(h, seq, j, block_size_);
-    const auto it = cache_.find(h);
-    if (it == cache_.end()) break;
+    const int32_t* found = cache_.find(h);
+    if (found == nullptr) break;
     hashes.push_back(h);
-    if (blocks) blocks->push_back(it->second);
+    if (blocks) blocks->push_back(*found);
   }
   return static_cast<int32_t>(hashes.size());
 }
@@ -272,7 +272,7 @@ void PagedKvCacheManager::make_findable(const SeqState& s, size_t index, uint64_
   const int32_t block = s.blocks[index];
   const size_t b = static_cast<size_t>(block);
   if (cached_[b] != 0) return;  // found cached at admission, or made findable by a sharer
-  if (!cache_.emplace(hash, block).second) return;  // another block holds this identity
+  if (!cache_.insert(hash, block)) return;  // another block holds this identity
   cached_[b] = 1;
   block_hash_[b] = hash;
   int32_t parent = -1;
@@ -357,10 +357,12 @@ void PagedKvCacheManager::admit(const SequenceGroup& group) {
     throw InvariantError("paged: admit of request " + std::to_string(group.id()) +
                          " that can_admit does not allow (" + to_string(can_admit(group)) + ")");
   }
+  // Every sequence takes its cached blocks before any allocates: an allocation may evict an
+  // evictable block, and one another sequence of the group was counted (by can_admit) to find
+  // would then be missing, with the blocks after it in its chain.
   for (const Sequence& seq : group.seqs) {
     if (seq.is_finished()) continue;
     SeqState& s = add_state(seq);
-    const int64_t n = blocks_for(seq.num_tokens());
     const int32_t hits = lookup_prefix(seq, s.hashes, &probe_blocks_);
     const int32_t final_len = seq.final_len();
     for (int32_t j = 0; j < hits; ++j) {
@@ -374,10 +376,17 @@ void PagedKvCacheManager::admit(const SequenceGroup& group) {
       }
       s.blocks.push_back(b);
     }
-    for (int64_t i = hits; i < n; ++i) s.blocks.push_back(allocate_device());
     s.len = seq.num_tokens();
     s.cached_tokens = hits * block_size_;
     hit_blocks_ += hits;
+  }
+  for (const Sequence& seq : group.seqs) {
+    if (seq.is_finished()) continue;
+    SeqState& s = *states_.find(seq);  // add_state may have moved it: found afresh
+    const int64_t n = blocks_for(s.len);
+    for (int64_t i = static_cast<int64_t>(s.blocks.size()); i < n; ++i) {
+      s.blocks.push_back(allocate_device());
+    }
   }
 }
 
@@ -782,8 +791,8 @@ void PagedKvCacheManager::audit_cache() const {
       continue;
     }
     ++cached;
-    const auto it = cache_.find(block_hash_[i]);
-    if (it == cache_.end() || it->second != b) {
+    const int32_t* found = cache_.find(block_hash_[i]);
+    if (found == nullptr || *found != b) {
       audit_failure("cached block " + std::to_string(b) + " is not findable by its identity");
     }
     if ((device_.ref(b) == 0) != is_evictable) {

@@ -61,9 +61,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "core/block_hash_map.h"
 #include "core/kv_cache_manager.h"
 #include "policies/eviction/eviction.h"
 #include "policies/memory/sequence_table.h"
@@ -226,7 +226,7 @@ class PagedKvCacheManager final : public KvCacheManager {
   std::unique_ptr<EvictionPolicy> eviction_;
   std::vector<uint64_t> block_hash_;
   std::vector<uint8_t> cached_;
-  std::unordered_map<uint64_t, int32_t> cache_;
+  BlockHashMap cache_;
   int64_t hit_blocks_ = 0;
   int64_t evicted_blocks_ = 0;
   mutable std::vector<uint64_t> probe_hashes_;

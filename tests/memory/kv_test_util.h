@@ -275,7 +275,8 @@ class KvDriver {
     const AllocStatus s = kv_.can_admit(g);
     if (s != AllocStatus::kOk) return s;
     std::vector<int32_t> probed;
-    for (const Sequence& q : g.seqs) probed.push_back(q.is_finished() ? 0 : kv_.probe_cached_prefix(q));
+    for (const Sequence& q : g.seqs)
+      probed.push_back(q.is_finished() ? 0 : kv_.probe_cached_prefix(q));
     kv_.admit(g);
     g.status = GroupStatus::kRunning;
     for (size_t i = 0; i < g.seqs.size(); ++i) {
@@ -352,6 +353,7 @@ class KvDriver {
       copies.insert(copies.end(), c.begin(), c.end());
     }
     arena_.copy_device(copies);
+    last_copies_ = copies;
     for (Sequence& q : g.seqs) {
       if (q.is_finished()) continue;
       if (q.num_pending() != 1) throw InvariantError("driver: decode without one pending token");
@@ -432,6 +434,8 @@ class KvDriver {
   int64_t cached_tokens() const { return cached_tokens_; }
   const std::vector<KvCopy>& last_swap_out() const { return last_swap_out_; }
   const std::vector<KvCopy>& last_swap_in() const { return last_swap_in_; }
+  // The copy-on-write copies of the last decode().
+  const std::vector<KvCopy>& last_copies() const { return last_copies_; }
 
  private:
   void sample(Sequence& q, bool finish) {
@@ -451,7 +455,7 @@ class KvDriver {
   ShadowArena arena_;
   TokenSource tokens_;
   const SequenceGroup* head_of_line_ = nullptr;
-  std::vector<KvCopy> last_swap_out_, last_swap_in_;
+  std::vector<KvCopy> last_swap_out_, last_swap_in_, last_copies_;
   int64_t cached_tokens_ = 0;
 };
 

@@ -245,6 +245,8 @@ TEST(LoadWorkload, InvalidSettingsNameTheirKey) {
       {"workload.n", [](WorkloadConfig& c) { c.n = 0; }},
       {"workload.n", [](WorkloadConfig& c) { c.n = kMaxSamples + 1; }},
       {"workload.format", [](WorkloadConfig& c) { c.format = "xml"; }},
+      {"workload.shared_prefix_len", [](WorkloadConfig& c) { c.shared_prefix_len = -1; }},
+      {"workload.shared_prefix_groups", [](WorkloadConfig& c) { c.shared_prefix_groups = 0; }},
   };
   for (const auto& invalid : cases) {
     SCOPED_TRACE(invalid.key);
