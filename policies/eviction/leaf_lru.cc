@@ -1,10 +1,18 @@
 // "leaf-lru": SGLang RadixAttention's rule (Zheng et al., "SGLang: Efficient Execution of
 // Structured Language Model Programs", 2024; python/sglang/srt/mem_cache/radix_cache.py,
 // evict()): only leaves of the cache forest may go, the least recently used leaf first. A
-// leaf is a cached block that no cached block names as its parent (on_cache's `parent`);
-// recency is the moment its last holder let go, as in lru. Evicting a leaf may make its
-// parent a leaf, which then competes by its own recency. A prefix is thus given up from its
-// tail: a block never goes while a longer cached prefix still needs it.
+// leaf is a cached block that no cached block names as its parent (on_cache's `parent`).
+// Recency is SGLang's last_access_time: the last time a request used the block, caching it
+// (on_cache) or finding it (on_hit, in use or not), not the time it was freed. Evicting a leaf
+// may make its parent a leaf, which then competes by its own recency. A prefix is thus given
+// up from its tail: a block never goes while a longer cached prefix still needs it.
+//
+// Why access time: an admission finds a prefix front to back and its blocks are cached in
+// chain order, so a parent was last used before its children and a plain LRU over access
+// times would evict it first, stranding them; hence the leaf rule. (By time freed instead,
+// the rule would be lru's: holders let go tail first, so a parent is always freed after its
+// children and lru already takes leaves first.) The two differ in what counts as recent: lru
+// keeps what a request released last, leaf-lru what a request started using last.
 //
 // Why every evictable block counts (num_evictable) although only leaves can go: the cache
 // keeps every holder of a block holding its parent too (eviction.h), so an evictable block's
@@ -18,8 +26,8 @@
 // (its identity was held by another block) is a root, so it does not keep that other block
 // from going first; it is only found again while the other block stays.
 //
-// Per block: parent, cached children, children in use; an indexed binary heap
-// (indexed_heap.h) of the evictable leaves keyed by time freed. on_free, on_hit and evict are
+// Per block: parent, cached children, children in use, last use; an indexed binary heap
+// (indexed_heap.h) of the evictable leaves keyed by last use. on_free, on_hit and evict are
 // O(log n), the rest O(1); audit() is O(blocks).
 #include <string>
 #include <vector>
@@ -40,7 +48,7 @@ class LeafLruEviction final : public EvictionPolicy {
         parent_(static_cast<size_t>(num_blocks), -1),
         children_(static_cast<size_t>(num_blocks), 0),
         held_children_(static_cast<size_t>(num_blocks), 0),
-        freed_(static_cast<size_t>(num_blocks), 0),
+        used_(static_cast<size_t>(num_blocks), 0),
         leaves_(num_blocks) {}
 
   std::string name() const override { return "leaf-lru"; }
@@ -58,6 +66,7 @@ class LeafLruEviction final : public EvictionPolicy {
       ++held_children_[at(parent)];
     }
     state_[at(block)] = kHeld;
+    used_[at(block)] = ++clock_;
     parent_[at(block)] = parent;
     children_[at(block)] = 0;
     held_children_[at(block)] = 0;
@@ -72,22 +81,22 @@ class LeafLruEviction final : public EvictionPolicy {
                            std::to_string(held_children_[b]) + " of its children are in use");
     }
     state_[b] = kEvictable;
-    freed_[b] = ++clock_;
     ++num_evictable_;
     if (parent_[b] != -1) --held_children_[at(parent_[b])];
-    if (children_[b] == 0) leaves_.push(block, freed_[b]);
+    if (children_[b] == 0) leaves_.push(block, used_[b]);
   }
 
   void on_hit(int32_t block) override {
     check_range(block);
     const size_t b = at(block);
-    if (state_[b] == kHeld) return;  // shared once more
-    if (state_[b] != kEvictable) throw InvariantError("leaf-lru: hit on an uncached block");
+    if (state_[b] == kOut) throw InvariantError("leaf-lru: hit on an uncached block");
     const int32_t parent = parent_[b];
-    if (parent != -1 && state_[at(parent)] != kHeld) {
+    if (state_[b] == kEvictable && parent != -1 && state_[at(parent)] != kHeld) {
       throw InvariantError("leaf-lru: hit on block " + std::to_string(block) +
                            " before its parent " + std::to_string(parent));
     }
+    used_[b] = ++clock_;
+    if (state_[b] == kHeld) return;  // shared once more
     state_[b] = kHeld;
     --num_evictable_;
     if (parent != -1) ++held_children_[at(parent)];
@@ -107,7 +116,7 @@ class LeafLruEviction final : public EvictionPolicy {
     parent_[v] = -1;
     if (parent != -1) {
       const size_t p = at(parent);
-      if (--children_[p] == 0 && state_[p] == kEvictable) leaves_.push(parent, freed_[p]);
+      if (--children_[p] == 0 && state_[p] == kEvictable) leaves_.push(parent, used_[p]);
     }
     return victim;
   }
@@ -179,8 +188,8 @@ class LeafLruEviction final : public EvictionPolicy {
   std::vector<int32_t> parent_;         // -1: a root (or not cached)
   std::vector<int32_t> children_;       // cached blocks naming it as parent
   std::vector<int32_t> held_children_;  // of which in use
-  std::vector<uint64_t> freed_;         // when its last holder let go (valid when evictable)
-  IndexedHeap<uint64_t> leaves_;        // evictable blocks without cached children
+  std::vector<uint64_t> used_;          // last on_cache or on_hit (clock_: no two alike)
+  IndexedHeap<uint64_t> leaves_;        // evictable blocks without cached children, by used_
   int32_t num_evictable_ = 0;
   uint64_t clock_ = 0;
   mutable std::vector<int32_t> scratch_[2];
@@ -193,8 +202,8 @@ void register_leaf_lru_eviction(EvictionPolicyRegistry& registry) {
       .name = "leaf-lru",
       .factory =
           [](const EvictionConfig& c) { return std::make_unique<LeafLruEviction>(c.num_blocks); },
-      .description = "SGLang RadixAttention: least recently freed leaf of the cache forest "
-                     "first; a prefix goes tail first",
+      .description = "SGLang RadixAttention: least recently used (cached or hit) leaf of the "
+                     "cache forest first; a prefix goes tail first",
   });
 }
 

@@ -331,12 +331,18 @@ AllocStatus PagedKvCacheManager::can_admit(const SequenceGroup& group) const {
   int64_t footprint = 0;
   int64_t required = 0;
   const uint32_t epoch = eviction_ ? next_epoch() : 0;
+  plan_hits_.clear();
+  plan_hashes_.clear();
+  plan_blocks_.clear();
   for (const Sequence& seq : group.seqs) {
     if (seq.is_finished()) continue;
     footprint += full_blocks;
     required += blocks_for(seq.num_tokens());
-    if (!eviction_) continue;
     const int32_t hits = lookup_prefix(seq, probe_hashes_, &probe_blocks_);
+    plan_hits_.push_back(hits);
+    if (hits == 0) continue;
+    plan_hashes_.insert(plan_hashes_.end(), probe_hashes_.begin(), probe_hashes_.end());
+    plan_blocks_.insert(plan_blocks_.end(), probe_blocks_.begin(), probe_blocks_.end());
     required -= hits;
     for (int32_t b : probe_blocks_) {
       const size_t i = static_cast<size_t>(b);
@@ -359,14 +365,22 @@ void PagedKvCacheManager::admit(const SequenceGroup& group) {
   }
   // Every sequence takes its cached blocks before any allocates: an allocation may evict an
   // evictable block, and one another sequence of the group was counted (by can_admit) to find
-  // would then be missing, with the blocks after it in its chain.
+  // would then be missing, with the blocks after it in its chain. Until then no identity
+  // changes (taking a block changes its holders only), so the cached prefixes can_admit just
+  // looked up (plan_*) are the ones to take: no second lookup.
+  size_t planned = 0;  // sequences taken
+  size_t at = 0;       // their hits, in plan_hashes_ / plan_blocks_
   for (const Sequence& seq : group.seqs) {
     if (seq.is_finished()) continue;
     SeqState& s = add_state(seq);
-    const int32_t hits = lookup_prefix(seq, s.hashes, &probe_blocks_);
+    const int32_t hits = plan_hits_[planned++];
+    s.hashes.assign(plan_hashes_.begin() + static_cast<std::ptrdiff_t>(at),
+                    plan_hashes_.begin() + static_cast<std::ptrdiff_t>(at + hits));
+    const int32_t* hit_blocks = plan_blocks_.data() + at;
+    at += static_cast<size_t>(hits);
     const int32_t final_len = seq.final_len();
     for (int32_t j = 0; j < hits; ++j) {
-      const int32_t b = probe_blocks_[static_cast<size_t>(j)];
+      const int32_t b = hit_blocks[j];
       if (device_.ref(b) == 0) {
         eviction_->on_hit(b);  // no longer evictable
         device_.take(b);

@@ -231,6 +231,11 @@ class PagedKvCacheManager final : public KvCacheManager {
   int64_t evicted_blocks_ = 0;
   mutable std::vector<uint64_t> probe_hashes_;
   mutable std::vector<int32_t> probe_blocks_;
+  // What the last can_admit found cached, for admit to take: per unfinished sequence of the
+  // group its number of hits, and their identities and blocks one sequence after another.
+  mutable std::vector<int32_t> plan_hits_;
+  mutable std::vector<uint64_t> plan_hashes_;
+  mutable std::vector<int32_t> plan_blocks_;
 };
 
 // Registers "paged" (its keys memory.block_size, memory.watermark, memory.prefix_caching and

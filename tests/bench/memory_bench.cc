@@ -213,9 +213,13 @@ void BM_EvictionCycle(benchmark::State& state, const std::string& policy) {
 // 4096 blocks) whose free list is empty, every block cached (a 1024-token system prompt, 64
 // blocks, most recently used; earlier requests' blocks behind it). Each iteration is one
 // request's life in the manager: can_admit and admit of the system prompt plus 256 tokens of
-// its own (token ids: 64 blocks found cached, 16 taken by eviction), on_computed after its
-// prefill (the 16 become cached) and release (all 80 evictable, the 16 go first next time).
-void BM_PrefixAdmission(benchmark::State& state) {
+// its own (64 blocks found cached, 16 taken by eviction), on_computed after its prefill (the
+// 16 become cached) and release (all 80 evictable, the 16 go first next time); admit_share
+// is the part of the time spent in can_admit and admit (wall clock). Block
+// identities from token ids (/token_ids: 16 token hashes a block, as real back ends), or from
+// names (/named: the simulator's, 512-token entries as Mooncake's hash_ids; one hash step a
+// block).
+void BM_PrefixAdmission(benchmark::State& state, bool named) {
   constexpr int32_t kShared = 1024;
   constexpr int32_t kOwn = 256;
   MemoryConfig c = bench_config("paged", 16, "max", "first-fit");
@@ -224,23 +228,34 @@ void BM_PrefixAdmission(benchmark::State& state) {
   c.settings.set("memory.eviction", "lru");
   auto kv = create_or_skip(state, c);
   if (!kv) return;
-  int32_t next_token = 1 << 20;  // distinct from the shared prompt's ids
+  constexpr int32_t kEntry = 512;  // tokens a name covers
+  int32_t next_token = 1 << 20;    // distinct from the shared prompt's ids
+  uint64_t next_name = 1000;       // distinct from the shared prompt's names (1, 2)
   RequestId next_id = 1;
-  // A request of the shared prompt then `own` fresh tokens, run once: admitted, computed,
-  // released.
+  // A request of the shared prompt then `own` fresh tokens (multiples of kEntry when named).
   auto make = [&](int32_t shared, int32_t own) {
     RequestSpec s;
     s.id = next_id++;
     s.prompt_len = shared + own;
     s.output_len = 1;
-    for (int32_t i = 0; i < shared; ++i) s.prompt_tokens.push_back(i);
-    for (int32_t i = 0; i < own; ++i) s.prompt_tokens.push_back(next_token++);
+    if (named) {
+      s.prefix_hash_tokens = kEntry;
+      s.named_len = s.prompt_len;
+      for (int32_t i = 0; i < shared; i += kEntry) s.prefix_hashes.push_back(1 + i / kEntry);
+      for (int32_t i = 0; i < own; i += kEntry) s.prefix_hashes.push_back(next_name++);
+    } else {
+      for (int32_t i = 0; i < shared; ++i) s.prompt_tokens.push_back(i);
+      for (int32_t i = 0; i < own; ++i) s.prompt_tokens.push_back(next_token++);
+    }
     return std::make_unique<SequenceGroup>(std::move(s));
   };
+  double admit_s = 0;  // in can_admit + admit
   auto run_once = [&](SequenceGroup& g) {
     Sequence& seq = g.seqs[0];
+    const auto start = Clock::now();
     if (kv->can_admit(g) != AllocStatus::kOk) return false;
     kv->admit(g);
+    admit_s += std::chrono::duration<double>(Clock::now() - start).count();
     seq.num_computed = seq.num_tokens();
     kv->on_computed(seq);
     kv->release(seq);
@@ -257,6 +272,8 @@ void BM_PrefixAdmission(benchmark::State& state) {
   auto g = make(kShared, kOwn);
   Sequence& seq = g->seqs[0];
   const PrefixCacheStats before = kv->prefix_cache_stats();
+  admit_s = 0;
+  const auto loop_start = Clock::now();
   int64_t iterations = 0;
   for (auto _ : state) {
     if (!run_once(*g)) {
@@ -264,17 +281,21 @@ void BM_PrefixAdmission(benchmark::State& state) {
       break;
     }
     // Fresh own tokens for the next iteration (its own blocks are new content).
-    for (size_t i = kShared; i < seq.token_ids.size(); ++i) {
-      seq.token_ids[i] = next_token++;
+    if (named) {
+      g->spec.prefix_hashes.back() = next_name++;
+    } else {
+      for (size_t i = kShared; i < seq.token_ids.size(); ++i) seq.token_ids[i] = next_token++;
     }
     ++iterations;
   }
+  const double loop_s = std::chrono::duration<double>(Clock::now() - loop_start).count();
   const PrefixCacheStats after = kv->prefix_cache_stats();
   if (iterations > 0) {
     const double n = static_cast<double>(iterations);
     state.counters["hit_blocks"] = static_cast<double>(after.hit_blocks - before.hit_blocks) / n;
     state.counters["evicted_blocks"] =
         static_cast<double>(after.evicted_blocks - before.evicted_blocks) / n;
+    state.counters["admit_share"] = loop_s > 0 ? admit_s / loop_s : 0.0;
   }
   set_per_op(state, 1);
 }
@@ -292,7 +313,8 @@ BENCHMARK(BM_PagedBreakdown);
 BENCHMARK_CAPTURE(BM_EvictionCycle, lru, std::string("lru"));
 BENCHMARK_CAPTURE(BM_EvictionCycle, lfu, std::string("lfu"));
 BENCHMARK_CAPTURE(BM_EvictionCycle, leaf_lru, std::string("leaf-lru"));
-BENCHMARK(BM_PrefixAdmission);
+BENCHMARK_CAPTURE(BM_PrefixAdmission, token_ids, false);
+BENCHMARK_CAPTURE(BM_PrefixAdmission, named, true);
 
 }  // namespace
 }  // namespace kvlab
