@@ -319,6 +319,11 @@ RequestSpec with_tokens(RequestId id, std::vector<int32_t> prompt, int32_t outpu
   return s;
 }
 
+std::vector<int32_t> concat_tokens(std::vector<int32_t> a, const std::vector<int32_t>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
 std::vector<RequestSpec> identical_prompts() {
   const std::vector<int32_t> prompt = token_run(1, 70);
   std::vector<RequestSpec> specs;
@@ -343,6 +348,7 @@ struct CpuCase {
   const char* config;
   bool expect_preemption;
   bool expect_swaps;
+  bool expect_parallel_preemption;  // with the smaller parallel-sampling workload
 };
 
 class PrefixCacheCpu : public ::testing::TestWithParam<CpuCase> {};
@@ -373,25 +379,55 @@ TEST_P(PrefixCacheCpu, GreedyTokensAreTheSameWithTheCacheOnAndOff) {
   }
 }
 
+// Parallel samples (n = 2) drawn at temperature 0.8: each sample's draws are seeded by
+// (request, sample, position), so they too must not depend on what the cache served. Forked
+// samples share the cached prompt blocks; re-admitted after recompute, each looks up its own.
+// Short enough that a re-admitted group (each sample in blocks of its own) still fits.
+TEST_P(PrefixCacheCpu, RandomParallelSamplesAreTheSameWithTheCacheOnAndOff) {
+  const CpuCase& c = GetParam();
+  const std::vector<int32_t> system = token_run(3, 48);
+  std::vector<RequestSpec> specs;
+  for (int i = 0; i < 10; ++i) {
+    RequestSpec s = with_tokens(
+        i, concat_tokens(system, token_run(200 + static_cast<uint64_t>(i), 5 + (i * 7) % 16)),
+        8 + (i * 5) % 23);
+    s.n = 2;
+    specs.push_back(std::move(s));
+  }
+  const std::string ini = cpu_ini(c.config) + "[backend]\ntemperature = 0.8\ntop_k = 50\n";
+  const RunResult on = run_specs(with_cache(ini, true), specs);
+  const RunResult off = run_specs(with_cache(ini, false), specs);
+  EXPECT_EQ(tokens_of(on), tokens_of(off));
+  EXPECT_EQ(on.output_digest, off.output_digest);
+  EXPECT_GT(on.summary.get("prefill_tokens_saved"), 0);
+  for (const RequestRecord& q : on.requests) {
+    ASSERT_EQ(q.token_ids.size(), 2u);
+    EXPECT_NE(q.token_ids[0], q.token_ids[1]) << "request " << q.id << ": samples must differ";
+  }
+  if (c.expect_parallel_preemption) {
+    EXPECT_GT(on.summary.get("num_preemptions"), 0);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Memory, PrefixCacheCpu,
     ::testing::Values(CpuCase{"roomy_bs16",
                               "[memory]\nblock_size = 16\ncapacity_slots = 4096\n"
                               "[scheduler]\nmax_num_seqs = 4\n",
-                              false, false},
+                              false, false, false},
                       CpuCase{"swap_bs8",
                               "[memory]\nblock_size = 8\ncapacity_slots = 240\n"
                               "[scheduler]\nmax_num_seqs = 8\npreemption = swap\n",
-                              true, true},
+                              true, true, true},
                       CpuCase{"recompute_bs8",
                               "[memory]\nblock_size = 8\ncapacity_slots = 240\n"
                               "[scheduler]\nmax_num_seqs = 8\npreemption = recompute\n",
-                              true, false},
+                              true, false, true},
                       CpuCase{"chunked_bs16",
                               "[memory]\nblock_size = 16\ncapacity_slots = 400\n"
                               "[scheduler]\nmax_num_seqs = 8\nchunk_size = 24\n"
                               "max_batched_tokens = 64\npreemption = swap\n",
-                              true, false}),
+                              true, false, false}),
     [](const ::testing::TestParamInfo<CpuCase>& info) { return std::string(info.param.name); });
 
 }  // namespace
