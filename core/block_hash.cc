@@ -26,8 +26,8 @@ uint64_t hash_tokens(uint64_t parent, const RequestSpec& spec, int32_t sample,
     return h;
   }
   const int64_t unit = std::max<int32_t>(1, spec.prefix_hash_tokens);
-  int64_t named_end = std::min<int64_t>(
-      spec.named_len, static_cast<int64_t>(spec.prefix_hashes.size()) * unit);
+  int64_t named_end =
+      std::min<int64_t>(spec.named_len, static_cast<int64_t>(spec.prefix_hashes.size()) * unit);
   if (sample != 0) named_end = std::min<int64_t>(named_end, spec.prompt_len);
   int64_t p = begin;
   while (p < end) {
@@ -79,10 +79,11 @@ PrefixReuseBound unbounded_prefix_reuse(const std::vector<RequestSpec>& requests
     bound.prompt_tokens += r.prompt_len;
     const int32_t lookable = max_cached_blocks(r.prompt_len, 0, block_size);
     bound.prompt_blocks += lookable;
-    // The first sample's final tokens: what the cache holds after the request ran (its answer
-    // is named only when the workload names it; token ids are known only for the prompt).
+    // The first sample's computed tokens: what the cache holds after the request ran (its
+    // answer is named only when the workload names it; token ids are known only for the
+    // prompt). The answer's last token is sampled and never run, so its KV is never there.
     const int32_t final_len =
-        r.prompt_tokens.empty() ? r.prompt_len + r.output_len : r.prompt_len;
+        r.prompt_tokens.empty() ? r.prompt_len + r.output_len - 1 : r.prompt_len;
     const std::vector<uint64_t> hashes = request_block_hashes(r, final_len, block_size);
     int32_t hits = 0;
     while (hits < lookable && seen.count(hashes[static_cast<size_t>(hits)]) != 0) ++hits;

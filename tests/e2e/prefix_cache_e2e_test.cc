@@ -181,6 +181,63 @@ TEST(PrefixCacheSim, RequestsOneAtATimeReachTheUnboundedBoundAndTheNamesExpectat
   EXPECT_EQ(r.prefix_cache.hit_blocks, cached / 16);
 }
 
+// A conversation (RequestSpec::follows): each turn's prompt is the previous turn's prompt and
+// answer, then new text; one entry names the whole conversation, answers included (named_len
+// passes prompt_len). A turn finds the blocks its predecessor computed: its prompt and answer
+// but the answer's last token, which is sampled and never run. Two conversations, whose
+// turns' prompt + answer do and do not end on a block boundary.
+TEST(PrefixCacheSim, ConversationTurnsFindWhatTheTurnBeforeComputedAndTheBoundAgrees) {
+  struct Turn {
+    int32_t new_tokens;
+    int32_t output_len;
+  };
+  const std::vector<std::vector<Turn>> conversations = {
+      {{100, 60}, {40, 30}, {20, 10}},  // 160 = 10 blocks, 230, 260
+      {{90, 37}, {33, 50}, {17, 12}}};  // 127, 210, 239
+  std::vector<RequestSpec> specs;
+  std::vector<int64_t> expected;
+  RequestId id = 0;
+  for (size_t c = 0; c < conversations.size(); ++c) {
+    int32_t before = 0;  // prompt + answer of the turn before
+    for (size_t t = 0; t < conversations[c].size(); ++t) {
+      const Turn& turn = conversations[c][t];
+      RequestSpec s;
+      s.id = id++;
+      s.arrival_s = 1000.0 * static_cast<double>(c);
+      s.prompt_len = before + turn.new_tokens;
+      s.output_len = turn.output_len;
+      s.prefix_hashes = {700 + c};
+      s.prefix_hash_tokens = 1 << 20;
+      s.named_len = s.prompt_len + s.output_len;
+      if (t > 0) {
+        s.follows = s.id - 1;
+        s.think_time_s = 30.0;
+      }
+      // Computed before: before - 1 tokens (the last answer token never runs), whole blocks;
+      // at most the blocks below this prompt's last token.
+      expected.push_back(t == 0 ? 0 : 16 * std::min((before - 1) / 16, (s.prompt_len - 1) / 16));
+      before = s.prompt_len + s.output_len;
+      specs.push_back(s);
+    }
+  }
+  const RunResult r = run_specs(with_cache(kSim, true), specs);
+  int64_t cached = 0, prompt_tokens = 0;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    EXPECT_EQ(r.requests[i].outcome, RequestOutcome::kFinished);
+    EXPECT_EQ(r.requests[i].cached_prompt_tokens, expected[i]) << "turn " << i;
+    cached += expected[i];
+    prompt_tokens += specs[i].prompt_len;
+  }
+  EXPECT_EQ(expected[1], 144) << "9 blocks: the 10th holds the answer's last token";
+  EXPECT_EQ(r.prefix_bound.hit_tokens, cached);
+  EXPECT_DOUBLE_EQ(r.summary.get("prefix_hit_rate"),
+                   static_cast<double>(cached) / static_cast<double>(prompt_tokens));
+  EXPECT_DOUBLE_EQ(r.summary.get("prefix_hit_rate_bound"), r.summary.get("prefix_hit_rate"));
+  EXPECT_DOUBLE_EQ(r.summary.get("prefix_block_hit_rate"),
+                   static_cast<double>(r.prefix_bound.hit_blocks) /
+                       static_cast<double>(r.prefix_bound.prompt_blocks));
+}
+
 // ---- i. nothing shared: nothing changes ------------------------------------------------------
 
 // The summaries of a run with and without the cache, equal field by field except the cache's
