@@ -21,7 +21,6 @@
 namespace kvlab {
 namespace {
 
-using e2e::run_one;
 using e2e::tokens_of;
 
 // `specs` (sorted by arrival) run on the point `ini` describes, with the manager audited after
@@ -32,6 +31,15 @@ RunResult run_specs(const std::string& ini, const std::vector<RequestSpec>& spec
   std::unique_ptr<Engine> engine = make_engine(e);
   engine->set_audit_every_step(true);
   return engine->run(requests_for_backend(e, specs));
+}
+
+// The one point `c` describes, its workload loaded as the CLI would, audited every step.
+RunResult run_audited(const Config& c) {
+  RunOptions options;
+  options.audit_every_step = true;
+  std::vector<RunResult> results = run_experiment(c, options);
+  EXPECT_EQ(results.size(), 1u);
+  return std::move(results.front());
 }
 
 std::string with_cache(const std::string& ini, bool on) {
@@ -283,8 +291,8 @@ TEST(PrefixCacheSim, WithoutSharedPrefixesTheCacheChangesNothing) {
        {std::string("[memory]\ncapacity_slots = 60000\n"),
         std::string("[memory]\ncapacity_slots = 3000\nswap_space_gb = 4\n"
                     "[scheduler]\npreemption = swap\n")}) {
-    const RunResult on = run_one(Config::parse(with_cache(ini + extra, true), "on.ini"));
-    const RunResult off = run_one(Config::parse(with_cache(ini + extra, false), "off.ini"));
+    const RunResult on = run_audited(Config::parse(with_cache(ini + extra, true), "on.ini"));
+    const RunResult off = run_audited(Config::parse(with_cache(ini + extra, false), "off.ini"));
     SCOPED_TRACE(extra);
     EXPECT_EQ(on.summary.get("num_finished"), 150);
     expect_same_but_cache_fields(on, off);
