@@ -178,14 +178,20 @@ TEST(PrefixCacheSim, RequestsOneAtATimeReachTheUnboundedBoundAndTheNamesExpectat
   EXPECT_DOUBLE_EQ(r.summary.get("prefix_block_hit_rate"),
                    static_cast<double>(r.prefix_bound.hit_blocks) /
                        static_cast<double>(r.prefix_bound.prompt_blocks));
-  // Per step: hits add up, and only full blocks are cached.
-  int64_t step_hits = 0;
+  // Per step: hits add up, only full blocks are cached, and a prompt's prefill computes only
+  // what was not found (one request at a time: its prefill step computes P - cached tokens).
+  int64_t step_hits = 0, prefilled = 0;
   for (const StepRecord& s : r.steps) {
     step_hits += s.cache_hit_blocks;
+    prefilled += s.prefill_tokens;
     EXPECT_EQ(s.memory.sum(), s.memory.capacity);
     EXPECT_EQ(s.memory.cached % 16, 0);
+    if (s.num_prefill_seqs == 1) {
+      EXPECT_EQ(s.num_decode_seqs, 0) << "requests run one at a time";
+    }
   }
   EXPECT_EQ(step_hits, cached / 16);
+  EXPECT_EQ(prefilled, prompt_tokens - cached);
   EXPECT_EQ(r.prefix_cache.hit_blocks, cached / 16);
 }
 
