@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -420,6 +421,7 @@ struct CpuCase {
   bool expect_preemption;
   bool expect_swaps;
   bool expect_parallel_preemption;  // with the smaller parallel-sampling workload
+  friend void PrintTo(const CpuCase& c, std::ostream* os) { *os << c.name; }
 };
 
 class PrefixCacheCpu : public ::testing::TestWithParam<CpuCase> {};
