@@ -74,8 +74,9 @@ std::vector<uint64_t> request_block_hashes(const RequestSpec& spec, int32_t len,
 PrefixReuseBound unbounded_prefix_reuse(const std::vector<RequestSpec>& requests,
                                         int32_t block_size) {
   // The blocks a request leaves that another request could find: those of its first
-  // sample's final tokens (the answer is named only when the workload names it; token ids are
-  // known only for the prompt) that hold only named tokens or token ids. A block holding any of
+  // sample's computed tokens (the answer is named only when the workload names it; token ids
+  // are known only for the prompt; the answer's last token is sampled and never run, so its
+  // KV is never there) that hold only named tokens or token ids. A block holding any of
   // the request's own unnamed tokens has an identity no other request can produce (it chains
   // the request's id), and so has every block after it: the walk stops there.
   const auto shareable_blocks = [block_size](const RequestSpec& r) {
@@ -87,7 +88,7 @@ PrefixReuseBound unbounded_prefix_reuse(const std::vector<RequestSpec>& requests
     const int64_t unit = std::max<int32_t>(1, r.prefix_hash_tokens);
     const int64_t named = std::min<int64_t>({int64_t{r.named_len},
                                              static_cast<int64_t>(r.prefix_hashes.size()) * unit,
-                                             int64_t{r.prompt_len} + r.output_len});
+                                             int64_t{r.prompt_len} + r.output_len - 1});
     return static_cast<int32_t>(named / block_size);
   };
   size_t total_blocks = 0;

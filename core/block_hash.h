@@ -51,8 +51,9 @@ inline int32_t max_cached_blocks(int32_t num_tokens, int32_t num_generated, int3
 }
 
 // The hit rate an unbounded cache would reach on these requests in this order (each
-// request's prompt blocks looked up, then every full block of its first sample's final
-// tokens added): the upper bound of prefix caching on a workload. Blocks and tokens.
+// request's prompt blocks looked up, then every full block of its first sample's computed
+// tokens added: prompt and answer but the answer's last token, which is never run): the upper
+// bound of prefix caching on a workload. Blocks and tokens.
 struct PrefixReuseBound {
   int64_t prompt_tokens = 0;
   int64_t hit_tokens = 0;

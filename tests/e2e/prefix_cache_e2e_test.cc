@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,6 @@
 namespace kvlab {
 namespace {
 
-using e2e::run_one;
 using e2e::tokens_of;
 
 // `specs` (sorted by arrival) run on the point `ini` describes, with the manager audited after
@@ -32,6 +32,15 @@ RunResult run_specs(const std::string& ini, const std::vector<RequestSpec>& spec
   std::unique_ptr<Engine> engine = make_engine(e);
   engine->set_audit_every_step(true);
   return engine->run(requests_for_backend(e, specs));
+}
+
+// The one point `c` describes, its workload loaded as the CLI would, audited every step.
+RunResult run_audited(const Config& c) {
+  RunOptions options;
+  options.audit_every_step = true;
+  std::vector<RunResult> results = run_experiment(c, options);
+  EXPECT_EQ(results.size(), 1u);
+  return std::move(results.front());
 }
 
 std::string with_cache(const std::string& ini, bool on) {
@@ -170,15 +179,78 @@ TEST(PrefixCacheSim, RequestsOneAtATimeReachTheUnboundedBoundAndTheNamesExpectat
   EXPECT_DOUBLE_EQ(r.summary.get("prefix_block_hit_rate"),
                    static_cast<double>(r.prefix_bound.hit_blocks) /
                        static_cast<double>(r.prefix_bound.prompt_blocks));
-  // Per step: hits add up, and only full blocks are cached.
-  int64_t step_hits = 0;
+  // Per step: hits add up, only full blocks are cached, and a prompt's prefill computes only
+  // what was not found (one request at a time: its prefill step computes P - cached tokens).
+  int64_t step_hits = 0, prefilled = 0;
   for (const StepRecord& s : r.steps) {
     step_hits += s.cache_hit_blocks;
+    prefilled += s.prefill_tokens;
     EXPECT_EQ(s.memory.sum(), s.memory.capacity);
     EXPECT_EQ(s.memory.cached % 16, 0);
+    if (s.num_prefill_seqs == 1) {
+      EXPECT_EQ(s.num_decode_seqs, 0) << "requests run one at a time";
+    }
   }
   EXPECT_EQ(step_hits, cached / 16);
+  EXPECT_EQ(prefilled, prompt_tokens - cached);
   EXPECT_EQ(r.prefix_cache.hit_blocks, cached / 16);
+}
+
+// A conversation (RequestSpec::follows): each turn's prompt is the previous turn's prompt and
+// answer, then new text; one entry names the whole conversation, answers included (named_len
+// passes prompt_len). A turn finds the blocks its predecessor computed: its prompt and answer
+// but the answer's last token, which is sampled and never run. Two conversations, whose
+// turns' prompt + answer do and do not end on a block boundary.
+TEST(PrefixCacheSim, ConversationTurnsFindWhatTheTurnBeforeComputedAndTheBoundAgrees) {
+  struct Turn {
+    int32_t new_tokens;
+    int32_t output_len;
+  };
+  const std::vector<std::vector<Turn>> conversations = {
+      {{100, 60}, {40, 30}, {20, 10}},  // 160 = 10 blocks, 230, 260
+      {{90, 37}, {33, 50}, {17, 12}}};  // 127, 210, 239
+  std::vector<RequestSpec> specs;
+  std::vector<int64_t> expected;
+  RequestId id = 0;
+  for (size_t c = 0; c < conversations.size(); ++c) {
+    int32_t before = 0;  // prompt + answer of the turn before
+    for (size_t t = 0; t < conversations[c].size(); ++t) {
+      const Turn& turn = conversations[c][t];
+      RequestSpec s;
+      s.id = id++;
+      s.arrival_s = 1000.0 * static_cast<double>(c);
+      s.prompt_len = before + turn.new_tokens;
+      s.output_len = turn.output_len;
+      s.prefix_hashes = {700 + c};
+      s.prefix_hash_tokens = 1 << 20;
+      s.named_len = s.prompt_len + s.output_len;
+      if (t > 0) {
+        s.follows = s.id - 1;
+        s.think_time_s = 30.0;
+      }
+      // Computed before: before - 1 tokens (the last answer token never runs), whole blocks;
+      // at most the blocks below this prompt's last token.
+      expected.push_back(t == 0 ? 0 : 16 * std::min((before - 1) / 16, (s.prompt_len - 1) / 16));
+      before = s.prompt_len + s.output_len;
+      specs.push_back(s);
+    }
+  }
+  const RunResult r = run_specs(with_cache(kSim, true), specs);
+  int64_t cached = 0, prompt_tokens = 0;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    EXPECT_EQ(r.requests[i].outcome, RequestOutcome::kFinished);
+    EXPECT_EQ(r.requests[i].cached_prompt_tokens, expected[i]) << "turn " << i;
+    cached += expected[i];
+    prompt_tokens += specs[i].prompt_len;
+  }
+  EXPECT_EQ(expected[1], 144) << "9 blocks: the 10th holds the answer's last token";
+  EXPECT_EQ(r.prefix_bound.hit_tokens, cached);
+  EXPECT_DOUBLE_EQ(r.summary.get("prefix_hit_rate"),
+                   static_cast<double>(cached) / static_cast<double>(prompt_tokens));
+  EXPECT_DOUBLE_EQ(r.summary.get("prefix_hit_rate_bound"), r.summary.get("prefix_hit_rate"));
+  EXPECT_DOUBLE_EQ(r.summary.get("prefix_block_hit_rate"),
+                   static_cast<double>(r.prefix_bound.hit_blocks) /
+                       static_cast<double>(r.prefix_bound.prompt_blocks));
 }
 
 // ---- i. nothing shared: nothing changes ------------------------------------------------------
@@ -226,8 +298,8 @@ TEST(PrefixCacheSim, WithoutSharedPrefixesTheCacheChangesNothing) {
        {std::string("[memory]\ncapacity_slots = 60000\n"),
         std::string("[memory]\ncapacity_slots = 3000\nswap_space_gb = 4\n"
                     "[scheduler]\npreemption = swap\n")}) {
-    const RunResult on = run_one(Config::parse(with_cache(ini + extra, true), "on.ini"));
-    const RunResult off = run_one(Config::parse(with_cache(ini + extra, false), "off.ini"));
+    const RunResult on = run_audited(Config::parse(with_cache(ini + extra, true), "on.ini"));
+    const RunResult off = run_audited(Config::parse(with_cache(ini + extra, false), "off.ini"));
     SCOPED_TRACE(extra);
     EXPECT_EQ(on.summary.get("num_finished"), 150);
     expect_same_but_cache_fields(on, off);
@@ -319,6 +391,11 @@ RequestSpec with_tokens(RequestId id, std::vector<int32_t> prompt, int32_t outpu
   return s;
 }
 
+std::vector<int32_t> concat_tokens(std::vector<int32_t> a, const std::vector<int32_t>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
 std::vector<RequestSpec> identical_prompts() {
   const std::vector<int32_t> prompt = token_run(1, 70);
   std::vector<RequestSpec> specs;
@@ -343,6 +420,8 @@ struct CpuCase {
   const char* config;
   bool expect_preemption;
   bool expect_swaps;
+  bool expect_parallel_preemption;  // with the smaller parallel-sampling workload
+  friend void PrintTo(const CpuCase& c, std::ostream* os) { *os << c.name; }
 };
 
 class PrefixCacheCpu : public ::testing::TestWithParam<CpuCase> {};
@@ -373,25 +452,55 @@ TEST_P(PrefixCacheCpu, GreedyTokensAreTheSameWithTheCacheOnAndOff) {
   }
 }
 
+// Parallel samples (n = 2) drawn at temperature 0.8: each sample's draws are seeded by
+// (request, sample, position), so they too must not depend on what the cache served. Forked
+// samples share the cached prompt blocks; re-admitted after recompute, each looks up its own.
+// Short enough that a re-admitted group (each sample in blocks of its own) still fits.
+TEST_P(PrefixCacheCpu, RandomParallelSamplesAreTheSameWithTheCacheOnAndOff) {
+  const CpuCase& c = GetParam();
+  const std::vector<int32_t> system = token_run(3, 48);
+  std::vector<RequestSpec> specs;
+  for (int i = 0; i < 10; ++i) {
+    RequestSpec s = with_tokens(
+        i, concat_tokens(system, token_run(200 + static_cast<uint64_t>(i), 5 + (i * 7) % 16)),
+        8 + (i * 5) % 23);
+    s.n = 2;
+    specs.push_back(std::move(s));
+  }
+  const std::string ini = cpu_ini(c.config) + "[backend]\ntemperature = 0.8\ntop_k = 50\n";
+  const RunResult on = run_specs(with_cache(ini, true), specs);
+  const RunResult off = run_specs(with_cache(ini, false), specs);
+  EXPECT_EQ(tokens_of(on), tokens_of(off));
+  EXPECT_EQ(on.output_digest, off.output_digest);
+  EXPECT_GT(on.summary.get("prefill_tokens_saved"), 0);
+  for (const RequestRecord& q : on.requests) {
+    ASSERT_EQ(q.token_ids.size(), 2u);
+    EXPECT_NE(q.token_ids[0], q.token_ids[1]) << "request " << q.id << ": samples must differ";
+  }
+  if (c.expect_parallel_preemption) {
+    EXPECT_GT(on.summary.get("num_preemptions"), 0);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Memory, PrefixCacheCpu,
     ::testing::Values(CpuCase{"roomy_bs16",
                               "[memory]\nblock_size = 16\ncapacity_slots = 4096\n"
                               "[scheduler]\nmax_num_seqs = 4\n",
-                              false, false},
+                              false, false, false},
                       CpuCase{"swap_bs8",
                               "[memory]\nblock_size = 8\ncapacity_slots = 240\n"
                               "[scheduler]\nmax_num_seqs = 8\npreemption = swap\n",
-                              true, true},
+                              true, true, true},
                       CpuCase{"recompute_bs8",
                               "[memory]\nblock_size = 8\ncapacity_slots = 240\n"
                               "[scheduler]\nmax_num_seqs = 8\npreemption = recompute\n",
-                              true, false},
+                              true, false, true},
                       CpuCase{"chunked_bs16",
                               "[memory]\nblock_size = 16\ncapacity_slots = 400\n"
                               "[scheduler]\nmax_num_seqs = 8\nchunk_size = 24\n"
                               "max_batched_tokens = 64\npreemption = swap\n",
-                              true, false}),
+                              true, false, false}),
     [](const ::testing::TestParamInfo<CpuCase>& info) { return std::string(info.param.name); });
 
 }  // namespace
