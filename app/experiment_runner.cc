@@ -27,7 +27,8 @@ std::string workload_key(const WorkloadConfig& w) {
          w.output_len + "|" + std::to_string(w.max_prompt_len) + "|" +
          std::to_string(w.max_total_len) + "|" + (w.skip_bad_rows ? "skip" : "fail") + "|" +
          std::to_string(w.n) + "|" + std::to_string(w.shared_prefix_len) + "|" +
-         std::to_string(w.shared_prefix_groups);
+         std::to_string(w.shared_prefix_groups) + "|" + (w.multi_turn ? "turns" : "rows") + "|" +
+         std::to_string(w.think_time_s);
 }
 
 }  // namespace
