@@ -76,7 +76,9 @@ TEST(NamedTokens, ASharedSystemPromptHitsTheCpuBackEndsCache) {
   EXPECT_EQ(tokens_of(cached), tokens_of(plain));
   int64_t hits = 0;
   for (const RequestRecord& q : cached.requests) {
-    if (q.id > 0) EXPECT_EQ(q.cached_prompt_tokens, 48) << q.id;
+    if (q.id > 0) {
+      EXPECT_EQ(q.cached_prompt_tokens, 48) << q.id;
+    }
     hits += q.cached_tokens;
   }
   EXPECT_EQ(hits, 5 * 48);
