@@ -49,6 +49,12 @@ std::vector<KeySpec> experiment_keys() {
       int_key("workload.shared_prefix_groups", 1, 1, kInt32Max,
               "distinct system prompts: the i-th request (conversation) in arrival order uses "
               "prompt i % groups"),
+      bool_key("workload.multi_turn", false,
+               "ShareGPT JSON (sharegpt-json): every turn of a conversation is a request whose "
+               "prompt is the conversation so far; it arrives after the previous turn ends"),
+      float_key("workload.think_time_s", "5.0", 0.0, 1e6,
+                "multi_turn: mean of the exponential pause between a turn's end and the next "
+                "turn's arrival (seeded by workload.seed; 0: at once)"),
       // [model]
       choice_key(
           "model.name", "llama-2-7b", [] { return model_catalog().names(); }, "model",

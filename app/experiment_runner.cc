@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "app/builtins.h"
+#include "core/block_hash.h"
 #include "core/engine.h"
 #include "core/errors.h"
 #include "core/experiment.h"
@@ -27,7 +28,34 @@ std::string workload_key(const WorkloadConfig& w) {
          w.output_len + "|" + std::to_string(w.max_prompt_len) + "|" +
          std::to_string(w.max_total_len) + "|" + (w.skip_bad_rows ? "skip" : "fail") + "|" +
          std::to_string(w.n) + "|" + std::to_string(w.shared_prefix_len) + "|" +
-         std::to_string(w.shared_prefix_groups);
+         std::to_string(w.shared_prefix_groups) + "|" + (w.multi_turn ? "turns" : "rows") + "|" +
+         std::to_string(w.think_time_s);
+}
+
+// Prompt token ids for a real back end. A named prompt token (RequestSpec::prefix_hashes:
+// p < named_len, covered by an entry) gets an id that is a function of its name alone: the
+// chain of the request's entries up to p's entry, and p. Requests that agree on those entries
+// then hold the same ids there, so the token-id block hashes a real back end caches by
+// (core/block_hash.h) find the blocks the simulator's names share. The other tokens are the
+// request's own: ids from its stream.
+void fill_prompt_tokens(RequestSpec& r, uint64_t stream, uint64_t vocab) {
+  const int64_t unit = std::max<int32_t>(1, r.prefix_hash_tokens);
+  const int64_t named = std::min<int64_t>(
+      {r.named_len, r.prompt_len, static_cast<int64_t>(r.prefix_hashes.size()) * unit});
+  r.prompt_tokens.resize(static_cast<size_t>(r.prompt_len));
+  uint64_t chain = kRootBlockHash;
+  for (int64_t p = 0; p < r.prompt_len; ++p) {
+    uint64_t bits;
+    if (p < named) {
+      if (p % unit == 0) {
+        chain = splitmix64_mix(chain ^ splitmix64(r.prefix_hashes[static_cast<size_t>(p / unit)]));
+      }
+      bits = splitmix64(chain ^ splitmix64(static_cast<uint64_t>(p)));
+    } else {
+      bits = splitmix64(stream + static_cast<uint64_t>(p));
+    }
+    r.prompt_tokens[static_cast<size_t>(p)] = static_cast<int32_t>(bits % vocab);
+  }
 }
 
 }  // namespace
@@ -40,13 +68,7 @@ std::vector<RequestSpec> requests_for_backend(const ExperimentConfig& config,
   const uint64_t vocab = static_cast<uint64_t>(std::max(1, config.model.vocab_size));
   for (RequestSpec& r : out) {
     const uint64_t stream = splitmix64(seed ^ splitmix64(static_cast<uint64_t>(r.id)));
-    if (r.prompt_tokens.empty()) {
-      r.prompt_tokens.resize(static_cast<size_t>(r.prompt_len));
-      for (int32_t i = 0; i < r.prompt_len; ++i) {
-        r.prompt_tokens[static_cast<size_t>(i)] =
-            static_cast<int32_t>(splitmix64(stream + static_cast<uint64_t>(i)) % vocab);
-      }
-    }
+    if (r.prompt_tokens.empty()) fill_prompt_tokens(r, stream, vocab);
     r.sampling = config.backend.sampling;
     r.sampling.seed = stream;
   }

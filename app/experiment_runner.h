@@ -30,9 +30,15 @@ struct RunOptions {
 };
 
 // The requests a point's back end runs: for real back ends (ExecutorTraits::real: cpu, cuda), prompts without token
-// ids get deterministic pseudo-random ids in [0, vocab) (seeded by workload.seed and the
-// request id, like vLLM's random-token benchmarks) and every request gets the backend.*
+// ids get deterministic pseudo-random ids in [0, vocab) and every request gets the backend.*
 // sampling settings with its own seed. The simulator's requests are returned unchanged.
+// Ids of named prompt tokens (prefix_hashes, below named_len) are functions of their names
+// (the chain of entries up to the token's, and its position), so requests sharing names share
+// ids there; the rest are seeded by workload.seed and the request id, like vLLM's
+// random-token benchmarks. Only prompt tokens can be chosen: a multi-turn turn's answer is
+// what the model generates, so on a real back end the next turn's prompt repeats the previous
+// turn's prompt ids but not its answer (named for the simulator only), and shares only the
+// blocks of the previous prompt.
 std::vector<RequestSpec> requests_for_backend(const ExperimentConfig& config,
                                               const std::vector<RequestSpec>& requests);
 

@@ -67,6 +67,8 @@ ExperimentConfig resolve_experiment(const Config& c) {
   w.n = static_cast<int32_t>(c.get_int("workload.n"));
   w.shared_prefix_len = static_cast<int32_t>(c.get_int("workload.shared_prefix_len"));
   w.shared_prefix_groups = static_cast<int32_t>(c.get_int("workload.shared_prefix_groups"));
+  w.multi_turn = c.get_bool("workload.multi_turn");
+  w.think_time_s = c.get_double("workload.think_time_s");
 
   // [model]
   e.model = model_catalog().get(c.get_choice("model.name"));

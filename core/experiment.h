@@ -32,6 +32,8 @@ struct WorkloadConfig {
   int32_t n = 1;
   int32_t shared_prefix_len = 0;     // tokens of a shared system prompt (0: none)
   int32_t shared_prefix_groups = 1;  // distinct system prompts
+  bool multi_turn = false;           // ShareGPT conversations turn by turn
+  double think_time_s = 5.0;         // mean pause before a conversation's next turn
 };
 
 // The settings every real back end shares, typed (the Engine reads `realtime`, the runner the

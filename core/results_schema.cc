@@ -137,6 +137,9 @@ const ColumnSpec<WorkloadReport> kWorkloadAttributes[] = {
      workload<&WorkloadReport::filtered_total_len>},
     {{"beyond_num_requests", kI64, "rows", "valid rows past num_requests"},
      workload<&WorkloadReport::beyond_num_requests>},
+    {{"filtered_after_turn", kI64, "rows",
+      "conversation turns left out because an earlier turn was (workload.multi_turn)"},
+     workload<&WorkloadReport::filtered_after_turn>},
 };
 
 double count(int64_t n) { return static_cast<double>(n); }
@@ -190,7 +193,8 @@ const SummarySpec kSummaries[] = {
      [](const RunTotals& t) { return count(t.finished); }},
     {"num_unfinished", "requests", "requests neither finished nor rejected when the run ended",
      [](const RunTotals& t) { return count(t.unfinished); }},
-    {"num_filtered", "rows", "trace rows left out by max_prompt_len, max_total_len, num_requests",
+    {"num_filtered", "rows",
+     "trace rows left out by max_prompt_len, max_total_len, num_requests, an earlier turn",
      [](const RunTotals& t) { return count(t.run->workload.num_filtered()); }, true},
     {"num_bad_rows_skipped", "rows", "malformed trace rows skipped",
      [](const RunTotals& t) { return count(t.run->workload.bad_rows_skipped); }, true},

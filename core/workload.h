@@ -16,13 +16,16 @@
 namespace kvlab {
 
 struct WorkloadReport {
-  std::string source;                         // trace path, or "synthetic"
-  std::string format;                         // the reader used
-  int64_t rows_read = 0;                      // data rows seen in the trace
-  int64_t bad_rows_skipped = 0;               // malformed rows skipped (on_bad_row = skip)
-  int64_t filtered_prompt_len = 0;            // prompt over max_prompt_len
-  int64_t filtered_total_len = 0;             // prompt + output over max_total_len
-  int64_t beyond_num_requests = 0;            // valid rows past num_requests
+  std::string source;               // trace path, or "synthetic"
+  std::string format;               // the reader used
+  int64_t rows_read = 0;            // data rows seen in the trace
+  int64_t bad_rows_skipped = 0;     // malformed rows skipped (on_bad_row = skip)
+  int64_t filtered_prompt_len = 0;  // prompt over max_prompt_len
+  int64_t filtered_total_len = 0;   // prompt + output over max_total_len
+  int64_t beyond_num_requests = 0;  // valid rows past num_requests
+  // Conversation turns (workload.multi_turn) left out because an earlier turn of theirs was:
+  // a follower cannot run without its predecessor.
+  int64_t filtered_after_turn = 0;
   std::vector<std::string> bad_row_messages;  // the first few, for the user
   // Rows the format's own rules dropped before they were rows (ShareGPT entries with fewer
   // than two turns, vLLM's length pruning): (reason, count). Not part of rows_read.
@@ -33,7 +36,7 @@ struct WorkloadReport {
     return total;
   }
   int64_t num_filtered() const {
-    return filtered_prompt_len + filtered_total_len + beyond_num_requests;
+    return filtered_prompt_len + filtered_total_len + beyond_num_requests + filtered_after_turn;
   }
 };
 
@@ -49,10 +52,18 @@ struct TraceRow {
   int64_t output_len = 0;
   std::vector<uint64_t> hash_ids;  // Mooncake: one per 512-token block of the prompt
   int64_t line = 0;
+  // A conversation's turn (TraceReadOptions::multi_turn): conversation >= 0 numbers the
+  // conversation in file order, turn its turns 0, 1, ...; a conversation's turns come in order,
+  // one after the other. -1: a standalone row.
+  int64_t conversation = -1;
+  int32_t turn = 0;
 };
 
 struct TraceReadOptions {
   bool skip_bad_rows = false;
+  // Read conversations turn by turn (workload.multi_turn). A format that cannot leaves
+  // TraceData::conversations false and reads as usual; the caller refuses that.
+  bool multi_turn = false;
 };
 
 struct TraceData {
@@ -60,6 +71,7 @@ struct TraceData {
   int64_t bad_rows_skipped = 0;
   std::vector<std::string> bad_row_messages;
   bool has_timestamps = false;
+  bool conversations = false;  // rows are conversation turns (multi_turn honoured)
 };
 
 // A trace format. read() throws InputError naming file, line and field for a malformed

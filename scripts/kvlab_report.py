@@ -381,7 +381,9 @@ def file_section(rf, out_dir, max_step_plots):
                      f"{w.get('rows_read', '?')} rows read, {w.get('bad_rows_skipped', '0')} bad rows "
                      f"skipped, {w.get('filtered_prompt_len', '0')} over max_prompt_len, "
                      f"{w.get('filtered_total_len', '0')} over max_total_len, "
-                     f"{w.get('beyond_num_requests', '0')} beyond num_requests")
+                     f"{w.get('beyond_num_requests', '0')} beyond num_requests"
+                     + (f", {w.get('filtered_after_turn')} conversation turns after a turn left out"
+                        if str(w.get('filtered_after_turn', '0')) not in ('0', '') else ""))
     lines += ["", "### Summary", "",
               "One row per point. Times in seconds; `kv_*_frac` are time-weighted shares of the KV "
               "capacity; `wall_s` is this machine's time to simulate the point.", ""]

@@ -26,4 +26,22 @@ uint64_t system_prompt_name(uint64_t seed, int64_t group);
 // REQUIRES: shared_len > 0, spec.prompt_len set, spec names nothing yet.
 void name_system_prompt(uint64_t name, int32_t shared_len, RequestSpec& spec);
 
+// Tokens a conversation's name entry covers when it has no system prompt.
+inline constexpr int32_t kConversationEntryTokens = 512;
+
+// The name of conversation `index` (TraceRow::conversation), from the workload seed.
+uint64_t conversation_name(uint64_t seed, int64_t index);
+
+// A turn of a conversation (workload.multi_turn): its tokens are the conversation's first
+// prompt_len + output_len tokens (the conversation so far, then this turn's answer), the same
+// in every turn at the same position, so names are positional: entry e of
+// prefix_hash_tokens tokens is hash(conversation, e), and named_len = prompt_len + output_len
+// (past the prompt: the first sample's answer, which the next turn's prompt repeats). With a
+// system prompt of system_len > 0 tokens (its length in this conversation: min(S, the first
+// turn's prompt_len)), entries are system_len tokens and entry 0 is the system prompt's name,
+// so the conversation also shares the system prompt with its group.
+// REQUIRES: spec.prompt_len and output_len set, the same system_len for every turn.
+void name_conversation_turn(uint64_t conversation, int32_t system_len, uint64_t system_prompt,
+                            RequestSpec& spec);
+
 }  // namespace kvlab

@@ -1,8 +1,10 @@
 #include "traces/sharegpt_json_reader.h"
 
+#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string_view>
+#include <vector>
 
 #include "core/errors.h"
 #include "core/workload.h"
@@ -94,9 +96,9 @@ class ListScanner {
     }
     span.end = std::min(pos_, text_.size());
     // Every call consumes input or ends the list: a scanner that stands still would loop.
-    check_invariant(span.end > span.begin || pos_ >= text_.size() || text_[pos_] == ',' ||
-                        text_[pos_] == ']',
-                    "ShareGPT list scanner made no progress");
+    check_invariant(
+        span.end > span.begin || pos_ >= text_.size() || text_[pos_] == ',' || text_[pos_] == ']',
+        "ShareGPT list scanner made no progress");
     if (pos_ >= text_.size()) {
       truncated_ = true;
       return true;  // the incomplete last element, for the parser to reject
@@ -147,7 +149,8 @@ const std::string& turn_text(const json& conversations, size_t turn) {
   return value->get_ref<const std::string&>();
 }
 
-Outcome parse_entry(const json& entry, bool vllm_filter, TraceRow& row) {
+// The entry's list of messages. Throws RowError when it has none.
+const json& messages_of(const json& entry) {
   if (!entry.is_object()) {
     throw RowError("entry", "expected an object with a 'conversations' list");
   }
@@ -158,9 +161,14 @@ Outcome parse_entry(const json& entry, bool vllm_filter, TraceRow& row) {
   if (!conversations->is_array()) {
     throw RowError("conversations", "not a list of turns: " + conversations->dump());
   }
-  if (conversations->size() < 2) return Outcome::kFewerThanTwoTurns;
-  const int64_t prompt = approx_llama_token_count(turn_text(*conversations, 0));
-  const int64_t output = approx_llama_token_count(turn_text(*conversations, 1));
+  return *conversations;
+}
+
+Outcome parse_entry(const json& entry, bool vllm_filter, TraceRow& row) {
+  const json& conversations = messages_of(entry);
+  if (conversations.size() < 2) return Outcome::kFewerThanTwoTurns;
+  const int64_t prompt = approx_llama_token_count(turn_text(conversations, 0));
+  const int64_t output = approx_llama_token_count(turn_text(conversations, 1));
   if (vllm_filter) {
     if (prompt < 4 || output < 4) return Outcome::kTooShort;
     if (prompt > 1024 || prompt + output > 2048) return Outcome::kTooLong;
@@ -169,6 +177,39 @@ Outcome parse_entry(const json& entry, bool vllm_filter, TraceRow& row) {
   if (output == 0) throw RowError("conversations[1].value", "empty completion (zero tokens)");
   row.prompt_len = check_token_count(static_cast<double>(prompt), "conversations[0].value", 1);
   row.output_len = check_token_count(static_cast<double>(output), "conversations[1].value", 1);
+  return Outcome::kRow;
+}
+
+// Multi-turn: messages 2k and 2k + 1 are turn k's question and answer (roles are not checked,
+// as above); turn k's prompt is messages 0 .. 2k, its output message 2k + 1. Appends the turns
+// to `turns` (all or none: a malformed message makes the whole conversation a bad row) and
+// returns whether the last message went unanswered.
+Outcome parse_conversation(const json& entry, TraceRow first, std::vector<TraceRow>& turns,
+                           bool& unanswered) {
+  const json& messages = messages_of(entry);
+  if (messages.size() < 2) return Outcome::kFewerThanTwoTurns;
+  const size_t pairs = messages.size() / 2;
+  std::vector<TraceRow> out;
+  out.reserve(pairs);
+  int64_t so_far = 0;  // tokens of the messages before this turn's question
+  for (size_t k = 0; k < pairs; ++k) {
+    const std::string question = "conversations[" + std::to_string(2 * k) + "].value";
+    const std::string answer = "conversations[" + std::to_string(2 * k + 1) + "].value";
+    const int64_t asked = approx_llama_token_count(turn_text(messages, 2 * k));
+    const int64_t answered = approx_llama_token_count(turn_text(messages, 2 * k + 1));
+    if (k == 0 && asked == 0) throw RowError(question, "empty prompt (zero tokens)");
+    if (answered == 0) throw RowError(answer, "empty completion (zero tokens)");
+    TraceRow row = first;
+    row.turn = static_cast<int32_t>(k);
+    row.prompt_len = check_token_count(static_cast<double>(so_far + asked), question, 1);
+    row.output_len = check_token_count(static_cast<double>(answered), answer, 1);
+    // The conversation so far and this answer must fit a request (the next turn's prompt).
+    so_far = check_token_count(static_cast<double>(row.prompt_len + answered), answer, 1);
+    out.push_back(std::move(row));
+  }
+  turns.insert(turns.end(), std::make_move_iterator(out.begin()),
+               std::make_move_iterator(out.end()));
+  unanswered = messages.size() % 2 == 1;
   return Outcome::kRow;
 }
 
@@ -205,8 +246,12 @@ class ShareGptJsonReader : public CountingTraceReader {
     TraceReadResult result;
     result.format = name();
     result.data.has_timestamps = false;
+    // vLLM's pruning is defined on the first two messages: the vllm variant reads no turns.
+    const bool multi_turn = options.multi_turn && !vllm_filter_;
+    result.data.conversations = multi_turn;
     BadRows bad_rows(path, options);
-    int64_t fewer_than_two = 0, too_short = 0, too_long = 0, entries = 0;
+    int64_t fewer_than_two = 0, too_short = 0, too_long = 0, entries = 0, unanswered = 0;
+    int64_t conversations = 0;
     ElementSpan span;
     bool truncation_reported = false;
     while (scanner.next(span)) {
@@ -235,6 +280,18 @@ class ShareGptJsonReader : public CountingTraceReader {
       TraceRow row;
       row.line = span.line;
       try {
+        if (multi_turn) {
+          row.conversation = conversations;
+          bool last_unanswered = false;
+          if (parse_conversation(entry, row, result.data.rows, last_unanswered) ==
+              Outcome::kFewerThanTwoTurns) {
+            ++fewer_than_two;
+          } else {
+            ++conversations;
+            unanswered += last_unanswered ? 1 : 0;
+          }
+          continue;
+        }
         switch (parse_entry(entry, vllm_filter_, row)) {
           case Outcome::kRow:
             result.data.rows.push_back(std::move(row));
@@ -264,6 +321,7 @@ class ShareGptJsonReader : public CountingTraceReader {
     }
     bad_rows.move_into(result.data);
     result.dropped.push_back({kDropFewerThanTwoTurns, fewer_than_two});
+    if (multi_turn) result.dropped.push_back({kDropUnansweredMessage, unanswered});
     if (vllm_filter_) {
       result.dropped.push_back({kDropVllmTooShort, too_short});
       result.dropped.push_back({kDropVllmTooLong, too_long});

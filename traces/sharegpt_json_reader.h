@@ -15,6 +15,14 @@
 //                       tokens (kDropVllmTooShort), prompt > 1024 or prompt + completion
 //                       > 2048 tokens (kDropVllmTooLong). Opt-in: auto never picks it.
 //
+// Multi-turn (TraceReadOptions::multi_turn, workload.multi_turn; sharegpt-json only): each
+// conversation's k-th pair of messages (2k, 2k + 1) becomes a row, turn k: its prompt is every
+// message before the answer (2k + 1 of them, token counts summed: no chat template) and its
+// output the answer, message 2k + 1. Rows carry the conversation's number (0, 1, ... in file
+// order, over conversations that gave rows) and the turn, on the entry's line. A last message
+// without an answer is no request: counted (kDropUnansweredMessage, one per conversation). An
+// empty first message or an empty answer makes the whole conversation a bad row.
+//
 // Each entry's line is the line where its '{' starts. A malformed entry (not an object,
 // 'conversations' missing or not a list, a turn without a string 'value', invalid JSON) is a
 // bad row naming that line and the field; a file that ends inside the list (truncated) is a
@@ -25,6 +33,8 @@
 namespace kvlab {
 
 inline constexpr const char* kDropFewerThanTwoTurns = "sharegpt: fewer than 2 turns";
+inline constexpr const char* kDropUnansweredMessage =
+    "sharegpt multi-turn: last message without an answer (not a request)";
 inline constexpr const char* kDropVllmTooShort = "vllm filter: prompt or output < 4 tokens";
 inline constexpr const char* kDropVllmTooLong =
     "vllm filter: prompt > 1024 or prompt + output > 2048 tokens";

@@ -16,10 +16,10 @@ namespace kvlab {
 
 namespace {
 
-// Seed streams: 1 arrivals (arrivals.cc), 2 and 3 here, 4 system prompt names
-// (request_names.cc).
+// Seed streams: 1 arrivals (arrivals.cc), 2, 3 and 6 here, 4 and 5 names (request_names.cc).
 constexpr uint64_t kPromptLenStream = 2;
 constexpr uint64_t kOutputLenStream = 3;
+constexpr uint64_t kThinkTimeStream = 6;
 
 std::string number(double value) {
   std::ostringstream out;
@@ -44,6 +44,8 @@ void validate(const WorkloadConfig& c, ArrivalProcess arrival) {
           "must be >= 0 (0: none), got " + std::to_string(c.shared_prefix_len));
   require(c.shared_prefix_groups >= 1, "workload.shared_prefix_groups",
           "must be >= 1, got " + std::to_string(c.shared_prefix_groups));
+  require(std::isfinite(c.think_time_s) && c.think_time_s >= 0, "workload.think_time_s",
+          "must be >= 0 seconds (0: the next turn at once), got " + number(c.think_time_s));
   require(std::isfinite(c.time_scale) && c.time_scale > 0, "workload.time_scale",
           "must be > 0, got " + number(c.time_scale));
   if (arrival == ArrivalProcess::kPoisson || arrival == ArrivalProcess::kGamma) {
@@ -72,13 +74,24 @@ std::vector<TraceRow> synthetic_rows(const WorkloadConfig& c) {
   return rows;
 }
 
-// Applies max_prompt_len, max_total_len and num_requests in that order, counting drops.
+// A row that starts its conversation, or stands alone: it draws an arrival. The others
+// follow the previous turn (TraceRow: a conversation's turns come in order, one after the
+// other).
+bool starts_conversation(const TraceRow& row) { return row.conversation < 0 || row.turn == 0; }
+
+// Applies "an earlier turn was left out", max_prompt_len, max_total_len and num_requests in
+// that order, counting drops. (A turn's prompt holds the turn before and its answer, so a
+// turn after one that was too long is too long as well: it counts as after a dropped turn.)
 std::vector<TraceRow> filter_rows(std::vector<TraceRow> rows, const WorkloadConfig& c,
                                   WorkloadReport& report) {
   std::vector<TraceRow> kept;
   kept.reserve(rows.size());
+  int64_t broken = -1;  // the conversation a turn was left out of
   for (auto& row : rows) {
-    if (c.max_prompt_len > 0 && row.prompt_len > c.max_prompt_len) {
+    const bool follows_a_dropped_turn = row.conversation >= 0 && row.conversation == broken;
+    if (follows_a_dropped_turn) {
+      ++report.filtered_after_turn;
+    } else if (c.max_prompt_len > 0 && row.prompt_len > c.max_prompt_len) {
       ++report.filtered_prompt_len;
     } else if (c.max_total_len > 0 && row.prompt_len + row.output_len > c.max_total_len) {
       ++report.filtered_total_len;
@@ -86,19 +99,22 @@ std::vector<TraceRow> filter_rows(std::vector<TraceRow> rows, const WorkloadConf
       ++report.beyond_num_requests;
     } else {
       kept.push_back(std::move(row));
+      continue;
     }
+    if (row.conversation >= 0) broken = row.conversation;
   }
   return kept;
 }
 
+// Arrivals of the rows that start conversations (`starts`: their indices in `rows`).
 std::vector<double> arrival_times(ArrivalProcess arrival, const std::vector<TraceRow>& rows,
-                                  const WorkloadConfig& c) {
-  const auto count = static_cast<int64_t>(rows.size());
+                                  const std::vector<size_t>& starts, const WorkloadConfig& c) {
+  const auto count = static_cast<int64_t>(starts.size());
   switch (arrival) {
     case ArrivalProcess::kTrace: {
       std::vector<double> timestamps;
-      timestamps.reserve(rows.size());
-      for (const auto& row : rows) timestamps.push_back(row.timestamp_s);
+      timestamps.reserve(starts.size());
+      for (size_t i : starts) timestamps.push_back(rows[i].timestamp_s);
       return trace_arrivals(timestamps, c.time_scale);
     }
     case ArrivalProcess::kPoisson:
@@ -111,22 +127,62 @@ std::vector<double> arrival_times(ArrivalProcess arrival, const std::vector<Trac
   return {};
 }
 
-// workload.shared_prefix_len: the i-th request in arrival order starts with system prompt
-// i % shared_prefix_groups. A trace that names its own prefixes (hash_ids) is refused: its
-// names describe its real prompts, which a made-up system prompt would contradict.
-void name_system_prompts(const WorkloadConfig& c, const std::vector<TraceRow>& kept,
-                         std::vector<RequestSpec>& requests) {
-  if (c.shared_prefix_len <= 0) return;
-  for (const TraceRow& row : kept) {
-    if (!row.hash_ids.empty()) {
-      throw InputError(c.trace, row.line, "workload.shared_prefix_len",
-                       "the trace names its prompts' prefixes itself (hash_ids); a shared system "
-                       "prompt would contradict them: set workload.shared_prefix_len = 0");
+// Every kept row's arrival: drawn for the rows that start conversations, in file order; a
+// later turn gets its conversation's (only its place in the order: the Engine sets its real
+// arrival when the previous turn ends).
+std::vector<double> row_arrivals(ArrivalProcess arrival, const std::vector<TraceRow>& kept,
+                                 const WorkloadConfig& c) {
+  std::vector<size_t> starts;
+  for (size_t i = 0; i < kept.size(); ++i) {
+    if (starts_conversation(kept[i])) starts.push_back(i);
+  }
+  const std::vector<double> drawn = arrival_times(arrival, kept, starts, c);
+  std::vector<double> arrivals(kept.size());
+  size_t next = 0;
+  for (size_t i = 0; i < kept.size(); ++i) {
+    arrivals[i] = starts_conversation(kept[i]) ? drawn[next++] : arrivals[i - 1];
+  }
+  return arrivals;
+}
+
+// The names of every request (traces/request_names.h), in id order. Groups of the shared
+// system prompt: conversation i (a standalone request is one), numbered by its first request's
+// id, uses system prompt i % shared_prefix_groups. A trace that names its own prefixes
+// (hash_ids) refuses a system prompt: its names describe its real prompts, which a made-up
+// system prompt would contradict.
+void name_requests(const WorkloadConfig& c, const std::vector<TraceRow>& kept,
+                   const std::vector<size_t>& order, std::vector<RequestSpec>& requests) {
+  const int32_t shared = c.shared_prefix_len;
+  if (shared > 0) {
+    for (const TraceRow& row : kept) {
+      if (!row.hash_ids.empty()) {
+        throw InputError(c.trace, row.line, "workload.shared_prefix_len",
+                         "the trace names its prompts' prefixes itself (hash_ids); a shared "
+                         "system prompt would contradict them: set workload.shared_prefix_len = 0");
+      }
     }
   }
-  for (RequestSpec& spec : requests) {
-    const int64_t group = spec.id % c.shared_prefix_groups;
-    name_system_prompt(system_prompt_name(c.seed, group), c.shared_prefix_len, spec);
+  std::vector<int64_t> group(requests.size(), 0);
+  std::vector<int32_t> system_len(requests.size(), 0);  // in the request's conversation
+  int64_t conversations = 0;
+  for (size_t id = 0; id < requests.size(); ++id) {
+    const TraceRow& row = kept[order[id]];
+    RequestSpec& spec = requests[id];
+    name_by_hash_ids(row.hash_ids, spec);
+    if (spec.follows < 0) {
+      group[id] = conversations++ % c.shared_prefix_groups;
+      system_len[id] = std::min(shared, spec.prompt_len);
+    } else {
+      group[id] = group[static_cast<size_t>(spec.follows)];
+      system_len[id] = system_len[static_cast<size_t>(spec.follows)];
+    }
+    const uint64_t system_prompt = system_prompt_name(c.seed, group[id]);
+    if (row.conversation >= 0) {
+      name_conversation_turn(conversation_name(c.seed, row.conversation), system_len[id],
+                             system_prompt, spec);
+    } else if (shared > 0) {
+      name_system_prompt(system_prompt, shared, spec);
+    }
   }
 }
 
@@ -136,6 +192,10 @@ void name_system_prompts(const WorkloadConfig& c, const std::vector<TraceRow>& k
                         std::to_string(report.filtered_prompt_len) +
                         " over workload.max_prompt_len, " +
                         std::to_string(report.filtered_total_len) + " over workload.max_total_len";
+  if (report.filtered_after_turn > 0) {
+    message += ", " + std::to_string(report.filtered_after_turn) +
+               " conversation turns after a turn left out";
+  }
   for (const auto& drop : dropped) {
     if (drop.count > 0)
       message += ", " + std::to_string(drop.count) + " dropped (" + drop.reason + ")";
@@ -157,13 +217,22 @@ WorkloadDetails load_workload_with_details(const WorkloadConfig& c) {
             "workload.arrival to poisson, gamma or burst");
     report.source = "synthetic";
     report.format = "synthetic";
+    require(!c.multi_turn, "workload.multi_turn",
+            "a synthetic workload (workload.trace empty) has no conversations; give a ShareGPT "
+            "trace (format sharegpt-json)");
     rows = synthetic_rows(c);
   } else {
     TraceReadOptions options;
     options.skip_bad_rows = c.skip_bad_rows;
+    options.multi_turn = c.multi_turn;
     TraceReadResult read = read_trace(c.trace, c.format, options);
     report.source = c.trace;
     report.format = read.format;
+    if (c.multi_turn && !read.data.conversations) {
+      throw InputError(c.trace, 0, "workload.multi_turn",
+                       "trace format '" + read.format +
+                           "' does not read conversations turn by turn; only sharegpt-json does");
+    }
     if (arrival == ArrivalProcess::kTrace && !read.data.has_timestamps) {
       throw InputError(c.trace, 0, "workload.arrival",
                        "arrival = trace, but trace format '" + read.format +
@@ -178,27 +247,45 @@ WorkloadDetails load_workload_with_details(const WorkloadConfig& c) {
 
   const std::vector<TraceRow> kept = filter_rows(std::move(rows), c, report);
   if (kept.empty()) fail_empty(report, details.dropped_by_format);
-  const std::vector<double> arrivals = arrival_times(arrival, kept, c);
+  const std::vector<double> arrivals = row_arrivals(arrival, kept, c);
 
+  // A later turn has its conversation's arrival and comes after the turn before it in the
+  // file, so the stable sort puts it after that turn: `follows` names an earlier request.
   std::vector<size_t> order(kept.size());
   std::iota(order.begin(), order.end(), size_t{0});
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return arrivals[a] < arrivals[b]; });
+  std::vector<RequestId> id_of(kept.size());
+  for (size_t i = 0; i < order.size(); ++i) id_of[order[i]] = static_cast<RequestId>(i);
+  std::mt19937_64 think_rng(derive_seed(c.seed, kThinkTimeStream));
+  std::vector<double> think(kept.size(), 0.0);  // drawn in file order
+  for (size_t i = 0; i < kept.size(); ++i) {
+    if (!starts_conversation(kept[i]) && c.think_time_s > 0) {
+      think[i] = exponential(think_rng, 1.0 / c.think_time_s);
+    }
+  }
   auto& requests = details.workload.requests;
   requests.reserve(kept.size());
   for (size_t i = 0; i < order.size(); ++i) {
-    const TraceRow& row = kept[order[i]];
+    const size_t k = order[i];
+    const TraceRow& row = kept[k];
     RequestSpec spec;
     spec.id = static_cast<RequestId>(i);
-    spec.arrival_s = arrivals[order[i]];
+    spec.arrival_s = arrivals[k];
     spec.prompt_len = static_cast<int32_t>(row.prompt_len);
     spec.output_len = static_cast<int32_t>(row.output_len);
     spec.n = c.n;
-    name_by_hash_ids(row.hash_ids, spec);
+    if (!starts_conversation(row)) {
+      check_invariant(k > 0 && kept[k - 1].conversation == row.conversation &&
+                          kept[k - 1].turn + 1 == row.turn && id_of[k - 1] < spec.id,
+                      "a conversation's turn does not follow the turn before it");
+      spec.follows = id_of[k - 1];
+      spec.think_time_s = think[k];
+    }
     spec.source_line = row.line;
     requests.push_back(std::move(spec));
   }
-  name_system_prompts(c, kept, requests);
+  name_requests(c, kept, order, requests);
   return details;
 }
 

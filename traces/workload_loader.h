@@ -4,13 +4,15 @@
 // Order and accounting (every row a user gave is counted once, in the first place it fell):
 //   rows_read           rows the reader returned plus malformed rows it skipped
 //   bad_rows_skipped    malformed rows (workload.on_bad_row = skip)
+//   filtered_after_turn conversation turns (multi_turn) after a turn of theirs that was left
+//                       out (by the filters below): a turn cannot follow one that never runs
 //   filtered_prompt_len prompt_len > max_prompt_len (0 = off)
 //   filtered_total_len  prompt_len + output_len > max_total_len (0 = off), prompt filter passed
 //   beyond_num_requests rows left after the first num_requests valid rows (file order)
 // so rows_read = bad_rows_skipped + num_filtered() + requests.size(). Rows a format's own
-// rules drop (ShareGPT entries with < 2 turns, vLLM pruning) are not rows_read: they are
-// counted apart, in WorkloadReport::dropped_by_format (load_workload fills it from
-// load_workload_with_details' dropped_by_format).
+// rules drop (ShareGPT entries with < 2 turns, vLLM pruning, multi-turn's unanswered last
+// messages) are not rows_read: they are counted apart, in WorkloadReport::dropped_by_format
+// (load_workload fills it from load_workload_with_details' dropped_by_format).
 //
 // Arrivals: "trace" uses the kept rows' timestamps minus the earliest kept one (so the run
 // starts with a request, not an idle lead-in that would dilute throughput), times time_scale;
@@ -18,17 +20,26 @@
 // workloads. poisson / gamma / burst are drawn for the kept rows in file order (arrivals.h).
 // time_scale applies to trace arrivals only.
 //
+// Multi-turn (workload.multi_turn, sharegpt-json only; an InputError naming the key for
+// synthetic workloads and other formats): a row per turn (sharegpt_json_reader.h). Only a
+// conversation's first turn draws an arrival; turn k > 0 follows turn k - 1's request
+// (RequestSpec::follows) after a think time, exponential with mean workload.think_time_s
+// (seed stream 6, drawn in file order; 0: none), and takes its conversation's arrival as
+// its place in the order (the Engine sets the real one). num_requests counts turns.
+//
 // Synthetic workloads (workload.trace empty): num_requests (> 0) rows with lengths from
 // workload.prompt_len / output_len (length_distribution.h), source_line 0, then the same
 // filters; lengths and arrivals use separate seed streams, so changing the arrival process
 // keeps the lengths.
 //
-// Output: requests sorted by arrival, ties in file order (stable), ids 0..n-1 in that order,
-// n = workload.n. Names for prefix caching (traces/request_names.h): a row's hash_ids name its
-// prompt (512 tokens an entry); with workload.shared_prefix_len = S > 0, request i's first
-// min(S, prompt_len) tokens are system prompt i % shared_prefix_groups (an InputError for a
-// trace with hash_ids). An empty result (every row filtered or bad) is an InputError that
-// gives the counts.
+// Output: requests sorted by arrival, ties in file order (stable), ids 0..n-1 in that order
+// (a turn's predecessor has a smaller id), n = workload.n. Names for prefix caching
+// (traces/request_names.h): a row's hash_ids name its prompt (512 tokens an entry); a turn
+// names the conversation so far and its answer; with workload.shared_prefix_len = S > 0,
+// conversation i (numbered by first request id; a standalone request is one) starts with
+// system prompt i % shared_prefix_groups, its first min(S, prompt_len of its first turn)
+// tokens (an InputError for a trace with hash_ids). An empty result (every row filtered or
+// bad) is an InputError that gives the counts.
 #pragma once
 
 #include <vector>

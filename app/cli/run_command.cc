@@ -62,6 +62,10 @@ std::string workload_line(const WorkloadReport& w) {
                      std::to_string(w.filtered_prompt_len) + " over max_prompt_len, " +
                      std::to_string(w.filtered_total_len) + " over max_total_len, " +
                      std::to_string(w.beyond_num_requests) + " beyond num_requests";
+  if (w.filtered_after_turn > 0) {
+    line += ", " + std::to_string(w.filtered_after_turn) +
+            " conversation turns after a turn left out";
+  }
   for (const auto& [reason, count] : w.dropped_by_format) {
     if (count > 0) line += ", " + std::to_string(count) + " dropped by the format (" + reason + ")";
   }

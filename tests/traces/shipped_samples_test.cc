@@ -2,10 +2,13 @@
 // traces/data/README.md.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
+#include "core/block_hash.h"
 #include "core/workload.h"
-#include "traces/workload_loader.h"
 #include "tests/traces/trace_test_util.h"
 #include "traces/trace_stats.h"
+#include "traces/workload_loader.h"
 
 namespace kvlab {
 namespace {
@@ -41,6 +44,34 @@ TEST(ShippedSamples, ShareGptLengthSampleNeedsAGeneratedArrivalProcess) {
   EXPECT_EQ(w.requests.size(), 1000u);
   EXPECT_EQ(w.requests.front().prompt_len, 74);
   EXPECT_EQ(w.requests.front().output_len, 918);
+}
+
+TEST(ShippedSamples, MooncakeConversationSampleSharesPrefixes) {
+  WorkloadConfig c;
+  c.trace = source_path("traces/data/mooncake_conv_sample.jsonl");
+  c.arrival = "trace";
+  const Workload w = load_workload(c);
+  EXPECT_EQ(w.report.format, "mooncake-jsonl");
+  EXPECT_EQ(w.report.rows_read, 1000);
+  ASSERT_EQ(w.requests.size(), 1000u);
+  const RequestSpec& first = w.requests.front();
+  EXPECT_EQ(first.prompt_len, 6758);
+  EXPECT_EQ(first.output_len, 500);
+  EXPECT_EQ(first.prefix_hashes.size(), 14u);
+  EXPECT_EQ(first.named_len, 6758);
+  EXPECT_EQ(first.prefix_hash_tokens, 512);
+  EXPECT_DOUBLE_EQ(w.requests.back().arrival_s, 330.0);
+  // What an unbounded prefix cache of 16-token blocks would serve (traces/data/README.md).
+  const PrefixReuseBound bound = unbounded_prefix_reuse(w.requests, 16);
+  const double reused =
+      static_cast<double>(bound.hit_blocks) / static_cast<double>(bound.prompt_blocks);
+  std::printf(
+      "mooncake_conv_sample: %lld of %lld prompt blocks (bs 16) repeat an earlier prefix: %.4f\n",
+      static_cast<long long>(bound.hit_blocks), static_cast<long long>(bound.prompt_blocks),
+      reused);
+  EXPECT_EQ(bound.prompt_blocks, 857783);
+  EXPECT_EQ(bound.hit_blocks, 185168);
+  EXPECT_GT(reused, 0.0);
 }
 
 TEST(ShippedSamples, StatsMatchTheReadme) {

@@ -25,4 +25,10 @@ awk -v rows="${rows}" '
     for (i = 0; i < rows; i++) print line[int(i * n / rows) + 1]
   }' "${source_dir}/sharegpt_8k_lengths_llama2.csv" > "${here}/sharegpt_lengths_sample.csv"
 
-wc -lc "${here}/azure_conv_sample.csv" "${here}/sharegpt_lengths_sample.csv"
+# mooncake_conv_sample.jsonl: the first 1,000 lines (requests) of Mooncake's conversation trace
+# (its first 330 s of arrivals), unmodified, so the requests that share prefixes with each other
+# stay together.
+head -n 1000 "${source_dir}/mooncake_conversation.jsonl" > "${here}/mooncake_conv_sample.jsonl"
+
+wc -lc "${here}/azure_conv_sample.csv" "${here}/sharegpt_lengths_sample.csv" \
+  "${here}/mooncake_conv_sample.jsonl"
