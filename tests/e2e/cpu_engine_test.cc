@@ -137,6 +137,22 @@ TEST(CpuEngine, ContiguousForkCopiesRunInTheForkingStep) {
   EXPECT_GE(forking.duration_s, copy_s);
 }
 
+// The host swap pool and the KV arena are committed as they are written
+// (kernels/lazy_host_memory.h): a 64 GiB swap pool (128 GiB of fp32 K and V on this back end),
+// more than the machines the tests run on have, starts at once and serves a run that swaps.
+TEST(CpuEngine, AHugeSwapPoolCostsNothingUntilUsed) {
+  Config c = tiny(
+      "[memory]\npolicy = paged\nblock_size = 8\ncapacity_slots = 320\n"
+      "[scheduler]\npreemption = swap\n[backend]\nmax_host_memory_gb = 1000\n");
+  c.set("memory.swap_space_gb", "64");
+  c.set("workload.num_requests", "12");
+  const RunResult r = run_one(c);
+  tokens_of(r);  // every request finished
+  int64_t swaps = 0;
+  for (const RequestRecord& q : r.requests) swaps += q.num_swaps;
+  EXPECT_GT(swaps, 0) << "the run must swap into the pool";
+}
+
 TEST(CpuEngine, SameConfigSameDigestDifferentWeightsDifferentDigest) {
   const Config c = tiny("[memory]\npolicy = paged\ncapacity_slots = 2048\n");
   const RunResult a = run_one(c), b = run_one(c);
