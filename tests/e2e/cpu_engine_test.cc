@@ -138,7 +138,7 @@ TEST(CpuEngine, ContiguousForkCopiesRunInTheForkingStep) {
 }
 
 // The host swap pool and the KV arena are committed as they are written
-// (kernels/lazy_host_memory.h): a 64 GiB swap pool (128 GiB of fp32 K and V on this back end),
+// (kernels/lazy_host_memory.h): a 64 GiB swap pool of fp32 K and V (tiny-llama's dtype),
 // more than the machines the tests run on have, starts at once and serves a run that swaps.
 TEST(CpuEngine, AHugeSwapPoolCostsNothingUntilUsed) {
   Config c = tiny(
