@@ -12,7 +12,9 @@
 // device-generated above: same distributions, different values; see llama_weights.h and
 // opt_weights.h).
 // Families other than llama and opt are refused (model.name), and so is
-// model.tensor_parallel > 1: one GPU.
+// model.tensor_parallel > 1: one GPU (kernels/model/single_rank.h, the cpu back end's rule too).
+// The registry entry's check_config refuses these, and a host pool over budget, without a
+// device.
 //
 // Sampling: every draw of a step (greedy, temperature, top-k, top-p, repetition penalty) runs on
 // the GPU (kernels/cuda/sampling.h), seeded per (request, sample, position) exactly as the CPU

@@ -620,6 +620,25 @@ TEST(CudaExecutor, RegistersACapacityProbe) {
   EXPECT_FALSE(static_cast<bool>(executors().entry("sim").traits.capacity_probe));
 }
 
+// One GPU: model.tensor_parallel > 1 is refused at config check time, without a device, with
+// the rule the cpu back end applies too (kernels/model/single_rank.h).
+TEST(CudaExecutor, RefusesTensorParallelAtConfigCheckWithoutADevice) {
+  EXPECT_TRUE(static_cast<bool>(executors().entry("cuda").traits.check_config));
+  EXPECT_TRUE(static_cast<bool>(executors().entry("cpu").traits.check_config));
+  Config config = cuda_config();
+  config.set("hardware.name", "a100-80gb");  // 8 GPUs a node: the simulator would split over 2
+  config.set("model.tensor_parallel", "2");
+  try {
+    validate_engine_config(resolve_experiment(config));
+    FAIL() << "validated a cuda config with model.tensor_parallel = 2";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), "model.tensor_parallel");
+    const std::string what = e.what();
+    EXPECT_NE(what.find("the cuda back end runs the whole model on one GPU"), std::string::npos)
+        << what;
+  }
+}
+
 TEST(CudaExecutor, CapacityIsDerivedOnlyWhenNeitherKvCacheGbNorCapacitySlotsIsGiven) {
   Config derived = cuda_config();
   derived.set("memory.capacity_slots", "0");
