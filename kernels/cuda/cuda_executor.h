@@ -32,8 +32,9 @@
 // (cudaMemGetInfo) and refuses, with an InputError naming hardware.kv_cache_gb (or
 // memory.capacity_slots when that was given), a configuration whose weights + KV arena +
 // activations + 512 MiB do not fit; the message says how many slots do fit and the
-// hardware.kv_cache_gb that gives them. The swap pool is pinned host memory of
-// swap_capacity_slots slots, refused above backend.max_host_memory_gb (memory.swap_space_gb).
+// hardware.kv_cache_gb that gives them. The swap pool is host memory of
+// swap_capacity_slots slots, refused above backend.max_host_memory_gb (memory.swap_space_gb),
+// reserved at construction and committed and pinned only as swaps write it (kv_cache.h).
 // Each executor holds its own weights: run cuda sweeps with --jobs 1.
 //
 // No device (no driver, no GPU): InputError "backend.kind = cuda: no CUDA device (...)".
