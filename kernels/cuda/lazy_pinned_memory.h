@@ -1,10 +1,12 @@
 // LazyPinnedMemory: host memory for the swap pool that is committed and page-locked only as
-// it is used. Pinning is expensive (the driver commits and locks every page: about a second
-// and the whole resident size for the default 4 GiB memory.swap_space_gb, before a run that
-// may never swap), so the region is reserved lazily (LazyHostMemory: nothing committed, reads
-// as zeros) and registered with cudaHostRegister in chunks of kChunkBytes, the first time a
-// range that covers them is about to be written (pin()). What a run pins is the chunks its
-// swaps touch; the paged and contiguous managers hand out the lowest free host slots first.
+// it is used. Pinning is expensive: the driver commits, zero-fills and locks every page, so a
+// pool pinned whole (cudaHostAlloc) costs at least what zero-filling it costs (seconds for the
+// default 4 GiB memory.swap_space_gb, docs/performance.md) and all of it stays resident, in a
+// run that may never swap. Here the region is reserved lazily (LazyHostMemory: nothing
+// committed, reads as zeros) and registered with cudaHostRegister in chunks of kChunkBytes,
+// the first time a range that covers them is about to be written (pin()). What a run pins is
+// the chunks its swaps touch; the paged and contiguous managers hand out the lowest free host
+// slots first.
 //
 // cudaMemcpyAsync is correct on pinned and unpinned pages alike; pinning makes a copy an
 // asynchronous DMA. The destructor unregisters every pinned range, then unmaps the region.
