@@ -397,7 +397,9 @@ void validate_engine_config(const ExperimentConfig& config) {
   const Config& c = config.raw;
   create_from(memory_policies(), config.memory.policy, config.memory, c, "memory.policy");
   create_from(schedulers(), config.scheduler.batching, config.scheduler, c, "scheduler.batching");
-  entry_of(executors(), config.backend.kind, c, "backend.kind");
+  const ExecutorConfigCheck& check =
+      entry_of(executors(), config.backend.kind, c, "backend.kind").traits.check_config;
+  if (check) check(config);
 }
 
 std::unique_ptr<Engine> make_engine(const ExperimentConfig& resolved,

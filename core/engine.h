@@ -88,8 +88,9 @@ std::unique_ptr<Engine> make_engine(const ExperimentConfig& config,
                                     const ExecutorWrapper& wrap_executor = {});
 
 // Checks what make_engine would build without building the (possibly expensive) executor:
-// the manager and scheduler are created (validating their settings) and the back end's name
-// is looked up. Throws InputError naming the key.
+// the manager and scheduler are created (validating their settings), the back end's name is
+// looked up and its config check (ExecutorTraits::check_config) run. Throws InputError naming
+// the key.
 void validate_engine_config(const ExperimentConfig& config);
 
 }  // namespace kvlab

@@ -51,6 +51,11 @@ class Executor {
 // builds the manager. A probe returns a positive slot count or throws InputError.
 using KvCapacityProbe = std::function<int64_t(const ExperimentConfig&)>;
 
+// Refuses, with an InputError naming the key, a config the back end cannot run, from the
+// config alone: no device is opened and nothing is allocated. validate_engine_config calls it,
+// so a sweep fails before any point runs; the back end's factory refuses the same configs.
+using ExecutorConfigCheck = std::function<void(const ExperimentConfig&)>;
+
 // What callers may ask of a back end without creating it.
 struct ExecutorTraits {
   // Steps run real kernels on real token ids: requests get prompt token ids and the
@@ -60,6 +65,8 @@ struct ExecutorTraits {
   bool exclusive_device = false;
   // Empty: the catalog's capacity estimate stands.
   KvCapacityProbe capacity_probe;
+  // Empty: every config the keys accept is run.
+  ExecutorConfigCheck check_config;
 };
 
 using ExecutorRegistry = Registry<Executor, ExperimentConfig, ExecutorTraits>;

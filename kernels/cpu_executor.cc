@@ -9,6 +9,7 @@
 #include "kernels/cpu/sampling.h"
 #include "kernels/model/forward_batch.h"
 #include "kernels/model/real_backend_keys.h"
+#include "kernels/model/single_rank.h"
 
 namespace kvlab {
 
@@ -60,10 +61,17 @@ void check_budget(const ExperimentConfig& config) {
   config.raw.fail("memory.capacity_slots", sizes + "; set memory.capacity_slots");
 }
 
+// Everything this back end refuses from the config alone (ExecutorTraits::check_config).
+void check_config(const ExperimentConfig& config) {
+  check_family(config);
+  require_single_rank(config, "cpu", "one rank (this process)");
+  check_budget(config);
+}
+
 }  // namespace
 
 CpuExecutor::CpuExecutor(const ExperimentConfig& config)
-    : model_((check_family(config), check_budget(config), make_model(config))),
+    : model_((check_config(config), make_model(config))),
       device_(model_->make_kv_cache(config.memory.capacity_slots)),
       host_(model_->make_kv_cache(config.memory.swap_capacity_slots)) {}
 
@@ -108,7 +116,10 @@ void register_cpu_executor(ExecutorRegistry& registry) {
                 .description = "real compute on the CPU: the model's family (llama, opt) with "
                                "dummy weights, fp32, Eigen, over the manager's real KV layout",
                 .keys = real_backend_keys(),
-                .traits = {.real = true, .exclusive_device = false, .capacity_probe = {}}});
+                .traits = {.real = true,
+                           .exclusive_device = false,
+                           .capacity_probe = {},
+                           .check_config = check_config}});
 }
 
 }  // namespace kvlab

@@ -12,9 +12,13 @@
 // device arena and returns their measured time. Recompute preemption really recomputes: the
 // scheduler re-prefills the tokens, and this executor computes them again.
 //
+// One rank: the whole model runs in this process; model.tensor_parallel > 1 is refused (as
+// the cuda back end does) until the back end can split a model.
+//
 // Memory: the device arena holds capacity_slots slots and the host arena the swap pool's
-// slots, both fp32 in process memory; a config whose arenas and weights exceed
-// backend.max_host_memory_gb is refused with an error naming the key to change.
+// slots, both fp32 in process memory committed as slots are written (kernels/cpu/kv_cache.h);
+// a config whose arenas and weights exceed backend.max_host_memory_gb is refused with an
+// error naming the key to change.
 #pragma once
 
 #include <memory>
@@ -29,8 +33,9 @@ namespace kvlab {
 class CpuExecutor : public Executor {
  public:
   // Throws InputError naming model.name (a family the CPU model does not run, or a shape it
-  // refuses; the message names model.family and the field), memory.capacity_slots or
-  // memory.swap_space_gb (over the memory budget).
+  // refuses; the message names model.family and the field), model.tensor_parallel (not 1),
+  // memory.capacity_slots or memory.swap_space_gb (over the memory budget). All but the shape
+  // are also refused by the registry entry's check_config, before anything is built.
   explicit CpuExecutor(const ExperimentConfig& config);
 
   std::string name() const override;

@@ -15,10 +15,25 @@ CpuKvCache::CpuKvCache(int32_t num_layers, int64_t num_slots, int32_t num_kv_hea
       head_dim_(head_dim) {
   check_invariant(num_layers >= 0 && num_slots >= 0 && num_kv_heads >= 0 && head_dim >= 0,
                   "CpuKvCache: negative size");
-  const size_t total = static_cast<size_t>(num_layers) * static_cast<size_t>(num_slots) *
-                       static_cast<size_t>(slot_floats());
-  k_.assign(total, 0.0f);
-  v_.assign(total, 0.0f);
+  // Reserved, not written: the kernel zero-fills each page when a slot on it is first written.
+  k_ = LazyHostMemory(total_floats() * sizeof(float));
+  v_ = LazyHostMemory(total_floats() * sizeof(float));
+}
+
+CpuKvCache::CpuKvCache(const CpuKvCache& other)
+    : CpuKvCache(other.num_layers_, other.num_slots_, other.num_kv_heads_, other.head_dim_) {
+  std::copy_n(other.k_.as<const float>(), total_floats(), k_.as<float>());
+  std::copy_n(other.v_.as<const float>(), total_floats(), v_.as<float>());
+}
+
+CpuKvCache& CpuKvCache::operator=(const CpuKvCache& other) {
+  if (this != &other) *this = CpuKvCache(other);
+  return *this;
+}
+
+size_t CpuKvCache::total_floats() const {
+  return static_cast<size_t>(num_layers_) * static_cast<size_t>(num_slots_) *
+         static_cast<size_t>(slot_floats());
 }
 
 KvArenaView<float> CpuKvCache::layer(int32_t layer) {
@@ -26,8 +41,13 @@ KvArenaView<float> CpuKvCache::layer(int32_t layer) {
                   "CpuKvCache: layer " + std::to_string(layer) + " out of range");
   const size_t offset =
       static_cast<size_t>(layer) * static_cast<size_t>(num_slots_ * slot_floats());
-  return KvArenaView<float>{k_.data() + offset, v_.data() + offset, num_slots_, num_kv_heads_,
-                            head_dim_,          slot_floats(),      head_dim_};
+  return KvArenaView<float>{k_.as<float>() + offset,
+                            v_.as<float>() + offset,
+                            num_slots_,
+                            num_kv_heads_,
+                            head_dim_,
+                            slot_floats(),
+                            head_dim_};
 }
 
 KvArenaView<const float> CpuKvCache::layer(int32_t layer) const {
@@ -35,8 +55,8 @@ KvArenaView<const float> CpuKvCache::layer(int32_t layer) const {
 }
 
 void CpuKvCache::fill(float value) {
-  std::fill(k_.begin(), k_.end(), value);
-  std::fill(v_.begin(), v_.end(), value);
+  std::fill_n(k_.as<float>(), total_floats(), value);
+  std::fill_n(v_.as<float>(), total_floats(), value);
 }
 
 }  // namespace kvlab::cpu

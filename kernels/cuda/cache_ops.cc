@@ -186,8 +186,10 @@ void swap_out(const CudaKvCache& device, CudaKvCache& host, std::span<const KvCo
                       host.memory() == CudaKvCache::Memory::kPinnedHost,
                   "swap_out: needs a device cache and a pinned host pool");
   check_copies(device, host, copies, "swap_out");
-  memcpy_copies(device, host, merge_adjacent(copies, false), cudaMemcpyDeviceToHost, stream,
-                "swap_out");
+  const std::vector<KvCopy> merged = merge_adjacent(copies, false);
+  // The pool is pinned as it is first written (kv_cache.h), before the copies are enqueued.
+  for (const KvCopy& c : merged) host.pin_slots(c.dst_slot, c.num_slots);
+  memcpy_copies(device, host, merged, cudaMemcpyDeviceToHost, stream, "swap_out");
 }
 
 void swap_in(const CudaKvCache& host, CudaKvCache& device, std::span<const KvCopy> copies,

@@ -8,7 +8,8 @@
 //    kernel over all of them; otherwise, or when short, as cudaMemcpyAsync calls in list
 //    order.
 //  - swap_out / swap_in: device arena <-> pinned host pool, one cudaMemcpyAsync per run of
-//    adjacent copies, layer and tensor.
+//    adjacent copies, layer and tensor; swap_out pins the pool's destination slots first
+//    where they are not yet (CudaKvCache::pin_slots).
 //
 // Everything is enqueued on `stream`. Bad ranges throw InvariantError before anything is
 // enqueued; failed CUDA calls throw CudaError.

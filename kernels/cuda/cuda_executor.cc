@@ -14,6 +14,7 @@
 #include "kernels/cuda/device_capacity.h"
 #include "kernels/model/forward_batch.h"
 #include "kernels/model/real_backend_keys.h"
+#include "kernels/model/single_rank.h"
 
 namespace kvlab::cuda {
 
@@ -47,11 +48,7 @@ DeviceInfo open_device(const ExperimentConfig& config) {
 }
 
 void check_single_gpu(const ExperimentConfig& config) {
-  if (config.tensor_parallel != 1) {
-    config.raw.fail("model.tensor_parallel",
-                    "the cuda back end runs the whole model on one GPU (backend.device); got " +
-                        std::to_string(config.tensor_parallel));
-  }
+  require_single_rank(config, "cuda", "one GPU (backend.device)");
 }
 
 void check_model(const ExperimentConfig& config) {
@@ -150,6 +147,13 @@ void check_host_pool(const ExperimentConfig& config, DType dtype) {
                                               ") exceeds backend.max_host_memory_gb (" +
                                               std::to_string(max_host_memory_gb) +
                                               "); lower memory.swap_space_gb");
+}
+
+// Everything this back end refuses without a device (ExecutorTraits::check_config).
+void check_config(const ExperimentConfig& config) {
+  check_model(config);
+  check_single_gpu(config);
+  check_host_pool(config, parse_dtype(config.backend.dtype));
 }
 
 // The capacity probe (core/executor.h): KV slots that fit in the device's free memory times
@@ -289,7 +293,8 @@ void register_cuda_executor(ExecutorRegistry& registry) {
                 .keys = real_backend_keys(),
                 .traits = {.real = true,
                            .exclusive_device = true,
-                           .capacity_probe = device_kv_capacity}});
+                           .capacity_probe = device_kv_capacity,
+                           .check_config = check_config}});
 }
 
 }  // namespace kvlab::cuda

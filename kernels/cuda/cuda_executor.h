@@ -12,7 +12,9 @@
 // device-generated above: same distributions, different values; see llama_weights.h and
 // opt_weights.h).
 // Families other than llama and opt are refused (model.name), and so is
-// model.tensor_parallel > 1: one GPU.
+// model.tensor_parallel > 1: one GPU (kernels/model/single_rank.h, the cpu back end's rule too).
+// The registry entry's check_config refuses these, and a host pool over budget, without a
+// device.
 //
 // Sampling: every draw of a step (greedy, temperature, top-k, top-p, repetition penalty) runs on
 // the GPU (kernels/cuda/sampling.h), seeded per (request, sample, position) exactly as the CPU
@@ -30,8 +32,9 @@
 // (cudaMemGetInfo) and refuses, with an InputError naming hardware.kv_cache_gb (or
 // memory.capacity_slots when that was given), a configuration whose weights + KV arena +
 // activations + 512 MiB do not fit; the message says how many slots do fit and the
-// hardware.kv_cache_gb that gives them. The swap pool is pinned host memory of
-// swap_capacity_slots slots, refused above backend.max_host_memory_gb (memory.swap_space_gb).
+// hardware.kv_cache_gb that gives them. The swap pool is host memory of
+// swap_capacity_slots slots, refused above backend.max_host_memory_gb (memory.swap_space_gb),
+// reserved at construction and committed and pinned only as swaps write it (kv_cache.h).
 // Each executor holds its own weights: run cuda sweeps with --jobs 1.
 //
 // No device (no driver, no GPU): InputError "backend.kind = cuda: no CUDA device (...)".

@@ -23,8 +23,22 @@ CudaKvCache::CudaKvCache(int32_t num_layers, int64_t num_slots, int32_t num_kv_h
     // cudaMemset may return before it is done; streams created later must not race it.
     check_cuda(cudaDeviceSynchronize(), "CudaKvCache: cudaMemset");
   } else {
-    host_.reserve(bytes);
+    host_ = LazyPinnedMemory(bytes);
     base_ = host_.data();
+  }
+}
+
+void CudaKvCache::pin_slots(int64_t first_slot, int64_t num_slots) {
+  check_invariant(first_slot >= 0 && num_slots >= 0 && first_slot + num_slots <= num_slots_,
+                  "CudaKvCache: pin_slots past the cache");
+  if (memory_ != Memory::kPinnedHost || num_slots == 0) return;
+  const auto bytes = static_cast<size_t>(num_slots * slot_bytes());
+  const auto k_at = static_cast<size_t>(first_slot * slot_bytes());
+  const auto v_at = static_cast<size_t>(int64_t{num_layers_} * layer_bytes()) + k_at;
+  for (int32_t layer = 0; layer < num_layers_; ++layer) {
+    const auto layer_at = static_cast<size_t>(int64_t{layer} * layer_bytes());
+    host_.pin(layer_at + k_at, bytes);
+    host_.pin(layer_at + v_at, bytes);
   }
 }
 

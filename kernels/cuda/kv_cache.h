@@ -3,17 +3,21 @@
 // layer's K first, then every layer's V, in one allocation. The CUDA back end holds one in
 // device memory (the arena of capacity_slots a KvCacheManager hands out) and one in pinned
 // host memory (the swap pool of swap_capacity_slots), so a swap is a plain DMA per range.
+// The host pool is reserved up front but committed and pinned only as swaps write it
+// (LazyPinnedMemory): a 4 GiB pool a run never swaps into costs neither time nor memory.
 // Slot indices are the manager's.
 //
 // Thread safety: none (a buffer).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "core/errors.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/dtype.h"
+#include "kernels/cuda/lazy_pinned_memory.h"
 #include "kernels/kv_cache_view.h"
 
 namespace kvlab::cuda {
@@ -22,8 +26,9 @@ class CudaKvCache {
  public:
   enum class Memory { kDevice, kPinnedHost };
 
-  // Device memory is zero-filled; pinned host memory is left as allocated (a swap pool is
-  // only read where it was written). Throws CudaError when the allocation fails.
+  // Device memory is zero-filled; host memory reads as zeros until written and is pinned by
+  // pin_slots (swap_out calls it before writing). Throws CudaError when the allocation fails
+  // (std::bad_alloc when host address space cannot be reserved).
   // REQUIRES: every size >= 0.
   CudaKvCache(int32_t num_layers, int64_t num_slots, int32_t num_kv_heads, int32_t head_dim,
               DType dtype, Memory memory);
@@ -39,6 +44,13 @@ class CudaKvCache {
   int64_t slot_bytes() const { return int64_t{num_kv_heads_} * head_dim_ * dtype_bytes(dtype_); }
   int64_t layer_bytes() const { return num_slots_ * slot_bytes(); }
   int64_t total_bytes() const { return 2 * int64_t{num_layers_} * layer_bytes(); }
+
+  // A host pool: page-locks slots [first_slot, first_slot + num_slots) of every layer, K and
+  // V, where not yet pinned, so copies into them run as asynchronous DMA. A device cache: no
+  // effect. REQUIRES (checked): the range lies inside the cache.
+  void pin_slots(int64_t first_slot, int64_t num_slots);
+  // Bytes of a host pool pinned so far; 0 for a device cache.
+  size_t pinned_bytes() const { return host_.pinned_bytes(); }
 
   void* k_base() const { return base_; }
   void* v_base() const { return static_cast<char*>(base_) + num_layers_ * layer_bytes(); }
@@ -70,7 +82,7 @@ class CudaKvCache {
   DType dtype_;
   Memory memory_;
   DeviceBuffer device_;
-  PinnedBuffer host_;
+  LazyPinnedMemory host_;
   void* base_ = nullptr;
 };
 

@@ -8,9 +8,13 @@
 #include <algorithm>
 #include <map>
 
+#include "app/builtins.h"
+#include "app/experiment_runner.h"
+#include "app/resolve_experiment.h"
+#include "core/engine.h"
+#include "core/errors.h"
 #include "core/experiment.h"
 #include "core/model_spec.h"
-#include "app/experiment_runner.h"
 #include "tests/run_test_util.h"
 
 namespace kvlab {
@@ -135,6 +139,45 @@ TEST(CpuEngine, ContiguousForkCopiesRunInTheForkingStep) {
   const double copy_s = forking.terms.at(static_cast<size_t>(fork_term - names.begin()));
   EXPECT_GT(copy_s, 0.0);
   EXPECT_GE(forking.duration_s, copy_s);
+}
+
+// The host swap pool and the KV arena are committed as they are written
+// (kernels/lazy_host_memory.h): a 64 GiB swap pool of fp32 K and V (tiny-llama's dtype),
+// more than the machines the tests run on have, starts at once and serves a run that swaps.
+TEST(CpuEngine, AHugeSwapPoolCostsNothingUntilUsed) {
+  Config c = tiny(
+      "[memory]\npolicy = paged\nblock_size = 8\ncapacity_slots = 320\n"
+      "[scheduler]\npreemption = swap\n[backend]\nmax_host_memory_gb = 1000\n");
+  c.set("memory.swap_space_gb", "64");
+  c.set("workload.num_requests", "12");
+  const RunResult r = run_one(c);
+  tokens_of(r);  // every request finished
+  int64_t swaps = 0;
+  for (const RequestRecord& q : r.requests) swaps += q.num_swaps;
+  EXPECT_GT(swaps, 0) << "the run must swap into the pool";
+}
+
+// The back end runs the whole model on one rank, so model.tensor_parallel > 1 is refused, and
+// at config check time (validate_engine_config: no executor built, nothing run), as the cuda
+// back end refuses it.
+TEST(CpuEngine, RefusesTensorParallelAtConfigCheck) {
+  register_builtins();
+  Config c = tiny("[memory]\npolicy = paged\ncapacity_slots = 2048\n");
+  c.set("hardware.name", "a100-80gb");  // 8 GPUs a node: the simulator would split over 2
+  c.set("model.tensor_parallel", "2");
+  const ExperimentConfig resolved = resolve_experiment(c);
+  std::string message;
+  try {
+    validate_engine_config(resolved);
+  } catch (const InputError& e) {
+    message = e.what();
+    EXPECT_EQ(e.field(), "model.tensor_parallel");
+  }
+  EXPECT_NE(message.find("the cpu back end runs the whole model on one rank"), std::string::npos)
+      << message;
+  EXPECT_THROW(run_experiment(c, RunOptions{}), InputError);
+  c.set("model.tensor_parallel", "1");
+  EXPECT_NO_THROW(validate_engine_config(resolve_experiment(c)));
 }
 
 TEST(CpuEngine, SameConfigSameDigestDifferentWeightsDifferentDigest) {

@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
+#include "app/resolve_experiment.h"
 #include "core/engine.h"
 #include "core/errors.h"
 #include "core/executor.h"
-#include "app/resolve_experiment.h"
 #include "core/experiment.h"
 #include "kernels/cpu/rotary.h"
 #include "kernels/cuda/attention.h"
@@ -30,6 +30,7 @@
 #include "kernels/cuda/device_kv_tables.h"
 #include "kernels/cuda/dummy_weights.h"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/kv_cache.h"
 #include "kernels/cuda/softmax_math.h"
 #include "kernels/cuda/step_batch.h"
 #include "kernels/model/weight_source.h"
@@ -597,6 +598,18 @@ Config cuda_config() {
       "cuda_test.ini");
 }
 
+// The host swap pool is reserved, not allocated: no cudaHostAlloc (which would fail here
+// without a device, and pin the whole pool with one), nothing committed, zeros until written.
+TEST(CudaKvCache, AHugeHostPoolIsReservedWithoutPinningOrADevice) {
+  const int64_t slots = int64_t{64} << 20;  // 2 layers x K, V x 64M slots x 256 B: 64 GiB
+  const cuda::CudaKvCache pool(2, slots, 1, 64, cuda::DType::kF32,
+                               cuda::CudaKvCache::Memory::kPinnedHost);
+  EXPECT_EQ(pool.total_bytes(), int64_t{64} << 30);
+  EXPECT_EQ(pool.pinned_bytes(), 0u);
+  EXPECT_EQ(pool.layer<float>(1).v_at(slots - 1, 0)[63], 0.0f);
+  EXPECT_THROW(const_cast<cuda::CudaKvCache&>(pool).pin_slots(slots - 1, 2), InvariantError);
+}
+
 TEST(CudaExecutor, IsRegistered) { EXPECT_TRUE(executors().contains("cuda")); }
 
 TEST(CudaExecutor, WithoutADeviceConstructionIsAnInputError) {
@@ -618,6 +631,25 @@ TEST(CudaExecutor, RegistersACapacityProbe) {
   EXPECT_TRUE(executors().entry("cuda").traits.exclusive_device);
   EXPECT_FALSE(static_cast<bool>(executors().entry("cpu").traits.capacity_probe));
   EXPECT_FALSE(static_cast<bool>(executors().entry("sim").traits.capacity_probe));
+}
+
+// One GPU: model.tensor_parallel > 1 is refused at config check time, without a device, with
+// the rule the cpu back end applies too (kernels/model/single_rank.h).
+TEST(CudaExecutor, RefusesTensorParallelAtConfigCheckWithoutADevice) {
+  EXPECT_TRUE(static_cast<bool>(executors().entry("cuda").traits.check_config));
+  EXPECT_TRUE(static_cast<bool>(executors().entry("cpu").traits.check_config));
+  Config config = cuda_config();
+  config.set("hardware.name", "a100-80gb");  // 8 GPUs a node: the simulator would split over 2
+  config.set("model.tensor_parallel", "2");
+  try {
+    validate_engine_config(resolve_experiment(config));
+    FAIL() << "validated a cuda config with model.tensor_parallel = 2";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), "model.tensor_parallel");
+    const std::string what = e.what();
+    EXPECT_NE(what.find("the cuda back end runs the whole model on one GPU"), std::string::npos)
+        << what;
+  }
 }
 
 TEST(CudaExecutor, CapacityIsDerivedOnlyWhenNeitherKvCacheGbNorCapacitySlotsIsGiven) {

@@ -18,6 +18,8 @@
 #include "kernels/cuda/cache_ops.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/kv_cache.h"
+#include "kernels/cuda/lazy_pinned_memory.h"
 #include "tests/gpu/gpu_test_util.h"
 #include "tests/kernels/kernel_test_util.h"
 
@@ -351,6 +353,49 @@ TYPED_TEST(GpuOps, CopiesAndSwapsMatchCpu) {
   for (int64_t i = 0; i < 20; ++i) chain.push_back({100 + i, 200 + i, 1});
   EXPECT_FALSE(cuda::copies_independent(chain));
   check_movement<T>(chain, {}, {}, this->stream());
+}
+
+// The host pool pins what swaps write, in LazyPinnedMemory chunks, and nothing else: a 64 GiB
+// pool that two blocks are swapped into pins at most a chunk per layer and tensor for each.
+TYPED_TEST(GpuOps, HostPoolPinsOnlyWhatSwapsWrite) {
+  using T = TypeParam;
+  const int32_t layers = 2, kv_heads = 2, head_dim = 16;
+  const int64_t slots = 64;
+  const auto pool_slots =
+      static_cast<int64_t>((int64_t{64} << 30) / (2 * layers * kv_heads * head_dim * sizeof(T)));
+  cuda::CudaKvCache device(layers, slots, kv_heads, head_dim, cuda::dtype_of<T>(),
+                           cuda::CudaKvCache::Memory::kDevice);
+  cuda::CudaKvCache pool(layers, pool_slots, kv_heads, head_dim, cuda::dtype_of<T>(),
+                         cuda::CudaKvCache::Memory::kPinnedHost);
+  EXPECT_EQ(pool.pinned_bytes(), 0u);
+  cpu::CpuKvCache cpu_device(layers, slots, kv_heads, head_dim);
+  std::mt19937_64 rng(9);
+  for (int32_t l = 0; l < layers; ++l) {
+    const KvArenaView<float> a = cpu_device.layer(l);
+    for (int64_t i = 0; i < slots * cpu_device.slot_floats(); ++i) {
+      a.k[i] = gpu_testing::round_to<T>(testing::uniform(rng));
+      a.v[i] = gpu_testing::round_to<T>(testing::uniform(rng));
+    }
+  }
+  gpu_testing::upload_cache<T>(cpu_device, device);
+  const std::vector<KvCopy> out = {{0, 0, 16}, {16, pool_slots - 16, 16}};
+  cuda::swap_out(device, pool, out, this->stream());
+  const size_t chunk = cuda::LazyPinnedMemory::kChunkBytes;
+  EXPECT_GT(pool.pinned_bytes(), 0u);
+  EXPECT_LE(pool.pinned_bytes(), 2 * 2 * static_cast<size_t>(layers) * chunk);
+  // Back in, swapped: the data made the round trip through the pinned pages.
+  cuda::swap_in(pool, device, std::vector<KvCopy>{{pool_slots - 16, 0, 16}, {0, 16, 16}},
+                this->stream());
+  this->sync();
+  cpu::CpuKvCache back(layers, slots, kv_heads, head_dim);
+  gpu_testing::download_cache<T>(device, back);
+  const int64_t block = 16 * back.slot_floats();
+  for (int32_t l = 0; l < layers; ++l) {
+    for (int64_t i = 0; i < block; ++i) {
+      ASSERT_EQ(back.layer(l).k[i], cpu_device.layer(l).k[block + i]) << l << " " << i;
+      ASSERT_EQ(back.layer(l).v[block + i], cpu_device.layer(l).v[i]) << l << " " << i;
+    }
+  }
 }
 
 }  // namespace
