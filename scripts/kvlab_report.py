@@ -28,6 +28,7 @@ import csv
 import math
 import os
 import sys
+import textwrap
 
 try:
     import h5py
@@ -55,10 +56,13 @@ SUMMARY_NAMES = [
 EXTRA_NAMES = [
     "kv_token_states_of_used_frac", "num_finished", "num_unfinished", "num_filtered",
     "num_bad_rows_skipped", "generated_tokens", "num_steps",
+    "kv_cached_frac", "prefix_hit_rate", "prefix_block_hit_rate", "prefix_hit_rate_bound",
+    "prefill_tokens_saved", "num_evicted_blocks",
 ]
 COUNT_NAMES = {
     "num_requests", "kv_capacity_slots", "num_preemptions", "num_rejected", "num_finished",
     "num_unfinished", "num_filtered", "num_bad_rows_skipped", "generated_tokens", "num_steps",
+    "prefill_tokens_saved", "num_evicted_blocks",
 }
 
 # The memory breakdown, bottom to top, as the vLLM paper's Fig. 2 stacks it.
@@ -67,6 +71,9 @@ BREAKDOWN = [
     ("reserved", "reserved", "#ffbf00"),
     ("internal_frag", "internal frag.", "#d62728"),
     ("external_frag", "external frag.", "#7f7f7f"),
+    # Prefix caching: blocks no request holds whose KV stays findable until evicted. Results
+    # written before it have no such segment (0).
+    ("cached", "cached, evictable", "#9ecae1"),
     ("free", "free", "#dcdcdc"),
 ]
 
@@ -270,15 +277,17 @@ def plot_memory_breakdown(rf, out_dir):
     x = np.arange(n)
     bottom = np.zeros(n)
     for part, legend, color in BREAKDOWN:
-        share = np.array([p.summary.get(f"kv_{part}_frac", float("nan")) for p in rf.points])
+        default = 0.0 if part == "cached" else float("nan")
+        share = np.array([p.summary.get(f"kv_{part}_frac", default) for p in rf.points])
         ax.bar(x, share * 100, bottom=bottom * 100, color=color, label=legend, width=0.8)
         bottom += share
     ax.set_xticks(x)
     ax.set_xticklabels([short_label(p, rf.swept) for p in rf.points], rotation=90, fontsize=7)
     ax.set_ylabel("share of KV capacity (%), time-weighted")
     ax.set_ylim(0, 100)
-    ax.set_title(f"{rf.stem}: KV memory breakdown per point"
-                 + (f" ({', '.join(short_key(k) for k in rf.swept)})" if rf.swept else ""))
+    title = f"{rf.stem}: KV memory breakdown per point" + (
+        f" ({', '.join(short_key(k) for k in rf.swept)})" if rf.swept else "")
+    ax.set_title(textwrap.fill(title, 70), fontsize=10)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     fig.tight_layout()
     return save(fig, out_dir, f"{rf.stem}.memory_breakdown.png")
@@ -300,7 +309,8 @@ def plot_steps(rf, point, out_dir):
     steps = point.steps()
     time_s = steps["time_s"]
     capacity = point.summary["kv_capacity_slots"]
-    columns = {part: steps[f"kv_{part}"] for part, _, _ in BREAKDOWN}
+    columns = {part: steps[f"kv_{part}"] if f"kv_{part}" in steps else np.zeros(time_s.size)
+               for part, _, _ in BREAKDOWN}
     columns["batch_size"] = steps["batch_size"]
     columns["num_waiting"] = steps["num_waiting"]
     if time_s.size > MAX_PLOTTED_STEPS:
