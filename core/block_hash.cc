@@ -57,6 +57,20 @@ uint64_t block_hash(uint64_t parent, const Sequence& seq, int32_t index, int32_t
   return hash_tokens(parent, seq.group->spec, sample, seq.token_ids, begin, begin + block_size);
 }
 
+const std::vector<uint64_t>& sequence_block_hashes(const Sequence& seq, int32_t count,
+                                                   int32_t block_size) {
+  std::vector<uint64_t>& memo = seq.block_hashes;
+  if (seq.block_hashes_block_size != block_size) {
+    memo.clear();
+    seq.block_hashes_block_size = block_size;
+  }
+  while (static_cast<int32_t>(memo.size()) < count) {
+    const int32_t j = static_cast<int32_t>(memo.size());
+    memo.push_back(block_hash(j == 0 ? kRootBlockHash : memo.back(), seq, j, block_size));
+  }
+  return memo;
+}
+
 std::vector<uint64_t> request_block_hashes(const RequestSpec& spec, int32_t len,
                                            int32_t block_size) {
   std::vector<uint64_t> out;

@@ -36,6 +36,14 @@ inline constexpr uint64_t kRootBlockHash = 0x6b766c61622d6b76ULL;
 // block_size) must exist: index < num_tokens / block_size), given its parent's identity.
 uint64_t block_hash(uint64_t parent, const Sequence& seq, int32_t index, int32_t block_size);
 
+// The identities of blocks [0, count) of `seq` (count <= num_tokens / block_size), from the
+// sequence's memo (Sequence::block_hashes), extended as needed: a full block's tokens never
+// change (a sequence only appends), so each identity is computed once per sequence and block
+// size, however often a cache looks the sequence up (vLLM v1 keeps Request.block_hashes the
+// same way). The returned reference is valid until the next call for `seq`.
+const std::vector<uint64_t>& sequence_block_hashes(const Sequence& seq, int32_t count,
+                                                   int32_t block_size);
+
 // The same for a request's first sample before it runs, over `len` tokens (prompt_len, or up
 // to prompt_len + output_len for the tokens it will have): identities of its full blocks
 // among the first `len` tokens. For token-id identities pass the ids (may be empty).

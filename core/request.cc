@@ -47,6 +47,12 @@ Sequence& SequenceGroup::add_child(const Sequence& parent, SeqId child_id) {
   check_invariant(seqs.size() < seqs.capacity(), "add_child: group already has n sequences");
   Sequence child = parent;
   child.id = child_id;
+  // Identities past the prompt are the sample's own: keep the prompt's full blocks only.
+  const size_t prompt_blocks =
+      child.block_hashes_block_size > 0
+          ? static_cast<size_t>(child.prompt_len / child.block_hashes_block_size)
+          : 0;
+  if (child.block_hashes.size() > prompt_blocks) child.block_hashes.resize(prompt_blocks);
   seqs.push_back(std::move(child));
   return seqs.back();
 }

@@ -108,6 +108,11 @@ struct Sequence {
   std::vector<int32_t> token_ids;  // prompt + generated ids; empty in the simulator
   // The holding memory manager's (managers get `const Sequence&`, hence mutable).
   mutable KvHandle kv_handle;
+  // Identities of the leading full blocks at block size block_hashes_block_size, a memo
+  // (core/block_hash.h, sequence_block_hashes). Whoever changes tokens a memoized block
+  // covers (only tests and benchmarks reuse a sequence so) must clear it.
+  mutable std::vector<uint64_t> block_hashes;
+  mutable int32_t block_hashes_block_size = 0;
 
   int32_t num_tokens() const { return prompt_len + num_generated; }
   int32_t num_pending() const { return num_tokens() - num_computed; }

@@ -240,9 +240,9 @@ int32_t PagedKvCacheManager::lookup_prefix(const Sequence& seq, std::vector<uint
   if (blocks) blocks->clear();
   if (!eviction_ || cache_.empty()) return 0;
   const int32_t most = max_cached_blocks(seq.num_tokens(), seq.num_generated, block_size_);
-  uint64_t h = kRootBlockHash;
+  const std::vector<uint64_t>& ids = sequence_block_hashes(seq, most, block_size_);
   for (int32_t j = 0; j < most; ++j) {
-    h = block_hash(h, seq, j, block_size_);
+    const uint64_t h = ids[static_cast<size_t>(j)];
     const int32_t* found = cache_.find(h);
     if (found == nullptr) break;
     hashes.push_back(h);
@@ -298,10 +298,12 @@ void PagedKvCacheManager::on_computed(const Sequence& seq) {
   if (s == nullptr || s->on_host) return;
   const size_t full =
       std::min<size_t>(static_cast<size_t>(seq.num_computed / block_size_), s->blocks.size());
+  if (s->hashes.size() >= full) return;
+  const std::vector<uint64_t>& ids =
+      sequence_block_hashes(seq, static_cast<int32_t>(full), block_size_);
   while (s->hashes.size() < full) {
     const size_t j = s->hashes.size();
-    const uint64_t parent = j == 0 ? kRootBlockHash : s->hashes[j - 1];
-    const uint64_t h = block_hash(parent, seq, static_cast<int32_t>(j), block_size_);
+    const uint64_t h = ids[j];
     s->hashes.push_back(h);
     make_findable(*s, j, h);
   }

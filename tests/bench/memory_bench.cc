@@ -286,6 +286,7 @@ void BM_PrefixAdmission(benchmark::State& state, bool named) {
     } else {
       for (size_t i = kShared; i < seq.token_ids.size(); ++i) seq.token_ids[i] = next_token++;
     }
+    seq.block_hashes.clear();  // a new request: its identities are computed afresh
     ++iterations;
   }
   const double loop_s = std::chrono::duration<double>(Clock::now() - loop_start).count();
