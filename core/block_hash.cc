@@ -105,26 +105,73 @@ PrefixReuseBound unbounded_prefix_reuse(const std::vector<RequestSpec>& requests
                                              int64_t{r.prompt_len} + r.output_len - 1});
     return static_cast<int32_t>(named / block_size);
   };
-  size_t total_blocks = 0;
-  for (const RequestSpec& r : requests) total_blocks += static_cast<size_t>(shareable_blocks(r));
-  BlockHashMap seen(total_blocks);
+  // Named requests all naming entries of one size that whole blocks tile: a block is shared
+  // exactly when the entries up to its own agree and both requests name all of it, so the walk
+  // can go an entry at a time, remembering per entry chain how many of its blocks some earlier
+  // request named (Mooncake: 32 blocks of 16 per 512-token id; the per-block walk would store
+  // every block's identity). Other workloads walk block by block.
+  int32_t unit = 0;
+  bool by_entry = true;
+  for (const RequestSpec& r : requests) {
+    if (!r.prompt_tokens.empty() || r.prefix_hashes.empty()) continue;
+    const int32_t u = std::max<int32_t>(1, r.prefix_hash_tokens);
+    if (unit == 0) unit = u;
+    if (u != unit || u % block_size != 0) by_entry = false;
+  }
+  const int32_t per_entry = unit > 0 ? unit / block_size : 0;
+  size_t total_keys = 0;
+  for (const RequestSpec& r : requests) {
+    const bool entries = by_entry && r.prompt_tokens.empty();
+    total_keys += entries ? r.prefix_hashes.size() : static_cast<size_t>(shareable_blocks(r));
+  }
+  BlockHashMap seen(total_keys);
   PrefixReuseBound bound;
   for (const RequestSpec& r : requests) {
     bound.prompt_tokens += r.prompt_len;
     const int32_t lookable = max_cached_blocks(r.prompt_len, 0, block_size);
     bound.prompt_blocks += lookable;
     const int32_t blocks = shareable_blocks(r);
-    // A request's own blocks never repeat one another (each identity chains its parent's), so
-    // adding them as they are walked finds the same hits as looking all up first.
     int32_t hits = 0;
-    bool hitting = true;
-    uint64_t h = kRootBlockHash;
-    for (int32_t j = 0; j < blocks; ++j) {
-      const int64_t begin = int64_t{j} * block_size;
-      h = hash_tokens(h, r, 0, r.prompt_tokens, begin, begin + block_size);
-      hitting = hitting && j < lookable && seen.contains(h);
-      if (hitting) ++hits;
-      seen.insert(h, 0);
+    if (by_entry && r.prompt_tokens.empty()) {
+      // Blocks this request could find: lookable and wholly named by its prompt's names.
+      const int64_t named_prompt =
+          std::min<int64_t>(r.named_len, static_cast<int64_t>(r.prefix_hashes.size()) * unit);
+      const int32_t findable =
+          std::min<int32_t>(lookable, static_cast<int32_t>(named_prompt / block_size));
+      uint64_t chain = splitmix64_mix(kRootBlockHash ^ splitmix64(static_cast<uint64_t>(unit)));
+      bool hitting = true;
+      for (size_t e = 0; e < r.prefix_hashes.size(); ++e) {
+        const int32_t first = static_cast<int32_t>(e) * per_entry;
+        if (first >= blocks && first >= findable) break;
+        chain = splitmix64_mix(chain ^ splitmix64(r.prefix_hashes[e]));
+        int32_t* known = seen.find(chain);
+        if (hitting) {
+          const int32_t take =
+              known ? std::min({*known, per_entry, std::max(0, findable - first)}) : 0;
+          hits += take;
+          hitting = take == per_entry;
+        }
+        const int32_t named = std::min(per_entry, std::max(0, blocks - first));
+        if (named > 0) {
+          if (known == nullptr) {
+            seen.insert(chain, named);
+          } else if (*known < named) {
+            *known = named;
+          }
+        }
+      }
+    } else {
+      // A request's own blocks never repeat one another (each identity chains its parent's),
+      // so adding them as they are walked finds the same hits as looking all up first.
+      bool hitting = true;
+      uint64_t h = kRootBlockHash;
+      for (int32_t j = 0; j < blocks; ++j) {
+        const int64_t begin = int64_t{j} * block_size;
+        h = hash_tokens(h, r, 0, r.prompt_tokens, begin, begin + block_size);
+        hitting = hitting && j < lookable && seen.contains(h);
+        if (hitting) ++hits;
+        seen.insert(h, 0);
+      }
     }
     bound.hit_blocks += hits;
     bound.hit_tokens += int64_t{hits} * block_size;

@@ -40,6 +40,9 @@ class BlockHashMap {
       if (s.key == kEmpty) return nullptr;
     }
   }
+  int32_t* find(uint64_t key) {
+    return const_cast<int32_t*>(static_cast<const BlockHashMap*>(this)->find(key));
+  }
   bool contains(uint64_t key) const { return find(key) != nullptr; }
 
   // Inserts key -> value unless `key` is present (then nothing changes). Returns whether it
