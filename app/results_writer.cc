@@ -504,38 +504,46 @@ void merge_results_hdf5(const std::string& out, const std::vector<std::string>& 
   std::map<std::string, ShardPoint> points;  // by group name (zero-padded point index)
   int64_t sweep_size = -1;
   for (const std::string& file : shards) {
-    hid_t raw = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (raw < 0) throw InputError(file, 0, "", "cannot open as a kvlab HDF5 result file");
-    Handle f(raw, H5Fclose, "open " + file);
-    if (H5Aexists(f.get(), results::kSweepSize.name) <= 0 ||
-        H5Lexists(f.get(), results::kPointsGroup, H5P_DEFAULT) <= 0) {
-      throw InputError(file, 0, "", "not a kvlab result file (no sweep_size / points)");
-    }
-    const std::string format = H5Aexists(f.get(), results::kFormat.name) > 0
-                                   ? read_string_attr(f.get(), results::kFormat, file)
-                                   : "";
-    if (format != results::kFormatName) {
-      throw InputError(file, 0, results::kFormat.name,
-                       "is '" + format + "', this kvlab merges " + results::kFormatName);
-    }
-    const int64_t size = read_int_attr(f.get(), results::kSweepSize, file);
-    if (sweep_size >= 0 && size != sweep_size) {
-      throw InputError(file, 0, results::kSweepSize.name,
-                       "this shard's sweep has " + std::to_string(size) +
-                           " points, the first shard's " + std::to_string(sweep_size));
-    }
-    sweep_size = size;
-    std::vector<std::string> names;
-    Handle g(H5Gopen2(f.get(), results::kPointsGroup, H5P_DEFAULT), H5Gclose,
-             "open points of " + file);
-    check(H5Literate(g.get(), H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_name, &names),
-          "list points of " + file);
-    for (const std::string& name : names) {
-      check_point(f.get(), file, name);
-      auto [it, inserted] = points.emplace(name, ShardPoint{file, name});
-      if (!inserted) {
-        throw InputError(file, 0, "", "point " + name + " is also in " + it->second.file);
+    try {
+      hid_t raw = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+      if (raw < 0) throw InputError(file, 0, "", "cannot open as a kvlab HDF5 result file");
+      Handle f(raw, H5Fclose, "open " + file);
+      if (H5Aexists(f.get(), results::kSweepSize.name) <= 0 ||
+          H5Lexists(f.get(), results::kPointsGroup, H5P_DEFAULT) <= 0) {
+        throw InputError(file, 0, "", "not a kvlab result file (no sweep_size / points)");
       }
+      const std::string format = H5Aexists(f.get(), results::kFormat.name) > 0
+                                     ? read_string_attr(f.get(), results::kFormat, file)
+                                     : "";
+      if (format != results::kFormatName) {
+        throw InputError(file, 0, results::kFormat.name,
+                         "is '" + format + "', this kvlab merges " + results::kFormatName);
+      }
+      const int64_t size = read_int_attr(f.get(), results::kSweepSize, file);
+      if (sweep_size >= 0 && size != sweep_size) {
+        throw InputError(file, 0, results::kSweepSize.name,
+                         "this shard's sweep has " + std::to_string(size) +
+                             " points, the first shard's " + std::to_string(sweep_size));
+      }
+      sweep_size = size;
+      std::vector<std::string> names;
+      Handle g(H5Gopen2(f.get(), results::kPointsGroup, H5P_DEFAULT), H5Gclose,
+               "open points of " + file);
+      check(H5Literate(g.get(), H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_name, &names),
+            "list points of " + file);
+      for (const std::string& name : names) {
+        check_point(f.get(), file, name);
+        auto [it, inserted] = points.emplace(name, ShardPoint{file, name});
+        if (!inserted) {
+          throw InputError(file, 0, "", "point " + name + " is also in " + it->second.file);
+        }
+      }
+    } catch (const InputError&) {
+      throw;
+    } catch (const std::runtime_error& e) {
+      // HDF5 opened the file but fails inside it: a damaged shard, not a bug (fuzzing found
+      // this ending as an internal error).
+      throw InputError(file, 0, "", std::string("damaged kvlab result file: ") + e.what());
     }
   }
   std::string missing;

@@ -11,7 +11,9 @@ packages=(
   libhdf5-dev                        # results files
   libgtest-dev libgmock-dev          # tests
   libbenchmark-dev                   # benchmarks
+  clang libclang-rt-dev              # fuzzing (tests/fuzz, the fuzz preset): clang, libFuzzer
   nlohmann-json3-dev                 # JSON traces (Mooncake, ShareGPT) and --summary-json
+  libcsv-dev                         # CSV traces (RFC 4180, strict)
   python3 python3-h5py python3-numpy python3-pandas python3-matplotlib  # reports
   python3-nbformat python3-nbconvert python3-ipykernel jupyter-nbconvert # notebooks in CI
 )

@@ -3,28 +3,17 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <string_view>
 
 #include "core/errors.h"
 #include "core/workload.h"
 #include "traces/bad_rows.h"
-#include "traces/line_reader.h"
+#include "traces/csv_records.h"
 #include "traces/numeric_fields.h"
 #include "traces/trace_formats.h"
 #include "traces/wall_clock_time.h"
 
 namespace kvlab {
-
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> fields;
-  size_t start = 0;
-  while (true) {
-    const size_t comma = line.find(',', start);
-    fields.push_back(line.substr(start, comma == std::string::npos ? comma : comma - start));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return fields;
-}
 
 namespace {
 
@@ -40,18 +29,28 @@ struct CsvFormat {
   std::vector<std::string> absent_columns;
 };
 
-std::vector<std::string> header_names(const std::string& line) {
-  std::vector<std::string> names;
-  for (const auto& field : split_csv_line(line)) names.emplace_back(trim_field(field));
-  return names;
-}
+// The columns of a header that hold the names asked for (the first one, for a repeated name),
+// found as the fields go by: nothing is kept per column.
+struct HeaderColumns {
+  explicit HeaderColumns(std::vector<std::string> names)
+      : names(std::move(names)), at(this->names.size()) {}
 
-std::optional<size_t> column_index(const std::vector<std::string>& names,
-                                   const std::string& column) {
-  auto it = std::find(names.begin(), names.end(), column);
-  if (it == names.end()) return std::nullopt;
-  return static_cast<size_t>(it - names.begin());
-}
+  void add(size_t column, std::string_view text) {
+    const auto name = trim_field(text);
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (!at[i] && name == names[i]) at[i] = column;
+    }
+  }
+  std::optional<size_t> find(const std::string& name) const {
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i] == name) return at[i];
+    }
+    return std::nullopt;
+  }
+
+  std::vector<std::string> names;
+  std::vector<std::optional<size_t>> at;
+};
 
 class CsvTraceReader : public TraceReader {
  public:
@@ -60,56 +59,76 @@ class CsvTraceReader : public TraceReader {
   std::string name() const override { return format_.name; }
 
   bool detects(const std::string& path, const std::string& first_line) const override {
-    const auto names = header_names(first_line);
+    HeaderColumns header = header_columns();
+    const auto parsed = parse_csv_line(
+        first_line, [&](size_t column, std::string_view text) { header.add(column, text); });
+    if (parsed.error) return false;
     for (const auto& column : needed_columns()) {
-      if (!column_index(names, column)) return false;
+      if (!header.find(column)) return false;
     }
     for (const auto& column : format_.absent_columns) {
-      if (column_index(names, column)) return false;
+      if (header.find(column)) return false;
     }
     return true;
   }
 
   TraceData read(const std::string& path, const TraceReadOptions& options) const override {
-    LineReader lines(path);
-    std::string line;
-    if (!lines.next(line) || is_blank(line)) {
+    CsvRecordReader records(path);
+    CsvRecord record;
+    HeaderColumns header = header_columns();
+    if (!records.next(record,
+                      [&](size_t column, std::string_view text) { header.add(column, text); })) {
       throw InputError(path, 1, "header",
                        "empty file: expected a CSV header naming " + describe_columns());
     }
-    const Columns columns = find_columns(path, header_names(line));
+    if (record.error) {
+      throw InputError(path, record.line, "header",
+                       "malformed header, column " + std::to_string(record.error->column + 1) +
+                           ": " + record.error->reason);
+    }
+    const Columns columns = find_columns(path, record.line, header);
 
     TraceData data;
     data.has_timestamps = format_.clock != Clock::kNone;
     BadRows bad_rows(path, options);
     std::vector<int64_t> wall_ticks;  // kWallClock: per kept row, rebased at the end
     int64_t data_lines = 0;
-    while (lines.next(line)) {
-      if (is_blank(line)) continue;
+    // Only the needed fields are kept, so a row of millions of fields costs nothing per field.
+    std::string time_text, prompt_text, output_text;
+    const CsvFieldSink keep_needed = [&](size_t column, std::string_view text) {
+      if (column == columns.prompt) prompt_text.assign(text);
+      if (column == columns.output) output_text.assign(text);
+      if (columns.time && column == *columns.time) time_text.assign(text);
+    };
+    while (records.next(record, keep_needed)) {
       ++data_lines;
       try {
-        const auto fields = split_csv_line(line);
+        if (record.error) {
+          throw RowError(column_name(columns, record.error->column), record.error->reason);
+        }
         TraceRow row;
-        row.line = lines.line_number();
+        row.line = record.line;
         std::optional<int64_t> ticks;
         if (format_.clock == Clock::kSeconds) {
-          row.timestamp_s =
-              parse_seconds(field(fields, columns, *columns.time), format_.time_column);
+          row.timestamp_s = parse_seconds(
+              field(record, *columns.time, format_.time_column, time_text), format_.time_column);
         } else if (format_.clock == Clock::kWallClock) {
-          ticks = parse_wall_clock(field(fields, columns, *columns.time));
+          ticks = parse_wall_clock(field(record, *columns.time, format_.time_column, time_text));
         }
         row.prompt_len =
-            parse_token_count(field(fields, columns, columns.prompt), format_.prompt_column, 1);
+            parse_token_count(field(record, columns.prompt, format_.prompt_column, prompt_text),
+                              format_.prompt_column, 1);
         row.output_len =
-            parse_token_count(field(fields, columns, columns.output), format_.output_column, 1);
+            parse_token_count(field(record, columns.output, format_.output_column, output_text),
+                              format_.output_column, 1);
         if (ticks) wall_ticks.push_back(*ticks);
         data.rows.push_back(std::move(row));
       } catch (const RowError& error) {
-        bad_rows.report(lines.line_number(), error);
+        bad_rows.report(record.line, error);
       }
     }
     if (data_lines == 0) {
-      throw InputError(path, lines.line_number() + 1, "",
+      throw InputError(path, records.line_number() + 1, "",
                        "no data rows after the header (expected " + describe_columns() + ")");
     }
     if (!wall_ticks.empty()) {
@@ -128,7 +147,6 @@ class CsvTraceReader : public TraceReader {
     size_t prompt = 0;
     size_t output = 0;
     std::optional<size_t> time;
-    std::vector<std::string> header;  // every column name, to name a missing field
   };
 
   std::vector<std::string> needed_columns() const {
@@ -145,31 +163,44 @@ class CsvTraceReader : public TraceReader {
     return out;
   }
 
-  Columns find_columns(const std::string& path, const std::vector<std::string>& names) const {
+  // The needed columns, then those whose presence rules the format out.
+  HeaderColumns header_columns() const {
+    auto names = needed_columns();
+    names.insert(names.end(), format_.absent_columns.begin(), format_.absent_columns.end());
+    return HeaderColumns(std::move(names));
+  }
+
+  Columns find_columns(const std::string& path, int64_t line, const HeaderColumns& header) const {
     for (const auto& column : needed_columns()) {
-      if (!column_index(names, column)) {
-        throw InputError(path, 1, column,
+      if (!header.find(column)) {
+        throw InputError(path, line, column,
                          "column missing from the header (format " + format_.name + " needs " +
                              describe_columns() + ")");
       }
     }
     Columns columns;
-    columns.prompt = *column_index(names, format_.prompt_column);
-    columns.output = *column_index(names, format_.output_column);
-    if (format_.clock != Clock::kNone) columns.time = column_index(names, format_.time_column);
-    columns.header = names;
+    columns.prompt = *header.find(format_.prompt_column);
+    columns.output = *header.find(format_.output_column);
+    if (format_.clock != Clock::kNone) columns.time = header.find(format_.time_column);
     return columns;
   }
 
-  // The field at `index`; RowError naming the column when the row is too short.
-  static const std::string& field(const std::vector<std::string>& fields, const Columns& columns,
-                                  size_t index) {
-    if (index >= fields.size()) {
-      throw RowError(columns.header[index],
-                     "missing: the row has " + std::to_string(fields.size()) +
-                         " fields, the column is number " + std::to_string(index + 1));
+  // The header's name for a needed column, "column N" (1-based) for any other.
+  std::string column_name(const Columns& columns, size_t column) const {
+    if (column == columns.prompt) return format_.prompt_column;
+    if (column == columns.output) return format_.output_column;
+    if (columns.time && column == *columns.time) return format_.time_column;
+    return "column " + std::to_string(column + 1);
+  }
+
+  // The field kept for column `index`; RowError naming the column when the row is too short.
+  static const std::string& field(const CsvRecord& record, size_t index, const std::string& name,
+                                  const std::string& text) {
+    if (index >= record.num_fields) {
+      throw RowError(name, "missing: the row has " + std::to_string(record.num_fields) +
+                               " fields, the column is number " + std::to_string(index + 1));
     }
-    return fields[index];
+    return text;
   }
 
   int64_t parse_wall_clock(const std::string& text) const {

@@ -6,6 +6,41 @@ namespace kvlab {
 
 using nlohmann::json;
 
+json parse_json_row(std::string_view text) {
+  // Brackets count only outside strings; in valid JSON this is exactly the parser's nesting
+  // (invalid JSON fails in json::parse anyway, whose own parser is not recursive).
+  int depth = 0;
+  bool in_string = false;
+  size_t line = 0, line_start = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+      line_start = i + 1;
+    } else if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) {
+        const nlohmann::detail::position_t at{.chars_read_total = i + 1,
+                                              .chars_read_current_line = i + 1 - line_start,
+                                              .lines_read = line};
+        throw json::parse_error::create(
+            101, at, "nested deeper than " + std::to_string(kMaxJsonDepth) + " arrays and objects",
+            nullptr);
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return json::parse(text);
+}
+
 std::string json_error_text(const json::exception& error) {
   std::string text = error.what();
   if (!text.empty() && text.front() == '[') {

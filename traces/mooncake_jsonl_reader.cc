@@ -19,7 +19,7 @@ using nlohmann::json;
 TraceRow parse_mooncake_line(const std::string& line, int64_t line_number) {
   json object;
   try {
-    object = json::parse(line);
+    object = parse_json_row(line);
   } catch (const json::parse_error& error) {
     throw RowError("json", "malformed JSON: " + json_error_text(error));
   } catch (const json::out_of_range&) {

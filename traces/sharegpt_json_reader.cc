@@ -259,7 +259,7 @@ class ShareGptJsonReader : public CountingTraceReader {
       const std::string_view element(text.data() + span.begin, span.end - span.begin);
       json entry;
       try {
-        entry = json::parse(element);
+        entry = parse_json_row(element);
       } catch (const json::parse_error& error) {
         if (scanner.truncated()) {
           truncation_reported = true;

@@ -296,7 +296,8 @@ class ContiguousKvCacheManager final : public KvCacheManager {
       }
     }
     for (const auto& [request, held] : held_) {
-      auto who = [&] { return "contiguous: request " + std::to_string(request); };
+      // Captured by copy: clang before 16 cannot capture a structured binding (the fuzz preset).
+      auto who = [id = request] { return "contiguous: request " + std::to_string(id); };
       check_invariant_lazy(!held.regions.empty(), [&] { return who() + ": empty list of held regions"; });
       check_invariant_lazy(held.group != nullptr && held.group->id() == request,
               [&] { return who() + ": held regions filed under another request"; });

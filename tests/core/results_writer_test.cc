@@ -253,6 +253,40 @@ TEST(ResultsWriter, MergeErrorsNameTheCommandOrTheShard) {
   EXPECT_FALSE(std::ifstream(out).good());
 }
 
+// A shard HDF5 opens but that fails inside (its points group a dangling link or a dataset) is
+// an InputError naming the shard, not an internal error. Found by fuzz_merge_shard (issue 15).
+TEST(ResultsWriter, MergeRefusesADamagedShardNamingIt) {
+  const std::string dir = testing::TempDir() + "/";
+  const std::string shard = dir + "kvlab_damaged_shard.h5", out = dir + "kvlab_damaged_out.h5";
+  for (const bool as_dataset : {false, true}) {
+    write_results_hdf5(shard, {sample_point("a", 3, 0)}, ResultsMeta{});
+    hid_t f = H5Fopen(shard.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    ASSERT_GE(H5Ldelete(f, results::kPointsGroup, H5P_DEFAULT), 0);
+    if (as_dataset) {
+      const hsize_t n = 1;
+      hid_t space = H5Screate_simple(1, &n, nullptr);
+      hid_t d = H5Dcreate2(f, results::kPointsGroup, H5T_NATIVE_INT, space, H5P_DEFAULT,
+                           H5P_DEFAULT, H5P_DEFAULT);
+      ASSERT_GE(d, 0);
+      H5Dclose(d);
+      H5Sclose(space);
+    } else {
+      ASSERT_GE(H5Lcreate_soft("/nowhere", f, results::kPointsGroup, H5P_DEFAULT, H5P_DEFAULT), 0);
+    }
+    H5Fclose(f);
+    try {
+      merge_results_hdf5(out, {shard}, "kvlab merge");
+      ADD_FAILURE() << "merged a damaged shard";
+    } catch (const InputError& e) {
+      EXPECT_EQ(e.source(), shard);
+      EXPECT_EQ(e.reason().rfind("damaged kvlab result file: ", 0), 0u) << e.what();
+    }
+    EXPECT_FALSE(std::ifstream(out).good());
+  }
+  std::remove(shard.c_str());
+}
+
 TEST(ResultsWriter, SummaryJsonHasOneObjectPerPointWithDesignNames) {
   const std::string json = summary_json({sample_point("a", 3, 0), sample_point("b", 3, 1)});
   EXPECT_NE(json.find("\"label\": \"a\""), std::string::npos);

@@ -1,9 +1,12 @@
 // Golden tests for the CSV formats (length-csv, timed-csv, azure-csv) and the wall-clock
 // timestamp parser: exact rows from small files written here.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
+#include "core/errors.h"
 #include "tests/traces/trace_test_util.h"
-#include "traces/csv_trace_reader.h"
+#include "traces/csv_records.h"
+#include "traces/read_trace.h"
 #include "traces/wall_clock_time.h"
 
 namespace kvlab {
@@ -120,7 +123,77 @@ TEST(WallClock, RejectsMalformedTimestamps) {
 
 TEST(SplitCsvLine, KeepsEmptyFields) {
   EXPECT_EQ(split_csv_line("a,,b,"), (std::vector<std::string>{"a", "", "b", ""}));
-  EXPECT_EQ(split_csv_line(""), (std::vector<std::string>{""}));
+  EXPECT_EQ(split_csv_line(","), (std::vector<std::string>{"", ""}));
+  EXPECT_TRUE(split_csv_line("").empty());
+}
+
+// RFC 4180 (issue 15, item 4): quoted fields keep their commas and doubled quotes, and spaces
+// around an unquoted field or the quotes go.
+TEST(SplitCsvLine, ReadsQuotedFieldsAsRfc4180) {
+  EXPECT_EQ(split_csv_line("\"a,7,8,b\",5,6"), (std::vector<std::string>{"a,7,8,b", "5", "6"}));
+  EXPECT_EQ(split_csv_line("\"say \"\"hi\"\"\", \"\" ,x"),
+            (std::vector<std::string>{"say \"hi\"", "", "x"}));
+  EXPECT_EQ(split_csv_line(" a b , \"c\" "), (std::vector<std::string>{"a b", "c"}));
+}
+
+TEST(SplitCsvLine, RefusesMalformedQuotingNamingTheColumn) {
+  struct Case {
+    const char* line;
+    const char* field;
+    const char* reason;
+  };
+  for (const Case& c : {Case{"a\"b,1", "column 1", "a '\"' inside an unquoted field"},
+                        Case{"1,\"a\"b", "column 2", "text after the closing quote"},
+                        Case{"1,2,\"open", "column 3", "not closed by the end of the line"}}) {
+    try {
+      split_csv_line(c.line);
+      ADD_FAILURE() << c.line << ": no error";
+    } catch (const InputError& e) {
+      EXPECT_EQ(e.field(), c.field) << c.line;
+      EXPECT_NE(e.reason().find(c.reason), std::string::npos) << c.line << ": " << e.reason();
+    }
+  }
+}
+
+// The issue's case: a first column holding commas once shifted every column (exit 0).
+TEST(LengthCsv, ReadsQuotedCommasQuotesAndLineBreaksWithoutShiftingColumns) {
+  TempTraceDir dir;
+  const auto path =
+      dir.write("quoted.csv",
+                "\xEF\xBB\xBF\"id, with comma\",num_prefill_tokens,num_decode_tokens\r\n"
+                "\"a,7,8,b\",5,6\r\n"
+                "\"say \"\"hi\"\", then\",\"7\",8\r\n"
+                "\"two\r\nlines, and \"\"more\"\"\n\",9,10\r\n"
+                "\r\n"
+                "plain,11,12");
+  expect_rows(read_with("length-csv", path),
+              {{-1, 5, 6, 2}, {-1, 7, 8, 3}, {-1, 9, 10, 4}, {-1, 11, 12, 8}});
+}
+
+TEST(LengthCsv, DetectsAHeaderWithQuotedNames) {
+  TempTraceDir dir;
+  const auto path = dir.write(
+      "quoted.csv", "\"a,b\",\"num_prefill_tokens\",\"num_decode_tokens\"\n\"x,y\",1,2\n");
+  EXPECT_EQ(detect_trace_format(path), "length-csv");
+  expect_rows(read_with("auto", path), {{-1, 1, 2, 2}});
+}
+
+// Issue 15, item 8: a 50 MB line of commas took 2.2 GB (a string per empty field). Fields are
+// now handed over as they are parsed and only the needed ones kept: ten million empty fields
+// cost the line itself.
+TEST(LengthCsv, ALineOfTenMillionEmptyFieldsTakesBoundedMemory) {
+  TempTraceDir dir;
+  const auto path = dir.write("commas.csv", "num_prefill_tokens,num_decode_tokens\n1,2\n" +
+                                                std::string(10'000'000, ',') + "\n3,4\n");
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
+  const TraceData data = read_with("length-csv", path, /*skip_bad_rows=*/true);
+  rusage after{};
+  getrusage(RUSAGE_SELF, &after);
+  EXPECT_EQ(data.rows.size(), 2u);
+  EXPECT_EQ(data.bad_rows_skipped, 1);
+  // ru_maxrss is in KiB; the old split needed over 400 MB here.
+  EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 100 * 1024);
 }
 
 }  // namespace

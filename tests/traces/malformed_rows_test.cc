@@ -6,6 +6,7 @@
 #include "core/errors.h"
 #include "tests/traces/trace_test_util.h"
 #include "traces/bad_rows.h"
+#include "traces/json_fields.h"
 
 namespace kvlab {
 namespace {
@@ -56,6 +57,16 @@ const std::vector<BadCase>& bad_cases() {
       {"length_too_large", "length-csv", "t.csv",
        "num_prefill_tokens,num_decode_tokens\n1,2\n3000000000,2\n", 3, "num_prefill_tokens",
        "too large", 1},
+      // RFC 4180 quoting (issue 15, item 4): refused naming the column, never shifted.
+      {"length_quote_in_unquoted_field", "length-csv", "t.csv",
+       "num_prefill_tokens,num_decode_tokens\n1,2\n3,4\"x\n5,6\n", 3, "num_decode_tokens",
+       "a '\"' inside an unquoted field", 2},
+      {"length_text_after_closing_quote", "length-csv", "t.csv",
+       "num_prefill_tokens,num_decode_tokens,note\n1,2,\"ok\"\n3,4,\"a\"b\n5,6,x\n", 3, "column 3",
+       "text after the closing quote", 2},
+      {"length_unclosed_quote", "length-csv", "t.csv",
+       "num_prefill_tokens,num_decode_tokens\n1,2\n\"3,4\n5,6\n", 3, "num_prefill_tokens",
+       "the file ends inside a quoted field", 1},
       {"timed_bad_time", "timed-csv", "t.csv",
        "arrived_at,num_prefill_tokens,num_decode_tokens\n0,1,2\nsoon,1,2\n", 3, "arrived_at",
        "not a number: 'soon'", 1},
@@ -210,6 +221,9 @@ const std::vector<FileCase>& file_cases() {
                "num_prefill_tokens,num_total_tokens\n1,2\n",
                ":1: field 'num_decode_tokens': ", "column missing from the header"},
       FileCase{"timed_header_only", "timed-csv", "t.csv", kTimedHeader, ":2: ", "no data rows"},
+      FileCase{"length_header_bad_quoting", "length-csv", "t.csv",
+               "num_prefill_tokens,\"num_decode\"_tokens\n1,2\n",
+               ":1: field 'header': ", "malformed header, column 2: text after the closing quote"},
       FileCase{"azure_header_missing_timestamp", "azure-csv", "t.csv",
                "ContextTokens,GeneratedTokens\n1,2\n", ":1: field 'TIMESTAMP': ", "column missing"},
       FileCase{"azure_empty", "azure-csv", "t.csv", "\n", ":1: field 'header': ", "empty file"},
@@ -301,6 +315,54 @@ TEST(SkipMode, AJsonNumberOutOfRangeIsABadRow) {
   const TraceData skipped = read_with("sharegpt-json", json, true);
   EXPECT_EQ(skipped.rows.size(), 1u);
   EXPECT_EQ(skipped.bad_rows_skipped, 1);
+}
+
+// A value nested 100,000 levels deep, in a field kvlab reads or in one it ignores, is a bad row
+// naming its line; it once overflowed the stack while its error message was formatted.
+// Issue 15, item 2.
+TEST(SkipMode, AJsonValueNestedTooDeepIsABadRow) {
+  const int kLevels = 100'000;
+  const std::string arrays = std::string(kLevels, '[') + std::string(kLevels, ']');
+  std::string objects;
+  for (int i = 0; i < kLevels; ++i) objects += "{\"a\":";
+  objects += "1" + std::string(kLevels, '}');
+  const std::string too_deep = "nested deeper than " + std::to_string(kMaxJsonDepth);
+  TempTraceDir dir;
+  const std::string good_line = "{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 5}\n";
+  for (const std::string& deep : {arrays, objects}) {
+    for (const std::string& row :
+         {"{\"timestamp\": 1, \"input_length\": " + deep + ", \"output_length\": 5}\n",
+          "{\"timestamp\": 1, \"input_length\": 3, \"output_length\": 5, \"x\": " + deep + "}\n"}) {
+      const auto jsonl = dir.write("deep.jsonl", good_line + row);
+      const std::string message = input_error_message([&] { read_with("mooncake-jsonl", jsonl); });
+      EXPECT_EQ(message.rfind(jsonl + ":2: field 'json': malformed JSON: ", 0), 0u) << message;
+      EXPECT_NE(message.find(too_deep), std::string::npos) << message;
+      EXPECT_EQ(read_with("mooncake-jsonl", jsonl, true).rows.size(), 1u);
+    }
+    const std::string turns =
+        "\"conversations\": [{\"from\": \"human\", \"value\": \"hello there\"}, "
+        "{\"from\": \"gpt\", \"value\": \"hi\"}]";
+    for (const std::string& entry :
+         {"{\"conversations\": [{\"value\": \"a b\"}, {\"value\": " + deep + "}]}",
+          "{\"conversations\": " + deep + "}", "{" + turns + ", \"x\": " + deep + "}", deep}) {
+      const auto json = dir.write("deep.json", "[\n{" + turns + "},\n\n" + entry + "\n]");
+      const std::string message = input_error_message([&] { read_with("sharegpt-json", json); });
+      EXPECT_EQ(message.rfind(json + ":4: field 'json': malformed JSON: ", 0), 0u) << message;
+      EXPECT_NE(message.find(too_deep), std::string::npos) << message;
+      EXPECT_EQ(read_with("sharegpt-json", json, true).rows.size(), 1u);
+    }
+  }
+}
+
+// Nesting up to the limit is read as before.
+TEST(SkipMode, JsonNestedToTheLimitIsRead) {
+  const int inner = kMaxJsonDepth - 1;  // the row's object is the first level
+  const std::string deep = std::string(inner, '[') + std::string(inner, ']');
+  TempTraceDir dir;
+  const auto jsonl = dir.write(
+      "deep.jsonl", "{\"timestamp\": 0, \"input_length\": 3, \"output_length\": 5, \"x\": " + deep +
+                        ", \"s\": \"[[[\\\"{{\"}\n");
+  EXPECT_EQ(read_with("mooncake-jsonl", jsonl).rows.size(), 1u);
 }
 
 }  // namespace
