@@ -360,7 +360,7 @@ class KeyTypes(unittest.TestCase):
         self.assertTrue(from_doc)
         self.assertEqual(kvlab.KEY_TYPES, from_doc,
                          "python/kvlab/_key_types.py is stale: run "
-                         "`PYTHONPATH=python python3 -m kvlab.keys docs/config.md > "
+                         "`python3 python/kvlab/keys.py docs/config.md > "
                          "python/kvlab/_key_types.py` (scripts/update_generated_docs.sh does)")
 
     def test_bool_values_kvlab_accepts(self):
