@@ -133,8 +133,13 @@ def _wanted(files, points):
         return rows
     if hasattr(points, "columns") and "point" in getattr(points, "columns", ()):
         if "file" in points.columns:
-            pairs = set(zip(points["file"], points["point"].astype(int)))
-            return [(rf, p) for rf, p in rows if (rf.path, p.index) in pairs]
+            where = os.path.abspath
+            pairs = {(where(f), int(i)) for f, i in zip(points["file"], points["point"])}
+            if pairs and not {f for f, _ in pairs} & {where(rf.path) for rf in files}:
+                raise ValueError("points: rows of other files than those given "
+                                 f"({', '.join(sorted({f for f, _ in pairs}))}); pass their "
+                                 "`point` column, or a list of sweep indices, for these files")
+            return [(rf, p) for rf, p in rows if (where(rf.path), p.index) in pairs]
         points = points["point"]
     if isinstance(points, (int, np.integer, str)):
         points = [points]

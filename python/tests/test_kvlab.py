@@ -307,6 +307,12 @@ class HandMadeFiles(unittest.TestCase):
         self.assertEqual(len(point.columns("requests", rows_only=False)["token_ids"]), 7)
         steps = kvlab.steps([a, b], points=df[df["file"] == b])
         self.assertEqual(list(steps["file"]), [b, b])
+        # the same file by another name
+        other = os.path.join(self.dir, ".", "b.h5")
+        self.assertEqual(len(kvlab.steps(other, points=df[df["file"] == b])), 2)
+        with self.assertRaisesRegex(ValueError, "rows of other files"):
+            kvlab.steps(a, points=df[df["file"] == b])
+        self.assertEqual(list(kvlab.steps(a, points=df[df["file"] == b]["point"])["point"]), [0, 0])
         self.assertEqual(list(steps["memory.block_size"]), [8, 8])
         with self.assertRaises(KeyError):
             kvlab.steps(a, config=["memory.no_such_key"])
