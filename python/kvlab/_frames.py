@@ -71,15 +71,6 @@ class _Config:
             return np.array(values, dtype=object)
         return np.array(values, dtype=_DTYPES[kind])
 
-    def fill(self, key, row, n):
-        """`n` copies of row `row`'s value of `key`, with the dtype column() gives."""
-        value = self.values[key][row]
-        if value is None:
-            kind = self.kinds[key]
-            return np.full(n, np.nan if kind in ("int", "float") else None,
-                           dtype=np.float64 if kind in ("int", "float") else object)
-        return np.full(n, value, dtype=_DTYPES[self.kinds[key]])
-
     def select(self, which):
         """The keys `which` names: "all", "swept" (values differ between the rows), a list."""
         if which is None or which is False:
@@ -161,20 +152,26 @@ def table(paths, name, points=None, config="all", columns=None):
     rows = _wanted(files, points)
     typed = _Config(rows)
     keys = typed.select(config)
-    frames = []
-    for i, (rf, p) in enumerate(rows):
-        cols = p.columns(name, columns)
-        n = len(next(iter(cols.values()))) if cols else 0
-        data = {"file": np.full(n, rf.path, dtype=object),
-                "point": np.full(n, p.index, dtype=np.int64),
-                "label": np.full(n, p.label, dtype=object)}
-        for key in keys:
-            data[key] = typed.fill(key, i, n)
-        data.update(cols)
-        frames.append(pd.DataFrame(data))
-    if not frames:
-        return pd.DataFrame({c: [] for c in ["file", "point", "label"] + keys})
-    return pd.concat(frames, ignore_index=True)
+    tables = [p.columns(name, columns) for _, p in rows]
+    counts = np.array([len(next(iter(t.values()))) if t else 0 for t in tables], dtype=np.int64)
+    # Each column built once (the point's values repeated over its rows, the tables'
+    # columns concatenated): no per-point frames to concatenate.
+    data = {
+        "file": np.repeat(np.array([rf.path for rf, _ in rows], dtype=object), counts),
+        "point": np.repeat(np.array([p.index for _, p in rows], dtype=np.int64), counts),
+        "label": np.repeat(np.array([p.label for _, p in rows], dtype=object), counts),
+    }
+    for key in keys:
+        data[key] = np.repeat(typed.column(key, typed.values[key]), counts)
+    for column in dict.fromkeys(c for t in tables for c in t):
+        parts = []
+        for t, n in zip(tables, counts):
+            if column in t:
+                parts.append(t[column])
+            elif n:  # a point whose table lacks the column (another version's file)
+                parts.append(np.full(n, np.nan))
+        data[column] = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    return pd.DataFrame(data)
 
 
 def requests(paths, points=None, config="all", columns=None):
