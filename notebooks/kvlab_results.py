@@ -1,4 +1,6 @@
-"""Loading kvlab result files (docs/results-format.md) into pandas, for the study notebooks.
+"""The study notebooks' helpers: where their result files are, and the paper's system names.
+Reading the files is the kvlab package's (python/kvlab, docs/results-format.md "In Python"):
+load_points is kvlab.load, load_table one point's table of kvlab.requests / kvlab.steps.
 
 Every notebook here finds its result files in one folder: $KVLAB_RESULTS if set, else
 out/studies/ at the repository root (where docs/reproduction.md's commands write them). CI sets
@@ -10,12 +12,20 @@ KVLAB_RESULTS to the small results its reduced runs produce.
 """
 
 import os
+import sys
 
-import h5py
 import numpy as np
-import pandas as pd
 
-FORMAT = "kvlab-results-1"
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+try:
+    import kvlab
+except ImportError:  # not installed (pip install -e python/): the repository's copy
+    sys.path.insert(0, os.path.join(_REPO, "python"))
+    import kvlab
+
+load = kvlab.load
+requests = kvlab.requests
+steps = kvlab.steps
 
 
 def results_dir():
@@ -23,8 +33,7 @@ def results_dir():
     env = os.environ.get("KVLAB_RESULTS")
     if env:
         return env
-    here = os.path.dirname(os.path.abspath(__file__))
-    return os.path.join(os.path.dirname(here), "out", "studies")
+    return os.path.join(_REPO, "out", "studies")
 
 
 def results_path(study):
@@ -37,39 +46,18 @@ def results_path(study):
     return path
 
 
-def _text(value):
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
 def load_points(path):
-    """One row per sweep point: `point` (the group name), `label`, every config key (as text,
-    e.g. `memory.policy`) and every summary value (float)."""
-    rows = []
-    with h5py.File(path, "r") as f:
-        if _text(f.attrs.get("format", "")) != FORMAT:
-            raise ValueError(f"{path} is not a kvlab result file")
-        for name in sorted(f["points"]):
-            row = {"point": name}
-            for key, value in f["points"][name].attrs.items():
-                if key == "label" or "." in key:
-                    row[key] = _text(value)
-                elif key not in ("output_digest",):
-                    row[key] = float(value)
-            rows.append(row)
-    return pd.DataFrame(rows)
+    """One row per sweep point (kvlab.load): `file`, `point` (the sweep index), `label`, every
+    config key typed (`memory.block_size` int, `workload.rate` float, `memory.prefix_caching`
+    bool, `memory.policy` str) and every summary value (float)."""
+    return kvlab.load(path)
 
 
 def load_table(path, point, table):
-    """The per-request (`requests`) or per-step (`steps`) table of one point as a DataFrame."""
-    with h5py.File(path, "r") as f:
-        group = f["points"][point][table]
-        columns = {}
-        for key in group:
-            data = group[key][()]
-            if data.dtype.kind == "O":
-                data = np.array([_text(v) for v in data], dtype=object)
-            columns[key] = data
-    return pd.DataFrame(columns)
+    """The per-request (`requests`) or per-step (`steps`) table of one point (its sweep index,
+    or its group name "0003") as a DataFrame, without the config columns."""
+    rows = kvlab.table(path, table, points=[int(point)], config=None)
+    return rows.drop(columns=["file", "point", "label"])
 
 
 def system_name(row):

@@ -21,6 +21,9 @@ matplotlib.) For each result file (the HDF5 layout of docs/results-format.md) it
 STEM is the result file's name without `.h5`. Names depend only on the inputs, so the same results
 give the same files. Errors (a missing file, a file that is not a kvlab result file) print one line
 naming the file and exit with status 1; nothing is written for a file that cannot be read.
+
+The files are read by the repository's Python package (python/kvlab: kvlab.ResultFile, its
+h5py + numpy layer), imported from beside this script.
 """
 
 import argparse
@@ -30,10 +33,12 @@ import os
 import sys
 import textwrap
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "python"))
 try:
-    import h5py
     import matplotlib
     import numpy as np
+    import kvlab  # python/kvlab (needs h5py)
 except ImportError as missing:  # another interpreter than Debian's /usr/bin/python3
     sys.stderr.write(f"kvlab report: error: {missing} in {sys.executable} "
                      "(run scripts/bootstrap.sh, or use /usr/bin/python3)\n")
@@ -42,7 +47,7 @@ except ImportError as missing:  # another interpreter than Debian's /usr/bin/pyt
 matplotlib.use("Agg")
 plt = None  # matplotlib.pyplot, imported once the inputs have been read (it is slow to load)
 
-FORMAT = "kvlab-results-1"
+FORMAT = kvlab.FORMAT
 
 # The summary names DESIGN.md fixes, in its order: the columns of the summary table.
 SUMMARY_NAMES = [
@@ -103,67 +108,38 @@ def as_float(value):
 
 
 class Point:
-    """One sweep point of a result file: its config, summary, and lazily its tables."""
+    """One sweep point of a result file: its config (as text, as the file stores it), summary,
+    and lazily its tables (a kvlab.Point underneath)."""
 
-    def __init__(self, path, name, group):
-        self.path = path
-        self.name = name  # "0003": the point's global sweep index
-        self.label = ""
-        self.config = {}
-        self.summary = {}
-        for key, value in group.attrs.items():
-            if key == "label":
-                self.label = as_text(value)
-            elif "." in key:
-                self.config[key] = as_text(value)
-            elif key in ("point_index", "output_digest"):
-                continue
-            else:
-                self.summary[key] = as_float(value)
-        # output.record_steps = false leaves the step columns empty
-        self.has_steps = ("steps" in group and "time_s" in group["steps"]
-                          and group["steps"]["time_s"].shape[0] > 0)
+    def __init__(self, point):
+        self.point = point
+        self.path = point.path
+        self.name = point.name  # "0003": the point's global sweep index
+        self.label = point.label
+        self.config = {k: as_text(v) for k, v in point.config.items()}
+        self.summary = dict(point.summary)
+        self.has_steps = point.has_steps  # output.record_steps = false leaves them empty
 
     def steps(self):
-        with h5py.File(self.path, "r") as f:
-            g = f["points"][self.name]["steps"]
-            return {k: g[k][()] for k in g.keys()}
+        return self.point.columns("steps")
 
     def requests(self):
-        with h5py.File(self.path, "r") as f:
-            g = f["points"][self.name]["requests"]
-            return {k: g[k][()] for k in g.keys() if g[k].dtype.kind in "fiub"}
+        return {k: v for k, v in self.point.columns("requests").items() if v.dtype.kind in "fiub"}
 
 
 class ResultFile:
     """A kvlab result file, read (attributes only) up front so errors surface early."""
 
     def __init__(self, path):
-        self.path = path
-        self.stem = os.path.basename(path)
-        if self.stem.endswith(".h5"):
-            self.stem = self.stem[: -len(".h5")]
-        if not os.path.exists(path):
-            raise ReportError(f"{path}: no such file")
-        if not os.path.isfile(path):
-            raise ReportError(f"{path}: not a file")
         try:
-            f = h5py.File(path, "r")
-        except OSError as e:
-            raise ReportError(f"{path}: not a readable HDF5 file ({e})") from None
-        with f:
-            fmt = as_text(f.attrs.get("format", ""))
-            if fmt != FORMAT:
-                raise ReportError(
-                    f"{path}: not a kvlab result file (format attribute '{fmt}', expected '{FORMAT}')")
-            self.attrs = {k: as_text(v) for k, v in f.attrs.items()}
-            if "points" not in f or len(f["points"]) == 0:
-                raise ReportError(f"{path}: the file holds no points")
-            self.points = [Point(path, name, f["points"][name]) for name in sorted(f["points"])]
-            first = f["points"][self.points[0].name]
-            self.workload = {}
-            if "workload" in first:
-                self.workload = {k: as_text(v) for k, v in first["workload"].attrs.items()}
+            rf = kvlab.ResultFile(path)
+        except (FileNotFoundError, kvlab.ResultError) as e:  # "PATH: what is wrong"
+            raise ReportError(str(e)) from None
+        self.path = path
+        self.stem = rf.stem
+        self.attrs = {k: as_text(v) for k, v in rf.attrs.items()}
+        self.points = [Point(p) for p in rf.points]
+        self.workload = {k: as_text(v) for k, v in rf.points[0].workload.items()}
         for p in self.points:
             missing = [n for n in SUMMARY_NAMES if n not in p.summary]
             if missing:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates the generated blocks of docs/config.md (`kvlab list keys --markdown`) and
 # docs/results-format.md (`kvlab list results`) from a built kvlab, after a key, column or
-# summary value changed. The ConfigKeysDoc and ResultsFormatDoc tests fail until this is run.
+# summary value changed, and the Python package's key types (python/kvlab/_key_types.py) from
+# docs/config.md. The ConfigKeysDoc, ResultsFormatDoc and reports.python_package tests fail
+# until this is run.
 #   scripts/update_generated_docs.sh [path/to/kvlab]   (default: build/default/bin/kvlab)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,4 +27,6 @@ replace_block docs/config.md "<!-- kvlab list keys --markdown: begin (generated;
   "<!-- kvlab list keys --markdown: end -->" "$KVLAB" list keys --markdown
 replace_block docs/results-format.md "<!-- kvlab list results: begin (generated; do not edit) -->" \
   "<!-- kvlab list results: end -->" "$KVLAB" list results
-git diff --stat -- docs/config.md docs/results-format.md
+python3 python/kvlab/keys.py docs/config.md > python/kvlab/_key_types.py.new
+mv python/kvlab/_key_types.py.new python/kvlab/_key_types.py
+git diff --stat -- docs/config.md docs/results-format.md python/kvlab/_key_types.py

@@ -1,0 +1,148 @@
+"""The type of every config key, and how a config value read from a result file is typed.
+
+Result files (format kvlab-results-1) store every config key of a point as a string attribute,
+exactly as the experiment wrote it ("16", "1.0", "yes"). The key schema (core/config_keys.h)
+knows each key's type; `kvlab list keys --markdown` prints it in its `values` column
+(docs/config.md's key tables), and KEY_TYPES below is generated from those tables:
+
+    python3 python/kvlab/keys.py docs/config.md > python/kvlab/_key_types.py
+
+(scripts/update_generated_docs.sh runs it; a test fails when the two differ).
+
+Typing a column of values (one per point) of one key:
+
+- a key of the schema: `int` -> int64, `float` -> float64, `bool` -> bool (true/1/yes/on and
+  false/0/no/off, as kvlab accepts them), `str` (text and choices) -> str;
+- a key the schema does not list (a file from another build, a custom policy's key), or a
+  value its type does not parse: every value `true`/`false` -> bool, every value an integer
+  literal -> int64, every value a number literal -> float64, otherwise str;
+- a point without the key (files of different builds concatenated): a missing value; the
+  column is then float64 (numbers, NaN) or object (None).
+
+Values already stored as numbers (a writer that types its attributes) are kept as numbers.
+"""
+
+import re
+import sys
+
+try:
+    from ._key_types import KEY_TYPES
+except ImportError:  # run as a script, to generate it (standard library only)
+    KEY_TYPES = {}
+
+TRUE = ("true", "1", "yes", "on")
+FALSE = ("false", "0", "no", "off")
+
+_INT = re.compile(r"[+-]?[0-9]+\Z")
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
+
+
+def _parse(value, kind):
+    """`value` (a str, or a number as stored) as a Python value of `kind`; ValueError if not."""
+    if not isinstance(value, str):
+        if kind == "str":
+            return str(value)
+        if kind == "bool":
+            if isinstance(value, bool) or value in (0, 1):
+                return bool(value)
+            raise ValueError(value)
+        if kind == "int":
+            if isinstance(value, bool) or float(value) != int(value):
+                raise ValueError(value)
+            return int(value)
+        return float(value)
+    if kind == "str":
+        return value
+    text = value.strip()
+    if kind == "bool":
+        low = text.lower()
+        if low in TRUE:
+            return True
+        if low in FALSE:
+            return False
+        raise ValueError(value)
+    if kind == "int":
+        if not _INT.match(text):
+            raise ValueError(value)
+        return int(text)
+    if not _NUMBER.match(text):  # no "nan", "inf", hex: kvlab's number keys take none
+        raise ValueError(value)
+    return float(text)
+
+
+def infer_kind(values):
+    """The kind of a column of values of a key the schema does not list."""
+    present = [v for v in values if v is not None]
+    for kind in ("bool", "int", "float"):
+        try:
+            for v in present:
+                if kind == "bool" and isinstance(v, str) and v.strip().lower() not in ("true", "false"):
+                    raise ValueError(v)
+                _parse(v, kind)
+        except (ValueError, TypeError, OverflowError):
+            continue
+        if present:
+            return kind
+    return "str"
+
+
+def type_column(key, values):
+    """(kind, values as Python values) for one key's values, None where a point lacks it."""
+    kind = KEY_TYPES.get(key)
+    for attempt in ([kind] if kind else []) + [None]:
+        k = attempt or infer_kind(values)
+        try:
+            return k, [None if v is None else _parse(v, k) for v in values]
+        except (ValueError, TypeError, OverflowError):
+            continue
+    return "str", [None if v is None else str(v) for v in values]
+
+
+def key_types_from_markdown(text):
+    """{key: "int" | "float" | "bool" | "str"} from `kvlab list keys --markdown` output (or a
+    file holding it, docs/config.md)."""
+    begin, end = "<!-- kvlab list keys --markdown: begin", "<!-- kvlab list keys --markdown: end"
+    if begin in text and end in text:  # docs/config.md: its generated block only
+        text = text[text.index(begin):text.index(end)]
+    types = {}
+    for line in text.splitlines():
+        if not line.startswith("| `"):
+            continue
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        key, domain = cells[0].strip("`"), cells[1]
+        if not re.match(r"[a-z0-9_]+\.[a-z0-9_]+\Z", key):
+            continue
+        if domain.startswith("an integer"):
+            types[key] = "int"
+        elif domain.startswith("a number"):
+            types[key] = "float"
+        elif domain == "true \\| false":
+            types[key] = "bool"
+        else:  # text, or a list of choices
+            types[key] = "str"
+    return types
+
+
+def generated_module(types):
+    lines = ['"""Generated by `python3 python/kvlab/keys.py docs/config.md`: do not edit (kvlab/keys.py)."""',
+             "", "KEY_TYPES = {"]
+    lines += [f"    {key!r}: {kind!r}," for key, kind in types.items()]
+    lines += ["}", ""]
+    return "\n".join(lines)
+
+
+def main(argv):
+    if len(argv) != 1:
+        sys.stderr.write("usage: python3 python/kvlab/keys.py docs/config.md  (or - for stdin)\n")
+        return 2
+    text = sys.stdin.read() if argv[0] == "-" else open(argv[0], encoding="utf-8").read()
+    types = key_types_from_markdown(text)
+    if not types:
+        sys.stderr.write(f"{argv[0]}: no key table rows found\n")
+        return 1
+    sys.stdout.write(generated_module(types))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
