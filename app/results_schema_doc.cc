@@ -2,6 +2,7 @@
 
 #include <span>
 #include <sstream>
+#include <string>
 
 #include "core/results_schema.h"
 
@@ -75,6 +76,14 @@ std::string results_schema_markdown() {
   for (const SummarySpec& s : summary_specs()) {
     out << "| `" << s.name << "` | " << s.unit << " | " << s.meaning << " |\n";
   }
+  std::string dists;
+  for (const DistributionSpec& d : summary_distributions()) {
+    dists += (dists.empty() ? "" : ", ") + std::string(d.name);
+  }
+  out << "| `" << kExtraPercentileName << "` | as its distribution | each percentile P of "
+      << "output.percentiles other than 50, 90, 99, of " << dists << " (`_s` for times; P's '.' "
+      << "as '_': 99.9 gives `" << distribution_percentile_name(summary_distributions()[0], 99.9)
+      << "`), after the values above |\n";
   return out.str();
 }
 

@@ -27,8 +27,12 @@ void Summary::set(const std::string& name, double value) {
 }
 
 double percentile(std::vector<double> values, double p) {
-  if (values.empty()) return std::numeric_limits<double>::quiet_NaN();
   std::sort(values.begin(), values.end());
+  return sorted_percentile(values, p);
+}
+
+double sorted_percentile(const std::vector<double>& values, double p) {
+  if (values.empty()) return std::numeric_limits<double>::quiet_NaN();
   const double rank = p / 100.0 * static_cast<double>(values.size() - 1);
   const size_t lo = static_cast<size_t>(std::floor(rank));
   const size_t hi = std::min(values.size() - 1, lo + 1);
@@ -36,7 +40,27 @@ double percentile(std::vector<double> values, double p) {
   return values[lo] + (values[hi] - values[lo]) * frac;
 }
 
-Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s) {
+double mean(const std::vector<double>& values) {
+  if (values.empty()) return std::numeric_limits<double>::quiet_NaN();
+  double sum = 0;
+  for (double v : values) sum += v;
+  return sum / static_cast<double>(values.size());
+}
+
+namespace {
+
+// True when a finished request with these latencies meets every SLO `o` sets (<=, as vLLM).
+bool meets_slos(const MetricOptions& o, double ttft, double tpot, double e2el, int32_t output_len) {
+  if (o.slo_ttft_s > 0 && ttft > o.slo_ttft_s) return false;
+  if (o.slo_tpot_s > 0 && output_len > 1 && tpot > o.slo_tpot_s) return false;
+  if (o.slo_e2el_s > 0 && e2el > o.slo_e2el_s) return false;
+  return true;
+}
+
+}  // namespace
+
+Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s,
+                  const MetricOptions& options) {
   RunTotals t;
   t.run = &result;
   t.capacity_slots = capacity_slots;
@@ -60,16 +84,27 @@ Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s
     }
     ++t.finished;
     t.generated += r.generated_tokens;
+    t.finished_prompt_tokens += r.prompt_len;
     last_finish = std::max(last_finish, r.finish_s);
-    t.ttft.push_back(r.first_token_s - r.arrival_s);
-    if (r.output_len > 1) t.tpot.push_back((r.finish_s - r.first_token_s) / (r.output_len - 1));
-    normalized.push_back((r.finish_s - r.arrival_s) / r.output_len);
+    const double ttft = r.first_token_s - r.arrival_s;
+    const double e2el = r.finish_s - r.arrival_s;
+    t.ttft.push_back(ttft);
+    double tpot = 0;
+    if (r.output_len > 1) {
+      tpot = (r.finish_s - r.first_token_s) / (r.output_len - 1);
+      t.tpot.push_back(tpot);
+    }
+    t.e2el.push_back(e2el);
+    if (r.first_scheduled_s >= 0) t.sched_delay.push_back(r.first_scheduled_s - r.arrival_s);
+    if (meets_slos(options, ttft, tpot, e2el, r.output_len)) ++t.slo_met;
+    normalized.push_back(e2el / r.output_len);
   }
   if (!std::isfinite(first_arrival)) first_arrival = 0;
   t.duration_s = std::max(0.0, last_finish - first_arrival);
 
   for (const StepRecord& s : result.steps) {
     const double w = s.duration_s;
+    t.batch_sizes.push_back(s.batch_size);
     t.step_time += w;
     t.batch_time += w * s.batch_size;
     t.running_time += w * s.num_running;
@@ -87,8 +122,19 @@ Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s
   t.mean_normalized =
       normalized.empty() ? std::numeric_limits<double>::quiet_NaN() : mean / normalized.size();
 
+  for (std::vector<double>* v : {&t.ttft, &t.tpot, &t.e2el, &t.sched_delay, &t.batch_sizes}) {
+    std::sort(v->begin(), v->end());
+  }
+
   Summary s;
   for (const SummarySpec& spec : summary_specs()) s.values.emplace_back(spec.name, spec.value(t));
+  // output.percentiles beyond the fixed ones, after them.
+  for (double p : options.percentiles) {
+    if (is_fixed_percentile(p)) continue;
+    for (const DistributionSpec& d : summary_distributions()) {
+      s.set(distribution_percentile_name(d, p), sorted_percentile(t.*d.values, p));
+    }
+  }
   return s;
 }
 

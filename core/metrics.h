@@ -11,6 +11,7 @@
 
 #include "core/block_hash.h"
 #include "core/kv_cache_manager.h"
+#include "core/metric_options.h"
 #include "core/workload.h"
 
 namespace kvlab {
@@ -99,7 +100,12 @@ struct RunTotals {
   int64_t finished = 0, rejected = 0, unfinished = 0, preemptions = 0;
   int64_t generated = 0;           // tokens of finished requests, all samples
   double duration_s = 0;           // first arrival to last finish
-  std::vector<double> ttft, tpot;  // of finished requests (tpot: those with output_len > 1)
+  // Sorted ascending. Of finished requests: time to first token, time per output token after
+  // the first (those with output_len > 1), end-to-end latency (finish - arrival), scheduling
+  // delay (first scheduled - arrival). Of recorded steps: sequences in the batch.
+  std::vector<double> ttft, tpot, e2el, sched_delay, batch_sizes;
+  int64_t finished_prompt_tokens = 0;  // prompt tokens of finished requests
+  int64_t slo_met = 0;                 // finished requests that meet every SLO set
   double mean_normalized = 0;      // mean (finish - arrival) / output_len; NaN if none finished
   // Step durations, and sums weighted by them: sequences in the batch, running groups, and the
   // memory breakdown's shares of the capacity (token states, reserved, internal fragmentation,
@@ -115,7 +121,8 @@ struct RunTotals {
 
 // Computes the summary of `result` (steps and requests filled). `wall_s` is how long the run
 // took on this machine.
-Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s);
+Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s,
+                  const MetricOptions& options = {});
 
 // Recomputes the summary values that depend only on result.workload (the runner fills it after
 // the engine ran), leaving the others as they are.
@@ -124,7 +131,12 @@ void summarize_workload(RunResult& result);
 // 64-bit FNV-1a over every finished request's (id, generated ids of each sample) in id order.
 uint64_t output_digest(const std::vector<RequestRecord>& requests);
 
-// p in [0, 100]; linear interpolation between order statistics; NaN for empty input.
+// p in [0, 100]; linear interpolation between order statistics (numpy's default, as vLLM's
+// benchmark_serving uses); NaN for empty input.
 double percentile(std::vector<double> values, double p);
+// The same, of values already sorted ascending (no copy).
+double sorted_percentile(const std::vector<double>& sorted, double p);
+// The arithmetic mean; NaN for empty input.
+double mean(const std::vector<double>& values);
 
 }  // namespace kvlab

@@ -143,6 +143,27 @@ const ColumnSpec<WorkloadReport> kWorkloadAttributes[] = {
 };
 
 double count(int64_t n) { return static_cast<double>(n); }
+
+// Percentile P of the sorted distribution V, and its mean.
+template <std::vector<double> RunTotals::*V, int P>
+double pct(const RunTotals& t) {
+  return sorted_percentile(t.*V, P);
+}
+template <std::vector<double> RunTotals::*V>
+double mean_of(const RunTotals& t) {
+  return mean(t.*V);
+}
+double per_second(double amount, const RunTotals& t) {
+  return t.duration_s > 0 ? amount / t.duration_s : 0.0;
+}
+
+const DistributionSpec kDistributions[] = {
+    {"ttft", "_s", &RunTotals::ttft},
+    {"tpot", "_s", &RunTotals::tpot},
+    {"e2el", "_s", &RunTotals::e2el},
+    {"sched_delay", "_s", &RunTotals::sched_delay},
+    {"batch_size", "", &RunTotals::batch_sizes},
+};
 double ratio(int64_t part, int64_t whole) {
   return whole > 0 ? static_cast<double>(part) / static_cast<double>(whole) : 0.0;
 }
@@ -243,6 +264,45 @@ const SummarySpec kSummaries[] = {
      [](const RunTotals& t) { return count(t.cached_tokens); }},
     {"num_evicted_blocks", "blocks", "prefix cache: cached blocks evicted",
      [](const RunTotals& t) { return count(t.run->prefix_cache.evicted_blocks); }},
+    // vLLM benchmark_serving's latency set (docs/results-format.md compares the names). Of
+    // finished requests, like ttft_p50_s; percentiles interpolate as numpy's do.
+    {"ttft_mean_s", "s", "mean time to first token", mean_of<&RunTotals::ttft>},
+    {"ttft_p90_s", "s", "90th percentile of the time to first token", pct<&RunTotals::ttft, 90>},
+    {"tpot_mean_s", "s", "mean time per output token after the first (output_len > 1)",
+     mean_of<&RunTotals::tpot>},
+    {"tpot_p90_s", "s", "90th percentile of the time per output token", pct<&RunTotals::tpot, 90>},
+    {"e2el_mean_s", "s", "mean end-to-end latency (finish - arrival) of finished requests",
+     mean_of<&RunTotals::e2el>},
+    {"e2el_p50_s", "s", "median end-to-end latency", pct<&RunTotals::e2el, 50>},
+    {"e2el_p90_s", "s", "90th percentile of the end-to-end latency", pct<&RunTotals::e2el, 90>},
+    {"e2el_p99_s", "s", "99th percentile of the end-to-end latency", pct<&RunTotals::e2el, 99>},
+    {"sched_delay_mean_s", "s",
+     "mean scheduling delay (first scheduled - arrival) of finished requests",
+     mean_of<&RunTotals::sched_delay>},
+    {"sched_delay_p50_s", "s", "median scheduling delay", pct<&RunTotals::sched_delay, 50>},
+    {"sched_delay_p90_s", "s", "90th percentile of the scheduling delay",
+     pct<&RunTotals::sched_delay, 90>},
+    {"sched_delay_p99_s", "s", "99th percentile of the scheduling delay",
+     pct<&RunTotals::sched_delay, 99>},
+    {"batch_size_p50", "sequences", "median sequences per step, over recorded steps (unweighted)",
+     pct<&RunTotals::batch_sizes, 50>},
+    {"batch_size_p90", "sequences", "90th percentile of the sequences per step",
+     pct<&RunTotals::batch_sizes, 90>},
+    {"batch_size_p99", "sequences", "99th percentile of the sequences per step",
+     pct<&RunTotals::batch_sizes, 99>},
+    {"throughput_total_tok_s", "tokens/s",
+     "prompt and generated tokens of finished requests per second of duration_s",
+     [](const RunTotals& t) {
+       return per_second(count(t.finished_prompt_tokens + t.generated), t);
+     }},
+    {"goodput_req_s", "requests/s",
+     "finished requests meeting every SLO set (output.slo_*_ms) per second of duration_s",
+     [](const RunTotals& t) { return per_second(count(t.slo_met), t); }},
+    {"slo_attainment", "fraction",
+     "requests meeting every SLO set / num_requests (rejected and unfinished ones miss)",
+     [](const RunTotals& t) {
+       return ratio(t.slo_met, static_cast<int64_t>(t.run->requests.size()));
+     }},
 };
 
 const FieldSpec kRootAttributes[] = {
@@ -280,6 +340,23 @@ std::span<const ColumnSpec<RequestRecord>> request_columns() { return kRequestCo
 std::span<const ColumnSpec<StepRecord>> step_columns() { return kStepColumns; }
 std::span<const ColumnSpec<WorkloadReport>> workload_attributes() { return kWorkloadAttributes; }
 std::span<const SummarySpec> summary_specs() { return kSummaries; }
+std::span<const DistributionSpec> summary_distributions() { return kDistributions; }
+
+bool is_fixed_percentile(double p) { return p == 50 || p == 90 || p == 99; }
+
+std::string percentile_label(double p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.15g", p);
+  std::string s = buf;
+  for (char& c : s) {
+    if (c == '.') c = '_';
+  }
+  return s;
+}
+
+std::string distribution_percentile_name(const DistributionSpec& d, double p) {
+  return std::string(d.name) + "_p" + percentile_label(p) + d.suffix;
+}
 std::span<const FieldSpec> root_attributes() { return kRootAttributes; }
 std::span<const FieldSpec> point_attributes() { return kPointAttributes; }
 std::span<const FieldSpec> token_datasets() { return kTokenDatasets; }

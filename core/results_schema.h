@@ -147,6 +147,26 @@ std::span<const ColumnSpec<WorkloadReport>> workload_attributes();
 // The summary values, in the order they are computed, written and printed.
 std::span<const SummarySpec> summary_specs();
 
+// A distribution the summary gives percentiles of (RunTotals' sorted vectors). Its mean, p50,
+// p90 and p99 are fixed summary values, named "<name>_mean<suffix>", "<name>_p50<suffix>", ...
+// (summary_specs(); batch_size has no mean there: mean_batch_size is time-weighted). Every
+// other percentile P of output.percentiles adds "<name>_p<P><suffix>" to the summary, after the
+// fixed values, P written by percentile_label.
+struct DistributionSpec {
+  const char* name;    // "ttft"
+  const char* suffix;  // "_s", or "" for a count
+  const std::vector<double> RunTotals::*values;
+};
+std::span<const DistributionSpec> summary_distributions();
+// True for the percentiles every summary has (50, 90, 99).
+bool is_fixed_percentile(double p);
+// P as a name part: the shortest decimal, '.' as '_' (99.9 -> "99_9", 50 -> "50").
+std::string percentile_label(double p);
+// "<name>_p<percentile_label(p)><suffix>".
+std::string distribution_percentile_name(const DistributionSpec& d, double p);
+// The pattern of those names, for the docs.
+inline constexpr const char* kExtraPercentileName = "<dist>_p<P>[_s]";
+
 // For the docs, in order: the root's attributes, a point's attributes, the requests group's
 // generated-id datasets and the workload group's datasets.
 std::span<const FieldSpec> root_attributes();

@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <vector>
+
+#include "core/results_schema.h"
 
 namespace kvlab {
 namespace {
@@ -68,6 +72,129 @@ TEST(Metrics, SummaryOfKnownRequestsAndSteps) {
                        s.get("kv_internal_frag_frac") + s.get("kv_external_frag_frac") +
                        s.get("kv_free_frac");
   EXPECT_NEAR(fracs, 1.0, 1e-12);
+}
+
+// Three finished requests and a rejected one, with hand-computed latencies:
+//   id  arrival  scheduled  first token  finish  output  ttft  tpot  e2el  sched delay
+//   0   0        0.5        1            5       5       1     1     5     0.5
+//   1   2        2          4            10      4       2     2     8     0
+//   2   3        5          6            6       1       3     -     3     2
+//   3   4 (rejected)
+// and steps of batch sizes 2, 4, 6.
+RunResult latency_run() {
+  RunResult run;
+  run.requests.push_back(finished(0, 0.0, 1.0, 5.0, 5));
+  run.requests.push_back(finished(1, 2.0, 4.0, 10.0, 4));
+  run.requests.push_back(finished(2, 3.0, 6.0, 6.0, 1));
+  run.requests[0].first_scheduled_s = 0.5;
+  run.requests[1].first_scheduled_s = 2.0;
+  run.requests[2].first_scheduled_s = 5.0;
+  RequestRecord rejected;
+  rejected.id = 3;
+  rejected.arrival_s = 4;
+  rejected.prompt_len = 10;
+  rejected.outcome = RequestOutcome::kRejected;
+  run.requests.push_back(rejected);
+  for (int b : {2, 4, 6}) {
+    StepRecord s;
+    s.duration_s = 1;
+    s.batch_size = b;
+    run.steps.push_back(s);
+  }
+  return run;
+}
+
+TEST(Metrics, LatencyDistributionsOfKnownRequests) {
+  const Summary s = summarize(latency_run(), 100, 0);
+  const struct {
+    const char* name;
+    double want;
+  } cases[] = {
+      // ttft {1, 2, 3}: rank p/100 * 2, interpolated.
+      {"ttft_mean_s", 2.0},
+      {"ttft_p50_s", 2.0},
+      {"ttft_p90_s", 2.8},
+      {"ttft_p99_s", 2.98},
+      // tpot {1, 2}: the output_len 1 request has none.
+      {"tpot_mean_s", 1.5},
+      {"tpot_p50_s", 1.5},
+      {"tpot_p90_s", 1.9},
+      {"tpot_p99_s", 1.99},
+      // e2el {3, 5, 8}.
+      {"e2el_mean_s", 16.0 / 3},
+      {"e2el_p50_s", 5.0},
+      {"e2el_p90_s", 7.4},
+      {"e2el_p99_s", 7.94},
+      // scheduling delay {0, 0.5, 2}.
+      {"sched_delay_mean_s", 2.5 / 3},
+      {"sched_delay_p50_s", 0.5},
+      {"sched_delay_p90_s", 1.7},
+      {"sched_delay_p99_s", 1.97},
+      // batch sizes {2, 4, 6}, per step.
+      {"batch_size_p50", 4.0},
+      {"batch_size_p90", 5.6},
+      {"batch_size_p99", 5.96},
+      // 3 finished over 10 s; prompts 3 x 10 plus 10 generated tokens.
+      {"duration_s", 10.0},
+      {"throughput_req_s", 0.3},
+      {"throughput_total_tok_s", 4.0},
+      // No SLO set: every finished request meets them; the rejected one does not.
+      {"goodput_req_s", 0.3},
+      {"slo_attainment", 0.75},
+  };
+  for (const auto& c : cases) EXPECT_NEAR(s.get(c.name), c.want, 1e-12) << c.name;
+}
+
+TEST(Metrics, GoodputCountsRequestsMeetingEverySloSet) {
+  const struct {
+    double ttft_ms, tpot_ms, e2el_ms;
+    int met;
+  } cases[] = {
+      {0, 0, 0, 3},           // none set
+      {1500, 0, 0, 1},        // ttft 1 only
+      {0, 1500, 0, 2},        // tpot 1, and the output_len 1 request (no tpot) meets it
+      {0, 0, 5000, 2},        // e2el 5 (bound included) and 3
+      {2500, 1500, 6000, 1},  // all three: request 0 alone
+      {0.001, 0, 0, 0},       // none meets it
+  };
+  for (const auto& c : cases) {
+    MetricOptions o;
+    o.slo_ttft_s = c.ttft_ms / 1000;
+    o.slo_tpot_s = c.tpot_ms / 1000;
+    o.slo_e2el_s = c.e2el_ms / 1000;
+    const Summary s = summarize(latency_run(), 100, 0, o);
+    EXPECT_DOUBLE_EQ(s.get("goodput_req_s"), c.met / 10.0) << c.ttft_ms << " " << c.tpot_ms;
+    EXPECT_DOUBLE_EQ(s.get("slo_attainment"), c.met / 4.0) << c.ttft_ms << " " << c.tpot_ms;
+  }
+}
+
+TEST(Metrics, ExtraPercentilesFollowTheFixedValues) {
+  MetricOptions o;
+  o.percentiles = {50, 95, 99.9};
+  const Summary s = summarize(latency_run(), 100, 0, o);
+  // 50 is fixed: only 95 and 99.9 add a value per distribution, after the fixed ones.
+  ASSERT_EQ(s.values.size(), summary_specs().size() + 2 * summary_distributions().size());
+  EXPECT_EQ(s.values[summary_specs().size()].first, "ttft_p95_s");
+  EXPECT_NEAR(s.get("ttft_p95_s"), 2.9, 1e-12);
+  EXPECT_NEAR(s.get("ttft_p99_9_s"), 2.998, 1e-12);
+  EXPECT_NEAR(s.get("e2el_p95_s"), 7.7, 1e-12);
+  EXPECT_NEAR(s.get("sched_delay_p95_s"), 1.85, 1e-12);
+  EXPECT_NEAR(s.get("batch_size_p95"), 5.8, 1e-12);
+  EXPECT_EQ(percentile_label(99.9), "99_9");
+  EXPECT_EQ(percentile_label(5), "5");
+}
+
+TEST(Metrics, LatenciesOfARunWithoutFinishedRequestsAreNaN) {
+  RunResult run;
+  RequestRecord r;
+  r.outcome = RequestOutcome::kUnfinished;
+  run.requests = {r};
+  const Summary s = summarize(run, 100, 0);
+  for (const char* name : {"ttft_mean_s", "e2el_p99_s", "sched_delay_p50_s", "batch_size_p50"}) {
+    EXPECT_TRUE(std::isnan(s.get(name))) << name;
+  }
+  EXPECT_EQ(s.get("goodput_req_s"), 0);
+  EXPECT_EQ(s.get("slo_attainment"), 0);
 }
 
 TEST(Metrics, DigestDependsOnIdsAndTokensNotOrder) {
