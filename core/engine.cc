@@ -123,14 +123,34 @@ struct Engine::State {
     }
   }
 
+  // `seq` sampled a token at now_s (not its group's first): the gap since its previous one.
+  void stamp_token(const Sequence& seq) {
+    SequenceGroup& g = *seq.group;
+    const auto k = static_cast<size_t>(&seq - g.seqs.data());
+    g.itl_s[k].push_back(static_cast<float>(now_s - g.last_token_s[k]));
+    g.last_token_s[k] = now_s;
+  }
+
   // Measurements of a step that ran from `start` to now_s: when each group was first
-  // scheduled and got its first token, and when the groups `update` finished were done.
+  // scheduled and got its first token (every sample's, once it forked), each later token's
+  // gap since the previous one of its sample, and when the groups `update` finished were done.
   void measure(const StepUpdate& update, double start) {
     for (const PrefillChunk& chunk : plan.prefills) {
       SequenceGroup& g = *chunk.seq->group;
       if (g.first_scheduled_s < 0) g.first_scheduled_s = start;
-      if (chunk.samples && g.first_token_s < 0) g.first_token_s = now_s;
+      if (!chunk.samples) continue;
+      if (g.first_token_s >= 0) {
+        stamp_token(*chunk.seq);  // a recomputed sample's next token: the gap spans the stall
+        continue;
+      }
+      g.first_token_s = now_s;
+      g.last_token_s.assign(g.seqs.size(), now_s);
+      g.itl_s.resize(g.seqs.size());
+      for (std::vector<float>& gaps : g.itl_s) {
+        gaps.reserve(static_cast<size_t>(std::max(0, g.spec.output_len - 1)));
+      }
     }
+    for (const Sequence* seq : plan.decodes) stamp_token(*seq);
     for (SequenceGroup* g : update.finished) {
       g->finish_s = now_s;
       release_followers(*g, now_s);
@@ -335,6 +355,12 @@ RunResult Engine::result(double wall_s) const {
     r.reject_reason = g.reject_reason;
     r.cached_prompt_tokens = g.cached_prompt_tokens;
     r.cached_tokens = g.cached_tokens;
+    size_t gaps = 0;
+    for (const std::vector<float>& sample : g.itl_s) gaps += sample.size();
+    r.itl_s.reserve(gaps);
+    for (const std::vector<float>& sample : g.itl_s) {
+      r.itl_s.insert(r.itl_s.end(), sample.begin(), sample.end());
+    }
     out.requests.push_back(std::move(r));
   }
   out.prefix_cache = s.kv->prefix_cache_stats();

@@ -31,13 +31,51 @@ double percentile(std::vector<double> values, double p) {
   return sorted_percentile(values, p);
 }
 
+namespace {
+
+// Where percentile p of n values lies: between order statistics lo and lo + 1 (clamped), at
+// fraction frac.
+struct Rank {
+  size_t lo = 0;
+  size_t hi = 0;
+  double frac = 0;
+};
+Rank rank_of(size_t n, double p) {
+  const double rank = p / 100.0 * static_cast<double>(n - 1);
+  Rank r;
+  r.lo = static_cast<size_t>(std::floor(rank));
+  r.hi = std::min(n - 1, r.lo + 1);
+  r.frac = rank - static_cast<double>(r.lo);
+  return r;
+}
+
+// sorted_percentile's value by selection (O(n) rather than a sort): reorders `values`.
+double selected_percentile(std::vector<float>& values, double p) {
+  if (values.empty()) return std::numeric_limits<double>::quiet_NaN();
+  const Rank r = rank_of(values.size(), p);
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(r.lo),
+                   values.end());
+  const double lo = values[r.lo];
+  const double hi =
+      r.hi == r.lo
+          ? lo
+          : *std::min_element(values.begin() + static_cast<std::ptrdiff_t>(r.hi), values.end());
+  return lo + (hi - lo) * r.frac;
+}
+
+}  // namespace
+
 double sorted_percentile(const std::vector<double>& values, double p) {
   if (values.empty()) return std::numeric_limits<double>::quiet_NaN();
-  const double rank = p / 100.0 * static_cast<double>(values.size() - 1);
-  const size_t lo = static_cast<size_t>(std::floor(rank));
-  const size_t hi = std::min(values.size() - 1, lo + 1);
-  const double frac = rank - static_cast<double>(lo);
-  return values[lo] + (values[hi] - values[lo]) * frac;
+  const Rank r = rank_of(values.size(), p);
+  return values[r.lo] + (values[r.hi] - values[r.lo]) * r.frac;
+}
+
+double RunTotals::itl_percentile(double p) const {
+  for (const auto& [q, v] : itl_percentiles) {
+    if (q == p) return v;
+  }
+  return std::numeric_limits<double>::quiet_NaN();
 }
 
 double mean(const std::vector<double>& values) {
@@ -66,6 +104,7 @@ Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s
   t.capacity_slots = capacity_slots;
   t.wall_s = wall_s;
   std::vector<double> normalized;
+  std::vector<float> itl;
   double first_arrival = std::numeric_limits<double>::infinity();
   double last_finish = 0;
   for (const RequestRecord& r : result.requests) {
@@ -95,6 +134,7 @@ Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s
       t.tpot.push_back(tpot);
     }
     t.e2el.push_back(e2el);
+    itl.insert(itl.end(), r.itl_s.begin(), r.itl_s.end());
     if (r.first_scheduled_s >= 0) t.sched_delay.push_back(r.first_scheduled_s - r.arrival_s);
     if (meets_slos(options, ttft, tpot, e2el, r.output_len)) ++t.slo_met;
     normalized.push_back(e2el / r.output_len);
@@ -125,6 +165,18 @@ Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s
   for (std::vector<double>* v : {&t.ttft, &t.tpot, &t.e2el, &t.sched_delay, &t.batch_sizes}) {
     std::sort(v->begin(), v->end());
   }
+  // Millions of gaps in a long run: selected, not sorted.
+  double itl_sum = 0;
+  for (float v : itl) itl_sum += v;
+  t.itl_mean = itl.empty() ? std::numeric_limits<double>::quiet_NaN()
+                           : itl_sum / static_cast<double>(itl.size());
+  std::vector<double> ps = {50, 90, 99};
+  ps.insert(ps.end(), options.percentiles.begin(), options.percentiles.end());
+  for (double p : ps) {
+    const bool have = std::any_of(t.itl_percentiles.begin(), t.itl_percentiles.end(),
+                                  [p](const auto& e) { return e.first == p; });
+    if (!have) t.itl_percentiles.emplace_back(p, selected_percentile(itl, p));
+  }
 
   Summary s;
   for (const SummarySpec& spec : summary_specs()) s.values.emplace_back(spec.name, spec.value(t));
@@ -132,7 +184,7 @@ Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s
   for (double p : options.percentiles) {
     if (is_fixed_percentile(p)) continue;
     for (const DistributionSpec& d : summary_distributions()) {
-      s.set(distribution_percentile_name(d, p), sorted_percentile(t.*d.values, p));
+      s.set(distribution_percentile_name(d, p), d.percentile(t, p));
     }
   }
   return s;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/block_hash.h"
@@ -66,6 +67,9 @@ struct RequestRecord {
   int32_t cached_prompt_tokens = -1;
   int64_t cached_tokens = 0;
   std::vector<std::vector<int32_t>> token_ids;  // per sample, real back ends only
+  // Inter-token latencies: per sample, the gaps between its consecutive tokens (one fewer
+  // than its tokens), samples one after another; each gap ends at the step that sampled it.
+  std::vector<float> itl_s;
 };
 
 struct Summary {
@@ -104,6 +108,11 @@ struct RunTotals {
   // the first (those with output_len > 1), end-to-end latency (finish - arrival), scheduling
   // delay (first scheduled - arrival). Of recorded steps: sequences in the batch.
   std::vector<double> ttft, tpot, e2el, sched_delay, batch_sizes;
+  // Inter-token latencies of finished requests (itl_s of each): their mean, and the
+  // percentiles summarize() selected (p50, p90, p99 and output.percentiles).
+  double itl_mean = 0;
+  std::vector<std::pair<double, double>> itl_percentiles;  // (p, value)
+  double itl_percentile(double p) const;                   // NaN when p was not selected
   int64_t finished_prompt_tokens = 0;  // prompt tokens of finished requests
   int64_t slo_met = 0;                 // finished requests that meet every SLO set
   double mean_normalized = 0;      // mean (finish - arrival) / output_len; NaN if none finished

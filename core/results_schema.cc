@@ -153,16 +153,25 @@ template <std::vector<double> RunTotals::*V>
 double mean_of(const RunTotals& t) {
   return mean(t.*V);
 }
+template <std::vector<double> RunTotals::*V>
+double any_pct(const RunTotals& t, double p) {
+  return sorted_percentile(t.*V, p);
+}
+template <int P>
+double itl_pct(const RunTotals& t) {
+  return t.itl_percentile(P);
+}
 double per_second(double amount, const RunTotals& t) {
   return t.duration_s > 0 ? amount / t.duration_s : 0.0;
 }
 
 const DistributionSpec kDistributions[] = {
-    {"ttft", "_s", &RunTotals::ttft},
-    {"tpot", "_s", &RunTotals::tpot},
-    {"e2el", "_s", &RunTotals::e2el},
-    {"sched_delay", "_s", &RunTotals::sched_delay},
-    {"batch_size", "", &RunTotals::batch_sizes},
+    {"ttft", "_s", any_pct<&RunTotals::ttft>},
+    {"tpot", "_s", any_pct<&RunTotals::tpot>},
+    {"itl", "_s", [](const RunTotals& t, double p) { return t.itl_percentile(p); }},
+    {"e2el", "_s", any_pct<&RunTotals::e2el>},
+    {"sched_delay", "_s", any_pct<&RunTotals::sched_delay>},
+    {"batch_size", "", any_pct<&RunTotals::batch_sizes>},
 };
 double ratio(int64_t part, int64_t whole) {
   return whole > 0 ? static_cast<double>(part) / static_cast<double>(whole) : 0.0;
@@ -303,6 +312,12 @@ const SummarySpec kSummaries[] = {
      [](const RunTotals& t) {
        return ratio(t.slo_met, static_cast<int64_t>(t.run->requests.size()));
      }},
+    // vLLM's ITL: every gap between consecutive tokens of a sample (requests/itl_s).
+    {"itl_mean_s", "s", "mean inter-token latency, over every gap of finished requests' samples",
+     [](const RunTotals& t) { return t.itl_mean; }},
+    {"itl_p50_s", "s", "median inter-token latency", itl_pct<50>},
+    {"itl_p90_s", "s", "90th percentile of the inter-token latency", itl_pct<90>},
+    {"itl_p99_s", "s", "99th percentile of the inter-token latency", itl_pct<99>},
 };
 
 const FieldSpec kRootAttributes[] = {
@@ -313,6 +328,7 @@ const FieldSpec kPointAttributes[] = {results::kLabel, results::kPointIndex,
                                       results::kOutputDigest};
 const FieldSpec kTokenDatasets[] = {results::kTokenIds, results::kTokenOffsets,
                                     results::kTokenRequest, results::kTokenSample};
+const FieldSpec kItlDatasets[] = {results::kItl, results::kItlOffsets};
 const FieldSpec kWorkloadDatasets[] = {results::kBadRowMessages, results::kDroppedByFormatReason,
                                        results::kDroppedByFormatCount};
 
@@ -328,6 +344,8 @@ const char* value_type_name(ValueType type) {
       return "int64";
     case ValueType::kUint64:
       return "uint64";
+    case ValueType::kFloat32:
+      return "float32";
     case ValueType::kFloat64:
       return "float64";
     case ValueType::kString:
@@ -360,6 +378,7 @@ std::string distribution_percentile_name(const DistributionSpec& d, double p) {
 std::span<const FieldSpec> root_attributes() { return kRootAttributes; }
 std::span<const FieldSpec> point_attributes() { return kPointAttributes; }
 std::span<const FieldSpec> token_datasets() { return kTokenDatasets; }
+std::span<const FieldSpec> itl_datasets() { return kItlDatasets; }
 std::span<const FieldSpec> workload_datasets() { return kWorkloadDatasets; }
 
 std::string cost_column(const std::string& term) { return "cost_" + term + "_s"; }

@@ -59,12 +59,18 @@ def load_points(path):
     return pd.DataFrame(rows)
 
 
+# The requests group's ragged datasets (CSR, docs/results-format.md): not one row per request.
+RAGGED = {"itl_s", "itl_offsets", "token_ids", "token_offsets", "token_request", "token_sample"}
+
+
 def load_table(path, point, table):
     """The per-request (`requests`) or per-step (`steps`) table of one point as a DataFrame."""
     with h5py.File(path, "r") as f:
         group = f["points"][point][table]
         columns = {}
         for key in group:
+            if key in RAGGED:
+                continue
             data = group[key][()]
             if data.dtype.kind == "O":
                 data = np.array([_text(v) for v in data], dtype=object)

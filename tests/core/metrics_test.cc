@@ -89,11 +89,16 @@ RunResult latency_run() {
   run.requests[0].first_scheduled_s = 0.5;
   run.requests[1].first_scheduled_s = 2.0;
   run.requests[2].first_scheduled_s = 5.0;
+  // Token gaps: request 0's five tokens at 1, 1.5, 2.5, 3.5, 5; request 1's four at 4, 5, 7,
+  // 10; request 2 has one token. The rejected request's gap (never counted) is made up.
+  run.requests[0].itl_s = {0.5f, 1.0f, 1.0f, 1.5f};
+  run.requests[1].itl_s = {1.0f, 2.0f, 3.0f};
   RequestRecord rejected;
   rejected.id = 3;
   rejected.arrival_s = 4;
   rejected.prompt_len = 10;
   rejected.outcome = RequestOutcome::kRejected;
+  rejected.itl_s = {100.0f};
   run.requests.push_back(rejected);
   for (int b : {2, 4, 6}) {
     StepRecord s;
@@ -120,6 +125,11 @@ TEST(Metrics, LatencyDistributionsOfKnownRequests) {
       {"tpot_p50_s", 1.5},
       {"tpot_p90_s", 1.9},
       {"tpot_p99_s", 1.99},
+      // itl {0.5, 1, 1, 1, 1.5, 2, 3}: rank p/100 * 6.
+      {"itl_mean_s", 10.0 / 7},
+      {"itl_p50_s", 1.0},
+      {"itl_p90_s", 2.4},
+      {"itl_p99_s", 2.94},
       // e2el {3, 5, 8}.
       {"e2el_mean_s", 16.0 / 3},
       {"e2el_p50_s", 5.0},
@@ -178,6 +188,8 @@ TEST(Metrics, ExtraPercentilesFollowTheFixedValues) {
   EXPECT_NEAR(s.get("ttft_p95_s"), 2.9, 1e-12);
   EXPECT_NEAR(s.get("ttft_p99_9_s"), 2.998, 1e-12);
   EXPECT_NEAR(s.get("e2el_p95_s"), 7.7, 1e-12);
+  EXPECT_NEAR(s.get("itl_p95_s"), 2.7, 1e-12);
+  EXPECT_NEAR(s.get("itl_p99_9_s"), 2.994, 1e-12);
   EXPECT_NEAR(s.get("sched_delay_p95_s"), 1.85, 1e-12);
   EXPECT_NEAR(s.get("batch_size_p95"), 5.8, 1e-12);
   EXPECT_EQ(percentile_label(99.9), "99_9");
@@ -190,7 +202,8 @@ TEST(Metrics, LatenciesOfARunWithoutFinishedRequestsAreNaN) {
   r.outcome = RequestOutcome::kUnfinished;
   run.requests = {r};
   const Summary s = summarize(run, 100, 0);
-  for (const char* name : {"ttft_mean_s", "e2el_p99_s", "sched_delay_p50_s", "batch_size_p50"}) {
+  for (const char* name : {"ttft_mean_s", "itl_mean_s", "itl_p50_s", "e2el_p99_s",
+                           "sched_delay_p50_s", "batch_size_p50"}) {
     EXPECT_TRUE(std::isnan(s.get(name))) << name;
   }
   EXPECT_EQ(s.get("goodput_req_s"), 0);
