@@ -148,6 +148,8 @@ Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s
     t.step_time += w;
     t.batch_time += w * s.batch_size;
     t.running_time += w * s.num_running;
+    t.mfu_time += w * s.mfu;
+    t.mbu_time += w * s.mbu;
     const MemoryBreakdown& m = s.memory;
     const double cap = static_cast<double>(std::max<int64_t>(1, m.capacity));
     t.memory_time[0] += w * m.token_states / cap;

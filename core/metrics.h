@@ -39,6 +39,12 @@ struct StepRecord {
   int64_t cached_blocks = 0;
   int64_t cache_hit_blocks = 0;
   int64_t evicted_blocks = 0;
+  // Model FLOPs and memory-bandwidth utilization: the step's FLOPs and HBM bytes
+  // (core/step_work.h) over duration_s times the catalog's peaks (NaN when the back end's
+  // device has none there: Executor::runs_on_catalog_hardware). float: 7 digits are plenty,
+  // and the summary's means are computed from these same values the file stores.
+  float mfu = 0;
+  float mbu = 0;
   // Seconds, indexed like RunResult::term_names: the executor's terms, and "fork_copy" (the
   // time of the step's fork copies) in runs whose manager copies for forks.
   std::vector<double> terms;
@@ -119,7 +125,7 @@ struct RunTotals {
   // Step durations, and sums weighted by them: sequences in the batch, running groups, and the
   // memory breakdown's shares of the capacity (token states, reserved, internal fragmentation,
   // external fragmentation, free), as the vLLM paper's Fig. 2 reports the KV cache over a run.
-  double step_time = 0, batch_time = 0, running_time = 0;
+  double step_time = 0, batch_time = 0, running_time = 0, mfu_time = 0, mbu_time = 0;
   double memory_time[6] = {0, 0, 0, 0, 0, 0};  // ... and [5]: the prefix cache's share
   // Prefix caching, over all requests: prompt tokens and the blocks a cache could serve
   // (block_hash.h's max_cached_blocks), and what first admissions found cached.

@@ -29,7 +29,8 @@ template <auto M>
 constexpr auto workload = &member<WorkloadReport, M>;
 
 constexpr ValueType kI8 = ValueType::kInt8, kI32 = ValueType::kInt32, kI64 = ValueType::kInt64,
-                    kF64 = ValueType::kFloat64, kStr = ValueType::kString;
+                    kF32 = ValueType::kFloat32, kF64 = ValueType::kFloat64,
+                    kStr = ValueType::kString;
 
 const ColumnSpec<RequestRecord> kRequestColumns[] = {
     {{"id", kI64, "", "the request's id: its index in arrival order"}, request<&RequestRecord::id>},
@@ -121,6 +122,14 @@ const ColumnSpec<StepRecord> kStepColumns[] = {
      step<&StepRecord::cache_hit_blocks>},
     {{"evicted_blocks", kI64, "blocks", "prefix cache: cached blocks evicted for new ones"},
      step<&StepRecord::evicted_blocks>},
+    {{"mfu", kF32, "fraction",
+      "model FLOPs utilization: the step's FLOPs / (duration_s x the hardware's peak FLOP/s), "
+      "per GPU (NaN on the cpu back end)"},
+     step<&StepRecord::mfu>},
+    {{"mbu", kF32, "fraction",
+      "memory-bandwidth utilization: the step's HBM bytes / (duration_s x the peak bandwidth), "
+      "per GPU (NaN on the cpu back end)"},
+     step<&StepRecord::mbu>},
 };
 
 const ColumnSpec<WorkloadReport> kWorkloadAttributes[] = {
@@ -143,6 +152,7 @@ const ColumnSpec<WorkloadReport> kWorkloadAttributes[] = {
 };
 
 double count(int64_t n) { return static_cast<double>(n); }
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // Percentile P of the sorted distribution V, and its mean.
 template <std::vector<double> RunTotals::*V, int P>
@@ -318,6 +328,13 @@ const SummarySpec kSummaries[] = {
     {"itl_p50_s", "s", "median inter-token latency", itl_pct<50>},
     {"itl_p90_s", "s", "90th percentile of the inter-token latency", itl_pct<90>},
     {"itl_p99_s", "s", "99th percentile of the inter-token latency", itl_pct<99>},
+    {"mfu_mean", "fraction",
+     "steps' mfu, time-weighted: all steps' FLOPs / (their seconds x peak FLOP/s) (NaN without "
+     "steps or peaks)",
+     [](const RunTotals& t) { return t.step_time > 0 ? t.mfu_time / t.step_time : kNaN; }},
+    {"mbu_mean", "fraction",
+     "steps' mbu, time-weighted: all steps' HBM bytes / (their seconds x peak bandwidth)",
+     [](const RunTotals& t) { return t.step_time > 0 ? t.mbu_time / t.step_time : kNaN; }},
 };
 
 const FieldSpec kRootAttributes[] = {

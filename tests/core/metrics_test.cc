@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/results_schema.h"
+#include "core/step_work.h"
 
 namespace kvlab {
 namespace {
@@ -208,6 +209,69 @@ TEST(Metrics, LatenciesOfARunWithoutFinishedRequestsAreNaN) {
   }
   EXPECT_EQ(s.get("goodput_req_s"), 0);
   EXPECT_EQ(s.get("slo_attainment"), 0);
+}
+
+TEST(Metrics, MfuAndMbuMeansAreTimeWeighted) {
+  RunResult run;
+  StepRecord a, b;
+  a.duration_s = 1;
+  a.mfu = 0.5;
+  a.mbu = 0.25;
+  b.duration_s = 3;
+  b.mfu = 0.125;
+  b.mbu = 1.0;
+  run.steps = {a, b};
+  const Summary s = summarize(run, 100, 0);
+  EXPECT_DOUBLE_EQ(s.get("mfu_mean"), (0.5 + 0.375) / 4);
+  EXPECT_DOUBLE_EQ(s.get("mbu_mean"), (0.25 + 3.0) / 4);
+  for (const char* name : {"mfu_mean", "mbu_mean"}) {
+    EXPECT_GT(s.get(name), 0) << name;
+    EXPECT_LE(s.get(name), 1) << name;
+  }
+  // No steps (output.record_steps = false), or a back end without peaks: NaN.
+  EXPECT_TRUE(std::isnan(summarize(RunResult{}, 100, 0).get("mfu_mean")));
+  run.steps[1].mfu = std::nan("");
+  EXPECT_TRUE(std::isnan(summarize(run, 100, 0).get("mfu_mean")));
+}
+
+TEST(Metrics, UtilizationIsWorkOverTimeTimesPeak) {
+  EXPECT_DOUBLE_EQ(utilization(3e12, 0.5, 312e12), 3.0 / 156);
+  EXPECT_TRUE(std::isnan(utilization(1, 1, 0)));  // no peak
+  EXPECT_TRUE(std::isnan(utilization(1, 0, 1)));  // no time
+}
+
+// The work of a known step on a small made-up model (1 GPU): 2 layers, hidden 8, 2 heads of 4
+// (q = kv = 8), gated FFN 16, vocab 32, fp16. W_layer = 8*8 + 2*8*8 + 8*8 + 3*8*16 = 640;
+// kv_token = 2 * 2 layers * 2 kv heads * 4 * 2 bytes = 64.
+TEST(Metrics, WorkCounterCountsAKnownStep) {
+  ModelSpec m;
+  m.num_layers = 2;
+  m.hidden_size = 8;
+  m.num_heads = 2;
+  m.num_kv_heads = 2;
+  m.head_dim = 4;
+  m.ffn_size = 16;
+  m.vocab_size = 32;
+  m.dtype_bytes = 2;
+  m.family = "llama";
+  StepShape shape;
+  shape.prefills = {{0, 3, true}};     // 6 causal pairs, 3 positions touched
+  shape.decode_context_lens = {5, 7};  // 12 pairs
+  shape.device_copies = {{0, 1, 4}};   // 4 slots
+  const StepWork w = WorkCounter(m, 1).count(sums_of(shape));
+  // T = 5 tokens, S = 3 sampled rows.
+  EXPECT_DOUBLE_EQ(w.gemm_flops, 2.0 * 5 * 2 * 640 + 2.0 * 3 * 8 * 32);
+  EXPECT_DOUBLE_EQ(w.gemm_bytes, (2 * 640 + 8 * 32) * 2.0);
+  const double per_pair = 4.0 * 2 * 4 * 2;
+  EXPECT_DOUBLE_EQ(w.prefill_attention_flops, 6 * per_pair);
+  EXPECT_DOUBLE_EQ(w.prefill_attention_bytes, 3 * 64.0);
+  EXPECT_DOUBLE_EQ(w.decode_attention_flops, 12 * per_pair);
+  EXPECT_DOUBLE_EQ(w.decode_attention_bytes, 12 * 64.0);
+  EXPECT_DOUBLE_EQ(w.copy_bytes, 2 * 4 * 64.0);
+  // Tensor parallelism splits every count.
+  const StepWork half = WorkCounter(m, 2).count(sums_of(shape));
+  EXPECT_DOUBLE_EQ(half.flops(), w.flops() / 2);
+  EXPECT_DOUBLE_EQ(half.bytes(), w.bytes() / 2);
 }
 
 TEST(Metrics, DigestDependsOnIdsAndTokensNotOrder) {
