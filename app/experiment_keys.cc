@@ -94,6 +94,15 @@ std::vector<KeySpec> experiment_keys() {
       // [output]
       string_key("output.path", "kvlab-results.h5", "HDF5 result file"),
       bool_key("output.record_steps", true, "write the per-step table"),
+      string_key("output.percentiles", "50,90,99",
+                 "latency percentiles in the summary, comma-separated, each in [0, 100] (p50, "
+                 "p90, p99 always; others add <dist>_p<P>_s values)"),
+      float_key("output.slo_ttft_ms", "0", 0.0, 1e12,
+                "goodput SLO on the time to first token, ms (0: unset)"),
+      float_key("output.slo_tpot_ms", "0", 0.0, 1e12,
+                "goodput SLO on the time per output token after the first, ms (0: unset)"),
+      float_key("output.slo_e2el_ms", "0", 0.0, 1e12,
+                "goodput SLO on the end-to-end latency, ms (0: unset)"),
   };
 }
 

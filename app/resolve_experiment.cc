@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
 
 #include "core/errors.h"
 #include "core/kv_cache_manager.h"
@@ -16,6 +19,34 @@ constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 std::string join_path(const std::string& dir, const std::string& path) {
   if (path.empty() || path.front() == '/' || dir.empty()) return path;
   return dir + "/" + path;
+}
+
+// output.percentiles: "50,90,99.9" -> {50, 90, 99.9}; each a number in [0, 100].
+std::vector<double> parse_percentiles(const Config& c) {
+  const std::string key = "output.percentiles";
+  const std::string text = c.get_string(key);
+  std::vector<double> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, comma - start);
+    const size_t b = item.find_first_not_of(" \t");
+    const size_t e = item.find_last_not_of(" \t");
+    const std::string trimmed = b == std::string::npos ? "" : item.substr(b, e - b + 1);
+    size_t used = 0;
+    double p = std::numeric_limits<double>::quiet_NaN();
+    try {
+      p = std::stod(trimmed, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (trimmed.empty() || used != trimmed.size() || !(p >= 0 && p <= 100)) {
+      c.fail(key, "'" + trimmed + "' is not a percentile in [0, 100] (write e.g. 50,90,99.9)");
+    }
+    out.push_back(p);
+    start = comma + 1;
+  }
+  return out;
 }
 
 }  // namespace
@@ -153,6 +184,10 @@ ExperimentConfig resolve_experiment(const Config& c) {
   // [output]
   e.output_path = c.get_string("output.path");
   e.record_steps = c.get_bool("output.record_steps");
+  e.metrics.percentiles = parse_percentiles(c);
+  e.metrics.slo_ttft_s = c.get_double("output.slo_ttft_ms") / 1000.0;
+  e.metrics.slo_tpot_s = c.get_double("output.slo_tpot_ms") / 1000.0;
+  e.metrics.slo_e2el_s = c.get_double("output.slo_e2el_ms") / 1000.0;
   return e;
 }
 

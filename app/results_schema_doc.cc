@@ -2,6 +2,7 @@
 
 #include <span>
 #include <sstream>
+#include <string>
 
 #include "core/results_schema.h"
 
@@ -51,11 +52,14 @@ std::string results_schema_markdown() {
   {
     Table t(out);
     rows(t, request_columns());
+    for (const FieldSpec& f : itl_datasets()) t.row(f);
     for (const FieldSpec& f : token_datasets()) t.row(f, "real back ends only: ");
     t.attribute(results::kOutcomeCodes, std::string("\"") + results::kOutcomeCodesValue + "\"");
   }
-  out << "\nThe ids of sample `token_sample[i]` of request `token_request[i]` are\n"
-         "`token_ids[token_offsets[i]:token_offsets[i+1]]`.\n";
+  out << "\nThe inter-token latencies of request `i` (row `i`) are\n"
+         "`itl_s[itl_offsets[i]:itl_offsets[i+1]]`: with one sample, its token times are\n"
+         "`first_token_s` plus their running sum. The ids of sample `token_sample[i]` of request\n"
+         "`token_request[i]` are `token_ids[token_offsets[i]:token_offsets[i+1]]`.\n";
   out << "\n### `" << results::kStepsGroup << "/`: one row per engine step that ran work\n\n";
   {
     Table t(out);
@@ -75,6 +79,14 @@ std::string results_schema_markdown() {
   for (const SummarySpec& s : summary_specs()) {
     out << "| `" << s.name << "` | " << s.unit << " | " << s.meaning << " |\n";
   }
+  std::string dists;
+  for (const DistributionSpec& d : summary_distributions()) {
+    dists += (dists.empty() ? "" : ", ") + std::string(d.name);
+  }
+  out << "| `" << kExtraPercentileName << "` | as its distribution | each percentile P of "
+      << "output.percentiles other than 50, 90, 99, of " << dists << " (`_s` for times; P's '.' "
+      << "as '_': 99.9 gives `" << distribution_percentile_name(summary_distributions()[0], 99.9)
+      << "`), after the values above |\n";
   return out.str();
 }
 

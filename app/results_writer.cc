@@ -50,6 +50,10 @@ hid_t native_type<double>() {
   return H5T_NATIVE_DOUBLE;
 }
 template <>
+hid_t native_type<float>() {
+  return H5T_NATIVE_FLOAT;
+}
+template <>
 hid_t native_type<int64_t>() {
   return H5T_NATIVE_INT64;
 }
@@ -143,6 +147,7 @@ constexpr ValueType value_type_of() {
   if constexpr (std::is_same_v<T, int32_t>) return ValueType::kInt32;
   if constexpr (std::is_same_v<T, int64_t>) return ValueType::kInt64;
   if constexpr (std::is_same_v<T, uint64_t>) return ValueType::kUint64;
+  if constexpr (std::is_same_v<T, float>) return ValueType::kFloat32;
   if constexpr (std::is_same_v<T, double>) return ValueType::kFloat64;
   if constexpr (std::is_same_v<T, std::string>) return ValueType::kString;
 }
@@ -190,6 +195,8 @@ void with_cpp_type(ValueType t, F&& f) {
       return f(int64_t{});
     case ValueType::kUint64:
       return f(uint64_t{});
+    case ValueType::kFloat32:
+      return f(float{});
     case ValueType::kFloat64:
       return f(double{});
     case ValueType::kString:
@@ -201,6 +208,8 @@ template <typename T>
 T cell_as(const Cell& v) {
   if constexpr (std::is_same_v<T, double> || std::is_same_v<T, std::string>) {
     return std::get<T>(v);
+  } else if constexpr (std::is_same_v<T, float>) {
+    return static_cast<float>(std::get<double>(v));
   } else {
     return static_cast<T>(std::get<int64_t>(v));
   }
@@ -235,6 +244,18 @@ void write_requests(hid_t point, const RunResult& p) {
   Handle g(make_group(point, results::kRequestsGroup), H5Gclose, "create group requests");
   write_table(g.get(), request_columns(), p.requests);
   write_attribute(g.get(), results::kOutcomeCodes, std::string(results::kOutcomeCodesValue));
+  std::vector<float> itl;
+  std::vector<int64_t> itl_offsets{0};
+  itl_offsets.reserve(p.requests.size() + 1);
+  size_t gaps = 0;
+  for (const RequestRecord& x : p.requests) gaps += x.itl_s.size();
+  itl.reserve(gaps);
+  for (const RequestRecord& x : p.requests) {
+    itl.insert(itl.end(), x.itl_s.begin(), x.itl_s.end());
+    itl_offsets.push_back(static_cast<int64_t>(itl.size()));
+  }
+  write_dataset(g.get(), results::kItl, itl);
+  write_dataset(g.get(), results::kItlOffsets, itl_offsets);
   if (p.has_token_ids) {
     std::vector<int32_t> ids, sample_of;
     std::vector<int64_t> offsets{0}, request_of;
@@ -485,6 +506,7 @@ void check_point(hid_t file, const std::string& file_name, const std::string& na
   }
   for (const auto& c : request_columns())
     require(point + results::kRequestsGroup + "/" + c.field.name);
+  for (const FieldSpec& f : itl_datasets()) require(point + results::kRequestsGroup + "/" + f.name);
   for (const auto& c : step_columns()) require(point + results::kStepsGroup + "/" + c.field.name);
   for (const FieldSpec& f : workload_datasets())
     require(point + results::kWorkloadGroup + "/" + f.name);

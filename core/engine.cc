@@ -10,6 +10,7 @@
 
 #include "core/block_hash.h"
 #include "core/errors.h"
+#include "core/step_work.h"
 
 namespace kvlab {
 
@@ -21,9 +22,17 @@ constexpr const char* kForkCopyTerm = "fork_copy";
 struct Engine::State {
   State(const ExperimentConfig& c, std::unique_ptr<KvCacheManager> k, std::unique_ptr<Scheduler> s,
         std::unique_ptr<Executor> e)
-      : config(c), kv(std::move(k)), scheduler(std::move(s)), executor(std::move(e)) {
+      : config(c),
+        kv(std::move(k)),
+        scheduler(std::move(s)),
+        executor(std::move(e)),
+        work(config.model, std::max(1, config.tensor_parallel)) {
     wall_clock = executor->is_real() && config.backend.realtime;
     wall_start = std::chrono::steady_clock::now();
+    if (executor->runs_on_catalog_hardware()) {
+      peak_flops_per_s = config.hardware.fp16_tflops * 1e12;
+      peak_bytes_per_s = config.hardware.hbm_gb_s * 1e9;
+    }
   }
 
   const ExperimentConfig config;  // a copy: make_engine may have sized its capacity
@@ -31,6 +40,10 @@ struct Engine::State {
   std::unique_ptr<Scheduler> scheduler;
   std::unique_ptr<Executor> executor;
   bool audit_every_step = false;
+  // A step's FLOPs and bytes, and the peaks its MFU and MBU are taken against (0: unknown).
+  WorkCounter work;
+  double peak_flops_per_s = 0;
+  double peak_bytes_per_s = 0;
 
   // Clock: virtual (advanced by step durations, jumps over idle time) or wall.
   bool wall_clock = false;
@@ -123,14 +136,34 @@ struct Engine::State {
     }
   }
 
+  // `seq` sampled a token at now_s (not its group's first): the gap since its previous one.
+  void stamp_token(const Sequence& seq) {
+    SequenceGroup& g = *seq.group;
+    const auto k = static_cast<size_t>(&seq - g.seqs.data());
+    g.itl_s[k].push_back(static_cast<float>(now_s - g.last_token_s[k]));
+    g.last_token_s[k] = now_s;
+  }
+
   // Measurements of a step that ran from `start` to now_s: when each group was first
-  // scheduled and got its first token, and when the groups `update` finished were done.
+  // scheduled and got its first token (every sample's, once it forked), each later token's
+  // gap since the previous one of its sample, and when the groups `update` finished were done.
   void measure(const StepUpdate& update, double start) {
     for (const PrefillChunk& chunk : plan.prefills) {
       SequenceGroup& g = *chunk.seq->group;
       if (g.first_scheduled_s < 0) g.first_scheduled_s = start;
-      if (chunk.samples && g.first_token_s < 0) g.first_token_s = now_s;
+      if (!chunk.samples) continue;
+      if (g.first_token_s >= 0) {
+        stamp_token(*chunk.seq);  // a recomputed sample's next token: the gap spans the stall
+        continue;
+      }
+      g.first_token_s = now_s;
+      g.last_token_s.assign(g.seqs.size(), now_s);
+      g.itl_s.resize(g.seqs.size());
+      for (std::vector<float>& gaps : g.itl_s) {
+        gaps.reserve(static_cast<size_t>(std::max(0, g.spec.output_len - 1)));
+      }
     }
+    for (const Sequence* seq : plan.decodes) stamp_token(*seq);
     for (SequenceGroup* g : update.finished) {
       g->finish_s = now_s;
       release_followers(*g, now_s);
@@ -139,8 +172,10 @@ struct Engine::State {
   }
 
   // `fork_copies` ran after the plan, for `copy_s` seconds, in the same step.
+  // `sums`: the plan's work (sums_of), fork copies included.
   void record_step(double start, const StepResult& result, const std::vector<KvCopy>& fork_copies,
-                   double copy_s, const MemoryBreakdown& memory, const PrefixCacheStats& cache) {
+                   double copy_s, const MemoryBreakdown& memory, const PrefixCacheStats& cache,
+                   const StepSums& sums) {
     StepRecord r;
     r.cached_blocks = cache.cached_blocks;
     r.cache_hit_blocks = cache.hit_blocks - last_cache.hit_blocks;
@@ -168,6 +203,9 @@ struct Engine::State {
     r.swap_out_bytes = bytes(plan.swap_out);
     r.swap_in_bytes = bytes(plan.swap_in);
     r.copy_bytes = bytes(plan.copies) + bytes(fork_copies);
+    const StepWork done = work.count(sums);
+    r.mfu = static_cast<float>(utilization(done.flops(), r.duration_s, peak_flops_per_s));
+    r.mbu = static_cast<float>(utilization(done.bytes(), r.duration_s, peak_bytes_per_s));
     r.terms.assign(term_names.size(), 0.0);
     auto add_term = [&](const std::string& name, double seconds) {
       auto it = term_index.find(name);
@@ -265,6 +303,8 @@ bool Engine::step() {
   const MemoryBreakdown memory =
       kv.breakdown(s.queues.waiting.empty() ? nullptr : s.queues.waiting.front());
   const double start = s.now_s;
+  StepSums sums;  // read before the step is applied
+  if (s.config.record_steps) sums = sums_of(s.plan);
   const StepResult result = s.executor->execute(s.plan, kv);
   const StepUpdate update = s.scheduler->update_from_output(s.plan, result, s.queues, *s.kv);
   // Fork copies run in the step that forked: the samples' first decodes, next step, read them.
@@ -274,7 +314,10 @@ bool Engine::step() {
   s.measure(update, start);
   const PrefixCacheStats cache = s.kv->prefix_cache_stats();
   if (s.config.record_steps) {
-    s.record_step(start, result, update.fork_copies, copy_s, memory, cache);
+    for (const KvCopy& c : update.fork_copies) {
+      sums.device_copy_slots += static_cast<double>(c.num_slots);
+    }
+    s.record_step(start, result, update.fork_copies, copy_s, memory, cache, sums);
   }
   s.last_cache = cache;
   if (s.audit_every_step) kv.audit();
@@ -335,6 +378,12 @@ RunResult Engine::result(double wall_s) const {
     r.reject_reason = g.reject_reason;
     r.cached_prompt_tokens = g.cached_prompt_tokens;
     r.cached_tokens = g.cached_tokens;
+    size_t gaps = 0;
+    for (const std::vector<float>& sample : g.itl_s) gaps += sample.size();
+    r.itl_s.reserve(gaps);
+    for (const std::vector<float>& sample : g.itl_s) {
+      r.itl_s.insert(r.itl_s.end(), sample.begin(), sample.end());
+    }
     out.requests.push_back(std::move(r));
   }
   out.prefix_cache = s.kv->prefix_cache_stats();
@@ -345,7 +394,7 @@ RunResult Engine::result(double wall_s) const {
     out.prefix_bound = unbounded_prefix_reuse(specs, out.prefix_cache.block_size);
   }
   if (out.has_token_ids) out.output_digest = output_digest(out.requests);
-  out.summary = summarize(out, s.kv->capacity_slots(), wall_s);
+  out.summary = summarize(out, s.kv->capacity_slots(), wall_s, s.config.metrics);
   return out;
 }
 

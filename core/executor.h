@@ -33,6 +33,11 @@ class Executor {
   virtual std::string name() const = 0;
   // True when steps take real time (cpu, cuda): the Engine then reports wall-clock timings.
   virtual bool is_real() const = 0;
+  // True when the hardware catalog's peaks for hardware.name (fp16_tflops, hbm_gb_s) are those
+  // of the device the steps run on, so each step's MFU and MBU are taken against them: the
+  // simulator (it models that device) and the CUDA back end (on the GPU the experiment names).
+  // The CPU back end's processor is not in the catalog: its MFU and MBU are NaN.
+  virtual bool runs_on_catalog_hardware() const { return !is_real(); }
   // Runs `plan`: its memory movements, then its batch. Returns the step's time, its terms and
   // the sampled ids (core/step_result.h).
   virtual StepResult execute(const SchedulerOutput& plan, const KvCacheManager& kv) = 0;

@@ -10,6 +10,7 @@
 
 #include "core/config.h"
 #include "core/kv_cache_manager.h"
+#include "core/metric_options.h"
 #include "core/model_spec.h"
 #include "core/scheduler.h"
 
@@ -69,6 +70,7 @@ struct ExperimentConfig {
   BackendConfig backend;
   std::string output_path;
   bool record_steps = true;
+  MetricOptions metrics;  // output.percentiles, output.slo_*_ms
 
   // Bytes one token slot occupies on one GPU (KV heads are split by tensor parallelism).
   int64_t kv_bytes_per_slot_per_gpu() const;

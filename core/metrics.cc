@@ -27,21 +27,84 @@ void Summary::set(const std::string& name, double value) {
 }
 
 double percentile(std::vector<double> values, double p) {
-  if (values.empty()) return std::numeric_limits<double>::quiet_NaN();
   std::sort(values.begin(), values.end());
-  const double rank = p / 100.0 * static_cast<double>(values.size() - 1);
-  const size_t lo = static_cast<size_t>(std::floor(rank));
-  const size_t hi = std::min(values.size() - 1, lo + 1);
-  const double frac = rank - static_cast<double>(lo);
-  return values[lo] + (values[hi] - values[lo]) * frac;
+  return sorted_percentile(values, p);
 }
 
-Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s) {
+namespace {
+
+// Where percentile p of n values lies: between order statistics lo and lo + 1 (clamped), at
+// fraction frac.
+struct Rank {
+  size_t lo = 0;
+  size_t hi = 0;
+  double frac = 0;
+};
+Rank rank_of(size_t n, double p) {
+  const double rank = p / 100.0 * static_cast<double>(n - 1);
+  Rank r;
+  r.lo = static_cast<size_t>(std::floor(rank));
+  r.hi = std::min(n - 1, r.lo + 1);
+  r.frac = rank - static_cast<double>(r.lo);
+  return r;
+}
+
+// sorted_percentile's value by selection (O(n) rather than a sort): reorders `values`.
+double selected_percentile(std::vector<float>& values, double p) {
+  if (values.empty()) return std::numeric_limits<double>::quiet_NaN();
+  const Rank r = rank_of(values.size(), p);
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(r.lo),
+                   values.end());
+  const double lo = values[r.lo];
+  const double hi =
+      r.hi == r.lo
+          ? lo
+          : *std::min_element(values.begin() + static_cast<std::ptrdiff_t>(r.hi), values.end());
+  return lo + (hi - lo) * r.frac;
+}
+
+}  // namespace
+
+double sorted_percentile(const std::vector<double>& values, double p) {
+  if (values.empty()) return std::numeric_limits<double>::quiet_NaN();
+  const Rank r = rank_of(values.size(), p);
+  return values[r.lo] + (values[r.hi] - values[r.lo]) * r.frac;
+}
+
+double RunTotals::itl_percentile(double p) const {
+  for (const auto& [q, v] : itl_percentiles) {
+    if (q == p) return v;
+  }
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+double mean(const std::vector<double>& values) {
+  if (values.empty()) return std::numeric_limits<double>::quiet_NaN();
+  double sum = 0;
+  for (double v : values) sum += v;
+  return sum / static_cast<double>(values.size());
+}
+
+namespace {
+
+// True when a finished request with these latencies meets every SLO `o` sets (<=, as vLLM).
+bool meets_slos(const MetricOptions& o, double ttft, double tpot, double e2el, int32_t output_len) {
+  if (o.slo_ttft_s > 0 && ttft > o.slo_ttft_s) return false;
+  if (o.slo_tpot_s > 0 && output_len > 1 && tpot > o.slo_tpot_s) return false;
+  if (o.slo_e2el_s > 0 && e2el > o.slo_e2el_s) return false;
+  return true;
+}
+
+}  // namespace
+
+Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s,
+                  const MetricOptions& options) {
   RunTotals t;
   t.run = &result;
   t.capacity_slots = capacity_slots;
   t.wall_s = wall_s;
   std::vector<double> normalized;
+  std::vector<float> itl;
   double first_arrival = std::numeric_limits<double>::infinity();
   double last_finish = 0;
   for (const RequestRecord& r : result.requests) {
@@ -60,19 +123,33 @@ Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s
     }
     ++t.finished;
     t.generated += r.generated_tokens;
+    t.finished_prompt_tokens += r.prompt_len;
     last_finish = std::max(last_finish, r.finish_s);
-    t.ttft.push_back(r.first_token_s - r.arrival_s);
-    if (r.output_len > 1) t.tpot.push_back((r.finish_s - r.first_token_s) / (r.output_len - 1));
-    normalized.push_back((r.finish_s - r.arrival_s) / r.output_len);
+    const double ttft = r.first_token_s - r.arrival_s;
+    const double e2el = r.finish_s - r.arrival_s;
+    t.ttft.push_back(ttft);
+    double tpot = 0;
+    if (r.output_len > 1) {
+      tpot = (r.finish_s - r.first_token_s) / (r.output_len - 1);
+      t.tpot.push_back(tpot);
+    }
+    t.e2el.push_back(e2el);
+    itl.insert(itl.end(), r.itl_s.begin(), r.itl_s.end());
+    if (r.first_scheduled_s >= 0) t.sched_delay.push_back(r.first_scheduled_s - r.arrival_s);
+    if (meets_slos(options, ttft, tpot, e2el, r.output_len)) ++t.slo_met;
+    normalized.push_back(e2el / r.output_len);
   }
   if (!std::isfinite(first_arrival)) first_arrival = 0;
   t.duration_s = std::max(0.0, last_finish - first_arrival);
 
   for (const StepRecord& s : result.steps) {
     const double w = s.duration_s;
+    t.batch_sizes.push_back(s.batch_size);
     t.step_time += w;
     t.batch_time += w * s.batch_size;
     t.running_time += w * s.num_running;
+    t.mfu_time += w * s.mfu;
+    t.mbu_time += w * s.mbu;
     const MemoryBreakdown& m = s.memory;
     const double cap = static_cast<double>(std::max<int64_t>(1, m.capacity));
     t.memory_time[0] += w * m.token_states / cap;
@@ -87,8 +164,31 @@ Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s
   t.mean_normalized =
       normalized.empty() ? std::numeric_limits<double>::quiet_NaN() : mean / normalized.size();
 
+  for (std::vector<double>* v : {&t.ttft, &t.tpot, &t.e2el, &t.sched_delay, &t.batch_sizes}) {
+    std::sort(v->begin(), v->end());
+  }
+  // Millions of gaps in a long run: selected, not sorted.
+  double itl_sum = 0;
+  for (float v : itl) itl_sum += v;
+  t.itl_mean = itl.empty() ? std::numeric_limits<double>::quiet_NaN()
+                           : itl_sum / static_cast<double>(itl.size());
+  std::vector<double> ps = {50, 90, 99};
+  ps.insert(ps.end(), options.percentiles.begin(), options.percentiles.end());
+  for (double p : ps) {
+    const bool have = std::any_of(t.itl_percentiles.begin(), t.itl_percentiles.end(),
+                                  [p](const auto& e) { return e.first == p; });
+    if (!have) t.itl_percentiles.emplace_back(p, selected_percentile(itl, p));
+  }
+
   Summary s;
   for (const SummarySpec& spec : summary_specs()) s.values.emplace_back(spec.name, spec.value(t));
+  // output.percentiles beyond the fixed ones, after them.
+  for (double p : options.percentiles) {
+    if (is_fixed_percentile(p)) continue;
+    for (const DistributionSpec& d : summary_distributions()) {
+      s.set(distribution_percentile_name(d, p), d.percentile(t, p));
+    }
+  }
   return s;
 }
 

@@ -7,10 +7,12 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/block_hash.h"
 #include "core/kv_cache_manager.h"
+#include "core/metric_options.h"
 #include "core/workload.h"
 
 namespace kvlab {
@@ -37,6 +39,12 @@ struct StepRecord {
   int64_t cached_blocks = 0;
   int64_t cache_hit_blocks = 0;
   int64_t evicted_blocks = 0;
+  // Model FLOPs and memory-bandwidth utilization: the step's FLOPs and HBM bytes
+  // (core/step_work.h) over duration_s times the catalog's peaks (NaN when the back end's
+  // device has none there: Executor::runs_on_catalog_hardware). float: 7 digits are plenty,
+  // and the summary's means are computed from these same values the file stores.
+  float mfu = 0;
+  float mbu = 0;
   // Seconds, indexed like RunResult::term_names: the executor's terms, and "fork_copy" (the
   // time of the step's fork copies) in runs whose manager copies for forks.
   std::vector<double> terms;
@@ -65,6 +73,9 @@ struct RequestRecord {
   int32_t cached_prompt_tokens = -1;
   int64_t cached_tokens = 0;
   std::vector<std::vector<int32_t>> token_ids;  // per sample, real back ends only
+  // Inter-token latencies: per sample, the gaps between its consecutive tokens (one fewer
+  // than its tokens), samples one after another; each gap ends at the step that sampled it.
+  std::vector<float> itl_s;
 };
 
 struct Summary {
@@ -99,12 +110,22 @@ struct RunTotals {
   int64_t finished = 0, rejected = 0, unfinished = 0, preemptions = 0;
   int64_t generated = 0;           // tokens of finished requests, all samples
   double duration_s = 0;           // first arrival to last finish
-  std::vector<double> ttft, tpot;  // of finished requests (tpot: those with output_len > 1)
+  // Sorted ascending. Of finished requests: time to first token, time per output token after
+  // the first (those with output_len > 1), end-to-end latency (finish - arrival), scheduling
+  // delay (first scheduled - arrival). Of recorded steps: sequences in the batch.
+  std::vector<double> ttft, tpot, e2el, sched_delay, batch_sizes;
+  // Inter-token latencies of finished requests (itl_s of each): their mean, and the
+  // percentiles summarize() selected (p50, p90, p99 and output.percentiles).
+  double itl_mean = 0;
+  std::vector<std::pair<double, double>> itl_percentiles;  // (p, value)
+  double itl_percentile(double p) const;                   // NaN when p was not selected
+  int64_t finished_prompt_tokens = 0;  // prompt tokens of finished requests
+  int64_t slo_met = 0;                 // finished requests that meet every SLO set
   double mean_normalized = 0;      // mean (finish - arrival) / output_len; NaN if none finished
   // Step durations, and sums weighted by them: sequences in the batch, running groups, and the
   // memory breakdown's shares of the capacity (token states, reserved, internal fragmentation,
   // external fragmentation, free), as the vLLM paper's Fig. 2 reports the KV cache over a run.
-  double step_time = 0, batch_time = 0, running_time = 0;
+  double step_time = 0, batch_time = 0, running_time = 0, mfu_time = 0, mbu_time = 0;
   double memory_time[6] = {0, 0, 0, 0, 0, 0};  // ... and [5]: the prefix cache's share
   // Prefix caching, over all requests: prompt tokens and the blocks a cache could serve
   // (block_hash.h's max_cached_blocks), and what first admissions found cached.
@@ -115,7 +136,8 @@ struct RunTotals {
 
 // Computes the summary of `result` (steps and requests filled). `wall_s` is how long the run
 // took on this machine.
-Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s);
+Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s,
+                  const MetricOptions& options = {});
 
 // Recomputes the summary values that depend only on result.workload (the runner fills it after
 // the engine ran), leaving the others as they are.
@@ -124,7 +146,12 @@ void summarize_workload(RunResult& result);
 // 64-bit FNV-1a over every finished request's (id, generated ids of each sample) in id order.
 uint64_t output_digest(const std::vector<RequestRecord>& requests);
 
-// p in [0, 100]; linear interpolation between order statistics; NaN for empty input.
+// p in [0, 100]; linear interpolation between order statistics (numpy's default, as vLLM's
+// benchmark_serving uses); NaN for empty input.
 double percentile(std::vector<double> values, double p);
+// The same, of values already sorted ascending (no copy).
+double sorted_percentile(const std::vector<double>& sorted, double p);
+// The arithmetic mean; NaN for empty input.
+double mean(const std::vector<double>& values);
 
 }  // namespace kvlab

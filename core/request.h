@@ -145,6 +145,10 @@ struct SequenceGroup {
   int32_t num_recomputes = 0;
   int32_t num_swaps = 0;       // swap-out events
   int64_t swapped_slots = 0;   // slots moved out and in
+  // Per sample (index in seqs): when its latest token was sampled, and the gaps between its
+  // consecutive tokens (the inter-token latencies). Empty until the first token.
+  std::vector<double> last_token_s;
+  std::vector<std::vector<float>> itl_s;
   // Prefix caching (set by the scheduler at admission): prompt tokens whose KV the first
   // admission found cached (-1: never admitted), and tokens found cached over all admissions
   // (re-admissions after recompute included): prefill the run did not have to compute.

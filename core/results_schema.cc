@@ -29,7 +29,8 @@ template <auto M>
 constexpr auto workload = &member<WorkloadReport, M>;
 
 constexpr ValueType kI8 = ValueType::kInt8, kI32 = ValueType::kInt32, kI64 = ValueType::kInt64,
-                    kF64 = ValueType::kFloat64, kStr = ValueType::kString;
+                    kF32 = ValueType::kFloat32, kF64 = ValueType::kFloat64,
+                    kStr = ValueType::kString;
 
 const ColumnSpec<RequestRecord> kRequestColumns[] = {
     {{"id", kI64, "", "the request's id: its index in arrival order"}, request<&RequestRecord::id>},
@@ -121,6 +122,14 @@ const ColumnSpec<StepRecord> kStepColumns[] = {
      step<&StepRecord::cache_hit_blocks>},
     {{"evicted_blocks", kI64, "blocks", "prefix cache: cached blocks evicted for new ones"},
      step<&StepRecord::evicted_blocks>},
+    {{"mfu", kF32, "fraction",
+      "model FLOPs utilization: the step's FLOPs / (duration_s x the hardware's peak FLOP/s), "
+      "per GPU (NaN on the cpu back end)"},
+     step<&StepRecord::mfu>},
+    {{"mbu", kF32, "fraction",
+      "memory-bandwidth utilization: the step's HBM bytes / (duration_s x the peak bandwidth), "
+      "per GPU (NaN on the cpu back end)"},
+     step<&StepRecord::mbu>},
 };
 
 const ColumnSpec<WorkloadReport> kWorkloadAttributes[] = {
@@ -143,6 +152,37 @@ const ColumnSpec<WorkloadReport> kWorkloadAttributes[] = {
 };
 
 double count(int64_t n) { return static_cast<double>(n); }
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Percentile P of the sorted distribution V, and its mean.
+template <std::vector<double> RunTotals::*V, int P>
+double pct(const RunTotals& t) {
+  return sorted_percentile(t.*V, P);
+}
+template <std::vector<double> RunTotals::*V>
+double mean_of(const RunTotals& t) {
+  return mean(t.*V);
+}
+template <std::vector<double> RunTotals::*V>
+double any_pct(const RunTotals& t, double p) {
+  return sorted_percentile(t.*V, p);
+}
+template <int P>
+double itl_pct(const RunTotals& t) {
+  return t.itl_percentile(P);
+}
+double per_second(double amount, const RunTotals& t) {
+  return t.duration_s > 0 ? amount / t.duration_s : 0.0;
+}
+
+const DistributionSpec kDistributions[] = {
+    {"ttft", "_s", any_pct<&RunTotals::ttft>},
+    {"tpot", "_s", any_pct<&RunTotals::tpot>},
+    {"itl", "_s", [](const RunTotals& t, double p) { return t.itl_percentile(p); }},
+    {"e2el", "_s", any_pct<&RunTotals::e2el>},
+    {"sched_delay", "_s", any_pct<&RunTotals::sched_delay>},
+    {"batch_size", "", any_pct<&RunTotals::batch_sizes>},
+};
 double ratio(int64_t part, int64_t whole) {
   return whole > 0 ? static_cast<double>(part) / static_cast<double>(whole) : 0.0;
 }
@@ -243,6 +283,58 @@ const SummarySpec kSummaries[] = {
      [](const RunTotals& t) { return count(t.cached_tokens); }},
     {"num_evicted_blocks", "blocks", "prefix cache: cached blocks evicted",
      [](const RunTotals& t) { return count(t.run->prefix_cache.evicted_blocks); }},
+    // vLLM benchmark_serving's latency set (docs/results-format.md compares the names). Of
+    // finished requests, like ttft_p50_s; percentiles interpolate as numpy's do.
+    {"ttft_mean_s", "s", "mean time to first token", mean_of<&RunTotals::ttft>},
+    {"ttft_p90_s", "s", "90th percentile of the time to first token", pct<&RunTotals::ttft, 90>},
+    {"tpot_mean_s", "s", "mean time per output token after the first (output_len > 1)",
+     mean_of<&RunTotals::tpot>},
+    {"tpot_p90_s", "s", "90th percentile of the time per output token", pct<&RunTotals::tpot, 90>},
+    {"e2el_mean_s", "s", "mean end-to-end latency (finish - arrival) of finished requests",
+     mean_of<&RunTotals::e2el>},
+    {"e2el_p50_s", "s", "median end-to-end latency", pct<&RunTotals::e2el, 50>},
+    {"e2el_p90_s", "s", "90th percentile of the end-to-end latency", pct<&RunTotals::e2el, 90>},
+    {"e2el_p99_s", "s", "99th percentile of the end-to-end latency", pct<&RunTotals::e2el, 99>},
+    {"sched_delay_mean_s", "s",
+     "mean scheduling delay (first scheduled - arrival) of finished requests",
+     mean_of<&RunTotals::sched_delay>},
+    {"sched_delay_p50_s", "s", "median scheduling delay", pct<&RunTotals::sched_delay, 50>},
+    {"sched_delay_p90_s", "s", "90th percentile of the scheduling delay",
+     pct<&RunTotals::sched_delay, 90>},
+    {"sched_delay_p99_s", "s", "99th percentile of the scheduling delay",
+     pct<&RunTotals::sched_delay, 99>},
+    {"batch_size_p50", "sequences", "median sequences per step, over recorded steps (unweighted)",
+     pct<&RunTotals::batch_sizes, 50>},
+    {"batch_size_p90", "sequences", "90th percentile of the sequences per step",
+     pct<&RunTotals::batch_sizes, 90>},
+    {"batch_size_p99", "sequences", "99th percentile of the sequences per step",
+     pct<&RunTotals::batch_sizes, 99>},
+    {"throughput_total_tok_s", "tokens/s",
+     "prompt and generated tokens of finished requests per second of duration_s",
+     [](const RunTotals& t) {
+       return per_second(count(t.finished_prompt_tokens + t.generated), t);
+     }},
+    {"goodput_req_s", "requests/s",
+     "finished requests meeting every SLO set (output.slo_*_ms) per second of duration_s",
+     [](const RunTotals& t) { return per_second(count(t.slo_met), t); }},
+    {"slo_attainment", "fraction",
+     "requests meeting every SLO set / num_requests (rejected and unfinished ones miss)",
+     [](const RunTotals& t) {
+       return ratio(t.slo_met, static_cast<int64_t>(t.run->requests.size()));
+     }},
+    // vLLM's ITL: every gap between consecutive tokens of a sample (requests/itl_s).
+    {"itl_mean_s", "s", "mean inter-token latency, over every gap of finished requests' samples",
+     [](const RunTotals& t) { return t.itl_mean; }},
+    {"itl_p50_s", "s", "median inter-token latency", itl_pct<50>},
+    {"itl_p90_s", "s", "90th percentile of the inter-token latency", itl_pct<90>},
+    {"itl_p99_s", "s", "99th percentile of the inter-token latency", itl_pct<99>},
+    {"mfu_mean", "fraction",
+     "steps' mfu, time-weighted: all steps' FLOPs / (their seconds x peak FLOP/s) (NaN without "
+     "steps or peaks)",
+     [](const RunTotals& t) { return t.step_time > 0 ? t.mfu_time / t.step_time : kNaN; }},
+    {"mbu_mean", "fraction",
+     "steps' mbu, time-weighted: all steps' HBM bytes / (their seconds x peak bandwidth)",
+     [](const RunTotals& t) { return t.step_time > 0 ? t.mbu_time / t.step_time : kNaN; }},
 };
 
 const FieldSpec kRootAttributes[] = {
@@ -253,6 +345,7 @@ const FieldSpec kPointAttributes[] = {results::kLabel, results::kPointIndex,
                                       results::kOutputDigest};
 const FieldSpec kTokenDatasets[] = {results::kTokenIds, results::kTokenOffsets,
                                     results::kTokenRequest, results::kTokenSample};
+const FieldSpec kItlDatasets[] = {results::kItl, results::kItlOffsets};
 const FieldSpec kWorkloadDatasets[] = {results::kBadRowMessages, results::kDroppedByFormatReason,
                                        results::kDroppedByFormatCount};
 
@@ -268,6 +361,8 @@ const char* value_type_name(ValueType type) {
       return "int64";
     case ValueType::kUint64:
       return "uint64";
+    case ValueType::kFloat32:
+      return "float32";
     case ValueType::kFloat64:
       return "float64";
     case ValueType::kString:
@@ -280,9 +375,27 @@ std::span<const ColumnSpec<RequestRecord>> request_columns() { return kRequestCo
 std::span<const ColumnSpec<StepRecord>> step_columns() { return kStepColumns; }
 std::span<const ColumnSpec<WorkloadReport>> workload_attributes() { return kWorkloadAttributes; }
 std::span<const SummarySpec> summary_specs() { return kSummaries; }
+std::span<const DistributionSpec> summary_distributions() { return kDistributions; }
+
+bool is_fixed_percentile(double p) { return p == 50 || p == 90 || p == 99; }
+
+std::string percentile_label(double p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.15g", p);
+  std::string s = buf;
+  for (char& c : s) {
+    if (c == '.') c = '_';
+  }
+  return s;
+}
+
+std::string distribution_percentile_name(const DistributionSpec& d, double p) {
+  return std::string(d.name) + "_p" + percentile_label(p) + d.suffix;
+}
 std::span<const FieldSpec> root_attributes() { return kRootAttributes; }
 std::span<const FieldSpec> point_attributes() { return kPointAttributes; }
 std::span<const FieldSpec> token_datasets() { return kTokenDatasets; }
+std::span<const FieldSpec> itl_datasets() { return kItlDatasets; }
 std::span<const FieldSpec> workload_datasets() { return kWorkloadDatasets; }
 
 std::string cost_column(const std::string& term) { return "cost_" + term + "_s"; }

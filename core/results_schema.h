@@ -21,9 +21,9 @@
 
 namespace kvlab {
 
-enum class ValueType { kInt8, kInt32, kInt64, kUint64, kFloat64, kString };
+enum class ValueType { kInt8, kInt32, kInt64, kUint64, kFloat32, kFloat64, kString };
 
-// "int8", "int32", "int64", "uint64", "float64", "string".
+// "int8", "int32", "int64", "uint64", "float32", "float64", "string".
 const char* value_type_name(ValueType type);
 
 // One named value of the file: a dataset or an attribute.
@@ -115,6 +115,16 @@ inline constexpr FieldSpec kTokenRequest{"token_request", ValueType::kInt64, "",
 inline constexpr FieldSpec kTokenSample{"token_sample", ValueType::kInt32, "",
                                         "the sample's index within its request"};
 
+// The requests group's inter-token latencies, in CSR form (every back end): one gap per
+// generated token after each sample's first, as float32 (7 significant digits; the summary's
+// itl_* values are computed from these same floats).
+inline constexpr FieldSpec kItl{"itl_s", ValueType::kFloat32, "s",
+                                "inter-token latencies: each sample's gaps between consecutive "
+                                "tokens, samples of a request one after another"};
+inline constexpr FieldSpec kItlOffsets{"itl_offsets", ValueType::kInt64, "index",
+                                       "where each request's gaps start in itl_s (one more "
+                                       "entry than requests)"};
+
 // The steps group's cost columns: one per cost-model term, named by cost_column().
 inline constexpr FieldSpec kCostColumn{"cost_<term>_s", ValueType::kFloat64, "s",
                                        "the step's seconds in one cost-model term (roofline: gemm, "
@@ -147,11 +157,32 @@ std::span<const ColumnSpec<WorkloadReport>> workload_attributes();
 // The summary values, in the order they are computed, written and printed.
 std::span<const SummarySpec> summary_specs();
 
+// A distribution the summary gives percentiles of (RunTotals' sorted vectors). Its mean, p50,
+// p90 and p99 are fixed summary values, named "<name>_mean<suffix>", "<name>_p50<suffix>", ...
+// (summary_specs(); batch_size has no mean there: mean_batch_size is time-weighted). Every
+// other percentile P of output.percentiles adds "<name>_p<P><suffix>" to the summary, after the
+// fixed values, P written by percentile_label.
+struct DistributionSpec {
+  const char* name;    // "ttft"
+  const char* suffix;  // "_s", or "" for a count
+  double (*percentile)(const RunTotals&, double p);
+};
+std::span<const DistributionSpec> summary_distributions();
+// True for the percentiles every summary has (50, 90, 99).
+bool is_fixed_percentile(double p);
+// P as a name part: the shortest decimal, '.' as '_' (99.9 -> "99_9", 50 -> "50").
+std::string percentile_label(double p);
+// "<name>_p<percentile_label(p)><suffix>".
+std::string distribution_percentile_name(const DistributionSpec& d, double p);
+// The pattern of those names, for the docs.
+inline constexpr const char* kExtraPercentileName = "<dist>_p<P>[_s]";
+
 // For the docs, in order: the root's attributes, a point's attributes, the requests group's
 // generated-id datasets and the workload group's datasets.
 std::span<const FieldSpec> root_attributes();
 std::span<const FieldSpec> point_attributes();
 std::span<const FieldSpec> token_datasets();
+std::span<const FieldSpec> itl_datasets();
 std::span<const FieldSpec> workload_datasets();
 
 // "0000", "0001", ...: the group of a point under /points.

@@ -240,6 +240,7 @@ class RecordingExecutor : public Executor {
       : inner_(std::move(inner)), samples_(samples) {}
   std::string name() const override { return inner_->name(); }
   bool is_real() const override { return inner_->is_real(); }
+  bool runs_on_catalog_hardware() const override { return inner_->runs_on_catalog_hardware(); }
   StepResult execute(const SchedulerOutput& plan, const KvCacheManager& kv) override {
     StepShape shape = describe_step(plan);
     StepResult result = inner_->execute(plan, kv);

@@ -6,18 +6,6 @@
 #include "sim/field_error.h"
 
 namespace kvlab {
-namespace {
-
-// Matmul weights of one decoder layer: q, k, v, o projections and the MLP (norms excluded).
-double layer_matmul_params(const ModelSpec& m) {
-  const double h = m.hidden_size;
-  const double q = static_cast<double>(m.num_heads) * m.head_dim;
-  const double kv = static_cast<double>(m.num_kv_heads) * m.head_dim;
-  const double mlp = (m.gated_mlp() ? 3.0 : 2.0) * h * m.ffn_size;
-  return h * q + 2.0 * h * kv + q * h + mlp;
-}
-
-}  // namespace
 
 RooflineOptions RooflineOptions::from_settings(const Config& settings) {
   RooflineOptions o;
@@ -34,6 +22,7 @@ RooflineCostModel::RooflineCostModel(const ExperimentConfig& config)
 RooflineCostModel::RooflineCostModel(const ExperimentConfig& config, const RooflineOptions& options)
     : model_(config.model),
       tp_(config.tensor_parallel),
+      work_(config.model, config.tensor_parallel),
       topology_(NodeTopology::for_experiment(config)) {
   const Config& raw = config.raw;
   const HardwareSpec& hw = config.hardware;
@@ -56,11 +45,6 @@ RooflineCostModel::RooflineCostModel(const ExperimentConfig& config, const Roofl
       memory_policies().entry(config.memory.policy).traits.swap_unit_slots(config.memory);
   flops_per_s_ = hw.fp16_tflops * 1e12 * options.compute_efficiency;
   bytes_per_s_ = hw.hbm_gb_s * 1e9 * options.bandwidth_efficiency;
-  layer_weight_params_ = model_.num_layers * layer_matmul_params(model_) / tp_;
-  lm_head_params_ = static_cast<double>(model_.hidden_size) * model_.vocab_size / tp_;
-  kv_bytes_per_token_ = static_cast<double>(model_.kv_bytes_per_slot()) / tp_;
-  attention_flops_per_pair_ =
-      4.0 * (static_cast<double>(model_.num_heads) / tp_) * model_.head_dim * model_.num_layers;
 }
 
 double RooflineCostModel::roofline(double flops, double bytes) const {
@@ -75,7 +59,7 @@ double RooflineCostModel::swap_seconds(const std::vector<KvCopy>& copies) const 
     transfers += swap_unit_slots_ > 0 ? (c.num_slots + swap_unit_slots_ - 1) / swap_unit_slots_ : 1;
   }
   if (slots == 0) return 0.0;
-  const auto bytes = static_cast<int64_t>(static_cast<double>(slots) * kv_bytes_per_token_);
+  const auto bytes = static_cast<int64_t>(static_cast<double>(slots) * work_.kv_bytes_per_token());
   double slowest = 0.0;  // every TP GPU moves its shard at once
   for (const TransferRate& rate : swap_rates_) slowest = std::max(slowest, rate.seconds(bytes));
   return slowest + static_cast<double>(transfers) * swap_overhead_s_;
@@ -84,39 +68,22 @@ double RooflineCostModel::swap_seconds(const std::vector<KvCopy>& copies) const 
 double RooflineCostModel::copy_seconds(const std::vector<KvCopy>& device_copies) const {
   double copied_slots = 0.0;
   for (const KvCopy& c : device_copies) copied_slots += static_cast<double>(c.num_slots);
-  return 2.0 * copied_slots * kv_bytes_per_token_ / bytes_per_s_;
+  return work_.copy_bytes(copied_slots) / bytes_per_s_;
 }
 
 StepCost RooflineCostModel::cost(const StepShape& step) const {
-  const double tokens = static_cast<double>(step.num_tokens());
-  const double sampled = static_cast<double>(step.num_sampled());
+  const StepSums sums = sums_of(step);
+  const StepWork w = work_.count(sums);
+  const double tokens = sums.tokens;
   const double dtype = model_.dtype_bytes;
 
-  double gemm = 0.0;
-  if (tokens > 0) {
-    const double flops = 2.0 * tokens * layer_weight_params_ + 2.0 * sampled * lm_head_params_;
-    const double bytes = (layer_weight_params_ + (sampled > 0 ? lm_head_params_ : 0.0)) * dtype;
-    gemm = roofline(flops, bytes);
-  }
-
-  double prefill_pairs = 0.0;
-  double prefill_tokens_touched = 0.0;
-  for (const StepShape::PrefillChunk& chunk : step.prefills) {
-    const double s = static_cast<double>(chunk.start);
-    const double c = static_cast<double>(chunk.num_tokens);
-    prefill_pairs += c * s + c * (c + 1.0) / 2.0;
-    prefill_tokens_touched += s + c;
-  }
-  double decode_pairs = 0.0;
-  for (int64_t context : step.decode_context_lens) decode_pairs += static_cast<double>(context);
-  const double attention =
-      roofline(prefill_pairs * attention_flops_per_pair_,
-               prefill_tokens_touched * kv_bytes_per_token_) +
-      roofline(decode_pairs * attention_flops_per_pair_, decode_pairs * kv_bytes_per_token_);
+  const double gemm = tokens > 0 ? roofline(w.gemm_flops, w.gemm_bytes) : 0.0;
+  const double attention = roofline(w.prefill_attention_flops, w.prefill_attention_bytes) +
+                           roofline(w.decode_attention_flops, w.decode_attention_bytes);
 
   const double swap = swap_seconds(step.swap_out) + swap_seconds(step.swap_in);
 
-  const double copy = copy_seconds(step.device_copies);
+  const double copy = w.copy_bytes / bytes_per_s_;
 
   double allreduce = 0.0;
   if (tp_ > 1 && tokens > 0) {

@@ -1,18 +1,13 @@
-// RooflineCostModel ("roofline"): a step's time from the FLOPs and bytes of its work, over the
-// hardware's peak compute and memory bandwidth (scaled by backend.compute_efficiency and
-// backend.bandwidth_efficiency), per GPU under tensor parallelism (TP splits the attention
-// heads, KV heads, FFN and vocabulary evenly). Six terms, summed (the parts do not overlap:
-// a conservative, explainable model in the spirit of Vidur's and LLMCompass' rooflines):
+// RooflineCostModel ("roofline"): a step's time from the FLOPs and bytes of its work
+// (core/step_work.h counts them), over the hardware's peak compute and memory bandwidth
+// (scaled by backend.compute_efficiency and backend.bandwidth_efficiency), per GPU under
+// tensor parallelism (TP splits the attention heads, KV heads, FFN and vocabulary evenly).
+// Six terms, summed (the parts do not overlap: a conservative, explainable model in the
+// spirit of Vidur's and LLMCompass' rooflines):
 //
-//  gemm       every weight matmul of every layer over the step's T tokens, plus the LM head
-//             over the S sampled rows: FLOPs 2*T*layers*W_layer/tp + 2*S*hidden*vocab/tp;
-//             the weights are read once per step: (layers*W_layer + hidden*vocab if S > 0)
-//             * dtype/tp bytes. time = max(FLOPs / compute, bytes / bandwidth).
-//  attention  prefill chunk [s, s+c): causal, so its queries attend to c*s + c(c+1)/2
-//             (query, key) pairs; it reads the cached prefix's KV and writes its own:
-//             (s + c) * kv_token bytes. Decode with context n: n pairs, n * kv_token bytes
-//             read. Each pair costs 4 * heads/tp * head_dim * layers FLOPs (QK^T and PV).
-//             time = roofline(prefill sums) + roofline(decode sums): separate kernels.
+//  gemm       the weight matmuls and the LM head (step_work.h):
+//             time = max(FLOPs / compute, bytes / bandwidth).
+//  attention  time = roofline(prefill sums) + roofline(decode sums): separate kernels.
 //  swap       swap_out then swap_in: slots * kv_token bytes per GPU, all TP GPUs at once over
 //             the node topology's GPU<->host routes (sim/topology.h), plus
 //             backend.swap_overhead_us per transfer. A transfer moves at most the memory
@@ -20,13 +15,12 @@
 //             vLLM's swap_blocks issues one copy per block; contiguous, one whole KvCopy
 //             range). Small blocks therefore swap slowly, as the vLLM paper's Fig. 19 measured.
 //  copy       the step's device-to-device copies (copy-on-write; fork copies when a shape
-//             carries them): read + write, 2 * bytes / bandwidth (copy_seconds).
+//             carries them): their read + write bytes / bandwidth (copy_seconds).
 //  allreduce  with tp > 1: two ring all-reduces per layer of T * hidden * dtype bytes
 //             (after attention and after the MLP), over the topology.
 //  overhead   backend.step_overhead_ms, every step (scheduling, input preparation, launches).
 //
-// kv_token = model.kv_bytes_per_slot() / tp. Activations' memory traffic is not counted: the
-// GEMMs are dominated by weights (decode) or FLOPs (prefill) and attention by KV reads.
+// kv_token = model.kv_bytes_per_slot() / tp.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +29,7 @@
 
 #include "core/cost_model.h"
 #include "core/experiment.h"
+#include "core/step_work.h"
 #include "sim/topology.h"
 
 namespace kvlab {
@@ -71,18 +66,15 @@ class RooflineCostModel : public CostModel {
 
   ModelSpec model_;
   int32_t tp_ = 1;
+  WorkCounter work_;
   NodeTopology topology_;
   std::vector<TransferRate> swap_rates_;  // GPU j <-> host while all tp GPUs swap at once
   RingAllReduce allreduce_;
   double step_overhead_s_ = 0;
   double swap_overhead_s_ = 0;
-  int64_t swap_unit_slots_ = 0;          // slots per swap transfer; 0: one transfer per KvCopy
-  double flops_per_s_ = 0;               // peak x compute_efficiency
-  double bytes_per_s_ = 0;               // HBM peak x bandwidth_efficiency
-  double layer_weight_params_ = 0;       // matmul weights of all layers, per GPU
-  double lm_head_params_ = 0;            // per GPU
-  double kv_bytes_per_token_ = 0;        // per GPU
-  double attention_flops_per_pair_ = 0;  // per GPU, all layers
+  int64_t swap_unit_slots_ = 0;  // slots per swap transfer; 0: one transfer per KvCopy
+  double flops_per_s_ = 0;       // peak x compute_efficiency
+  double bytes_per_s_ = 0;       // HBM peak x bandwidth_efficiency
 };
 
 // The keys the roofline model reads (backend.step_overhead_ms, swap_overhead_us,

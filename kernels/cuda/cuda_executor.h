@@ -67,6 +67,7 @@ class CudaExecutor : public Executor {
 
   std::string name() const override;
   bool is_real() const override { return true; }
+  bool runs_on_catalog_hardware() const override { return true; }  // the GPU hardware.name names
   StepResult execute(const SchedulerOutput& plan, const KvCacheManager& kv) override;
   double copy_within(const std::vector<KvCopy>& copies) override;
 

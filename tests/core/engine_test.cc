@@ -244,6 +244,19 @@ TEST(Engine, ForksSamplesWhenThePromptIsDone) {
   EXPECT_EQ(f.kv->releases, 3);
 }
 
+TEST(Engine, RecordsTheGapsBetweenEachSamplesTokens) {
+  Fixture f;
+  // t=0: request 0's prefill, first token at 0.5. t=0.5: request 1's prefill (decodes wait),
+  // its two samples' first tokens, one fork copy: 0.625 s, to 1.125. t=1.125: every sample
+  // decodes, to 1.625 (request 1 is done). t=1.625: request 0's last token at 2.125.
+  const RunResult r = f.engine->run({request(0, 0, 4, 3), request(1, 0.2, 5, 2, /*n=*/2)});
+  EXPECT_EQ(r.requests[0].itl_s, (std::vector<float>{1.125f, 0.5f}));
+  EXPECT_EQ(r.requests[1].itl_s, (std::vector<float>{0.5f, 0.5f}));  // sample 0, then 1
+  EXPECT_DOUBLE_EQ(r.summary.get("itl_mean_s"), 2.625 / 4);
+  EXPECT_DOUBLE_EQ(r.summary.get("itl_p50_s"), 0.5);
+  EXPECT_DOUBLE_EQ(r.summary.get("itl_p99_s"), 0.5 + 0.625 * 0.97);
+}
+
 TEST(Engine, SingleTokenOutputsFinishAtThePrefill) {
   Fixture f;
   f.engine->add_request(request(0, 0, 4, 1, 2));

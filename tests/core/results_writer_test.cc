@@ -129,6 +129,7 @@ bool stored_as(hid_t type, ValueType t) {
     case ValueType::kInt32: return H5Tequal(type, H5T_NATIVE_INT32) > 0;
     case ValueType::kInt64: return H5Tequal(type, H5T_NATIVE_INT64) > 0;
     case ValueType::kUint64: return H5Tequal(type, H5T_NATIVE_UINT64) > 0;
+    case ValueType::kFloat32: return H5Tequal(type, H5T_NATIVE_FLOAT) > 0;
     case ValueType::kFloat64: return H5Tequal(type, H5T_NATIVE_DOUBLE) > 0;
     case ValueType::kString: return H5Tget_class(type) == H5T_STRING;
   }
@@ -160,6 +161,8 @@ TEST(ResultsWriter, EveryDatasetAndAttributeHasTheSchemasType) {
   RunResult p = sample_point("a", 3);
   p.has_token_ids = true;
   for (RequestRecord& q : p.requests) q.token_ids = {{1, 2}, {3}};
+  p.requests[0].itl_s = {0.5f, 0.25f};
+  p.requests[2].itl_s = {0.125f};
   p.workload.bad_row_messages = {"line 3: bad"};
   p.workload.dropped_by_format = {{"fewer than two turns", 2}};
   const std::string path = testing::TempDir() + "/kvlab_schema_types.h5";
@@ -182,6 +185,11 @@ TEST(ResultsWriter, EveryDatasetAndAttributeHasTheSchemasType) {
     EXPECT_TRUE(dataset_is(f, requests + c.field.name, c.field)) << c.field.name;
   }
   for (const FieldSpec& d : token_datasets()) EXPECT_TRUE(dataset_is(f, requests + d.name, d)) << d.name;
+  for (const FieldSpec& d : itl_datasets()) EXPECT_TRUE(dataset_is(f, requests + d.name, d)) << d.name;
+  EXPECT_EQ(read_column<float>(f, requests + results::kItl.name, H5T_NATIVE_FLOAT),
+            (std::vector<float>{0.5f, 0.25f, 0.125f}));
+  EXPECT_EQ(read_column<int64_t>(f, requests + results::kItlOffsets.name, H5T_NATIVE_INT64),
+            (std::vector<int64_t>{0, 2, 2, 3}));
   const std::string steps = point + "/" + results::kStepsGroup + "/";
   for (const auto& c : step_columns()) {
     EXPECT_TRUE(dataset_is(f, steps + c.field.name, c.field)) << c.field.name;

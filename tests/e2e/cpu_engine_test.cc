@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "app/builtins.h"
@@ -155,6 +156,19 @@ TEST(CpuEngine, AHugeSwapPoolCostsNothingUntilUsed) {
   int64_t swaps = 0;
   for (const RequestRecord& q : r.requests) swaps += q.num_swaps;
   EXPECT_GT(swaps, 0) << "the run must swap into the pool";
+}
+
+// The CPU is not in the hardware catalog: no peaks to take MFU and MBU against.
+TEST(CpuEngine, MfuAndMbuAreNaN) {
+  const RunResult r = run_one(tiny("[memory]\npolicy = paged\ncapacity_slots = 2048\n"));
+  ASSERT_FALSE(r.steps.empty());
+  for (const StepRecord& s : r.steps) {
+    EXPECT_TRUE(std::isnan(s.mfu));
+    EXPECT_TRUE(std::isnan(s.mbu));
+  }
+  EXPECT_TRUE(std::isnan(r.summary.get("mfu_mean")));
+  EXPECT_TRUE(std::isnan(r.summary.get("mbu_mean")));
+  EXPECT_GT(r.summary.get("itl_p50_s"), 0);  // measured wall-clock gaps
 }
 
 // The back end runs the whole model on one rank, so model.tensor_parallel > 1 is refused, and

@@ -144,6 +144,49 @@ TEST(Simulation, PreemptionUnderPressureStillFinishesEverything) {
   }
 }
 
+// MFU and MBU come from the roofline's own FLOP and byte counts over step times the roofline
+// made at most that long (efficiencies <= 1, plus overheads): within (0, 1], with swaps, forks
+// (contiguous copies them), chunked prefill and tensor parallelism.
+TEST(Simulation, MfuAndMbuOfEveryStepAreWithinZeroAndOne) {
+  const char* setups[] = {
+      "[memory]\npolicy = paged\ncapacity_slots = 4096\n[scheduler]\npreemption = swap\n",
+      "[workload]\nn = 2\n[memory]\npolicy = contiguous\nreservation = oracle\n",
+      "[scheduler]\nchunk_size = 512\n[model]\ntensor_parallel = 2\n[hardware]\ngpus_per_node = 2\n",
+  };
+  for (const char* setup : setups) {
+    const RunResult r = run_one(paper_setup(setup));
+    ASSERT_FALSE(r.steps.empty()) << setup;
+    for (const StepRecord& s : r.steps) {
+      ASSERT_GT(s.mfu, 0) << setup;
+      ASSERT_LE(s.mfu, 1) << setup;
+      ASSERT_GT(s.mbu, 0) << setup;
+      ASSERT_LE(s.mbu, 1) << setup;
+    }
+    for (const char* name : {"mfu_mean", "mbu_mean"}) {
+      EXPECT_GT(r.summary.get(name), 0) << setup << name;
+      EXPECT_LE(r.summary.get(name), 1) << setup << name;
+    }
+  }
+}
+
+// Every sampled token after a sample's first has its gap, and with one sample the gaps add up
+// to the time from the first token to the last.
+TEST(Simulation, InterTokenGapsCoverEveryTokenAfterTheFirst) {
+  const RunResult r = run_one(paper_setup("[memory]\npolicy = paged\ncapacity_slots = 4096\n"));
+  ASSERT_GT(r.summary.get("num_preemptions"), 0);
+  for (const RequestRecord& q : r.requests) {
+    if (q.outcome != RequestOutcome::kFinished) continue;
+    ASSERT_EQ(static_cast<int64_t>(q.itl_s.size()), q.generated_tokens - q.n) << q.id;
+    double sum = 0;
+    for (float gap : q.itl_s) {
+      ASSERT_GT(gap, 0) << q.id;
+      sum += gap;
+    }
+    EXPECT_NEAR(sum, q.finish_s - q.first_token_s, 1e-5 * (1 + q.finish_s)) << q.id;
+  }
+  EXPECT_GT(r.summary.get("itl_p99_s"), r.summary.get("itl_p50_s"));
+}
+
 TEST(Simulation, ImpossibleConfigsNameTheirKey) {
   auto message = [](const std::string& ini) {
     try {
