@@ -4,6 +4,7 @@
     df = kvlab.load("out.h5")            # one row per sweep point: config (typed) + summary
     req = kvlab.requests("out.h5")       # per-request rows of every point, config joined
     st = kvlab.steps(["a.h5", "b.h5"], points=df[df["memory.policy"] == "paged"])
+    gaps = kvlab.itl("out.h5")           # every inter-token latency, one row per gap
 
 Every function takes one path or a list of paths (their rows concatenated, told apart by the
 `file` column). Config keys are typed columns (kvlab/keys.py: numbers as int64 / float64,
@@ -16,10 +17,10 @@ Importable from the repository with PYTHONPATH=python, or installed with
 """
 
 from ._results import FORMAT, Point, ResultError, ResultFile
-from ._frames import SUMMARY_NAMES, load, requests, steps, table
+from ._frames import SUMMARY_NAMES, itl, load, requests, steps, table
 from .keys import KEY_TYPES
 
 __version__ = "0.1.0"
 
-__all__ = ["load", "requests", "steps", "table", "ResultFile", "Point", "ResultError",
+__all__ = ["load", "requests", "steps", "itl", "table", "ResultFile", "Point", "ResultError",
            "FORMAT", "KEY_TYPES", "SUMMARY_NAMES"]

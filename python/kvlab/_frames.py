@@ -19,7 +19,12 @@ SUMMARY_NAMES = [
     "num_bad_rows_skipped", "num_dropped_by_format", "generated_tokens", "num_steps",
     "kv_token_states_of_used_frac", "mean_running_requests", "kv_cached_frac", "prefix_hit_rate",
     "prefix_block_hit_rate", "prefix_hit_rate_bound", "prefill_tokens_saved",
-    "num_evicted_blocks",
+    "num_evicted_blocks", "ttft_mean_s", "ttft_p90_s", "tpot_mean_s", "tpot_p90_s",
+    "e2el_mean_s", "e2el_p50_s", "e2el_p90_s", "e2el_p99_s", "sched_delay_mean_s",
+    "sched_delay_p50_s", "sched_delay_p90_s", "sched_delay_p99_s", "batch_size_p50",
+    "batch_size_p90", "batch_size_p99", "throughput_total_tok_s", "goodput_req_s",
+    "slo_attainment", "itl_mean_s", "itl_p50_s", "itl_p90_s", "itl_p99_s", "mfu_mean",
+    "mbu_mean",
 ]
 
 _DTYPES = {"int": np.int64, "float": np.float64, "bool": np.bool_, "str": object}
@@ -184,3 +189,46 @@ def steps(paths, points=None, config="all", columns=None):
     """Every selected point's per-step table (docs/results-format.md, `steps/`), its config
     joined: see table(). Empty for files written with output.record_steps = false."""
     return table(paths, "steps", points=points, config=config, columns=columns)
+
+
+def itl(paths, points=None, config="all", finished_only=True):
+    """Every inter-token latency (requests/itl_s, docs/results-format.md) of every selected
+    point, one row per gap: `file`, `point`, `label`, the point's config (see table()),
+    `request` (the row of the requests table the gap belongs to), `id` (that request's id)
+    and `itl_s`. With finished_only (the default, as the summary's itl_* values), only the
+    gaps of requests that finished (outcome 0). Files without ITL columns (written before
+    they existed) give no rows."""
+    pd = _pd()
+    files = _files(paths)
+    rows = _wanted(files, points)
+    typed = _Config(rows)
+    keys = typed.select(config)
+    gaps, owners, ids, counts = [], [], [], []
+    for _, p in rows:
+        have = p.columns("requests", rows_only=False)
+        if "itl_s" not in have or "itl_offsets" not in have:
+            counts.append(0)
+            continue
+        values = have["itl_s"]
+        offsets = have["itl_offsets"].astype(np.int64)
+        per_request = np.diff(offsets)
+        owner = np.repeat(np.arange(len(per_request), dtype=np.int64), per_request)
+        if finished_only and "outcome" in have:
+            keep = have["outcome"][owner] == 0
+            values, owner = values[keep], owner[keep]
+        gaps.append(values)
+        owners.append(owner)
+        ids.append(have["id"][owner] if "id" in have else owner)
+        counts.append(len(values))
+    counts = np.array(counts, dtype=np.int64)
+    data = {
+        "file": np.repeat(np.array([rf.path for rf, _ in rows], dtype=object), counts),
+        "point": np.repeat(np.array([p.index for _, p in rows], dtype=np.int64), counts),
+        "label": np.repeat(np.array([p.label for _, p in rows], dtype=object), counts),
+    }
+    for key in keys:
+        data[key] = np.repeat(typed.column(key, typed.values[key]), counts)
+    data["request"] = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
+    data["id"] = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+    data["itl_s"] = np.concatenate(gaps) if gaps else np.zeros(0, dtype=np.float32)
+    return pd.DataFrame(data)

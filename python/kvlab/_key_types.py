@@ -59,4 +59,8 @@ KEY_TYPES = {
     'backend.max_host_memory_gb': 'float',
     'output.path': 'str',
     'output.record_steps': 'bool',
+    'output.percentiles': 'str',
+    'output.slo_ttft_ms': 'float',
+    'output.slo_tpot_ms': 'float',
+    'output.slo_e2el_ms': 'float',
 }

@@ -176,12 +176,42 @@ class RealResults(unittest.TestCase):
                 self.assertTrue((rows[key] == p[key]).all(), key)
             raw = self.direct(self.sweep, p["point"], "requests")
             for name, values in raw.items():
-                if name.startswith("token_"):
+                if name.startswith("token_") or name.startswith("itl_"):
+                    self.assertNotIn(name, rows)  # not one entry per request
                     continue
                 if values.dtype.kind in "OS":
                     values = [v.decode() if isinstance(v, bytes) else v for v in values]
                 np.testing.assert_array_equal(rows[name].to_numpy(), values, err_msg=name)
             self.assertEqual(int((rows["outcome"] == 0).sum()), p["num_finished"])
+
+    def test_itl_gaps_match_the_summary(self):
+        points = kvlab.load(self.sweep)
+        gaps = kvlab.itl(self.sweep, config="swept")
+        self.assertEqual(list(gaps.columns)[:3], ["file", "point", "label"])
+        self.assertEqual(gaps["itl_s"].dtype, np.float32)
+        everything = kvlab.itl(self.sweep, finished_only=False, config=None)
+        self.assertGreaterEqual(len(everything), len(gaps))
+        for _, p in points.iterrows():
+            mine = gaps[gaps["point"] == p["point"]]
+            raw = self.direct(self.sweep, p["point"], "requests")
+            offsets = raw["itl_offsets"]
+            self.assertEqual(int((everything["point"] == p["point"]).sum()), offsets[-1])
+            finished = raw["outcome"] == 0
+            # a finished request's gaps: one fewer than its tokens, per sample
+            want = int(np.diff(offsets)[finished].sum())
+            self.assertEqual(len(mine), want)
+            self.assertTrue(set(mine["request"]) <= set(np.flatnonzero(finished)))
+            np.testing.assert_array_equal(mine["id"], raw["id"][mine["request"]])
+            values = mine["itl_s"].to_numpy(dtype=np.float64)
+            if len(values) == 0:
+                self.assertTrue(math.isnan(p["itl_p99_s"]))
+                continue
+            self.assertAlmostEqual(np.quantile(values, 0.99), p["itl_p99_s"], places=6)
+            self.assertAlmostEqual(np.quantile(values, 0.5), p["itl_p50_s"], places=6)
+            self.assertAlmostEqual(values.mean(), p["itl_mean_s"], places=6)
+        one = kvlab.itl(self.sweep, points=[2], config=["memory.block_size"])
+        self.assertEqual(set(one["point"]), {2})
+        self.assertIn("memory.block_size", one)
 
     def test_steps_selection(self):
         points = kvlab.load(self.sweep)
@@ -221,8 +251,10 @@ class RealResults(unittest.TestCase):
         self.assertIsInstance(p.summary["num_requests"], float)
         self.assertTrue(p.has_steps)
         self.assertEqual(p.workload["source"], "synthetic")
-        # the simulator writes no token columns: every requests column is one per row
-        self.assertEqual(set(p.columns("requests", rows_only=False)), set(p.columns("requests")))
+        # the simulator writes no token columns; its only columns of another length are the
+        # inter-token latencies and their offsets (one more than rows)
+        self.assertEqual(set(p.columns("requests", rows_only=False)) - set(p.columns("requests")),
+                         {"itl_s", "itl_offsets"})
         self.assertFalse(kvlab.ResultFile(self.single).points[0].has_steps)
 
 
