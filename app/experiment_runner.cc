@@ -141,6 +141,8 @@ std::vector<RunResult> run_experiment(const Config& config, const RunOptions& op
         RunResult r =
             engine->run(requests_for_backend(p.config, p.workload->requests), on_progress);
         r.label = p.point.label;
+        r.axes = p.point.axes;
+        r.axis_labels = p.point.axis_labels;
         r.point_index = p.point.index;
         r.sweep_size = points_in_sweep;
         r.workload = p.workload->report;

@@ -65,6 +65,7 @@ struct Engine::State {
 
   SchedulerOutput plan;
   std::vector<StepRecord> steps;
+  StepTotals unrecorded_steps;  // output.record_steps = false: the steps' summary inputs only
   std::vector<std::string> term_names;
   std::map<std::string, size_t> term_index;
 
@@ -220,7 +221,11 @@ struct Engine::State {
     for (const CostTerm& term : result.terms) add_term(term.name, term.seconds);
     // A column only in runs that copy for forks (contiguous with n > 1), so others keep theirs.
     if (!fork_copies.empty()) add_term(kForkCopyTerm, copy_s);
-    steps.push_back(std::move(r));
+    if (config.record_steps) {
+      steps.push_back(std::move(r));
+    } else {
+      unrecorded_steps.add(r);  // the summary still counts it
+    }
   }
 
   std::string describe_deadlock() const {
@@ -304,7 +309,7 @@ bool Engine::step() {
       kv.breakdown(s.queues.waiting.empty() ? nullptr : s.queues.waiting.front());
   const double start = s.now_s;
   StepSums sums;  // read before the step is applied
-  if (s.config.record_steps) sums = sums_of(s.plan);
+  sums = sums_of(s.plan);
   const StepResult result = s.executor->execute(s.plan, kv);
   const StepUpdate update = s.scheduler->update_from_output(s.plan, result, s.queues, *s.kv);
   // Fork copies run in the step that forked: the samples' first decodes, next step, read them.
@@ -313,12 +318,11 @@ bool Engine::step() {
   s.now_s = s.wall_clock ? std::max(start, s.wall_now()) : start + (result.duration_s + copy_s);
   s.measure(update, start);
   const PrefixCacheStats cache = s.kv->prefix_cache_stats();
-  if (s.config.record_steps) {
-    for (const KvCopy& c : update.fork_copies) {
-      sums.device_copy_slots += static_cast<double>(c.num_slots);
-    }
-    s.record_step(start, result, update.fork_copies, copy_s, memory, cache, sums);
+  // Recorded or not, the step is summed for the summary (record_step keeps it or folds it).
+  for (const KvCopy& c : update.fork_copies) {
+    sums.device_copy_slots += static_cast<double>(c.num_slots);
   }
+  s.record_step(start, result, update.fork_copies, copy_s, memory, cache, sums);
   s.last_cache = cache;
   if (s.audit_every_step) kv.audit();
   return true;
@@ -347,6 +351,7 @@ RunResult Engine::result(double wall_s) const {
   RunResult out;
   out.term_names = s.term_names;
   out.steps = s.steps;
+  out.unrecorded_steps = s.unrecorded_steps;
   out.config = s.config.raw.resolved();
   out.requests.reserve(s.groups.size());
   for (const auto& gp : s.groups) {
