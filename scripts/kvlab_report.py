@@ -225,18 +225,6 @@ def offered_rate(point):
 DPI = 90  # --dpi
 FORMATS = ["png"]  # --format
 
-# One style for every figure: readable sizes at the default DPI, light grids, tab10 colours.
-STYLE = {
-    "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "xtick.labelsize": 9,
-    "ytick.labelsize": 9, "legend.fontsize": 9, "figure.titlesize": 12,
-    "axes.grid": True, "grid.alpha": 0.3, "grid.linewidth": 0.6,
-    "axes.spines.top": False, "axes.spines.right": False,
-    "lines.linewidth": 1.6, "lines.markersize": 4,
-    "axes.prop_cycle": matplotlib.cycler(color=matplotlib.colormaps["tab10"].colors),
-    "legend.frameon": False, "savefig.bbox": "tight", "savefig.pad_inches": 0.1,
-}
-
-
 def save(fig, out_dir, stem):
     """Writes the figure in every --format; returns the first file's name (the report's link)."""
     names = []
@@ -267,15 +255,17 @@ def time_unit(values):
 
 
 def log_ticks(ax, values):
-    """Log y axis with labelled ticks at 1-2-5 steps when the data span under three decades
-    (a plain number on each), decades otherwise: never an axis with one labelled tick."""
+    """Log y axis with labelled ticks at every 1..9 step when the data span about a decade, at
+    1-2-5 steps under three decades (a plain number on each), decades otherwise: never an axis
+    with one or two labelled ticks."""
     from matplotlib import ticker
     finite = [v for v in values if math.isfinite(v) and v > 0]
     ax.set_yscale("log")
     if not finite:
         return
     decades = math.log10(max(finite)) - math.log10(min(finite))
-    subs = (1.0, 2.0, 5.0) if decades < 3 else (1.0,)
+    subs = tuple(np.arange(1, 10) * 1.0) if decades < 1.2 else \
+        (1.0, 2.0, 5.0) if decades < 3 else (1.0,)
     ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=subs))
     ax.yaxis.set_minor_locator(ticker.LogLocator(base=10, subs=np.arange(2, 10) * 1.0))
     ax.yaxis.set_minor_formatter(ticker.NullFormatter())
@@ -310,7 +300,7 @@ def plot_vs_rate(rf, out_dir):
         if log:
             log_ticks(ax, [v * scale for v in every])
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    ncol = min(4, max(1, len(labels)))
+    ncol = len(labels) if len(labels) <= 5 else 4
     fig.suptitle(wrap(f"{rf.stem}: metrics against the request rate", 11))
     fig.tight_layout(rect=(0, 0.03 + 0.035 * math.ceil(len(labels) / ncol), 1, 1))
     fig.legend(handles, labels, loc="lower center", ncol=ncol)
@@ -538,7 +528,7 @@ def main(argv):
         except OSError as e:
             raise ReportError(f"{out_dir}: cannot create the output folder ({e.strerror})") from None
         import matplotlib.pyplot as plt
-        plt.rcParams.update(STYLE)
+        kvlab.use_style()  # python/kvlab/_style.py: the notebooks' style too
         lines = [f"# {args.title}", "",
                  "Written by `kvlab report` (scripts/kvlab_report.py) from "
                  + ", ".join(f"`{rf.path}`" for rf in files) + ".", ""]
