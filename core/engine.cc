@@ -332,12 +332,14 @@ RunResult Engine::run(const std::vector<RequestSpec>& requests,
   while (step()) {
     if (progress && (++n % 512) == 0) {
       progress(
-          EngineProgress{state_->done, static_cast<int64_t>(state_->groups.size()), state_->now_s});
+          EngineProgress{state_->done, static_cast<int64_t>(state_->groups.size()), state_->now_s,
+                         static_cast<int64_t>(state_->steps.size())});
     }
   }
   if (progress)
     progress(
-        EngineProgress{state_->done, static_cast<int64_t>(state_->groups.size()), state_->now_s});
+        EngineProgress{state_->done, static_cast<int64_t>(state_->groups.size()), state_->now_s,
+                       static_cast<int64_t>(state_->steps.size())});
   return result(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count());
 }

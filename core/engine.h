@@ -36,6 +36,7 @@ struct EngineProgress {
   int64_t done = 0;        // finished + rejected requests
   int64_t total = 0;
   double now_s = 0;        // engine clock
+  int64_t steps = 0;       // steps recorded so far
 };
 
 class Engine {

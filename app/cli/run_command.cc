@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <boost/program_options.hpp>
-#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -11,6 +10,7 @@
 #include "app/cli/parse_options.h"
 #include "app/experiment_runner.h"
 #include "app/output_files.h"
+#include "app/progress_line.h"
 #include "app/results_writer.h"
 #include "core/config.h"
 #include "core/errors.h"
@@ -20,40 +20,6 @@ namespace po = boost::program_options;
 namespace kvlab::cli {
 
 namespace {
-
-// One line on stderr, rewritten in place on a terminal, for runs longer than two seconds.
-class ProgressLine {
- public:
-  ProgressLine() : start_(std::chrono::steady_clock::now()), tty_(isatty(STDERR_FILENO)) {}
-  void update(size_t points_done, size_t points_total, int64_t done, int64_t total, double sim_s) {
-    if (sim_s > 0) sim_s_ = sim_s;
-    const double elapsed = seconds();
-    if (elapsed < 2.0) return;
-    if (!tty_ && elapsed - last_print_ < 10.0 && points_done < points_total) return;
-    last_print_ = elapsed;
-    const double frac = total > 0 ? static_cast<double>(done) / total : 0.0;
-    const double eta = frac > 0 ? elapsed * (1 - frac) / frac : 0.0;
-    std::fprintf(stderr,
-                 "%s[kvlab] points %zu/%zu  requests %lld/%lld (%.0f%%)  simulated %.1fs  "
-                 "elapsed %.1fs  ETA %.1fs%s",
-                 tty_ ? "\r" : "", points_done, points_total, static_cast<long long>(done),
-                 static_cast<long long>(total), 100 * frac, sim_s_, elapsed, eta, tty_ ? "  " : "\n");
-    shown_ = true;
-  }
-  void finish() {
-    if (shown_ && tty_) std::fprintf(stderr, "\n");
-  }
-  double seconds() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  }
-
- private:
-  std::chrono::steady_clock::time_point start_;
-  bool tty_;
-  bool shown_ = false;
-  double last_print_ = -100;
-  double sim_s_ = 0;
-};
 
 // "workload: SOURCE (FORMAT): N rows read, ..." with every row the user gave that does not run.
 std::string workload_line(const WorkloadReport& w) {
@@ -138,19 +104,18 @@ int run_command(const std::vector<std::string>& args, const std::string& command
   if (vm.count("check")) return check_points(config, run.shard, run.jobs);
   run.audit_every_step = vm.count("audit") > 0;
   const bool quiet = vm.count("quiet") > 0;
-  ProgressLine progress;
-  if (!quiet) {
-    run.progress = [&progress](size_t pd, size_t pt, int64_t d, int64_t t, double sim) {
-      progress.update(pd, pt, d, t, sim);
-    };
-  }
+  ProgressLine progress(stderr, isatty(STDERR_FILENO) != 0);
+  if (!quiet) run.progress = [&progress](const RunProgress& p) { progress.running(p); };
   const std::vector<RunResult> results = run_experiment(config, run);
-  progress.finish();
 
   // Both files or neither: each is written to a temporary, and the set is renamed into place
   // only when both are complete, the HDF5 last (app/output_files.h).
   OutputSet files;
-  stage_results_hdf5(files, out, "--out", results, ResultsMeta{command_line, config_path});
+  progress.writing_started();
+  WriteProgress on_write;
+  if (!quiet) on_write = [&progress](size_t done, size_t total) { progress.writing(done, total); };
+  stage_results_hdf5(files, out, "--out", results, ResultsMeta{command_line, config_path}, on_write);
+  progress.finish();
   if (!summary_path.empty()) files.add_text(summary_path, "--summary-json", summary_json(results));
   files.commit();
   if (!quiet) {
