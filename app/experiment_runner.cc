@@ -112,6 +112,7 @@ int effective_jobs(const std::vector<PreparedPoint>& points, int requested) {
 std::vector<RunResult> run_experiment(const Config& config, const RunOptions& options) {
   const size_t points_in_sweep = sweep_size(config);
   const std::vector<PreparedPoint> prepared = prepare_experiment(config, options.shard);
+  if (options.before_run) options.before_run(prepared);
 
   int64_t requests_total = 0;
   for (const PreparedPoint& p : prepared)

@@ -18,6 +18,8 @@
 
 namespace kvlab {
 
+struct PreparedPoint;
+
 // Where a run stands, for a progress line: what is done of the shard's points and requests.
 struct RunProgress {
   size_t points_done = 0, points_total = 0;
@@ -35,6 +37,9 @@ struct RunOptions {
   // Called from worker threads under a lock, every few hundred steps of a point and when a
   // point ends.
   std::function<void(const RunProgress&)> progress;
+  // Called once every point is prepared, before any runs (may be empty); it may throw
+  // InputError to stop the run (kvlab run --strict, when a request can never run).
+  std::function<void(const std::vector<PreparedPoint>&)> before_run;
 };
 
 // The requests a point's back end runs: for real back ends (ExecutorTraits::real: cpu, cuda), prompts without token
