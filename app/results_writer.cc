@@ -325,7 +325,7 @@ namespace {
 
 // The HDF5 file of a run, written to `file` (a temporary of an OutputSet).
 void write_hdf5_file(const std::string& file, const std::vector<RunResult>& points,
-                     const ResultsMeta& meta) {
+                     const ResultsMeta& meta, const WriteProgress& progress) {
   Handle handle(H5Fcreate(file.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
                 "create the file");
   const hid_t root = handle.get();
@@ -338,6 +338,8 @@ void write_hdf5_file(const std::string& file, const std::vector<RunResult>& poin
   write_attribute(root, results::kSweepSize,
                   static_cast<int64_t>(points.empty() ? 0 : points.front().sweep_size));
   Handle all(make_group(root, results::kPointsGroup), H5Gclose, "create group points");
+  size_t rows_total = 0, rows_written = 0;
+  for (const RunResult& p : points) rows_total += results_rows(p);
   for (const RunResult& p : points) {
     Handle g(make_group(all.get(), point_group_name(p.point_index)), H5Gclose,
              "create point group");
@@ -354,20 +356,25 @@ void write_hdf5_file(const std::string& file, const std::vector<RunResult>& poin
     write_requests(g.get(), p);
     write_steps(g.get(), p);
     write_workload(g.get(), p.workload);
+    rows_written += results_rows(p);
+    if (progress) progress(rows_written, rows_total);
   }
   check(H5Fflush(root, H5F_SCOPE_GLOBAL), "flush the file");
 }
 
 }  // namespace
 
+size_t results_rows(const RunResult& point) { return point.requests.size() + point.steps.size(); }
+
 void skip_hdf5_teardown_at_exit() { H5dont_atexit(); }
 
 void stage_results_hdf5(OutputSet& outputs, const std::string& path, const std::string& option,
-                        const std::vector<RunResult>& points, const ResultsMeta& meta) {
+                        const std::vector<RunResult>& points, const ResultsMeta& meta,
+                        const WriteProgress& progress) {
   const std::string temp = outputs.add(path, option);
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become exceptions, not stderr dumps
   try {
-    write_hdf5_file(temp, points, meta);
+    write_hdf5_file(temp, points, meta, progress);
   } catch (const std::runtime_error& e) {
     // A full disk or a lost file system, not a bug: the user's to fix, named by the path.
     throw InputError(path, 0, option, std::string("cannot write: ") + e.what());

@@ -336,12 +336,14 @@ RunResult Engine::run(const std::vector<RequestSpec>& requests,
   while (step()) {
     if (progress && (++n % 512) == 0) {
       progress(
-          EngineProgress{state_->done, static_cast<int64_t>(state_->groups.size()), state_->now_s});
+          EngineProgress{state_->done, static_cast<int64_t>(state_->groups.size()), state_->now_s,
+                         static_cast<int64_t>(state_->steps.size())});
     }
   }
   if (progress)
     progress(
-        EngineProgress{state_->done, static_cast<int64_t>(state_->groups.size()), state_->now_s});
+        EngineProgress{state_->done, static_cast<int64_t>(state_->groups.size()), state_->now_s,
+                       static_cast<int64_t>(state_->steps.size())});
   return result(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count());
 }
@@ -454,6 +456,23 @@ void validate_engine_config(const ExperimentConfig& config) {
   const ExecutorConfigCheck& check =
       entry_of(executors(), config.backend.kind, c, "backend.kind").traits.check_config;
   if (check) check(config);
+}
+
+std::vector<NeverRuns> predict_rejections(const ExperimentConfig& config,
+                                          const std::vector<RequestSpec>& requests) {
+  const Config& c = config.raw;
+  const auto kv = create_from(memory_policies(), config.memory.policy, config.memory, c, "memory.policy");
+  const auto scheduler = create_from(schedulers(), config.scheduler.batching, config.scheduler, c,
+                                     "scheduler.batching");
+  std::vector<NeverRuns> out;
+  for (const RequestSpec& spec : requests) {
+    RequestSpec lengths = spec;  // the group's shape; token ids play no part in admission
+    lengths.prompt_tokens.clear();
+    const SequenceGroup group(std::move(lengths));
+    std::string reason = scheduler->rejection_reason(group, *kv);
+    if (!reason.empty()) out.push_back(NeverRuns{spec.id, spec.source_line, std::move(reason)});
+  }
+  return out;
 }
 
 std::unique_ptr<Engine> make_engine(const ExperimentConfig& resolved,

@@ -181,6 +181,14 @@ TEST(Cli, MisspelledOverridesSuggestTheKnownName) {
       {"memroy.block_size=8",
        "--set: field 'memroy.block_size': unknown section 'memroy' (did you mean 'memory'?; known "
        "sections: workload, "},
+      {"model.name=opt-13", "unknown model 'opt-13' (did you mean 'opt-13b'?; known: "},
+      {"hardware.name=a100-40g", "unknown hardware 'a100-40g' (did you mean 'a100-40gb'?; known: "},
+      {"workload.format=length-cvs",
+       "unknown trace format 'length-cvs' (did you mean 'length-csv'?; known: "},
+      {"workload.arrival=poison", "(did you mean 'poisson'?)"},
+      {"scheduler.preemption=recomput", "(did you mean 'recompute'?; known: "},
+      {"hardware.topology=pcei", "(did you mean 'pcie'?)"},
+      {"output.pth=x", "unknown key (did you mean 'output.path'?; known in [output]: path, "},
   };
   for (const auto& [assignment, expected] : cases) {
     const auto r = run_command(kvlab() + " run " + e2e::source_path("experiments/quickstart.ini") +
@@ -189,6 +197,41 @@ TEST(Cli, MisspelledOverridesSuggestTheKnownName) {
     EXPECT_NE(r.output.find(expected), std::string::npos) << r.output;
     EXPECT_FALSE(file_exists(out)) << assignment;
   }
+}
+
+TEST(Cli, MisspelledCommandsAndListsSuggestTheKnownName) {
+  const auto command = run_command(kvlab() + " rnu x.ini");
+  EXPECT_EQ(command.exit_code, 2);
+  EXPECT_NE(command.output.find("unknown command 'rnu' (did you mean 'run'?; known: run, "),
+            std::string::npos)
+      << command.output;
+  const auto list = run_command(kvlab() + " list modles");
+  EXPECT_EQ(list.exit_code, 2);
+  EXPECT_NE(list.output.find("unknown list 'modles' (did you mean 'models'?; known: "),
+            std::string::npos)
+      << list.output;
+}
+
+TEST(Cli, UnknownSectionsInAFileListTheKnownOnes) {
+  const std::string dir = temp_path("unknown_section");
+  std::system(("mkdir -p " + dir).c_str());
+  write_file(dir + "/exp.ini", "[workload]\nnum_requests = 5\n[schedular]\nmax_num_seqs = 4\n");
+  const auto r = run_command(kvlab() + " run " + dir + "/exp.ini --check");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find(dir + "/exp.ini:3: unknown section [schedular] (did you mean "
+                                "[scheduler]?; known sections: workload, model, hardware, memory, "
+                                "scheduler, backend, output, sweep)"),
+            std::string::npos)
+      << r.output;
+}
+
+TEST(Cli, QuietRunsPrintNothing) {
+  const std::string out = temp_path("cli_quiet.h5");
+  const auto r = run_command(kvlab() + " run " + e2e::source_path("experiments/quickstart.ini") +
+                             " -q --set workload.num_requests=50 --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "");
+  EXPECT_TRUE(file_exists(out));
 }
 
 TEST(Cli, CheckValidatesEveryPointAndWritesNothing) {
