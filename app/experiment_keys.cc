@@ -80,6 +80,10 @@ std::vector<KeySpec> experiment_keys() {
       int_key("memory.capacity_slots", 0, 0, kUnbounded,
               "KV capacity in token slots (0: from hardware)"),
       float_key("memory.swap_space_gb", "4", 0.0, 1e6, "host swap pool in GiB (per GPU)"),
+      choice_key("memory.kv_dtype", "auto", kv_dtype_names(),
+                 "how the KV cache stores K and V: auto (the back end's compute dtype), fp32, "
+                 "fp16, bf16, fp8_e4m3 or int8 (both with an fp32 scale per token, KV head, K/V "
+                 "and layer); sets bytes per slot everywhere (capacity, bandwidth, swaps)"),
       // [scheduler]
       choice_key(
           "scheduler.batching", "continuous", [] { return schedulers().names(); },

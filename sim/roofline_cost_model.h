@@ -20,7 +20,7 @@
 //             (after attention and after the MLP), over the topology.
 //  overhead   backend.step_overhead_ms, every step (scheduling, input preparation, launches).
 //
-// kv_token = model.kv_bytes_per_slot() / tp.
+// kv_token = model.kv_bytes_per_slot() / tp, in memory.kv_dtype's bytes (scales included).
 #pragma once
 
 #include <cstdint>

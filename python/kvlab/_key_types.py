@@ -30,6 +30,7 @@ KEY_TYPES = {
     'memory.policy': 'str',
     'memory.capacity_slots': 'int',
     'memory.swap_space_gb': 'float',
+    'memory.kv_dtype': 'str',
     'memory.block_size': 'int',
     'memory.watermark': 'float',
     'memory.prefix_caching': 'bool',
