@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -113,16 +114,17 @@ class VirtualManager final : public KvCacheManager {
     check_invariant_lazy(can_admit(group) == AllocStatus::kOk, [&] {
       return "admit: request " + std::to_string(group.id()) + " cannot be admitted now";
     });
+    Picks picks{plan_, 0};
     for (const Sequence& seq : group.seqs) {
       if (seq.is_finished()) continue;
       check_invariant_lazy(states_.find(seq) == nullptr, [&] {
         return "admit: sequence " + std::to_string(seq.id) + " already holds memory";
       });
-      const int32_t range = take_range();
+      const int32_t range = take_range(pages_for(seq.num_tokens()), next_pick(picks));
       map_to(range, pages_for(seq.num_tokens()));
       add_state(seq, range, seq.num_tokens());
     }
-    hold_future_samples(group, group.seqs.front().num_tokens());
+    hold_future_samples(group, group.seqs.front().num_tokens(), picks);
   }
 
   bool can_append(const SequenceGroup& group) const override {
@@ -147,9 +149,13 @@ class VirtualManager final : public KvCacheManager {
     });
     if (pages > mapped(state.range)) [[unlikely]] {
       map_to(state.range, pages);  // throws when a page is missing: the caller skipped can_append
-      // Eager allocation: more pages now, from free memory only (never reclaimed for it).
+      // Eager allocation: more pages now, from free memory only (never reclaimed for it), and
+      // never the last free pages: one per held sequence stays, so the other sequences of
+      // this group, which can_append counted on, still get theirs this step.
       const int64_t ahead = std::min<int64_t>(pages + o_.eager_pages, o_.pages_per_range);
-      while (mapped(state.range) < ahead && !free_.empty()) map_one(state.range, pop_free());
+      while (mapped(state.range) < ahead && free_.size() > states_.size()) {
+        map_one(state.range, pop_free());
+      }
     }
     state.used = need;
     return {};
@@ -172,7 +178,7 @@ class VirtualManager final : public KvCacheManager {
       check_invariant_lazy(!no_range_free(), [&] {
         return "fork: no virtual range for sequence " + std::to_string(child.id);
       });
-      range = take_range();
+      range = take_range(pages_for(used), pick_of(pick_idle(pages_for(used), {})));
     }
     map_to(range, pages_for(used));
     add_state(child, range, used);
@@ -267,12 +273,13 @@ class VirtualManager final : public KvCacheManager {
     check_invariant_lazy(can_swap_in(group) == AllocStatus::kOk, [&] {
       return "swap_in: request " + std::to_string(group.id()) + " does not fit now";
     });
+    Picks picks{plan_, 0};
     std::vector<KvCopy> copies;
     for (const Sequence& seq : group.seqs) {
       if (seq.is_finished()) continue;
       SeqState* state = states_.find(seq);
       if (state == nullptr || state->where != Where::kHost) continue;
-      const int32_t range = take_range();
+      const int32_t range = take_range(pages_for(state->used), next_pick(picks));
       map_to(range, pages_for(state->used));
       const std::vector<int32_t>& pages = ranges_[static_cast<size_t>(range)].pages;
       for (int64_t start = 0; start < state->host.size; start += o_.tokens_per_page) {
@@ -286,7 +293,7 @@ class VirtualManager final : public KvCacheManager {
       state->where = Where::kDevice;
     }
     const Sequence& first = group.seqs.front();
-    hold_future_samples(group, used_or_tokens(first));
+    hold_future_samples(group, used_or_tokens(first), picks);
     return copies;
   }
 
@@ -375,7 +382,7 @@ class VirtualManager final : public KvCacheManager {
         ++busy;
       } else {
         idle_mapped += static_cast<int64_t>(range.pages.size());
-        check_invariant_lazy(idle_.count({-static_cast<int64_t>(range.pages.size()),
+        check_invariant_lazy(idle_.count({static_cast<int64_t>(range.pages.size()),
                                           static_cast<int32_t>(r)}) == 1,
                              [&] { return "virtual: idle range " + std::to_string(r) + " lost"; });
         check_invariant_lazy(o_.deferred_reclaim || range.pages.empty(), [&] {
@@ -493,30 +500,81 @@ class VirtualManager final : public KvCacheManager {
     }
   }
 
-  // The ranges admission would take are the idle ones with the most pages mapped (then fresh
-  // ones); each keeps what it has mapped and maps what it lacks, from free pages and pages
-  // reclaimed from other idle ranges.
+  using IdleSet = std::set<std::pair<int64_t, int32_t>>;  // (pages mapped, range index)
+
+  // The idle range a sequence needing `need` pages is given (`taken`: ranges already given in
+  // the same admission): the one with the fewest pages mapped that covers the need (best fit:
+  // the fewest pages its new holder cannot use yet), else the one with the most (the fewest
+  // to map). end() when none is idle: a fresh range is taken.
+  IdleSet::const_iterator pick_idle(int64_t need, std::span<const int32_t> taken) const {
+    auto free_to_take = [&](IdleSet::const_iterator it) {
+      return std::find(taken.begin(), taken.end(), it->second) == taken.end();
+    };
+    const auto covering = idle_.lower_bound({need, std::numeric_limits<int32_t>::min()});
+    for (auto it = covering; it != idle_.end(); ++it) {
+      if (free_to_take(it)) return it;
+    }
+    for (auto it = covering; it != idle_.begin();) {
+      --it;
+      if (free_to_take(it)) return it;
+    }
+    return idle_.end();
+  }
+
+  // Admission takes, in order, the range pick_idle() gives each sequence; each keeps what it
+  // has mapped and maps what it lacks, from free pages and pages reclaimed from idle ranges.
   AllocStatus status_of(bool never) const {
     const auto wanted = static_cast<int64_t>(needs_.size());
     if (never || wanted > o_.ranges_total || full_pages_ > o_.num_pages) return AllocStatus::kNever;
     const int64_t fresh = o_.ranges_total - static_cast<int64_t>(ranges_.size());
     if (wanted > static_cast<int64_t>(idle_.size()) + fresh) return AllocStatus::kLater;
     int64_t pages = 0;
-    auto it = idle_.begin();
+    plan_.clear();
     for (int64_t need : needs_) {
-      const int64_t has = it != idle_.end() ? -(it++)->first : 0;
+      const auto it = pick_idle(need, plan_);
+      int64_t has = 0;
+      if (it != idle_.end()) has = std::min(it->first, need + o_.eager_pages);  // trimmed
+      plan_.push_back(pick_of(it));
       pages += std::max(need, has);
     }
     return pages <= available_pages() ? AllocStatus::kOk : AllocStatus::kLater;
   }
 
-  int32_t take_range() {
+  int32_t pick_of(IdleSet::const_iterator it) const { return it == idle_.end() ? -1 : it->second; }
+  // The admission plan's picks (status_of), taken in the order it planned them. Execution must
+  // follow the plan: pages reclaimed by one sequence's mapping change the idle ranges' counts,
+  // and picking again could give a later sequence a range that keeps more than planned.
+  struct Picks {
+    std::vector<int32_t> ranges;
+    size_t next = 0;
+  };
+  static int32_t next_pick(Picks& picks) {
+    check_invariant_lazy(picks.next < picks.ranges.size(),
+                         [] { return "virtual: admission took more ranges than it planned"; });
+    return picks.ranges[picks.next++];
+  }
+
+  // A range for a sequence that needs `need` pages: idle range `pick`, or a fresh one (-1).
+  // An idle range keeps at most need + eager_alloc of its pages; the rest are unmapped (a
+  // request does not hold pages it was not going to map).
+  int32_t take_range(int64_t need, int32_t pick) {
     int32_t r = 0;
-    if (!idle_.empty()) {
-      auto it = idle_.begin();
+    const auto it = pick < 0 ? idle_.end()
+                             : idle_.find({static_cast<int64_t>(
+                                               ranges_[static_cast<size_t>(pick)].pages.size()),
+                                           pick});
+    check_invariant_lazy(pick < 0 || it != idle_.end(),
+                         [&] { return "virtual: planned range " + std::to_string(pick) + " is not idle"; });
+    if (it != idle_.end()) {
       r = it->second;
-      idle_mapped_ += it->first;  // its pages are its new holder's
+      idle_mapped_ -= it->first;  // its pages are its new holder's
       idle_.erase(it);
+      std::vector<int32_t>& pages = ranges_[static_cast<size_t>(r)].pages;
+      while (static_cast<int64_t>(pages.size()) > need + o_.eager_pages) {
+        free_.push_back(pages.back());
+        pages.pop_back();
+        ++groups_unmapped_;
+      }
     } else {
       check_invariant_lazy(static_cast<int64_t>(ranges_.size()) < o_.ranges_total,
                            [] { return "virtual: no virtual range left"; });
@@ -539,7 +597,7 @@ class VirtualManager final : public KvCacheManager {
     range.busy = false;
     --ranges_in_use_;
     idle_mapped_ += static_cast<int64_t>(range.pages.size());
-    idle_.insert({-static_cast<int64_t>(range.pages.size()), r});
+    idle_.insert({static_cast<int64_t>(range.pages.size()), r});
   }
 
   int32_t pop_free() {
@@ -564,7 +622,7 @@ class VirtualManager final : public KvCacheManager {
       check_invariant_lazy(idle_mapped_ > 0, [&] {
         return "virtual: no physical page left for range " + std::to_string(r);
       });
-      auto it = idle_.begin();
+      auto it = std::prev(idle_.end());  // the idle range with the most pages
       const int32_t victim = it->second;
       idle_.erase(it);
       Range& v = ranges_[static_cast<size_t>(victim)];
@@ -572,12 +630,12 @@ class VirtualManager final : public KvCacheManager {
       v.pages.pop_back();
       ++groups_unmapped_;
       --idle_mapped_;
-      idle_.insert({-static_cast<int64_t>(v.pages.size()), victim});
+      idle_.insert({static_cast<int64_t>(v.pages.size()), victim});
       map_one(r, page);
     }
   }
 
-  void hold_future_samples(const SequenceGroup& group, int64_t tokens) {
+  void hold_future_samples(const SequenceGroup& group, int64_t tokens, Picks& picks) {
     const int64_t count = num_future_samples(group);
     if (count == 0) return;
     check_invariant_lazy(!held_.count(group.id()), [&] {
@@ -587,7 +645,7 @@ class VirtualManager final : public KvCacheManager {
     Held& held = held_[group.id()];
     held.group = &group;
     for (int64_t i = 0; i < count; ++i) {
-      const int32_t range = take_range();
+      const int32_t range = take_range(pages_for(tokens), next_pick(picks));
       map_to(range, pages_for(tokens));
       held.ranges.push_back(range);
     }
@@ -631,8 +689,7 @@ class VirtualManager final : public KvCacheManager {
   std::unique_ptr<RegionAllocator> host_;
   std::vector<int32_t> free_;  // unmapped page groups, LIFO
   std::vector<Range> ranges_;  // ranges ever used (fresh ones are created on demand)
-  // Idle ranges by (-pages mapped, index): the most mapped first, then the lowest index.
-  std::set<std::pair<int64_t, int32_t>> idle_;
+  IdleSet idle_;  // idle ranges by (pages mapped, index)
   int64_t idle_mapped_ = 0;    // pages mapped in idle ranges (deferred reclamation)
   int64_t ranges_in_use_ = 0;
   int64_t groups_mapped_ = 0;
@@ -645,6 +702,7 @@ class VirtualManager final : public KvCacheManager {
   };
   std::map<RequestId, Held> held_;
   mutable std::vector<int64_t> needs_;  // admission planning scratch
+  mutable std::vector<int32_t> plan_;  // the last status_of's picks (-1: a fresh range)
   mutable int64_t full_pages_ = 0;
 };
 

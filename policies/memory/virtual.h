@@ -29,13 +29,16 @@
 //    and for a group that has not forked, n - 1 ranges with the prompt's pages mapped, held
 //    for its future samples (so that fork never fails);
 //  - append_slot: maps the next page group when the next token falls past the mapped ones,
-//    plus memory.eager_alloc more while free pages last (vAttention's eager allocation);
+//    plus memory.eager_alloc more while free pages last, leaving one per held sequence
+//    (vAttention's eager allocation);
 //  - fork: the child takes a held range and receives a copy of the parent's computed tokens,
 //    one KvCopy per page (pages are not shared between ranges);
 //  - release: unmaps the range's pages, or with memory.deferred_reclaim leaves them mapped in
-//    the now idle range (vAttention's deferred reclamation): the next admission takes the
-//    idle range with the most pages still mapped and maps only what it lacks; a page needed
-//    while none is free is unmapped from an idle range (most pages first) and mapped again;
+//    the now idle range (vAttention's deferred reclamation): an admission takes the idle
+//    range that best fits each sequence (the fewest pages that cover what it needs now, else
+//    the most), unmaps what the sequence would not have mapped by now (past its need plus
+//    memory.eager_alloc) and maps only what it lacks; a page needed while none is free is
+//    unmapped from the idle range with the most pages and mapped again;
 //  - swap_out / swap_in: computed tokens move page by page to a first-fit host region and
 //    back; the range is given back and taken again;
 //  - layout: kind paged, block_size = tokens_per_page, block_table = the range's physical

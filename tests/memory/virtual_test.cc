@@ -177,36 +177,32 @@ TEST(VirtualManager, DeferredReclamationReusesAFinishedRequestsPages) {
   EXPECT_EQ(b.cached, 24);
   EXPECT_EQ(b.free, 40);
   EXPECT_EQ(kv->free_slots(), 64);  // reclaimable
-  // The next request takes that range and maps nothing for its 2-page prompt; the third page
-  // comes along (reserved up to its final length 20, the rest internal waste).
+  // The next request takes that range, maps nothing for its 2-page prompt and unmaps the
+  // third page (it would not have mapped it yet).
   auto next = d.new_group(make_spec(2, 16, 4));
   ASSERT_EQ(d.try_admit(*next), AllocStatus::kOk);
-  EXPECT_EQ(mapping(*kv).first, 3 * kPagesPerGroup);
+  EXPECT_EQ(mapping(*kv), std::make_pair(3 * kPagesPerGroup, 1 * kPagesPerGroup));
   b = kv->breakdown(nullptr);
   EXPECT_EQ(b.cached, 0);
-  EXPECT_EQ(b.reserved, 20);
-  EXPECT_EQ(b.internal_frag, 4);
-  // The 5 free pages admit a 39-token prompt, not a 41-token one.
-  auto fits = d.new_group(make_spec(3, 39, 1));
-  auto too_big = d.new_group(make_spec(4, 41, 1));
+  EXPECT_EQ(b.reserved, 16);
+  EXPECT_EQ(b.internal_frag, 0);
+  EXPECT_EQ(b.free, 48);
+  // The 6 free pages admit a 47-token prompt, not a 49-token one.
+  auto fits = d.new_group(make_spec(3, 47, 1));
+  auto too_big = d.new_group(make_spec(4, 49, 1));
   EXPECT_EQ(kv->can_admit(*fits), AllocStatus::kOk);
   EXPECT_EQ(kv->can_admit(*too_big), AllocStatus::kLater);
   d.abort(*next);
-  // `fits` takes the idle range's 3 pages and maps 2 more.
+  // `fits` takes the idle range's 2 pages and maps 4 more.
   ASSERT_EQ(d.try_admit(*fits), AllocStatus::kOk);
-  EXPECT_EQ(mapping(*kv).first, 5 * kPagesPerGroup);
+  EXPECT_EQ(mapping(*kv).first, 7 * kPagesPerGroup);
   d.abort(*fits);
-  // A one-page request takes the 5-page range whole: the 4 pages it does not need stay
-  // mapped in it, so a 4-page request must wait for them (deferral's cost).
+  // A one-page request takes the 6-page range (the best fit: the only idle one) and keeps one.
   auto one_page = d.new_group(make_spec(5, 8, 1));
   ASSERT_EQ(d.try_admit(*one_page), AllocStatus::kOk);
-  auto four_pages = d.new_group(make_spec(6, 30, 1));
-  EXPECT_EQ(kv->can_admit(*four_pages), AllocStatus::kLater);
-  EXPECT_EQ(kv->breakdown(nullptr).internal_frag, 40 - 9);
+  EXPECT_EQ(mapping(*kv), std::make_pair(7 * kPagesPerGroup, 6 * kPagesPerGroup));
+  EXPECT_EQ(kv->breakdown(nullptr).free, 56);
   d.abort(*one_page);
-  ASSERT_EQ(d.try_admit(*four_pages), AllocStatus::kOk);
-  EXPECT_EQ(mapping(*kv), std::make_pair(5 * kPagesPerGroup, int64_t{0}));
-  d.abort(*four_pages);
   EXPECT_EQ(kv->free_slots(), 64);
 }
 
