@@ -12,6 +12,7 @@
 #include "policies/eviction/eviction.h"
 #include "policies/memory/contiguous.h"
 #include "policies/memory/paged.h"
+#include "policies/memory/virtual.h"
 #include "policies/scheduling/preemption_rules.h"
 #include "policies/scheduling/schedulers.h"
 #include "sim/roofline_cost_model.h"
@@ -33,6 +34,7 @@ void register_builtins() {
     register_eviction_policies(eviction_policies());
     register_paged(memory_policies());
     register_contiguous(memory_policies());
+    register_virtual(memory_policies());
 
     register_preemption_rules(preemption_rules());
     register_victim_rules(victim_rules());

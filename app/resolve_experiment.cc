@@ -148,6 +148,9 @@ ExperimentConfig resolve_experiment(const Config& c) {
                "can: paged); set memory.prefix_caching = false or choose such a policy");
   }
   m.max_seq_len = e.model.max_seq_len;
+  m.kv_tensor_bytes_per_token = static_cast<int64_t>(e.model.num_kv_heads / e.tensor_parallel) *
+                                e.model.head_dim * e.model.dtype_bytes;
+  m.kv_layers = e.model.num_layers;
   m.settings = c;
   e.swap_space_gb = c.get_double("memory.swap_space_gb");
   const int64_t capacity_override = c.get_int("memory.capacity_slots");

@@ -44,6 +44,11 @@ struct StepShape {
   std::vector<KvCopy> swap_out;       // device -> host
   std::vector<KvCopy> swap_in;        // host -> device
   std::vector<KvCopy> device_copies;  // copy-on-write (and fork copies), device -> device
+  // Virtual memory: physical pages (one per layer and K/V tensor, per GPU) the manager mapped
+  // and unmapped for this step (since the previous step's plan). describe_step() leaves them 0:
+  // the simulator's executor reads them from the manager (KvCacheManager::virtual_memory_stats).
+  int64_t vmm_pages_mapped = 0;
+  int64_t vmm_pages_unmapped = 0;
 
   int64_t num_prefill_tokens() const {
     int64_t n = 0;

@@ -59,6 +59,7 @@ struct Engine::State {
   using Arrival = std::pair<double, size_t>;
   std::priority_queue<Arrival, std::vector<Arrival>, std::greater<>> released;
   PrefixCacheStats last_cache;  // the manager's counters after the previous step
+  VirtualMemoryStats last_vmm;  // the manager's mapping counters at the previous step's plan
   SchedulerQueues queues;
   int64_t done = 0;        // finished + rejected
   int64_t idle_steps = 0;  // consecutive steps without work
@@ -176,8 +177,11 @@ struct Engine::State {
   // `sums`: the plan's work (sums_of), fork copies included.
   void record_step(double start, const StepResult& result, const std::vector<KvCopy>& fork_copies,
                    double copy_s, const MemoryBreakdown& memory, const PrefixCacheStats& cache,
-                   const StepSums& sums) {
+                   const VirtualMemoryStats& vmm, const StepSums& sums) {
     StepRecord r;
+    r.vmm_pages_mapped = vmm.pages_mapped - last_vmm.pages_mapped;
+    r.vmm_pages_unmapped = vmm.pages_unmapped - last_vmm.pages_unmapped;
+    r.kv_virtual_reserved = vmm.virtual_reserved_slots();
     r.cached_blocks = cache.cached_blocks;
     r.cache_hit_blocks = cache.hit_blocks - last_cache.hit_blocks;
     r.evicted_blocks = cache.evicted_blocks - last_cache.evicted_blocks;
@@ -307,9 +311,11 @@ bool Engine::step() {
   const KvCacheManager& kv = *s.kv;  // the Engine only reads the manager; the scheduler owns it
   const MemoryBreakdown memory =
       kv.breakdown(s.queues.waiting.empty() ? nullptr : s.queues.waiting.front());
+  // Mapping counters at the same point (the executor prices the pages mapped since the last
+  // plan: sim/sim_executor.cc reads them here too).
+  const VirtualMemoryStats vmm = kv.virtual_memory_stats();
   const double start = s.now_s;
-  StepSums sums;  // read before the step is applied
-  sums = sums_of(s.plan);
+  StepSums sums = sums_of(s.plan);  // read before the step is applied
   const StepResult result = s.executor->execute(s.plan, kv);
   const StepUpdate update = s.scheduler->update_from_output(s.plan, result, s.queues, *s.kv);
   // Fork copies run in the step that forked: the samples' first decodes, next step, read them.
@@ -322,8 +328,9 @@ bool Engine::step() {
   for (const KvCopy& c : update.fork_copies) {
     sums.device_copy_slots += static_cast<double>(c.num_slots);
   }
-  s.record_step(start, result, update.fork_copies, copy_s, memory, cache, sums);
+  s.record_step(start, result, update.fork_copies, copy_s, memory, cache, vmm, sums);
   s.last_cache = cache;
+  s.last_vmm = vmm;
   if (s.audit_every_step) kv.audit();
   return true;
 }
@@ -394,6 +401,7 @@ RunResult Engine::result(double wall_s) const {
     out.requests.push_back(std::move(r));
   }
   out.prefix_cache = s.kv->prefix_cache_stats();
+  out.virtual_memory = s.kv->virtual_memory_stats();
   if (out.prefix_cache.enabled) {
     std::vector<RequestSpec> specs;
     specs.reserve(s.groups.size());

@@ -69,7 +69,10 @@ struct KvLayout {
 //  internal_frag: held but never to be used (past the request's true final length)
 //  external_frag: free, but in gaps too small for the head-of-line waiting request
 //  cached:        prefix cache: blocks of computed KV no running request holds, kept for
-//                 requests that may reuse them and given up (evicted) when a block is needed
+//                 requests that may reuse them and given up (evicted) when a block is needed;
+//                 virtual manager with deferred reclamation: physical pages left mapped in the
+//                 virtual range of a finished request, for the next request given that range,
+//                 and unmapped when a page is needed elsewhere
 //  free:          the rest
 struct MemoryBreakdown {
   int64_t token_states = 0;
@@ -86,6 +89,23 @@ struct MemoryBreakdown {
 };
 
 // A prefix cache's counters since the manager was created (all 0 for a manager without one).
+// A virtual-memory manager's counters (all 0 for a manager that maps no pages): what it holds
+// now and what it has mapped and unmapped since it was created. A "page" is one physical page
+// of page_bytes in one K or V tensor of one layer (one cuMemMap call); a page group is the
+// 2 x layers pages that hold the same tokens_per_page tokens in every layer.
+struct VirtualMemoryStats {
+  bool enabled = false;
+  int64_t page_bytes = 0;
+  int32_t tokens_per_page = 0;
+  int64_t ranges_total = 0;     // virtual ranges the virtual space holds (one per sequence)
+  int64_t ranges_in_use = 0;    // now: held by sequences or for their future samples
+  int64_t range_slots = 0;      // token slots one range addresses
+  int64_t pages_mapped = 0;     // since creation, in pages (page groups x 2 x layers)
+  int64_t pages_unmapped = 0;
+  // Now: token slots of virtual space reserved by ranges in use (no physical memory).
+  int64_t virtual_reserved_slots() const { return ranges_in_use * range_slots; }
+};
+
 struct PrefixCacheStats {
   bool enabled = false;
   int32_t block_size = 0;
@@ -103,6 +123,11 @@ struct MemoryConfig {
   int64_t capacity_slots = 0;          // device arena size in token slots (> 0)
   int64_t swap_capacity_slots = 0;     // host pool size in token slots (0: swapping fails)
   int32_t max_seq_len = 2048;          // model's context window
+  // The KV layout on one GPU, for policies that size physical pages in bytes (virtual): the
+  // bytes of one token's K (or V) in one layer (kv_heads / tp x head_dim x dtype bytes), and
+  // the layers (0: unknown; such a policy refuses to start).
+  int64_t kv_tensor_bytes_per_token = 0;
+  int32_t kv_layers = 0;
   Config settings;                     // the policy's own keys (defaults when not set)
 };
 
@@ -138,6 +163,9 @@ class KvCacheManager {
   // that computed tokens.
   virtual void on_computed(const Sequence& /*seq*/) {}
   virtual PrefixCacheStats prefix_cache_stats() const { return {}; }
+  // Virtual memory (vAttention): ranges and page mappings. Managers that map no pages answer
+  // the empty stats.
+  virtual VirtualMemoryStats virtual_memory_stats() const { return {}; }
 
   // Can every unfinished running sequence of `group` get one more slot right now?
   virtual bool can_append(const SequenceGroup& group) const = 0;
@@ -189,6 +217,10 @@ struct MemoryPolicyTraits {
   // application refuses prefix caching with a policy that cannot (contiguous: one region per
   // request, nothing to share); such a policy answers cached_prefix() with 0.
   bool prefix_caching = false;
+  // Bytes of the physical pages it maps on demand into virtually contiguous ranges (virtual:
+  // memory.page_size); 0 for a policy that maps nothing. The cost model prices its mapping
+  // (backend.vmm_map_us) when it is not 0.
+  std::function<int64_t(const MemoryConfig&)> vmm_page_bytes;
 };
 
 using MemoryPolicyRegistry = Registry<KvCacheManager, MemoryConfig, MemoryPolicyTraits>;

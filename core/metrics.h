@@ -39,6 +39,12 @@ struct StepRecord {
   int64_t cached_blocks = 0;
   int64_t cache_hit_blocks = 0;
   int64_t evicted_blocks = 0;
+  // Virtual memory (0 for managers that map no pages): pages mapped and unmapped since the
+  // previous step's scheduling, up to this step's (what the step pays for), and the virtual
+  // space reserved by ranges in use, in token slots (no physical memory).
+  int64_t vmm_pages_mapped = 0;
+  int64_t vmm_pages_unmapped = 0;
+  int64_t kv_virtual_reserved = 0;
   // Model FLOPs and memory-bandwidth utilization: the step's FLOPs and HBM bytes
   // (core/step_work.h) over duration_s times the catalog's peaks (NaN when the back end's
   // device has none there: Executor::runs_on_catalog_hardware). float: 7 digits are plenty,
@@ -112,6 +118,7 @@ struct RunResult {
   uint64_t output_digest = 0;                     // real back ends: hash of generated ids
   bool has_token_ids = false;
   PrefixCacheStats prefix_cache;   // the manager's prefix cache at the end (enabled or not)
+  VirtualMemoryStats virtual_memory;  // the manager's virtual memory at the end (or empty)
   PrefixReuseBound prefix_bound;   // what an unbounded cache would reach (when enabled)
 };
 

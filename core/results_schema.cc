@@ -122,6 +122,16 @@ const ColumnSpec<StepRecord> kStepColumns[] = {
      step<&StepRecord::cache_hit_blocks>},
     {{"evicted_blocks", kI64, "blocks", "prefix cache: cached blocks evicted for new ones"},
      step<&StepRecord::evicted_blocks>},
+    {{"vmm_pages_mapped", kI64, "pages",
+      "virtual memory: physical pages (one per layer and K/V tensor) mapped since the previous "
+      "step's scheduling, up to this one's"},
+     step<&StepRecord::vmm_pages_mapped>},
+    {{"vmm_pages_unmapped", kI64, "pages", "virtual memory: physical pages unmapped, likewise"},
+     step<&StepRecord::vmm_pages_unmapped>},
+    {{"kv_virtual_reserved", kI64, "slots",
+      "virtual memory: token slots of virtual address space reserved by ranges in use (costs "
+      "no physical memory; not part of the kv_ breakdown)"},
+     step<&StepRecord::kv_virtual_reserved>},
     {{"mfu", kF32, "fraction",
       "model FLOPs utilization: the step's FLOPs / (duration_s x the hardware's peak FLOP/s), "
       "per GPU (NaN on the cpu back end)"},
@@ -284,6 +294,12 @@ const SummarySpec kSummaries[] = {
      [](const RunTotals& t) { return count(t.cached_tokens); }},
     {"num_evicted_blocks", "blocks", "prefix cache: cached blocks evicted",
      [](const RunTotals& t) { return count(t.run->prefix_cache.evicted_blocks); }},
+    {"vmm_pages_mapped", "pages",
+     "virtual memory: physical pages mapped over the run (one per layer and K/V tensor; 0 for "
+     "policies that map none)",
+     [](const RunTotals& t) { return count(t.run->virtual_memory.pages_mapped); }},
+    {"vmm_pages_unmapped", "pages", "virtual memory: physical pages unmapped over the run",
+     [](const RunTotals& t) { return count(t.run->virtual_memory.pages_unmapped); }},
     // vLLM benchmark_serving's latency set (docs/results-format.md compares the names). Of
     // finished requests, like ttft_p50_s; percentiles interpolate as numpy's do.
     {"ttft_mean_s", "s", "mean time to first token", mean_of<&RunTotals::ttft>},

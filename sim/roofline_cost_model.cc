@@ -13,6 +13,8 @@ RooflineOptions RooflineOptions::from_settings(const Config& settings) {
   o.swap_overhead_us = settings.get_double("backend.swap_overhead_us");
   o.compute_efficiency = settings.get_double("backend.compute_efficiency");
   o.bandwidth_efficiency = settings.get_double("backend.bandwidth_efficiency");
+  o.vmm_map_us = settings.get_double("backend.vmm_map_us");
+  o.vmm_unmap_us = settings.get_double("backend.vmm_unmap_us");
   return o;
 }
 
@@ -43,6 +45,14 @@ RooflineCostModel::RooflineCostModel(const ExperimentConfig& config, const Roofl
   // The memory policy says how its swaps move (blocks, or whole regions).
   swap_unit_slots_ =
       memory_policies().entry(config.memory.policy).traits.swap_unit_slots(config.memory);
+  const auto& page_bytes = memory_policies().entry(config.memory.policy).traits.vmm_page_bytes;
+  if (page_bytes && page_bytes(config.memory) > 0) {
+    vmm_ = true;
+    vmm_overlap_ = raw.get_bool("memory.overlap_mapping");
+    const VmmLatency table = vmm_defaults(page_bytes(config.memory));
+    vmm_map_s_ = (options.vmm_map_us >= 0 ? options.vmm_map_us : table.map_us) * 1e-6;
+    vmm_unmap_s_ = (options.vmm_unmap_us >= 0 ? options.vmm_unmap_us : table.unmap_us) * 1e-6;
+  }
   flops_per_s_ = hw.fp16_tflops * 1e12 * options.compute_efficiency;
   bytes_per_s_ = hw.hbm_gb_s * 1e9 * options.bandwidth_efficiency;
 }
@@ -94,8 +104,22 @@ StepCost RooflineCostModel::cost(const StepShape& step) const {
   StepCost out;
   out.terms = {{"gemm", gemm}, {"attention", attention}, {"swap", swap},
                {"copy", copy}, {"allreduce", allreduce}, {"overhead", step_overhead_s_}};
+  if (vmm_) {
+    double vmm = static_cast<double>(step.vmm_pages_mapped) * vmm_map_s_ +
+                 static_cast<double>(step.vmm_pages_unmapped) * vmm_unmap_s_;
+    if (vmm_overlap_) vmm = std::max(0.0, vmm - (gemm + attention));
+    out.terms.push_back({"vmm", vmm});
+  }
   for (const CostTerm& t : out.terms) out.seconds += t.seconds;
   return out;
+}
+
+VmmLatency vmm_defaults(int64_t page_bytes) {
+  // docs/config.md (backend.vmm_map_us): the vAttention paper's VMM API latencies.
+  if (page_bytes <= (64 << 10)) return {8.0, 8.0};
+  if (page_bytes <= (128 << 10)) return {8.5, 8.5};
+  if (page_bytes <= (256 << 10)) return {9.0, 9.0};
+  return {40.0, 34.0};
 }
 
 std::vector<KeySpec> roofline_keys() {
@@ -108,6 +132,12 @@ std::vector<KeySpec> roofline_keys() {
                 "roofline: fraction of peak FLOP/s reached", true, false),
       float_key("backend.bandwidth_efficiency", "0.8", 0.0, 1.0,
                 "roofline: fraction of peak HBM bandwidth reached", true, false),
+      float_key("backend.vmm_map_us", "-1", -1.0, 1e9,
+                "roofline, virtual memory policy: microseconds to map one page (one layer's K "
+                "or V); -1: the default for memory.page_size (docs/config.md)"),
+      float_key("backend.vmm_unmap_us", "-1", -1.0, 1e9,
+                "roofline, virtual memory policy: microseconds to unmap one page; -1: the "
+                "default for memory.page_size"),
   };
 }
 

@@ -19,6 +19,14 @@
 //  allreduce  with tp > 1: two ring all-reduces per layer of T * hidden * dtype bytes
 //             (after attention and after the MLP), over the topology.
 //  overhead   backend.step_overhead_ms, every step (scheduling, input preparation, launches).
+//  vmm        only for a memory policy that maps pages on demand (its vmm_page_bytes trait:
+//             virtual): pages mapped x backend.vmm_map_us + pages unmapped x
+//             backend.vmm_unmap_us (a page per layer and K/V tensor, per GPU; the TP GPUs map
+//             their shards at once). With memory.overlap_mapping the mapping runs in the
+//             background during the step (vAttention's overlap): only what exceeds gemm +
+//             attention counts. Defaults per page size: vmm_defaults() (docs/config.md says
+//             where they come from). Attention itself is priced as contiguous attention:
+//             the roofline counts bytes read, with no block-table indirection for any policy.
 //
 // kv_token = model.kv_bytes_per_slot() / tp, in memory.kv_dtype's bytes (scales included).
 #pragma once
@@ -41,6 +49,8 @@ struct RooflineOptions {
   double swap_overhead_us = 10.0;     // backend.swap_overhead_us
   double compute_efficiency = 0.7;    // backend.compute_efficiency, (0, 1]
   double bandwidth_efficiency = 0.8;  // backend.bandwidth_efficiency, (0, 1]
+  double vmm_map_us = -1;             // backend.vmm_map_us; < 0: vmm_defaults() for the page
+  double vmm_unmap_us = -1;           // backend.vmm_unmap_us; likewise
   static RooflineOptions from_settings(const Config& settings);
 };
 
@@ -73,9 +83,24 @@ class RooflineCostModel : public CostModel {
   double step_overhead_s_ = 0;
   double swap_overhead_s_ = 0;
   int64_t swap_unit_slots_ = 0;  // slots per swap transfer; 0: one transfer per KvCopy
+  bool vmm_ = false;             // the memory policy maps pages: the vmm term is listed
+  bool vmm_overlap_ = false;     // memory.overlap_mapping
+  double vmm_map_s_ = 0;         // per page
+  double vmm_unmap_s_ = 0;
   double flops_per_s_ = 0;       // peak x compute_efficiency
   double bytes_per_s_ = 0;       // HBM peak x bandwidth_efficiency
 };
+
+// Mapping latency per page (one cuMemMap + cuMemSetAccess of a pre-created physical handle,
+// and one cuMemUnmap) for the page sizes the virtual policy supports, in microseconds; the
+// figures and their source are in docs/config.md (backend.vmm_map_us).
+struct VmmLatency {
+  double map_us = 0;
+  double unmap_us = 0;
+};
+// REQUIRES: page_bytes > 0. The nearest tabulated page size at or above page_bytes (2 MiB for
+// anything larger).
+VmmLatency vmm_defaults(int64_t page_bytes);
 
 // The keys the roofline model reads (backend.step_overhead_ms, swap_overhead_us,
 // compute_efficiency, bandwidth_efficiency), declared once.

@@ -20,8 +20,13 @@ std::unique_ptr<SimExecutor> SimExecutor::from_config(const ExperimentConfig& co
   return std::make_unique<SimExecutor>(cost_models().create(name, config));
 }
 
-StepResult SimExecutor::execute(const SchedulerOutput& plan, const KvCacheManager& /*kv*/) {
-  StepCost cost = model_->cost(describe_step(plan));
+StepResult SimExecutor::execute(const SchedulerOutput& plan, const KvCacheManager& kv) {
+  StepShape shape = describe_step(plan);
+  const VirtualMemoryStats vmm = kv.virtual_memory_stats();
+  shape.vmm_pages_mapped = vmm.pages_mapped - last_vmm_.pages_mapped;
+  shape.vmm_pages_unmapped = vmm.pages_unmapped - last_vmm_.pages_unmapped;
+  last_vmm_ = vmm;
+  StepCost cost = model_->cost(shape);
   StepResult result;
   result.duration_s = cost.seconds;
   result.terms = std::move(cost.terms);

@@ -24,8 +24,9 @@ class SimExecutor : public Executor {
 
   std::string name() const override { return "sim(" + model_->name() + ")"; }
   bool is_real() const override { return false; }
-  // Duration and terms of the cost model; no token ids. `kv` is not consulted: the plan's
-  // KvCopy lists already say what memory moves.
+  // Duration and terms of the cost model; no token ids. The plan's KvCopy lists say what
+  // memory moves; of `kv` only the mapping counters are read (virtual_memory_stats): the
+  // pages mapped and unmapped since the previous call go into the step's shape.
   StepResult execute(const SchedulerOutput& plan, const KvCacheManager& kv) override;
   // Moves nothing: the cost model's copy_seconds for `copies`.
   double copy_within(const std::vector<KvCopy>& copies) override;
@@ -34,6 +35,7 @@ class SimExecutor : public Executor {
 
  private:
   std::unique_ptr<CostModel> model_;
+  VirtualMemoryStats last_vmm_;  // the counters the previous execute() read
 };
 
 // Registers the "sim" back end in `registry`.

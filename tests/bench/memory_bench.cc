@@ -10,6 +10,11 @@
 // prefix caching whose admissions find 64 cached blocks and evict for the rest. Target: an
 // admission with a 64-block hit plus its evictions under 1 us.
 //
+// Virtual memory (vAttention): BM_AppendSlot/virtual_* appends with map-on-append over a
+// llama-2-7b layout (8 KiB per token per layer per K/V tensor, 32 layers): 64 KiB pages map a
+// page group every 8 tokens, 2 MiB pages every 256; deferred reclamation and eager mapping.
+// Target: map-on-append under 100 ns amortized per token.
+//
 // Run: build/<dir>/bin/bench_memory [--benchmark_filter=Append]
 #include <benchmark/benchmark.h>
 
@@ -46,6 +51,19 @@ MemoryConfig bench_config(const std::string& policy, int32_t block_size,
 const MemoryConfig kPaged16 = bench_config("paged", 16, "max", "first-fit");
 const MemoryConfig kContiguousMaxFirstFit = bench_config("contiguous", 16, "max", "first-fit");
 const MemoryConfig kContiguousPow2Buddy = bench_config("contiguous", 16, "pow2", "buddy");
+
+MemoryConfig virtual_config(const std::string& page_size, bool deferred, int eager) {
+  MemoryConfig c = bench_config("virtual", 16, "max", "first-fit");
+  c.kv_tensor_bytes_per_token = 32 * 128 * 2;  // llama-2-7b
+  c.kv_layers = 32;
+  c.settings.set("memory.page_size", page_size);
+  c.settings.set("memory.deferred_reclaim", deferred ? "true" : "false");
+  c.settings.set("memory.eager_alloc", std::to_string(eager));
+  return c;
+}
+const MemoryConfig kVirtual64K = virtual_config("64KiB", false, 0);
+const MemoryConfig kVirtual2M = virtual_config("2MiB", false, 0);
+const MemoryConfig kVirtual64KDeferredEager = virtual_config("64KiB", true, 4);
 
 // The manager, or null after marking the benchmark skipped.
 std::unique_ptr<KvCacheManager> create_or_skip(benchmark::State& state, const MemoryConfig& c) {
@@ -307,6 +325,11 @@ BENCHMARK_CAPTURE(BM_Admit, contiguous_pow2_buddy, kContiguousPow2Buddy)->UseMan
 BENCHMARK_CAPTURE(BM_AppendSlot, paged16, kPaged16);
 BENCHMARK_CAPTURE(BM_AppendSlot, contiguous_max_first_fit, kContiguousMaxFirstFit);
 BENCHMARK_CAPTURE(BM_AppendSlot, contiguous_pow2_buddy, kContiguousPow2Buddy);
+BENCHMARK_CAPTURE(BM_AppendSlot, virtual_64KiB, kVirtual64K);
+BENCHMARK_CAPTURE(BM_AppendSlot, virtual_2MiB, kVirtual2M);
+BENCHMARK_CAPTURE(BM_AppendSlot, virtual_64KiB_deferred_eager4, kVirtual64KDeferredEager);
+BENCHMARK_CAPTURE(BM_Admit, virtual_64KiB, kVirtual64K)->UseManualTime();
+BENCHMARK_CAPTURE(BM_Release, virtual_64KiB, kVirtual64K)->UseManualTime();
 BENCHMARK_CAPTURE(BM_Release, paged16, kPaged16)->UseManualTime();
 BENCHMARK_CAPTURE(BM_Release, contiguous_max_first_fit, kContiguousMaxFirstFit)->UseManualTime();
 BENCHMARK_CAPTURE(BM_Release, contiguous_pow2_buddy, kContiguousPow2Buddy)->UseManualTime();

@@ -47,6 +47,10 @@ inline std::vector<MemoryCase> all_memory_cases(int64_t capacity_slots, int64_t 
   base.capacity_slots = capacity_slots;
   base.swap_capacity_slots = swap_slots;
   base.max_seq_len = max_seq_len;
+  // A llama-2-7b-like layer (32 KV heads x 128 x 2 bytes = 8 KiB per token per K or V
+  // tensor), two layers: 64 KiB pages hold 8 tokens, 2 MiB pages 256 (the virtual policy).
+  base.kv_tensor_bytes_per_token = 8192;
+  base.kv_layers = 2;
   base.settings.set("memory.watermark", std::to_string(watermark));
   for (int32_t block_size : {1, 16, 256}) {
     MemoryConfig c = base;
@@ -79,6 +83,25 @@ inline std::vector<MemoryCase> all_memory_cases(int64_t capacity_slots, int64_t 
       std::replace(name.begin(), name.end(), '-', '_');
       out.push_back({name, c});
     }
+  }
+  // Virtual memory: pages of 8, 16 and 256 tokens; deferred reclamation with eager mapping; a
+  // virtual space of 6 ranges (of 2 x 2 x 32 pages of 64 KiB = 8 MiB each), so admission
+  // also waits for ranges.
+  for (const char* page : {"64KiB", "128KiB", "2MiB"}) {
+    MemoryConfig c = base;
+    c.policy = "virtual";
+    c.settings.set("memory.page_size", std::string(page));
+    out.push_back({std::string("virtual_") + page, c});
+  }
+  {
+    MemoryConfig c = base;
+    c.policy = "virtual";
+    c.settings.set("memory.page_size", "64KiB");
+    c.settings.set("memory.deferred_reclaim", "true");
+    c.settings.set("memory.eager_alloc", "2");
+    out.push_back({"virtual_64KiB_deferred_eager", c});
+    c.settings.set("memory.virtual_space_gib", std::to_string(6.0 * 8 / 1024));
+    out.push_back({"virtual_64KiB_deferred_eager_6_ranges", c});
   }
   return out;
 }

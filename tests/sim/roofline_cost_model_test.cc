@@ -8,6 +8,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <tuple>
 
 #include "app/resolve_experiment.h"
 #include "core/cost_model.h"
@@ -42,6 +43,10 @@ StepShape prefill(int64_t start, int64_t num_tokens, bool samples = true) {
   StepShape s;
   s.prefills.push_back({start, num_tokens, samples});
   return s;
+}
+
+int64_t parse_bytes_for_test(const std::string& page) {
+  return page == std::string("2MiB") ? (2 << 20) : (64 << 10);
 }
 
 double rel(double a, double b) { return std::abs(a - b) / std::max(std::abs(b), 1e-300); }
@@ -223,6 +228,42 @@ TEST(RooflineCostModel, TermsAreFixedNonNegativeAndSumToTheTotal) {
   }
   // An empty step costs the fixed overhead alone.
   EXPECT_EQ(model->cost(StepShape{}).seconds, 2e-3);
+}
+
+// The virtual memory policy adds a "vmm" term: pages mapped and unmapped at the per-page
+// latency for its page size (or backend.vmm_map_us / vmm_unmap_us), hidden behind gemm +
+// attention with memory.overlap_mapping. Other policies list no such term.
+TEST(RooflineCostModel, VirtualMemoryPaysPerPageMappedAndUnmapped) {
+  ExperimentConfig config = sim_config("llama-3-8b", "h100-sxm-80gb");
+  EXPECT_EQ(roofline(config)->cost(decodes(8, 100)).terms.size(), 6u);  // paged: no vmm
+  config.memory.policy = "virtual";
+  StepShape step = decodes(8, 100);
+  step.vmm_pages_mapped = 64 * 3;  // 3 page groups of 2 x 32 layers
+  step.vmm_pages_unmapped = 64;
+  for (const auto& [page, map_us, unmap_us] :
+       {std::tuple{"64KiB", 8.0, 8.0}, std::tuple{"2MiB", 40.0, 34.0}}) {
+    config.memory.settings.set("memory.page_size", page);
+    EXPECT_EQ(vmm_defaults(parse_bytes_for_test(page)).map_us, map_us);
+    const StepCost cost = roofline(config)->cost(step);
+    EXPECT_EQ(cost.terms.size(), 7u);
+    EXPECT_LT(rel(cost.term("vmm"), (192 * map_us + 64 * unmap_us) * 1e-6), 1e-12) << page;
+    double sum = 0;
+    for (const CostTerm& t : cost.terms) sum += t.seconds;
+    EXPECT_EQ(sum, cost.seconds);
+    // No pages, no cost, but the term is listed (the columns line up).
+    EXPECT_EQ(roofline(config)->cost(decodes(8, 100)).term("vmm"), 0.0);
+    EXPECT_EQ(roofline(config)->cost(decodes(8, 100)).terms.size(), 7u);
+  }
+  config.raw.set("backend.vmm_map_us", "100");
+  config.raw.set("backend.vmm_unmap_us", "0");
+  EXPECT_LT(rel(roofline(config)->cost(step).term("vmm"), 192 * 100e-6), 1e-12);
+  // Overlapped with the step's compute: only what exceeds gemm + attention shows.
+  config.raw.set("memory.overlap_mapping", "true");
+  const StepCost hidden = roofline(config)->cost(step);
+  const double compute = hidden.term("gemm") + hidden.term("attention");
+  EXPECT_LT(rel(hidden.term("vmm"), std::max(0.0, 192 * 100e-6 - compute)), 1e-12);
+  step.vmm_pages_mapped = 64 * 1000;
+  EXPECT_LT(rel(roofline(config)->cost(step).term("vmm"), 64000 * 100e-6 - compute), 1e-9);
 }
 
 TEST(RooflineCostModel, Deterministic) {

@@ -1,5 +1,6 @@
 // The simulator's Executor: registered as "sim", prices the plan with the
-// cost model backend.cost_model names, returns no tokens, and never touches the manager.
+// cost model backend.cost_model names, returns no tokens, and reads nothing of the manager but
+// its mapping counters (virtual_memory_stats).
 #include "sim/sim_executor.h"
 
 #include <gtest/gtest.h>
