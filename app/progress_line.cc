@@ -77,6 +77,7 @@ void ProgressLine::writing(size_t rows_written, size_t rows_total) {
 
 void ProgressLine::finish() {
   if (shown_ && tty_) std::fprintf(out_, "\n");
+  shown_ = false;  // a later line starts afresh, and a second finish() adds nothing
   std::fflush(out_);
 }
 
