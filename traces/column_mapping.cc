@@ -15,9 +15,10 @@ std::string trim(const std::string& s) {
 
 [[noreturn]] void fail(const std::string& reason) {
   throw InputError("", 0, "workload.columns",
-                   reason + " (expected ROLE:NAME, ... with roles arrival (optional), prompt, "
-                            "output, e.g. 'arrival:Timestamp, prompt:Request tokens, "
-                            "output:Response tokens')");
+                   reason +
+                       " (expected ROLE:NAME, ... with roles arrival (optional), prompt, "
+                       "output, e.g. 'arrival:Timestamp, prompt:Request tokens, "
+                       "output:Response tokens')");
 }
 
 }  // namespace

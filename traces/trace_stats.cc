@@ -150,8 +150,11 @@ std::string format_trace_stats(const TraceStats& s) {
     if (drop.count > 0) out += "dropped " + std::to_string(drop.count) + " (" + drop.reason + ")\n";
   }
   if (s.count > 0) {
-    out += "\n" + histogram_lines("prompt", s.prompt.histogram);
-    out += "\n" + histogram_lines("output", s.output.histogram);
+    // Appended piecewise: "\n" + std::string trips GCC 12's -Wrestrict false positive.
+    out += '\n';
+    out += histogram_lines("prompt", s.prompt.histogram);
+    out += '\n';
+    out += histogram_lines("output", s.output.histogram);
   }
   return out;
 }

@@ -100,9 +100,12 @@ int trace_command(const std::vector<std::string>& args) {
   std::string file;
   po::variables_map vm;
   switch (parse_options("kvlab trace stats", rest, options, "FILE", file, vm)) {
-    case Parsed::kHelpShown: return 0;
-    case Parsed::kUsageError: return 2;
-    case Parsed::kRun: break;
+    case Parsed::kHelpShown:
+      return 0;
+    case Parsed::kUsageError:
+      return 2;
+    case Parsed::kRun:
+      break;
   }
   const TraceStats stats = compute_trace_stats(file, format, read);
   std::cout << format_trace_stats(stats);

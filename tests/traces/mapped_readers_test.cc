@@ -56,10 +56,11 @@ TEST(BurstGpt, DetectedByItsHeaderAndFailedRequestsAreDroppedAndCounted) {
 
 TEST(BurstGpt, ABadRowNamesFileLineAndColumn) {
   TempTraceDir dir;
-  const auto path = dir.write(
-      "b.csv", std::string(kBurstGpt) + "1300,ChatGPT,many,3,3,Conversation log\n");
-  EXPECT_EQ(input_error_message([&] { read(path, "burstgpt-csv"); })
-                .rfind(path + ":6: field 'Request tokens': ", 0),
+  const auto path =
+      dir.write("b.csv", std::string(kBurstGpt) + "1300,ChatGPT,many,3,3,Conversation log\n");
+  EXPECT_EQ(input_error_message([&] {
+              read(path, "burstgpt-csv");
+            }).rfind(path + ":6: field 'Request tokens': ", 0),
             0u);
   const TraceReadResult skipped = read(path, "burstgpt-csv", "", "s", true);
   EXPECT_EQ(skipped.data.bad_rows_skipped, 1);
@@ -74,16 +75,16 @@ TEST(MappedCsv, ColumnsWithSpacesAnyOrderAndArrivalUnits) {
                               "b,9,1500,\"2,000\"\n");
   // A quoted field holding a comma is one field (RFC 4180), and not a number.
   EXPECT_EQ(input_error_message([&] {
-              read(path, "auto", "arrival:arrival ms, prompt:Request tokens, output:Response tokens",
-                   "ms");
+              read(path, "auto",
+                   "arrival:arrival ms, prompt:Request tokens, output:Response tokens", "ms");
             }).rfind(path + ":3: field 'Request tokens': ", 0),
             0u);
   const auto good = dir.write("u.csv",
                               "id,\"Response tokens\",arrival ms,Request tokens\n"
                               "a,7,0,100\n"
                               "b,9,1500,2000\n");
-  const TraceReadResult r =
-      read(good, "auto", " arrival : arrival ms ,prompt:Request tokens,output:Response tokens ", "ms");
+  const TraceReadResult r = read(
+      good, "auto", " arrival : arrival ms ,prompt:Request tokens,output:Response tokens ", "ms");
   EXPECT_EQ(r.format, "csv");
   EXPECT_TRUE(r.data.has_timestamps);
   ASSERT_EQ(r.data.rows.size(), 2u);
@@ -91,13 +92,15 @@ TEST(MappedCsv, ColumnsWithSpacesAnyOrderAndArrivalUnits) {
   EXPECT_EQ(r.data.rows[1].prompt_len, 2000);
   EXPECT_EQ(r.data.rows[1].output_len, 9);
   // Without an arrival column the rows have no timestamps (arrivals come from workload.rate).
-  const TraceReadResult lengths = read(good, "csv", "prompt:Request tokens, output:Response tokens");
+  const TraceReadResult lengths =
+      read(good, "csv", "prompt:Request tokens, output:Response tokens");
   EXPECT_FALSE(lengths.data.has_timestamps);
   EXPECT_EQ(lengths.data.rows.size(), 2u);
   // A BurstGPT file read through the generic reader keeps its 0-token row as a bad row.
   const auto burst = dir.write("burst.csv", kBurstGpt);
   EXPECT_EQ(input_error_message([&] {
-              read(burst, "csv", "arrival:Timestamp, prompt:Request tokens, output:Response tokens");
+              read(burst, "csv",
+                   "arrival:Timestamp, prompt:Request tokens, output:Response tokens");
             }).rfind(burst + ":4: field 'Response tokens': ", 0),
             0u);
 }
@@ -105,8 +108,9 @@ TEST(MappedCsv, ColumnsWithSpacesAnyOrderAndArrivalUnits) {
 TEST(MappedCsv, AMissingColumnNamesTheHeader) {
   TempTraceDir dir;
   const auto path = dir.write("t.csv", "a,b\n1,2\n");
-  EXPECT_EQ(input_error_message([&] { read(path, "csv", "prompt:a, output:c"); })
-                .rfind(path + ":1: field 'c': column missing from the header", 0),
+  EXPECT_EQ(input_error_message([&] {
+              read(path, "csv", "prompt:a, output:c");
+            }).rfind(path + ":1: field 'c': column missing from the header", 0),
             0u);
 }
 
@@ -123,18 +127,20 @@ TEST(MappedJsonl, KeysByNameAndBadRowsByKey) {
   EXPECT_EQ(r.data.rows[1].prompt_len, 40);
   EXPECT_EQ(r.data.rows[1].line, 3);
   const auto bad = dir.write("b.jsonl", "{\"in\": 12, \"out\": 3}\n{\"in\": 0, \"out\": 3}\n");
-  EXPECT_EQ(input_error_message([&] { read(bad, "jsonl", "prompt:in, output:out"); })
-                .rfind(bad + ":2: field 'in': ", 0),
+  EXPECT_EQ(input_error_message([&] {
+              read(bad, "jsonl", "prompt:in, output:out");
+            }).rfind(bad + ":2: field 'in': ", 0),
             0u);
   const auto no_key = dir.write("k.jsonl", "{\"in\": 12}\n");
-  EXPECT_EQ(input_error_message([&] { read(no_key, "jsonl", "prompt:in, output:out"); })
-                .rfind(no_key + ":1: field 'out': ", 0),
+  EXPECT_EQ(input_error_message([&] {
+              read(no_key, "jsonl", "prompt:in, output:out");
+            }).rfind(no_key + ":1: field 'out': ", 0),
             0u);
 }
 
 TEST(ColumnMapping, ParsesRolesAndRefusesWhatItCannotUse) {
-  const ColumnMapping m =
-      parse_column_mapping("arrival:Timestamp, prompt:Request tokens, output:Response tokens", "ms");
+  const ColumnMapping m = parse_column_mapping(
+      "arrival:Timestamp, prompt:Request tokens, output:Response tokens", "ms");
   EXPECT_EQ(m.arrival, "Timestamp");
   EXPECT_EQ(m.prompt, "Request tokens");
   EXPECT_EQ(m.output, "Response tokens");
@@ -152,19 +158,22 @@ TEST(ColumnMapping, ParsesRolesAndRefusesWhatItCannotUse) {
     const std::string message = input_error_message([&] { parse_column_mapping(spec, "s"); });
     EXPECT_NE(message.find(expected), std::string::npos) << spec << ": " << message;
   }
-  EXPECT_NE(input_error_message([&] { parse_column_mapping("prompt:p, output:o", "sec"); })
-                .find("field 'workload.arrival_unit': unknown arrival unit 'sec'"),
+  EXPECT_NE(input_error_message([&] {
+              parse_column_mapping("prompt:p, output:o", "sec");
+            }).find("field 'workload.arrival_unit': unknown arrival unit 'sec'"),
             std::string::npos);
 }
 
 TEST(MappedFormats, NeedColumnsAndNamedFormatsRefuseThem) {
   TempTraceDir dir;
   const auto path = dir.write("t.csv", "a,b\n1,2\n");
-  EXPECT_NE(input_error_message([&] { read(path, "csv"); })
-                .find("field 'workload.columns': format 'csv' needs workload.columns"),
+  EXPECT_NE(input_error_message([&] {
+              read(path, "csv");
+            }).find("field 'workload.columns': format 'csv' needs workload.columns"),
             std::string::npos);
-  EXPECT_NE(input_error_message([&] { read(path, "length-csv", "prompt:a, output:b"); })
-                .find("field 'workload.columns': names the columns of the generic formats"),
+  EXPECT_NE(input_error_message([&] {
+              read(path, "length-csv", "prompt:a, output:b");
+            }).find("field 'workload.columns': names the columns of the generic formats"),
             std::string::npos);
 }
 
