@@ -4,8 +4,11 @@
 // from the file: `auto` picks it when workload.columns is set and the file is JSONL.
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "core/errors.h"
+#include "core/suggest.h"
 #include "core/workload.h"
 #include "traces/bad_rows.h"
 #include "traces/column_mapping.h"
@@ -30,6 +33,15 @@ TraceRow parse_mapped_line(const std::string& line, int64_t line_number, const C
     throw RowError("json", "a number out of range (beyond +-1.8e308)");
   }
   if (!object.is_object()) throw RowError("json", "expected a JSON object per line");
+  // A mapped key the object lacks is most likely misspelled in workload.columns: name the
+  // object's closest key.
+  for (const std::string* key : {&m.arrival, &m.prompt, &m.output}) {
+    if (key->empty() || object.contains(*key)) continue;
+    std::vector<std::string> keys;
+    for (const auto& item : object.items()) keys.push_back(item.key());
+    const std::string near = did_you_mean(*key, keys);
+    throw RowError(*key, "missing" + (near.empty() ? "" : " (did you mean '" + near + "'?)"));
+  }
   TraceRow row;
   row.line = line_number;
   if (!m.arrival.empty()) {

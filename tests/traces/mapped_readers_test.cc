@@ -134,8 +134,11 @@ TEST(MappedJsonl, KeysByNameAndBadRowsByKey) {
   const auto no_key = dir.write("k.jsonl", "{\"in\": 12}\n");
   EXPECT_EQ(input_error_message([&] {
               read(no_key, "jsonl", "prompt:in, output:out");
-            }).rfind(no_key + ":1: field 'out': ", 0),
+            }).rfind(no_key + ":1: field 'out': missing", 0),
             0u);
+  const auto near = dir.write("n.jsonl", "{\"in\": 12, \"output\": 3}\n");
+  EXPECT_EQ(input_error_message([&] { read(near, "jsonl", "prompt:in, output:outptu"); }),
+            near + ":1: field 'outptu': missing (did you mean 'output'?)");
 }
 
 TEST(ColumnMapping, ParsesRolesAndRefusesWhatItCannotUse) {
