@@ -18,6 +18,14 @@ std::vector<KeySpec> experiment_keys() {
       choice_key(
           "workload.format", "auto", [] { return trace_readers().names(); }, "trace format",
           "trace format (kvlab list formats); auto detects it"),
+      string_key("workload.columns", "",
+                 "formats csv and jsonl (any CSV or JSONL trace): which columns (keys) hold the "
+                 "arrival time, prompt and output lengths, as 'arrival:NAME, prompt:NAME, "
+                 "output:NAME' (names may hold spaces; arrival optional: without it, arrivals "
+                 "come from workload.arrival); set, format auto picks csv or jsonl"),
+      choice_key("workload.arrival_unit", "s", {"s", "ms", "us"},
+                 "unit of the arrival column of workload.columns: seconds, milliseconds or "
+                 "microseconds"),
       choice_key("workload.arrival", "trace", {"trace", "poisson", "gamma", "burst"},
                  "arrival process: the trace's timestamps, or generated"),
       // Upper bounds keep every derived time and size finite (1e300 would overflow them).

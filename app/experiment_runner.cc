@@ -27,6 +27,7 @@ std::string workload_key(const WorkloadConfig& w) {
          std::to_string(w.num_requests) + "|" + std::to_string(w.seed) + "|" + w.prompt_len + "|" +
          w.output_len + "|" + std::to_string(w.max_prompt_len) + "|" +
          std::to_string(w.max_total_len) + "|" + (w.skip_bad_rows ? "skip" : "fail") + "|" +
+         w.columns + "|" + w.arrival_unit + "|" +
          std::to_string(w.n) + "|" + std::to_string(w.shared_prefix_len) + "|" +
          std::to_string(w.shared_prefix_groups) + "|" + (w.multi_turn ? "turns" : "rows") + "|" +
          std::to_string(w.think_time_s);

@@ -22,7 +22,7 @@ struct PointRejections {
   size_t point_index = 0;
   std::string label;
   size_t num_requests = 0;
-  std::string source;            // the workload's trace (WorkloadReport::source)
+  std::string source;  // the workload's trace (WorkloadReport::source)
   std::vector<NeverRuns> rejected;
 };
 

@@ -60,16 +60,17 @@ void ProgressLine::writing(size_t rows_written, size_t rows_total) {
   if (!due(last)) return;
   const double elapsed = seconds();
   const double spent = elapsed - write_start_;
-  const double left =
-      rows_written > 0 && spent > 0
-          ? spent * static_cast<double>(rows_total - rows_written) / static_cast<double>(rows_written)
-          : static_cast<double>(rows_total - rows_written) * kWriteSecondsPerRow;
+  const double left = rows_written > 0 && spent > 0
+                          ? spent * static_cast<double>(rows_total - rows_written) /
+                                static_cast<double>(rows_written)
+                          : static_cast<double>(rows_total - rows_written) * kWriteSecondsPerRow;
   char line[256];
   std::snprintf(line, sizeof line,
                 "[kvlab] writing results: rows %zu/%zu (%.0f%%)  %.0f rows/s  elapsed %s  ETA %s",
                 rows_written, rows_total,
-                rows_total > 0 ? 100.0 * static_cast<double>(rows_written) / static_cast<double>(rows_total)
-                               : 100.0,
+                rows_total > 0
+                    ? 100.0 * static_cast<double>(rows_written) / static_cast<double>(rows_total)
+                    : 100.0,
                 spent > 0 ? static_cast<double>(rows_written) / spent : 0.0,
                 format_duration(elapsed).c_str(), format_duration(left).c_str());
   print(line);
@@ -77,6 +78,7 @@ void ProgressLine::writing(size_t rows_written, size_t rows_total) {
 
 void ProgressLine::finish() {
   if (shown_ && tty_) std::fprintf(out_, "\n");
+  shown_ = false;  // a later line starts afresh, and a second finish() adds nothing
   std::fflush(out_);
 }
 

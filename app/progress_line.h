@@ -40,7 +40,7 @@ class ProgressLine {
   void writing_started();
   // Writing phase: rows written of all (results_rows), their rate, and the ETA at that rate.
   void writing(size_t rows_written, size_t rows_total);
-  // Ends the in-place line on a terminal with a newline.
+  // Ends the in-place line on a terminal with a newline (once: nothing when nothing is shown).
   void finish();
   // Seconds since the line was created.
   double seconds() const;

@@ -95,6 +95,8 @@ ExperimentConfig resolve_experiment(const Config& c) {
   w.max_prompt_len = c.get_int("workload.max_prompt_len");
   w.max_total_len = c.get_int("workload.max_total_len");
   w.skip_bad_rows = c.get_choice("workload.on_bad_row") == "skip";
+  w.columns = c.get_string("workload.columns");
+  w.arrival_unit = c.get_choice("workload.arrival_unit");
   w.n = static_cast<int32_t>(c.get_int("workload.n"));
   w.shared_prefix_len = static_cast<int32_t>(c.get_int("workload.shared_prefix_len"));
   w.shared_prefix_groups = static_cast<int32_t>(c.get_int("workload.shared_prefix_groups"));

@@ -3,6 +3,8 @@
 KEY_TYPES = {
     'workload.trace': 'str',
     'workload.format': 'str',
+    'workload.columns': 'str',
+    'workload.arrival_unit': 'str',
     'workload.arrival': 'str',
     'workload.rate': 'float',
     'workload.burstiness': 'float',

@@ -2,13 +2,14 @@
 // manager) names exactly the requests a run rejects, for every scheduler and memory policy;
 // the CLI warns per point with the count and first reasons, and --strict fails and writes
 // nothing.
+#include "app/never_runs.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
 #include "app/experiment_runner.h"
-#include "app/never_runs.h"
 #include "core/config.h"
 #include "tests/e2e/e2e_util.h"
 
@@ -22,15 +23,15 @@ using e2e::temp_path;
 // The azure conversation sample's lengths against a small arena and a short max_seq_len: some
 // requests are over the scheduler's limits, some over any arena the managers can offer.
 Config tight_setup(const std::string& sweep) {
-  return Config::parse("[workload]\ntrace = " +
-                           e2e::source_path("traces/data/azure_conv_sample.csv") +
-                           "\nnum_requests = 300\nmax_prompt_len = 100000\nmax_total_len = 100000\n"
-                           "[model]\nname = llama-2-7b\nmax_seq_len = 4096\n[hardware]\nname = a100-40gb\n"
-                           "[memory]\ncapacity_slots = 1800\n"
-                           "[scheduler]\nmax_batched_tokens = 2048\n"
-                           "[sweep]\n" +
-                           sweep,
-                       "tight.ini");
+  return Config::parse(
+      "[workload]\ntrace = " + e2e::source_path("traces/data/azure_conv_sample.csv") +
+          "\nnum_requests = 300\nmax_prompt_len = 100000\nmax_total_len = 100000\n"
+          "[model]\nname = llama-2-7b\nmax_seq_len = 4096\n[hardware]\nname = a100-40gb\n"
+          "[memory]\ncapacity_slots = 1800\n"
+          "[scheduler]\nmax_batched_tokens = 2048\n"
+          "[sweep]\n" +
+          sweep,
+      "tight.ini");
 }
 
 std::vector<int64_t> ids(const std::vector<NeverRuns>& rows) {
@@ -58,7 +59,8 @@ TEST(NeverRuns, ThePredictionNamesExactlyTheRequestsARunRejects) {
       EXPECT_EQ(predicted.rejected[k].reason, recorded.rejected[k].reason);
       EXPECT_EQ(predicted.rejected[k].source_line, recorded.rejected[k].source_line);
     }
-    EXPECT_EQ(static_cast<double>(recorded.rejected.size()), results[i].summary.get("num_rejected"));
+    EXPECT_EQ(static_cast<double>(recorded.rejected.size()),
+              results[i].summary.get("num_rejected"));
     if (!recorded.rejected.empty()) ++with_rejections;
   }
   EXPECT_EQ(with_rejections, points.size()) << "every point should reject some requests";
@@ -107,8 +109,9 @@ TEST(NeverRuns, TheCliWarnsPerPointAndStrictFailsWritingNothing) {
   const auto strict = run_command(tight_cli(out, "-q --strict"));
   EXPECT_EQ(strict.exit_code, 1) << strict.output;
   EXPECT_NE(strict.output.find("will be rejected"), std::string::npos) << strict.output;
-  EXPECT_NE(strict.output.find("kvlab: error: --strict: 134 request(s) of 2 point(s) can never run"),
-            std::string::npos)
+  EXPECT_NE(
+      strict.output.find("kvlab: error: --strict: 134 request(s) of 2 point(s) can never run"),
+      std::string::npos)
       << strict.output;
   EXPECT_FALSE(file_exists(out));
 
@@ -123,9 +126,9 @@ TEST(NeverRuns, TheCliWarnsPerPointAndStrictFailsWritingNothing) {
   EXPECT_FALSE(file_exists(out));
 
   // A run where everything fits is silent about it, and --strict passes.
-  const auto fits = run_command(e2e::kvlab_binary() + " run " +
-                                e2e::source_path("experiments/quickstart.ini") +
-                                " -q --strict --set workload.num_requests=50 --out " + out);
+  const auto fits =
+      run_command(e2e::kvlab_binary() + " run " + e2e::source_path("experiments/quickstart.ini") +
+                  " -q --strict --set workload.num_requests=50 --out " + out);
   EXPECT_EQ(fits.exit_code, 0) << fits.output;
   EXPECT_EQ(fits.output, "");
 }
