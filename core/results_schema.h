@@ -104,7 +104,7 @@ inline constexpr FieldSpec kPointIndex{"point_index", ValueType::kInt64, "",
 inline constexpr FieldSpec kConfigAttribute{
     "<section.key>", ValueType::kString, "",
     "every resolved config key, typed by its declaration (kvlab list keys): an integer key "
-    "int64, a number float64, true | false a bool (int8 enum FALSE/TRUE, numpy's bool), "
+    "int64, a number float64, a true-or-false key a bool (int8 enum FALSE/TRUE, numpy's bool), "
     "text and choices a string (\"memory.policy\" = \"paged\", \"memory.block_size\" = 16)"};
 inline constexpr FieldSpec kSummaryAttribute{"<summary name>", ValueType::kFloat64, "",
                                              "every summary value (Summary names)"};
