@@ -150,8 +150,10 @@ ExperimentConfig resolve_experiment(const Config& c) {
                "can: paged); set memory.prefix_caching = false or choose such a policy");
   }
   m.max_seq_len = e.model.max_seq_len;
-  m.kv_tensor_bytes_per_token = static_cast<int64_t>(e.model.num_kv_heads / e.tensor_parallel) *
-                                e.model.head_dim * e.model.dtype_bytes;
+  // One layer's K (or V) of one token on one GPU: the slot's bytes (2 x layers x kv_heads x
+  // head_dim x element bytes, as the KV cache stores them) over 2 x layers and the TP GPUs.
+  m.kv_tensor_bytes_per_token =
+      e.model.kv_bytes_per_slot() / (2LL * e.model.num_layers) / e.tensor_parallel;
   m.kv_layers = e.model.num_layers;
   m.settings = c;
   e.swap_space_gb = c.get_double("memory.swap_space_gb");

@@ -88,9 +88,23 @@ struct VirtualLayout {
   std::vector<int32_t> pages;   // physical page groups, in virtual order
 };
 
-class VirtualKvCacheManager;
+// The manager's settings, derived from MemoryConfig by make_virtual_kv_cache_manager.
+struct VirtualOptions {
+  int64_t page_bytes = 0;
+  int32_t tokens_per_page = 0;   // tokens one page holds per layer and K/V tensor
+  int32_t num_pages = 0;         // page groups in the physical pool
+  int32_t pages_per_range = 0;   // ceil(max_seq_len / tokens_per_page)
+  int64_t ranges_total = 0;      // ranges the virtual space holds
+  int32_t layers = 0;
+  bool deferred_reclaim = false;
+  int32_t eager_pages = 0;       // memory.eager_alloc
+};
 
-// Validates `config` (InputError naming the key) and builds the manager.
+// REQUIRES: `options` as make_virtual_kv_cache_manager derives them (all counts >= 1).
+std::unique_ptr<KvCacheManager> make_virtual_manager(const MemoryConfig& config,
+                                                     const VirtualOptions& options);
+
+// Validates `config` (InputError naming the key) and builds the manager (virtual_config.cc).
 std::unique_ptr<KvCacheManager> make_virtual_kv_cache_manager(const MemoryConfig& config);
 
 // Tokens one page holds for `config`'s KV layout (0 when the layout is unknown), and the

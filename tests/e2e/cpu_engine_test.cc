@@ -66,6 +66,15 @@ INSTANTIATE_TEST_SUITE_P(
                 false, false},
         Variant{"contiguous_oracle", "[memory]\npolicy = contiguous\nreservation = oracle\ncapacity_slots = 8192\n",
                 false, false},
+        // Virtual memory: tiny-llama's 128 bytes per token per layer and K/V tensor put 512
+        // tokens in a 64 KiB page (16 pages here); the CPU back end reads the pages through
+        // layout() (kind paged, a block per page).
+        Variant{"virtual_64KiB", "[memory]\npolicy = virtual\npage_size = 64KiB\ncapacity_slots = 8192\n",
+                false, false},
+        Variant{"virtual_64KiB_deferred_eager",
+                "[memory]\npolicy = virtual\npage_size = 64KiB\ncapacity_slots = 2048\n"
+                "deferred_reclaim = true\neager_alloc = 1\n",
+                false, false},
         Variant{"paged_recompute_pressure",
                 "[memory]\npolicy = paged\nblock_size = 8\ncapacity_slots = 320\n[scheduler]\npreemption = recompute\n",
                 true, false},

@@ -221,5 +221,40 @@ TEST(Simulation, ImpossibleConfigsNameTheirKey) {
   EXPECT_NE(message("rate = -1\n").find("bad.ini:3: field 'workload.rate'"), std::string::npos);
 }
 
+// The virtual manager through the whole simulator: every page it maps is counted in the step
+// whose plan mapped it, priced there by the roofline's vmm term (pages x the per-page default
+// for the page size), and its virtual reservation is reported beside, not inside, the
+// breakdown. Other policies list no vmm term and count no pages.
+TEST(Simulation, VirtualMemoryPagesArePricedInTheStepThatMappedThem) {
+  const RunResult r = e2e::run_one(paper_setup("[memory]\npolicy = virtual\npage_size = 64KiB\n"));
+  ASSERT_TRUE(r.virtual_memory.enabled);
+  EXPECT_EQ(r.virtual_memory.tokens_per_page, 6);  // 64 KiB / 10 KiB of OPT-13B
+  const auto vmm = std::find(r.term_names.begin(), r.term_names.end(), "vmm");
+  ASSERT_NE(vmm, r.term_names.end());
+  const auto index = static_cast<size_t>(vmm - r.term_names.begin());
+  int64_t mapped = 0;
+  int64_t unmapped = 0;
+  int64_t reserving_steps = 0;
+  for (const StepRecord& s : r.steps) {
+    mapped += s.vmm_pages_mapped;
+    unmapped += s.vmm_pages_unmapped;
+    EXPECT_EQ(s.vmm_pages_mapped % 80, 0);  // page groups of 2 x 40 layers
+    EXPECT_NEAR(s.terms[index], (s.vmm_pages_mapped + s.vmm_pages_unmapped) * 8e-6, 1e-12);
+    EXPECT_EQ(s.kv_virtual_reserved % r.virtual_memory.range_slots, 0);
+    reserving_steps += s.kv_virtual_reserved > 0 ? 1 : 0;
+  }
+  EXPECT_GT(mapped, 0);
+  EXPECT_EQ(mapped, r.virtual_memory.pages_mapped);  // every mapping happens while planning
+  // What the last step's finished requests let go of is unmapped after its record.
+  EXPECT_LE(unmapped, r.virtual_memory.pages_unmapped);
+  EXPECT_EQ(r.virtual_memory.pages_mapped, r.virtual_memory.pages_unmapped);  // all released
+  EXPECT_GT(reserving_steps, 0);
+
+  const RunResult paged = e2e::run_one(paper_setup("[memory]\npolicy = paged\n"));
+  EXPECT_EQ(std::find(paged.term_names.begin(), paged.term_names.end(), "vmm"),
+            paged.term_names.end());
+  for (const StepRecord& s : paged.steps) EXPECT_EQ(s.vmm_pages_mapped + s.kv_virtual_reserved, 0);
+}
+
 }  // namespace
 }  // namespace kvlab
