@@ -409,6 +409,7 @@ RunResult Engine::result(double wall_s) const {
     out.prefix_bound = unbounded_prefix_reuse(specs, out.prefix_cache.block_size);
   }
   if (out.has_token_ids) out.output_digest = output_digest(out.requests);
+  out.kv_bytes_per_slot = s.config.kv_bytes_per_slot_per_gpu();
   out.summary = summarize(out, s.kv->capacity_slots(), wall_s, s.config.metrics);
   return out;
 }

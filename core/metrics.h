@@ -116,6 +116,7 @@ struct RunResult {
   WorkloadReport workload;
   Summary summary;
   uint64_t output_digest = 0;                     // real back ends: hash of generated ids
+  int64_t kv_bytes_per_slot = 0;                  // per GPU, in memory.kv_dtype (the Engine's)
   bool has_token_ids = false;
   PrefixCacheStats prefix_cache;   // the manager's prefix cache at the end (enabled or not)
   VirtualMemoryStats virtual_memory;  // the manager's virtual memory at the end (or empty)

@@ -352,6 +352,17 @@ const SummarySpec kSummaries[] = {
     {"mbu_mean", "fraction",
      "steps' mbu, time-weighted: all steps' HBM bytes / (their seconds x peak bandwidth)",
      [](const RunTotals& t) { return t.step_time > 0 ? t.mbu_time / t.step_time : kNaN; }},
+    // The KV cache in bytes (memory.kv_dtype, scales included): the kv_*_frac shares of it
+    // are the memory breakdown in bytes.
+    {"kv_bytes_per_slot", "bytes",
+     "bytes one token slot takes on one GPU, K and V of every layer as memory.kv_dtype stores "
+     "them (scales included; auto: the model's dtype)",
+     [](const RunTotals& t) { return static_cast<double>(t.run->kv_bytes_per_slot); }},
+    {"kv_capacity_gib", "GiB", "kv_capacity_slots x kv_bytes_per_slot: the KV cache per GPU",
+     [](const RunTotals& t) {
+       return static_cast<double>(t.capacity_slots) * static_cast<double>(t.run->kv_bytes_per_slot) /
+              (1024.0 * 1024.0 * 1024.0);
+     }},
 };
 
 const FieldSpec kRootAttributes[] = {

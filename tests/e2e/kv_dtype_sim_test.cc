@@ -117,6 +117,11 @@ TEST(KvDtypeRun, SwapBytesAreSlotsTimesTheDtypesBytes) {
       swapped += s.swap_out_bytes;
     }
     EXPECT_GT(swapped, 0) << "the run should swap";
+    // The summary's KV cache in bytes: the memory breakdown's fractions are shares of it.
+    EXPECT_EQ(r.summary.get("kv_bytes_per_slot"), static_cast<double>(e.kv_bytes_per_slot_per_gpu()));
+    EXPECT_DOUBLE_EQ(r.summary.get("kv_capacity_gib"),
+                     r.summary.get("kv_capacity_slots") *
+                         static_cast<double>(e.kv_bytes_per_slot_per_gpu()) / (1 << 30));
   }
 }
 
