@@ -50,6 +50,7 @@ void register_builtins() {
 
     register_csv_trace_readers(trace_readers());
     register_mooncake_jsonl_reader(trace_readers());
+    register_mapped_jsonl_reader(trace_readers());
     register_sharegpt_json_readers(trace_readers());
     register_auto_trace_reader(trace_readers());
   });

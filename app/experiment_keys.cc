@@ -18,6 +18,14 @@ std::vector<KeySpec> experiment_keys() {
       choice_key(
           "workload.format", "auto", [] { return trace_readers().names(); }, "trace format",
           "trace format (kvlab list formats); auto detects it"),
+      string_key("workload.columns", "",
+                 "formats csv and jsonl (any CSV or JSONL trace): which columns (keys) hold the "
+                 "arrival time, prompt and output lengths, as 'arrival:NAME, prompt:NAME, "
+                 "output:NAME' (names may hold spaces; arrival optional: without it, arrivals "
+                 "come from workload.arrival); set, format auto picks csv or jsonl"),
+      choice_key("workload.arrival_unit", "s", {"s", "ms", "us"},
+                 "unit of the arrival column of workload.columns: seconds, milliseconds or "
+                 "microseconds"),
       choice_key("workload.arrival", "trace", {"trace", "poisson", "gamma", "burst"},
                  "arrival process: the trace's timestamps, or generated"),
       // Upper bounds keep every derived time and size finite (1e300 would overflow them).
@@ -80,6 +88,10 @@ std::vector<KeySpec> experiment_keys() {
       int_key("memory.capacity_slots", 0, 0, kUnbounded,
               "KV capacity in token slots (0: from hardware)"),
       float_key("memory.swap_space_gb", "4", 0.0, 1e6, "host swap pool in GiB (per GPU)"),
+      choice_key("memory.kv_dtype", "auto", kv_dtype_names(),
+                 "how the KV cache stores K and V: auto (the back end's compute dtype), fp32, "
+                 "fp16, bf16, fp8_e4m3 or int8 (both with an fp32 scale per token, KV head, K/V "
+                 "and layer); sets bytes per slot everywhere (capacity, bandwidth, swaps)"),
       // [scheduler]
       choice_key(
           "scheduler.batching", "continuous", [] { return schedulers().names(); },

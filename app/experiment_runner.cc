@@ -27,6 +27,7 @@ std::string workload_key(const WorkloadConfig& w) {
          std::to_string(w.num_requests) + "|" + std::to_string(w.seed) + "|" + w.prompt_len + "|" +
          w.output_len + "|" + std::to_string(w.max_prompt_len) + "|" +
          std::to_string(w.max_total_len) + "|" + (w.skip_bad_rows ? "skip" : "fail") + "|" +
+         w.columns + "|" + w.arrival_unit + "|" +
          std::to_string(w.n) + "|" + std::to_string(w.shared_prefix_len) + "|" +
          std::to_string(w.shared_prefix_groups) + "|" + (w.multi_turn ? "turns" : "rows") + "|" +
          std::to_string(w.think_time_s);
@@ -112,6 +113,7 @@ int effective_jobs(const std::vector<PreparedPoint>& points, int requested) {
 std::vector<RunResult> run_experiment(const Config& config, const RunOptions& options) {
   const size_t points_in_sweep = sweep_size(config);
   const std::vector<PreparedPoint> prepared = prepare_experiment(config, options.shard);
+  if (options.before_run) options.before_run(prepared);
 
   int64_t requests_total = 0;
   for (const PreparedPoint& p : prepared)
@@ -121,9 +123,10 @@ std::vector<RunResult> run_experiment(const Config& config, const RunOptions& op
   std::vector<std::exception_ptr> errors(prepared.size());
   std::atomic<size_t> next{0};
   std::mutex progress_mutex;
-  size_t points_done = 0;
-  int64_t requests_done = 0;
-  std::vector<int64_t> point_done(prepared.size(), 0);
+  RunProgress progress;
+  progress.points_total = prepared.size();
+  progress.requests_total = requests_total;
+  std::vector<EngineProgress> point_progress(prepared.size());
 
   auto worker = [&]() {
     for (size_t i = next++; i < prepared.size(); i = next++) {
@@ -134,13 +137,17 @@ std::vector<RunResult> run_experiment(const Config& config, const RunOptions& op
         auto on_progress = [&, i](const EngineProgress& e) {
           if (!options.progress) return;
           std::lock_guard<std::mutex> lock(progress_mutex);
-          requests_done += e.done - point_done[i];
-          point_done[i] = e.done;
-          options.progress(points_done, prepared.size(), requests_done, requests_total, e.now_s);
+          progress.requests_done += e.done - point_progress[i].done;
+          progress.steps += e.steps - point_progress[i].steps;
+          point_progress[i] = e;
+          progress.engine_time_s = e.now_s;
+          options.progress(progress);
         };
         RunResult r =
             engine->run(requests_for_backend(p.config, p.workload->requests), on_progress);
         r.label = p.point.label;
+        r.axes = p.point.axes;
+        r.axis_labels = p.point.axis_labels;
         r.point_index = p.point.index;
         r.sweep_size = points_in_sweep;
         r.workload = p.workload->report;
@@ -150,9 +157,9 @@ std::vector<RunResult> run_experiment(const Config& config, const RunOptions& op
         errors[i] = std::current_exception();
       }
       std::lock_guard<std::mutex> lock(progress_mutex);
-      ++points_done;
-      if (options.progress)
-        options.progress(points_done, prepared.size(), requests_done, requests_total, 0.0);
+      ++progress.points_done;
+      progress.engine_time_s = 0;
+      if (options.progress) options.progress(progress);
     }
   };
   const int jobs = effective_jobs(prepared, options.jobs);

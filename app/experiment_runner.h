@@ -18,15 +18,28 @@
 
 namespace kvlab {
 
+struct PreparedPoint;
+
+// Where a run stands, for a progress line: what is done of the shard's points and requests.
+struct RunProgress {
+  size_t points_done = 0, points_total = 0;
+  int64_t requests_done = 0;  // finished or rejected, all points
+  int64_t requests_total = 0;
+  int64_t steps = 0;          // steps recorded, all points (rows the results file will hold)
+  double engine_time_s = 0;   // simulated (engine) time of the point that reported last; 0 at
+                              // a point's end
+};
+
 struct RunOptions {
   int jobs = 1;                 // threads (>= 1)
   Shard shard;                  // which points to run
   bool audit_every_step = false;
-  // Called from worker threads under a lock: points done / total, requests done / total, and
-  // the simulated (engine) time of the point that reported last.
-  std::function<void(size_t points_done, size_t points_total, int64_t requests_done,
-                     int64_t requests_total, double engine_time_s)>
-      progress;
+  // Called from worker threads under a lock, every few hundred steps of a point and when a
+  // point ends.
+  std::function<void(const RunProgress&)> progress;
+  // Called once every point is prepared, before any runs (may be empty); it may throw
+  // InputError to stop the run (kvlab run --strict, when a request can never run).
+  std::function<void(const std::vector<PreparedPoint>&)> before_run;
 };
 
 // The requests a point's back end runs: for real back ends (ExecutorTraits::real: cpu, cuda), prompts without token

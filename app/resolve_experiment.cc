@@ -95,6 +95,8 @@ ExperimentConfig resolve_experiment(const Config& c) {
   w.max_prompt_len = c.get_int("workload.max_prompt_len");
   w.max_total_len = c.get_int("workload.max_total_len");
   w.skip_bad_rows = c.get_choice("workload.on_bad_row") == "skip";
+  w.columns = c.get_string("workload.columns");
+  w.arrival_unit = c.get_choice("workload.arrival_unit");
   w.n = static_cast<int32_t>(c.get_int("workload.n"));
   w.shared_prefix_len = static_cast<int32_t>(c.get_int("workload.shared_prefix_len"));
   w.shared_prefix_groups = static_cast<int32_t>(c.get_int("workload.shared_prefix_groups"));
@@ -105,6 +107,7 @@ ExperimentConfig resolve_experiment(const Config& c) {
   e.model = model_catalog().get(c.get_choice("model.name"));
   const int64_t max_seq_len = c.get_int("model.max_seq_len");
   if (max_seq_len > 0) e.model.max_seq_len = static_cast<int32_t>(max_seq_len);
+  e.model.kv_dtype = parse_kv_dtype(c.get_choice("memory.kv_dtype"));
   e.tensor_parallel = static_cast<int32_t>(c.get_int("model.tensor_parallel"));
   if (e.model.num_kv_heads % e.tensor_parallel != 0 || e.model.num_heads % e.tensor_parallel != 0) {
     c.fail("model.tensor_parallel", "must divide the model's attention heads (" +

@@ -128,6 +128,18 @@ void attr_string(hid_t object, const std::string& name, const std::string& value
   check(H5Awrite(attr.get(), type.get(), &p), "write attribute " + name);
 }
 
+void attr_strings(hid_t object, const std::string& name, const std::vector<std::string>& values) {
+  const hsize_t n = values.size();
+  std::vector<const char*> ptrs;
+  ptrs.reserve(n);
+  for (const std::string& v : values) ptrs.push_back(v.c_str());
+  Handle type(string_type(), H5Tclose, "create string type");
+  Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose, "create dataspace");
+  Handle attr(H5Acreate2(object, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
+              H5Aclose, "create attribute " + name);
+  if (n > 0) check(H5Awrite(attr.get(), type.get(), ptrs.data()), "write attribute " + name);
+}
+
 template <typename T>
 void attr_number(hid_t object, const std::string& name, T value) {
   Handle space(H5Screate(H5S_SCALAR), H5Sclose, "create dataspace");
@@ -313,7 +325,7 @@ namespace {
 
 // The HDF5 file of a run, written to `file` (a temporary of an OutputSet).
 void write_hdf5_file(const std::string& file, const std::vector<RunResult>& points,
-                     const ResultsMeta& meta) {
+                     const ResultsMeta& meta, const WriteProgress& progress) {
   Handle handle(H5Fcreate(file.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
                 "create the file");
   const hid_t root = handle.get();
@@ -326,10 +338,17 @@ void write_hdf5_file(const std::string& file, const std::vector<RunResult>& poin
   write_attribute(root, results::kSweepSize,
                   static_cast<int64_t>(points.empty() ? 0 : points.front().sweep_size));
   Handle all(make_group(root, results::kPointsGroup), H5Gclose, "create group points");
+  size_t rows_total = 0, rows_written = 0;
+  for (const RunResult& p : points) rows_total += results_rows(p);
   for (const RunResult& p : points) {
     Handle g(make_group(all.get(), point_group_name(p.point_index)), H5Gclose,
              "create point group");
     write_attribute(g.get(), results::kLabel, p.label);
+    std::string display;
+    for (const std::string& l : p.axis_labels) display += (display.empty() ? "" : ", ") + l;
+    write_attribute(g.get(), results::kDisplayLabel, display);
+    attr_strings(g.get(), results::kAxes.name, p.axes);
+    attr_strings(g.get(), results::kAxisLabels.name, p.axis_labels);
     write_attribute(g.get(), results::kPointIndex, static_cast<int64_t>(p.point_index));
     for (const auto& [k, v] : p.config) attr_string(g.get(), k, v);
     for (const auto& [k, v] : p.summary.values) attr_number<double>(g.get(), k, v);
@@ -337,20 +356,25 @@ void write_hdf5_file(const std::string& file, const std::vector<RunResult>& poin
     write_requests(g.get(), p);
     write_steps(g.get(), p);
     write_workload(g.get(), p.workload);
+    rows_written += results_rows(p);
+    if (progress) progress(rows_written, rows_total);
   }
   check(H5Fflush(root, H5F_SCOPE_GLOBAL), "flush the file");
 }
 
 }  // namespace
 
+size_t results_rows(const RunResult& point) { return point.requests.size() + point.steps.size(); }
+
 void skip_hdf5_teardown_at_exit() { H5dont_atexit(); }
 
 void stage_results_hdf5(OutputSet& outputs, const std::string& path, const std::string& option,
-                        const std::vector<RunResult>& points, const ResultsMeta& meta) {
+                        const std::vector<RunResult>& points, const ResultsMeta& meta,
+                        const WriteProgress& progress) {
   const std::string temp = outputs.add(path, option);
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become exceptions, not stderr dumps
   try {
-    write_hdf5_file(temp, points, meta);
+    write_hdf5_file(temp, points, meta, progress);
   } catch (const std::runtime_error& e) {
     // A full disk or a lost file system, not a bug: the user's to fix, named by the path.
     throw InputError(path, 0, option, std::string("cannot write: ") + e.what());
@@ -433,8 +457,15 @@ std::string summary_table(const std::vector<RunResult>& points) {
                                     {"hit%", "prefix_hit_rate", 100, 1},
                                     {"hit bound%", "prefix_hit_rate_bound", 100, 1}});
   }
+  // Points by their display names ("Orca (Max), rate=2"); the full key=value label is in the
+  // files.
+  auto name_of = [](const RunResult& p) {
+    std::string display;
+    for (const std::string& l : p.axis_labels) display += (display.empty() ? "" : ", ") + l;
+    return display.empty() ? p.label : display;
+  };
   size_t label_width = 5;
-  for (const RunResult& p : points) label_width = std::max(label_width, p.label.size());
+  for (const RunResult& p : points) label_width = std::max(label_width, name_of(p).size());
   std::ostringstream out;
   out << std::left << std::setw(static_cast<int>(label_width)) << "point";
   for (const Col& c : cols)
@@ -444,7 +475,7 @@ std::string summary_table(const std::vector<RunResult>& points) {
   out << "\n";
   for (const RunResult& p : points) {
     out << std::left << std::setw(static_cast<int>(label_width))
-        << (p.label.empty() ? "-" : p.label);
+        << (name_of(p).empty() ? "-" : name_of(p));
     for (const Col& c : cols) {
       const int w = static_cast<int>(std::max<size_t>(8, std::string(c.header).size()));
       const double v = p.summary.get(c.key) * c.scale;

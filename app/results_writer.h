@@ -7,6 +7,8 @@
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
+#include <cstddef>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,13 @@ struct ResultsMeta {
   std::string command;      // the command line that produced the file
   std::string config_path;  // the experiment file
 };
+
+// Called after each point's group is written: the rows written so far (results_rows of the
+// points written) and in all, for a "writing results" progress line.
+using WriteProgress = std::function<void(size_t rows_written, size_t rows_total)>;
+
+// The rows a point adds to the file (its requests and its steps): what writing time scales with.
+size_t results_rows(const RunResult& point);
 
 // For a program's first lines, before any other HDF5 call: HDF5 releases before 1.14.1 crash
 // at exit when a file's close failed (HDFFV-11052: a full disk during the write leaves the file
@@ -33,8 +42,10 @@ void write_results_hdf5(const std::string& path, const std::vector<RunResult>& p
 
 // The same file, written to a temporary of `outputs` (for `option`, named in errors): it
 // appears at `path` when outputs.commit() renames the whole set into place.
+// `progress` (may be empty) is called after each point.
 void stage_results_hdf5(OutputSet& outputs, const std::string& path, const std::string& option,
-                        const std::vector<RunResult>& points, const ResultsMeta& meta);
+                        const std::vector<RunResult>& points, const ResultsMeta& meta,
+                        const WriteProgress& progress = {});
 
 // One JSON object per point: its index, label, summary values, output digest (real back ends,
 // as hex) and resolved config, in that key order.

@@ -2,9 +2,42 @@
 
 #include <cstdlib>
 
+#include "core/config_keys.h"
 #include "core/errors.h"
 
 namespace kvlab {
+
+namespace {
+
+std::string axis_label(const SweepAxis& axis, size_t step, const Config& point) {
+  if (!axis.labels[step].empty()) return axis.labels[step];
+  const KeySchema& schema = config_keys();
+  auto value_of = [&](const std::string& key) { return point.get_string(key); };
+  std::string out;
+  for (size_t k = 0; k < axis.keys.size(); ++k) {
+    const std::string& key = axis.keys[k];
+    if (!schema.applies(key, value_of)) continue;
+    const std::string& value = axis.values[step][k];
+    const std::string part =
+        schema.is_selector(key) ? value : key.substr(key.find('.') + 1) + "=" + value;
+    out += (out.empty() ? "" : ", ") + part;
+  }
+  // Every key of the axis is meaningless here (none of them picks the entries): say them all.
+  if (out.empty()) {
+    for (size_t k = 0; k < axis.keys.size(); ++k) {
+      out += (out.empty() ? "" : ", ") + axis.keys[k] + "=" + axis.values[step][k];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string SweepPoint::display_label() const {
+  std::string out;
+  for (const std::string& l : axis_labels) out += (out.empty() ? "" : ", ") + l;
+  return out;
+}
 
 size_t sweep_size(const Config& config) {
   size_t total = 1;
@@ -37,6 +70,10 @@ std::vector<SweepPoint> expand_sweep(const Config& config) {
         p.config.set(axis.keys[k], tuple[k], axis.origin.origin, axis.origin.line);
         p.label += (p.label.empty() ? "" : ", ") + axis.keys[k] + "=" + tuple[k];
       }
+    }
+    for (size_t a = 0; a < axes.size(); ++a) {
+      p.axes.push_back(axes[a].name());
+      p.axis_labels.push_back(axis_label(axes[a], digit[a], p.config));
     }
     points.push_back(std::move(p));
   }

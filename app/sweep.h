@@ -15,6 +15,14 @@ struct SweepPoint {
   size_t index = 0;
   std::string label;  // "memory.policy=paged, memory.block_size=16" ("" without a sweep)
   Config config;      // the base config with this point's values set
+  // Per axis, in [sweep] order: its name ("memory.policy+memory.reservation") and this point's
+  // display name on it: the value's label when the [sweep] line gave one ("Orca (Max)"), else
+  // its values of the keys that mean something at this point (memory.reservation does not
+  // under paged), a selector's value bare ("paged"), others as "block_size=16".
+  std::vector<std::string> axes;
+  std::vector<std::string> axis_labels;
+  // The axis labels joined by ", " ("" without a sweep).
+  std::string display_label() const;
 };
 
 std::vector<SweepPoint> expand_sweep(const Config& config);

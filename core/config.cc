@@ -1,6 +1,7 @@
 #include "core/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -93,8 +94,12 @@ void check_known_key(const std::string& key, const std::string& origin, long lin
 }
 
 std::string strip_comment(const std::string& line) {
-  // '#' or ';' starts a comment when it begins the line or follows white space.
+  // '#' or ';' starts a comment when it begins the line or follows white space, outside a
+  // double-quoted sweep label.
+  bool quoted = false;
   for (size_t i = 0; i < line.size(); ++i) {
+    if (line[i] == '"') quoted = !quoted;
+    if (quoted) continue;
     if ((line[i] == '#' || line[i] == ';') && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t')) {
       return line.substr(0, i);
     }
@@ -200,15 +205,84 @@ void Config::set_override(const std::string& assignment) {
     const auto column = static_cast<std::ptrdiff_t>(k - it->keys.begin());
     it->keys.erase(k);
     std::vector<std::vector<std::string>> kept;
-    for (auto& tuple : it->values) {
+    std::vector<std::string> kept_labels;  // a merged tuple keeps the first one's label
+    for (size_t i = 0; i < it->values.size(); ++i) {
+      std::vector<std::string>& tuple = it->values[i];
       tuple.erase(tuple.begin() + column);
-      if (std::find(kept.begin(), kept.end(), tuple) == kept.end()) kept.push_back(std::move(tuple));
+      if (std::find(kept.begin(), kept.end(), tuple) == kept.end()) {
+        kept.push_back(std::move(tuple));
+        kept_labels.push_back(it->labels[i]);
+      }
     }
     it->values = std::move(kept);
+    it->labels = std::move(kept_labels);
     if (it->keys.empty()) sweep_.erase(it);
     break;
   }
 }
+
+namespace {
+
+// A [sweep] value list: items split at commas outside double quotes, each `VALUE` or
+// `VALUE "LABEL"` (the label a display name for plots and tables; it may hold commas).
+std::vector<std::pair<std::string, std::string>> split_sweep_values(const std::string& text,
+                                                                    const ConfigValue& origin,
+                                                                    const std::string& field) {
+  std::vector<std::pair<std::string, std::string>> items;
+  std::string value, label;
+  bool quoted = false, have_label = false;
+  auto finish = [&] {
+    const std::string v = trim(value);
+    if (have_label && v.empty()) {
+      throw InputError(origin.origin, origin.line, field,
+                       "label \"" + label + "\" without a value before it");
+    }
+    if (have_label && trim(label).empty()) {
+      throw InputError(origin.origin, origin.line, field, "empty label for '" + v + "'");
+    }
+    items.emplace_back(v, trim(label));
+    value.clear();
+    label.clear();
+    have_label = false;
+  };
+  for (char c : text) {
+    if (quoted) {
+      if (c == '"') {
+        quoted = false;
+      } else {
+        label += c;
+      }
+    } else if (c == '"') {
+      if (have_label) {
+        throw InputError(origin.origin, origin.line, field,
+                         "a second label after \"" + label + "\" (one label per value)");
+      }
+      if (!value.empty() && !std::isspace(static_cast<unsigned char>(value.back()))) {
+        throw InputError(origin.origin, origin.line, field,
+                         "a quote inside '" + trim(value) +
+                             "': write a label after the value and a space, `value \"label\"`");
+      }
+      quoted = true;
+      have_label = true;
+    } else if (c == ',') {
+      finish();
+    } else if (have_label) {
+      if (!std::isspace(static_cast<unsigned char>(c))) {
+        throw InputError(origin.origin, origin.line, field,
+                         "text after the label \"" + label + "\" (a comma must follow it)");
+      }
+    } else {
+      value += c;
+    }
+  }
+  if (quoted) {
+    throw InputError(origin.origin, origin.line, field, "unterminated label \"" + label);
+  }
+  finish();
+  return items;
+}
+
+}  // namespace
 
 std::string SweepAxis::name() const {
   std::string out;
@@ -240,7 +314,7 @@ void Config::add_sweep_axis(const std::string& name, const std::string& values,
   }
   // An axis without values would expand to no point at all: refused, not run as "0 points".
   if (trim(values).empty()) throw InputError(origin.origin, origin.line, field, "no values to sweep");
-  for (const std::string& v : split_list(values)) {
+  for (const auto& [v, label] : split_sweep_values(values, origin, field)) {
     if (v.empty()) throw InputError(origin.origin, origin.line, field, "empty value in list");
     std::vector<std::string> tuple =
         axis.keys.size() == 1 ? std::vector<std::string>{v} : split_list(v, ':');
@@ -254,6 +328,7 @@ void Config::add_sweep_axis(const std::string& name, const std::string& values,
       if (part.empty()) throw InputError(origin.origin, origin.line, field, "empty part in '" + v + "'");
     }
     axis.values.push_back(std::move(tuple));
+    axis.labels.push_back(label);
   }
   sweep_.push_back(std::move(axis));
 }

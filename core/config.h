@@ -33,6 +33,8 @@ struct ConfigValue {
 struct SweepAxis {
   std::vector<std::string> keys;
   std::vector<std::vector<std::string>> values;  // values[i][k]: key k's value at step i
+  // labels[i]: step i's display name, written `value "Orca (Max)"` ("" when none was given).
+  std::vector<std::string> labels;
   ConfigValue origin;                            // the [sweep] line (or --set) it came from
 
   // "memory.policy" or "memory.policy+memory.reservation".

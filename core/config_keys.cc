@@ -224,7 +224,10 @@ const std::vector<std::string>& KeySchema::sections() {
   return names;
 }
 
-void KeySchema::add(const KeySpec& spec, const std::string& owner) {
+void KeySchema::add(const KeySpec& spec, const std::string& owner, const std::string& selector,
+                    const std::string& entry) {
+  if (!selector.empty()) selectors_.insert(selector);
+  const std::pair<std::string, std::string> pick{selector, selector.empty() ? "" : entry};
   const std::string section = spec.key.substr(0, spec.key.find('.'));
   check_invariant(spec.key.find('.') != std::string::npos &&
                       std::find(sections().begin(), sections().end(), section) != sections().end(),
@@ -235,7 +238,7 @@ void KeySchema::add(const KeySpec& spec, const std::string& owner) {
                       "' is not valid: " + spec.check(spec.default_value));
   auto it = keys_.find(spec.key);
   if (it == keys_.end()) {
-    keys_.emplace(spec.key, Declared{spec, {owner}, keys_.size()});
+    keys_.emplace(spec.key, Declared{spec, {owner}, keys_.size(), {pick}});
     return;
   }
   check_invariant(it->second.spec.same_contract(spec), "key '" + spec.key +
@@ -245,6 +248,20 @@ void KeySchema::add(const KeySpec& spec, const std::string& owner) {
       it->second.owners.end()) {
     it->second.owners.push_back(owner);
   }
+  if (std::find(it->second.picked_by.begin(), it->second.picked_by.end(), pick) ==
+      it->second.picked_by.end()) {
+    it->second.picked_by.push_back(pick);
+  }
+}
+
+bool KeySchema::applies(const std::string& key,
+                        const std::function<std::string(const std::string&)>& value_of) const {
+  auto it = keys_.find(key);
+  if (it == keys_.end()) return true;
+  for (const auto& [selector, entry] : it->second.picked_by) {
+    if (selector.empty() || value_of(selector) == entry) return true;
+  }
+  return false;
 }
 
 const KeySpec* KeySchema::find(const std::string& key) const {

@@ -21,6 +21,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -83,11 +84,22 @@ class KeySchema {
   // Adds `spec`, declared by `owner` ("memory policy 'paged'", "application"). A key declared
   // again must keep its contract (KeySpec::same_contract), else InvariantError: two owners
   // that disagree about a key is a bug.
-  void add(const KeySpec& spec, const std::string& owner);
+  // `selector` (a key such as "memory.policy") and `entry` ("paged") say when the key applies:
+  // where the selector names the entry; an empty selector (the application, a registry
+  // without one) makes it apply everywhere.
+  void add(const KeySpec& spec, const std::string& owner, const std::string& selector = "",
+           const std::string& entry = "");
   const KeySpec* find(const std::string& key) const;
   // Who declared `key` (empty when unknown).
   const std::vector<std::string>& owners(const std::string& key) const;
   std::vector<const KeySpec*> keys() const;
+  // Whether `key` means something under a config whose values `value_of` gives: true unless
+  // every declaration of it belongs to an entry its selector does not pick (memory.reservation
+  // under memory.policy = paged). Unknown keys apply.
+  bool applies(const std::string& key,
+               const std::function<std::string(const std::string&)>& value_of) const;
+  // Whether `key` picks registry entries (memory.policy, scheduler.batching, ...).
+  bool is_selector(const std::string& key) const { return selectors_.count(key) > 0; }
   // The sections keys may live in, in order ("sweep" excluded).
   static const std::vector<std::string>& sections();
 
@@ -96,8 +108,11 @@ class KeySchema {
     KeySpec spec;
     std::vector<std::string> owners;
     size_t order = 0;
+    // (selector, entry) of each declaration; ("", "") for an unconditional one.
+    std::vector<std::pair<std::string, std::string>> picked_by;
   };
   std::map<std::string, Declared> keys_;
+  std::set<std::string> selectors_;
 };
 
 // The process-wide schema (filled by registration, app/builtins.h).

@@ -66,6 +66,7 @@ struct Engine::State {
 
   SchedulerOutput plan;
   std::vector<StepRecord> steps;
+  StepTotals unrecorded_steps;  // output.record_steps = false: the steps' summary inputs only
   std::vector<std::string> term_names;
   std::map<std::string, size_t> term_index;
 
@@ -224,7 +225,11 @@ struct Engine::State {
     for (const CostTerm& term : result.terms) add_term(term.name, term.seconds);
     // A column only in runs that copy for forks (contiguous with n > 1), so others keep theirs.
     if (!fork_copies.empty()) add_term(kForkCopyTerm, copy_s);
-    steps.push_back(std::move(r));
+    if (config.record_steps) {
+      steps.push_back(std::move(r));
+    } else {
+      unrecorded_steps.add(r);  // the summary still counts it
+    }
   }
 
   std::string describe_deadlock() const {
@@ -310,8 +315,7 @@ bool Engine::step() {
   // plan: sim/sim_executor.cc reads them here too).
   const VirtualMemoryStats vmm = kv.virtual_memory_stats();
   const double start = s.now_s;
-  StepSums sums;  // read before the step is applied
-  if (s.config.record_steps) sums = sums_of(s.plan);
+  StepSums sums = sums_of(s.plan);  // read before the step is applied
   const StepResult result = s.executor->execute(s.plan, kv);
   const StepUpdate update = s.scheduler->update_from_output(s.plan, result, s.queues, *s.kv);
   // Fork copies run in the step that forked: the samples' first decodes, next step, read them.
@@ -320,12 +324,11 @@ bool Engine::step() {
   s.now_s = s.wall_clock ? std::max(start, s.wall_now()) : start + (result.duration_s + copy_s);
   s.measure(update, start);
   const PrefixCacheStats cache = s.kv->prefix_cache_stats();
-  if (s.config.record_steps) {
-    for (const KvCopy& c : update.fork_copies) {
-      sums.device_copy_slots += static_cast<double>(c.num_slots);
-    }
-    s.record_step(start, result, update.fork_copies, copy_s, memory, cache, vmm, sums);
+  // Recorded or not, the step is summed for the summary (record_step keeps it or folds it).
+  for (const KvCopy& c : update.fork_copies) {
+    sums.device_copy_slots += static_cast<double>(c.num_slots);
   }
+  s.record_step(start, result, update.fork_copies, copy_s, memory, cache, vmm, sums);
   s.last_cache = cache;
   s.last_vmm = vmm;
   if (s.audit_every_step) kv.audit();
@@ -340,12 +343,14 @@ RunResult Engine::run(const std::vector<RequestSpec>& requests,
   while (step()) {
     if (progress && (++n % 512) == 0) {
       progress(
-          EngineProgress{state_->done, static_cast<int64_t>(state_->groups.size()), state_->now_s});
+          EngineProgress{state_->done, static_cast<int64_t>(state_->groups.size()), state_->now_s,
+                         static_cast<int64_t>(state_->steps.size())});
     }
   }
   if (progress)
     progress(
-        EngineProgress{state_->done, static_cast<int64_t>(state_->groups.size()), state_->now_s});
+        EngineProgress{state_->done, static_cast<int64_t>(state_->groups.size()), state_->now_s,
+                       static_cast<int64_t>(state_->steps.size())});
   return result(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count());
 }
@@ -355,6 +360,7 @@ RunResult Engine::result(double wall_s) const {
   RunResult out;
   out.term_names = s.term_names;
   out.steps = s.steps;
+  out.unrecorded_steps = s.unrecorded_steps;
   out.config = s.config.raw.resolved();
   out.requests.reserve(s.groups.size());
   for (const auto& gp : s.groups) {
@@ -458,6 +464,23 @@ void validate_engine_config(const ExperimentConfig& config) {
   const ExecutorConfigCheck& check =
       entry_of(executors(), config.backend.kind, c, "backend.kind").traits.check_config;
   if (check) check(config);
+}
+
+std::vector<NeverRuns> predict_rejections(const ExperimentConfig& config,
+                                          const std::vector<RequestSpec>& requests) {
+  const Config& c = config.raw;
+  const auto kv = create_from(memory_policies(), config.memory.policy, config.memory, c, "memory.policy");
+  const auto scheduler = create_from(schedulers(), config.scheduler.batching, config.scheduler, c,
+                                     "scheduler.batching");
+  std::vector<NeverRuns> out;
+  for (const RequestSpec& spec : requests) {
+    RequestSpec lengths = spec;  // the group's shape; token ids play no part in admission
+    lengths.prompt_tokens.clear();
+    const SequenceGroup group(std::move(lengths));
+    std::string reason = scheduler->rejection_reason(group, *kv);
+    if (!reason.empty()) out.push_back(NeverRuns{spec.id, spec.source_line, std::move(reason)});
+  }
+  return out;
 }
 
 std::unique_ptr<Engine> make_engine(const ExperimentConfig& resolved,

@@ -22,6 +22,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/executor.h"
@@ -36,6 +37,7 @@ struct EngineProgress {
   int64_t done = 0;        // finished + rejected requests
   int64_t total = 0;
   double now_s = 0;        // engine clock
+  int64_t steps = 0;       // steps recorded so far
 };
 
 class Engine {
@@ -92,5 +94,22 @@ std::unique_ptr<Engine> make_engine(const ExperimentConfig& config,
 // looked up and its config check (ExecutorTraits::check_config) run. Throws InputError naming
 // the key.
 void validate_engine_config(const ExperimentConfig& config);
+
+// A request the point's scheduler would reject whatever else ran: it can never run.
+struct NeverRuns {
+  RequestId id = 0;
+  int64_t source_line = 0;  // RequestSpec::source_line (0: generated)
+  std::string reason;
+};
+
+// The requests of `requests` that `config`'s scheduler rejects even when the memory manager is
+// empty (Scheduler::rejection_reason asked of a freshly built manager), in request order:
+// without running anything, what a run would reject as soon as each reached the head of the
+// queue. The manager is built with config's memory.capacity_slots (a cuda back end's capacity
+// probe, which runs when the point starts, is not consulted). A run can reject more only
+// through rules that depend on what happened (a recompute-preempted group whose prefill has
+// grown past max_batched_tokens).
+std::vector<NeverRuns> predict_rejections(const ExperimentConfig& config,
+                                          const std::vector<RequestSpec>& requests);
 
 }  // namespace kvlab

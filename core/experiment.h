@@ -30,6 +30,8 @@ struct WorkloadConfig {
   int64_t max_prompt_len = 0;
   int64_t max_total_len = 0;
   bool skip_bad_rows = false;
+  std::string columns;              // workload.columns (formats csv, jsonl)
+  std::string arrival_unit = "s";   // workload.arrival_unit
   int32_t n = 1;
   int32_t shared_prefix_len = 0;     // tokens of a shared system prompt (0: none)
   int32_t shared_prefix_groups = 1;  // distinct system prompts

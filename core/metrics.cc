@@ -97,6 +97,25 @@ bool meets_slos(const MetricOptions& o, double ttft, double tpot, double e2el, i
 
 }  // namespace
 
+void StepTotals::add(const StepRecord& s) {
+  const double w = s.duration_s;
+  ++count;
+  batch_sizes.push_back(s.batch_size);
+  step_time += w;
+  batch_time += w * s.batch_size;
+  running_time += w * s.num_running;
+  mfu_time += w * s.mfu;
+  mbu_time += w * s.mbu;
+  const MemoryBreakdown& m = s.memory;
+  const double cap = static_cast<double>(std::max<int64_t>(1, m.capacity));
+  memory_time[0] += w * m.token_states / cap;
+  memory_time[1] += w * m.reserved / cap;
+  memory_time[2] += w * m.internal_frag / cap;
+  memory_time[3] += w * m.external_frag / cap;
+  memory_time[4] += w * m.free / cap;
+  memory_time[5] += w * m.cached / cap;
+}
+
 Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s,
                   const MetricOptions& options) {
   RunTotals t;
@@ -142,23 +161,17 @@ Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s
   if (!std::isfinite(first_arrival)) first_arrival = 0;
   t.duration_s = std::max(0.0, last_finish - first_arrival);
 
-  for (const StepRecord& s : result.steps) {
-    const double w = s.duration_s;
-    t.batch_sizes.push_back(s.batch_size);
-    t.step_time += w;
-    t.batch_time += w * s.batch_size;
-    t.running_time += w * s.num_running;
-    t.mfu_time += w * s.mfu;
-    t.mbu_time += w * s.mbu;
-    const MemoryBreakdown& m = s.memory;
-    const double cap = static_cast<double>(std::max<int64_t>(1, m.capacity));
-    t.memory_time[0] += w * m.token_states / cap;
-    t.memory_time[1] += w * m.reserved / cap;
-    t.memory_time[2] += w * m.internal_frag / cap;
-    t.memory_time[3] += w * m.external_frag / cap;
-    t.memory_time[4] += w * m.free / cap;
-    t.memory_time[5] += w * m.cached / cap;
-  }
+  // Kept steps and the steps run without a record, summed alike.
+  StepTotals steps = result.unrecorded_steps;
+  for (const StepRecord& s : result.steps) steps.add(s);
+  t.num_steps = steps.count;
+  t.batch_sizes.assign(steps.batch_sizes.begin(), steps.batch_sizes.end());
+  t.step_time = steps.step_time;
+  t.batch_time = steps.batch_time;
+  t.running_time = steps.running_time;
+  t.mfu_time = steps.mfu_time;
+  t.mbu_time = steps.mbu_time;
+  std::copy(std::begin(steps.memory_time), std::end(steps.memory_time), t.memory_time);
   double mean = 0;
   for (double v : normalized) mean += v;
   t.mean_normalized =

@@ -56,6 +56,17 @@ struct StepRecord {
   std::vector<double> terms;
 };
 
+// The summary's inputs from steps (time-weighted sums, batch sizes), for steps the engine ran
+// without keeping their records (output.record_steps = false): the summary is the same
+// whether the step table is written or not.
+struct StepTotals {
+  int64_t count = 0;
+  double step_time = 0, batch_time = 0, running_time = 0, mfu_time = 0, mbu_time = 0;
+  double memory_time[6] = {0, 0, 0, 0, 0, 0};  // RunTotals::memory_time's shares
+  std::vector<int32_t> batch_sizes;
+  void add(const StepRecord& s);
+};
+
 enum class RequestOutcome { kFinished = 0, kRejected = 1, kUnfinished = 2 };
 
 struct RequestRecord {
@@ -95,9 +106,12 @@ struct RunResult {
   size_t point_index = 0;                         // index in the full sweep (its group name)
   size_t sweep_size = 1;                          // points in the full sweep
   std::string label;                              // sweep point label, e.g. "memory.policy=paged"
+  std::vector<std::string> axes;                  // sweep axes (SweepPoint::axes)
+  std::vector<std::string> axis_labels;           // their display names at this point
   std::map<std::string, std::string> config;      // resolved config
   std::vector<std::string> term_names;
   std::vector<StepRecord> steps;
+  StepTotals unrecorded_steps;  // steps run but not kept in `steps` (output.record_steps = false)
   std::vector<RequestRecord> requests;
   WorkloadReport workload;
   Summary summary;
@@ -134,6 +148,7 @@ struct RunTotals {
   // external fragmentation, free), as the vLLM paper's Fig. 2 reports the KV cache over a run.
   double step_time = 0, batch_time = 0, running_time = 0, mfu_time = 0, mbu_time = 0;
   double memory_time[6] = {0, 0, 0, 0, 0, 0};  // ... and [5]: the prefix cache's share
+  int64_t num_steps = 0;  // steps run, kept or not
   // Prefix caching, over all requests: prompt tokens and the blocks a cache could serve
   // (block_hash.h's max_cached_blocks), and what first admissions found cached.
   int64_t prompt_tokens = 0, cached_prompt_tokens = 0, cached_tokens = 0;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/kv_dtype.h"
 #include "core/registry.h"
 
 namespace kvlab {
@@ -26,15 +27,22 @@ struct ModelSpec {
   int32_t max_seq_len = 0;
   int32_t dtype_bytes = 2;
   double rope_theta = 10000.0;
+  // How the KV cache stores K and V (memory.kv_dtype; core/kv_dtype.h). Not a property of the
+  // catalog entry (always auto there): the experiment's resolution sets it.
+  KvDtype kv_dtype = KvDtype::kAuto;
 
   // What the family's layers are (family_catalog()). Throw InputError for an unknown family.
   bool gated_mlp() const;
   // OPT's extras: projection biases, LayerNorm biases, the learned position table.
   bool has_biases() const;
   bool learned_positions() const;
-  // K and V of one token in every layer: 2 x layers x kv_heads x head_dim x dtype bytes.
+  // K and V of one token in every layer, as kv_dtype stores them:
+  // 2 x layers x kv_heads x (head_dim x element bytes + scale bytes), where auto's element is
+  // dtype_bytes and only fp8_e4m3 and int8 carry a scale (kKvScaleBytes).
   int64_t kv_bytes_per_slot() const {
-    return 2LL * num_layers * num_kv_heads * head_dim * dtype_bytes;
+    const int64_t per_head = static_cast<int64_t>(head_dim) * kv_element_bytes(kv_dtype, dtype_bytes) +
+                             (kv_dtype_scaled(kv_dtype) ? kKvScaleBytes : 0);
+    return 2LL * num_layers * num_kv_heads * per_head;
   }
   // Parameters of one decoder layer (with OPT's projection and LayerNorm biases) and of the
   // whole model: token embeddings and an untied LM head (OPT ties them; kvlab counts both, as

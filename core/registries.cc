@@ -9,27 +9,27 @@
 namespace kvlab {
 
 MemoryPolicyRegistry& memory_policies() {
-  static MemoryPolicyRegistry registry("memory policy");
+  static MemoryPolicyRegistry registry("memory policy", "memory.policy");
   return registry;
 }
 
 SchedulerRegistry& schedulers() {
-  static SchedulerRegistry registry("scheduler (batching)");
+  static SchedulerRegistry registry("scheduler (batching)", "scheduler.batching");
   return registry;
 }
 
 ExecutorRegistry& executors() {
-  static ExecutorRegistry registry("back end");
+  static ExecutorRegistry registry("back end", "backend.kind");
   return registry;
 }
 
 CostModelRegistry& cost_models() {
-  static CostModelRegistry registry("cost model");
+  static CostModelRegistry registry("cost model", "backend.cost_model");
   return registry;
 }
 
 TraceReaderRegistry& trace_readers() {
-  static TraceReaderRegistry registry("trace format");
+  static TraceReaderRegistry registry("trace format");  // no selector: "auto" picks by content
   return registry;
 }
 

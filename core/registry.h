@@ -42,13 +42,18 @@ class Registry {
     Traits traits{};
   };
 
-  explicit Registry(std::string what) : what_(std::move(what)) {}
+  // `selector`: the config key that picks an entry ("memory.policy"); an entry's keys then
+  // apply only where that key names it (KeySchema::applies).
+  explicit Registry(std::string what, std::string selector = "")
+      : what_(std::move(what)), selector_(std::move(selector)) {}
 
   // Registers `entry` and declares its keys (config_keys()). A second registration of one
   // name is a bug.
   void add(Entry entry) {
     check_invariant(!entries_.count(entry.name), what_ + " '" + entry.name + "' registered twice");
-    for (const KeySpec& key : entry.keys) config_keys().add(key, what_ + " '" + entry.name + "'");
+    for (const KeySpec& key : entry.keys) {
+      config_keys().add(key, what_ + " '" + entry.name + "'", selector_, entry.name);
+    }
     const std::string name = entry.name;
     entries_.emplace(name, std::move(entry));
   }
@@ -83,6 +88,7 @@ class Registry {
 
  private:
   std::string what_;
+  std::string selector_;
   std::map<std::string, Entry> entries_;
 };
 

@@ -86,6 +86,17 @@ inline constexpr FieldSpec kSweepSize{
 inline constexpr FieldSpec kLabel{"label", ValueType::kString, "",
                                   "the sweep values, \"memory.policy=paged, memory.block_size=16\" "
                                   "(\"\" without a sweep)"};
+inline constexpr FieldSpec kDisplayLabel{
+    "display_label", ValueType::kString, "",
+    "the point's name for plots and tables: axis_labels joined by \", \" (\"Orca (Max), "
+    "rate=2\"; \"\" without a sweep)"};
+inline constexpr FieldSpec kAxes{"axes", ValueType::kString, "",
+                                 "array, one per [sweep] axis in order: its keys joined by '+' "
+                                 "(\"memory.policy+memory.reservation\")"};
+inline constexpr FieldSpec kAxisLabels{
+    "axis_labels", ValueType::kString, "",
+    "array, one per axis: the value's label from the [sweep] line (`paged:16 \"vLLM\"`), else "
+    "the values of the axis's keys that apply to this point (\"paged\", \"block_size=16\")"};
 inline constexpr FieldSpec kPointIndex{"point_index", ValueType::kInt64, "",
                                        "index in the sweep, first [sweep] key slowest (the group's "
                                        "name, zero-padded to four digits)"};

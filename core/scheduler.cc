@@ -6,6 +6,17 @@ const char* to_string(PreemptionMode m) {
   return m == PreemptionMode::kRecompute ? "recompute" : "swap";
 }
 
+std::string never_fits_reason(const SequenceGroup& group, const KvCacheManager& kv) {
+  return "memory manager " + kv.name() + " can never hold it (prompt " +
+         std::to_string(group.spec.prompt_len) + " + output " +
+         std::to_string(group.spec.output_len) + " tokens, n = " + std::to_string(group.spec.n) +
+         ", capacity " + std::to_string(kv.capacity_slots()) + " slots)";
+}
+
+std::string Scheduler::rejection_reason(const SequenceGroup& group, const KvCacheManager& kv) const {
+  return kv.can_admit(group) == AllocStatus::kNever ? never_fits_reason(group, kv) : "";
+}
+
 void SchedulerOutput::clear() {
   prefills.clear();
   decodes.clear();

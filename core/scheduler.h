@@ -133,7 +133,17 @@ class Scheduler {
   // too many ids or the plan breaks the sequences' invariants.
   virtual StepUpdate update_from_output(const SchedulerOutput& plan, const StepResult& result,
                                         SchedulerQueues& queues, KvCacheManager& kv) = 0;
+
+  // Why schedule() would reject `group` (a waiting group, nothing computed) at the head of the
+  // queue with the manager `kv`, or "" when it would not: the rule schedule() applies, as a
+  // question, so a run can be checked before it starts (`kvlab run --check`, predict_rejections
+  // in core/engine.h). Asked of an empty manager it names the requests that can never run.
+  // The default: the manager's kNever (can_admit), which every scheduler must respect.
+  virtual std::string rejection_reason(const SequenceGroup& group, const KvCacheManager& kv) const;
 };
+
+// "memory manager NAME can never hold it (prompt P + output O tokens, n = N, capacity C slots)".
+std::string never_fits_reason(const SequenceGroup& group, const KvCacheManager& kv);
 
 using SchedulerRegistry = Registry<Scheduler, SchedulerConfig>;
 // The process-wide registry of schedulers (filled by app/builtins.cc).

@@ -17,7 +17,9 @@
 //  copy       device-to-device KV copies (copy-on-write, fork copies): read + write,
 //             2 * slots * kv_token bytes.
 //
-// kv_token = model.kv_bytes_per_slot() / tp. Not counted: activations' memory traffic (the
+// kv_token = model.kv_bytes_per_slot() / tp, in the KV cache's dtype (memory.kv_dtype, with
+// its scales; core/kv_dtype.h): a quantized cache reads and copies fewer bytes, while the weights
+// keep the model's dtype_bytes. Not counted: activations' memory traffic (the
 // GEMMs are dominated by weights or FLOPs, attention by KV reads), norms, biases, and swaps
 // (they cross the host link, not HBM alone).
 //

@@ -64,6 +64,11 @@ struct TraceReadOptions {
   // Read conversations turn by turn (workload.multi_turn). A format that cannot leaves
   // TraceData::conversations false and reads as usual; the caller refuses that.
   bool multi_turn = false;
+  // The generic readers (formats csv and jsonl): workload.columns, which columns hold the
+  // arrival, prompt and output, and workload.arrival_unit (traces/column_mapping.h). Empty
+  // for the named formats.
+  std::string columns;
+  std::string arrival_unit = "s";
 };
 
 struct TraceData {

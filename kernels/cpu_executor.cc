@@ -40,9 +40,12 @@ std::unique_ptr<DecoderModel> make_model(const ExperimentConfig& config) {
   }
 }
 
-// Bytes of fp32 K and V for `slots` token slots of `spec`.
+// Bytes of K and V (and their scales) for `slots` token slots of `spec`, as this back end
+// stores them (memory.kv_dtype; auto: fp32).
 double arena_bytes(const ModelSpec& spec, int64_t slots) {
-  return 2.0 * 4.0 * spec.num_layers * spec.num_kv_heads * spec.head_dim * static_cast<double>(slots);
+  ModelSpec stored = spec;
+  stored.kv_dtype = cpu::cpu_kv_storage(spec.kv_dtype);
+  return static_cast<double>(stored.kv_bytes_per_slot()) * static_cast<double>(slots);
 }
 
 void check_budget(const ExperimentConfig& config) {
@@ -52,7 +55,8 @@ void check_budget(const ExperimentConfig& config) {
   const double max_host_memory_gb = config.raw.get_double("backend.max_host_memory_gb");
   const double budget = max_host_memory_gb * kGiB;
   if (kv + host + weights <= budget) return;
-  const std::string sizes = "fp32 weights " + std::to_string(weights / kGiB) + " GiB + KV arena " +
+  const std::string sizes = "fp32 weights " + std::to_string(weights / kGiB) + " GiB + " +
+                            kv_dtype_name(cpu::cpu_kv_storage(config.model.kv_dtype)) + " KV arena " +
                             std::to_string(kv / kGiB) + " GiB + host swap pool " +
                             std::to_string(host / kGiB) + " GiB exceed backend.max_host_memory_gb (" +
                             std::to_string(max_host_memory_gb) + ")";

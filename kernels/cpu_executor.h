@@ -16,7 +16,9 @@
 // the cuda back end does) until the back end can split a model.
 //
 // Memory: the device arena holds capacity_slots slots and the host arena the swap pool's
-// slots, both fp32 in process memory committed as slots are written (kernels/cpu/kv_cache.h);
+// slots, both stored as memory.kv_dtype (auto: fp32; fp16, bf16, fp8_e4m3 or int8 quantized
+// on write and dequantized in attention, scales moving with their slots) in process memory
+// committed as slots are written (kernels/cpu/kv_cache.h);
 // a config whose arenas and weights exceed backend.max_host_memory_gb is refused with an
 // error naming the key to change.
 #pragma once

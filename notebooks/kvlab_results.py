@@ -26,6 +26,7 @@ except ImportError:  # not installed (pip install -e python/): the repository's 
 load = kvlab.load
 requests = kvlab.requests
 steps = kvlab.steps
+use_style = kvlab.use_style  # the report's matplotlib style (python/kvlab/_style.py)
 
 
 def results_dir():

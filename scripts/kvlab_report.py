@@ -2,6 +2,7 @@
 """kvlab report: a markdown report with summary tables and PNG plots of kvlab result files.
 
     kvlab report RESULTS.h5 [MORE.h5 ...] [--out DIR] [--title TEXT] [--max-step-plots N] [--dpi N]
+                 [--format png,pdf,svg]
 
 (`kvlab report` runs this script with Debian's /usr/bin/python3, which has h5py, numpy and
 matplotlib.) For each result file (the HDF5 layout of docs/results-format.md) it writes, into DIR:
@@ -18,7 +19,10 @@ matplotlib.) For each result file (the HDF5 layout of docs/results-format.md) it
                                  the memory breakdown over time and the batch over time, from the
                                  per-step table
 
-STEM is the result file's name without `.h5`. Names depend only on the inputs, so the same results
+Plots are written in each format --format names (png by default; the report links the first).
+Series and points are named by their display labels (the [sweep] labels, `paged:16 "vLLM"`, or
+the values of the keys that apply to the point: docs/config.md). STEM is the result file's name
+without `.h5`. Names depend only on the inputs, so the same results
 give the same files. Errors (a missing file, a file that is not a kvlab result file) print one line
 naming the file and exit with status 1; nothing is written for a file that cannot be read.
 
@@ -116,6 +120,9 @@ class Point:
         self.path = point.path
         self.name = point.name  # "0003": the point's global sweep index
         self.label = point.label
+        self.display_label = point.display_label
+        self.axes = point.axes
+        self.axis_labels = point.axis_labels
         self.config = {k: as_text(v) for k, v in point.config.items()}
         self.summary = dict(point.summary)
         self.has_steps = point.has_steps  # output.record_steps = false leaves them empty
@@ -172,11 +179,22 @@ def short_key(key):
     return key.split(".", 1)[1] if "." in key else key
 
 
-def short_label(point, keys):
-    """'paged, 16' style label: the values of the swept keys (the point name without any)."""
-    if not keys:
-        return f"point {point.name}"
-    return ", ".join(point.config.get(k, "?") for k in keys)
+def axis_names(rf, point, skip=()):
+    """The point's display name on each sweep axis whose keys are not all in `skip` (the rate
+    key of a rate plot): the [sweep] label or the values that apply (kvlab writes them);
+    for files written before display labels, key=value of the swept keys."""
+    if point.axes:
+        return [label for axis, label in zip(point.axes, point.axis_labels)
+                if not set(axis.split("+")) <= set(skip)]
+    return [f"{short_key(k)}={point.config.get(k, '?')}" for k in rf.swept if k not in skip]
+
+
+def point_name(rf, point, skip=()):
+    """'Orca (Max), rate=2' style name of a point (its axes but those in `skip`)."""
+    names = axis_names(rf, point, skip)
+    if names:
+        return ", ".join(names)
+    return "all" if skip else f"point {point.name}"
 
 
 def format_value(name, value):
@@ -205,51 +223,100 @@ def offered_rate(point):
 # ---- plots -------------------------------------------------------------------------------------
 
 DPI = 90  # --dpi
+FORMATS = ["png"]  # --format
 
-
-def save(fig, out_dir, name):
-    fig.savefig(os.path.join(out_dir, name), dpi=DPI, metadata={"Software": None})
+def save(fig, out_dir, stem):
+    """Writes the figure in every --format; returns the first file's name (the report's link)."""
+    names = []
+    for fmt in FORMATS:
+        name = f"{stem}.{fmt}"
+        # No timestamps or software names: the same results give the same files.
+        metadata = {"Software": None} if fmt == "png" else \
+            {"Creator": None, "Producer": None, "CreationDate": None} if fmt == "pdf" else \
+            {"Creator": None, "Date": None} if fmt == "svg" else None
+        fig.savefig(os.path.join(out_dir, name), dpi=DPI, metadata=metadata, format=fmt)
+        names.append(name)
     plt.close(fig)
-    return name
+    return names[0]
+
+
+def wrap(text, fig_width_in, fontsize=12):
+    """A title wrapped to the figure's width (about 0.55 em per character)."""
+    per_line = max(20, int(fig_width_in * 72 / (fontsize * 0.55)))
+    return textwrap.fill(text, per_line)
+
+
+def time_unit(values):
+    """("ms", 1000) when the values are mostly below a second, else ("s", 1)."""
+    finite = np.asarray([v for v in values if math.isfinite(v) and v > 0])
+    if finite.size and np.percentile(finite, 90) < 1.0:
+        return "ms", 1000.0
+    return "s", 1.0
+
+
+def log_ticks(ax, values):
+    """Log y axis with labelled ticks at every 1..9 step when the data span about a decade, at
+    1-2-5 steps under three decades (a plain number on each), decades otherwise: never an axis
+    with one or two labelled ticks."""
+    from matplotlib import ticker
+    finite = [v for v in values if math.isfinite(v) and v > 0]
+    ax.set_yscale("log")
+    if not finite:
+        return
+    decades = math.log10(max(finite)) - math.log10(min(finite))
+    subs = tuple(np.arange(1, 10) * 1.0) if decades < 1.2 else \
+        (1.0, 2.0, 5.0) if decades < 3 else (1.0,)
+    ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=subs))
+    ax.yaxis.set_minor_locator(ticker.LogLocator(base=10, subs=np.arange(2, 10) * 1.0))
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
 
 
 def plot_vs_rate(rf, out_dir):
     key = rf.rate_key()
-    others = [k for k in rf.swept if k != key]
     series = {}
     for p in rf.points:
-        series.setdefault(tuple(p.config.get(k, "") for k in others), []).append(p)
+        series.setdefault(point_name(rf, p, skip=(key,)), []).append(p)
+    # (summary name, axis label, is a time, log axis)
     panels = [
-        ("normalized_latency_s_per_tok", "normalized latency (s/token)", True),
-        ("mean_batch_size", "mean batch size (sequences)", False),
-        ("ttft_p50_s", "TTFT p50 (s)", True),
-        ("tpot_p50_s", "TPOT p50 (s)", True),
+        ("normalized_latency_s_per_tok", "normalized latency ({u}/token)", True, True),
+        ("mean_batch_size", "mean batch size (sequences)", False, False),
+        ("ttft_p50_s", "TTFT p50 ({u})", True, True),
+        ("tpot_p50_s", "TPOT p50 ({u})", True, True),
     ]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
     xlabel = "request rate (req/s)" if key == "workload.rate" else \
         "offered request rate (req/s, trace arrivals × 1/time_scale)"
-    for ax, (name, ylabel, log) in zip(axes.flat, panels):
-        for values, pts in series.items():
+    for ax, (name, ylabel, is_time, log) in zip(axes.flat, panels):
+        every = [p.summary[name] for p in rf.points]
+        unit, scale = time_unit(every) if is_time else ("", 1.0)
+        for label, pts in series.items():
             xs = np.array([offered_rate(p) for p in pts])
-            ys = np.array([p.summary[name] for p in pts])
+            ys = np.array([p.summary[name] for p in pts]) * scale
             order = np.argsort(xs, kind="stable")
-            label = ", ".join(f"{short_key(k)}={v}" for k, v in zip(others, values)) or "all"
-            ax.plot(xs[order], ys[order], marker="o", markersize=3, label=label)
+            ax.plot(xs[order], ys[order], marker="o", label=label)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
+        ax.set_ylabel(ylabel.format(u=unit))
         if log:
-            ax.set_yscale("log")
-        ax.grid(True, alpha=0.3)
+            log_ticks(ax, [v * scale for v in every])
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(3, max(1, len(labels))), fontsize=8)
-    fig.suptitle(f"{rf.stem}: metrics against the request rate")
-    fig.tight_layout(rect=(0, 0.04 + 0.025 * math.ceil(len(labels) / 3), 1, 0.97))
-    return save(fig, out_dir, f"{rf.stem}.vs_rate.png")
+    ncol = len(labels) if len(labels) <= 5 else 4
+    fig.suptitle(wrap(f"{rf.stem}: metrics against the request rate", 11))
+    fig.tight_layout(rect=(0, 0.03 + 0.035 * math.ceil(len(labels) / ncol), 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=ncol)
+    return save(fig, out_dir, f"{rf.stem}.vs_rate")
 
 
 def plot_memory_breakdown(rf, out_dir):
     n = len(rf.points)
-    fig, ax = plt.subplots(figsize=(min(24, max(6, 0.35 * n + 3)), 5))
+    names = [point_name(rf, p) for p in rf.points]
+    longest = max(len(x) for x in names)
+    # Short names stand upright under their bar; longer ones lean at 30 degrees, and the
+    # figure grows to hold them.
+    upright = longest * n <= 90
+    width = min(24, max(7, (0.45 if upright else 0.55) * n + 3.5))
+    height = 5 + (0 if upright else min(4, 0.06 * longest))
+    fig, ax = plt.subplots(figsize=(width, height))
     x = np.arange(n)
     bottom = np.zeros(n)
     for part, legend, color in BREAKDOWN:
@@ -258,15 +325,17 @@ def plot_memory_breakdown(rf, out_dir):
         ax.bar(x, share * 100, bottom=bottom * 100, color=color, label=legend, width=0.8)
         bottom += share
     ax.set_xticks(x)
-    ax.set_xticklabels([short_label(p, rf.swept) for p in rf.points], rotation=90, fontsize=7)
+    if upright:
+        ax.set_xticklabels(names)
+    else:
+        ax.set_xticklabels(names, rotation=30, ha="right", rotation_mode="anchor")
     ax.set_ylabel("share of KV capacity (%), time-weighted")
     ax.set_ylim(0, 100)
-    title = f"{rf.stem}: KV memory breakdown per point" + (
-        f" ({', '.join(short_key(k) for k in rf.swept)})" if rf.swept else "")
-    ax.set_title(textwrap.fill(title, 70), fontsize=10)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    ax.grid(axis="x", visible=False)
+    ax.set_title(wrap(f"{rf.stem}: KV memory breakdown per point", width))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
-    return save(fig, out_dir, f"{rf.stem}.memory_breakdown.png")
+    return save(fig, out_dir, f"{rf.stem}.memory_breakdown")
 
 
 def binned(time_s, columns, bins):
@@ -299,19 +368,25 @@ def plot_steps(rf, point, out_dir):
                   colors=[color for _, _, color in BREAKDOWN])
     top.set_ylabel("share of KV capacity (%)")
     top.set_ylim(0, 100)
-    top.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-    bottom.plot(t, cols["batch_size"], color="#1f77b4", linewidth=0.8, label="batch size")
+    top.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    batch, = bottom.plot(t, cols["batch_size"], color="#1f77b4", linewidth=0.9,
+                         label="batch size (left axis)")
     bottom.set_ylabel("sequences in the step", color="#1f77b4")
     waiting = bottom.twinx()
-    waiting.plot(t, cols["num_waiting"], color="#ff7f0e", linewidth=0.8, label="waiting")
+    waiting.spines["right"].set_visible(True)
+    waiting.grid(False)
+    queued, = waiting.plot(t, cols["num_waiting"], color="#ff7f0e", linewidth=0.9,
+                           label="requests waiting (right axis)")
     waiting.set_ylabel("requests waiting", color="#ff7f0e")
+    bottom.legend([batch, queued], [batch.get_label(), queued.get_label()],
+                  loc="upper left", bbox_to_anchor=(1.08, 1.0))
     bottom.set_xlabel("time (s)")
     if time_s.size > MAX_PLOTTED_STEPS:
         bottom.set_title(f"{time_s.size} steps, averaged over runs of consecutive steps",
-                         fontsize=8)
-    fig.suptitle(f"{rf.stem}, point {point.name}: {point.label or 'single point'}", fontsize=10)
+                         fontsize=9)
+    fig.suptitle(wrap(f"{rf.stem}, point {point.name}: {point_name(rf, point)}", 10))
     fig.tight_layout()
-    return save(fig, out_dir, f"{rf.stem}.steps_p{point.name}.png")
+    return save(fig, out_dir, f"{rf.stem}.steps_p{point.name}")
 
 
 def step_plot_points(points, limit):
@@ -337,9 +412,9 @@ def write_csv(rf, out_dir):
     name = f"{rf.stem}.summary.csv"
     with open(os.path.join(out_dir, name), "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["point", "label"] + rf.swept + SUMMARY_NAMES + EXTRA_NAMES)
+        w.writerow(["point", "label", "display_label"] + rf.swept + SUMMARY_NAMES + EXTRA_NAMES)
         for p in rf.points:
-            w.writerow([p.name, p.label] + [p.config.get(k, "") for k in rf.swept]
+            w.writerow([p.name, p.label, point_name(rf, p)] + [p.config.get(k, "") for k in rf.swept]
                        + [csv_value(n, p.summary.get(n, float("nan")))
                           for n in SUMMARY_NAMES + EXTRA_NAMES])
     return name
@@ -377,7 +452,7 @@ def file_section(rf, out_dir, max_step_plots):
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for p in rf.points:
-        cells = [p.name, md_escape(p.label or "–")]
+        cells = [p.name, md_escape(point_name(rf, p) if rf.swept or p.axes else "–")]
         cells += [format_value(n, p.summary.get(n)) for n in SUMMARY_NAMES]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", f"Machine-readable: [{write_csv(rf, out_dir)}]({rf.stem}.summary.csv)", ""]
@@ -397,7 +472,7 @@ def file_section(rf, out_dir, max_step_plots):
                       f"(`--max-step-plots` raises the limit).", ""]
         for p in chosen:
             name = plot_steps(rf, p, out_dir)
-            lines += [f"Point {p.name}: {md_escape(p.label or 'single point')}", "",
+            lines += [f"Point {p.name}: {md_escape(point_name(rf, p) if p.axes or rf.swept else 'single point')}", "",
                       f"![memory and batch over time, point {p.name}]({name})", ""]
     elif max_step_plots > 0:
         lines += ["No per-step tables in this file (`output.record_steps = false`).", ""]
@@ -429,8 +504,17 @@ def main(argv):
                         help="per-step plots per file, evenly spread over the points (default 12)")
     parser.add_argument("--dpi", type=int, default=DPI, metavar="N",
                         help=f"resolution of the PNGs (default {DPI})")
+    parser.add_argument("--format", default="png", metavar="LIST",
+                        help="plot formats, comma-separated: png, pdf, svg (default png; the "
+                             "report links the first)")
     args = parser.parse_args(argv)
     DPI = args.dpi
+    FORMATS[:] = [f.strip().lower() for f in args.format.split(",")]
+    bad = [f for f in FORMATS if f not in ("png", "pdf", "svg")]
+    if bad or not FORMATS:
+        sys.stderr.write(f"kvlab report: error: --format: unknown plot format "
+                         f"'{(bad or [''])[0]}' (known: png, pdf, svg)\n")
+        return 1
     try:
         files = [read_result_file(path) for path in args.results]
         stems = [rf.stem for rf in files]
@@ -444,6 +528,7 @@ def main(argv):
         except OSError as e:
             raise ReportError(f"{out_dir}: cannot create the output folder ({e.strerror})") from None
         import matplotlib.pyplot as plt
+        kvlab.use_style()  # python/kvlab/_style.py: the notebooks' style too
         lines = [f"# {args.title}", "",
                  "Written by `kvlab report` (scripts/kvlab_report.py) from "
                  + ", ".join(f"`{rf.path}`" for rf in files) + ".", ""]

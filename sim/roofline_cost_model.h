@@ -28,7 +28,7 @@
 //             where they come from). Attention itself is priced as contiguous attention:
 //             the roofline counts bytes read, with no block-table indirection for any policy.
 //
-// kv_token = model.kv_bytes_per_slot() / tp.
+// kv_token = model.kv_bytes_per_slot() / tp, in memory.kv_dtype's bytes (scales included).
 #pragma once
 
 #include <cstdint>

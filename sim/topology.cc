@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/errors.h"
+#include "core/suggest.h"
 #include "sim/field_error.h"
 
 namespace kvlab {
@@ -49,8 +50,7 @@ const char* to_string(NodeVertexKind kind) {
 NodeTopology NodeTopology::build(const HardwareSpec& hw, int32_t gpus_per_node,
                                  const std::string& topology, const Config* origins) {
   if (topology != "nvswitch" && topology != "pcie") {
-    fail(origins, "hardware.topology",
-         "unknown topology '" + topology + "' (known: nvswitch, pcie)");
+    fail(origins, "hardware.topology", unknown_name_message("topology", topology, {"nvswitch", "pcie"}));
   }
   if (gpus_per_node < 1 || gpus_per_node > kMaxGpusPerNode) {
     fail(origins, "hardware.gpus_per_node",

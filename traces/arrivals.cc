@@ -4,6 +4,7 @@
 #include <random>
 
 #include "core/errors.h"
+#include "core/suggest.h"
 #include "traces/deterministic_random.h"
 
 namespace kvlab {
@@ -33,7 +34,7 @@ ArrivalProcess parse_arrival_process(const std::string& name) {
   if (name == "gamma") return ArrivalProcess::kGamma;
   if (name == "burst") return ArrivalProcess::kBurst;
   throw InputError("", 0, "workload.arrival",
-                   "unknown arrival process '" + name + "' (known: trace, poisson, gamma, burst)");
+                   unknown_name_message("arrival process", name, {"trace", "poisson", "gamma", "burst"}));
 }
 
 const char* to_string(ArrivalProcess process) {

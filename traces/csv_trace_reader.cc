@@ -6,10 +6,13 @@
 #include <string_view>
 
 #include "core/errors.h"
+#include "core/suggest.h"
 #include "core/workload.h"
 #include "traces/bad_rows.h"
 #include "traces/csv_records.h"
+#include "traces/column_mapping.h"
 #include "traces/numeric_fields.h"
+#include "traces/read_trace.h"
 #include "traces/trace_formats.h"
 #include "traces/wall_clock_time.h"
 
@@ -27,6 +30,10 @@ struct CsvFormat {
   Clock clock = Clock::kNone;
   // Detection: the header must hold every needed column and none of these.
   std::vector<std::string> absent_columns;
+  double time_unit_s = 1.0;  // clock == kSeconds: seconds per unit of the time column
+  // A row whose output is 0 is dropped by the format's rule (counted under this reason), not
+  // bad: BurstGPT logs failed requests with 0 response tokens. Empty: 0 is a bad row.
+  std::string zero_output_drop;
 };
 
 // The columns of a header that hold the names asked for (the first one, for a repeated name),
@@ -37,6 +44,7 @@ struct HeaderColumns {
 
   void add(size_t column, std::string_view text) {
     const auto name = trim_field(text);
+    if (seen.size() < kNamesKept) seen.emplace_back(name);
     for (size_t i = 0; i < names.size(); ++i) {
       if (!at[i] && name == names[i]) at[i] = column;
     }
@@ -48,11 +56,15 @@ struct HeaderColumns {
     return std::nullopt;
   }
 
+  // The header's first names, for "did you mean" when a needed column is missing.
+  static constexpr size_t kNamesKept = 256;
+
   std::vector<std::string> names;
   std::vector<std::optional<size_t>> at;
+  std::vector<std::string> seen;
 };
 
-class CsvTraceReader : public TraceReader {
+class CsvTraceReader : public CountingTraceReader {
  public:
   explicit CsvTraceReader(CsvFormat format) : format_(std::move(format)) {}
 
@@ -72,7 +84,8 @@ class CsvTraceReader : public TraceReader {
     return true;
   }
 
-  TraceData read(const std::string& path, const TraceReadOptions& options) const override {
+  TraceReadResult read_counting(const std::string& path,
+                                const TraceReadOptions& options) const override {
     CsvRecordReader records(path);
     CsvRecord record;
     HeaderColumns header = header_columns();
@@ -88,8 +101,10 @@ class CsvTraceReader : public TraceReader {
     }
     const Columns columns = find_columns(path, record.line, header);
 
-    TraceData data;
+    TraceReadResult result;
+    TraceData& data = result.data;
     data.has_timestamps = format_.clock != Clock::kNone;
+    int64_t zero_output = 0;
     BadRows bad_rows(path, options);
     std::vector<int64_t> wall_ticks;  // kWallClock: per kept row, rebased at the end
     int64_t data_lines = 0;
@@ -111,7 +126,8 @@ class CsvTraceReader : public TraceReader {
         std::optional<int64_t> ticks;
         if (format_.clock == Clock::kSeconds) {
           row.timestamp_s = parse_seconds(
-              field(record, *columns.time, format_.time_column, time_text), format_.time_column);
+              field(record, *columns.time, format_.time_column, time_text), format_.time_column) *
+                            format_.time_unit_s;
         } else if (format_.clock == Clock::kWallClock) {
           ticks = parse_wall_clock(field(record, *columns.time, format_.time_column, time_text));
         }
@@ -120,7 +136,11 @@ class CsvTraceReader : public TraceReader {
                               format_.prompt_column, 1);
         row.output_len =
             parse_token_count(field(record, columns.output, format_.output_column, output_text),
-                              format_.output_column, 1);
+                              format_.output_column, format_.zero_output_drop.empty() ? 1 : 0);
+        if (row.output_len == 0) {
+          ++zero_output;
+          continue;
+        }
         if (ticks) wall_ticks.push_back(*ticks);
         data.rows.push_back(std::move(row));
       } catch (const RowError& error) {
@@ -139,7 +159,10 @@ class CsvTraceReader : public TraceReader {
       }
     }
     bad_rows.move_into(data);
-    return data;
+    if (!format_.zero_output_drop.empty()) {
+      result.dropped.push_back(FormatDrop{format_.zero_output_drop, zero_output});
+    }
+    return result;
   }
 
  private:
@@ -173,9 +196,11 @@ class CsvTraceReader : public TraceReader {
   Columns find_columns(const std::string& path, int64_t line, const HeaderColumns& header) const {
     for (const auto& column : needed_columns()) {
       if (!header.find(column)) {
+        const std::string near = did_you_mean(column, header.seen);
         throw InputError(path, line, column,
-                         "column missing from the header (format " + format_.name + " needs " +
-                             describe_columns() + ")");
+                         "column missing from the header (" +
+                             (near.empty() ? "" : "did you mean '" + near + "'?; ") + "format " +
+                             format_.name + " needs " + describe_columns() + ")");
       }
     }
     Columns columns;
@@ -217,9 +242,43 @@ class CsvTraceReader : public TraceReader {
   CsvFormat format_;
 };
 
+// "csv": any CSV, its columns named by workload.columns (TraceReadOptions::columns). Never
+// detected from the file: `auto` picks it when workload.columns is set (read_trace.h).
+class MappedCsvReader : public CountingTraceReader {
+ public:
+  std::string name() const override { return "csv"; }
+  bool detects(const std::string&, const std::string&) const override { return false; }
+  TraceReadResult read_counting(const std::string& path,
+                                const TraceReadOptions& options) const override {
+    const ColumnMapping m = parse_column_mapping(options.columns, options.arrival_unit);
+    CsvFormat format{"csv", m.prompt, m.output, m.arrival,
+                     m.arrival.empty() ? Clock::kNone : Clock::kSeconds, {}};
+    format.time_unit_s = m.arrival_unit_s;
+    return CsvTraceReader(std::move(format)).read_counting(path, options);
+  }
+};
+
 }  // namespace
 
 void register_csv_trace_readers(TraceReaderRegistry& registry) {
+  registry.add(
+      {.name = "burstgpt-csv",
+       .factory = [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
+         CsvFormat format{"burstgpt-csv", "Request tokens", "Response tokens", "Timestamp",
+                          Clock::kSeconds, {}};
+         format.zero_output_drop = "failed requests: Response tokens 0";
+         return std::make_unique<CsvTraceReader>(std::move(format));
+       },
+       .description = "BurstGPT CSV: Timestamp (seconds from the trace's start), Model, Request "
+                      "tokens, Response tokens, Total tokens, Log Type; failed requests (0 "
+                      "response tokens) dropped and counted"});
+  registry.add(
+      {.name = "csv",
+       .factory = [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
+         return std::make_unique<MappedCsvReader>();
+       },
+       .description = "any CSV with a header: columns named by workload.columns "
+                      "(arrival:NAME, prompt:NAME, output:NAME)"});
   registry.add({.name = "length-csv",
                 .factory = [](const TraceReaderConfig&) -> std::unique_ptr<TraceReader> {
                   return std::make_unique<CsvTraceReader>(CsvFormat{"length-csv",

@@ -6,6 +6,7 @@
 
 #include "core/config.h"
 #include "core/errors.h"
+#include "core/suggest.h"
 #include "traces/deterministic_random.h"
 #include "traces/numeric_fields.h"
 
@@ -65,7 +66,10 @@ LengthDistribution LengthDistribution::parse(const std::string& spec, const std:
     d.sigma_ = parse_real(parts[2], key, spec);
     if (d.sigma_ < 0) fail(key, spec, "SIGMA must be >= 0");
   } else {
-    fail(key, spec, "unknown distribution '" + parts[0] + "'");
+    const std::string near = did_you_mean(parts[0], {"uniform", "lognormal"});
+    fail(key, spec,
+         "unknown distribution '" + parts[0] + "'" +
+             (near.empty() ? "" : " (did you mean '" + near + "'?)"));
   }
   return d;
 }

@@ -30,9 +30,38 @@ std::string detect_trace_format(const std::string& path) {
                    "trace format is ambiguous (" + names + " all accept it); set workload.format");
 }
 
+namespace {
+
+bool is_mapped(const std::string& format) { return format == "csv" || format == "jsonl"; }
+
+// The generic reader for a file whose columns workload.columns names: jsonl for a .jsonl file
+// or one whose first line opens a JSON object, csv otherwise.
+std::string mapped_format(const std::string& path) {
+  if (path.size() >= 6 && path.compare(path.size() - 6, 6, ".jsonl") == 0) return "jsonl";
+  const std::string first = read_first_line(path);
+  const auto start = first.find_first_not_of(" \t\xEF\xBB\xBF");
+  return start != std::string::npos && first[start] == '{' ? "jsonl" : "csv";
+}
+
+}  // namespace
+
 TraceReadResult read_trace(const std::string& path, const std::string& format,
                            const TraceReadOptions& options) {
-  const std::string resolved = format == "auto" ? detect_trace_format(path) : format;
+  const bool mapped = !options.columns.empty();
+  if (mapped && format != "auto" && !is_mapped(format)) {
+    throw InputError("", 0, "workload.columns",
+                     "names the columns of the generic formats csv and jsonl; format '" + format +
+                         "' has its own columns (leave workload.columns empty, or set "
+                         "workload.format = auto, csv or jsonl)");
+  }
+  if (!mapped && is_mapped(format)) {
+    throw InputError("", 0, "workload.columns",
+                     "format '" + format +
+                         "' needs workload.columns (e.g. 'arrival:Timestamp, prompt:Request "
+                         "tokens, output:Response tokens')");
+  }
+  std::string resolved = format;
+  if (format == "auto") resolved = mapped ? mapped_format(path) : detect_trace_format(path);
   if (!trace_readers().contains(resolved)) {
     throw InputError("", 0, "workload.format", trace_readers().unknown_message(resolved));
   }

@@ -1,5 +1,6 @@
-// Summary statistics of a trace file, for `kvlab trace-stats` and for checking a sample
-// against its source: row count, mean / p50 / p90 / max of prompt and output lengths, and,
+// Summary statistics of a trace file, for `kvlab trace stats` and for checking a sample
+// against its source: row count, mean / p50 / p90 / p99 / max of prompt and output lengths,
+// each length distribution as a log-spaced histogram (power-of-two bins), and,
 // when the format has timestamps, the span and mean arrival rate. Percentiles are
 // nearest-rank (the smallest value with at least p% of rows at or below it), so they are
 // always lengths that occur in the trace. The file is read strictly: a malformed row is an
@@ -14,11 +15,21 @@
 
 namespace kvlab {
 
+// Bin [lo, hi) of a histogram and the values in it.
+struct HistogramBin {
+  int64_t lo = 0;
+  int64_t hi = 0;
+  int64_t count = 0;
+};
+
 struct LengthStats {
   double mean = 0;
+  int64_t min = 0;
   int64_t p50 = 0;
   int64_t p90 = 0;
+  int64_t p99 = 0;
   int64_t max = 0;
+  std::vector<HistogramBin> histogram;  // log2_histogram of the lengths
 };
 
 struct TraceStats {
@@ -34,8 +45,17 @@ struct TraceStats {
   std::vector<FormatDrop> dropped;  // rows the format's rules dropped (ShareGPT)
 };
 
-// Throws InputError for a missing file, an unknown format or a malformed row.
-TraceStats compute_trace_stats(const std::string& path, const std::string& format = "auto");
+// Throws InputError for a missing file, an unknown format or a malformed row. `options` carry
+// workload.columns and workload.arrival_unit for the generic formats (csv, jsonl); the file is
+// read strictly whatever options.skip_bad_rows says.
+TraceStats compute_trace_stats(const std::string& path, const std::string& format = "auto",
+                               TraceReadOptions options = {});
+
+// Power-of-two bins [2^k, 2^(k+1)), from the one holding the smallest value to the one holding
+// the largest, every bin in between listed (empty ones with count 0); lengths span orders of
+// magnitude, so equal-width bins would put nearly everything in the first. Empty for no
+// values. REQUIRES: every value >= 1.
+std::vector<HistogramBin> log2_histogram(const std::vector<int64_t>& values);
 
 // Nearest-rank percentile of `values` (sorted ascending). REQUIRES: !values.empty(), 0 < p <= 100.
 int64_t nearest_rank_percentile(const std::vector<int64_t>& sorted_values, double p);
@@ -47,6 +67,10 @@ int64_t nearest_rank_percentile(const std::vector<int64_t>& sorted_values, doubl
 //   prompt   ...
 //   output   ...
 //   span    S s, mean rate R req/s      (or: "no timestamps")
+// then each length's histogram, a bar of '#' per bin (the fullest bin 40 wide, every non-empty
+// bin at least 1):
+//   prompt tokens   count
+//   [   512,  1024)   1234  ########################################
 std::string format_trace_stats(const TraceStats& stats);
 
 }  // namespace kvlab

@@ -225,6 +225,8 @@ WorkloadDetails load_workload_with_details(const WorkloadConfig& c) {
     TraceReadOptions options;
     options.skip_bad_rows = c.skip_bad_rows;
     options.multi_turn = c.multi_turn;
+    options.columns = c.columns;
+    options.arrival_unit = c.arrival_unit;
     TraceReadResult read = read_trace(c.trace, c.format, options);
     report.source = c.trace;
     report.format = read.format;

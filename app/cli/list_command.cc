@@ -5,6 +5,7 @@
 #include "app/results_schema_doc.h"
 #include "core/config.h"
 #include "core/config_keys.h"
+#include "core/suggest.h"
 #include "core/cost_model.h"
 #include "core/executor.h"
 #include "core/kv_cache_manager.h"
@@ -150,9 +151,11 @@ int list_command(const std::vector<std::string>& args) {
     std::cout << results_schema_markdown();
   }
   if (!any) {
-    std::cerr
-        << "kvlab list: unknown list '" << what
-        << "' (known: policies, schedulers, models, hardware, formats, backends, keys, results)\n";
+    std::cerr << "kvlab list: "
+              << unknown_name_message("list", what,
+                                      {"policies", "schedulers", "models", "hardware", "formats",
+                                       "backends", "keys", "results"})
+              << "\n";
     return 2;
   }
   return 0;

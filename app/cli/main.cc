@@ -9,6 +9,7 @@
 #include "app/cli/commands.h"
 #include "app/results_writer.h"
 #include "core/errors.h"
+#include "core/suggest.h"
 
 namespace {
 
@@ -56,7 +57,12 @@ int main(int argc, char** argv) {
     if (command == "bench-sim") return kvlab::cli::bench_sim_command(args);
     if (command == "merge") return kvlab::cli::merge_command(args, command_line);
     if (command == "report") return kvlab::cli::report_command(args);
-    std::cerr << "kvlab: unknown command '" << command << "'\n\n" << kUsage;
+    std::cerr << "kvlab: "
+              << kvlab::unknown_name_message("command", command,
+                                             {"run", "calibrate", "merge", "report", "list", "trace",
+                                              "bench-sim"})
+              << "\n\n"
+              << kUsage;
     return 2;
   } catch (const kvlab::InputError& e) {
     std::cerr << "kvlab: error: " << e.what() << "\n";

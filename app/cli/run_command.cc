@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <boost/program_options.hpp>
-#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -10,7 +9,9 @@
 #include "app/cli/commands.h"
 #include "app/cli/parse_options.h"
 #include "app/experiment_runner.h"
+#include "app/never_runs.h"
 #include "app/output_files.h"
+#include "app/progress_line.h"
 #include "app/results_writer.h"
 #include "core/config.h"
 #include "core/errors.h"
@@ -20,40 +21,6 @@ namespace po = boost::program_options;
 namespace kvlab::cli {
 
 namespace {
-
-// One line on stderr, rewritten in place on a terminal, for runs longer than two seconds.
-class ProgressLine {
- public:
-  ProgressLine() : start_(std::chrono::steady_clock::now()), tty_(isatty(STDERR_FILENO)) {}
-  void update(size_t points_done, size_t points_total, int64_t done, int64_t total, double sim_s) {
-    if (sim_s > 0) sim_s_ = sim_s;
-    const double elapsed = seconds();
-    if (elapsed < 2.0) return;
-    if (!tty_ && elapsed - last_print_ < 10.0 && points_done < points_total) return;
-    last_print_ = elapsed;
-    const double frac = total > 0 ? static_cast<double>(done) / total : 0.0;
-    const double eta = frac > 0 ? elapsed * (1 - frac) / frac : 0.0;
-    std::fprintf(stderr,
-                 "%s[kvlab] points %zu/%zu  requests %lld/%lld (%.0f%%)  simulated %.1fs  "
-                 "elapsed %.1fs  ETA %.1fs%s",
-                 tty_ ? "\r" : "", points_done, points_total, static_cast<long long>(done),
-                 static_cast<long long>(total), 100 * frac, sim_s_, elapsed, eta, tty_ ? "  " : "\n");
-    shown_ = true;
-  }
-  void finish() {
-    if (shown_ && tty_) std::fprintf(stderr, "\n");
-  }
-  double seconds() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  }
-
- private:
-  std::chrono::steady_clock::time_point start_;
-  bool tty_;
-  bool shown_ = false;
-  double last_print_ = -100;
-  double sim_s_ = 0;
-};
 
 // "workload: SOURCE (FORMAT): N rows read, ..." with every row the user gave that does not run.
 std::string workload_line(const WorkloadReport& w) {
@@ -72,25 +39,53 @@ std::string workload_line(const WorkloadReport& w) {
   return line;
 }
 
+// A warning line on stderr per point with requests that can never run; with --strict, an
+// error (InputError: exit 1, nothing written) once they are all printed.
+void report_rejections(const std::vector<PointRejections>& points, const std::string& verb,
+                       bool strict) {
+  size_t total = 0, with = 0;
+  for (const PointRejections& p : points) {
+    if (p.rejected.empty()) continue;
+    std::cerr << "kvlab: " << rejection_warning(p, verb) << "\n";
+    total += p.rejected.size();
+    ++with;
+  }
+  if (strict && total > 0) {
+    throw InputError("--strict", 0, "",
+                     std::to_string(total) + " request(s) of " + std::to_string(with) +
+                         " point(s) can never run (warnings above); nothing was written");
+  }
+}
+
 // `kvlab run --check`: every point of the shard validated and its workload read, a line per
 // point, nothing run or written.
-int check_points(const Config& config, const Shard& shard, int jobs) {
+int check_points(const Config& config, const Shard& shard, int jobs, bool strict) {
   const std::vector<PreparedPoint> points = prepare_experiment(config, shard);
-  std::printf("%-5s %-8s %-14s %-22s %12s %9s %9s  %s\n", "point", "backend", "model", "memory",
-              "kv_slots", "kv_GiB", "requests", "label");
-  for (const PreparedPoint& p : points) {
+  std::vector<PointRejections> never;
+  for (const PreparedPoint& p : points) never.push_back(predicted_rejections(p));
+  std::printf("%-5s %-8s %-14s %-22s %12s %9s %9s %9s  %s\n", "point", "backend", "model", "memory",
+              "kv_slots", "kv_GiB", "requests", "never_run", "label");
+  for (size_t i = 0; i < points.size(); ++i) {
+    const PreparedPoint& p = points[i];
     const ExperimentConfig& c = p.config;
     const auto& label = memory_policies().entry(c.memory.policy).traits.label;
     const std::string memory = label ? label(c.memory) : c.memory.policy;
     const double gib = static_cast<double>(c.memory.capacity_slots) *
                        static_cast<double>(c.kv_bytes_per_slot_per_gpu()) / (1024.0 * 1024.0 * 1024.0);
-    std::printf("%-5zu %-8s %-14s %-22s %12lld %9.2f %9zu  %s\n", p.point.index, c.backend.kind.c_str(),
-                c.model.name.c_str(), memory.c_str(), static_cast<long long>(c.memory.capacity_slots),
-                gib, p.workload->requests.size(), p.point.label.c_str());
+    std::printf("%-5zu %-8s %-14s %-22s %12lld %9.2f %9zu %9zu  %s\n", p.point.index,
+                c.backend.kind.c_str(), c.model.name.c_str(), memory.c_str(),
+                static_cast<long long>(c.memory.capacity_slots), gib, p.workload->requests.size(),
+                never[i].rejected.size(), p.point.label.c_str());
   }
   if (!points.empty()) std::printf("%s\n", workload_line(points.front().workload->report).c_str());
-  std::printf("check passed: %zu point(s) would run on %d thread(s); nothing was run or written",
-              points.size(), effective_jobs(points, jobs));
+  std::fflush(stdout);
+  report_rejections(never, "will be", strict);
+  size_t never_total = 0;
+  for (const PointRejections& p : never) never_total += p.rejected.size();
+  std::printf("check passed: %zu point(s) would run on %d thread(s)", points.size(),
+              effective_jobs(points, jobs));
+  if (never_total > 0) std::printf(", %zu request(s) can never run (warnings on stderr)", never_total);
+  std::printf("; nothing was run or written");
   std::printf("%s\n", any_on_gpu(points) ? " (the cuda back end checks device memory when a point starts)" : "");
   return 0;
 }
@@ -113,6 +108,8 @@ int run_command(const std::vector<std::string>& args, const std::string& command
       "run every N-th point starting at I (I/N), for cluster job arrays")(
       "audit", "audit the memory manager after every step (slow; for debugging policies)")(
       "check", "validate every point and read its workload, print the plan, run nothing")(
+      "strict",
+      "fail (exit 1, nothing written) when a request can never run, instead of warning")(
       "quiet,q", "no progress line and no summary table");
   std::string config_path;
   po::variables_map vm;
@@ -135,24 +132,39 @@ int run_command(const std::vector<std::string>& args, const std::string& command
   RunOptions run;
   run.jobs = jobs > 0 ? jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   run.shard = parse_shard(shard);
-  if (vm.count("check")) return check_points(config, run.shard, run.jobs);
-  run.audit_every_step = vm.count("audit") > 0;
-  const bool quiet = vm.count("quiet") > 0;
-  ProgressLine progress;
-  if (!quiet) {
-    run.progress = [&progress](size_t pd, size_t pt, int64_t d, int64_t t, double sim) {
-      progress.update(pd, pt, d, t, sim);
+  const bool strict = vm.count("strict") > 0;
+  if (vm.count("check")) return check_points(config, run.shard, run.jobs, strict);
+  // With --strict, the requests predicted never to run stop the run before it starts.
+  if (strict) {
+    run.before_run = [](const std::vector<PreparedPoint>& points) {
+      std::vector<PointRejections> never;
+      for (const PreparedPoint& p : points) never.push_back(predicted_rejections(p));
+      report_rejections(never, "will be", true);
     };
   }
+  run.audit_every_step = vm.count("audit") > 0;
+  const bool quiet = vm.count("quiet") > 0;
+  ProgressLine progress(stderr, isatty(STDERR_FILENO) != 0);
+  if (!quiet) run.progress = [&progress](const RunProgress& p) { progress.running(p); };
   const std::vector<RunResult> results = run_experiment(config, run);
-  progress.finish();
+  std::vector<PointRejections> never_ran;
+  for (const RunResult& r : results) never_ran.push_back(recorded_rejections(r));
+  if (strict) {
+    progress.finish();
+    report_rejections(never_ran, "were", true);  // throws when a run rejected any
+  }
 
   // Both files or neither: each is written to a temporary, and the set is renamed into place
   // only when both are complete, the HDF5 last (app/output_files.h).
   OutputSet files;
-  stage_results_hdf5(files, out, "--out", results, ResultsMeta{command_line, config_path});
+  progress.writing_started();
+  WriteProgress on_write;
+  if (!quiet) on_write = [&progress](size_t done, size_t total) { progress.writing(done, total); };
+  stage_results_hdf5(files, out, "--out", results, ResultsMeta{command_line, config_path}, on_write);
   if (!summary_path.empty()) files.add_text(summary_path, "--summary-json", summary_json(results));
   files.commit();
+  progress.finish();
+  if (!strict) report_rejections(never_ran, "were", false);
   if (!quiet) {
     std::cout << summary_table(results);
     for (const RunResult& r : results) {

@@ -9,8 +9,14 @@ namespace kvlab::cpu {
 
 namespace {
 
-void check_heads(const KvSeqView& seqs, const KvArenaView<const float>& arena, int32_t num_heads,
-                 const MatrixCRef& q, const MatrixRef& out, const char* who) {
+// The KV cache's shape as attention sees it.
+struct KvShape {
+  int32_t num_kv_heads;
+  int32_t head_dim;
+};
+
+void check_heads(const KvSeqView& seqs, KvShape arena, int32_t num_heads, const MatrixCRef& q,
+                 const MatrixRef& out, const char* who) {
   check_invariant(arena.num_kv_heads > 0 && num_heads > 0 && num_heads % arena.num_kv_heads == 0,
                   std::string(who) + ": " + std::to_string(num_heads) +
                       " query heads do not split over " + std::to_string(arena.num_kv_heads) +
@@ -58,6 +64,27 @@ HeadKv gather_head_kv(const KvSeqView& seqs, int32_t seq, int64_t num_tokens,
                 ConstStridedMatrixMap(v_buf.data(), num_tokens, d, dense_stride)};
 }
 
+// The same from a layer stored quantized: always gathered, each (token, KV head) vector
+// dequantized (dequantize_kv, with its scale) into the scratch buffers.
+HeadKv dequantize_head_kv(const KvSeqView& seqs, int32_t seq, int64_t num_tokens,
+                          const KvLayerStore& store, int32_t kv_head, RowMatrix& k_buf,
+                          RowMatrix& v_buf) {
+  const Eigen::Index d = store.head_dim;
+  k_buf.resize(num_tokens, d);
+  v_buf.resize(num_tokens, d);
+  for_each_slot_run(seqs, seq, num_tokens, [&](int64_t token, int64_t slot, int64_t count) {
+    for (int64_t j = 0; j < count; ++j) {
+      dequantize_kv(store.dtype, store.k_at(slot + j, kv_head), store.k_scale_at(slot + j, kv_head),
+                    store.head_dim, k_buf.row(token + j).data());
+      dequantize_kv(store.dtype, store.v_at(slot + j, kv_head), store.v_scale_at(slot + j, kv_head),
+                    store.head_dim, v_buf.row(token + j).data());
+    }
+  });
+  const Eigen::OuterStride<> dense_stride(d);
+  return HeadKv{ConstStridedMatrixMap(k_buf.data(), num_tokens, d, dense_stride),
+                ConstStridedMatrixMap(v_buf.data(), num_tokens, d, dense_stride)};
+}
+
 // Turns each row of `scores` into softmax probabilities over its first `valid` columns and
 // zeroes the masked rest. Causal: row r is the query r tokens after the first one, and sees
 // first_valid + r keys (first_valid = columns - rows + 1 for a chunk that ends at the last
@@ -78,10 +105,11 @@ float softmax_scale(int32_t head_dim) {
   return static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
 }
 
-}  // namespace
-
-void decode_attention(const MatrixCRef& q, const KvSeqView& seqs,
-                      const KvArenaView<const float>& arena, int32_t num_heads, MatrixRef out) {
+// `gather(seq, num_tokens, kv_head, k_buf, v_buf)` returns a sequence's K and V of one KV head
+// (gather_head_kv or dequantize_head_kv).
+template <typename Gather>
+void decode_impl(const MatrixCRef& q, const KvSeqView& seqs, KvShape arena, int32_t num_heads,
+                 MatrixRef out, const Gather& gather) {
   check_heads(seqs, arena, num_heads, q, out, "decode_attention");
   check_invariant(q.rows() == seqs.num_seqs, "decode_attention: one query row per sequence");
   const int32_t group = num_heads / arena.num_kv_heads;
@@ -93,7 +121,7 @@ void decode_attention(const MatrixCRef& q, const KvSeqView& seqs,
     check_invariant(context >= 1,
                     "decode_attention: sequence " + std::to_string(i) + " has an empty context");
     for (int32_t g = 0; g < arena.num_kv_heads; ++g) {
-      const HeadKv kv = gather_head_kv(seqs, i, context, arena, g, k_buf, v_buf);
+      const HeadKv kv = gather(i, context, g, k_buf, v_buf);
       // The group's query heads are adjacent in the row: a [group][head_dim] matrix.
       const Eigen::Map<const RowMatrix> q_group(q.data() + i * q.outerStride() + g * group * d,
                                                 group, d);
@@ -105,9 +133,9 @@ void decode_attention(const MatrixCRef& q, const KvSeqView& seqs,
   }
 }
 
-void prefill_attention(const MatrixCRef& q, std::span<const int32_t> query_indptr,
-                       const KvSeqView& seqs, const KvArenaView<const float>& arena,
-                       int32_t num_heads, MatrixRef out) {
+template <typename Gather>
+void prefill_impl(const MatrixCRef& q, std::span<const int32_t> query_indptr, const KvSeqView& seqs,
+                  KvShape arena, int32_t num_heads, MatrixRef out, const Gather& gather) {
   check_heads(seqs, arena, num_heads, q, out, "prefill_attention");
   check_invariant(static_cast<int64_t>(query_indptr.size()) == int64_t{seqs.num_seqs} + 1 &&
                       query_indptr.front() == 0 && query_indptr.back() == q.rows(),
@@ -128,7 +156,7 @@ void prefill_attention(const MatrixCRef& q, std::span<const int32_t> query_indpt
                         std::to_string(context));
     if (q_len == 0) continue;
     for (int32_t g = 0; g < arena.num_kv_heads; ++g) {
-      const HeadKv kv = gather_head_kv(seqs, i, context, arena, g, k_buf, v_buf);
+      const HeadKv kv = gather(i, context, g, k_buf, v_buf);
       for (int32_t h = g * group; h < (g + 1) * group; ++h) {
         // One head's queries for the chunk: rows of q, head_dim wide, one q row apart.
         const ConstStridedMatrixMap q_head(q.data() + first_row * q.outerStride() + h * d, q_len, d,
@@ -141,6 +169,50 @@ void prefill_attention(const MatrixCRef& q, std::span<const int32_t> query_indpt
       }
     }
   }
+}
+
+}  // namespace
+
+void decode_attention(const MatrixCRef& q, const KvSeqView& seqs,
+                      const KvArenaView<const float>& arena, int32_t num_heads, MatrixRef out) {
+  decode_impl(q, seqs, KvShape{arena.num_kv_heads, arena.head_dim}, num_heads, out,
+              [&](int32_t seq, int64_t n, int32_t g, RowMatrix& k_buf, RowMatrix& v_buf) {
+                return gather_head_kv(seqs, seq, n, arena, g, k_buf, v_buf);
+              });
+}
+
+void decode_attention(const MatrixCRef& q, const KvSeqView& seqs, const KvLayerStore& store,
+                      int32_t num_heads, MatrixRef out) {
+  if (store.dtype == KvDtype::kFp32) {
+    decode_attention(q, seqs, store.as_fp32().as_const(), num_heads, out);
+    return;
+  }
+  decode_impl(q, seqs, KvShape{store.num_kv_heads, store.head_dim}, num_heads, out,
+              [&](int32_t seq, int64_t n, int32_t g, RowMatrix& k_buf, RowMatrix& v_buf) {
+                return dequantize_head_kv(seqs, seq, n, store, g, k_buf, v_buf);
+              });
+}
+
+void prefill_attention(const MatrixCRef& q, std::span<const int32_t> query_indptr,
+                       const KvSeqView& seqs, const KvArenaView<const float>& arena,
+                       int32_t num_heads, MatrixRef out) {
+  prefill_impl(q, query_indptr, seqs, KvShape{arena.num_kv_heads, arena.head_dim}, num_heads, out,
+               [&](int32_t seq, int64_t n, int32_t g, RowMatrix& k_buf, RowMatrix& v_buf) {
+                 return gather_head_kv(seqs, seq, n, arena, g, k_buf, v_buf);
+               });
+}
+
+void prefill_attention(const MatrixCRef& q, std::span<const int32_t> query_indptr,
+                       const KvSeqView& seqs, const KvLayerStore& store, int32_t num_heads,
+                       MatrixRef out) {
+  if (store.dtype == KvDtype::kFp32) {
+    prefill_attention(q, query_indptr, seqs, store.as_fp32().as_const(), num_heads, out);
+    return;
+  }
+  prefill_impl(q, query_indptr, seqs, KvShape{store.num_kv_heads, store.head_dim}, num_heads, out,
+               [&](int32_t seq, int64_t n, int32_t g, RowMatrix& k_buf, RowMatrix& v_buf) {
+                 return dequantize_head_kv(seqs, seq, n, store, g, k_buf, v_buf);
+               });
 }
 
 }  // namespace kvlab::cpu

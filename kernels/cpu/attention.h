@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <span>
 
+#include "kernels/cpu/kv_quant.h"
 #include "kernels/cpu/tensor.h"
 #include "kernels/kv_cache_view.h"
 
@@ -40,5 +41,14 @@ void decode_attention(const MatrixCRef& q, const KvSeqView& seqs,
 void prefill_attention(const MatrixCRef& q, std::span<const int32_t> query_indptr,
                        const KvSeqView& seqs, const KvArenaView<const float>& arena,
                        int32_t num_heads, MatrixRef out);
+
+// The same over a layer in any stored format (memory.kv_dtype): each K and V vector read is
+// dequantized (with its scale) before the GEMMs, which run in fp32. An fp32 store is the
+// overloads above, exactly.
+void decode_attention(const MatrixCRef& q, const KvSeqView& seqs, const KvLayerStore& store,
+                      int32_t num_heads, MatrixRef out);
+void prefill_attention(const MatrixCRef& q, std::span<const int32_t> query_indptr,
+                       const KvSeqView& seqs, const KvLayerStore& store, int32_t num_heads,
+                       MatrixRef out);
 
 }  // namespace kvlab::cpu

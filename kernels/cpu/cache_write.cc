@@ -28,6 +28,32 @@ void write_kv(const MatrixCRef& k, const MatrixCRef& v, std::span<const int64_t>
   }
 }
 
+void write_kv(const MatrixCRef& k, const MatrixCRef& v, std::span<const int64_t> slot_mapping,
+              const KvLayerStore& store) {
+  if (store.dtype == KvDtype::kFp32) {
+    write_kv(k, v, slot_mapping, store.as_fp32());
+    return;
+  }
+  const Eigen::Index width = static_cast<Eigen::Index>(store.num_kv_heads) * store.head_dim;
+  check_invariant(k.cols() == width && v.cols() == width && k.rows() == v.rows() &&
+                      static_cast<Eigen::Index>(slot_mapping.size()) == k.rows(),
+                  "write_kv: shape mismatch");
+  for (Eigen::Index r = 0; r < k.rows(); ++r) {
+    const int64_t slot = slot_mapping[static_cast<size_t>(r)];
+    if (slot < 0) continue;
+    check_invariant(slot < store.num_slots, "write_kv: slot " + std::to_string(slot) +
+                                                " past the arena's " +
+                                                std::to_string(store.num_slots));
+    for (int32_t h = 0; h < store.num_kv_heads; ++h) {
+      const Eigen::Index col = static_cast<Eigen::Index>(h) * store.head_dim;
+      quantize_kv(store.dtype, k.row(r).data() + col, store.head_dim, store.k_at(slot, h),
+                  store.k_scale_at(slot, h));
+      quantize_kv(store.dtype, v.row(r).data() + col, store.head_dim, store.v_at(slot, h),
+                  store.v_scale_at(slot, h));
+    }
+  }
+}
+
 void append_slot_mapping(const KvLayout& layout, int32_t start, int32_t num_tokens,
                          std::vector<int64_t>& slot_mapping) {
   if (num_tokens <= 0) return;

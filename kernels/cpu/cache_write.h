@@ -5,6 +5,7 @@
 #include <span>
 #include <vector>
 
+#include "kernels/cpu/kv_quant.h"
 #include "kernels/cpu/tensor.h"
 #include "kernels/kv_cache_view.h"
 
@@ -15,6 +16,10 @@ namespace kvlab::cpu {
 // REQUIRES (checked): shapes match the arena; every slot < arena.num_slots.
 void write_kv(const MatrixCRef& k, const MatrixCRef& v, std::span<const int64_t> slot_mapping,
               const KvArenaView<float>& arena);
+// The same into a layer in any stored format: each (row, KV head) vector is quantized on
+// write (quantize_kv, with its scale). An fp32 store is the overload above, exactly.
+void write_kv(const MatrixCRef& k, const MatrixCRef& v, std::span<const int64_t> slot_mapping,
+              const KvLayerStore& store);
 
 // The slot of each of `num_tokens` tokens starting at token index `start` of a sequence laid
 // out by `layout`, appended to `slot_mapping`: the slot mapping for write_kv.

@@ -1,7 +1,10 @@
 // CpuKvCache: host memory holding the K and V of `num_slots` token slots in every layer, in
-// the KvArenaView layout (per layer [slot][kv_head][head_dim], K and V apart). The CPU back
-// end uses one as the "device" arena (capacity_slots of a KvCacheManager) and another as the
-// host swap pool (swap_capacity_slots). Slot indices are the manager's.
+// the KvArenaView layout (per layer [slot][kv_head][head_dim], K and V apart), stored as
+// `dtype` (memory.kv_dtype; kernels/cpu/kv_quant.h: fp32, fp16, bf16, fp8_e4m3 or int8, the
+// last two with one float scale per [layer][slot][kv_head] of K and of V, kept beside the
+// elements). The CPU back end uses one as the "device" arena (capacity_slots of a
+// KvCacheManager) and another as the host swap pool (swap_capacity_slots). Slot indices are
+// the manager's.
 //
 // Memory is committed lazily (LazyHostMemory): a page costs time and resident memory only
 // once a slot on it is written, so a large arena or swap pool of which a run uses a little
@@ -14,6 +17,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/kv_dtype.h"
+#include "kernels/cpu/kv_quant.h"
 #include "kernels/kv_cache_view.h"
 #include "kernels/lazy_host_memory.h"
 
@@ -22,8 +27,10 @@ namespace kvlab::cpu {
 class CpuKvCache {
  public:
   // REQUIRES: every size >= 0 (a 0-slot cache is valid: an empty swap pool). Reads as zeros
-  // until written. Throws std::bad_alloc when the address space cannot be reserved.
-  CpuKvCache(int32_t num_layers, int64_t num_slots, int32_t num_kv_heads, int32_t head_dim);
+  // until written. `dtype` auto stores fp32 (cpu_kv_storage). Throws std::bad_alloc when the
+  // address space cannot be reserved.
+  CpuKvCache(int32_t num_layers, int64_t num_slots, int32_t num_kv_heads, int32_t head_dim,
+             KvDtype dtype = KvDtype::kFp32);
   CpuKvCache(const CpuKvCache& other);
   CpuKvCache& operator=(const CpuKvCache& other);
   CpuKvCache(CpuKvCache&&) noexcept = default;
@@ -33,29 +40,44 @@ class CpuKvCache {
   int64_t num_slots() const { return num_slots_; }
   int32_t num_kv_heads() const { return num_kv_heads_; }
   int32_t head_dim() const { return head_dim_; }
-  // Floats one slot takes in one of K or V of one layer: num_kv_heads * head_dim.
+  KvDtype dtype() const { return dtype_; }  // never auto
+  // Elements one slot takes in one of K or V of one layer: num_kv_heads * head_dim.
   int64_t slot_floats() const { return static_cast<int64_t>(num_kv_heads_) * head_dim_; }
+  // Bytes one slot takes in every layer, K and V, scales included: ModelSpec::kv_bytes_per_slot
+  // of the same shape and dtype.
+  int64_t bytes_per_slot() const;
 
-  // REQUIRES: 0 <= layer < num_layers().
+  // One layer in its stored format. REQUIRES: 0 <= layer < num_layers().
+  KvLayerStore store(int32_t layer) const;
+  // One layer as fp32 elements. REQUIRES (checked): dtype() == fp32; 0 <= layer < num_layers().
   KvArenaView<float> layer(int32_t layer);
   KvArenaView<const float> layer(int32_t layer) const;
 
-  // Sets every element (tests poison a cache with NaN to prove unused slots are never read).
-  // Commits every page.
+  // Stores `value` in every element, as a write of it would (tests poison a cache with NaN to
+  // prove unused slots are never read; a scaled dtype then holds NaN scales). Commits every
+  // page.
   void fill(float value);
 
-  // Bytes of K and V pages committed so far (LazyHostMemory::resident_bytes).
-  size_t resident_bytes() const { return k_.resident_bytes() + v_.resident_bytes(); }
+  // Bytes of K and V pages (and scales') committed so far (LazyHostMemory::resident_bytes).
+  size_t resident_bytes() const {
+    return k_.resident_bytes() + v_.resident_bytes() + k_scale_.resident_bytes() +
+           v_scale_.resident_bytes();
+  }
 
  private:
   int32_t num_layers_;
   int64_t num_slots_;
   int32_t num_kv_heads_;
   int32_t head_dim_;
-  size_t total_floats() const;
+  KvDtype dtype_;
+  int32_t element_bytes_;
+  size_t total_elements() const;
+  size_t total_vectors() const;  // (layer, slot, kv head) triples: one scale each
 
-  LazyHostMemory k_;  // floats [layer][slot][kv_head][head_dim]
+  LazyHostMemory k_;  // elements [layer][slot][kv_head][head_dim]
   LazyHostMemory v_;
+  LazyHostMemory k_scale_;  // floats [layer][slot][kv_head] (scaled dtypes only)
+  LazyHostMemory v_scale_;
 };
 
 }  // namespace kvlab::cpu

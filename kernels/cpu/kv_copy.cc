@@ -1,6 +1,7 @@
 #include "kernels/cpu/kv_copy.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 
 #include "core/errors.h"
@@ -32,16 +33,24 @@ void copy_kv(const CpuKvCache& src, CpuKvCache& dst, std::span<const KvCopy> cop
                         c.dst_slot + c.num_slots <= c.src_slot,
                     "copy_kv: " + describe(c) + " overlaps itself");
   }
-  // A slot's K (and V) of one layer is one contiguous run of slot_floats() floats, and
-  // consecutive slots are adjacent, so each copy is one block move per layer and tensor.
-  const int64_t width = src.slot_floats();
+  check_invariant(src.dtype() == dst.dtype(), "copy_kv: caches of different dtypes");
+  // A slot's K (and V) of one layer is one contiguous run of bytes (and of scales, for a
+  // scaled dtype), and consecutive slots are adjacent, so each copy is one block move per
+  // layer and tensor, and one more per tensor's scales: the scales move with their slots.
+  const int64_t heads = src.num_kv_heads();
   for (int32_t layer = 0; layer < src.num_layers(); ++layer) {
-    const KvArenaView<const float> from = src.layer(layer);
-    const KvArenaView<float> to = dst.layer(layer);
+    const KvLayerStore from = src.store(layer);
+    const KvLayerStore to = dst.store(layer);
+    const int64_t width = heads * from.vector_bytes();
     for (const KvCopy& c : copies) {
-      const int64_t n = c.num_slots * width;
-      std::copy_n(from.k + c.src_slot * width, n, to.k + c.dst_slot * width);
-      std::copy_n(from.v + c.src_slot * width, n, to.v + c.dst_slot * width);
+      const auto n = static_cast<size_t>(c.num_slots * width);
+      std::memmove(to.k + c.dst_slot * width, from.k + c.src_slot * width, n);
+      std::memmove(to.v + c.dst_slot * width, from.v + c.src_slot * width, n);
+      if (from.k_scale != nullptr) {
+        const auto scales = static_cast<size_t>(c.num_slots * heads);
+        std::copy_n(from.k_scale + c.src_slot * heads, scales, to.k_scale + c.dst_slot * heads);
+        std::copy_n(from.v_scale + c.src_slot * heads, scales, to.v_scale + c.dst_slot * heads);
+      }
     }
   }
 }

@@ -13,7 +13,8 @@ namespace kvlab::cpu {
 // For each copy in order: slots [src_slot, src_slot + num_slots) of `src` go to
 // [dst_slot, dst_slot + num_slots) of `dst`. `src` and `dst` may be the same cache (device to
 // device copies).
-// REQUIRES (checked): equal shapes (layers, kv heads, head_dim); ranges inside both caches;
+// Scaled dtypes' scales move with their slots.
+// REQUIRES (checked): equal shapes (layers, kv heads, head_dim) and dtypes; ranges inside both caches;
 // num_slots >= 0; within one cache, a copy's source and destination ranges do not overlap.
 void copy_kv(const CpuKvCache& src, CpuKvCache& dst, std::span<const KvCopy> copies);
 

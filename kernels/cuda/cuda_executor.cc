@@ -14,6 +14,7 @@
 #include "kernels/cuda/device_capacity.h"
 #include "kernels/model/forward_batch.h"
 #include "kernels/model/real_backend_keys.h"
+#include "kernels/model/kv_dtype_rule.h"
 #include "kernels/model/single_rank.h"
 
 namespace kvlab::cuda {
@@ -49,6 +50,13 @@ DeviceInfo open_device(const ExperimentConfig& config) {
 
 void check_single_gpu(const ExperimentConfig& config) {
   require_single_rank(config, "cuda", "one GPU (backend.device)");
+}
+
+// K/V are stored in backend.dtype: memory.kv_dtype may be auto or name the same dtype
+// (kernels/model/kv_dtype_rule.h); quantized storage is not implemented by these kernels.
+void check_kv_dtype(const ExperimentConfig& config) {
+  require_kv_dtype(config, "cuda", {KvDtype::kAuto, parse_kv_dtype(config.backend.dtype)},
+                   "K/V in backend.dtype (" + config.backend.dtype + ")");
 }
 
 void check_model(const ExperimentConfig& config) {
@@ -153,6 +161,7 @@ void check_host_pool(const ExperimentConfig& config, DType dtype) {
 void check_config(const ExperimentConfig& config) {
   check_model(config);
   check_single_gpu(config);
+  check_kv_dtype(config);
   check_host_pool(config, parse_dtype(config.backend.dtype));
 }
 
@@ -164,6 +173,7 @@ int64_t device_kv_capacity(const ExperimentConfig& config) {
   const DeviceInfo device = open_device(config);
   check_model(config);
   check_single_gpu(config);
+  check_kv_dtype(config);
   const DType dtype = parse_dtype(config.backend.dtype);
   const DeviceMemoryBudget b = budget(config, dtype, device, config.gpu_memory_utilization);
   const int64_t slots = kv_slots_that_fit(b);

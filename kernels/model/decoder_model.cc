@@ -10,7 +10,7 @@ namespace kvlab {
 
 cpu::CpuKvCache DecoderModel::make_kv_cache(int64_t num_slots) const {
   const ModelSpec& s = spec();
-  return cpu::CpuKvCache(s.num_layers, num_slots, s.num_kv_heads, s.head_dim);
+  return cpu::CpuKvCache(s.num_layers, num_slots, s.num_kv_heads, s.head_dim, s.kv_dtype);
 }
 
 namespace {

@@ -52,7 +52,8 @@ class DecoderModel {
 
   virtual const ModelSpec& spec() const = 0;
 
-  // A zero-filled cache of `num_slots` slots shaped for this model.
+  // A zero-filled cache of `num_slots` slots shaped for this model, stored as its
+  // spec().kv_dtype (auto: fp32).
   cpu::CpuKvCache make_kv_cache(int64_t num_slots) const;
 
   // Runs one step over `batch` (see the header comment) and returns [num_sampling][vocab]:

@@ -78,15 +78,15 @@ DecoderStep::DecoderStep(std::span<const ForwardEntry> batch, const ModelSpec& s
 void DecoderStep::attend(cpu::CpuKvCache& cache, int32_t layer, const cpu::MatrixCRef& q,
                          const cpu::MatrixCRef& k, const cpu::MatrixCRef& v,
                          cpu::MatrixRef out) const {
-  const KvArenaView<float> arena = cache.layer(layer);
+  const cpu::KvLayerStore arena = cache.store(layer);
   cpu::write_kv(k, v, slot_mapping_, arena);
   const Eigen::Index decode_rows = total_rows_ - prefill_rows_;
   if (prefill_rows_ > 0) {
     cpu::prefill_attention(q.topRows(prefill_rows_), query_indptr_, prefill_tables_.view(),
-                           arena.as_const(), num_heads_, out.topRows(prefill_rows_));
+                           arena, num_heads_, out.topRows(prefill_rows_));
   }
   if (decode_rows > 0) {
-    cpu::decode_attention(q.bottomRows(decode_rows), decode_tables_.view(), arena.as_const(),
+    cpu::decode_attention(q.bottomRows(decode_rows), decode_tables_.view(), arena,
                           num_heads_, out.bottomRows(decode_rows));
   }
 }

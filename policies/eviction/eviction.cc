@@ -7,7 +7,7 @@ void register_lfu_eviction(EvictionPolicyRegistry& registry);       // lfu.cc
 void register_leaf_lru_eviction(EvictionPolicyRegistry& registry);  // leaf_lru.cc
 
 EvictionPolicyRegistry& eviction_policies() {
-  static EvictionPolicyRegistry registry("eviction policy");
+  static EvictionPolicyRegistry registry("eviction policy", "memory.eviction");
   return registry;
 }
 

@@ -21,6 +21,7 @@
 
 #include "core/scheduler.h"
 #include "policies/scheduling/schedulers.h"
+#include "policies/scheduling/rejection_rules.h"
 #include "policies/scheduling/scheduling_options.h"
 #include "policies/scheduling/step_planner.h"
 #include "policies/scheduling/step_update.h"
@@ -55,6 +56,10 @@ class ContinuousScheduler : public Scheduler {
       schedule_prefill_first(queues);
     }
     return output;
+  }
+
+  std::string rejection_reason(const SequenceGroup& group, const KvCacheManager& kv) const override {
+    return kvlab::rejection_reason(group, options_, kv);
   }
 
   StepUpdate update_from_output(const SchedulerOutput& plan, const StepResult& result,

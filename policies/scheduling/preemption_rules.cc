@@ -44,12 +44,12 @@ class LatestArrival final : public VictimRule {
 }  // namespace
 
 PreemptionRuleRegistry& preemption_rules() {
-  static PreemptionRuleRegistry registry("preemption mode");
+  static PreemptionRuleRegistry registry("preemption mode", "scheduler.preemption");
   return registry;
 }
 
 VictimRuleRegistry& victim_rules() {
-  static VictimRuleRegistry registry("preemption victim rule");
+  static VictimRuleRegistry registry("preemption victim rule", "scheduler.victim");
   return registry;
 }
 

@@ -1,5 +1,6 @@
 #include "policies/scheduling/rejection_rules.h"
 
+#include "core/scheduler.h"
 #include "policies/scheduling/group_accounting.h"
 
 namespace kvlab {
@@ -25,11 +26,16 @@ std::string config_rejection_reason(const SequenceGroup& group, const Scheduling
   return "";
 }
 
-std::string never_fits_reason(const SequenceGroup& group, const KvCacheManager& kv) {
-  return "memory manager " + kv.name() + " can never hold it (prompt " +
-         std::to_string(group.spec.prompt_len) + " + output " +
-         std::to_string(group.spec.output_len) + " tokens, n = " + std::to_string(group.spec.n) +
-         ", capacity " + std::to_string(kv.capacity_slots()) + " slots)";
+std::string rejection_reason(const SequenceGroup& group, const SchedulingOptions& options,
+                             const KvCacheManager& kv, AllocStatus* admission) {
+  std::string reason = config_rejection_reason(group, options);
+  AllocStatus answer = AllocStatus::kNever;
+  if (reason.empty()) {
+    answer = kv.can_admit(group);
+    if (answer == AllocStatus::kNever) reason = never_fits_reason(group, kv);
+  }
+  if (admission) *admission = answer;
+  return reason;
 }
 
 }  // namespace kvlab

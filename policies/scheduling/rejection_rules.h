@@ -18,8 +18,11 @@ namespace kvlab {
 //    sample after a recompute) over max_batched_tokens: no step could take it whole.
 std::string config_rejection_reason(const SequenceGroup& group, const SchedulingOptions& options);
 
-// Why `group` is rejected when the manager `kv` answers kNever to can_admit (it could not
-// hold the group even in an empty arena).
-std::string never_fits_reason(const SequenceGroup& group, const KvCacheManager& kv);
+// Why a scheduler with `options` rejects the waiting `group` at the head of the queue, or ""
+// when it does not: config_rejection_reason, then the manager's kNever (never_fits_reason of
+// core/scheduler.h). `admission` (may be null) receives can_admit's answer, kNever when a
+// scheduler rule fired first (the manager is then not asked).
+std::string rejection_reason(const SequenceGroup& group, const SchedulingOptions& options,
+                             const KvCacheManager& kv, AllocStatus* admission = nullptr);
 
 }  // namespace kvlab

@@ -18,6 +18,7 @@
 
 #include "core/scheduler.h"
 #include "policies/scheduling/schedulers.h"
+#include "policies/scheduling/rejection_rules.h"
 #include "policies/scheduling/scheduling_options.h"
 #include "policies/scheduling/step_planner.h"
 #include "policies/scheduling/step_update.h"
@@ -52,6 +53,10 @@ class StaticScheduler : public Scheduler {
     count_recomputed_members(output);
     if (!planner_.preempted_any()) planner_.swap_in();
     return output;
+  }
+
+  std::string rejection_reason(const SequenceGroup& group, const KvCacheManager& kv) const override {
+    return kvlab::rejection_reason(group, options_, kv);
   }
 
   StepUpdate update_from_output(const SchedulerOutput& plan, const StepResult& result,

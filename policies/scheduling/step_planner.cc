@@ -40,12 +40,8 @@ size_t StepPlanner::admit_waiting(size_t limit) {
   while (taken < limit && !waiting.empty()) {
     const SequenceGroup& group = *waiting.front();
     // The scheduler's own rules first: they need no question to the manager.
-    std::string reason = config_rejection_reason(group, options_);
     AllocStatus admission = AllocStatus::kNever;
-    if (reason.empty()) {
-      admission = kv_->can_admit(group);
-      if (admission == AllocStatus::kNever) reason = never_fits_reason(group, *kv_);
-    }
+    std::string reason = rejection_reason(group, options_, *kv_, &admission);
     if (!reason.empty()) {
       reject_front(std::move(reason));
       ++taken;

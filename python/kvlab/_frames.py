@@ -96,7 +96,8 @@ def load(paths):
     """One DataFrame of summaries, one row per sweep point of every file given (a path or a
     list of paths, concatenated in order).
 
-    Columns: `file` (the path), `point` (the sweep index, int), `label` (str), every config
+    Columns: `file` (the path), `point` (the sweep index, int), `label` (str, the swept
+    key=value pairs), `display_label` (str, the point's name for plots), every config
     key ("memory.block_size": int64, "workload.rate": float64, "memory.prefix_caching": bool,
     "memory.policy": str; kvlab/keys.py), every summary value (float64, docs/results-format.md's
     order) and `output_digest` (uint64). df.attrs["files"] holds each file's root attributes."""
@@ -109,6 +110,7 @@ def load(paths):
         "file": np.array([rf.path for rf, _ in rows], dtype=object),
         "point": np.array([p.index for _, p in rows], dtype=np.int64),
         "label": np.array([p.label for _, p in rows], dtype=object),
+        "display_label": np.array([p.display_label for _, p in rows], dtype=object),
     }
     for key in config.keys:
         data[key] = config.column(key, config.values[key])

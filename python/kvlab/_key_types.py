@@ -3,6 +3,8 @@
 KEY_TYPES = {
     'workload.trace': 'str',
     'workload.format': 'str',
+    'workload.columns': 'str',
+    'workload.arrival_unit': 'str',
     'workload.arrival': 'str',
     'workload.rate': 'float',
     'workload.burstiness': 'float',
@@ -30,6 +32,7 @@ KEY_TYPES = {
     'memory.policy': 'str',
     'memory.capacity_slots': 'int',
     'memory.swap_space_gb': 'float',
+    'memory.kv_dtype': 'str',
     'memory.block_size': 'int',
     'memory.watermark': 'float',
     'memory.prefix_caching': 'bool',

@@ -9,7 +9,8 @@ import numpy as np
 FORMAT = "kvlab-results-1"
 
 # Attributes of a point group that are neither config (a key with a dot) nor summary.
-POINT_ATTRIBUTES = ("label", "point_index", "output_digest")
+POINT_ATTRIBUTES = ("label", "display_label", "axes", "axis_labels", "point_index",
+                    "output_digest")
 
 # The column every row of a table has, whose length is the table's row count. Other datasets
 # of another length (requests/token_ids, ...; workload/bad_row_messages) are not rows.
@@ -53,7 +54,9 @@ def read_column(dataset):
 class Point:
     """One sweep point (a /points/NNNN group): label, config, summary, and its tables on demand.
 
-    name: the group's name ("0003"); index: its sweep index (point_index, 3); config: every
+    name: the group's name ("0003"); index: its sweep index (point_index, 3); label: its sweep
+    values as key=value; display_label, axes, axis_labels: its name for plots ("Orca (Max),
+    rate=2"), the [sweep] axes and its name on each; config: every
     config key as stored (str in kvlab-results-1); summary: every summary value (float);
     workload: the workload group's attributes; tables: the names of its table groups."""
 
@@ -62,6 +65,12 @@ class Point:
         self.name = name
         attrs = {k: scalar(v) for k, v in group.attrs.items()}
         self.label = text(attrs.get("label", ""))
+        # The sweep axes and this point's display name on each (files before they existed:
+        # none, and the display label is the label).
+        self.axes = [text(a) for a in np.ravel(attrs.get("axes", np.array([], dtype=object)))]
+        self.axis_labels = [text(a) for a in
+                            np.ravel(attrs.get("axis_labels", np.array([], dtype=object)))]
+        self.display_label = text(attrs.get("display_label", self.label))
         self.index = int(attrs["point_index"]) if "point_index" in attrs else int(name)
         self.output_digest = attrs.get("output_digest")
         self.config = {}

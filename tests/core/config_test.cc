@@ -56,8 +56,8 @@ TEST(Config, UnknownKeySuggestsTheClosestKeyOfItsSection) {
     EXPECT_EQ(e.field(), "memory.blok_size");
     EXPECT_EQ(e.reason(),
               "unknown key (did you mean 'memory.block_size'?; known in [memory]: policy, "
-              "capacity_slots, swap_space_gb, block_size, watermark, prefix_caching, eviction, "
-              "reservation, placement, page_size, deferred_reclaim, eager_alloc, "
+              "capacity_slots, swap_space_gb, kv_dtype, block_size, watermark, prefix_caching, "
+              "eviction, reservation, placement, page_size, deferred_reclaim, eager_alloc, "
               "virtual_space_gib, overlap_mapping)");
   }
   // A key of another section, written in the wrong one.

@@ -44,6 +44,74 @@ TEST(Sweep, ZippedKeysVaryTogetherAndCrossOtherAxes) {
   EXPECT_EQ(points[4].config.get_string("memory.policy"), "paged");
 }
 
+TEST(Sweep, DisplayLabelsKeepOnlyTheKeysThatApply) {
+  const auto points = expand_sweep(Config::parse(
+      "[sweep]\nmemory.policy + memory.reservation = contiguous:max, paged:max\n"
+      "memory.block_size = 8, 16\nworkload.rate = 2\n",
+      "x.ini"));
+  ASSERT_EQ(points.size(), 4u);
+  EXPECT_EQ(points[0].axes, (std::vector<std::string>{"memory.policy+memory.reservation",
+                                                      "memory.block_size", "workload.rate"}));
+  // block_size means nothing to contiguous memory, reservation nothing to paged; the
+  // policy, a selector, shows its value alone.
+  EXPECT_EQ(points[0].axis_labels,
+            (std::vector<std::string>{"contiguous, reservation=max", "memory.block_size=8",
+                                      "rate=2"}));
+  EXPECT_EQ(points[3].axis_labels,
+            (std::vector<std::string>{"paged", "block_size=16", "rate=2"}));
+  EXPECT_EQ(points[3].display_label(), "paged, block_size=16, rate=2");
+  // The stored label stays every key=value.
+  EXPECT_EQ(points[3].label, "memory.policy=paged, memory.reservation=max, memory.block_size=16, "
+                             "workload.rate=2");
+}
+
+TEST(Sweep, QuotedLabelsNameValuesAndMayHoldCommas) {
+  Config c = Config::parse(
+      "[sweep]\nmemory.policy + memory.reservation = contiguous:max \"Orca (Max)\", "
+      "contiguous:pow2 \"Orca (Pow2)\" , paged:max \"vLLM (paged, 16) # 1\"  # a comment\n"
+      "workload.rate = 1, 2\n",
+      "x.ini");
+  auto points = expand_sweep(c);
+  ASSERT_EQ(points.size(), 6u);
+  EXPECT_EQ(points[0].axis_labels, (std::vector<std::string>{"Orca (Max)", "rate=1"}));
+  EXPECT_EQ(points[5].display_label(), "vLLM (paged, 16) # 1, rate=2");
+  EXPECT_EQ(points[5].label, "memory.policy=paged, memory.reservation=max, workload.rate=2");
+  EXPECT_EQ(points[2].config.get_string("memory.reservation"), "pow2");
+  // Pinning a zipped key keeps the labels of the tuples that remain.
+  c.set_override("memory.policy=contiguous");
+  points = expand_sweep(c);
+  ASSERT_EQ(points.size(), 4u);  // max, pow2 (paged:max became max: run once)
+  EXPECT_EQ(points[2].axis_labels[0], "Orca (Pow2)");
+  // --set sweep.* takes labels too.
+  c.set_override("sweep.workload.rate=1 \"low\", 4 \"high, bursty\"");
+  points = expand_sweep(c);
+  EXPECT_EQ(points[1].axis_labels[1], "high, bursty");
+}
+
+TEST(Sweep, BadLabelsNameTheLine) {
+  auto message = [](const std::string& text) {
+    try {
+      Config::parse(text, "x.ini");
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string unterminated = message("[sweep]\n\nworkload.rate = 1 \"one, 2\n");
+  EXPECT_NE(unterminated.find("x.ini:3"), std::string::npos) << unterminated;
+  EXPECT_NE(unterminated.find("unterminated label"), std::string::npos) << unterminated;
+  EXPECT_NE(message("[sweep]\nworkload.rate = \"one\", 2\n").find("without a value"),
+            std::string::npos);
+  EXPECT_NE(message("[sweep]\nworkload.rate = 1 \"\", 2\n").find("empty label"),
+            std::string::npos);
+  EXPECT_NE(message("[sweep]\nworkload.rate = 1 \"a\" \"b\"\n").find("a second label"),
+            std::string::npos);
+  EXPECT_NE(message("[sweep]\nworkload.rate = 1 \"a\" 3, 2\n").find("text after the label"),
+            std::string::npos);
+  EXPECT_NE(message("[sweep]\nworkload.rate = 1\"a\"\n").find("a quote inside"),
+            std::string::npos);
+}
+
 TEST(Sweep, ZippedAxisErrorsNameTheLine) {
   auto message = [](const std::string& text) {
     try {

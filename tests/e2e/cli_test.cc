@@ -2,6 +2,8 @@
 // error naming file, line and field; non-zero exit; no result file).
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "tests/e2e/e2e_util.h"
 
 namespace kvlab {
@@ -37,8 +39,9 @@ TEST(Cli, QuickstartAtReducedSizeWritesResults) {
       run_command(kvlab() + " run " + e2e::source_path("experiments/quickstart.ini") +
                   " --set workload.num_requests=150 --out " + out + " --summary-json " + json);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("memory.policy=paged"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("memory.policy=contiguous"), std::string::npos) << r.output;
+  // The table names points by their display labels (docs/config.md, [sweep] labels).
+  EXPECT_NE(r.output.find("\nvLLM (paged, 16) "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\nOrca (Max) "), std::string::npos) << r.output;
   EXPECT_TRUE(file_exists(json));
   EXPECT_EQ(e2e::read_attr(out, "points/0000", "num_requests"), 150);
   EXPECT_EQ(e2e::read_column(out, "points/0001/requests/id").size(), 150u);
@@ -180,6 +183,14 @@ TEST(Cli, MisspelledOverridesSuggestTheKnownName) {
       {"memroy.block_size=8",
        "--set: field 'memroy.block_size': unknown section 'memroy' (did you mean 'memory'?; known "
        "sections: workload, "},
+      {"model.name=opt-13", "unknown model 'opt-13' (did you mean 'opt-13b'?; known: "},
+      {"hardware.name=a100-40g", "unknown hardware 'a100-40g' (did you mean 'a100-40gb'?; known: "},
+      {"workload.format=length-cvs",
+       "unknown trace format 'length-cvs' (did you mean 'length-csv'?; known: "},
+      {"workload.arrival=poison", "(did you mean 'poisson'?)"},
+      {"scheduler.preemption=recomput", "(did you mean 'recompute'?; known: "},
+      {"hardware.topology=pcei", "(did you mean 'pcie'?)"},
+      {"output.pth=x", "unknown key (did you mean 'output.path'?; known in [output]: path, "},
   };
   for (const auto& [assignment, expected] : cases) {
     const auto r = run_command(kvlab() + " run " + e2e::source_path("experiments/quickstart.ini") +
@@ -188,6 +199,41 @@ TEST(Cli, MisspelledOverridesSuggestTheKnownName) {
     EXPECT_NE(r.output.find(expected), std::string::npos) << r.output;
     EXPECT_FALSE(file_exists(out)) << assignment;
   }
+}
+
+TEST(Cli, MisspelledCommandsAndListsSuggestTheKnownName) {
+  const auto command = run_command(kvlab() + " rnu x.ini");
+  EXPECT_EQ(command.exit_code, 2);
+  EXPECT_NE(command.output.find("unknown command 'rnu' (did you mean 'run'?; known: run, "),
+            std::string::npos)
+      << command.output;
+  const auto list = run_command(kvlab() + " list modles");
+  EXPECT_EQ(list.exit_code, 2);
+  EXPECT_NE(list.output.find("unknown list 'modles' (did you mean 'models'?; known: "),
+            std::string::npos)
+      << list.output;
+}
+
+TEST(Cli, UnknownSectionsInAFileListTheKnownOnes) {
+  const std::string dir = temp_path("unknown_section");
+  std::system(("mkdir -p " + dir).c_str());
+  write_file(dir + "/exp.ini", "[workload]\nnum_requests = 5\n[schedular]\nmax_num_seqs = 4\n");
+  const auto r = run_command(kvlab() + " run " + dir + "/exp.ini --check");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find(dir + "/exp.ini:3: unknown section [schedular] (did you mean "
+                                "[scheduler]?; known sections: workload, model, hardware, memory, "
+                                "scheduler, backend, output, sweep)"),
+            std::string::npos)
+      << r.output;
+}
+
+TEST(Cli, QuietRunsPrintNothing) {
+  const std::string out = temp_path("cli_quiet.h5");
+  const auto r = run_command(kvlab() + " run " + e2e::source_path("experiments/quickstart.ini") +
+                             " -q --set workload.num_requests=50 --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "");
+  EXPECT_TRUE(file_exists(out));
 }
 
 TEST(Cli, CheckValidatesEveryPointAndWritesNothing) {
@@ -250,6 +296,93 @@ TEST(Cli, TraceStatsOnAShippedSample) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("4000"), std::string::npos) << r.output;
   EXPECT_EQ(run_command(kvlab() + " trace stats /nonexistent.csv").exit_code, 1);
+  // Percentiles and a log-spaced histogram of each length.
+  EXPECT_NE(r.output.find("tokens          mean       min       p50       p90       p99       max"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("prompt tokens      count\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("  [   1024,    2048) "), std::string::npos) << r.output;
+}
+
+TEST(Cli, TraceStatsPlotWritesAPng) {
+  const std::string png = temp_path("trace_stats.png");
+  std::remove(png.c_str());
+  const auto r = run_command(kvlab() + " trace stats " +
+                             e2e::source_path("traces/data/sharegpt_lengths_sample.csv") +
+                             " --plot " + png);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("wrote " + png), std::string::npos) << r.output;
+  std::ifstream in(png, std::ios::binary);
+  char magic[8] = {};
+  in.read(magic, 8);
+  EXPECT_EQ(std::string(magic + 1, 3), "PNG");
+}
+
+// A BurstGPT-format file and the same requests as a generic CSV and JSONL with
+// workload.columns: read by `trace stats` and run end to end.
+TEST(Cli, BurstGptAndColumnMappedTracesRun) {
+  const std::string dir = temp_path("mapped_traces");
+  std::system(("mkdir -p " + dir).c_str());
+  std::string burst = "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n";
+  std::string jsonl;
+  for (int i = 0; i < 40; ++i) {
+    const int prompt = 100 + 37 * i, output = i == 7 ? 0 : 20 + 5 * i;
+    burst += std::to_string(i / 2.0) + ",ChatGPT," + std::to_string(prompt) + "," +
+             std::to_string(output) + "," + std::to_string(prompt + output) +
+             ",Conversation log\n";
+    if (output > 0) {
+      jsonl += "{\"t_ms\": " + std::to_string(i * 500) + ", \"in\": " + std::to_string(prompt) +
+               ", \"out\": " + std::to_string(output) + "}\n";
+    }
+  }
+  write_file(dir + "/BurstGPT_sample.csv", burst);
+  write_file(dir + "/mapped.jsonl", jsonl);
+  const auto stats = run_command(kvlab() + " trace stats " + dir + "/BurstGPT_sample.csv");
+  ASSERT_EQ(stats.exit_code, 0) << stats.output;
+  EXPECT_NE(stats.output.find("(burstgpt-csv)"), std::string::npos) << stats.output;
+  EXPECT_NE(stats.output.find("rows    39"), std::string::npos) << stats.output;
+  EXPECT_NE(stats.output.find("dropped 1 (failed requests: Response tokens 0)"), std::string::npos)
+      << stats.output;
+  const auto mapped_stats =
+      run_command(kvlab() + " trace stats " + dir + "/mapped.jsonl --columns 'arrival:t_ms, " +
+                  "prompt:in, output:out' --arrival-unit ms");
+  ASSERT_EQ(mapped_stats.exit_code, 0) << mapped_stats.output;
+  EXPECT_NE(mapped_stats.output.find("(jsonl)"), std::string::npos) << mapped_stats.output;
+  EXPECT_NE(mapped_stats.output.find("span    19.5 s"), std::string::npos) << mapped_stats.output;
+
+  const std::string base = kvlab() + " run " + e2e::source_path("experiments/quickstart.ini") +
+                           " -q --set workload.num_requests=0 --set sweep.memory.policy=paged ";
+  const std::string a = temp_path("burst.h5"), b = temp_path("burst_mapped.h5"),
+                    c = temp_path("jsonl_mapped.h5");
+  const auto named = run_command(base + "--set workload.trace=" + dir +
+                                 "/BurstGPT_sample.csv --out " + a);
+  ASSERT_EQ(named.exit_code, 0) << named.output;
+  const auto as_csv = run_command(
+      base + "--set workload.trace=" + dir + "/BurstGPT_sample.csv --set workload.format=csv " +
+      "--set 'workload.columns=arrival:Timestamp, prompt:Request tokens, output:Response tokens' " +
+      "--set workload.on_bad_row=skip --out " + b);
+  ASSERT_EQ(as_csv.exit_code, 0) << as_csv.output;
+  const auto as_jsonl = run_command(
+      base + "--set workload.trace=" + dir + "/mapped.jsonl " +
+      "--set 'workload.columns=arrival:t_ms, prompt:in, output:out' " +
+      "--set workload.arrival_unit=ms --out " + c);
+  ASSERT_EQ(as_jsonl.exit_code, 0) << as_jsonl.output;
+  // The same 39 requests at the same times: the same requests table.
+  const auto arrivals = e2e::read_column(a, "points/0000/requests/arrival_s");
+  ASSERT_EQ(arrivals.size(), 39u);
+  EXPECT_EQ(e2e::read_column(b, "points/0000/requests/arrival_s"), arrivals);
+  EXPECT_EQ(e2e::read_column(c, "points/0000/requests/arrival_s"), arrivals);
+  EXPECT_EQ(e2e::read_column(c, "points/0000/requests/prompt_len"),
+            e2e::read_column(a, "points/0000/requests/prompt_len"));
+  // A misspelled column is named with the header's line.
+  const auto bad = run_command(base + "--set workload.trace=" + dir + "/BurstGPT_sample.csv " +
+                               "--set 'workload.columns=prompt:Request token, output:Response "
+                               "tokens' --out " + a);
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.output.find("BurstGPT_sample.csv:1: field 'Request token': column missing from "
+                            "the header (did you mean 'Request tokens'?; format csv needs "),
+            std::string::npos)
+      << bad.output;
 }
 
 }  // namespace

@@ -103,6 +103,24 @@ TEST(Simulation, SameConfigAndSeedGiveIdenticalResults) {
   }
 }
 
+// output.record_steps = false drops the step table, not what the summary says about the steps.
+TEST(Simulation, SummaryIsTheSameWithoutTheStepTable) {
+  for (const char* memory : {"policy = paged\n", "policy = contiguous\nreservation = max\n"}) {
+    const std::string base = std::string("[memory]\n") + memory + "capacity_slots = 6000\n";
+    const RunResult kept = run_one(paper_setup(base));
+    const RunResult dropped = run_one(paper_setup(base + "[output]\nrecord_steps = false\n"));
+    EXPECT_TRUE(dropped.steps.empty());
+    ASSERT_GT(kept.steps.size(), 100u);
+    EXPECT_EQ(dropped.summary.get("num_steps"), static_cast<double>(kept.steps.size()));
+    EXPECT_GT(dropped.summary.get("mean_batch_size"), 1.0) << memory;
+    for (const auto& [k, v] : kept.summary.values) {
+      if (k == "wall_s") continue;
+      const double w = dropped.summary.get(k);
+      EXPECT_TRUE(v == w || (std::isnan(v) && std::isnan(w))) << memory << k << ": " << v << " vs " << w;
+    }
+  }
+}
+
 TEST(Simulation, PagedKeepsUsedMemoryInTokenStatesContiguousMaxDoesNot) {
   const RunResult paged = run_one(paper_setup("[memory]\npolicy = paged\nblock_size = 16\n"));
   const RunResult orca = run_one(paper_setup("[memory]\npolicy = contiguous\nreservation = max\n"));

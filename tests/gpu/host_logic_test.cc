@@ -652,6 +652,32 @@ TEST(CudaExecutor, RefusesTensorParallelAtConfigCheckWithoutADevice) {
   }
 }
 
+// memory.kv_dtype: the cuda kernels store K/V in backend.dtype only; any other KV dtype is
+// refused at config check time, without a device (kernels/model/kv_dtype_rule.h).
+TEST(CudaExecutor, RefusesKvDtypesItDoesNotStoreAtConfigCheckWithoutADevice) {
+  for (const char* dtype : {"fp32", "bf16", "fp8_e4m3", "int8"}) {
+    Config config = cuda_config();
+    config.set("backend.dtype", "fp16");
+    config.set("memory.kv_dtype", dtype);
+    try {
+      validate_engine_config(resolve_experiment(config));
+      FAIL() << "validated a cuda config with memory.kv_dtype = " << dtype;
+    } catch (const InputError& e) {
+      EXPECT_EQ(e.field(), "memory.kv_dtype");
+      const std::string what = e.what();
+      EXPECT_NE(what.find("the cuda back end stores K/V in backend.dtype (fp16)"),
+                std::string::npos)
+          << what;
+    }
+  }
+  for (const char* dtype : {"auto", "fp16"}) {
+    Config config = cuda_config();
+    config.set("backend.dtype", "fp16");
+    config.set("memory.kv_dtype", dtype);
+    EXPECT_NO_THROW(validate_engine_config(resolve_experiment(config))) << dtype;
+  }
+}
+
 TEST(CudaExecutor, CapacityIsDerivedOnlyWhenNeitherKvCacheGbNorCapacitySlotsIsGiven) {
   Config derived = cuda_config();
   derived.set("memory.capacity_slots", "0");

@@ -249,7 +249,8 @@ TEST(MissingFile, EveryReaderNamesIt) {
   const std::string path = dir.path("nope.csv");
   for (const auto& format : trace_readers().names()) {
     SCOPED_TRACE(format);
-    const std::string message = input_error_message([&] { read_with(format, path); });
+    const std::string message =
+        input_error_message([&] { read_with(format, path, false, "prompt:p, output:o"); });
     EXPECT_EQ(message, path + ": trace file does not exist");
   }
 }

@@ -36,10 +36,22 @@ TEST(TraceStats, KnownNumbersForATimedTrace) {
   EXPECT_EQ(format_trace_stats(s), "trace   " + path +
                                        " (timed-csv)\n"
                                        "rows    10\n"
-                                       "tokens          mean       p50       p90       max\n"
-                                       "prompt          55.0        50        90       100\n"
-                                       "output           5.5         5         9        10\n"
-                                       "span    4.5 s, mean rate 2.000 req/s\n");
+                                       "tokens          mean       min       p50       p90       p99       max\n"
+                                       "prompt          55.0        10        50        90       100       100\n"
+                                       "output           5.5         1         5         9        10        10\n"
+                                       "span    4.5 s, mean rate 2.000 req/s\n"
+                                       "\n"
+                                       "prompt tokens      count\n"
+                                       "  [      8,      16)         1  ##########\n"
+                                       "  [     16,      32)         2  ####################\n"
+                                       "  [     32,      64)         3  ##############################\n"
+                                       "  [     64,     128)         4  ########################################\n"
+                                       "\n"
+                                       "output tokens      count\n"
+                                       "  [      1,       2)         1  ##########\n"
+                                       "  [      2,       4)         2  ####################\n"
+                                       "  [      4,       8)         4  ########################################\n"
+                                       "  [      8,      16)         3  ##############################\n");
 }
 
 TEST(TraceStats, LengthTraceHasNoTimestamps) {
@@ -52,6 +64,25 @@ TEST(TraceStats, LengthTraceHasNoTimestamps) {
   EXPECT_FALSE(s.has_timestamps);
   EXPECT_EQ(s.span_s, 0.0);
   EXPECT_NE(format_trace_stats(s).find("span    no timestamps"), std::string::npos);
+}
+
+TEST(TraceStats, Log2HistogramListsEveryBinBetweenTheExtremes) {
+  const std::vector<HistogramBin> bins = log2_histogram({3, 3, 40, 1000});
+  ASSERT_EQ(bins.size(), 9u);  // [2,4) ... [512,1024)
+  EXPECT_EQ(bins.front().lo, 2);
+  EXPECT_EQ(bins.front().hi, 4);
+  EXPECT_EQ(bins.front().count, 2);
+  EXPECT_EQ(bins[4].lo, 32);
+  EXPECT_EQ(bins[4].count, 1);
+  EXPECT_EQ(bins[5].count, 0);
+  EXPECT_EQ(bins.back().lo, 512);
+  EXPECT_EQ(bins.back().hi, 1024);
+  EXPECT_EQ(bins.back().count, 1);
+  int64_t total = 0;
+  for (const HistogramBin& b : bins) total += b.count;
+  EXPECT_EQ(total, 4);
+  EXPECT_TRUE(log2_histogram({}).empty());
+  EXPECT_EQ(log2_histogram({1}).size(), 1u);
 }
 
 TEST(TraceStats, NearestRankPercentile) {

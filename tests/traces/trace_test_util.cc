@@ -57,9 +57,11 @@ std::string input_error_message(const std::function<void()>& call) {
   return "";
 }
 
-TraceData read_with(const std::string& format, const std::string& path, bool skip_bad_rows) {
+TraceData read_with(const std::string& format, const std::string& path, bool skip_bad_rows,
+                    const std::string& columns) {
   TraceReadOptions options;
   options.skip_bad_rows = skip_bad_rows;
+  options.columns = columns;
   return trace_readers().create(format, {})->read(path, options);
 }
 

@@ -29,7 +29,9 @@ class TempTraceDir {
 std::string input_error_message(const std::function<void()>& call);
 
 // Reads `path` with the registered reader `format`.
-TraceData read_with(const std::string& format, const std::string& path, bool skip_bad_rows = false);
+// `columns`: workload.columns, for the generic formats csv and jsonl (the others ignore it).
+TraceData read_with(const std::string& format, const std::string& path, bool skip_bad_rows = false,
+                    const std::string& columns = "");
 
 // A shipped file under the source tree (KVLAB_SOURCE_DIR).
 std::string source_path(const std::string& relative);
