@@ -5,7 +5,7 @@ namespace kvlab {
 PointRejections predicted_rejections(const PreparedPoint& point) {
   PointRejections out;
   out.point_index = point.point.index;
-  out.label = point.point.label;
+  out.label = point.point.display_label();
   out.num_requests = point.workload->requests.size();
   out.source = point.workload->report.source;
   out.rejected = predict_rejections(point.config, point.workload->requests);
@@ -15,7 +15,7 @@ PointRejections predicted_rejections(const PreparedPoint& point) {
 PointRejections recorded_rejections(const RunResult& result) {
   PointRejections out;
   out.point_index = result.point_index;
-  out.label = result.label;
+  for (const std::string& l : result.axis_labels) out.label += (out.label.empty() ? "" : ", ") + l;
   out.num_requests = result.requests.size();
   out.source = result.workload.source;
   for (const RequestRecord& r : result.requests) {

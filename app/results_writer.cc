@@ -3,8 +3,10 @@
 #include <hdf5.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <iomanip>
 #include <map>
@@ -14,6 +16,7 @@
 #include <variant>
 #include <vector>
 
+#include "core/config_keys.h"
 #include "core/errors.h"
 #include "core/results_schema.h"
 
@@ -140,6 +143,19 @@ void attr_strings(hid_t object, const std::string& name, const std::vector<std::
   if (n > 0) check(H5Awrite(attr.get(), type.get(), ptrs.data()), "write attribute " + name);
 }
 
+// h5py's (and numpy's) bool: an int8 enum whose members are FALSE = 0 and TRUE = 1.
+void attr_bool(hid_t object, const std::string& name, bool value) {
+  Handle type(H5Tenum_create(H5T_NATIVE_INT8), H5Tclose, "create bool type");
+  const int8_t f = 0, t = 1;
+  check(H5Tenum_insert(type.get(), "FALSE", &f), "create bool type");
+  check(H5Tenum_insert(type.get(), "TRUE", &t), "create bool type");
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose, "create dataspace");
+  Handle attr(H5Acreate2(object, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
+              H5Aclose, "create attribute " + name);
+  const int8_t v = value ? 1 : 0;
+  check(H5Awrite(attr.get(), type.get(), &v), "write attribute " + name);
+}
+
 template <typename T>
 void attr_number(hid_t object, const std::string& name, T value) {
   Handle space(H5Screate(H5S_SCALAR), H5Sclose, "create dataspace");
@@ -147,6 +163,33 @@ void attr_number(hid_t object, const std::string& name, T value) {
       H5Acreate2(object, name.c_str(), native_type<T>(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
       H5Aclose, "create attribute " + name);
   check(H5Awrite(attr.get(), native_type<T>(), &value), "write attribute " + name);
+}
+
+// A config value as its key declares it (the value was checked against the declaration when
+// the experiment was resolved): int64, float64, bool or string.
+void attr_config(hid_t object, const std::string& key, const std::string& value) {
+  const KeySpec* spec = config_keys().find(key);
+  const KeyType type = spec ? spec->type : KeyType::kString;
+  if (type == KeyType::kInt && !value.empty()) {
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(value.c_str(), &end, 10);
+    if (*end == '\0' && errno == 0) return attr_number<int64_t>(object, key, v);
+  } else if (type == KeyType::kFloat && !value.empty()) {
+    char* end = nullptr;
+    errno = 0;
+    const double v = std::strtod(value.c_str(), &end);
+    if (*end == '\0' && errno == 0) return attr_number<double>(object, key, v);
+  } else if (type == KeyType::kBool) {
+    // The spellings Config::get_bool takes.
+    for (const char* yes : {"true", "yes", "on", "1"}) {
+      if (value == yes) return attr_bool(object, key, true);
+    }
+    for (const char* no : {"false", "no", "off", "0"}) {
+      if (value == no) return attr_bool(object, key, false);
+    }
+  }
+  attr_string(object, key, value);  // text, a choice, or a value its declaration would refuse
 }
 
 hid_t make_group(hid_t parent, const std::string& name) {
@@ -350,7 +393,7 @@ void write_hdf5_file(const std::string& file, const std::vector<RunResult>& poin
     attr_strings(g.get(), results::kAxes.name, p.axes);
     attr_strings(g.get(), results::kAxisLabels.name, p.axis_labels);
     write_attribute(g.get(), results::kPointIndex, static_cast<int64_t>(p.point_index));
-    for (const auto& [k, v] : p.config) attr_string(g.get(), k, v);
+    for (const auto& [k, v] : p.config) attr_config(g.get(), k, v);
     for (const auto& [k, v] : p.summary.values) attr_number<double>(g.get(), k, v);
     write_attribute(g.get(), results::kOutputDigest, p.output_digest);
     write_requests(g.get(), p);

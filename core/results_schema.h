@@ -55,7 +55,8 @@ struct SummarySpec {
 
 namespace results {
 
-inline constexpr const char* kFormatName = "kvlab-results-1";
+// -2: config attributes typed by their keys' declarations (-1 stored every one as a string).
+inline constexpr const char* kFormatName = "kvlab-results-2";
 inline constexpr const char* kVersion = "0.1.0";
 
 // Groups: /points/NNNN/{requests,steps,workload}.
@@ -68,7 +69,7 @@ inline constexpr const char* kWorkloadGroup = "workload";
 inline constexpr FieldSpec kKvlabVersion{"kvlab_version", ValueType::kString, "",
                                          "the kvlab that wrote the file"};
 inline constexpr FieldSpec kFormat{"format", ValueType::kString, "",
-                                   "the layout's name and version: kvlab-results-1"};
+                                   "the layout's name and version: kvlab-results-2"};
 inline constexpr FieldSpec kCreated{"created", ValueType::kString, "UTC ISO 8601",
                                     "when the file was written (or merged)"};
 inline constexpr FieldSpec kCommand{"command", ValueType::kString, "",
@@ -100,9 +101,11 @@ inline constexpr FieldSpec kAxisLabels{
 inline constexpr FieldSpec kPointIndex{"point_index", ValueType::kInt64, "",
                                        "index in the sweep, first [sweep] key slowest (the group's "
                                        "name, zero-padded to four digits)"};
-inline constexpr FieldSpec kConfigAttribute{"<section.key>", ValueType::kString, "",
-                                            "every resolved config key (\"memory.policy\" = "
-                                            "\"paged\")"};
+inline constexpr FieldSpec kConfigAttribute{
+    "<section.key>", ValueType::kString, "",
+    "every resolved config key, typed by its declaration (kvlab list keys): an integer key "
+    "int64, a number float64, a true-or-false key a bool (int8 enum FALSE/TRUE, numpy's bool), "
+    "text and choices a string (\"memory.policy\" = \"paged\", \"memory.block_size\" = 16)"};
 inline constexpr FieldSpec kSummaryAttribute{"<summary name>", ValueType::kFloat64, "",
                                              "every summary value (Summary names)"};
 inline constexpr FieldSpec kOutputDigest{"output_digest", ValueType::kUint64, "",

@@ -104,6 +104,16 @@ def as_text(value):
     return str(value)
 
 
+def config_text(value):
+    """A config value as an INI file would write it: kvlab-results-2 stores them typed
+    (16, 2.5, True), -1 as text."""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.15g}"
+    return as_text(value)
+
+
 def as_float(value):
     try:
         return float(value)
@@ -123,7 +133,7 @@ class Point:
         self.display_label = point.display_label
         self.axes = point.axes
         self.axis_labels = point.axis_labels
-        self.config = {k: as_text(v) for k, v in point.config.items()}
+        self.config = {k: config_text(v) for k, v in point.config.items()}
         self.summary = dict(point.summary)
         self.has_steps = point.has_steps  # output.record_steps = false leaves them empty
 

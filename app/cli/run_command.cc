@@ -75,7 +75,7 @@ int check_points(const Config& config, const Shard& shard, int jobs, bool strict
     std::printf("%-5zu %-8s %-14s %-22s %12lld %9.2f %9zu %9zu  %s\n", p.point.index,
                 c.backend.kind.c_str(), c.model.name.c_str(), memory.c_str(),
                 static_cast<long long>(c.memory.capacity_slots), gib, p.workload->requests.size(),
-                never[i].rejected.size(), p.point.label.c_str());
+                never[i].rejected.size(), p.point.display_label().c_str());
   }
   if (!points.empty()) std::printf("%s\n", workload_line(points.front().workload->report).c_str());
   std::fflush(stdout);

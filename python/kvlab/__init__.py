@@ -16,7 +16,7 @@ Importable from the repository with PYTHONPATH=python, or installed with
 `pip install -e python/`.
 """
 
-from ._results import FORMAT, Point, ResultError, ResultFile
+from ._results import FORMAT, FORMATS, Point, ResultError, ResultFile
 from ._frames import SUMMARY_NAMES, itl, load, requests, steps, table
 from .keys import KEY_TYPES
 from ._style import STYLE, use_style
@@ -24,4 +24,4 @@ from ._style import STYLE, use_style
 __version__ = "0.1.0"
 
 __all__ = ["load", "requests", "steps", "itl", "table", "ResultFile", "Point", "ResultError",
-           "FORMAT", "KEY_TYPES", "SUMMARY_NAMES", "STYLE", "use_style"]
+           "FORMAT", "FORMATS", "KEY_TYPES", "SUMMARY_NAMES", "STYLE", "use_style"]

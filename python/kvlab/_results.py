@@ -6,7 +6,10 @@ import os
 import h5py
 import numpy as np
 
-FORMAT = "kvlab-results-1"
+FORMAT = "kvlab-results-2"
+# The formats this package reads: -2 types the config attributes, -1 stored them as strings
+# (the package types both alike).
+FORMATS = ("kvlab-results-1", "kvlab-results-2")
 
 # Attributes of a point group that are neither config (a key with a dot) nor summary.
 POINT_ATTRIBUTES = ("label", "display_label", "axes", "axis_labels", "point_index",
@@ -57,7 +60,8 @@ class Point:
     name: the group's name ("0003"); index: its sweep index (point_index, 3); label: its sweep
     values as key=value; display_label, axes, axis_labels: its name for plots ("Orca (Max),
     rate=2"), the [sweep] axes and its name on each; config: every
-    config key as stored (str in kvlab-results-1); summary: every summary value (float);
+    config key as stored (typed in kvlab-results-2: int, float, bool or str; str in
+    kvlab-results-1; kvlab.load types both alike); summary: every summary value (float);
     workload: the workload group's attributes; tables: the names of its table groups."""
 
     def __init__(self, path, name, group):
@@ -144,9 +148,9 @@ class ResultFile:
         try:
             with f:
                 fmt = text(f.attrs.get("format", ""))
-                if fmt != FORMAT:
+                if fmt not in FORMATS:
                     raise ResultError(f"{path}: not a kvlab result file (format attribute "
-                                      f"'{fmt}', expected '{FORMAT}')")
+                                      f"'{fmt}', expected one of {', '.join(FORMATS)})")
                 self.attrs = {k: scalar(v) for k, v in f.attrs.items()}
                 if "points" not in f or len(f["points"]) == 0:
                     raise ResultError(f"{path}: the file holds no points")

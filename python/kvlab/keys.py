@@ -1,7 +1,8 @@
 """The type of every config key, and how a config value read from a result file is typed.
 
-Result files (format kvlab-results-1) store every config key of a point as a string attribute,
-exactly as the experiment wrote it ("16", "1.0", "yes"). The key schema (core/config_keys.h)
+Result files of format kvlab-results-2 store every config key of a point typed (int64, float64,
+bool, string); kvlab-results-1 files stored each as a string attribute, exactly as the
+experiment wrote it ("16", "1.0", "yes"). Both are typed alike here. The key schema (core/config_keys.h)
 knows each key's type; `kvlab list keys --markdown` prints it in its `values` column
 (docs/config.md's key tables), and KEY_TYPES below is generated from those tables:
 

@@ -247,7 +247,17 @@ class RealResults(unittest.TestCase):
         p = rf.point(5)
         self.assertIs(rf.point("0005"), p)
         self.assertEqual(p.name, "0005")
-        self.assertIsInstance(p.config["workload.rate"], str)  # as stored
+        # as stored: kvlab-results-2 types the config attributes
+        self.assertIsInstance(p.config["workload.rate"], float)
+        self.assertIsInstance(p.config["memory.block_size"], int)
+        self.assertIsInstance(p.config["memory.prefix_caching"], bool)
+        self.assertIsInstance(p.config["memory.policy"], str)
+        with h5py.File(self.sweep, "r") as f:
+            attrs = f["points"]["0005"].attrs
+            self.assertEqual(attrs["memory.block_size"].dtype, np.int64)
+            self.assertEqual(attrs["workload.rate"].dtype, np.float64)
+            self.assertEqual(attrs["memory.prefix_caching"].dtype, np.bool_)
+            self.assertEqual(attrs["memory.policy"], "paged")
         self.assertIsInstance(p.summary["num_requests"], float)
         self.assertTrue(p.has_steps)
         self.assertEqual(p.workload["source"], "synthetic")
@@ -291,6 +301,18 @@ class HandMadeFiles(unittest.TestCase):
 
     def path(self, name):
         return os.path.join(self.dir, name)
+
+    def test_reads_the_older_format(self):
+        # kvlab-results-1 stored config attributes as text; typed the same way on loading
+        path = self.path("v1.h5")
+        write_result(path, [{"workload.rate": "2.5", "memory.block_size": "16",
+                             "memory.prefix_caching": "true", "num_requests": 3.0}],
+                     fmt="kvlab-results-1")
+        df = kvlab.load(path)
+        self.assertEqual(df["workload.rate"].dtype, np.float64)
+        self.assertEqual(df["memory.block_size"].dtype, np.int64)
+        self.assertEqual(list(df["memory.prefix_caching"]), [True])
+        self.assertEqual(kvlab.FORMATS, ("kvlab-results-1", kvlab.FORMAT))
 
     def test_typing(self):
         path = self.path("typed.h5")

@@ -92,7 +92,7 @@ TEST(NeverRuns, TheCliWarnsPerPointAndStrictFailsWritingNothing) {
   std::remove(out.c_str());
   const auto warned = run_command(tight_cli(out, "-q"));
   ASSERT_EQ(warned.exit_code, 0) << warned.output;
-  EXPECT_NE(warned.output.find("kvlab: warning: point 0 (memory.policy=paged): 34 of 100 requests "
+  EXPECT_NE(warned.output.find("kvlab: warning: point 0 (vLLM (paged, 16)): 34 of 100 requests "
                                "can never run and were rejected; first: request 2 ("),
             std::string::npos)
       << warned.output;
@@ -100,7 +100,7 @@ TEST(NeverRuns, TheCliWarnsPerPointAndStrictFailsWritingNothing) {
                                "never hold it (prompt 879 + output 55 tokens"),
             std::string::npos)
       << warned.output;
-  EXPECT_NE(warned.output.find("kvlab: warning: point 1 (memory.policy=contiguous): 100 of 100"),
+  EXPECT_NE(warned.output.find("kvlab: warning: point 1 (Orca (Max)): 100 of 100"),
             std::string::npos)
       << warned.output;
   EXPECT_TRUE(file_exists(out));
