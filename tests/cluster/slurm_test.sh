@@ -26,7 +26,10 @@ root=$(realpath "$2")
 python=${3:-python3}
 shards=4              # array tasks (the docs' --array=0-15 on a 2-core machine)
 requests=40           # workload.num_requests per point (the docs run the full study)
-timeout_s=${KVLAB_SLURM_TIMEOUT:-240}
+timeout_s=${KVLAB_SLURM_TIMEOUT:-200}   # for the jobs; ctest's TIMEOUT is 300
+# Every daemon runs under `timeout`, so none outlives the test even if this script is killed
+# with SIGKILL (which skips the trap below).
+daemon_s=$((timeout_s + 90))
 
 skip() { echo "SKIP: $*"; exit $SKIP; }
 export PATH=$PATH:/usr/sbin:/sbin
@@ -71,7 +74,7 @@ free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("", 0)); p
 dd if=/dev/urandom of="$tmp/munge/munge.key" bs=1024 count=1 status=none
 chmod 400 "$tmp/munge/munge.key"
 socket="$tmp/munge/munge.sock"
-munged --foreground --force --socket="$socket" --key-file="$tmp/munge/munge.key" \
+timeout "$daemon_s" munged --foreground --force --socket="$socket" --key-file="$tmp/munge/munge.key" \
   --pid-file="$tmp/run/munged.pid" --log-file="$tmp/log/munged.log" \
   --seed-file="$tmp/munge/munge.seed" >/dev/null 2>&1 &
 pids+=($!)
@@ -113,9 +116,9 @@ NodeName=$host CPUs=$cpus State=UNKNOWN
 PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
 
-slurmctld -D -i -f "$SLURM_CONF" >>"$tmp/log/slurmctld.out" 2>&1 &
+timeout "$daemon_s" slurmctld -D -i -f "$SLURM_CONF" >>"$tmp/log/slurmctld.out" 2>&1 &
 pids+=($!)
-slurmd -D -f "$SLURM_CONF" -N "$host" >>"$tmp/log/slurmd.out" 2>&1 &
+timeout "$daemon_s" slurmd -D -f "$SLURM_CONF" -N "$host" >>"$tmp/log/slurmd.out" 2>&1 &
 pids+=($!)
 
 # The node is up when sinfo reports it idle (the daemons may fail in a container: skip).
@@ -162,7 +165,7 @@ echo "slurm: waiting for the array job and the merge"
 # Wait until no job is pending or running, then check that every one of them completed.
 while [ -n "$(timeout 10 squeue -h -o %i 2>/dev/null)" ]; do
   if [ $(( $(date +%s) - start )) -gt "$timeout_s" ]; then
-    echo "slurm: jobs still queued after ${timeout_s}s:"; squeue
+    echo "slurm: jobs still queued after ${timeout_s}s:"; timeout 10 squeue
     exit 1
   fi
   sleep 1
@@ -179,6 +182,6 @@ fi
 ls "$work/out/shards"
 
 # The same experiment in one run, and the two files compared.
-(cd "$work" && "$kvlab" run "experiments/$study.ini" --jobs "$cpus" --out single.h5 --quiet)
+(cd "$work" && timeout 60 "$kvlab" run "experiments/$study.ini" --jobs "$cpus" --out single.h5 --quiet)
 "$python" "$root/tests/cluster/compare_h5.py" "$work/single.h5" "$work/out/rate.h5"
 echo "slurm: docs/cluster.md's array job + merge equals one kvlab run ($shards shards)"
