@@ -86,9 +86,10 @@ timeout 10 munge --socket="$socket" -n | timeout 10 unmunge --socket="$socket" >
 host=$(hostname -s)
 cpus=$(nproc)
 export SLURM_CONF="$tmp/slurm.conf"
+# Both daemons on 127.0.0.1, so the test does not depend on the host name resolving.
 cat >"$SLURM_CONF" <<EOF
 ClusterName=kvlabtest
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$(free_port)
 SlurmdPort=$(free_port)
 SlurmUser=root
@@ -112,7 +113,7 @@ SchedulerType=sched/builtin
 MpiDefault=none
 ReturnToService=2
 MinJobAge=600
-NodeName=$host CPUs=$cpus State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus State=UNKNOWN
 PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
 
