@@ -2,7 +2,18 @@
 # Installs everything kvlab needs to build, test and report, from Debian packages.
 # Idempotent: packages already present are left alone. Needs root (or sudo).
 # Usage: scripts/bootstrap.sh            # C++ toolchain, libraries, Python report tools
+#        scripts/bootstrap.sh --cluster  # also munge and Slurm, for the `cluster` test label
+#                                        # (tests/cluster: a single-node Slurm in a temp dir;
+#                                        # CI passes it, .ci/run). KVLAB_BOOTSTRAP_CLUSTER=1 too.
 set -euo pipefail
+
+cluster=${KVLAB_BOOTSTRAP_CLUSTER:-0}
+for arg in "$@"; do
+  case "$arg" in
+    --cluster) cluster=1 ;;
+    *) echo "bootstrap: unknown option '$arg' (known: --cluster)" >&2; exit 2 ;;
+  esac
+done
 
 packages=(
   build-essential cmake ninja-build pkg-config git
@@ -17,6 +28,11 @@ packages=(
   python3 python3-h5py python3-numpy python3-pandas python3-matplotlib  # reports
   python3-nbformat python3-nbconvert python3-ipykernel jupyter-nbconvert # notebooks in CI
 )
+if [ "$cluster" = 1 ]; then
+  # docs/cluster.md's Slurm example, run by tests/cluster/slurm_test.sh (none of the daemons is
+  # configured or started here: the test runs its own in a temporary directory).
+  packages+=(munge slurmctld slurmd slurm-client)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
