@@ -106,12 +106,18 @@ hid_t string_type() {
   return t;
 }
 
+// The C strings HDF5's variable-length string writes take (pointing into `values`).
+std::vector<const char*> c_strings(const std::vector<std::string>& values) {
+  std::vector<const char*> ptrs;
+  ptrs.reserve(values.size());
+  for (const std::string& v : values) ptrs.push_back(v.c_str());
+  return ptrs;
+}
+
 void write_string_column(hid_t group, const std::string& name,
                          const std::vector<std::string>& values) {
   const hsize_t n = values.size();
-  std::vector<const char*> ptrs;
-  ptrs.reserve(n);
-  for (const std::string& v : values) ptrs.push_back(v.c_str());
+  const std::vector<const char*> ptrs = c_strings(values);
   Handle type(string_type(), H5Tclose, "create string type");
   Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose, "create dataspace");
   Handle set(H5Dcreate2(group, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT,
@@ -133,9 +139,7 @@ void attr_string(hid_t object, const std::string& name, const std::string& value
 
 void attr_strings(hid_t object, const std::string& name, const std::vector<std::string>& values) {
   const hsize_t n = values.size();
-  std::vector<const char*> ptrs;
-  ptrs.reserve(n);
-  for (const std::string& v : values) ptrs.push_back(v.c_str());
+  const std::vector<const char*> ptrs = c_strings(values);
   Handle type(string_type(), H5Tclose, "create string type");
   Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose, "create dataspace");
   Handle attr(H5Acreate2(object, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),

@@ -145,6 +145,19 @@ def _wanted(files, points):
     return [(rf, p) for rf, p in rows if p.index in wanted]
 
 
+def _point_columns(rows, typed, keys, counts):
+    """`file`, `point`, `label` and the config `keys` of each (file, point) of `rows`, each
+    repeated over that point's `counts` rows: the leading columns of a per-row frame."""
+    data = {
+        "file": np.repeat(np.array([rf.path for rf, _ in rows], dtype=object), counts),
+        "point": np.repeat(np.array([p.index for _, p in rows], dtype=np.int64), counts),
+        "label": np.repeat(np.array([p.label for _, p in rows], dtype=object), counts),
+    }
+    for key in keys:
+        data[key] = np.repeat(typed.column(key, typed.values[key]), counts)
+    return data
+
+
 def table(paths, name, points=None, config="all", columns=None):
     """Table `name` ("requests" or "steps") of every selected point of every file, one
     DataFrame: `file`, `point`, `label`, the point's config (typed as load() types it), then
@@ -163,13 +176,7 @@ def table(paths, name, points=None, config="all", columns=None):
     counts = np.array([len(next(iter(t.values()))) if t else 0 for t in tables], dtype=np.int64)
     # Each column built once (the point's values repeated over its rows, the tables'
     # columns concatenated): no per-point frames to concatenate.
-    data = {
-        "file": np.repeat(np.array([rf.path for rf, _ in rows], dtype=object), counts),
-        "point": np.repeat(np.array([p.index for _, p in rows], dtype=np.int64), counts),
-        "label": np.repeat(np.array([p.label for _, p in rows], dtype=object), counts),
-    }
-    for key in keys:
-        data[key] = np.repeat(typed.column(key, typed.values[key]), counts)
+    data = _point_columns(rows, typed, keys, counts)
     for column in dict.fromkeys(c for t in tables for c in t):
         parts = []
         for t, n in zip(tables, counts):
@@ -223,13 +230,7 @@ def itl(paths, points=None, config="all", finished_only=True):
         ids.append(have["id"][owner] if "id" in have else owner)
         counts.append(len(values))
     counts = np.array(counts, dtype=np.int64)
-    data = {
-        "file": np.repeat(np.array([rf.path for rf, _ in rows], dtype=object), counts),
-        "point": np.repeat(np.array([p.index for _, p in rows], dtype=np.int64), counts),
-        "label": np.repeat(np.array([p.label for _, p in rows], dtype=object), counts),
-    }
-    for key in keys:
-        data[key] = np.repeat(typed.column(key, typed.values[key]), counts)
+    data = _point_columns(rows, typed, keys, counts)
     data["request"] = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
     data["id"] = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
     data["itl_s"] = np.concatenate(gaps) if gaps else np.zeros(0, dtype=np.float32)

@@ -7,6 +7,16 @@
 namespace kvlab {
 namespace {
 
+// The error parsing `text` raises ("no error" when it parses).
+std::string message(const std::string& text) {
+  try {
+    Config::parse(text, "x.ini");
+  } catch (const InputError& e) {
+    return std::string(e.what());
+  }
+  return std::string("no error");
+}
+
 TEST(Sweep, NoSweepIsOnePointWithoutLabel) {
   const auto points = expand_sweep(Config::parse("[memory]\npolicy = paged\n", "x.ini"));
   ASSERT_EQ(points.size(), 1u);
@@ -89,14 +99,6 @@ TEST(Sweep, QuotedLabelsNameValuesAndMayHoldCommas) {
 }
 
 TEST(Sweep, BadLabelsNameTheLine) {
-  auto message = [](const std::string& text) {
-    try {
-      Config::parse(text, "x.ini");
-    } catch (const InputError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   const std::string unterminated = message("[sweep]\n\nworkload.rate = 1 \"one, 2\n");
   EXPECT_NE(unterminated.find("x.ini:3"), std::string::npos) << unterminated;
   EXPECT_NE(unterminated.find("unterminated label"), std::string::npos) << unterminated;
@@ -113,14 +115,6 @@ TEST(Sweep, BadLabelsNameTheLine) {
 }
 
 TEST(Sweep, ZippedAxisErrorsNameTheLine) {
-  auto message = [](const std::string& text) {
-    try {
-      Config::parse(text, "x.ini");
-    } catch (const InputError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   const std::string parts =
       message("[sweep]\n\nmemory.policy+memory.reservation = contiguous:max, paged\n");
   EXPECT_NE(parts.find("x.ini:3"), std::string::npos) << parts;
