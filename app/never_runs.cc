@@ -15,7 +15,7 @@ PointRejections predicted_rejections(const PreparedPoint& point) {
 PointRejections recorded_rejections(const RunResult& result) {
   PointRejections out;
   out.point_index = result.point_index;
-  for (const std::string& l : result.axis_labels) out.label += (out.label.empty() ? "" : ", ") + l;
+  out.label = result.display_label();
   out.num_requests = result.requests.size();
   out.source = result.workload.source;
   for (const RequestRecord& r : result.requests) {

@@ -391,9 +391,7 @@ void write_hdf5_file(const std::string& file, const std::vector<RunResult>& poin
     Handle g(make_group(all.get(), point_group_name(p.point_index)), H5Gclose,
              "create point group");
     write_attribute(g.get(), results::kLabel, p.label);
-    std::string display;
-    for (const std::string& l : p.axis_labels) display += (display.empty() ? "" : ", ") + l;
-    write_attribute(g.get(), results::kDisplayLabel, display);
+    write_attribute(g.get(), results::kDisplayLabel, p.display_label());
     attr_strings(g.get(), results::kAxes.name, p.axes);
     attr_strings(g.get(), results::kAxisLabels.name, p.axis_labels);
     write_attribute(g.get(), results::kPointIndex, static_cast<int64_t>(p.point_index));
@@ -507,8 +505,7 @@ std::string summary_table(const std::vector<RunResult>& points) {
   // Points by their display names ("Orca (Max), rate=2"); the full key=value label is in the
   // files.
   auto name_of = [](const RunResult& p) {
-    std::string display;
-    for (const std::string& l : p.axis_labels) display += (display.empty() ? "" : ", ") + l;
+    const std::string display = p.display_label();
     return display.empty() ? p.label : display;
   };
   size_t label_width = 5;

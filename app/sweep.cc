@@ -4,6 +4,7 @@
 
 #include "core/config_keys.h"
 #include "core/errors.h"
+#include "core/metrics.h"
 
 namespace kvlab {
 
@@ -33,11 +34,7 @@ std::string axis_label(const SweepAxis& axis, size_t step, const Config& point) 
 
 }  // namespace
 
-std::string SweepPoint::display_label() const {
-  std::string out;
-  for (const std::string& l : axis_labels) out += (out.empty() ? "" : ", ") + l;
-  return out;
-}
+std::string SweepPoint::display_label() const { return join_axis_labels(axis_labels); }
 
 size_t sweep_size(const Config& config) {
   size_t total = 1;

@@ -223,6 +223,10 @@ struct MemoryPolicyTraits {
   std::function<int64_t(const MemoryConfig&)> vmm_page_bytes;
 };
 
+// A manager factory's check of the sizes it is built with: capacity_slots > 0,
+// swap_capacity_slots >= 0, max_seq_len > 0; throws InputError naming the field.
+void check_memory_sizes(const MemoryConfig& config);
+
 using MemoryPolicyRegistry = Registry<KvCacheManager, MemoryConfig, MemoryPolicyTraits>;
 // The process-wide registry of memory policies (filled by app/builtins.cc).
 MemoryPolicyRegistry& memory_policies();

@@ -97,6 +97,12 @@ bool meets_slos(const MetricOptions& o, double ttft, double tpot, double e2el, i
 
 }  // namespace
 
+std::string join_axis_labels(const std::vector<std::string>& axis_labels) {
+  std::string out;
+  for (const std::string& l : axis_labels) out += (out.empty() ? "" : ", ") + l;
+  return out;
+}
+
 void StepTotals::add(const StepRecord& s) {
   const double w = s.duration_s;
   ++count;

@@ -102,12 +102,17 @@ struct Summary {
   void set(const std::string& name, double value);
 };
 
+// Display labels of a point's sweep axes as one name: joined by ", ".
+std::string join_axis_labels(const std::vector<std::string>& axis_labels);
+
 struct RunResult {
   size_t point_index = 0;                         // index in the full sweep (its group name)
   size_t sweep_size = 1;                          // points in the full sweep
   std::string label;                              // sweep point label, e.g. "memory.policy=paged"
   std::vector<std::string> axes;                  // sweep axes (SweepPoint::axes)
   std::vector<std::string> axis_labels;           // their display names at this point
+  // The axis labels joined by ", " ("Orca (Max), rate=2"; "" without a sweep).
+  std::string display_label() const { return join_axis_labels(axis_labels); }
   std::map<std::string, std::string> config;      // resolved config
   std::vector<std::string> term_names;
   std::vector<StepRecord> steps;

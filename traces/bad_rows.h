@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -44,5 +45,12 @@ class BadRows {
   int64_t count_ = 0;
   std::vector<std::string> messages_;
 };
+
+// The loop of a reader with one row per line (JSONL): every non-blank line of `path` parsed by
+// `parse_line(line, line_number)`, whose RowError goes to BadRows. A file without a non-blank
+// line is an InputError at line 1 naming field `empty_field`, saying `empty_message`.
+TraceData read_row_per_line(const std::string& path, const TraceReadOptions& options,
+                            const std::function<TraceRow(const std::string&, int64_t)>& parse_line,
+                            const std::string& empty_field, const std::string& empty_message);
 
 }  // namespace kvlab

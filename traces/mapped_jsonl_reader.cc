@@ -61,27 +61,12 @@ class MappedJsonlReader : public TraceReader {
 
   TraceData read(const std::string& path, const TraceReadOptions& options) const override {
     const ColumnMapping m = parse_column_mapping(options.columns, options.arrival_unit);
-    LineReader lines(path);
-    TraceData data;
+    TraceData data = read_row_per_line(
+        path, options,
+        [&m](const std::string& line, int64_t number) { return parse_mapped_line(line, number, m); },
+        "json",
+        "empty file: expected one JSON object per line with the keys of workload.columns");
     data.has_timestamps = !m.arrival.empty();
-    BadRows bad_rows(path, options);
-    std::string line;
-    int64_t data_lines = 0;
-    while (lines.next(line)) {
-      if (is_blank(line)) continue;
-      ++data_lines;
-      try {
-        data.rows.push_back(parse_mapped_line(line, lines.line_number(), m));
-      } catch (const RowError& error) {
-        bad_rows.report(lines.line_number(), error);
-      }
-    }
-    if (data_lines == 0) {
-      throw InputError(path, 1, "json",
-                       "empty file: expected one JSON object per line with the keys of "
-                       "workload.columns");
-    }
-    bad_rows.move_into(data);
     return data;
   }
 };

@@ -54,27 +54,10 @@ class MooncakeJsonlReader : public TraceReader {
   }
 
   TraceData read(const std::string& path, const TraceReadOptions& options) const override {
-    LineReader lines(path);
-    TraceData data;
+    TraceData data = read_row_per_line(path, options, parse_mooncake_line, "json",
+                                       "empty file: expected one JSON object per line with "
+                                       "timestamp, input_length, output_length");
     data.has_timestamps = true;
-    BadRows bad_rows(path, options);
-    std::string line;
-    int64_t data_lines = 0;
-    while (lines.next(line)) {
-      if (is_blank(line)) continue;
-      ++data_lines;
-      try {
-        data.rows.push_back(parse_mooncake_line(line, lines.line_number()));
-      } catch (const RowError& error) {
-        bad_rows.report(lines.line_number(), error);
-      }
-    }
-    if (data_lines == 0) {
-      throw InputError(path, 1, "json",
-                       "empty file: expected one JSON object per line with timestamp, "
-                       "input_length, output_length");
-    }
-    bad_rows.move_into(data);
     return data;
   }
 };

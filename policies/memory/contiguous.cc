@@ -365,14 +365,6 @@ class ContiguousKvCacheManager final : public KvCacheManager {
     }
   }
 
-  static AllocStatus placement_status(const RegionAllocator& allocator,
-                                      std::span<const int64_t> sizes,
-                                      std::span<const int64_t> full_sizes) {
-    if (!allocator.can_place_when_empty(full_sizes)) return AllocStatus::kNever;
-    if (!allocator.can_place(sizes)) return AllocStatus::kLater;
-    return AllocStatus::kOk;
-  }
-
   static int64_t slots_after_append(const SeqState& state) {
     return std::max<int64_t>(state.used + 1, state.seq->num_tokens());
   }
@@ -488,18 +480,7 @@ class ContiguousKvCacheManager final : public KvCacheManager {
 }  // namespace
 
 std::unique_ptr<KvCacheManager> make_contiguous_kv_cache_manager(const MemoryConfig& config) {
-  if (config.capacity_slots <= 0) {
-    throw InputError("", 0, "memory.capacity_slots",
-                     "must be > 0, got " + std::to_string(config.capacity_slots));
-  }
-  if (config.swap_capacity_slots < 0) {
-    throw InputError("", 0, "memory.swap_capacity_slots",
-                     "must be >= 0, got " + std::to_string(config.swap_capacity_slots));
-  }
-  if (config.max_seq_len <= 0) {
-    throw InputError("", 0, "memory.max_seq_len",
-                     "must be > 0, got " + std::to_string(config.max_seq_len));
-  }
+  check_memory_sizes(config);
   const Reservation rule = parse_reservation(config.settings.get_choice("memory.reservation"));
   const Placement placement = parse_placement(config.settings.get_choice("memory.placement"));
   return std::make_unique<ContiguousKvCacheManager>(config, rule, placement);

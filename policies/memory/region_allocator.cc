@@ -526,4 +526,11 @@ std::unique_ptr<RegionAllocator> RegionAllocator::create(int64_t capacity, Place
   return std::make_unique<GapAllocator>(capacity, placement);
 }
 
+AllocStatus placement_status(const RegionAllocator& allocator, std::span<const int64_t> sizes,
+                             std::span<const int64_t> full_sizes) {
+  if (!allocator.can_place_when_empty(full_sizes)) return AllocStatus::kNever;
+  if (!allocator.can_place(sizes)) return AllocStatus::kLater;
+  return AllocStatus::kOk;
+}
+
 }  // namespace kvlab

@@ -33,6 +33,8 @@
 #include <string>
 #include <vector>
 
+#include "core/kv_cache_manager.h"
+
 namespace kvlab {
 
 enum class Placement { kFirstFit, kBestFit, kBuddy };
@@ -109,5 +111,11 @@ class RegionAllocator {
  private:
   int64_t capacity_;
 };
+
+// A managers' admission answer for regions of `sizes` now, and `full_sizes` (what they grow
+// to) ever: kNever when an empty allocator could not place full_sizes, kLater when `sizes`
+// do not fit now, else kOk.
+AllocStatus placement_status(const RegionAllocator& allocator, std::span<const int64_t> sizes,
+                             std::span<const int64_t> full_sizes);
 
 }  // namespace kvlab

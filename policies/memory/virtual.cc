@@ -155,9 +155,7 @@ class VirtualManager final : public KvCacheManager {
       if (state == nullptr || state->where != Where::kDevice) continue;
       if (seq.num_computed > 0) sizes.push_back(seq.num_computed);
     }
-    if (!host_->can_place_when_empty(sizes)) return AllocStatus::kNever;
-    if (!host_->can_place(sizes)) return AllocStatus::kLater;
-    return AllocStatus::kOk;
+    return placement_status(*host_, sizes, sizes);
   }
 
   std::vector<KvCopy> swap_out(const SequenceGroup& group) override {

@@ -61,18 +61,7 @@ int32_t virtual_tokens_per_page(const MemoryConfig& config) {
 
 std::unique_ptr<KvCacheManager> make_virtual_kv_cache_manager(const MemoryConfig& config) {
   const Config& c = config.settings;
-  if (config.capacity_slots <= 0) {
-    throw InputError("", 0, "memory.capacity_slots",
-                     "must be > 0, got " + std::to_string(config.capacity_slots));
-  }
-  if (config.swap_capacity_slots < 0) {
-    throw InputError("", 0, "memory.swap_capacity_slots",
-                     "must be >= 0, got " + std::to_string(config.swap_capacity_slots));
-  }
-  if (config.max_seq_len <= 0) {
-    throw InputError("", 0, "memory.max_seq_len",
-                     "must be > 0, got " + std::to_string(config.max_seq_len));
-  }
+  check_memory_sizes(config);
   if (config.kv_tensor_bytes_per_token <= 0 || config.kv_layers <= 0) {
     throw InputError("", 0, "model.name",
                      "the virtual memory policy sizes pages in bytes and needs the model's KV "
