@@ -13,6 +13,7 @@
 #include "policies/memory/contiguous.h"
 #include "policies/memory/paged.h"
 #include "policies/memory/virtual.h"
+#include "policies/routing/routers.h"
 #include "policies/scheduling/preemption_rules.h"
 #include "policies/scheduling/schedulers.h"
 #include "sim/roofline_cost_model.h"
@@ -40,6 +41,7 @@ void register_builtins() {
     register_victim_rules(victim_rules());
     register_continuous_scheduler(schedulers());
     register_static_scheduler(schedulers());
+    register_routers(routers());
 
     register_roofline_cost_model(cost_models());
     register_sim_executor(executors());

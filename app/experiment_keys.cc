@@ -3,6 +3,7 @@
 #include "core/cost_model.h"
 #include "core/executor.h"
 #include "core/kv_cache_manager.h"
+#include "core/router.h"
 #include "core/model_spec.h"
 #include "core/request.h"
 #include "core/scheduler.h"
@@ -103,6 +104,23 @@ std::vector<KeySpec> experiment_keys() {
       choice_key(
           "backend.cost_model", "roofline", [] { return cost_models().names(); }, "cost model",
           "simulator cost model (kvlab list backends)"),
+      // [cluster] (core/cluster.h; [replica.NAME] sections make a fleet of unlike replicas)
+      int_key("cluster.replicas", 1, 1, 4096,
+              "replicas, each an engine of its own (with [replica.NAME] sections: their total, "
+              "or unset)"),
+      choice_key(
+          "cluster.router", "round_robin", [] { return routers().names(); }, "router",
+          "which replica a request goes to (kvlab list routers)"),
+      choice_key(
+          "cluster.decode_router", "least_kv", [] { return routers().names(); }, "router",
+          "disaggregated (replica roles prefill and decode): which decode replica takes a "
+          "request's KV"),
+      float_key("cluster.network_gb_s", "50", 0.0, 1e6,
+                "inter-node network per GPU, GB/s per direction (50: one 400 Gb/s InfiniBand "
+                "NDR NIC per GPU, as DGX H100); prices KV transfers between nodes",
+                /*min_open=*/true),
+      float_key("cluster.network_latency_us", "5", 0.0, 1e6,
+                "inter-node network one-way latency, us (RDMA over one switch hop)"),
       // [output]
       string_key("output.path", "kvlab-results.h5", "HDF5 result file"),
       bool_key("output.record_steps", true, "write the per-step table"),

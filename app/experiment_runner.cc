@@ -85,6 +85,7 @@ std::vector<PreparedPoint> prepare_experiment(const Config& config, const Shard&
     PreparedPoint p;
     p.config = resolve_experiment(point.config);
     validate_engine_config(p.config);  // policy names and settings fail now, not mid-run
+    p.cluster = resolve_cluster(point.config, p.config);
     const std::string key = workload_key(p.config.workload);
     auto it = workloads.find(key);
     if (it == workloads.end()) {
@@ -126,15 +127,15 @@ std::vector<RunResult> run_experiment(const Config& config, const RunOptions& op
   RunProgress progress;
   progress.points_total = prepared.size();
   progress.requests_total = requests_total;
-  std::vector<EngineProgress> point_progress(prepared.size());
+  std::vector<ClusterProgress> point_progress(prepared.size());
 
   auto worker = [&]() {
     for (size_t i = next++; i < prepared.size(); i = next++) {
       try {
         const PreparedPoint& p = prepared[i];
-        auto engine = make_engine(p.config);
-        engine->set_audit_every_step(options.audit_every_step);
-        auto on_progress = [&, i](const EngineProgress& e) {
+        const std::unique_ptr<Cluster> cluster =
+            make_cluster(p.cluster, p.config, options.audit_every_step);
+        auto on_progress = [&, i](const ClusterProgress& e) {
           if (!options.progress) return;
           std::lock_guard<std::mutex> lock(progress_mutex);
           progress.requests_done += e.done - point_progress[i].done;
@@ -144,7 +145,8 @@ std::vector<RunResult> run_experiment(const Config& config, const RunOptions& op
           options.progress(progress);
         };
         RunResult r =
-            engine->run(requests_for_backend(p.config, p.workload->requests), on_progress);
+            cluster->run(requests_for_backend(p.config, p.workload->requests), on_progress);
+        r.config = p.point.config.resolved();
         r.label = p.point.label;
         r.axes = p.point.axes;
         r.axis_labels = p.point.axis_labels;

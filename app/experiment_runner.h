@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "app/cluster_setup.h"
 #include "app/resolve_experiment.h"
 #include "core/config.h"
 #include "core/experiment.h"
@@ -58,7 +59,8 @@ std::vector<RequestSpec> requests_for_backend(const ExperimentConfig& config,
 // One point of a shard, validated and with its workload loaded, before anything runs.
 struct PreparedPoint {
   SweepPoint point;
-  ExperimentConfig config;
+  ExperimentConfig config;  // the experiment-wide settings ([replica.*] sections not applied)
+  ClusterSetup cluster;     // its replicas (one of `config` without [cluster] settings)
   std::shared_ptr<const Workload> workload;  // shared by points that read the same trace alike
 };
 

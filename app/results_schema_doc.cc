@@ -66,6 +66,13 @@ std::string results_schema_markdown() {
     rows(t, step_columns());
     t.row(results::kCostColumn, "one column per cost-model term: ");
   }
+  out << "\n### `" << results::kReplicasGroup
+      << "/`: one row per cluster replica (one for a single engine)\n\n";
+  {
+    Table t(out);
+    rows(t, replica_columns());
+    t.row(results::kReplicaSummaryColumn, "one column per summary value but wall_s: ");
+  }
   out << "\n### `" << results::kWorkloadGroup
       << "/`: the trace's account of the rows it read and dropped\n\n";
   {

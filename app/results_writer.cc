@@ -345,6 +345,21 @@ void write_steps(hid_t point, const RunResult& p) {
   }
 }
 
+void write_replicas(hid_t point, const RunResult& p) {
+  Handle g(make_group(point, results::kReplicasGroup), H5Gclose, "create group replicas");
+  write_table(g.get(), replica_columns(), p.replicas);
+  if (p.replicas.empty()) return;
+  require_type<double>(results::kReplicaSummaryColumn);
+  for (const auto& [name, value] : p.replicas.front().summary.values) {
+    // The replicas share one clock and one run: how long it took is the point's wall_s.
+    if (name == "wall_s") continue;
+    std::vector<double> values;
+    values.reserve(p.replicas.size());
+    for (const ReplicaResult& r : p.replicas) values.push_back(r.summary.get(name));
+    write_column(g.get(), name, values);
+  }
+}
+
 void write_workload(hid_t point, const WorkloadReport& w) {
   Handle g(make_group(point, results::kWorkloadGroup), H5Gclose, "create group workload");
   write_attributes(g.get(), workload_attributes(), w);
@@ -400,6 +415,7 @@ void write_hdf5_file(const std::string& file, const std::vector<RunResult>& poin
     write_attribute(g.get(), results::kOutputDigest, p.output_digest);
     write_requests(g.get(), p);
     write_steps(g.get(), p);
+    write_replicas(g.get(), p);
     write_workload(g.get(), p.workload);
     rows_written += results_rows(p);
     if (progress) progress(rows_written, rows_total);

@@ -107,6 +107,39 @@ std::string strip_comment(const std::string& line) {
   return line;
 }
 
+// The sections whose keys a [replica.NAME] section may set.
+bool replica_may_set(const std::string& key) {
+  for (const char* section : {"model.", "hardware.", "memory.", "scheduler.", "backend."}) {
+    if (key.rfind(section, 0) == 0) return true;
+  }
+  return false;
+}
+
+// Checks `name = value` of a [replica.NAME] section and adds it to `group`.
+void add_replica_setting(ReplicaGroup& group, const std::string& name, const std::string& value,
+                         const std::string& origin, long line_no) {
+  const std::string field = "replica." + group.name + "." + name;
+  std::string problem;
+  if (name == "count") {
+    problem = int_key(name, 1, 1, kInt32Max, "").check(value);
+  } else if (name == "role") {
+    problem = choice_key(name, "mixed", {"mixed", "prefill", "decode"}, "").check(value);
+  } else if (!replica_may_set(name)) {
+    problem = "a replica group sets count, role, and model, hardware, memory, scheduler or "
+              "backend keys (written as section.key)";
+  } else if (const KeySpec* spec = config_keys().find(name)) {
+    problem = spec->check(value);
+  } else {
+    check_known_key(name, origin, line_no);  // throws, with a suggestion
+  }
+  if (!problem.empty()) throw InputError(origin, line_no, field, problem);
+  if (group.values.count(name)) {
+    throw InputError(origin, line_no, field,
+                     "set twice (first on line " + std::to_string(group.values[name].line) + ")");
+  }
+  group.values[name] = ConfigValue{value, origin, line_no};
+}
+
 }  // namespace
 
 Config Config::parse(const std::string& text, const std::string& origin) {
@@ -122,6 +155,24 @@ Config Config::parse(const std::string& text, const std::string& origin) {
     if (line.front() == '[') {
       if (line.back() != ']') throw InputError(origin, line_no, "", "section header without ']'");
       section = trim(line.substr(1, line.size() - 2));
+      if (section.rfind("replica.", 0) == 0) {
+        const std::string name = section.substr(8);
+        const bool valid = !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
+          return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-';
+        });
+        if (!valid) {
+          throw InputError(origin, line_no, section,
+                           "a replica group's name is letters, digits, '_' and '-'");
+        }
+        for (const ReplicaGroup& g : config.replica_groups_) {
+          if (g.name == name) {
+            throw InputError(origin, line_no, section,
+                             "written twice (first on line " + std::to_string(g.header.line) + ")");
+          }
+        }
+        config.replica_groups_.push_back(ReplicaGroup{name, ConfigValue{"", origin, line_no}, {}});
+        continue;
+      }
       if (!is_known_section(section)) {
         throw InputError(
             origin, line_no, "",
@@ -137,6 +188,10 @@ Config Config::parse(const std::string& text, const std::string& origin) {
     if (name.empty()) throw InputError(origin, line_no, "", "empty key");
     if (section == "sweep") {
       config.add_sweep_axis(name, value, ConfigValue{value, origin, line_no});
+      continue;
+    }
+    if (section.rfind("replica.", 0) == 0) {
+      add_replica_setting(config.replica_groups_.back(), name, value, origin, line_no);
       continue;
     }
     const std::string key = section + "." + name;
@@ -399,6 +454,9 @@ std::string Config::get_choice(const std::string& key) const { return checked_va
 std::map<std::string, std::string> Config::resolved() const {
   std::map<std::string, std::string> out;
   for (const KeySpec* k : config_keys().keys()) out[k->key] = get_string(k->key);
+  for (const ReplicaGroup& g : replica_groups_) {
+    for (const auto& [key, value] : g.values) out["replica." + g.name + "." + key] = value.value;
+  }
   return out;
 }
 

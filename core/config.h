@@ -41,6 +41,15 @@ struct SweepAxis {
   std::string name() const;
 };
 
+// A [replica.NAME] section of a cluster (core/cluster.h): `count` replicas (default 1) of
+// role `role` (mixed | prefill | decode, default mixed) whose settings are the experiment's
+// with these keys replaced (model, hardware, memory, scheduler and backend keys only).
+struct ReplicaGroup {
+  std::string name;
+  ConfigValue header;                         // where the section starts
+  std::map<std::string, ConfigValue> values;  // "count", "role", or a declared key
+};
+
 class Config {
  public:
   // Parses INI text. `origin` names the source in errors. Throws InputError on syntax errors,
@@ -75,8 +84,12 @@ class Config {
   // Directory of the file this config was loaded from ("" for text), for relative paths.
   const std::string& base_dir() const { return base_dir_; }
   void set_base_dir(std::string dir) { base_dir_ = std::move(dir); }
-  // Every resolved key (explicit or default) as "section.key" -> value, for result files.
+  // Every resolved key (explicit or default) as "section.key" -> value, for result files,
+  // and each replica group's settings as "replica.NAME.KEY" -> value.
   std::map<std::string, std::string> resolved() const;
+  // The [replica.NAME] sections, in the order written.
+  const std::vector<ReplicaGroup>& replica_groups() const { return replica_groups_; }
+  void clear_replica_groups() { replica_groups_.clear(); }
 
  private:
   std::map<std::string, ConfigValue> values_;
@@ -84,6 +97,7 @@ class Config {
   void add_sweep_axis(const std::string& name, const std::string& values, const ConfigValue& origin);
 
   std::vector<SweepAxis> sweep_;
+  std::vector<ReplicaGroup> replica_groups_;
   std::string base_dir_;
 };
 

@@ -220,7 +220,7 @@ KeySpec choice_key(std::string key, std::string default_value,
 
 const std::vector<std::string>& KeySchema::sections() {
   static const std::vector<std::string> names = {"workload",  "model",   "hardware", "memory",
-                                                 "scheduler", "backend", "output"};
+                                                 "scheduler", "backend", "cluster", "output"};
   return names;
 }
 

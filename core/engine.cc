@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <limits>
 #include <map>
 #include <queue>
 #include <thread>
@@ -63,6 +64,9 @@ struct Engine::State {
   SchedulerQueues queues;
   int64_t done = 0;        // finished + rejected
   int64_t idle_steps = 0;  // consecutive steps without work
+  bool arrivals_open = false;   // set_arrivals_open
+  bool awaiting_input = false;  // nothing to do until the next add_request (arrivals open)
+  std::function<void(const SequenceGroup&, double)> on_end;  // set_on_end
 
   SchedulerOutput plan;
   std::vector<StepRecord> steps;
@@ -85,9 +89,15 @@ struct Engine::State {
   // REQUIRES: arrival_pending(). The next group to arrive: the earlier of the two sources.
   Arrival next_arrival_of() {
     skip_followers();
-    if (released.empty()) return {groups[next_arrival]->spec.arrival_s, next_arrival};
-    if (next_arrival >= groups.size()) return released.top();
-    const Arrival in_order{groups[next_arrival]->spec.arrival_s, next_arrival};
+    return peek_next_arrival(next_arrival);
+  }
+  // The same from `first` on, without moving next_arrival; {+inf, size} when none.
+  Arrival peek_next_arrival(size_t first) const {
+    while (first < groups.size() && groups[first]->spec.follows >= 0) ++first;
+    const Arrival none{std::numeric_limits<double>::infinity(), groups.size()};
+    const Arrival in_order =
+        first < groups.size() ? Arrival{groups[first]->spec.arrival_s, first} : none;
+    if (released.empty()) return in_order;
     return released.top() < in_order ? released.top() : in_order;
   }
 
@@ -116,6 +126,7 @@ struct Engine::State {
   // `g` ended (finished or rejected) at `t`: the turns that follow it arrive after their think
   // time.
   void release_followers(const SequenceGroup& g, double t) {
+    if (on_end) on_end(g, t);
     if (followers_of.empty()) return;
     const auto it = followers_of.find(index_of.at(g.id()));
     if (it == followers_of.end()) return;
@@ -271,6 +282,30 @@ void Engine::add_request(const RequestSpec& spec) {
   }
   s.index_of[spec.id] = s.groups.size();
   s.groups.push_back(std::make_unique<SequenceGroup>(spec));
+  s.awaiting_input = false;
+}
+
+void Engine::set_arrivals_open(bool open) {
+  state_->arrivals_open = open;
+  if (!open) state_->awaiting_input = false;  // the next step decides for good
+}
+
+double Engine::next_step_time() const {
+  const State& s = *state_;
+  if (s.all_done() || s.awaiting_input) return std::numeric_limits<double>::infinity();
+  if (!s.queues.waiting.empty() || !s.queues.running.empty() || !s.queues.swapped.empty()) {
+    return s.now_s;
+  }
+  const double next = s.peek_next_arrival(s.next_arrival).first;
+  return std::max(s.now_s, next);
+}
+
+void Engine::set_on_end(std::function<void(const SequenceGroup&, double)> on_end) {
+  state_->on_end = std::move(on_end);
+}
+
+int64_t Engine::outstanding() const {
+  return static_cast<int64_t>(state_->groups.size()) - state_->done;
 }
 
 bool Engine::step() {
@@ -299,6 +334,10 @@ bool Engine::step() {
       // Nothing runs and nothing changed: only a future arrival can unblock us.
       if (s.arrival_pending()) {
         s.wait_for_next_arrival();
+        return true;
+      }
+      if (s.arrivals_open) {  // a request yet to be added may unblock it
+        s.awaiting_input = true;
         return true;
       }
       if (!s.all_done()) throw InvariantError(s.describe_deadlock());
@@ -426,6 +465,7 @@ const SequenceGroup* Engine::group(RequestId id) const {
   return it == state_->index_of.end() ? nullptr : state_->groups[it->second].get();
 }
 const KvCacheManager& Engine::kv() const { return *state_->kv; }
+const ExperimentConfig& Engine::config() const { return state_->config; }
 void Engine::set_audit_every_step(bool on) { state_->audit_every_step = on; }
 
 namespace {

@@ -71,6 +71,23 @@ class Engine {
   const StepRecord& last_step() const;           // REQUIRES: at least one step ran
   const SequenceGroup* group(RequestId id) const;  // null when unknown
   const KvCacheManager& kv() const;
+  const ExperimentConfig& config() const;  // as the Engine runs it (capacity probed)
+
+  // For a driver that adds requests as they arrive rather than all at once (core/cluster.h).
+  // While arrivals are open, a step that finds nothing it can do, no queue it can change and
+  // no added request still to arrive waits for the next add_request (next_step_time() is
+  // +inf until then) instead of reporting a deadlock: a later request may change that.
+  // Closed by default (run() adds every request first).
+  void set_arrivals_open(bool open);
+  // When the next step() would start: now() while any request is queued, else the next
+  // added request's arrival (never before now()); +inf when every added request is done, or
+  // while the engine waits for input (above).
+  double next_step_time() const;
+  // Added requests not yet finished or rejected.
+  int64_t outstanding() const;
+  // Called when a request ends (finishes, or is rejected), with the time it ended, from
+  // inside step().
+  void set_on_end(std::function<void(const SequenceGroup&, double)> on_end);
   // Audit the memory manager after every step (tests; slow).
   void set_audit_every_step(bool on);
 

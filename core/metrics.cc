@@ -122,6 +122,17 @@ void StepTotals::add(const StepRecord& s) {
   memory_time[5] += w * m.cached / cap;
 }
 
+void StepTotals::add(const StepTotals& other) {
+  count += other.count;
+  batch_sizes.insert(batch_sizes.end(), other.batch_sizes.begin(), other.batch_sizes.end());
+  step_time += other.step_time;
+  batch_time += other.batch_time;
+  running_time += other.running_time;
+  mfu_time += other.mfu_time;
+  mbu_time += other.mbu_time;
+  for (size_t i = 0; i < std::size(memory_time); ++i) memory_time[i] += other.memory_time[i];
+}
+
 Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s,
                   const MetricOptions& options) {
   RunTotals t;

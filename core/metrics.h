@@ -18,6 +18,7 @@
 namespace kvlab {
 
 struct StepRecord {
+  int32_t replica = 0;        // the cluster replica that ran it (core/cluster.h)
   double time_s = 0;          // when the step started
   double duration_s = 0;
   int32_t batch_size = 0;     // sequences that processed tokens
@@ -65,6 +66,7 @@ struct StepTotals {
   double memory_time[6] = {0, 0, 0, 0, 0, 0};  // RunTotals::memory_time's shares
   std::vector<int32_t> batch_sizes;
   void add(const StepRecord& s);
+  void add(const StepTotals& other);  // another replica's
 };
 
 enum class RequestOutcome { kFinished = 0, kRejected = 1, kUnfinished = 2 };
@@ -89,6 +91,13 @@ struct RequestRecord {
   // tokens found cached over all its admissions (re-admissions after recompute included).
   int32_t cached_prompt_tokens = -1;
   int64_t cached_tokens = 0;
+  // Cluster (core/cluster.h): the replica that served it (a disaggregated cluster's decode
+  // replica), the prefill replica that computed its prompt (-1: not disaggregated), and the
+  // seconds its KV spent moving between them (from the prefill's end to the decode side's
+  // arrival, waiting for links included).
+  int32_t replica = 0;
+  int32_t prefill_replica = -1;
+  double kv_transfer_s = 0;
   std::vector<std::vector<int32_t>> token_ids;  // per sample, real back ends only
   // Inter-token latencies: per sample, the gaps between its consecutive tokens (one fewer
   // than its tokens), samples one after another; each gap ends at the step that sampled it.
@@ -100,6 +109,19 @@ struct Summary {
   std::vector<std::pair<std::string, double>> values;
   double get(const std::string& name) const;  // throws InvariantError when absent
   void set(const std::string& name, double value);
+};
+
+// One replica of a cluster (core/cluster.h) after a run.
+struct ReplicaResult {
+  int32_t index = 0;
+  std::string name;  // its [replica.NAME] group ("" when the replicas are alike)
+  std::string role;  // "mixed", "prefill" or "decode"
+  std::string hardware;
+  std::string memory_policy;
+  int32_t tensor_parallel = 1;
+  int64_t capacity_slots = 0;
+  int64_t requests = 0;  // routed to it
+  Summary summary;       // of its own requests and steps (summarize)
 };
 
 // Display labels of a point's sweep axes as one name: joined by ", ".
@@ -126,6 +148,8 @@ struct RunResult {
   PrefixCacheStats prefix_cache;   // the manager's prefix cache at the end (enabled or not)
   VirtualMemoryStats virtual_memory;  // the manager's virtual memory at the end (or empty)
   PrefixReuseBound prefix_bound;   // what an unbounded cache would reach (when enabled)
+  // One per cluster replica (one for a single engine): each one's own summary.
+  std::vector<ReplicaResult> replicas;
 };
 
 // What summarize() gathers from a run in one pass over its requests and steps; every summary

@@ -3,6 +3,7 @@
 #include "core/cost_model.h"
 #include "core/executor.h"
 #include "core/kv_cache_manager.h"
+#include "core/router.h"
 #include "core/scheduler.h"
 #include "core/workload.h"
 
@@ -25,6 +26,11 @@ ExecutorRegistry& executors() {
 
 CostModelRegistry& cost_models() {
   static CostModelRegistry registry("cost model", "backend.cost_model");
+  return registry;
+}
+
+RouterRegistry& routers() {
+  static RouterRegistry registry("router", "cluster.router");
   return registry;
 }
 

@@ -57,6 +57,11 @@ struct RequestSpec {
   // order. The Engine sets the actual arrival when the predecessor ends.
   int64_t follows = -1;
   double think_time_s = 0.0;
+  // Tokens whose KV arrives computed with the request (a disaggregated cluster's decode side,
+  // core/cluster.h: the prompt its prefill replica computed): its first admission allocates
+  // them and starts the sequence after them, as it does a cached prefix. A re-admission
+  // after recompute preemption computes them again. REQUIRES: < prompt_len.
+  int32_t transferred_len = 0;
   SamplingParams sampling;
   int64_t source_line = 0;   // line of the trace it came from (0 for generated requests)
 };

@@ -27,6 +27,8 @@ template <auto M>
 constexpr auto step = &member<StepRecord, M>;
 template <auto M>
 constexpr auto workload = &member<WorkloadReport, M>;
+template <auto M>
+constexpr auto replica = &member<ReplicaResult, M>;
 
 constexpr ValueType kI8 = ValueType::kInt8, kI32 = ValueType::kInt32, kI64 = ValueType::kInt64,
                     kF32 = ValueType::kFloat32, kF64 = ValueType::kFloat64,
@@ -65,6 +67,29 @@ const ColumnSpec<RequestRecord> kRequestColumns[] = {
      request<&RequestRecord::cached_tokens>},
     {{"reject_reason", kStr, "", "why it was rejected (\"\" unless rejected)"},
      request<&RequestRecord::reject_reason>},
+    {{"replica", kI32, "", "cluster: the replica that served it (disaggregated: its decode "
+                           "replica; 0 with one replica)"},
+     request<&RequestRecord::replica>},
+    {{"prefill_replica", kI32, "",
+      "cluster, disaggregated: the replica that computed its prompt (-1 otherwise)"},
+     request<&RequestRecord::prefill_replica>},
+    {{"kv_transfer_s", kF64, "s",
+      "cluster, disaggregated: time its KV spent moving from the prefill replica to the decode "
+      "replica, waiting for links included (0 otherwise)"},
+     request<&RequestRecord::kv_transfer_s>},
+};
+
+const ColumnSpec<ReplicaResult> kReplicaColumns[] = {
+    {{"replica", kI32, "", "the replica's index in the cluster"}, replica<&ReplicaResult::index>},
+    {{"name", kStr, "", "its [replica.NAME] group (\"\" when the replicas are alike)"},
+     replica<&ReplicaResult::name>},
+    {{"role", kStr, "", "mixed, prefill or decode"}, replica<&ReplicaResult::role>},
+    {{"hardware", kStr, "", "its hardware.name"}, replica<&ReplicaResult::hardware>},
+    {{"memory_policy", kStr, "", "its memory.policy"}, replica<&ReplicaResult::memory_policy>},
+    {{"tensor_parallel", kI32, "GPUs", "its model.tensor_parallel"},
+     replica<&ReplicaResult::tensor_parallel>},
+    {{"capacity_slots", kI64, "slots", "its KV capacity"}, replica<&ReplicaResult::capacity_slots>},
+    {{"requests", kI64, "requests", "requests routed to it"}, replica<&ReplicaResult::requests>},
 };
 
 // A share of the memory breakdown, in slots.
@@ -74,6 +99,8 @@ Cell memory(const StepRecord& s) {
 }
 
 const ColumnSpec<StepRecord> kStepColumns[] = {
+    {{"replica", kI32, "", "cluster: the replica that ran it (0 with one replica)"},
+     step<&StepRecord::replica>},
     {{"time_s", kF64, "s", "when the step started"}, step<&StepRecord::time_s>},
     {{"duration_s", kF64, "s", "how long it ran"}, step<&StepRecord::duration_s>},
     {{"batch_size", kI32, "sequences", "sequences that processed tokens"},
@@ -402,6 +429,7 @@ const char* value_type_name(ValueType type) {
 
 std::span<const ColumnSpec<RequestRecord>> request_columns() { return kRequestColumns; }
 std::span<const ColumnSpec<StepRecord>> step_columns() { return kStepColumns; }
+std::span<const ColumnSpec<ReplicaResult>> replica_columns() { return kReplicaColumns; }
 std::span<const ColumnSpec<WorkloadReport>> workload_attributes() { return kWorkloadAttributes; }
 std::span<const SummarySpec> summary_specs() { return kSummaries; }
 std::span<const DistributionSpec> summary_distributions() { return kDistributions; }

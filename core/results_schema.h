@@ -64,6 +64,7 @@ inline constexpr const char* kPointsGroup = "points";
 inline constexpr const char* kRequestsGroup = "requests";
 inline constexpr const char* kStepsGroup = "steps";
 inline constexpr const char* kWorkloadGroup = "workload";
+inline constexpr const char* kReplicasGroup = "replicas";
 
 // The root's attributes.
 inline constexpr FieldSpec kKvlabVersion{"kvlab_version", ValueType::kString, "",
@@ -139,6 +140,11 @@ inline constexpr FieldSpec kItlOffsets{"itl_offsets", ValueType::kInt64, "index"
                                        "where each request's gaps start in itl_s (one more "
                                        "entry than requests)"};
 
+// The replicas group's summary columns: each summary value of each replica.
+inline constexpr FieldSpec kReplicaSummaryColumn{
+    "<summary name>", ValueType::kFloat64, "",
+    "every summary value (Summary names), of the replica's own requests and steps"};
+
 // The steps group's cost columns: one per cost-model term, named by cost_column().
 inline constexpr FieldSpec kCostColumn{"cost_<term>_s", ValueType::kFloat64, "s",
                                        "the step's seconds in one cost-model term (roofline: gemm, "
@@ -161,6 +167,11 @@ std::span<const ColumnSpec<RequestRecord>> request_columns();
 // The steps table's fixed columns: one row per engine step that ran work. The cost columns
 // follow them (results::kCostColumn).
 std::span<const ColumnSpec<StepRecord>> step_columns();
+
+// The replicas table's fixed columns: one row per cluster replica (one for a single engine).
+// One float64 column per summary value follows them: the replica's own summary
+// (results::kReplicaSummaryColumn).
+std::span<const ColumnSpec<ReplicaResult>> replica_columns();
 
 // "cost_" + term + "_s": the steps column of one cost-model term (RunResult::term_names).
 std::string cost_column(const std::string& term);

@@ -12,6 +12,7 @@
 #include "core/model_spec.h"
 #include "core/scheduler.h"
 #include "core/workload.h"
+#include "core/router.h"
 #include "policies/eviction/eviction.h"
 #include "policies/scheduling/preemption_rules.h"
 
@@ -111,7 +112,7 @@ int list_command(const std::vector<std::string>& args) {
   const std::string what = args.empty() ? "all" : args[0];
   if (what == "--help" || what == "-h") {
     std::cout
-        << "usage: kvlab list [policies|schedulers|models|hardware|formats|backends|keys|results]\n"
+        << "usage: kvlab list [policies|schedulers|routers|models|hardware|formats|backends|keys|results]\n"
            "       kvlab list keys --markdown   (docs/config.md's key tables)\n"
            "results: the result files' datasets, attributes and summary names, as the\n"
            "markdown tables of docs/results-format.md\n";
@@ -137,6 +138,9 @@ int list_command(const std::vector<std::string>& args) {
     print_registry("preemption modes (scheduler.preemption)", preemption_rules());
     print_registry("preemption victims (scheduler.victim)", victim_rules());
   }
+  if (want("routers")) {
+    print_registry("routers (cluster.router, cluster.decode_router)", routers());
+  }
   if (want("models")) print_models();
   if (want("hardware")) print_hardware();
   if (want("formats")) print_registry("trace formats (workload.format)", trace_readers());
@@ -153,7 +157,7 @@ int list_command(const std::vector<std::string>& args) {
   if (!any) {
     std::cerr << "kvlab list: "
               << unknown_name_message("list", what,
-                                      {"policies", "schedulers", "models", "hardware", "formats",
+                                      {"policies", "schedulers", "routers", "models", "hardware", "formats",
                                        "backends", "keys", "results"})
               << "\n";
     return 2;

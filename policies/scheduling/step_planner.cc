@@ -83,10 +83,15 @@ void StepPlanner::admit_front() {
   for (Sequence& seq : group.seqs) {
     if (seq.is_finished()) continue;
     const int32_t cached = kv_->cached_prefix(seq);
-    check_invariant_lazy(seq.num_computed == 0 && cached < seq.num_tokens(), [] {
-      return "admit: a waiting sequence with computed tokens, or all its tokens cached";
-    });
-    seq.num_computed = cached;
+    // KV that came with the request (a disaggregated decode side), at its first admission.
+    const int32_t transferred = group.num_recomputes == 0 ? group.spec.transferred_len : 0;
+    check_invariant_lazy(
+        seq.num_computed == 0 && cached < seq.num_tokens() && transferred < seq.num_tokens(),
+        [] {
+          return "admit: a waiting sequence with computed tokens, or all its tokens cached or "
+                 "transferred";
+        });
+    seq.num_computed = std::max(cached, transferred);
     group.cached_tokens += cached;
   }
   if (group.cached_prompt_tokens < 0) {

@@ -80,10 +80,10 @@ TEST(Config, UnknownSectionIsAnError) {
   EXPECT_NE(msg.find("unknown section [memry]"), std::string::npos) << msg;
   EXPECT_EQ(error_of([] { Config::parse("[workload]\n[memroy]\n", "e.ini"); }),
             "e.ini:2: unknown section [memroy] (did you mean [memory]?; known sections: workload, "
-            "model, hardware, memory, scheduler, backend, output, sweep)");
+            "model, hardware, memory, scheduler, backend, cluster, output, sweep)");
   EXPECT_EQ(error_of([] { Config::parse("[gpu]\n", "e.ini"); }),
             "e.ini:1: unknown section [gpu] (known sections: workload, model, hardware, memory, "
-            "scheduler, backend, output, sweep)");
+            "scheduler, backend, cluster, output, sweep)");
 }
 
 TEST(Config, OverridesOfUnknownKeysAndSectionsSuggest) {
@@ -103,7 +103,7 @@ TEST(Config, OverridesOfUnknownKeysAndSectionsSuggest) {
   EXPECT_EQ(
       error_of([&] { c.set_override("memroy.block_size=8"); }),
       "--set: field 'memroy.block_size': unknown section 'memroy' (did you mean 'memory'?; "
-      "known sections: workload, model, hardware, memory, scheduler, backend, output, sweep)");
+      "known sections: workload, model, hardware, memory, scheduler, backend, cluster, output, sweep)");
   const std::string swept = error_of([&] { c.set_override("sweep.memory.polcy=a,b"); });
   EXPECT_NE(swept.find("--set: field 'memory.polcy': unknown key (did you mean 'memory.policy'?; "),
             std::string::npos)

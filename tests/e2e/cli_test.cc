@@ -98,7 +98,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{
             "unknown_section", kWorkload + "[memroy]\nblock_size = 8\n", kGoodTrace,
             "{FILE}:4: unknown section [memroy] (did you mean [memory]?; known sections: workload, "
-            "model, hardware, memory, scheduler, backend, output, sweep)"},
+            "model, hardware, memory, scheduler, backend, cluster, output, sweep)"},
         BadInput{"bad_number", kWorkload + "[memory]\nblock_size = 16x\n", kGoodTrace,
                  "{FILE}:5: field 'memory.block_size'"},
         BadInput{"bad_block_size", kWorkload + "[memory]\nblock_size = 1024\n", kGoodTrace,
@@ -222,7 +222,7 @@ TEST(Cli, UnknownSectionsInAFileListTheKnownOnes) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find(dir + "/exp.ini:3: unknown section [schedular] (did you mean "
                                 "[scheduler]?; known sections: workload, model, hardware, memory, "
-                                "scheduler, backend, output, sweep)"),
+                                "scheduler, backend, cluster, output, sweep)"),
             std::string::npos)
       << r.output;
 }
