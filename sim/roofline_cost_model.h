@@ -8,7 +8,7 @@
 //  gemm       the weight matmuls and the LM head (step_work.h):
 //             time = max(FLOPs / compute, bytes / bandwidth).
 //  attention  time = roofline(prefill sums) + roofline(decode sums): separate kernels.
-//  swap       swap_out then swap_in: slots * kv_token bytes per GPU, all TP GPUs at once over
+//  swap       swap_out then swap_in: slots * kv_token bytes per GPU, all TP x PP GPUs at once over
 //             the node topology's GPU<->host routes (sim/topology.h), plus
 //             backend.swap_overhead_us per transfer. A transfer moves at most the memory
 //             policy's swap unit (MemoryPolicyTraits::swap_unit_slots: paged, one block, as
