@@ -48,12 +48,7 @@ RooflineCostModel::RooflineCostModel(const ExperimentConfig& config, const Roofl
     if (s + 1 < pp_) {  // rank r of stage s sends to rank r of stage s + 1, all at once
       std::vector<GpuTransfer> sends;
       for (int32_t r = 0; r < tp_; ++r) sends.push_back({s * tp_ + r, (s + 1) * tp_ + r});
-      const std::vector<TransferRate> rates = topology_.transfer_rates(sends);
-      hops_.push_back(*std::min_element(rates.begin(), rates.end(),
-                                        [](const TransferRate& a, const TransferRate& b) {
-                                          return a.gb_s < b.gb_s ||
-                                                 (a.gb_s == b.gb_s && a.latency_us > b.latency_us);
-                                        }));
+      hops_.push_back(topology_.transfer_rates(sends));
     }
   }
   const int64_t microbatches = raw.get_int("model.pipeline_microbatches");
@@ -92,7 +87,7 @@ double RooflineCostModel::swap_seconds(const std::vector<KvCopy>& copies) const 
   if (slots == 0) return 0.0;
   const auto bytes =
       static_cast<int64_t>(static_cast<double>(slots) * stages_.front().work.kv_bytes_per_token());
-  double slowest = 0.0;  // every TP GPU moves its shard at once
+  double slowest = 0.0;  // every GPU (TP x PP) moves its shard at once
   for (const TransferRate& rate : swap_rates_) slowest = std::max(slowest, rate.seconds(bytes));
   return slowest + static_cast<double>(transfers) * swap_overhead_s_;
 }
@@ -144,8 +139,9 @@ StepCost RooflineCostModel::cost(const StepShape& step) const {
       static_cast<int64_t>(2.0 * mb.tokens * model_.hidden_size * model_.dtype_bytes);
   double hops_total = 0.0;
   double slowest_hop = 0.0;
-  for (const TransferRate& hop : hops_) {
-    const double h = hop.seconds(activation_bytes);
+  for (const std::vector<TransferRate>& ranks : hops_) {
+    double h = 0.0;  // when the slowest rank's send is done
+    for (const TransferRate& rank : ranks) h = std::max(h, rank.seconds(activation_bytes));
     hops_total += h;
     slowest_hop = std::max(slowest_hop, h);
   }
@@ -159,7 +155,7 @@ StepCost RooflineCostModel::cost(const StepShape& step) const {
   const double attention = md * busiest.attention;
   const double allreduce = md * busiest.allreduce;
   const double swap = swap_seconds(step.swap_out) + swap_seconds(step.swap_in);
-  const double copy = stages_.front().work.count(sums).copy_bytes / bytes_per_s_;
+  const double copy = stages_.front().work.copy_bytes(sums.device_copy_slots) / bytes_per_s_;
 
   StepCost out;
   out.terms = {{"gemm", gemm}, {"attention", attention}, {"swap", swap},

@@ -112,7 +112,8 @@ class RooflineCostModel : public CostModel {
   std::vector<Stage> stages_;  // stage 0 has the most layers
   NodeTopology topology_;
   std::vector<TransferRate> swap_rates_;  // GPU j <-> host while all tp x pp GPUs swap at once
-  std::vector<TransferRate> hops_;        // stage s -> s + 1, the slowest of its TP ranks
+  // Stage s -> s + 1: the rate of each TP rank's send to its peer, all sending at once.
+  std::vector<std::vector<TransferRate>> hops_;
   double step_overhead_s_ = 0;
   double swap_overhead_s_ = 0;
   int64_t swap_unit_slots_ = 0;  // slots per swap transfer; 0: one transfer per KvCopy
