@@ -146,8 +146,8 @@ ExperimentConfig resolve_experiment(const Config& c) {
   if (network_latency_us >= 0) {
     e.hardware.network_latency_us = network_latency_us;
   } else if (network_latency_us != -1) {
-    c.fail("hardware.network_latency_us",
-           "must be >= 0, or -1 for the hardware entry's; got " + c.get_string("hardware.network_latency_us"));
+    c.fail("hardware.network_latency_us", "must be >= 0, or -1 for the hardware entry's; got " +
+                                              c.get_string("hardware.network_latency_us"));
   }
   if (e.tensor_parallel > e.hardware.gpus_per_node) {
     c.fail("model.tensor_parallel",
@@ -199,8 +199,8 @@ ExperimentConfig resolve_experiment(const Config& c) {
     if (m.capacity_slots <= 0) {
       c.fail(e.kv_cache_gb > 0 ? "hardware.kv_cache_gb" : "hardware.name",
              "no room for a KV cache: " + e.model.name + " weights (" +
-                 std::to_string(e.model.weight_bytes() / e.tensor_parallel /
-                                e.pipeline_parallel / (1 << 20)) +
+                 std::to_string(e.model.weight_bytes() / e.tensor_parallel / e.pipeline_parallel /
+                                (1 << 20)) +
                  " MiB per GPU) do not leave memory on " + e.hardware.name +
                  " (try model.tensor_parallel, model.pipeline_parallel or hardware.kv_cache_gb)");
     }

@@ -41,10 +41,10 @@ RooflineCostModel::RooflineCostModel(const ExperimentConfig& config, const Roofl
   for (int32_t s = 0; s < pp_; ++s) {
     std::vector<int32_t> gpus;
     for (int32_t r = 0; r < tp_; ++r) gpus.push_back(s * tp_ + r);
-    stages_.push_back(Stage{.layers = layers[static_cast<size_t>(s)],
-                            .work = WorkCounter(model_, tp_, layers[static_cast<size_t>(s)],
-                                                s + 1 == pp_),
-                            .allreduce = topology_.ring_allreduce(gpus)});
+    stages_.push_back(
+        Stage{.layers = layers[static_cast<size_t>(s)],
+              .work = WorkCounter(model_, tp_, layers[static_cast<size_t>(s)], s + 1 == pp_),
+              .allreduce = topology_.ring_allreduce(gpus)});
     if (s + 1 < pp_) {  // rank r of stage s sends to rank r of stage s + 1, all at once
       std::vector<GpuTransfer> sends;
       for (int32_t r = 0; r < tp_; ++r) sends.push_back({s * tp_ + r, (s + 1) * tp_ + r});
@@ -116,8 +116,10 @@ StepCost RooflineCostModel::cost(const StepShape& step) const {
   const StepSums sums = sums_of(step);
 
   // Micro-batches: at most one per sequence, each 1/m of the step's work (P = 1: m = 1).
-  const auto sequences = static_cast<int64_t>(step.prefills.size() + step.decode_context_lens.size());
-  const int64_t m = pp_ == 1 ? 1 : std::max<int64_t>(1, std::min<int64_t>(microbatches_, sequences));
+  const auto sequences =
+      static_cast<int64_t>(step.prefills.size() + step.decode_context_lens.size());
+  const int64_t m =
+      pp_ == 1 ? 1 : std::max<int64_t>(1, std::min<int64_t>(microbatches_, sequences));
   StepSums mb = sums;
   if (m > 1) {
     const double f = 1.0 / static_cast<double>(m);

@@ -110,8 +110,7 @@ NodeTopology NodeTopology::build_cluster(const std::vector<HardwareSpec>& nodes,
     node.first_gpu = static_cast<int32_t>(out.gpus_.size());
     node.num_gpus = hw.gpus_per_node;
     for (int32_t i = 0; i < hw.gpus_per_node; ++i) {
-      const NodeVertexId v =
-          boost::add_vertex(NodeVertex{NodeVertexKind::kGpu, i, node_index}, g);
+      const NodeVertexId v = boost::add_vertex(NodeVertex{NodeVertexKind::kGpu, i, node_index}, g);
       out.gpus_.push_back(Gpu{.vertex = v, .node = node_index});
     }
     const int32_t num_switches = (hw.gpus_per_node + kGpusPerPcieSwitch - 1) / kGpusPerPcieSwitch;
@@ -152,7 +151,8 @@ NodeTopology NodeTopology::build_cluster(const std::vector<HardwareSpec>& nodes,
     for (size_t i = 0; i < out.gpus_.size(); ++i) {
       const HardwareSpec& hw = nodes[static_cast<size_t>(out.gpus_[i].node)];
       add_link(gpu_nic[i], fabric, hw.network_gb_s, hw.network_latency_us / 2);
-      out.gpus_[i].fabric_path = out.path_along({out.gpus_[i].vertex, gpu_switch[i], gpu_nic[i], fabric});
+      out.gpus_[i].fabric_path =
+          out.path_along({out.gpus_[i].vertex, gpu_switch[i], gpu_nic[i], fabric});
     }
   }
 
@@ -302,9 +302,9 @@ NodePath NodeTopology::gpu_path(int32_t a, int32_t b) const {
   const int32_t nb = node_of(b);
   if (na == nb) {
     const Node& node = nodes_[static_cast<size_t>(na)];
-    return node.peer_paths[static_cast<size_t>(a - node.first_gpu) *
-                               static_cast<size_t>(node.num_gpus) +
-                           static_cast<size_t>(b - node.first_gpu)];
+    const auto local_a = static_cast<size_t>(a - node.first_gpu);
+    const auto local_b = static_cast<size_t>(b - node.first_gpu);
+    return node.peer_paths[local_a * static_cast<size_t>(node.num_gpus) + local_b];
   }
   return concatenate(gpus_[static_cast<size_t>(a)].fabric_path,
                      reversed(gpus_[static_cast<size_t>(b)].fabric_path));

@@ -134,11 +134,11 @@ class NodeTopology {
   const std::string& kind() const { return nodes_.front().kind; }  // node 0's
   int32_t num_nodes() const { return static_cast<int32_t>(nodes_.size()); }
   int32_t num_gpus() const { return static_cast<int32_t>(gpus_.size()); }  // on all nodes
-  int32_t node_of(int32_t gpu) const;             // REQUIRES: 0 <= gpu < num_gpus()
-  int32_t first_gpu(int32_t node) const;          // REQUIRES: 0 <= node < num_nodes()
-  int32_t gpus_on_node(int32_t node) const;       // likewise
+  int32_t node_of(int32_t gpu) const;        // REQUIRES: 0 <= gpu < num_gpus()
+  int32_t first_gpu(int32_t node) const;     // REQUIRES: 0 <= node < num_nodes()
+  int32_t gpus_on_node(int32_t node) const;  // likewise
   const NodeGraph& graph() const { return graph_; }
-  NodeVertexId gpu(int32_t i) const;  // REQUIRES: 0 <= i < num_gpus()
+  NodeVertexId gpu(int32_t i) const;          // REQUIRES: 0 <= i < num_gpus()
   NodeVertexId host(int32_t node = 0) const;  // REQUIRES: 0 <= node < num_nodes()
 
   // The lowest-latency route between two vertices (Dijkstra over link latencies; ties are

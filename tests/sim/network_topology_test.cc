@@ -159,8 +159,7 @@ TEST(CommunicationTerms, SwapsOnTwoNodesUseTheirOwnHosts) {
 TEST(CommunicationTerms, ErrorsNameTheirKey) {
   HardwareSpec no_network = node_of("h100-sxm-80gb", 8, "nvswitch");
   no_network.network_gb_s = 0;
-  std::string message =
-      input_error([&] { NodeTopology::build_cluster({no_network, no_network}); });
+  std::string message = input_error([&] { NodeTopology::build_cluster({no_network, no_network}); });
   EXPECT_NE(message.find("field 'hardware.network_gb_s'"), std::string::npos) << message;
   // One node needs no network.
   EXPECT_NO_THROW(NodeTopology::build_cluster({no_network}));
@@ -180,8 +179,7 @@ TEST(PipelineParallel, ValidationNamesTheKey) {
             std::string::npos)
       << message;
   message = input_error([&] { validate_pipeline_parallel(llama7, 1, 0, 8); });
-  EXPECT_NE(message.find("field 'model.pipeline_parallel': must be >= 1, got 0"),
-            std::string::npos)
+  EXPECT_NE(message.find("field 'model.pipeline_parallel': must be >= 1, got 0"), std::string::npos)
       << message;
   // 4 x 2 GPUs on nodes of 6: stage 1 would take GPUs 4..7, two on each node.
   message = input_error([&] { validate_pipeline_parallel(llama7, 4, 2, 6); });

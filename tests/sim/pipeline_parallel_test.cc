@@ -80,7 +80,8 @@ TEST(PipelineParallel, OneStageAddsNoTerms) {
   const StepCost base = cost(sim_config("llama-2-7b", "a100-80gb"), decodes(8, 100));
   EXPECT_EQ(c.seconds, base.seconds);
   ASSERT_EQ(c.terms.size(), 6u);
-  for (const CostTerm& t : c.terms) EXPECT_EQ(std::string(t.name).rfind("pipeline", 0), std::string::npos);
+  for (const CostTerm& t : c.terms)
+    EXPECT_EQ(std::string(t.name).rfind("pipeline", 0), std::string::npos);
 }
 
 TEST(PipelineParallel, OneSequenceCannotFillThePipeline) {
@@ -104,8 +105,8 @@ TEST(PipelineParallel, DecodeMicrobatchesRereadTheStageWeights) {
   // 64 decodes in m = P = 2 micro-batches of 32: each stage reads its weights once per
   // micro-batch, and the last stage (LM head) binds: C = 2 x t_1.
   const StepCost c = cost(pipelined("llama-2-7b", "a100-80gb", 1, 2), decodes(64, 100));
-  const double t1 = (16 * kLayerWeights + kLmHead) * 2 / kBytes +
-                    32 * 100 * 16 * kKvPerTokenPerLayer / kBytes;
+  const double t1 =
+      (16 * kLayerWeights + kLmHead) * 2 / kBytes + 32 * 100 * 16 * kKvPerTokenPerLayer / kBytes;
   EXPECT_LT(rel(c.seconds - c.term("overhead"), 2 * t1), 1e-12);
   EXPECT_EQ(c.term("pipeline_bubble"), 0.0);
   EXPECT_EQ(c.term("pipeline_send"), 0.0);
@@ -177,8 +178,7 @@ TEST(PipelineParallel, SwapsMoveEachStagesShareOnAllGpusAtOnce) {
 }
 
 Config experiment(const std::string& extra) {
-  return Config::parse("[model]\nname = llama-2-7b\n" + extra +
-                           "[hardware]\nname = a100-80gb\n",
+  return Config::parse("[model]\nname = llama-2-7b\n" + extra + "[hardware]\nname = a100-80gb\n",
                        "exp.ini");
 }
 
@@ -208,10 +208,9 @@ TEST(PipelineParallel, EachStageHoldsItsLayersKvSoCapacityFollows) {
   // The binding stage: 16 layers + embeddings + final norm (stage 0) outweighs 16 layers + LM
   // head (stage 1) by the norm, so capacity is stage 0's budget / 256 KiB.
   const ModelSpec& m = model_catalog().get("llama-2-7b");
-  const double stage_weights =
-      (16.0 * m.params_per_layer() + 4096.0 * 32000 + (m.num_params() - 32 * m.params_per_layer() -
-                                                       2 * 4096.0 * 32000)) *
-      2;
+  const double stage_weights = (16.0 * m.params_per_layer() + 4096.0 * 32000 +
+                                (m.num_params() - 32 * m.params_per_layer() - 2 * 4096.0 * 32000)) *
+                               2;
   const double budget = 80.0 * (1 << 30) * 0.9 - stage_weights -
                         4.0 * derived2.scheduler.max_batched_tokens * (4096 + 11008) * 4.0 -
                         (1 << 30);
