@@ -69,7 +69,14 @@ std::vector<KeySpec> experiment_keys() {
           "model.name", "llama-2-7b", [] { return model_catalog().names(); }, "model",
           "model shape (kvlab list models)"),
       int_key("model.max_seq_len", 0, 0, kInt32Max, "context window (0: the model's)"),
-      int_key("model.tensor_parallel", 1, 1, kInt32Max, "GPUs the model is split across"),
+      int_key("model.tensor_parallel", 1, 1, kInt32Max,
+              "GPUs each layer is split across (tensor parallelism, within a node)"),
+      int_key("model.pipeline_parallel", 1, 1, kInt32Max,
+              "pipeline stages the layers are split across, each on model.tensor_parallel GPUs "
+              "(the first layers % stages stages take one more layer; docs/parallelism.md)"),
+      int_key("model.pipeline_microbatches", 0, 0, kInt32Max,
+              "micro-batches a step's batch is split into under pipeline parallelism, at most one "
+              "per sequence (0: one per stage, as vLLM's virtual engines; docs/parallelism.md)"),
       // [hardware]
       choice_key(
           "hardware.name", "a100-40gb", [] { return hardware_catalog().names(); }, "hardware",
@@ -82,6 +89,12 @@ std::vector<KeySpec> experiment_keys() {
               "GPUs in the node (0: the hardware entry's)"),
       choice_key("hardware.topology", "", {"", "nvswitch", "pcie"},
                  "node topology (empty: the hardware entry's)"),
+      float_key("hardware.network_gb_s", "0", 0.0, 1e6,
+                "inter-node network: GB/s per direction of each GPU's NIC (0: the hardware "
+                "entry's; kvlab list hardware)"),
+      float_key("hardware.network_latency_us", "-1", -1.0, 1e6,
+                "inter-node network: one-way NIC-to-NIC latency in microseconds (-1: the "
+                "hardware entry's)"),
       // [memory]
       choice_key(
           "memory.policy", "paged", [] { return memory_policies().names(); }, "memory policy",

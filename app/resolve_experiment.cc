@@ -8,7 +8,9 @@
 
 #include "core/errors.h"
 #include "core/kv_cache_manager.h"
+#include "core/pipeline_stages.h"
 #include "core/scheduler.h"
+#include "sim/topology.h"
 
 namespace kvlab {
 
@@ -53,23 +55,39 @@ std::vector<double> parse_percentiles(const Config& c) {
 
 int64_t kv_capacity_slots(const ModelSpec& model, const HardwareSpec& hw, int32_t tensor_parallel,
                           double kv_cache_gb, double gpu_memory_utilization,
-                          int64_t max_batched_tokens) {
-  const double bytes_per_slot =
-      static_cast<double>(model.kv_bytes_per_slot()) / std::max(1, tensor_parallel);
-  double kv_bytes = 0;
-  if (kv_cache_gb > 0) {
-    kv_bytes = kv_cache_gb * kGiB;
-  } else {
-    // vLLM profiles a forward pass to size activations; we reserve the peak of one
-    // max_batched_tokens step (hidden + ffn activations in fp32, x4 for temporaries) plus
-    // 1 GiB for the CUDA context and workspaces.
-    const double weights = static_cast<double>(model.weight_bytes()) / std::max(1, tensor_parallel);
-    const double activations = 4.0 * max_batched_tokens * (model.hidden_size + model.ffn_size) *
-                               4.0 / std::max(1, tensor_parallel);
-    kv_bytes = hw.memory_gib * kGiB * gpu_memory_utilization - weights - activations - kGiB;
+                          int64_t max_batched_tokens, int32_t pipeline_parallel) {
+  const std::vector<int32_t> stages = pipeline_stage_layers(model.num_layers, pipeline_parallel);
+  // Parameters outside the layers: the LM head on the last stage, the rest (embeddings,
+  // position table, final norm) on the first; with one stage, exactly num_params().
+  const int64_t lm_head_params = static_cast<int64_t>(model.hidden_size) * model.vocab_size;
+  const int64_t first_params =
+      model.num_params() - model.num_layers * model.params_per_layer() - lm_head_params;
+  int64_t capacity = std::numeric_limits<int64_t>::max();
+  for (size_t s = 0; s < stages.size(); ++s) {
+    // kv_bytes_per_slot() is a multiple of num_layers (2 x layers x ...): exact per layer.
+    const double bytes_per_slot =
+        static_cast<double>(model.kv_bytes_per_slot() / model.num_layers * stages[s]) /
+        std::max(1, tensor_parallel);
+    double kv_bytes = 0;
+    if (kv_cache_gb > 0) {
+      kv_bytes = kv_cache_gb * kGiB;
+    } else {
+      // vLLM profiles a forward pass to size activations; we reserve the peak of one
+      // max_batched_tokens step (hidden + ffn activations in fp32, x4 for temporaries) plus
+      // 1 GiB for the CUDA context and workspaces.
+      const int64_t stage_params = stages[s] * model.params_per_layer() +
+                                   (s == 0 ? first_params : 0) +
+                                   (s + 1 == stages.size() ? lm_head_params : 0);
+      const double weights =
+          static_cast<double>(stage_params * model.dtype_bytes) / std::max(1, tensor_parallel);
+      const double activations = 4.0 * max_batched_tokens * (model.hidden_size + model.ffn_size) *
+                                 4.0 / std::max(1, tensor_parallel);
+      kv_bytes = hw.memory_gib * kGiB * gpu_memory_utilization - weights - activations - kGiB;
+    }
+    if (kv_bytes <= 0) return 0;
+    capacity = std::min(capacity, static_cast<int64_t>(std::floor(kv_bytes / bytes_per_slot)));
   }
-  if (kv_bytes <= 0) return 0;
-  return static_cast<int64_t>(std::floor(kv_bytes / bytes_per_slot));
+  return capacity;
 }
 
 // Every key's type, range and choices are its declaration's (core/config_keys.h), checked once
@@ -114,6 +132,7 @@ ExperimentConfig resolve_experiment(const Config& c) {
                                         std::to_string(e.model.num_heads) + ") and KV heads (" +
                                         std::to_string(e.model.num_kv_heads) + ")");
   }
+  e.pipeline_parallel = static_cast<int32_t>(c.get_int("model.pipeline_parallel"));
 
   // [hardware]
   e.hardware = hardware_catalog().get(c.get_choice("hardware.name"));
@@ -121,10 +140,21 @@ ExperimentConfig resolve_experiment(const Config& c) {
   if (gpus > 0) e.hardware.gpus_per_node = static_cast<int32_t>(gpus);
   const std::string topology = c.get_choice("hardware.topology");
   if (!topology.empty()) e.hardware.topology = topology;
+  const double network_gb_s = c.get_double("hardware.network_gb_s");
+  if (network_gb_s > 0) e.hardware.network_gb_s = network_gb_s;
+  const double network_latency_us = c.get_double("hardware.network_latency_us");
+  if (network_latency_us >= 0) {
+    e.hardware.network_latency_us = network_latency_us;
+  } else if (network_latency_us != -1) {
+    c.fail("hardware.network_latency_us", "must be >= 0, or -1 for the hardware entry's; got " +
+                                              c.get_string("hardware.network_latency_us"));
+  }
   if (e.tensor_parallel > e.hardware.gpus_per_node) {
     c.fail("model.tensor_parallel",
            "exceeds the node's " + std::to_string(e.hardware.gpus_per_node) + " GPUs");
   }
+  validate_pipeline_parallel(e.model, e.tensor_parallel, e.pipeline_parallel,
+                             e.hardware.gpus_per_node, &c);
   e.kv_cache_gb = c.get_double("hardware.kv_cache_gb");
   e.gpu_memory_utilization = c.get_double("hardware.gpu_memory_utilization");
 
@@ -154,7 +184,8 @@ ExperimentConfig resolve_experiment(const Config& c) {
   // head_dim x element bytes, as the KV cache stores them) over 2 x layers and the TP GPUs.
   m.kv_tensor_bytes_per_token =
       e.model.kv_bytes_per_slot() / (2LL * e.model.num_layers) / e.tensor_parallel;
-  m.kv_layers = e.model.num_layers;
+  // The layers one GPU holds: the stage with the most (core/pipeline_stages.h).
+  m.kv_layers = max_stage_layers(e.model.num_layers, e.pipeline_parallel);
   m.settings = c;
   e.swap_space_gb = c.get_double("memory.swap_space_gb");
   const int64_t capacity_override = c.get_int("memory.capacity_slots");
@@ -162,14 +193,16 @@ ExperimentConfig resolve_experiment(const Config& c) {
   if (capacity_override > 0) {
     m.capacity_slots = capacity_override;
   } else {
-    m.capacity_slots = kv_capacity_slots(e.model, e.hardware, e.tensor_parallel, e.kv_cache_gb,
-                                         e.gpu_memory_utilization, s.max_batched_tokens);
+    m.capacity_slots =
+        kv_capacity_slots(e.model, e.hardware, e.tensor_parallel, e.kv_cache_gb,
+                          e.gpu_memory_utilization, s.max_batched_tokens, e.pipeline_parallel);
     if (m.capacity_slots <= 0) {
       c.fail(e.kv_cache_gb > 0 ? "hardware.kv_cache_gb" : "hardware.name",
              "no room for a KV cache: " + e.model.name + " weights (" +
-                 std::to_string(e.model.weight_bytes() / e.tensor_parallel / (1 << 20)) +
+                 std::to_string(e.model.weight_bytes() / e.tensor_parallel / e.pipeline_parallel /
+                                (1 << 20)) +
                  " MiB per GPU) do not leave memory on " + e.hardware.name +
-                 " (try model.tensor_parallel or hardware.kv_cache_gb)");
+                 " (try model.tensor_parallel, model.pipeline_parallel or hardware.kv_cache_gb)");
     }
   }
   m.swap_capacity_slots = static_cast<int64_t>(

@@ -203,10 +203,19 @@ void add_hardware(Catalog<HardwareSpec>& hardware) {
   // host<->device copy bandwidth per direction: PCIe 4.0 x16 is 32 GB/s raw and ~25 GB/s in
   // pinned cudaMemcpy; PCIe 5.0 x16 is 64 GB/s raw and ~50 GB/s usable. nvlink_gb_s: per GPU
   // per direction (datasheets print the bidirectional total, twice this).
+  // network_gb_s: one NIC per GPU, per direction (line rate / 8): DGX A100 has eight ConnectX-6
+  // HDR InfiniBand 200 Gb/s compute NICs (25 GB/s per GPU), DGX H100 and H200 eight ConnectX-7
+  // NDR 400 Gb/s (50 GB/s per GPU) (NVIDIA DGX A100 / DGX H100 user guides). network_latency_us:
+  // one way, NIC to NIC through the fabric, 1 us: InfiniBand RDMA write latency is about 1 us
+  // (perftest ib_write_lat on HDR/NDR), of which a switch hop is ~0.1-0.2 us; the GPU's PCIe
+  // hops to its NIC are the topology's own (so GPU to remote GPU is ~5 us in all).
 
   // NVIDIA A10G (AWS G5): 24 GB GDDR6 at 600 GB/s; 70 TFLOP/s dense FP16 tensor (the A10G is
   // clocked for CUDA cores: the A10's datasheet says 125; Baseten, "NVIDIA A10 vs A10G for ML
   // model inference"); PCIe 4.0 x16, no NVLink; one GPU per node (g5.xlarge ... g5.16xlarge).
+  // Network: Ethernet (ENA), 25 Gb/s on g5.4xlarge ... g5.16xlarge (AWS G5 instance table), so
+  // 3.125 GB/s; one-way latency over TCP on ENA is tens of microseconds: 15 us is an assumed
+  // order of magnitude, not a measurement (set hardware.network_latency_us where it matters).
   hardware.add("a10g",
                  HardwareSpec{.name = "a10g",
                               .memory_gib = 24,
@@ -215,7 +224,9 @@ void add_hardware(Catalog<HardwareSpec>& hardware) {
                               .host_link_gb_s = 25,
                               .nvlink_gb_s = 0,
                               .gpus_per_node = 1,
-                              .topology = "pcie"});
+                              .topology = "pcie",
+                              .network_gb_s = 3.125,
+                              .network_latency_us = 15.0});
 
   // NVIDIA A100 Tensor Core GPU datasheet (SXM): 40 GB HBM2 at 1,555 GB/s or 80 GB HBM2e at
   // 2,039 GB/s; BF16/FP16 tensor 312 TFLOP/s dense (624 sparse); NVLink 600 GB/s bidirectional;
@@ -228,7 +239,9 @@ void add_hardware(Catalog<HardwareSpec>& hardware) {
                               .host_link_gb_s = 25,
                               .nvlink_gb_s = 300,
                               .gpus_per_node = 8,
-                              .topology = "nvswitch"});
+                              .topology = "nvswitch",
+                              .network_gb_s = 25,
+                              .network_latency_us = 1.0});
   hardware.add("a100-80gb",
                  HardwareSpec{.name = "a100-80gb",
                               .memory_gib = 80,
@@ -237,7 +250,9 @@ void add_hardware(Catalog<HardwareSpec>& hardware) {
                               .host_link_gb_s = 25,
                               .nvlink_gb_s = 300,
                               .gpus_per_node = 8,
-                              .topology = "nvswitch"});
+                              .topology = "nvswitch",
+                              .network_gb_s = 25,
+                              .network_latency_us = 1.0});
 
   // NVIDIA H100 Tensor Core GPU datasheet (SXM5): 80 GB HBM3 at 3.35 TB/s; BF16/FP16 tensor
   // 1,979 TFLOP/s with sparsity (989 dense); NVLink 900 GB/s bidirectional; PCIe Gen5
@@ -250,7 +265,9 @@ void add_hardware(Catalog<HardwareSpec>& hardware) {
                               .host_link_gb_s = 50,
                               .nvlink_gb_s = 450,
                               .gpus_per_node = 8,
-                              .topology = "nvswitch"});
+                              .topology = "nvswitch",
+                              .network_gb_s = 50,
+                              .network_latency_us = 1.0});
 
   // NVIDIA H200 Tensor Core GPU datasheet (SXM): 141 GB HBM3e at 4.8 TB/s; the H100's compute
   // (1,979 TFLOP/s FP16 sparse, 989 dense), NVLink 900 GB/s and PCIe Gen5 128 GB/s
@@ -263,7 +280,9 @@ void add_hardware(Catalog<HardwareSpec>& hardware) {
                               .host_link_gb_s = 50,
                               .nvlink_gb_s = 450,
                               .gpus_per_node = 8,
-                              .topology = "nvswitch"});
+                              .topology = "nvswitch",
+                              .network_gb_s = 50,
+                              .network_latency_us = 1.0});
 }
 
 }  // namespace

@@ -60,6 +60,7 @@ struct ExperimentConfig {
   ModelSpec model;        // with max_seq_len overridden by model.max_seq_len
   HardwareSpec hardware;  // with gpus_per_node / topology overridden
   int32_t tensor_parallel = 1;
+  int32_t pipeline_parallel = 1;  // stages (core/pipeline_stages.h); TP x PP GPUs in all
   double kv_cache_gb = 0;  // per GPU, as given (0: derived)
   double gpu_memory_utilization = 0.9;
   double swap_space_gb = 4;
@@ -74,7 +75,8 @@ struct ExperimentConfig {
   bool record_steps = true;
   MetricOptions metrics;  // output.percentiles, output.slo_*_ms
 
-  // Bytes one token slot occupies on one GPU (KV heads are split by tensor parallelism).
+  // Bytes one token slot occupies on one GPU: KV heads are split by tensor parallelism, layers
+  // by pipeline parallelism (the stage with the most layers: core/pipeline_stages.h).
   int64_t kv_bytes_per_slot_per_gpu() const;
 };
 

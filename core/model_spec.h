@@ -62,6 +62,11 @@ struct HardwareSpec {
   double nvlink_gb_s = 0;         // per-GPU NVLink bandwidth per direction (0: none)
   int32_t gpus_per_node = 1;      // default node size
   std::string topology = "pcie";  // default: nvswitch | pcie
+  // The inter-node network: one NIC per GPU (GPUDirect RDMA, on the GPU's PCIe switch), each
+  // with this bandwidth per direction, GB/s, into a non-blocking fabric; and the one-way
+  // latency from NIC to NIC across the fabric, microseconds (sim/topology.h).
+  double network_gb_s = 0;
+  double network_latency_us = 0;
 };
 
 // A model family's architecture, as data: what its layers hold (the back ends' own model code

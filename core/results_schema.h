@@ -148,7 +148,9 @@ inline constexpr FieldSpec kReplicaSummaryColumn{
 // The steps group's cost columns: one per cost-model term, named by cost_column().
 inline constexpr FieldSpec kCostColumn{"cost_<term>_s", ValueType::kFloat64, "s",
                                        "the step's seconds in one cost-model term (roofline: gemm, "
-                                       "attention, swap, copy, allreduce, overhead)"};
+                                       "attention, swap, copy, allreduce, overhead; vmm for a "
+                                       "policy that maps pages; pipeline_send, pipeline_bubble "
+                                       "with model.pipeline_parallel > 1)"};
 
 // The workload group's datasets (its attributes are workload_attributes()).
 inline constexpr FieldSpec kBadRowMessages{"bad_row_messages", ValueType::kString, "",

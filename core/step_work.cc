@@ -58,12 +58,21 @@ StepSums sums_of(const SchedulerOutput& plan) {
 }
 
 WorkCounter::WorkCounter(const ModelSpec& model, int32_t tp)
+    : WorkCounter(model, tp, model.num_layers, true) {}
+
+WorkCounter::WorkCounter(const ModelSpec& model, int32_t tp, int32_t layers, bool lm_head)
     : dtype_bytes_(model.dtype_bytes),
-      layer_weight_params_(model.num_layers * layer_matmul_params(model) / tp),
-      lm_head_params_(static_cast<double>(model.hidden_size) * model.vocab_size / tp),
-      kv_bytes_per_token_(static_cast<double>(model.kv_bytes_per_slot()) / tp),
+      layer_weight_params_(layers * layer_matmul_params(model) / tp),
+      lm_head_params_(lm_head ? static_cast<double>(model.hidden_size) * model.vocab_size / tp
+                              : 0.0),
+      // kv_bytes_per_slot() is a multiple of num_layers (2 x layers x ...): exact per layer.
+      kv_bytes_per_token_(
+          static_cast<double>(layers == model.num_layers
+                                  ? model.kv_bytes_per_slot()
+                                  : model.kv_bytes_per_slot() / model.num_layers * layers) /
+          tp),
       attention_flops_per_pair_(4.0 * (static_cast<double>(model.num_heads) / tp) * model.head_dim *
-                                model.num_layers) {}
+                                layers) {}
 
 StepWork WorkCounter::count(const StepSums& s) const {
   StepWork w;

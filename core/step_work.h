@@ -63,8 +63,12 @@ struct StepWork {
 
 class WorkCounter {
  public:
-  // REQUIRES: tensor_parallel >= 1.
+  // The whole model on each of `tensor_parallel` GPUs. REQUIRES: tensor_parallel >= 1.
   WorkCounter(const ModelSpec& model, int32_t tensor_parallel);
+  // A pipeline stage's share: `layers` of the model's layers, and the LM head or not (the
+  // last stage's). kv_bytes_per_token() is then the KV of those layers. REQUIRES:
+  // tensor_parallel >= 1, 1 <= layers <= model.num_layers.
+  WorkCounter(const ModelSpec& model, int32_t tensor_parallel, int32_t layers, bool lm_head);
   StepWork count(const StepSums& sums) const;
   // Bytes (read + write) that copying `slots` KV slots within the device moves.
   double copy_bytes(double slots) const { return 2.0 * slots * kv_bytes_per_token_; }

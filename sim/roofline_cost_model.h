@@ -8,7 +8,7 @@
 //  gemm       the weight matmuls and the LM head (step_work.h):
 //             time = max(FLOPs / compute, bytes / bandwidth).
 //  attention  time = roofline(prefill sums) + roofline(decode sums): separate kernels.
-//  swap       swap_out then swap_in: slots * kv_token bytes per GPU, all TP GPUs at once over
+//  swap       swap_out then swap_in: slots * kv_token bytes per GPU, all TP x PP GPUs at once over
 //             the node topology's GPU<->host routes (sim/topology.h), plus
 //             backend.swap_overhead_us per transfer. A transfer moves at most the memory
 //             policy's swap unit (MemoryPolicyTraits::swap_unit_slots: paged, one block, as
@@ -19,6 +19,7 @@
 //  allreduce  with tp > 1: two ring all-reduces per layer of T * hidden * dtype bytes
 //             (after attention and after the MLP), over the topology.
 //  overhead   backend.step_overhead_ms, every step (scheduling, input preparation, launches).
+//  pipeline_send, pipeline_bubble   with model.pipeline_parallel = P > 1 only (below).
 //  vmm        only for a memory policy that maps pages on demand (its vmm_page_bytes trait:
 //             virtual): pages mapped x backend.vmm_map_us + pages unmapped x
 //             backend.vmm_unmap_us (a page per layer and K/V tensor, per GPU; the TP GPUs map
@@ -29,6 +30,23 @@
 //             the roofline counts bytes read, with no block-table indirection for any policy.
 //
 // kv_token = model.kv_bytes_per_slot() / tp, in memory.kv_dtype's bytes (scales included).
+//
+// Pipeline parallelism (P stages, docs/parallelism.md has the derivation and sources): stage s
+// holds layers_s layers (core/pipeline_stages.h; the LM head on the last) on TP GPUs s*tp ..
+// s*tp+tp-1 of the replica's topology (nodes of hardware.gpus_per_node, joined by the network).
+// The step's batch is split into m micro-batches (model.pipeline_microbatches, 0: m = P, at
+// most one per sequence), each 1/m of the step's work, cycling through the stages as vLLM's
+// virtual engines keep P batches in flight. Per micro-batch, stage s takes t_s (its gemm and
+// attention rooflines for its layers, plus its TP all-reduces), and the hop s -> s+1 takes h_s
+// (tokens x hidden x dtype x 2 bytes: the hidden state and the residual, every TP rank to its
+// peer at once, over the topology's route). Every sequence gains one token per cycle:
+//   C = max(m * max_s t_s, m * max_s h_s, sum_s t_s + sum_s h_s)
+// (the busiest stage's work, the busiest link's, or one micro-batch's trip through the
+// pipeline). gemm, attention and allreduce report m x the busiest stage's; the rest of C is its
+// idle time: pipeline_send (waiting on activations) and pipeline_bubble. With m >= P equal
+// stages and fast links there is no bubble; m = 1 leaves (P-1)/P of every GPU idle. Swaps,
+// copies and VMM mapping run on every stage's GPUs at once, priced for the stage with the most
+// layers. With P = 1 all of this reduces to the single-stage terms above, bit for bit.
 #pragma once
 
 #include <cstdint>
@@ -71,15 +89,31 @@ class RooflineCostModel : public CostModel {
   const NodeTopology& topology() const { return topology_; }
 
  private:
+  // One pipeline stage (the whole model when P = 1).
+  struct Stage {
+    int32_t layers = 0;
+    WorkCounter work;
+    RingAllReduce allreduce;  // among the stage's TP GPUs
+  };
+  // One micro-batch's time in a stage, by term.
+  struct StageTime {
+    double gemm = 0, attention = 0, allreduce = 0;
+    double total() const { return gemm + attention + allreduce; }
+  };
+
   double roofline(double flops, double bytes) const;
   double swap_seconds(const std::vector<KvCopy>& copies) const;
+  StageTime stage_time(const Stage& stage, const StepSums& microbatch) const;
 
   ModelSpec model_;
   int32_t tp_ = 1;
-  WorkCounter work_;
+  int32_t pp_ = 1;
+  int32_t microbatches_ = 1;  // model.pipeline_microbatches (0 -> P)
+  std::vector<Stage> stages_;  // stage 0 has the most layers
   NodeTopology topology_;
-  std::vector<TransferRate> swap_rates_;  // GPU j <-> host while all tp GPUs swap at once
-  RingAllReduce allreduce_;
+  std::vector<TransferRate> swap_rates_;  // GPU j <-> host while all tp x pp GPUs swap at once
+  // Stage s -> s + 1: the rate of each TP rank's send to its peer, all sending at once.
+  std::vector<std::vector<TransferRate>> hops_;
   double step_overhead_s_ = 0;
   double swap_overhead_s_ = 0;
   int64_t swap_unit_slots_ = 0;  // slots per swap transfer; 0: one transfer per KvCopy

@@ -43,58 +43,119 @@ const char* to_string(NodeVertexKind kind) {
       return "host";
     case NodeVertexKind::kNvSwitch:
       return "nvswitch";
+    case NodeVertexKind::kNic:
+      return "nic";
+    case NodeVertexKind::kFabric:
+      return "fabric";
   }
   return "?";
 }
 
 NodeTopology NodeTopology::build(const HardwareSpec& hw, int32_t gpus_per_node,
                                  const std::string& topology, const Config* origins) {
-  if (topology != "nvswitch" && topology != "pcie") {
-    fail(origins, "hardware.topology", unknown_name_message("topology", topology, {"nvswitch", "pcie"}));
-  }
-  if (gpus_per_node < 1 || gpus_per_node > kMaxGpusPerNode) {
-    fail(origins, "hardware.gpus_per_node",
-         "must be between 1 and " + std::to_string(kMaxGpusPerNode) + ", got " +
-             std::to_string(gpus_per_node));
-  }
-  if (topology == "nvswitch" && !(hw.nvlink_gb_s > 0)) {
-    fail(origins, "hardware.topology",
-         "nvswitch needs NVLink, and hardware '" + hw.name + "' has none (use pcie)");
-  }
-  if (!(hw.host_link_gb_s > 0)) {
-    fail(origins, "hardware.name", "hardware '" + hw.name + "' has no host link bandwidth");
-  }
+  HardwareSpec node = hw;
+  node.gpus_per_node = gpus_per_node;
+  node.topology = topology;
+  return build_cluster({node}, origins);
+}
 
-  NodeTopology node;
-  node.kind_ = topology;
-  node.num_gpus_ = gpus_per_node;
-  NodeGraph& g = node.graph_;
-  auto add_link = [&](NodeVertexId a, NodeVertexId b, double gb_s, double latency_us) {
-    boost::add_edge(a, b, NodeLink{node.num_links_++, gb_s, latency_us}, g);
-  };
-
-  for (int32_t i = 0; i < gpus_per_node; ++i) {
-    boost::add_vertex(NodeVertex{NodeVertexKind::kGpu, i}, g);
-  }
-  const int32_t num_switches = (gpus_per_node + kGpusPerPcieSwitch - 1) / kGpusPerPcieSwitch;
-  std::vector<NodeVertexId> switches;
-  for (int32_t s = 0; s < num_switches; ++s) {
-    switches.push_back(boost::add_vertex(NodeVertex{NodeVertexKind::kPcieSwitch, s}, g));
-  }
-  node.host_ = boost::add_vertex(NodeVertex{NodeVertexKind::kHost, 0}, g);
-  for (int32_t i = 0; i < gpus_per_node; ++i) {
-    add_link(node.gpu(i), switches[static_cast<size_t>(i / kGpusPerPcieSwitch)], hw.host_link_gb_s,
-             kPcieHopLatencyUs);
-  }
-  for (NodeVertexId s : switches) add_link(s, node.host_, hw.host_link_gb_s, kPcieHopLatencyUs);
-  if (topology == "nvswitch") {
-    const NodeVertexId nvswitch = boost::add_vertex(NodeVertex{NodeVertexKind::kNvSwitch, 0}, g);
-    for (int32_t i = 0; i < gpus_per_node; ++i) {
-      add_link(node.gpu(i), nvswitch, hw.nvlink_gb_s, kNvlinkHopLatencyUs);
+NodeTopology NodeTopology::build_cluster(const std::vector<HardwareSpec>& nodes,
+                                         const Config* origins) {
+  check_invariant(!nodes.empty() && nodes.size() <= static_cast<size_t>(kMaxNodes),
+                  "a topology needs between 1 and kMaxNodes nodes");
+  const bool networked = nodes.size() > 1;
+  for (const HardwareSpec& hw : nodes) {
+    const std::string& topology = hw.topology;
+    if (topology != "nvswitch" && topology != "pcie") {
+      fail(origins, "hardware.topology",
+           unknown_name_message("topology", topology, {"nvswitch", "pcie"}));
+    }
+    if (hw.gpus_per_node < 1 || hw.gpus_per_node > kMaxGpusPerNode) {
+      fail(origins, "hardware.gpus_per_node",
+           "must be between 1 and " + std::to_string(kMaxGpusPerNode) + ", got " +
+               std::to_string(hw.gpus_per_node));
+    }
+    if (topology == "nvswitch" && !(hw.nvlink_gb_s > 0)) {
+      fail(origins, "hardware.topology",
+           "nvswitch needs NVLink, and hardware '" + hw.name + "' has none (use pcie)");
+    }
+    if (!(hw.host_link_gb_s > 0)) {
+      fail(origins, "hardware.name", "hardware '" + hw.name + "' has no host link bandwidth");
+    }
+    if (networked && !(hw.network_gb_s > 0)) {
+      fail(origins, "hardware.network_gb_s",
+           "GPUs on " + std::to_string(nodes.size()) + " nodes need a network, and hardware '" +
+               hw.name + "' has none (set hardware.network_gb_s)");
+    }
+    if (networked && !(hw.network_latency_us >= 0)) {
+      fail(origins, "hardware.network_latency_us",
+           "must be >= 0, got " + std::to_string(hw.network_latency_us));
     }
   }
 
-  // GPU <-> host routes: one shortest-path tree from the host serves every GPU.
+  NodeTopology out;
+  NodeGraph& g = out.graph_;
+  auto add_link = [&](NodeVertexId a, NodeVertexId b, double gb_s, double latency_us) {
+    boost::add_edge(a, b, NodeLink{out.num_links_++, gb_s, latency_us}, g);
+  };
+  // Per node: GPUs, PCIe switches, host, NVSwitch, NICs (the vertex order of one node is the
+  // single-node graph's). The NICs' switches and the fabric are remembered for the routes.
+  std::vector<NodeVertexId> gpu_switch;  // per GPU
+  std::vector<NodeVertexId> gpu_nic;     // per GPU (several nodes only)
+  for (size_t k = 0; k < nodes.size(); ++k) {
+    const HardwareSpec& hw = nodes[k];
+    const auto node_index = static_cast<int32_t>(k);
+    Node node;
+    node.kind = hw.topology;
+    node.first_gpu = static_cast<int32_t>(out.gpus_.size());
+    node.num_gpus = hw.gpus_per_node;
+    for (int32_t i = 0; i < hw.gpus_per_node; ++i) {
+      const NodeVertexId v = boost::add_vertex(NodeVertex{NodeVertexKind::kGpu, i, node_index}, g);
+      out.gpus_.push_back(Gpu{.vertex = v, .node = node_index});
+    }
+    const int32_t num_switches = (hw.gpus_per_node + kGpusPerPcieSwitch - 1) / kGpusPerPcieSwitch;
+    std::vector<NodeVertexId> switches;
+    for (int32_t s = 0; s < num_switches; ++s) {
+      switches.push_back(
+          boost::add_vertex(NodeVertex{NodeVertexKind::kPcieSwitch, s, node_index}, g));
+    }
+    node.host = boost::add_vertex(NodeVertex{NodeVertexKind::kHost, 0, node_index}, g);
+    for (int32_t i = 0; i < hw.gpus_per_node; ++i) {
+      const NodeVertexId sw = switches[static_cast<size_t>(i / kGpusPerPcieSwitch)];
+      add_link(out.gpus_[static_cast<size_t>(node.first_gpu + i)].vertex, sw, hw.host_link_gb_s,
+               kPcieHopLatencyUs);
+      gpu_switch.push_back(sw);
+    }
+    for (NodeVertexId sw : switches) add_link(sw, node.host, hw.host_link_gb_s, kPcieHopLatencyUs);
+    if (hw.topology == "nvswitch") {
+      const NodeVertexId nvswitch =
+          boost::add_vertex(NodeVertex{NodeVertexKind::kNvSwitch, 0, node_index}, g);
+      for (int32_t i = 0; i < hw.gpus_per_node; ++i) {
+        add_link(out.gpus_[static_cast<size_t>(node.first_gpu + i)].vertex, nvswitch,
+                 hw.nvlink_gb_s, kNvlinkHopLatencyUs);
+      }
+    }
+    if (networked) {
+      for (int32_t i = 0; i < hw.gpus_per_node; ++i) {
+        const NodeVertexId nic =
+            boost::add_vertex(NodeVertex{NodeVertexKind::kNic, i, node_index}, g);
+        add_link(gpu_switch[static_cast<size_t>(node.first_gpu + i)], nic, hw.host_link_gb_s,
+                 kPcieHopLatencyUs);
+        gpu_nic.push_back(nic);
+      }
+    }
+    out.nodes_.push_back(std::move(node));
+  }
+  if (networked) {
+    const NodeVertexId fabric = boost::add_vertex(NodeVertex{NodeVertexKind::kFabric, 0, 0}, g);
+    for (size_t i = 0; i < out.gpus_.size(); ++i) {
+      const HardwareSpec& hw = nodes[static_cast<size_t>(out.gpus_[i].node)];
+      add_link(gpu_nic[i], fabric, hw.network_gb_s, hw.network_latency_us / 2);
+      out.gpus_[i].fabric_path =
+          out.path_along({out.gpus_[i].vertex, gpu_switch[i], gpu_nic[i], fabric});
+    }
+  }
+
   std::vector<NodeVertexId> predecessors(boost::num_vertices(g));
   std::vector<double> distances(boost::num_vertices(g));
   auto tree_from = [&](NodeVertexId source) {
@@ -106,56 +167,99 @@ NodeTopology NodeTopology::build(const HardwareSpec& hw, int32_t gpus_per_node,
                                                             boost::get(boost::vertex_index, g)))
             .weight_map(boost::get(&NodeLink::latency_us, g)));
   };
-  tree_from(node.host_);
-  for (int32_t i = 0; i < gpus_per_node; ++i) {
-    node.host_paths_.push_back(
-        reversed(node.path_from_tree(predecessors, node.host_, node.gpu(i))));
-  }
-  // GPU -> GPU routes, all pairs: one tree per source GPU (nvswitch), or through the host.
-  node.peer_paths_.resize(static_cast<size_t>(gpus_per_node) * gpus_per_node);
-  for (int32_t a = 0; a < gpus_per_node; ++a) {
-    if (topology == "nvswitch") tree_from(node.gpu(a));
-    for (int32_t b = 0; b < gpus_per_node; ++b) {
-      NodePath& p = node.peer_paths_[static_cast<size_t>(a) * gpus_per_node + b];
-      if (a == b) {
-        p = node.path_from_tree(predecessors, node.gpu(a), node.gpu(a));
-      } else if (topology == "nvswitch") {
-        p = node.path_from_tree(predecessors, node.gpu(a), node.gpu(b));
-      } else {
-        p = node.concatenate(node.host_paths_[a], reversed(node.host_paths_[b]));
+  for (Node& node : out.nodes_) {
+    // GPU <-> host routes: one shortest-path tree from the host serves every GPU of the node.
+    tree_from(node.host);
+    for (int32_t i = 0; i < node.num_gpus; ++i) {
+      Gpu& gpu = out.gpus_[static_cast<size_t>(node.first_gpu + i)];
+      gpu.host_path = reversed(out.path_from_tree(predecessors, node.host, gpu.vertex));
+    }
+    // GPU -> GPU routes within the node, all pairs: one tree per source GPU (nvswitch), or
+    // through the host.
+    const auto n = static_cast<size_t>(node.num_gpus);
+    node.peer_paths.resize(n * n);
+    for (int32_t a = 0; a < node.num_gpus; ++a) {
+      const Gpu& ga = out.gpus_[static_cast<size_t>(node.first_gpu + a)];
+      if (node.kind == "nvswitch") tree_from(ga.vertex);
+      for (int32_t b = 0; b < node.num_gpus; ++b) {
+        const Gpu& gb = out.gpus_[static_cast<size_t>(node.first_gpu + b)];
+        NodePath& p = node.peer_paths[static_cast<size_t>(a) * n + static_cast<size_t>(b)];
+        if (a == b) {
+          p = out.path_along({ga.vertex});
+        } else if (node.kind == "nvswitch") {
+          p = out.path_from_tree(predecessors, ga.vertex, gb.vertex);
+        } else {
+          p = out.concatenate(ga.host_path, reversed(gb.host_path));
+        }
       }
     }
   }
-  return node;
+  return out;
 }
 
 NodeTopology NodeTopology::for_experiment(const ExperimentConfig& config) {
-  NodeTopology node =
-      build(config.hardware, config.hardware.gpus_per_node, config.hardware.topology, &config.raw);
-  validate_tensor_parallel(config.model, config.tensor_parallel, node.num_gpus(), &config.raw);
-  return node;
+  const HardwareSpec& hw = config.hardware;
+  if (hw.gpus_per_node >= 1) {
+    validate_tensor_parallel(config.model, config.tensor_parallel, hw.gpus_per_node, &config.raw);
+    validate_pipeline_parallel(config.model, config.tensor_parallel, config.pipeline_parallel,
+                               hw.gpus_per_node, &config.raw);
+    const int32_t nodes =
+        nodes_for_replica(config.tensor_parallel, config.pipeline_parallel, hw.gpus_per_node);
+    if (nodes > kMaxNodes) {
+      fail(&config.raw, "model.pipeline_parallel",
+           "needs " + std::to_string(nodes) + " nodes, more than " + std::to_string(kMaxNodes));
+    }
+    return build_cluster(std::vector<HardwareSpec>(static_cast<size_t>(nodes), hw), &config.raw);
+  }
+  return build_cluster({hw}, &config.raw);  // names hardware.gpus_per_node
+}
+
+int32_t NodeTopology::node_of(int32_t i) const {
+  gpu(i);
+  return gpus_[static_cast<size_t>(i)].node;
+}
+
+int32_t NodeTopology::first_gpu(int32_t node) const {
+  check_invariant(node >= 0 && node < num_nodes(), "node index out of range");
+  return nodes_[static_cast<size_t>(node)].first_gpu;
+}
+
+int32_t NodeTopology::gpus_on_node(int32_t node) const {
+  check_invariant(node >= 0 && node < num_nodes(), "node index out of range");
+  return nodes_[static_cast<size_t>(node)].num_gpus;
 }
 
 NodeVertexId NodeTopology::gpu(int32_t i) const {
-  check_invariant(i >= 0 && i < num_gpus_, "GPU index out of range");
-  return static_cast<NodeVertexId>(i);  // GPUs are the first vertices, in order
+  check_invariant(i >= 0 && i < num_gpus(), "GPU index out of range");
+  return gpus_[static_cast<size_t>(i)].vertex;
+}
+
+NodeVertexId NodeTopology::host(int32_t node) const {
+  check_invariant(node >= 0 && node < num_nodes(), "node index out of range");
+  return nodes_[static_cast<size_t>(node)].host;
 }
 
 NodePath NodeTopology::path_from_tree(const std::vector<NodeVertexId>& predecessors,
                                       NodeVertexId from, NodeVertexId to) const {
-  NodePath path;
+  std::vector<NodeVertexId> vertices;
   for (NodeVertexId v = to;; v = predecessors[v]) {
-    path.vertices.push_back(v);
+    vertices.push_back(v);
     if (v == from) break;
     check_invariant(predecessors[v] != v, "node topology is not connected");
   }
-  std::reverse(path.vertices.begin(), path.vertices.end());
+  std::reverse(vertices.begin(), vertices.end());
+  return path_along(vertices);
+}
+
+NodePath NodeTopology::path_along(const std::vector<NodeVertexId>& vertices) const {
+  NodePath path;
+  path.vertices = vertices;
   path.bottleneck_gb_s = path.vertices.size() > 1 ? kInfinity : 0.0;
   for (size_t k = 1; k < path.vertices.size(); ++k) {
     const NodeVertexId a = path.vertices[k - 1];
     const NodeVertexId b = path.vertices[k];
     const auto [edge, exists] = boost::edge(a, b, graph_);
-    check_invariant(exists, "shortest path uses a missing link");
+    check_invariant(exists, "route uses a missing link");
     const NodeLink& link = graph_[edge];
     path.hops.push_back(NodeHop{link.id, a, b});
     path.bottleneck_gb_s = std::min(path.bottleneck_gb_s, link.gb_s);
@@ -193,15 +297,22 @@ NodePath NodeTopology::path(NodeVertexId from, NodeVertexId to) const {
   return path_from_tree(predecessors, from, to);
 }
 
-const NodePath& NodeTopology::gpu_path(int32_t a, int32_t b) const {
-  gpu(a);
-  gpu(b);
-  return peer_paths_[static_cast<size_t>(a) * num_gpus_ + b];
+NodePath NodeTopology::gpu_path(int32_t a, int32_t b) const {
+  const int32_t na = node_of(a);
+  const int32_t nb = node_of(b);
+  if (na == nb) {
+    const Node& node = nodes_[static_cast<size_t>(na)];
+    const auto local_a = static_cast<size_t>(a - node.first_gpu);
+    const auto local_b = static_cast<size_t>(b - node.first_gpu);
+    return node.peer_paths[local_a * static_cast<size_t>(node.num_gpus) + local_b];
+  }
+  return concatenate(gpus_[static_cast<size_t>(a)].fabric_path,
+                     reversed(gpus_[static_cast<size_t>(b)].fabric_path));
 }
 
 const NodePath& NodeTopology::host_path(int32_t i) const {
   gpu(i);
-  return host_paths_[static_cast<size_t>(i)];
+  return gpus_[static_cast<size_t>(i)].host_path;
 }
 
 std::vector<double> NodeTopology::shared_bandwidths_gb_s(const std::vector<NodePath>& flows) const {
@@ -238,11 +349,12 @@ double RingAllReduce::seconds(int64_t bytes) const {
 }
 
 TransferRate NodeTopology::host_transfer_rate(int32_t gpu_index, int32_t concurrent_gpus) const {
-  check_invariant(gpu_index >= 0 && gpu_index < concurrent_gpus && concurrent_gpus <= num_gpus_,
+  check_invariant(gpu_index >= 0 && gpu_index < concurrent_gpus && concurrent_gpus <= num_gpus(),
                   "host transfer: GPU not among the concurrent ones");
-  const std::vector<NodePath> flows(host_paths_.begin(), host_paths_.begin() + concurrent_gpus);
+  std::vector<NodePath> flows;
+  for (int32_t i = 0; i < concurrent_gpus; ++i) flows.push_back(host_path(i));
   return TransferRate{shared_bandwidths_gb_s(flows)[static_cast<size_t>(gpu_index)],
-                      host_paths_[static_cast<size_t>(gpu_index)].latency_us};
+                      host_path(gpu_index).latency_us};
 }
 
 double NodeTopology::host_transfer_seconds(int32_t gpu_index, int64_t bytes,
@@ -258,13 +370,42 @@ double NodeTopology::parallel_host_transfer_seconds(int64_t bytes, int32_t concu
   return slowest;
 }
 
+std::vector<TransferRate> NodeTopology::transfer_rates(
+    const std::vector<GpuTransfer>& transfers) const {
+  std::vector<NodePath> flows;
+  flows.reserve(transfers.size());
+  for (const GpuTransfer& t : transfers) flows.push_back(gpu_path(t.src, t.dst));
+  const std::vector<double> shares = shared_bandwidths_gb_s(flows);
+  std::vector<TransferRate> out;
+  out.reserve(transfers.size());
+  for (size_t i = 0; i < flows.size(); ++i) out.push_back({shares[i], flows[i].latency_us});
+  return out;
+}
+
+double NodeTopology::kv_transfer_seconds(int64_t bytes, int32_t src, int32_t dst,
+                                         const std::vector<GpuTransfer>& concurrent) const {
+  std::vector<GpuTransfer> transfers{{src, dst}};
+  transfers.insert(transfers.end(), concurrent.begin(), concurrent.end());
+  return transfer_rates(transfers).front().seconds(bytes);
+}
+
 RingAllReduce NodeTopology::ring_allreduce(int32_t p) const {
-  check_invariant(p >= 1 && p <= num_gpus_, "all-reduce over more GPUs than the node has");
+  check_invariant(p >= 1 && p <= num_gpus(), "all-reduce over more GPUs than the topology has");
+  std::vector<int32_t> gpus(static_cast<size_t>(p));
+  for (int32_t i = 0; i < p; ++i) gpus[static_cast<size_t>(i)] = i;
+  return ring_allreduce(gpus);
+}
+
+RingAllReduce NodeTopology::ring_allreduce(const std::vector<int32_t>& gpus) const {
+  check_invariant(!gpus.empty(), "all-reduce over no GPUs");
+  const auto p = static_cast<int32_t>(gpus.size());
   RingAllReduce ring;
   ring.num_gpus = p;
   if (p == 1) return ring;
   std::vector<NodePath> flows;
-  for (int32_t i = 0; i < p; ++i) flows.push_back(gpu_path(i, (i + 1) % p));
+  for (size_t i = 0; i < gpus.size(); ++i) {
+    flows.push_back(gpu_path(gpus[i], gpus[(i + 1) % gpus.size()]));
+  }
   const std::vector<double> shares = shared_bandwidths_gb_s(flows);
   ring.bottleneck_gb_s = *std::min_element(shares.begin(), shares.end());
   for (const NodePath& flow : flows) {
@@ -292,6 +433,29 @@ void validate_tensor_parallel(const ModelSpec& model, int32_t tp, int32_t gpus_p
          std::to_string(tp) + " does not divide " + model.name + "'s " +
              std::to_string(model.num_kv_heads) + " KV heads");
   }
+}
+
+void validate_pipeline_parallel(const ModelSpec& model, int32_t tp, int32_t pp,
+                                int32_t gpus_per_node, const Config* origins) {
+  const std::string key = "model.pipeline_parallel";
+  if (pp < 1) fail(origins, key, "must be >= 1, got " + std::to_string(pp));
+  if (pp > model.num_layers) {
+    fail(origins, key,
+         std::to_string(pp) + " stages exceed " + model.name + "'s " +
+             std::to_string(model.num_layers) + " layers (every stage needs one)");
+  }
+  if (static_cast<int64_t>(tp) * pp > gpus_per_node && gpus_per_node % tp != 0) {
+    fail(origins, key,
+         std::to_string(tp) + " x " + std::to_string(pp) + " GPUs span nodes of " +
+             std::to_string(gpus_per_node) + " GPUs (hardware.gpus_per_node), which " +
+             "model.tensor_parallel = " + std::to_string(tp) +
+             " does not divide: a stage would straddle two nodes");
+  }
+}
+
+int32_t nodes_for_replica(int32_t tp, int32_t pp, int32_t gpus_per_node) {
+  const int64_t gpus = static_cast<int64_t>(tp) * pp;
+  return static_cast<int32_t>((gpus + gpus_per_node - 1) / gpus_per_node);
 }
 
 }  // namespace kvlab

@@ -50,13 +50,15 @@ void print_hardware() {
   std::cout << "hardware:\n  " << std::left << std::setw(15) << "name" << std::right
             << std::setw(8) << "GiB" << std::setw(9) << "HBM GB/s" << std::setw(9) << "TFLOP/s"
             << std::setw(10) << "host GB/s" << std::setw(12) << "NVLink GB/s" << std::setw(6)
-            << "GPUs" << "  topology\n";
+            << "GPUs" << std::setw(10) << "topology" << std::setw(10) << "net GB/s"
+            << std::setw(8) << "net us" << "\n";
   for (const std::string& name : hardware_catalog().names()) {
     const HardwareSpec& h = hardware_catalog().get(name);
     std::cout << "  " << std::left << std::setw(15) << name << std::right << std::setw(8)
               << h.memory_gib << std::setw(9) << h.hbm_gb_s << std::setw(9) << h.fp16_tflops
               << std::setw(10) << h.host_link_gb_s << std::setw(12) << h.nvlink_gb_s
-              << std::setw(6) << h.gpus_per_node << "  " << h.topology << "\n";
+              << std::setw(6) << h.gpus_per_node << std::setw(10) << h.topology << std::setw(10)
+              << h.network_gb_s << std::setw(8) << h.network_latency_us << "\n";
   }
 }
 

@@ -201,6 +201,16 @@ TEST(CpuEngine, RefusesTensorParallelAtConfigCheck) {
   EXPECT_THROW(run_experiment(c, RunOptions{}), InputError);
   c.set("model.tensor_parallel", "1");
   EXPECT_NO_THROW(validate_engine_config(resolve_experiment(c)));
+  // Pipeline stages likewise (tiny-llama has 2 layers).
+  c.set("model.pipeline_parallel", "2");
+  message.clear();
+  try {
+    validate_engine_config(resolve_experiment(c));
+  } catch (const InputError& e) {
+    message = e.what();
+    EXPECT_EQ(e.field(), "model.pipeline_parallel");
+  }
+  EXPECT_NE(message.find("does not split them into stages"), std::string::npos) << message;
 }
 
 TEST(CpuEngine, SameConfigSameDigestDifferentWeightsDifferentDigest) {

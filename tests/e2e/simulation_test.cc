@@ -256,5 +256,28 @@ TEST(Simulation, VirtualMemoryPagesArePricedInTheStepThatMappedThem) {
   for (const StepRecord& s : paged.steps) EXPECT_EQ(s.vmm_pages_mapped + s.kv_virtual_reserved, 0);
 }
 
+// Pipeline parallelism end to end (docs/parallelism.md): two stages hold half the layers each,
+// so the same per-GPU KV budget holds twice the slots; every request still finishes; the
+// step table gains the pipeline terms, which with one sequence in flight are not zero.
+TEST(Simulation, TwoPipelineStagesDoubleTheSlotsAndShowTheirTerms) {
+  const RunResult one = run_one(paper_setup(""));
+  const RunResult two = run_one(paper_setup("[model]\npipeline_parallel = 2\n"));
+  EXPECT_EQ(two.summary.get("kv_capacity_slots"), 2 * one.summary.get("kv_capacity_slots"));
+  EXPECT_DOUBLE_EQ(two.summary.get("num_finished"), two.summary.get("num_requests"));
+  const auto& names = two.term_names;
+  const auto send = std::find(names.begin(), names.end(), "pipeline_send");
+  const auto bubble = std::find(names.begin(), names.end(), "pipeline_bubble");
+  ASSERT_NE(send, names.end());
+  ASSERT_NE(bubble, names.end());
+  EXPECT_EQ(std::find(one.term_names.begin(), one.term_names.end(), "pipeline_send"),
+            one.term_names.end());
+  double sent = 0;
+  for (const StepRecord& s : two.steps) {
+    sent += s.terms[static_cast<size_t>(send - names.begin())];
+    ASSERT_GE(s.terms[static_cast<size_t>(bubble - names.begin())], 0);
+  }
+  EXPECT_GT(sent, 0);
+}
+
 }  // namespace
 }  // namespace kvlab
