@@ -162,20 +162,34 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<Variant>& info) { return std::string(info.param.name); });
 
 // The cpu back end maps whole OS pages of K and V: a scaled KV dtype (its per-slot scales
-// have no pages) is refused at config check time, naming the key.
-TEST(CpuEngine, VirtualMemoryRefusesScaledKvDtypes) {
+// have no pages) and a real page that is not whole 4 KiB pages are refused at config check
+// time, naming the key.
+TEST(CpuEngine, VirtualMemoryRefusesWhatItCannotMap) {
   register_builtins();
+  auto refused_field = [](const Config& c) {
+    try {
+      validate_engine_config(resolve_experiment(c));
+    } catch (const InputError& e) {
+      return e.field();
+    }
+    return std::string();
+  };
   Config c = tiny("[memory]\npolicy = virtual\npage_size = 64KiB\ncapacity_slots = 2048\n");
   c.set("memory.kv_dtype", "int8");
-  std::string field;
-  try {
-    validate_engine_config(resolve_experiment(c));
-  } catch (const InputError& e) {
-    field = e.field();
-  }
-  EXPECT_EQ(field, "memory.kv_dtype");
+  EXPECT_EQ(refused_field(c), "memory.kv_dtype");
   c.set("memory.kv_dtype", "fp16");
-  EXPECT_NO_THROW(validate_engine_config(resolve_experiment(c)));
+  EXPECT_EQ(refused_field(c), "");
+  // opt-13b stored as fp16: 10 KiB per token and tensor, 25 tokens in a 256 KiB page = 250 KiB
+  // (62.5 OS pages). Stored as fp32 (auto) the same 25 tokens take 500 KiB: whole pages.
+  Config opt = tiny("[memory]\npolicy = virtual\npage_size = 256KiB\n"
+                    "[backend]\nmax_host_memory_gb = 100000\n");
+  opt.set("model.name", "opt-13b");
+  opt.set("model.max_seq_len", "2048");
+  opt.set("memory.capacity_slots", "4096");
+  opt.set("memory.kv_dtype", "fp16");
+  EXPECT_EQ(refused_field(opt), "memory.page_size");
+  opt.set("memory.kv_dtype", "auto");
+  EXPECT_EQ(refused_field(opt), "");
 }
 
 // n > 1: samples forked from one prompt share its blocks until they diverge; each sample's
