@@ -193,6 +193,8 @@ struct Engine::State {
     r.vmm_pages_mapped = vmm.pages_mapped - last_vmm.pages_mapped;
     r.vmm_pages_unmapped = vmm.pages_unmapped - last_vmm.pages_unmapped;
     r.kv_virtual_reserved = vmm.virtual_reserved_slots();
+    r.vmm_calls = result.vmm_calls;
+    r.vmm_s = result.vmm_s;
     r.cached_blocks = cache.cached_blocks;
     r.cache_hit_blocks = cache.hit_blocks - last_cache.hit_blocks;
     r.evicted_blocks = cache.evicted_blocks - last_cache.evicted_blocks;

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -88,7 +89,6 @@ struct MemoryBreakdown {
   friend bool operator==(const MemoryBreakdown&, const MemoryBreakdown&) = default;
 };
 
-// A prefix cache's counters since the manager was created (all 0 for a manager without one).
 // A virtual-memory manager's counters (all 0 for a manager that maps no pages): what it holds
 // now and what it has mapped and unmapped since it was created. A "page" is one physical page
 // of page_bytes in one K or V tensor of one layer (one cuMemMap call); a page group is the
@@ -102,10 +102,23 @@ struct VirtualMemoryStats {
   int64_t range_slots = 0;      // token slots one range addresses
   int64_t pages_mapped = 0;     // since creation, in pages (page groups x 2 x layers)
   int64_t pages_unmapped = 0;
+  // Ranges the manager has taken at least once: range indices lie in [0, ranges_created).
+  int64_t ranges_created = 0;
   // Now: token slots of virtual space reserved by ranges in use (no physical memory).
   int64_t virtual_reserved_slots() const { return ranges_in_use * range_slots; }
 };
 
+// A virtual-memory policy's pool and address space, in its own units (see VirtualMemoryStats).
+struct VirtualGeometry {
+  int64_t page_bytes = 0;        // memory.page_size: one page of one layer's K or V tensor
+  int32_t tokens_per_page = 0;   // tokens one page holds
+  int32_t num_pages = 0;         // page groups in the physical pool
+  int32_t pages_per_range = 0;   // pages one range addresses (the context window's)
+  int64_t ranges_total = 0;      // ranges the virtual space holds
+  int64_t range_slots() const { return static_cast<int64_t>(pages_per_range) * tokens_per_page; }
+};
+
+// A prefix cache's counters since the manager was created (all 0 for a manager without one).
 struct PrefixCacheStats {
   bool enabled = false;
   int32_t block_size = 0;
@@ -166,6 +179,16 @@ class KvCacheManager {
   // Virtual memory (vAttention): ranges and page mappings. Managers that map no pages answer
   // the empty stats.
   virtual VirtualMemoryStats virtual_memory_stats() const { return {}; }
+  // Virtual memory: what a back end with real virtual memory mirrors (kernels/vmm_kv_arena.h).
+  // The range `seq`'s device memory lies in: its range_slots token slots start at virtual slot
+  // range x range_slots (-1 from managers that map no pages). REQUIRES: seq holds device memory.
+  virtual int64_t virtual_range(const Sequence& /*seq*/) const { return -1; }
+  // The physical page groups mapped in range `range` now, in virtual order: page i of the range
+  // (its slots [i x tokens_per_page, (i + 1) x tokens_per_page)) is page group pages[i], which
+  // holds physical slots [pages[i] x tokens_per_page, ...) in the arena KvCopy lists address.
+  // Idle ranges keep theirs under deferred reclamation. Empty for a range never taken and from
+  // managers that map no pages. Valid until the manager is next mutated.
+  virtual std::span<const int32_t> virtual_range_pages(int64_t /*range*/) const { return {}; }
 
   // Can every unfinished running sequence of `group` get one more slot right now?
   virtual bool can_append(const SequenceGroup& group) const = 0;
@@ -221,6 +244,10 @@ struct MemoryPolicyTraits {
   // memory.page_size); 0 for a policy that maps nothing. The cost model prices its mapping
   // (backend.vmm_map_us) when it is not 0.
   std::function<int64_t(const MemoryConfig&)> vmm_page_bytes;
+  // Its pool and ranges as the manager for that config will have them (empty for a policy that
+  // maps nothing): what a back end with real virtual memory sizes its arena by before the
+  // manager exists. Throws InputError naming the key the manager's factory would.
+  std::function<VirtualGeometry(const MemoryConfig&)> vmm_geometry;
 };
 
 // A manager factory's check of the sizes it is built with: capacity_slots > 0,

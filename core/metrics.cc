@@ -120,6 +120,8 @@ void StepTotals::add(const StepRecord& s) {
   memory_time[3] += w * m.external_frag / cap;
   memory_time[4] += w * m.free / cap;
   memory_time[5] += w * m.cached / cap;
+  vmm_calls += s.vmm_calls;
+  vmm_s += s.vmm_s;
 }
 
 void StepTotals::add(const StepTotals& other) {
@@ -182,6 +184,8 @@ Summary summarize(const RunResult& result, int64_t capacity_slots, double wall_s
   StepTotals steps = result.unrecorded_steps;
   for (const StepRecord& s : result.steps) steps.add(s);
   t.num_steps = steps.count;
+  t.vmm_calls = steps.vmm_calls;
+  t.vmm_s = steps.vmm_s;
   t.batch_sizes.assign(steps.batch_sizes.begin(), steps.batch_sizes.end());
   t.step_time = steps.step_time;
   t.batch_time = steps.batch_time;

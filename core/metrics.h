@@ -46,6 +46,10 @@ struct StepRecord {
   int64_t vmm_pages_mapped = 0;
   int64_t vmm_pages_unmapped = 0;
   int64_t kv_virtual_reserved = 0;
+  // Real virtual memory (StepResult::vmm_calls, vmm_s): the mmap calls the back end made this
+  // step and their measured seconds (cpu back end under memory.policy = virtual; else 0).
+  int64_t vmm_calls = 0;
+  double vmm_s = 0;
   // Model FLOPs and memory-bandwidth utilization: the step's FLOPs and HBM bytes
   // (core/step_work.h) over duration_s times the catalog's peaks (NaN when the back end's
   // device has none there: Executor::runs_on_catalog_hardware). float: 7 digits are plenty,
@@ -64,6 +68,8 @@ struct StepTotals {
   int64_t count = 0;
   double step_time = 0, batch_time = 0, running_time = 0, mfu_time = 0, mbu_time = 0;
   double memory_time[6] = {0, 0, 0, 0, 0, 0};  // RunTotals::memory_time's shares
+  int64_t vmm_calls = 0;
+  double vmm_s = 0;
   std::vector<int32_t> batch_sizes;
   void add(const StepRecord& s);
   void add(const StepTotals& other);  // another replica's
@@ -179,6 +185,8 @@ struct RunTotals {
   double step_time = 0, batch_time = 0, running_time = 0, mfu_time = 0, mbu_time = 0;
   double memory_time[6] = {0, 0, 0, 0, 0, 0};  // ... and [5]: the prefix cache's share
   int64_t num_steps = 0;  // steps run, kept or not
+  int64_t vmm_calls = 0;  // real mapping calls over the steps, and their seconds
+  double vmm_s = 0;
   // Prefix caching, over all requests: prompt tokens and the blocks a cache could serve
   // (block_hash.h's max_cached_blocks), and what first admissions found cached.
   int64_t prompt_tokens = 0, cached_prompt_tokens = 0, cached_tokens = 0;

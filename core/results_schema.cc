@@ -159,6 +159,14 @@ const ColumnSpec<StepRecord> kStepColumns[] = {
       "virtual memory: token slots of virtual address space reserved by ranges in use (costs "
       "no physical memory; not part of the kv_ breakdown)"},
      step<&StepRecord::kv_virtual_reserved>},
+    {{"vmm_calls", kI64, "calls",
+      "real virtual memory: mmap calls the step made to map and unmap pages (cpu back end, "
+      "memory.policy = virtual; 0 elsewhere)"},
+     step<&StepRecord::vmm_calls>},
+    {{"vmm_s", kF64, "s",
+      "real virtual memory: the measured seconds of those calls (part of duration_s; the "
+      "simulator's modeled mapping time is cost_vmm_s)"},
+     step<&StepRecord::vmm_s>},
     {{"mfu", kF32, "fraction",
       "model FLOPs utilization: the step's FLOPs / (duration_s x the hardware's peak FLOP/s), "
       "per GPU (NaN on the cpu back end)"},
@@ -327,6 +335,12 @@ const SummarySpec kSummaries[] = {
      [](const RunTotals& t) { return count(t.run->virtual_memory.pages_mapped); }},
     {"vmm_pages_unmapped", "pages", "virtual memory: physical pages unmapped over the run",
      [](const RunTotals& t) { return count(t.run->virtual_memory.pages_unmapped); }},
+    {"vmm_calls", "calls",
+     "real virtual memory: mmap calls made to map and unmap pages over the run (cpu back end, "
+     "memory.policy = virtual; 0 elsewhere)",
+     [](const RunTotals& t) { return count(t.vmm_calls); }},
+    {"vmm_s", "s", "real virtual memory: the measured seconds of those calls",
+     [](const RunTotals& t) { return t.vmm_s; }},
     // vLLM benchmark_serving's latency set (docs/results-format.md compares the names). Of
     // finished requests, like ttft_p50_s; percentiles interpolate as numpy's do.
     {"ttft_mean_s", "s", "mean time to first token", mean_of<&RunTotals::ttft>},

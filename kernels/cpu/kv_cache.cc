@@ -22,15 +22,32 @@ CpuKvCache::CpuKvCache(int32_t num_layers, int64_t num_slots, int32_t num_kv_hea
   // Reserved, not written: the kernel zero-fills each page when a slot on it is first written.
   k_ = LazyHostMemory(total_elements() * static_cast<size_t>(element_bytes_));
   v_ = LazyHostMemory(total_elements() * static_cast<size_t>(element_bytes_));
+  k_data_ = k_.as<std::byte>();
+  v_data_ = v_.as<std::byte>();
   if (kv_dtype_scaled(dtype_)) {
     k_scale_ = LazyHostMemory(total_vectors() * sizeof(float));
     v_scale_ = LazyHostMemory(total_vectors() * sizeof(float));
   }
 }
 
+CpuKvCache CpuKvCache::borrowing(std::byte* k, std::byte* v, int32_t num_layers,
+                                 int64_t num_slots, int32_t num_kv_heads, int32_t head_dim,
+                                 KvDtype dtype) {
+  check_invariant(!kv_dtype_scaled(cpu_kv_storage(dtype)),
+                  "CpuKvCache: a cache over borrowed memory holds no scales (dtype " +
+                      std::string(kv_dtype_name(dtype)) + ")");
+  CpuKvCache cache(num_layers, 0, num_kv_heads, head_dim, dtype);  // owns nothing
+  cache.num_slots_ = num_slots;
+  cache.k_data_ = k;
+  cache.v_data_ = v;
+  return cache;
+}
+
 CpuKvCache::CpuKvCache(const CpuKvCache& other)
     : CpuKvCache(other.num_layers_, other.num_slots_, other.num_kv_heads_, other.head_dim_,
                  other.dtype_) {
+  check_invariant(other.k_data_ == other.k_.data(),
+                  "CpuKvCache: a cache over borrowed memory cannot be copied");
   auto copy = [](const LazyHostMemory& from, LazyHostMemory& to) {
     if (from.size_bytes() > 0) std::memcpy(to.data(), from.data(), from.size_bytes());
   };
@@ -68,8 +85,8 @@ KvLayerStore CpuKvCache::store(int32_t layer) const {
   const size_t bytes = vectors * static_cast<size_t>(head_dim_) * static_cast<size_t>(element_bytes_);
   const bool scaled = kv_dtype_scaled(dtype_);
   return KvLayerStore{dtype_,
-                      k_.as<std::byte>() + bytes,
-                      v_.as<std::byte>() + bytes,
+                      k_data_ + bytes,
+                      v_data_ + bytes,
                       scaled ? k_scale_.as<float>() + vectors : nullptr,
                       scaled ? v_scale_.as<float>() + vectors : nullptr,
                       num_slots_,
@@ -85,6 +102,7 @@ KvArenaView<const float> CpuKvCache::layer(int32_t layer) const {
 }
 
 void CpuKvCache::fill(float value) {
+  check_invariant(k_data_ == k_.data(), "CpuKvCache: fill of a cache over borrowed memory");
   if (dtype_ == KvDtype::kFp32) {
     std::fill_n(k_.as<float>(), total_elements(), value);
     std::fill_n(v_.as<float>(), total_elements(), value);

@@ -31,6 +31,13 @@ class CpuKvCache {
   // address space cannot be reserved.
   CpuKvCache(int32_t num_layers, int64_t num_slots, int32_t num_kv_heads, int32_t head_dim,
              KvDtype dtype = KvDtype::kFp32);
+  // A cache over memory the caller owns and maps (the cpu back end's virtual memory,
+  // kernels/vmm_kv_arena.h): K elements at `k`, V at `v`, each [layer][slot][kv_head][head_dim]
+  // of `dtype`. REQUIRES (checked): `dtype` is unscaled (fp32, fp16, bf16: no scale arrays).
+  // REQUIRES: the memory outlives the cache and every slot a kernel touches is mapped. Copying
+  // such a cache is refused (InvariantError): its memory may have unmapped holes.
+  static CpuKvCache borrowing(std::byte* k, std::byte* v, int32_t num_layers, int64_t num_slots,
+                              int32_t num_kv_heads, int32_t head_dim, KvDtype dtype);
   CpuKvCache(const CpuKvCache& other);
   CpuKvCache& operator=(const CpuKvCache& other);
   CpuKvCache(CpuKvCache&&) noexcept = default;
@@ -55,10 +62,11 @@ class CpuKvCache {
 
   // Stores `value` in every element, as a write of it would (tests poison a cache with NaN to
   // prove unused slots are never read; a scaled dtype then holds NaN scales). Commits every
-  // page.
+  // page. REQUIRES: the cache owns its memory (not borrowing()).
   void fill(float value);
 
-  // Bytes of K and V pages (and scales') committed so far (LazyHostMemory::resident_bytes).
+  // Bytes of K and V pages (and scales') committed so far (LazyHostMemory::resident_bytes); 0
+  // for a cache over borrowed memory.
   size_t resident_bytes() const {
     return k_.resident_bytes() + v_.resident_bytes() + k_scale_.resident_bytes() +
            v_scale_.resident_bytes();
@@ -74,7 +82,9 @@ class CpuKvCache {
   size_t total_elements() const;
   size_t total_vectors() const;  // (layer, slot, kv head) triples: one scale each
 
-  LazyHostMemory k_;  // elements [layer][slot][kv_head][head_dim]
+  std::byte* k_data_ = nullptr;  // elements [layer][slot][kv_head][head_dim]: k_'s, or borrowed
+  std::byte* v_data_ = nullptr;
+  LazyHostMemory k_;  // empty when borrowing
   LazyHostMemory v_;
   LazyHostMemory k_scale_;  // floats [layer][slot][kv_head] (scaled dtypes only)
   LazyHostMemory v_scale_;

@@ -19,6 +19,11 @@ void check_tokens(const Sequence& seq, int64_t end) {
 }  // namespace
 
 std::vector<ForwardEntry> forward_entries(const SchedulerOutput& plan, const KvCacheManager& kv) {
+  return forward_entries(plan, [&kv](const Sequence& seq) { return kv.layout(seq); });
+}
+
+std::vector<ForwardEntry> forward_entries(
+    const SchedulerOutput& plan, const std::function<KvLayout(const Sequence&)>& layout_of) {
   std::vector<ForwardEntry> entries;
   entries.reserve(plan.prefills.size() + plan.decodes.size());
   for (const PrefillChunk& chunk : plan.prefills) {
@@ -30,7 +35,7 @@ std::vector<ForwardEntry> forward_entries(const SchedulerOutput& plan, const KvC
     e.tokens.assign(seq.token_ids.begin() + chunk.start,
                     seq.token_ids.begin() + chunk.start + chunk.num_tokens);
     e.start = chunk.start;
-    e.layout = kv.layout(seq);
+    e.layout = layout_of(seq);
     e.samples = chunk.samples;
     entries.push_back(std::move(e));
   }
@@ -42,7 +47,7 @@ std::vector<ForwardEntry> forward_entries(const SchedulerOutput& plan, const KvC
     ForwardEntry e;
     e.tokens = {seq->token_ids[static_cast<size_t>(seq->num_computed)]};
     e.start = seq->num_computed;
-    e.layout = kv.layout(*seq);
+    e.layout = layout_of(*seq);
     e.samples = true;
     entries.push_back(std::move(e));
   }

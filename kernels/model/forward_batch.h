@@ -3,6 +3,7 @@
 // order StepResult::token_ids uses, so logits row i belongs to the i-th sampling entry.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "core/kv_cache_manager.h"
@@ -15,5 +16,9 @@ namespace kvlab {
 // num_tokens() of them); a prefill chunk lies within them; a decode has exactly one pending
 // token; `kv` holds device memory for each of them (the scheduler's contract).
 std::vector<ForwardEntry> forward_entries(const SchedulerOutput& plan, const KvCacheManager& kv);
+// The same, with each sequence's layout from `layout_of` instead of the manager's layout() (a
+// back end that mirrors the manager's memory into its own layout: kernels/vmm_kv_arena.h).
+std::vector<ForwardEntry> forward_entries(const SchedulerOutput& plan,
+                                          const std::function<KvLayout(const Sequence&)>& layout_of);
 
 }  // namespace kvlab

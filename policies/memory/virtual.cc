@@ -243,6 +243,15 @@ class VirtualManager final : public KvCacheManager {
     return out;
   }
 
+  int64_t virtual_range(const Sequence& seq) const override {
+    return device_state(seq, "virtual_range").range;
+  }
+
+  std::span<const int32_t> virtual_range_pages(int64_t range) const override {
+    if (range < 0 || range >= static_cast<int64_t>(ranges_.size())) return {};
+    return ranges_[static_cast<size_t>(range)].pages;
+  }
+
   VirtualLayout virtual_layout(const Sequence& seq) const {
     const SeqState& state = device_state(seq, "virtual_layout");
     VirtualLayout out;
@@ -287,6 +296,7 @@ class VirtualManager final : public KvCacheManager {
     s.range_slots = range_slots();
     s.pages_mapped = groups_mapped_ * 2 * o_.layers;
     s.pages_unmapped = groups_unmapped_ * 2 * o_.layers;
+    s.ranges_created = static_cast<int64_t>(ranges_.size());
     return s;
   }
 

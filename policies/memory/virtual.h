@@ -88,7 +88,7 @@ struct VirtualLayout {
   std::vector<int32_t> pages;   // physical page groups, in virtual order
 };
 
-// The manager's settings, derived from MemoryConfig by make_virtual_kv_cache_manager.
+// The manager's settings, derived from MemoryConfig by virtual_options.
 struct VirtualOptions {
   int64_t page_bytes = 0;
   int32_t tokens_per_page = 0;   // tokens one page holds per layer and K/V tensor
@@ -100,11 +100,18 @@ struct VirtualOptions {
   int32_t eager_pages = 0;       // memory.eager_alloc
 };
 
-// REQUIRES: `options` as make_virtual_kv_cache_manager derives them (all counts >= 1).
+// The manager's settings for `config` (virtual_config.cc). Throws InputError naming the key
+// (memory.page_size, memory.capacity_slots, memory.virtual_space_gib, ...) when it cannot
+// be built.
+VirtualOptions virtual_options(const MemoryConfig& config);
+// The pool and ranges of a manager with `options` (MemoryPolicyTraits::vmm_geometry).
+VirtualGeometry virtual_geometry(const VirtualOptions& options);
+
+// REQUIRES: `options` as virtual_options derives them (all counts >= 1).
 std::unique_ptr<KvCacheManager> make_virtual_manager(const MemoryConfig& config,
                                                      const VirtualOptions& options);
 
-// Validates `config` (InputError naming the key) and builds the manager (virtual_config.cc).
+// Validates `config` (virtual_options) and builds the manager (virtual_config.cc).
 std::unique_ptr<KvCacheManager> make_virtual_kv_cache_manager(const MemoryConfig& config);
 
 // Tokens one page holds for `config`'s KV layout (0 when the layout is unknown), and the
@@ -115,7 +122,8 @@ int32_t virtual_tokens_per_page(const MemoryConfig& config);
 VirtualLayout virtual_layout(const KvCacheManager& kv, const Sequence& seq);
 
 // Registers "virtual" (its keys memory.page_size, memory.deferred_reclaim,
-// memory.eager_alloc, memory.virtual_space_gib, memory.overlap_mapping, and its traits).
+// memory.eager_alloc, memory.virtual_space_gib, memory.overlap_mapping, and its traits, among
+// them vmm_geometry: virtual_geometry(virtual_options(config))).
 void register_virtual(MemoryPolicyRegistry& registry);
 
 }  // namespace kvlab

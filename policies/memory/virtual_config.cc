@@ -59,7 +59,7 @@ int32_t virtual_tokens_per_page(const MemoryConfig& config) {
   return static_cast<int32_t>(page_bytes_of(config) / config.kv_tensor_bytes_per_token);
 }
 
-std::unique_ptr<KvCacheManager> make_virtual_kv_cache_manager(const MemoryConfig& config) {
+VirtualOptions virtual_options(const MemoryConfig& config) {
   const Config& c = config.settings;
   check_memory_sizes(config);
   if (config.kv_tensor_bytes_per_token <= 0 || config.kv_layers <= 0) {
@@ -105,7 +105,19 @@ std::unique_ptr<KvCacheManager> make_virtual_kv_cache_manager(const MemoryConfig
   }
   o.deferred_reclaim = c.get_bool("memory.deferred_reclaim");
   o.eager_pages = static_cast<int32_t>(c.get_int("memory.eager_alloc"));
-  return make_virtual_manager(config, o);
+  return o;
+}
+
+VirtualGeometry virtual_geometry(const VirtualOptions& o) {
+  return VirtualGeometry{.page_bytes = o.page_bytes,
+                         .tokens_per_page = o.tokens_per_page,
+                         .num_pages = o.num_pages,
+                         .pages_per_range = o.pages_per_range,
+                         .ranges_total = o.ranges_total};
+}
+
+std::unique_ptr<KvCacheManager> make_virtual_kv_cache_manager(const MemoryConfig& config) {
+  return make_virtual_manager(config, virtual_options(config));
 }
 
 void register_virtual(MemoryPolicyRegistry& registry) {
@@ -141,7 +153,9 @@ void register_virtual(MemoryPolicyRegistry& registry) {
                    return std::max<int32_t>(1, virtual_tokens_per_page(c));
                  },
                  .prefix_caching = false,
-                 .vmm_page_bytes = [](const MemoryConfig& c) { return page_bytes_of(c); }},
+                 .vmm_page_bytes = [](const MemoryConfig& c) { return page_bytes_of(c); },
+                 .vmm_geometry =
+                     [](const MemoryConfig& c) { return virtual_geometry(virtual_options(c)); }},
   });
 }
 

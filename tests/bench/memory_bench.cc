@@ -15,9 +15,18 @@
 // page group every 8 tokens, 2 MiB pages every 256; deferred reclamation and eager mapping.
 // Target: map-on-append under 100 ns amortized per token.
 //
+// Real virtual memory (the cpu back end's, kernels/host_virtual_memory.h): BM_RealMapUnmap/
+// <page size>/<touch> maps one memfd page into a reserved range (mmap MAP_FIXED | MAP_SHARED)
+// and unmaps it (mmap PROT_NONE MAP_FIXED), cycling over 64 pages; with touch = 1 it writes
+// one byte per OS page in between, as KV writes do (the first access faults each 4 KiB in, and
+// the unmap then tears the page-table entries down). The `map_us` and `unmap_us` counters are
+// the measured time of one call per page, what the step table's vmm_s sums; `touch_us` the
+// faults, which a run pays inside its compute. Reported, not targeted (docs/performance.md).
+//
 // Run: build/<dir>/bin/bench_memory [--benchmark_filter=Append]
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -25,6 +34,7 @@
 
 #include "core/kv_cache_manager.h"
 #include "core/request.h"
+#include "kernels/host_virtual_memory.h"
 #include "policies/eviction/eviction.h"
 
 namespace kvlab {
@@ -319,6 +329,39 @@ void BM_PrefixAdmission(benchmark::State& state, bool named) {
   set_per_op(state, 1);
 }
 
+void BM_RealMapUnmap(benchmark::State& state) {
+  const auto page_bytes = static_cast<size_t>(state.range(0));
+  const bool touch = state.range(1) != 0;
+  constexpr size_t kPages = 64;
+  const MemfdPagePool pool(page_bytes, kPages);
+  VirtualReservation range(kPages * page_bytes);
+  const size_t os_page = os_page_size();
+  double map_s = 0;
+  double touch_s = 0;
+  double unmap_s = 0;
+  size_t i = 0;
+  for (auto _ : state) {
+    const size_t page = i++ % kPages;
+    std::byte* at = range.data() + page * page_bytes;
+    const double before = range.counters().seconds;
+    range.map(page * page_bytes, pool, kPages - 1 - page);
+    map_s += range.counters().seconds - before;
+    if (touch) {
+      const auto start = std::chrono::steady_clock::now();
+      for (size_t b = 0; b < page_bytes; b += os_page) at[b] = std::byte{1};
+      touch_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+    const double mapped = range.counters().seconds;
+    range.unmap(page * page_bytes, page_bytes, page_bytes);
+    unmap_s += range.counters().seconds - mapped;
+  }
+  const double n = static_cast<double>(std::max<size_t>(1, i));
+  state.counters["map_us"] = map_s / n * 1e6;
+  if (touch) state.counters["touch_us"] = touch_s / n * 1e6;
+  state.counters["unmap_us"] = unmap_s / n * 1e6;
+}
+
+BENCHMARK(BM_RealMapUnmap)->ArgsProduct({{64 << 10, 128 << 10, 256 << 10, 2 << 20}, {0, 1}});
 BENCHMARK_CAPTURE(BM_Admit, paged16, kPaged16)->UseManualTime();
 BENCHMARK_CAPTURE(BM_Admit, contiguous_max_first_fit, kContiguousMaxFirstFit)->UseManualTime();
 BENCHMARK_CAPTURE(BM_Admit, contiguous_pow2_buddy, kContiguousPow2Buddy)->UseManualTime();

@@ -67,8 +67,8 @@ INSTANTIATE_TEST_SUITE_P(
         Variant{"contiguous_oracle", "[memory]\npolicy = contiguous\nreservation = oracle\ncapacity_slots = 8192\n",
                 false, false},
         // Virtual memory: tiny-llama's 128 bytes per token per layer and K/V tensor put 512
-        // tokens in a 64 KiB page (16 pages here); the CPU back end reads the pages through
-        // layout() (kind paged, a block per page).
+        // tokens in a 64 KiB page (16 pages here); the CPU back end maps the pages into real
+        // reserved ranges (kernels/vmm_kv_arena.h) and runs the contiguous kernels on them.
         Variant{"virtual_64KiB", "[memory]\npolicy = virtual\npage_size = 64KiB\ncapacity_slots = 8192\n",
                 false, false},
         Variant{"virtual_64KiB_deferred_eager",
@@ -89,6 +89,108 @@ INSTANTIATE_TEST_SUITE_P(
                 "[scheduler]\nchunk_size = 24\nmax_batched_tokens = 64\nmax_num_seqs = 16\npreemption = swap\n",
                 true, false}),
     [](const ::testing::TestParamInfo<Variant>& info) { return std::string(info.param.name); });
+
+// Real virtual memory under pressure: sequences longer than a 64 KiB page of tiny-llama (512
+// tokens), a 1024-token window (two pages a range) and a pool of three pages, so sequences
+// that cross a page boundary find no free page and the scheduler preempts, by recomputation
+// or by swapping; pages move between ranges all along. The tokens equal each request run
+// alone, and equal paged and contiguous memory under the same workload.
+Config long_tiny(const std::string& extra) {
+  return Config::parse(
+      "[workload]\nnum_requests = 8\narrival = burst\nprompt_len = uniform:300:500\n"
+      "output_len = uniform:30:150\nseed = 5\n"
+      "[model]\nname = tiny-llama\nmax_seq_len = 1024\n"
+      "[hardware]\nname = a10g\n"
+      "[memory]\nswap_space_gb = 0.002\n"
+      "[backend]\nkind = cpu\n" + extra,
+      "cpu_engine_test.ini");
+}
+
+const Tokens& long_reference() {
+  static const Tokens ref = tokens_of(run_one(long_tiny(
+      "[memory]\npolicy = paged\nblock_size = 16\ncapacity_slots = 8192\n[scheduler]\nmax_num_seqs = 1\n")));
+  return ref;
+}
+
+class CpuEngineVirtualMemory : public ::testing::TestWithParam<Variant> {};
+
+TEST_P(CpuEngineVirtualMemory, GreedyTokensMatchTheRequestRunAlone) {
+  const RunResult r = run_one(long_tiny(GetParam().config));
+  EXPECT_EQ(tokens_of(r), long_reference());
+  e2e::expect_exercised(r, GetParam());
+  // The virtual manager's runs made real mapping calls, counted in the step table.
+  int64_t calls = 0;
+  double seconds = 0;
+  for (const StepRecord& s : r.steps) {
+    calls += s.vmm_calls;
+    seconds += s.vmm_s;
+    EXPECT_LE(s.vmm_s, s.duration_s);
+  }
+  EXPECT_EQ(r.summary.get("vmm_calls"), static_cast<double>(calls));
+  EXPECT_DOUBLE_EQ(r.summary.get("vmm_s"), seconds);
+  if (r.virtual_memory.enabled) {
+    EXPECT_GT(calls, 0);
+    EXPECT_GT(seconds, 0.0);
+    // Mirroring makes at most one call per page the manager mapped or unmapped (a page mapped
+    // and unmapped again between two steps costs none).
+    EXPECT_LE(calls, r.virtual_memory.pages_mapped + r.virtual_memory.pages_unmapped);
+  } else {
+    EXPECT_EQ(calls, 0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Pressure, CpuEngineVirtualMemory,
+    ::testing::Values(
+        Variant{"paged_bs16", "[memory]\npolicy = paged\nblock_size = 16\ncapacity_slots = 8192\n", false, false},
+        Variant{"contiguous_max", "[memory]\npolicy = contiguous\nreservation = max\ncapacity_slots = 8192\n",
+                false, false},
+        Variant{"virtual_roomy", "[memory]\npolicy = virtual\npage_size = 64KiB\ncapacity_slots = 8192\n",
+                false, false},
+        Variant{"virtual_recompute_pressure",
+                "[memory]\npolicy = virtual\npage_size = 64KiB\ncapacity_slots = 1536\n"
+                "[scheduler]\npreemption = recompute\n",
+                true, false},
+        Variant{"virtual_swap_pressure",
+                "[memory]\npolicy = virtual\npage_size = 64KiB\ncapacity_slots = 1536\n"
+                "[scheduler]\npreemption = swap\n",
+                true, true},
+        Variant{"virtual_deferred_eager_swap_pressure",
+                "[memory]\npolicy = virtual\npage_size = 64KiB\ncapacity_slots = 1536\n"
+                "deferred_reclaim = true\neager_alloc = 1\n[scheduler]\npreemption = swap\n",
+                true, true}),
+    [](const ::testing::TestParamInfo<Variant>& info) { return std::string(info.param.name); });
+
+// The cpu back end maps whole OS pages of K and V: a scaled KV dtype (its per-slot scales
+// have no pages) and a real page that is not whole 4 KiB pages are refused at config check
+// time, naming the key.
+TEST(CpuEngine, VirtualMemoryRefusesWhatItCannotMap) {
+  register_builtins();
+  auto refused_field = [](const Config& c) {
+    try {
+      validate_engine_config(resolve_experiment(c));
+    } catch (const InputError& e) {
+      return e.field();
+    }
+    return std::string();
+  };
+  Config c = tiny("[memory]\npolicy = virtual\npage_size = 64KiB\ncapacity_slots = 2048\n");
+  c.set("memory.kv_dtype", "int8");
+  EXPECT_EQ(refused_field(c), "memory.kv_dtype");
+  c.set("memory.kv_dtype", "fp16");
+  EXPECT_EQ(refused_field(c), "");
+  // opt-13b stored as fp16: 10 KiB per token and tensor, 25 tokens in a 256 KiB page = 250 KiB
+  // (62.5 OS pages). Stored as fp32 (auto) the same 25 tokens take 500 KiB: whole pages.
+  Config opt = tiny("[memory]\npolicy = virtual\npage_size = 256KiB\n"
+                    "[backend]\nmax_host_memory_gb = 100000\n");
+  opt.set("model.name", "opt-13b");
+  opt.set("model.max_seq_len", "2048");
+  opt.set("memory.capacity_slots", "4096");
+  opt.set("memory.kv_dtype", "fp16");
+  EXPECT_EQ(refused_field(opt), "memory.page_size");
+  opt.set("memory.kv_dtype", "auto");
+  EXPECT_EQ(refused_field(opt), "");
+}
 
 // n > 1: samples forked from one prompt share its blocks until they diverge; each sample's
 // tokens equal running it alone with the same seed (greedy: every sample equals the n = 1 run).
@@ -149,6 +251,26 @@ TEST(CpuEngine, ContiguousForkCopiesRunInTheForkingStep) {
   const double copy_s = forking.terms.at(static_cast<size_t>(fork_term - names.begin()));
   EXPECT_GT(copy_s, 0.0);
   EXPECT_GE(forking.duration_s, copy_s);
+}
+
+// Virtual memory forks by copying the prompt's pages into each sample's range (pages are not
+// shared between ranges), through the pool, in the forking step; the samples' tokens equal
+// paged memory's, which shares the prompt's blocks.
+TEST(CpuEngine, VirtualMemoryForkCopiesMatchPaged) {
+  auto parallel = [](const std::string& memory) {
+    Config c = tiny(memory);
+    c.set("workload.n", "3");
+    c.set("workload.num_requests", "8");
+    return run_one(c);
+  };
+  const RunResult virt =
+      parallel("[memory]\npolicy = virtual\npage_size = 64KiB\ncapacity_slots = 16384\n");
+  const RunResult paged =
+      parallel("[memory]\npolicy = paged\nblock_size = 16\ncapacity_slots = 8192\n");
+  EXPECT_EQ(tokens_of(virt), tokens_of(paged));
+  int64_t copy_bytes = 0;
+  for (const StepRecord& s : virt.steps) copy_bytes += s.copy_bytes;
+  EXPECT_GT(copy_bytes, 0);
 }
 
 // The host swap pool and the KV arena are committed as they are written

@@ -1,12 +1,13 @@
 // CpuKvCache's memory costs nothing until used (kernels/lazy_host_memory.h): a cache far larger
 // than the machine's memory is created at once, reads as zeros, commits only the pages its
-// written slots lie on, and copies by value.
+// written slots lie on, and copies by value. A cache over borrowed memory uses the caller's.
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <utility>
 #include <vector>
 
+#include "core/errors.h"
 #include "kernels/cpu/cache_write.h"
 #include "kernels/cpu/kv_cache.h"
 #include "kernels/lazy_host_memory.h"
@@ -67,6 +68,26 @@ TEST(CpuKvCache, CopiesAreDeepAndMovesKeepTheData) {
   EXPECT_EQ(moved.layer(0).v_at(5, 0)[0], 4.0f);
   copy = moved;
   EXPECT_EQ(std::as_const(copy).layer(0).k_at(5, 1)[2], 4.0f);
+}
+
+// A cache over borrowed memory (a virtual-memory arena's views) reads and writes the caller's
+// bytes in the same layout, and refuses to be copied or filled: the memory may have holes.
+TEST(CpuKvCache, ABorrowingCacheUsesTheCallersMemory) {
+  const CpuKvCache owned(2, 64, 2, 4);  // the same shape, for the byte count
+  std::vector<float> k(2 * 64 * 2 * 4, 0.0f), v(k.size(), 0.0f);
+  CpuKvCache cache = CpuKvCache::borrowing(reinterpret_cast<std::byte*>(k.data()),
+                                           reinterpret_cast<std::byte*>(v.data()), 2, 64, 2, 4,
+                                           KvDtype::kFp32);
+  EXPECT_EQ(cache.num_slots(), 64);
+  EXPECT_EQ(cache.bytes_per_slot(), owned.bytes_per_slot());
+  EXPECT_EQ(cache.resident_bytes(), 0u);
+  write_slot(cache, 5, 3.0f);
+  EXPECT_EQ(k[((1 * 64 + 5) * 2 + 1) * 4 + 3], 3.0f);  // [layer 1][slot 5][head 1][3]
+  EXPECT_EQ(v[(5 * 2 + 0) * 4 + 0], 3.0f);
+  EXPECT_THROW(CpuKvCache copy(cache), InvariantError);
+  EXPECT_THROW(cache.fill(0.0f), InvariantError);
+  EXPECT_THROW(CpuKvCache::borrowing(nullptr, nullptr, 1, 0, 1, 4, KvDtype::kInt8),
+               InvariantError);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -142,11 +143,35 @@ TEST(VirtualManager, MapsAPageWhenTheNextTokenNeedsOne) {
   EXPECT_EQ(v.range_base_slot, 0);
   EXPECT_EQ(v.range_slots, 256);
   EXPECT_EQ(v.pages, layout.block_table);
+  // The same page table through the interface a back end with real virtual memory reads.
+  EXPECT_EQ(kv->virtual_range(g->seqs[0]), v.range);
+  const std::span<const int32_t> pages = kv->virtual_range_pages(v.range);
+  EXPECT_EQ(std::vector<int32_t>(pages.begin(), pages.end()), v.pages);
+  EXPECT_TRUE(kv->virtual_range_pages(v.range + 1).empty());  // never taken
+  EXPECT_EQ(kv->virtual_memory_stats().ranges_created, 1);
   // Run to the end: the last sampled token (the 25th) is never computed, so 24 slots in 3
   // pages; release unmaps them all.
   while (!g->is_finished()) ASSERT_TRUE(d.decode(*g));
   EXPECT_EQ(mapping(*kv), std::make_pair(3 * kPagesPerGroup, 3 * kPagesPerGroup));
   EXPECT_EQ(kv->free_slots(), kv->capacity_slots());
+}
+
+// The vmm_geometry trait says what the manager built from the same config will have.
+TEST(VirtualManager, GeometryTraitMatchesTheManager) {
+  const MemoryConfig c = virtual_config(1000, "64KiB", 256);
+  const VirtualGeometry g = memory_policies().entry("virtual").traits.vmm_geometry(c);
+  const auto kv = make(c);
+  const VirtualMemoryStats s = kv->virtual_memory_stats();
+  EXPECT_EQ(g.page_bytes, s.page_bytes);
+  EXPECT_EQ(g.tokens_per_page, s.tokens_per_page);
+  EXPECT_EQ(g.range_slots(), s.range_slots);
+  EXPECT_EQ(g.ranges_total, s.ranges_total);
+  EXPECT_EQ(int64_t{g.num_pages} * g.tokens_per_page, kv->capacity_slots());
+  // Other policies map nothing: no trait, and the empty page tables.
+  MemoryConfig paged = c;
+  paged.policy = "paged";
+  EXPECT_FALSE(memory_policies().entry("paged").traits.vmm_geometry);
+  EXPECT_TRUE(memory_policies().create("paged", paged)->virtual_range_pages(0).empty());
 }
 
 TEST(VirtualManager, TheLastPagesUnusedSlotsAreInternalFragmentation) {
