@@ -31,8 +31,6 @@ ClusterSetup resolve_cluster(const Config& point, const ExperimentConfig& base) 
   ClusterSetup out;
   out.router = point.get_choice("cluster.router");
   out.decode_router = point.get_choice("cluster.decode_router");
-  out.network.gb_s = point.get_double("cluster.network_gb_s");
-  out.network.latency_us = point.get_double("cluster.network_latency_us");
   const std::vector<ReplicaGroup>& groups = point.replica_groups();
   if (groups.empty()) {
     const auto n = static_cast<size_t>(point.get_int("cluster.replicas"));
@@ -121,7 +119,7 @@ std::unique_ptr<Cluster> make_cluster(const ClusterSetup& setup, const Experimen
   std::unique_ptr<KvTransferModel> fleet;
   if (setup.disaggregated()) {
     decode_router = routers().create(setup.decode_router, router_config);
-    fleet = std::make_unique<Fleet>(configs, setup.network);
+    fleet = std::make_unique<Fleet>(configs);
   }
   return std::make_unique<Cluster>(std::move(replicas), std::move(router),
                                    std::move(decode_router), std::move(fleet));

@@ -24,7 +24,6 @@ struct ClusterSetup {
   std::vector<ReplicaSetup> replicas;
   std::string router;
   std::string decode_router;  // used when disaggregated
-  FleetNetwork network;
   bool disaggregated() const;
 };
 

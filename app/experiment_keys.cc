@@ -128,12 +128,6 @@ std::vector<KeySpec> experiment_keys() {
           "cluster.decode_router", "least_kv", [] { return routers().names(); }, "router",
           "disaggregated (replica roles prefill and decode): which decode replica takes a "
           "request's KV"),
-      float_key("cluster.network_gb_s", "50", 0.0, 1e6,
-                "inter-node network per GPU, GB/s per direction (50: one 400 Gb/s InfiniBand "
-                "NDR NIC per GPU, as DGX H100); prices KV transfers between nodes",
-                /*min_open=*/true),
-      float_key("cluster.network_latency_us", "5", 0.0, 1e6,
-                "inter-node network one-way latency, us (RDMA over one switch hop)"),
       // [output]
       string_key("output.path", "kvlab-results.h5", "HDF5 result file"),
       bool_key("output.record_steps", true, "write the per-step table"),

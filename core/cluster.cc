@@ -154,8 +154,8 @@ struct Cluster::State {
       decode_replica[e.request] = static_cast<int32_t>(dst);
       const auto src = static_cast<size_t>(first_replica[e.request]);
       const ExperimentConfig& c = replicas[src].engine->config();
-      const int64_t bytes = static_cast<int64_t>(spec.prompt_len) *
-                            c.kv_bytes_per_slot_per_gpu() * std::max(1, c.tensor_parallel);
+      // The whole model's KV of the prompt: every layer, every head.
+      const int64_t bytes = static_cast<int64_t>(spec.prompt_len) * c.model.kv_bytes_per_slot();
       const double arrive = transfers->transfer(e.time, bytes, static_cast<int32_t>(src),
                                                 static_cast<int32_t>(dst));
       check_invariant(arrive >= e.time, "a KV transfer that ends before it starts");

@@ -222,8 +222,13 @@ struct Engine::State {
     r.swap_in_bytes = bytes(plan.swap_in);
     r.copy_bytes = bytes(plan.copies) + bytes(fork_copies);
     const StepWork done = work.count(sums);
-    r.mfu = static_cast<float>(utilization(done.flops(), r.duration_s, peak_flops_per_s));
-    r.mbu = static_cast<float>(utilization(done.bytes(), r.duration_s, peak_bytes_per_s));
+    // The counter splits the work over the tensor-parallel ranks; pipeline stages split it
+    // again (each GPU runs its stage's layers).
+    const double stages = std::max(1, config.pipeline_parallel);
+    r.mfu = static_cast<float>(
+        utilization(done.flops() / stages, r.duration_s, peak_flops_per_s));
+    r.mbu = static_cast<float>(
+        utilization(done.bytes() / stages, r.duration_s, peak_bytes_per_s));
     r.terms.assign(term_names.size(), 0.0);
     auto add_term = [&](const std::string& name, double seconds) {
       auto it = term_index.find(name);

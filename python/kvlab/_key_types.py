@@ -74,8 +74,6 @@ KEY_TYPES = {
     'cluster.replicas': 'int',
     'cluster.router': 'str',
     'cluster.decode_router': 'str',
-    'cluster.network_gb_s': 'float',
-    'cluster.network_latency_us': 'float',
     'cluster.affinity_max_imbalance': 'int',
     'output.path': 'str',
     'output.record_steps': 'bool',
