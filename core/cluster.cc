@@ -40,20 +40,21 @@ struct Event {
   bool operator>(const Event& o) const { return std::tie(time, order) > std::tie(o.time, o.order); }
 };
 
-// `terms` (named by `names`) as a row of `union_names`, adding names it lacks.
-void remap_terms(std::vector<double>& terms, const std::vector<std::string>& names,
-                 std::vector<std::string>& union_names, std::map<std::string, size_t>& index) {
-  std::vector<double> out(union_names.size(), 0.0);
-  for (size_t k = 0; k < terms.size() && k < names.size(); ++k) {
-    auto it = index.find(names[k]);
+// Where each of `names` sits in `union_names`, adding the names it lacks.
+std::vector<size_t> term_slots(const std::vector<std::string>& names,
+                               std::vector<std::string>& union_names,
+                               std::map<std::string, size_t>& index) {
+  std::vector<size_t> slots;
+  slots.reserve(names.size());
+  for (const std::string& name : names) {
+    auto it = index.find(name);
     if (it == index.end()) {
-      it = index.emplace(names[k], union_names.size()).first;
-      union_names.push_back(names[k]);
-      out.push_back(0.0);
+      it = index.emplace(name, union_names.size()).first;
+      union_names.push_back(name);
     }
-    out[it->second] += terms[k];
+    slots.push_back(it->second);
   }
-  terms = std::move(out);
+  return slots;
 }
 
 void add_stats(PrefixCacheStats& total, const PrefixCacheStats& s) {
@@ -172,7 +173,7 @@ struct Cluster::State {
     replicas[static_cast<size_t>(decode_replica[e.request])].engine->add_request(decode);
   }
 
-  RunResult assemble(double wall_s) const;
+  RunResult assemble(double wall_s);
 };
 
 Cluster::Cluster(std::vector<ClusterReplica> replicas, std::unique_ptr<Router> router,
@@ -296,12 +297,12 @@ RunResult Cluster::run(const std::vector<RequestSpec>& requests,
   return out;
 }
 
-RunResult Cluster::State::assemble(double wall_s) const {
+RunResult Cluster::State::assemble(double wall_s) {
   std::vector<RunResult> parts;
   parts.reserve(replicas.size());
   int64_t capacity = 0;
   for (const ClusterReplica& r : replicas) {
-    parts.push_back(r.engine->result(wall_s));
+    parts.push_back(r.engine->release_result(wall_s));
     capacity += r.engine->kv().capacity_slots();
   }
   std::vector<ReplicaResult> per_replica;
@@ -373,25 +374,43 @@ RunResult Cluster::State::assemble(double wall_s) const {
     }
   }
 
-  // Steps of every replica, each marked, in start order (ties: replica order).
+  // Steps of every replica, each marked, in start order (ties: replica order). Each
+  // replica's steps are in start order already: merged through an index, moved once.
   std::map<std::string, size_t> term_index;
-  size_t total_steps = 0;
-  for (const RunResult& p : parts) total_steps += p.steps.size();
-  out.steps.reserve(total_steps);
+  std::vector<std::vector<size_t>> slots(parts.size());
   for (size_t r = 0; r < parts.size(); ++r) {
-    for (StepRecord& step : parts[r].steps) {
-      step.replica = static_cast<int32_t>(r);
-      remap_terms(step.terms, parts[r].term_names, out.term_names, term_index);
-      out.steps.push_back(std::move(step));
-    }
+    slots[r] = term_slots(parts[r].term_names, out.term_names, term_index);
     out.unrecorded_steps.add(parts[r].unrecorded_steps);
     add_stats(out.prefix_cache, parts[r].prefix_cache);
     add_stats(out.virtual_memory, parts[r].virtual_memory);
     out.has_token_ids = out.has_token_ids || parts[r].has_token_ids;
   }
-  for (StepRecord& step : out.steps) step.terms.resize(out.term_names.size(), 0.0);
-  std::stable_sort(out.steps.begin(), out.steps.end(),
-                   [](const StepRecord& a, const StepRecord& b) { return a.time_s < b.time_s; });
+  struct StepRef {
+    double time_s;
+    uint32_t replica;
+    uint32_t index;
+  };
+  std::vector<StepRef> order;
+  for (size_t r = 0; r < parts.size(); ++r) {
+    for (size_t k = 0; k < parts[r].steps.size(); ++k) {
+      order.push_back(StepRef{parts[r].steps[k].time_s, static_cast<uint32_t>(r),
+                              static_cast<uint32_t>(k)});
+    }
+  }
+  std::sort(order.begin(), order.end(), [](const StepRef& a, const StepRef& b) {
+    return std::tie(a.time_s, a.replica, a.index) < std::tie(b.time_s, b.replica, b.index);
+  });
+  out.steps.reserve(order.size());
+  for (const StepRef& ref : order) {
+    StepRecord& step = parts[ref.replica].steps[ref.index];
+    step.replica = static_cast<int32_t>(ref.replica);
+    std::vector<double> terms(out.term_names.size(), 0.0);
+    const std::vector<size_t>& to = slots[ref.replica];
+    for (size_t k = 0; k < step.terms.size() && k < to.size(); ++k) terms[to[k]] += step.terms[k];
+    step.terms = std::move(terms);
+    out.steps.push_back(std::move(step));
+  }
+  for (RunResult& p : parts) std::vector<StepRecord>().swap(p.steps);
   if (out.prefix_cache.enabled) {
     out.prefix_bound = unbounded_prefix_reuse(*requests, out.prefix_cache.block_size);
   }

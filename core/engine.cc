@@ -401,11 +401,22 @@ RunResult Engine::run(const std::vector<RequestSpec>& requests,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count());
 }
 
-RunResult Engine::result(double wall_s) const {
-  const State& s = *state_;
+RunResult Engine::result(double wall_s) const { return make_result(*state_, wall_s, nullptr); }
+
+RunResult Engine::release_result(double wall_s) {
+  std::vector<StepRecord> steps = std::move(state_->steps);
+  state_->steps.clear();
+  return make_result(*state_, wall_s, &steps);
+}
+
+RunResult Engine::make_result(const State& s, double wall_s, std::vector<StepRecord>* take) {
   RunResult out;
   out.term_names = s.term_names;
-  out.steps = s.steps;
+  if (take) {
+    out.steps = std::move(*take);
+  } else {
+    out.steps = s.steps;
+  }
   out.unrecorded_steps = s.unrecorded_steps;
   out.config = s.config.raw.resolved();
   out.requests.reserve(s.groups.size());

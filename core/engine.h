@@ -64,6 +64,9 @@ class Engine {
 
   // The result so far: steps, requests (unfinished ones marked so), summary.
   RunResult result(double wall_s) const;
+  // The same, moving the step records out rather than copying them (the engine keeps none):
+  // for a driver done with the engine (core/cluster.h).
+  RunResult release_result(double wall_s);
 
   double now() const;
   const SchedulerQueues& queues() const;
@@ -93,6 +96,8 @@ class Engine {
 
  private:
   struct State;
+  // result() with the steps `take` holds (null: a copy of the engine's).
+  static RunResult make_result(const State& s, double wall_s, std::vector<StepRecord>* take);
   std::unique_ptr<State> state_;
 };
 

@@ -1,6 +1,7 @@
 // kvlab bench-sim: how fast the simulator replays a trace at saturation (all requests arrive
 // at time 0), in simulated requests per minute of wall time on one core. The target is
 // 1,000,000 per minute on the 30,731-request ShareGPT length trace.
+#include <sys/resource.h>
 #include <time.h>
 
 #include <boost/program_options.hpp>
@@ -10,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli/commands.h"
+#include "app/cluster_setup.h"
 #include "app/output_files.h"
 #include "app/resolve_experiment.h"
 #include "app/results_writer.h"
@@ -39,6 +41,9 @@ int bench_sim_command(const std::vector<std::string>& args) {
   std::vector<std::string> policies, sets;
   int64_t requests = 30731;
   int repeat = 3;
+  int64_t replicas = 1;
+  std::string router = "round_robin";
+  double rate = 0;
   options.add_options()("help,h", "this help")(
       "trace", po::value<std::string>(&trace)->default_value(""),
       "length trace (default: the shipped ShareGPT sample)")(
@@ -50,6 +55,12 @@ int bench_sim_command(const std::vector<std::string>& args) {
       "memory policy to time (repeatable; default: paged and contiguous)")(
       "set", po::value<std::vector<std::string>>(&sets)->composing(), "any config override")(
       "repeat", po::value<int>(&repeat)->default_value(3), "timed runs per policy (best is kept)")(
+      "replicas", po::value<int64_t>(&replicas)->default_value(1),
+      "replicas of a cluster (core/cluster.h), each with the same settings")(
+      "router", po::value<std::string>(&router)->default_value("round_robin"),
+      "the cluster's router (cluster.router)")(
+      "rate", po::value<double>(&rate)->default_value(0),
+      "Poisson arrivals at this many requests/s (0: all at time 0, saturation)")(
       "json", po::value<std::string>(&json), "also write the results as JSON");
   po::variables_map vm;
   try {
@@ -69,8 +80,8 @@ int bench_sim_command(const std::vector<std::string>& args) {
   if (trace.empty()) trace = std::string(KVLAB_SOURCE_DIR) + "/traces/data/sharegpt_lengths_sample.csv";
 
   nlohmann::ordered_json runs = nlohmann::ordered_json::array();
-  std::printf("%-12s %10s %10s %10s %10s %16s %16s %10s\n", "policy", "requests", "steps", "wall s",
-              "cpu s", "req/min (wall)", "req/min (cpu)", "sim s");
+  std::printf("%-12s %10s %10s %10s %10s %16s %16s %10s %12s\n", "policy", "requests", "steps",
+              "wall s", "cpu s", "req/min (wall)", "req/min (cpu)", "sim s", "max RSS MiB");
   for (size_t p = 0; p < policies.size(); ++p) {
     Config config = Config::parse("", "bench-sim");
     config.set("workload.trace", trace);
@@ -79,6 +90,12 @@ int bench_sim_command(const std::vector<std::string>& args) {
     config.set("hardware.name", hardware);
     config.set("memory.policy", policies[p]);
     config.set("output.record_steps", "true");
+    config.set("cluster.replicas", std::to_string(replicas));
+    config.set("cluster.router", router);
+    if (rate > 0) {
+      config.set("workload.arrival", "poisson");
+      config.set("workload.rate", std::to_string(rate));
+    }
     for (const std::string& s : sets) config.set_override(s);
     const ExperimentConfig e = resolve_experiment(config);
     const Workload w = load_workload(e.workload);
@@ -91,27 +108,42 @@ int bench_sim_command(const std::vector<std::string>& args) {
       r.arrival_s = 0;
       specs.push_back(std::move(r));
     }
+    if (rate > 0) {  // the trace's Poisson arrivals, continued past its end at the same rate
+      const double span = w.requests.back().arrival_s;
+      for (int64_t i = 0; i < requests; ++i) {
+        const auto k = static_cast<size_t>(i) % w.requests.size();
+        const int64_t lap = i / static_cast<int64_t>(w.requests.size());
+        specs[static_cast<size_t>(i)].arrival_s =
+            w.requests[k].arrival_s + static_cast<double>(lap) * (span + 1.0 / rate);
+      }
+    }
+    const ClusterSetup setup = resolve_cluster(config, e);
     double best = 1e300, best_cpu = 1e300;
     RunResult result;
     for (int rep = 0; rep < std::max(1, repeat); ++rep) {
-      auto engine = make_engine(e);
+      const std::unique_ptr<Cluster> cluster = make_cluster(setup, e, false);
       const auto t0 = std::chrono::steady_clock::now();
       const double c0 = thread_cpu_seconds();
-      result = engine->run(specs);
+      result = cluster->run(specs);
       best_cpu = std::min(best_cpu, thread_cpu_seconds() - c0);
       best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     const double per_min = requests / best * 60.0, per_min_cpu = requests / best_cpu * 60.0;
-    std::printf("%-12s %10lld %10zu %10.3f %10.3f %16.0f %16.0f %10.1f\n", policies[p].c_str(),
-                static_cast<long long>(requests), result.steps.size(), best, best_cpu, per_min, per_min_cpu,
-                result.summary.get("duration_s"));
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    const double rss_mib = static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux: KiB
+    std::printf("%-12s %10lld %10zu %10.3f %10.3f %16.0f %16.0f %10.1f %12.0f\n",
+                policies[p].c_str(), static_cast<long long>(requests), result.steps.size(), best,
+                best_cpu, per_min, per_min_cpu, result.summary.get("duration_s"), rss_mib);
     runs.push_back({{"policy", policies[p]},
                     {"requests", requests},
                     {"steps", result.steps.size()},
                     {"wall_s", best},
                     {"cpu_s", best_cpu},
                     {"requests_per_min_wall", per_min},
-                    {"requests_per_min_cpu", per_min_cpu}});
+                    {"requests_per_min_cpu", per_min_cpu},
+                    {"replicas", replicas},
+                    {"max_rss_mib", rss_mib}});
   }
   if (!json.empty()) write_file_atomically(json, json_text(runs), "--json");
   return 0;
