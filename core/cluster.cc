@@ -102,6 +102,30 @@ struct Cluster::State {
 
   bool disaggregated() const { return !decode_pool.empty(); }
 
+  // When each replica steps next: a heap of (time, replica), entries made stale by a later
+  // change of their replica (version) skipped when they surface.
+  struct Due {
+    double time;
+    size_t replica;
+    uint64_t version;
+    bool operator>(const Due& o) const { return std::tie(time, replica) > std::tie(o.time, o.replica); }
+  };
+  std::priority_queue<Due, std::vector<Due>, std::greater<>> due;
+  std::vector<uint64_t> version;
+
+  // Replica `r` stepped, or was given a request: when it steps next.
+  void touch(size_t r) {
+    ++version[r];
+    const double t = replicas[r].engine->next_step_time();
+    if (t < kNever) due.push(Due{t, r, version[r]});
+  }
+  // The replica that steps first (ties: lowest index) and when; {size, kNever} when none can.
+  std::pair<size_t, double> first_due() {
+    while (!due.empty() && due.top().version != version[due.top().replica]) due.pop();
+    if (due.empty()) return {replicas.size(), kNever};
+    return {due.top().replica, due.top().time};
+  }
+
   void push(double time, EventKind kind, size_t request) {
     events.push(Event{time, event_order++, kind, request});
   }
@@ -133,11 +157,12 @@ struct Cluster::State {
     Engine& engine = *replicas[replica].engine;
     if (!disaggregated()) {
       engine.add_request(spec);
-      return;
+    } else {
+      RequestSpec prefill = spec;  // the prompt and the first token
+      prefill.output_len = 1;
+      engine.add_request(prefill);
     }
-    RequestSpec prefill = spec;  // the prompt and the first token
-    prefill.output_len = 1;
-    engine.add_request(prefill);
+    touch(replica);
   }
 
   // A prefill replica's request ended at `t`.
@@ -170,7 +195,9 @@ struct Cluster::State {
     decode.output_len = spec.output_len - 1;
     decode.transferred_len = spec.prompt_len;
     decode.follows = -1;
-    replicas[static_cast<size_t>(decode_replica[e.request])].engine->add_request(decode);
+    const auto d = static_cast<size_t>(decode_replica[e.request]);
+    replicas[d].engine->add_request(decode);
+    touch(d);
   }
 
   RunResult assemble(double wall_s);
@@ -231,6 +258,8 @@ RunResult Cluster::run(const std::vector<RequestSpec>& requests,
   s.decode_replica.assign(n, kNoReplica);
   s.prefill_end_s.assign(n, -1.0);
   s.transfer_s.assign(n, 0.0);
+  s.due = {};
+  s.version.assign(s.replicas.size(), 0);
   for (ClusterReplica& r : s.replicas) {
     r.engine->set_arrivals_open(true);
     if (r.role == ReplicaRole::kPrefill) {
@@ -261,15 +290,7 @@ RunResult Cluster::run(const std::vector<RequestSpec>& requests,
   while (true) {
     const double t_arrival = next < n ? requests[next].arrival_s : kNever;
     const double t_event = s.events.empty() ? kNever : s.events.top().time;
-    size_t stepper = s.replicas.size();
-    double t_step = kNever;
-    for (size_t r = 0; r < s.replicas.size(); ++r) {
-      const double t = s.replicas[r].engine->next_step_time();
-      if (t < t_step) {
-        t_step = t;
-        stepper = r;
-      }
-    }
+    const auto [stepper, t_step] = s.first_due();
     if (next < n && t_arrival <= t_event && t_arrival <= t_step) {
       s.route_arrival(next++);
       continue;
@@ -285,10 +306,14 @@ RunResult Cluster::run(const std::vector<RequestSpec>& requests,
       // Nothing more will be routed: a replica still waiting for input is stuck for good,
       // and its next step says why.
       open = false;
-      for (ClusterReplica& r : s.replicas) r.engine->set_arrivals_open(false);
+      for (size_t r = 0; r < s.replicas.size(); ++r) {
+        s.replicas[r].engine->set_arrivals_open(false);
+        s.touch(r);
+      }
       continue;
     }
     s.replicas[stepper].engine->step();
+    s.touch(stepper);
     if (progress && (++steps % 512) == 0) report();
   }
   if (progress) report();
