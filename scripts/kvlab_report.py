@@ -18,6 +18,12 @@ matplotlib.) For each result file (the HDF5 layout of docs/results-format.md) it
   STEM.steps_pNNNN.png           per point (at most --max-step-plots of them, evenly spread):
                                  the memory breakdown over time and the batch over time, from the
                                  per-step table
+  STEM.replicas_pNNNN.png        for those points that ran on a cluster of more than one replica:
+                                 each replica's running requests and the share of its KV capacity
+                                 in use over time (the steps' `replica` column)
+  STEM.kv_transfer.png           when points ran disaggregated prefill and decode: the distribution
+                                 of the requests' KV transfer times (requests' `kv_transfer_s`),
+                                 one curve per such point
 
 Plots are written in each format --format names (png by default; the report links the first).
 Series and points are named by their display labels (the [sweep] labels, `paged:16 "vLLM"`, or
@@ -142,6 +148,20 @@ class Point:
 
     def requests(self):
         return {k: v for k, v in self.point.columns("requests").items() if v.dtype.kind in "fiub"}
+
+    def replicas(self):
+        """The replicas table ({column: array}); one replica for files written before clusters."""
+        if "replicas" not in self.point.tables:
+            return None
+        return self.point.columns("replicas")
+
+    def num_replicas(self):
+        table = self.replicas()
+        return 1 if table is None else len(table["replica"])
+
+    def disaggregated(self):
+        table = self.replicas()
+        return table is not None and any(r in ("prefill", "decode") for r in table["role"])
 
 
 class ResultFile:
@@ -399,6 +419,69 @@ def plot_steps(rf, point, out_dir):
     return save(fig, out_dir, f"{rf.stem}.steps_p{point.name}")
 
 
+def replica_names(table):
+    """'replica 3 (decode)' style legend names of a replicas table's rows."""
+    names = []
+    for i, role, name in zip(table["replica"], table["role"], table["name"]):
+        name, role = as_text(name), as_text(role)
+        detail = ", ".join(dict.fromkeys(x for x in (name, role) if x and x != "mixed"))
+        names.append(f"replica {int(i)}" + (f" ({detail})" if detail else ""))
+    return names
+
+
+def plot_replicas(rf, point, out_dir):
+    """Each replica's running requests and KV in use (share of its own capacity) over time."""
+    table = point.replicas()
+    steps = point.steps()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
+    for index, capacity, name in zip(table["replica"], table["capacity_slots"],
+                                     replica_names(table)):
+        mine = steps["replica"] == index
+        time_s = steps["time_s"][mine]
+        if time_s.size == 0:
+            continue
+        columns = {"num_running": steps["num_running"][mine],
+                   "kv_used": capacity - steps["kv_free"][mine]}
+        # a replica's per-step series, averaged into bins past MAX_PLOTTED_STEPS like plot_steps
+        if time_s.size > MAX_PLOTTED_STEPS:
+            t, cols = binned(time_s, columns, MAX_PLOTTED_STEPS // 2)
+        else:
+            t, cols = time_s, {k: v.astype(float) for k, v in columns.items()}
+        line, = top.plot(t, cols["num_running"], linewidth=0.9, label=name)
+        bottom.plot(t, cols["kv_used"] / capacity * 100, linewidth=0.9, color=line.get_color())
+    top.set_ylabel("running requests")
+    top.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    bottom.set_ylabel("KV in use (% of the replica's capacity)")
+    bottom.set_ylim(0, 100)
+    bottom.set_xlabel("time (s)")
+    fig.suptitle(wrap(f"{rf.stem}, point {point.name}: {point_name(rf, point)}: load and KV "
+                      "memory per replica", 10))
+    fig.tight_layout()
+    return save(fig, out_dir, f"{rf.stem}.replicas_p{point.name}")
+
+
+def plot_kv_transfer(rf, points, out_dir):
+    """The distribution (CDF) of the KV transfer time of every request that moved from a
+    prefill replica to a decode replica, one curve per point."""
+    series = []
+    for p in points:
+        req = p.point.columns("requests", ["prefill_replica", "replica", "kv_transfer_s"])
+        moved = (req["prefill_replica"] >= 0) & (req["replica"] != req["prefill_replica"])
+        series.append((point_name(rf, p), np.sort(req["kv_transfer_s"][moved])))
+    unit, scale = time_unit(np.concatenate([v for _, v in series]) if series else [])
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for label, values in series:
+        if values.size:
+            ax.plot(values * scale, np.arange(1, values.size + 1) / values.size, label=label)
+    ax.set_xlabel(f"KV transfer time, prefill to decode replica ({unit}; link waits included)")
+    ax.set_ylabel("fraction of requests")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(wrap(f"{rf.stem}: KV transfer time per request", 8))
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return save(fig, out_dir, f"{rf.stem}.kv_transfer")
+
+
 def step_plot_points(points, limit):
     with_steps = [p for p in points if p.has_steps]
     if limit <= 0 or not with_steps:
@@ -473,6 +556,10 @@ def file_section(rf, out_dir, max_step_plots):
         lines += [f"![metrics against the request rate]({name})", ""]
     name = plot_memory_breakdown(rf, out_dir)
     lines += [f"![memory breakdown per point]({name})", ""]
+    disaggregated = [p for p in rf.points if p.disaggregated()]
+    if disaggregated:
+        name = plot_kv_transfer(rf, disaggregated, out_dir)
+        lines += [f"![KV transfer time per request]({name})", ""]
     chosen = step_plot_points(rf.points, max_step_plots)
     if chosen:
         lines += ["### Over time", ""]
@@ -484,6 +571,9 @@ def file_section(rf, out_dir, max_step_plots):
             name = plot_steps(rf, p, out_dir)
             lines += [f"Point {p.name}: {md_escape(point_name(rf, p) if p.axes or rf.swept else 'single point')}", "",
                       f"![memory and batch over time, point {p.name}]({name})", ""]
+            if p.num_replicas() > 1:
+                name = plot_replicas(rf, p, out_dir)
+                lines += [f"![load and KV memory per replica, point {p.name}]({name})", ""]
     elif max_step_plots > 0:
         lines += ["No per-step tables in this file (`output.record_steps = false`).", ""]
     return lines

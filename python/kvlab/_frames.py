@@ -27,6 +27,10 @@ SUMMARY_NAMES = [
     "mbu_mean",
 ]
 
+# The replicas table's leading columns (docs/results-format.md, `replicas/`).
+REPLICA_COLUMNS = ["replica", "name", "role", "hardware", "memory_policy", "tensor_parallel",
+                   "capacity_slots", "requests"]
+
 _DTYPES = {"int": np.int64, "float": np.float64, "bool": np.bool_, "str": object}
 
 
@@ -159,7 +163,7 @@ def _point_columns(rows, typed, keys, counts):
 
 
 def table(paths, name, points=None, config="all", columns=None):
-    """Table `name` ("requests" or "steps") of every selected point of every file, one
+    """Table `name` ("requests", "steps" or "replicas") of every selected point of every file, one
     DataFrame: `file`, `point`, `label`, the point's config (typed as load() types it), then
     the table's columns as stored (strings as str).
 
@@ -198,6 +202,25 @@ def steps(paths, points=None, config="all", columns=None):
     """Every selected point's per-step table (docs/results-format.md, `steps/`), its config
     joined: see table(). Empty for files written with output.record_steps = false."""
     return table(paths, "steps", points=points, config=config, columns=columns)
+
+
+def replicas(paths, points=None, config="all", columns=None):
+    """Every selected point's cluster replicas (docs/results-format.md, `replicas/`), one row
+    per (point, replica), its config joined: see table(). Columns after the config: `replica`
+    (its index), `name` (its [replica.NAME] group, "" when the replicas are alike), `role`
+    (mixed, prefill or decode), `hardware`, `memory_policy`, `tensor_parallel`,
+    `capacity_slots`, `requests` (routed to it), then every summary value of its own requests
+    and steps (float64). A lone engine is one replica. Files written before clusters existed
+    have no such table: KeyError naming the file and point."""
+    df = table(paths, "replicas", points=points, config=config, columns=columns)
+    if columns is not None:
+        return df
+    # docs/results-format.md's order: who the replica is, then its summary values in load()'s
+    # order (HDF5 lists a group's datasets by name)
+    lead = [c for c in df.columns if c in ("file", "point", "label") or "." in c]
+    who = [c for c in REPLICA_COLUMNS if c in df.columns]
+    rest = _ordered([c for c in df.columns if c not in lead and c not in who], SUMMARY_NAMES)
+    return df[lead + who + rest]
 
 
 def itl(paths, points=None, config="all", finished_only=True):

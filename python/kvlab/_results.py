@@ -17,7 +17,7 @@ POINT_ATTRIBUTES = ("label", "display_label", "axes", "axis_labels", "point_inde
 
 # The column every row of a table has, whose length is the table's row count. Other datasets
 # of another length (requests/token_ids, ...; workload/bad_row_messages) are not rows.
-ROW_COLUMNS = {"requests": "id", "steps": "time_s"}
+ROW_COLUMNS = {"requests": "id", "steps": "time_s", "replicas": "replica"}
 
 
 class ResultError(ValueError):
@@ -101,7 +101,7 @@ class Point:
         return f"Point({self.path!r}, {self.name!r}, label={self.label!r})"
 
     def columns(self, table, names=None, rows_only=True):
-        """The datasets of `table` ("requests", "steps") as {name: array}. With rows_only,
+        """The datasets of `table` ("requests", "steps", "replicas") as {name: array}. With rows_only,
         only the columns with one entry per row (not requests/token_ids and the like); `names`
         picks columns (KeyError for one the table lacks)."""
         with h5py.File(self.path, "r") as f:

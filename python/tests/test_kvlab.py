@@ -268,6 +268,151 @@ class RealResults(unittest.TestCase):
         self.assertFalse(kvlab.ResultFile(self.single).points[0].has_steps)
 
 
+CLUSTER = """
+[workload]
+arrival = poisson
+rate = 30
+num_requests = {requests}
+prompt_len = uniform:64:1024
+output_len = uniform:2:120
+seed = 5
+
+[model]
+name = llama-2-7b
+
+[hardware]
+name = a100-80gb
+
+[memory]
+policy = paged
+capacity_slots = 20000
+
+{cluster}
+
+[sweep]
+workload.rate = 20, 60
+"""
+MIXED = "[cluster]\nreplicas = 3\nrouter = power_of_two"
+DISAGGREGATED = ("[cluster]\ndecode_router = least_kv\n[replica.p]\nrole = prefill\ncount = 1\n"
+                 "[replica.d]\nrole = decode\ncount = 2\nmemory.capacity_slots = 30000")
+CLUSTER_REQUESTS = 40
+
+
+@unittest.skipUnless(KVLAB_BIN, "KVLAB_BIN (the kvlab binary) is not set")
+class ClusterResults(unittest.TestCase):
+    """Two 2-point sweeps of clusters: three mixed replicas, and one prefill replica with two
+    decode replicas of another capacity; the replicas table and the replica columns of the
+    requests and steps tables."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="kvlab_python_cluster_")
+        cls.files = {}
+        for name, cluster in (("mixed", MIXED), ("disaggregated", DISAGGREGATED)):
+            ini = os.path.join(cls.dir, name + ".ini")
+            with open(ini, "w") as f:
+                f.write(CLUSTER.format(requests=CLUSTER_REQUESTS, cluster=cluster))
+            cls.files[name] = os.path.join(cls.dir, name + ".h5")
+            run_kvlab("run", ini, "--out", cls.files[name])
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def direct(self, path, point, table):
+        with h5py.File(path, "r") as f:
+            g = f["points"][f"{point:04d}"][table]
+            return {k: g[k][()] for k in g}
+
+    def test_one_row_per_point_and_replica(self):
+        path = self.files["mixed"]
+        points = kvlab.load(path)
+        reps = kvlab.replicas(path)
+        self.assertEqual(len(reps), 2 * 3)
+        self.assertEqual(list(reps.columns[:3]), ["file", "point", "label"])
+        self.assertEqual(reps["workload.rate"].dtype, np.float64)
+        self.assertEqual(reps["replica"].dtype, np.int32)
+        self.assertEqual(reps["capacity_slots"].dtype, np.int64)
+        self.assertEqual(reps["throughput_tok_s"].dtype, np.float64)
+        for column in ("name", "role", "hardware", "memory_policy"):
+            self.assertTrue(all(type(v) is str for v in reps[column]), column)
+        self.assertEqual(set(reps["role"]), {"mixed"})
+        self.assertEqual(set(reps["name"]), {""})
+        self.assertEqual(set(reps["hardware"]), {"a100-80gb"})
+        self.assertEqual(set(reps["capacity_slots"]), {20000})
+        req = kvlab.requests(path, config=None)
+        steps = kvlab.steps(path, config=None)
+        for _, p in points.iterrows():
+            mine = reps[reps["point"] == p["point"]]
+            self.assertEqual(list(mine["replica"]), [0, 1, 2])
+            self.assertTrue((mine["workload.rate"] == p["workload.rate"]).all())
+            self.assertTrue((mine["label"] == p["label"]).all())
+            # every request is routed once, and each replica's summary is its own rows'
+            self.assertEqual(int(mine["requests"].sum()), p["num_requests"])
+            self.assertTrue((mine["requests"] > 0).all())
+            r = req[req["point"] == p["point"]]
+            s = steps[steps["point"] == p["point"]]
+            for _, one in mine.iterrows():
+                self.assertEqual(int((r["replica"] == one["replica"]).sum()), one["requests"])
+                self.assertEqual(one["num_requests"], one["requests"])
+                self.assertEqual(int((s["replica"] == one["replica"]).sum()), one["num_steps"])
+            self.assertEqual(mine["num_finished"].sum(), p["num_finished"])
+            self.assertEqual(mine["generated_tokens"].sum(), p["generated_tokens"])
+            self.assertEqual(mine["kv_capacity_slots"].sum(), p["kv_capacity_slots"])
+            self.assertTrue((r["prefill_replica"] == -1).all())
+            self.assertTrue((r["kv_transfer_s"] == 0).all())
+            # as stored
+            raw = self.direct(path, p["point"], "replicas")
+            for name, values in raw.items():
+                if values.dtype.kind in "OS":
+                    values = [v.decode() if isinstance(v, bytes) else v for v in values]
+                np.testing.assert_array_equal(mine[name].to_numpy(), values, err_msg=name)
+        self.assertNotIn("wall_s", reps)
+
+    def test_disaggregated_replicas_and_transfers(self):
+        path = self.files["disaggregated"]
+        every = kvlab.replicas(path, config="swept")
+        self.assertEqual(list(every.columns[:12]),
+                         ["file", "point", "label", "workload.rate", "replica", "name", "role",
+                          "hardware", "memory_policy", "tensor_parallel", "capacity_slots",
+                          "requests"])
+        self.assertEqual(list(every.columns[12:15]),
+                         ["num_requests", "duration_s", "throughput_req_s"])
+        reps = kvlab.replicas(path, points=[1], config=None)
+        self.assertEqual(list(reps["role"]), ["prefill", "decode", "decode"])
+        self.assertEqual(list(reps["name"]), ["p", "d", "d"])
+        self.assertEqual(list(reps["capacity_slots"]), [20000, 30000, 30000])
+        import pandas.testing
+        pandas.testing.assert_frame_equal(
+            reps.reset_index(drop=True),
+            every[every["point"] == 1].drop(columns="workload.rate").reset_index(drop=True))
+        req = kvlab.requests(path, points=[1], columns=["id", "output_len", "replica",
+                                                        "prefill_replica", "kv_transfer_s"])
+        self.assertEqual(len(req), CLUSTER_REQUESTS)
+        self.assertEqual(req["kv_transfer_s"].dtype, np.float64)
+        self.assertTrue((req["prefill_replica"] == 0).all())
+        decoded = req[req["output_len"] > 1]
+        self.assertTrue(len(decoded) > 0)
+        self.assertTrue(set(decoded["replica"]) <= {1, 2})
+        self.assertTrue((decoded["kv_transfer_s"] > 0).all())
+        # the prefill replica takes every request; each decode replica those it decodes
+        self.assertEqual(int(reps["requests"][0]), CLUSTER_REQUESTS)
+        for i in (1, 2):
+            self.assertEqual(int(reps["requests"][i]), int((decoded["replica"] == i).sum()))
+        self.assertEqual(reps["generated_tokens"][0], CLUSTER_REQUESTS)
+        steps = kvlab.steps(path, points=[1], config=None, columns=["replica", "prefill_tokens",
+                                                                   "decode_tokens"])
+        self.assertEqual(set(steps["replica"]), {0, 1, 2})
+        # the prefill replica computes every prompt and no decode; a decode replica computes no
+        # prompt, only the one token each request arrives with (its first output token's KV)
+        prefill = steps[steps["replica"] == 0]
+        self.assertEqual(int(prefill["decode_tokens"].sum()), 0)
+        self.assertEqual(int(steps[steps["replica"] > 0]["prefill_tokens"].sum()), len(decoded))
+        both = kvlab.replicas([self.files["mixed"], path], config=None)
+        self.assertEqual(len(both), 2 * 3 + 2 * 3)
+        self.assertEqual(set(both["file"]), {self.files["mixed"], path})
+
+
 def write_result(path, points, fmt=kvlab.FORMAT):
     """A hand-made result file: points is a list of {attribute: value}; each gets a small
     requests table (with a token column of another length) and a steps table."""
@@ -372,6 +517,9 @@ class HandMadeFiles(unittest.TestCase):
             kvlab.steps(a, config=["memory.no_such_key"])
         with self.assertRaises(KeyError):
             kvlab.steps(a, columns=["no_such_column"])
+        # written before clusters: no replicas table, said with the file and point
+        with self.assertRaisesRegex(KeyError, "point 0000 has no table 'replicas'"):
+            kvlab.replicas(a)
 
     def test_errors(self):
         with self.assertRaises(FileNotFoundError) as e:
