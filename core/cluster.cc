@@ -291,7 +291,7 @@ RunResult Cluster::run(const std::vector<RequestSpec>& requests,
     const double t_arrival = next < n ? requests[next].arrival_s : kNever;
     const double t_event = s.events.empty() ? kNever : s.events.top().time;
     const auto [stepper, t_step] = s.first_due();
-    if (next < n && t_arrival <= t_event && t_arrival <= t_step) {
+    if (next < n && t_arrival <= t_event && t_arrival <= t_step) {  // arrivals before steps
       s.route_arrival(next++);
       continue;
     }
@@ -312,9 +312,17 @@ RunResult Cluster::run(const std::vector<RequestSpec>& requests,
       }
       continue;
     }
-    s.replicas[stepper].engine->step();
+    // Without transfers, replicas meet only at arrivals: until the next one, a replica's steps
+    // depend on nobody else's, so it runs on alone (fewer switches between engines' memory:
+    // 8 replicas ran 2x slower interleaved step by step). A disaggregated cluster's prefill
+    // ends make events at times not known in advance: one step at a time there.
+    Engine& engine = *s.replicas[stepper].engine;
+    const double horizon = s.disaggregated() ? t_step : t_arrival;
+    do {
+      engine.step();
+      if (progress && (++steps % 512) == 0) report();
+    } while (engine.next_step_time() < horizon);
     s.touch(stepper);
-    if (progress && (++steps % 512) == 0) report();
   }
   if (progress) report();
   RunResult out = s.assemble(
