@@ -117,7 +117,7 @@ bool replica_may_set(const std::string& key) {
 
 // Checks `name = value` of a [replica.NAME] section and adds it to `group`.
 void add_replica_setting(ReplicaGroup& group, const std::string& name, const std::string& value,
-                         const std::string& origin, long line_no) {
+                         const std::string& origin, long line_no, bool replace = false) {
   const std::string field = "replica." + group.name + "." + name;
   std::string problem;
   if (name == "count") {
@@ -133,11 +133,21 @@ void add_replica_setting(ReplicaGroup& group, const std::string& name, const std
     check_known_key(name, origin, line_no);  // throws, with a suggestion
   }
   if (!problem.empty()) throw InputError(origin, line_no, field, problem);
-  if (group.values.count(name)) {
+  if (group.values.count(name) && !replace) {
     throw InputError(origin, line_no, field,
                      "set twice (first on line " + std::to_string(group.values[name].line) + ")");
   }
   group.values[name] = ConfigValue{value, origin, line_no};
+}
+
+// "replica.NAME.KEY": a replica group's setting (--set, [sweep]); splits it.
+bool split_replica_key(const std::string& key, std::string& group, std::string& name) {
+  if (key.rfind("replica.", 0) != 0) return false;
+  const size_t dot = key.find('.', 8);
+  if (dot == std::string::npos || dot == 8 || dot + 1 >= key.size()) return false;
+  group = key.substr(8, dot - 8);
+  name = key.substr(dot + 1);
+  return true;
 }
 
 }  // namespace
@@ -250,7 +260,8 @@ void Config::set_override(const std::string& assignment) {
     }
     return;
   }
-  check_known_key(key, "--set", 0);
+  std::string group_name, inner;
+  if (!split_replica_key(key, group_name, inner)) check_known_key(key, "--set", 0);
   set(key, value);
   // An explicit --set of a swept key pins it: the sweep no longer varies it. In a zipped axis
   // the key leaves the tuples, and tuples that became equal are run once.
@@ -353,7 +364,8 @@ void Config::add_sweep_axis(const std::string& name, const std::string& values,
   const std::string field = "sweep." + name;
   for (const std::string& k : axis.keys) {
     if (k.empty()) throw InputError(origin.origin, origin.line, field, "empty key in a zipped axis");
-    check_known_key(k, origin.origin, origin.line);
+    std::string group_name, inner;
+    if (!split_replica_key(k, group_name, inner)) check_known_key(k, origin.origin, origin.line);
     if (std::count(axis.keys.begin(), axis.keys.end(), k) > 1) {
       throw InputError(origin.origin, origin.line, field, "key " + k + " appears twice");
     }
@@ -390,6 +402,18 @@ void Config::add_sweep_axis(const std::string& name, const std::string& values,
 
 void Config::set(const std::string& key, const std::string& value, const std::string& origin,
                  long line) {
+  std::string group_name, name;
+  if (split_replica_key(key, group_name, name)) {
+    // A replica group's setting: the group is made when the first of its keys is set.
+    auto it = std::find_if(replica_groups_.begin(), replica_groups_.end(),
+                           [&](const ReplicaGroup& g) { return g.name == group_name; });
+    if (it == replica_groups_.end()) {
+      replica_groups_.push_back(ReplicaGroup{group_name, ConfigValue{"", origin, line}, {}});
+      it = replica_groups_.end() - 1;
+    }
+    add_replica_setting(*it, name, value, origin, line, /*replace=*/true);
+    return;
+  }
   values_[key] = ConfigValue{value, origin, line};
 }
 

@@ -6,9 +6,11 @@ Every notebook here finds its result files in one folder: $KVLAB_RESULTS if set,
 out/studies/ at the repository root (where docs/reproduction.md's commands write them). CI sets
 KVLAB_RESULTS to the small results its reduced runs produce.
 
-    from kvlab_results import results_path, load_points, load_table, with_system
+    from kvlab_results import results_path, load_points, load_table, with_system, with_axis_labels
     pts = with_system(load_points(results_path("memory_waste")))
     steps = load_table(results_path("memory_waste"), pts.point[0], "steps")
+    # the [sweep] labels, one column per axis
+    mp = with_axis_labels(load_points(results_path("memory_paradigms")), ["setup", "system"])
 """
 
 import os
@@ -84,6 +86,24 @@ def with_system(points, keys=()):
     order = {s: i for i, s in enumerate(SYSTEM_ORDER)}
     out["_order"] = out["system"].map(lambda s: order.get(s, len(order)))
     return out.sort_values(list(keys) + ["_order"], kind="stable").drop(columns="_order")
+
+
+def with_axis_labels(points, names):
+    """Adds one column per [sweep] axis, `names` in the INI's axis order, holding each point's
+    label on that axis ("OPT-13B/A100, ShareGPT", "Orca (Max)"): `display_label` joins them with
+    ", ", which cannot be split back when a label holds a comma. ValueError when a point has
+    another number of axes than `names`."""
+    out = points.copy()
+    files = {path: kvlab.ResultFile(path) for path in out["file"].unique()}
+    labels = [files[path].point(int(index)).axis_labels
+              for path, index in zip(out["file"], out["point"])]
+    for (path, index), got in zip(zip(out["file"], out["point"]), labels):
+        if len(got) != len(names):
+            raise ValueError(f"{path}: point {int(index)} has {len(got)} sweep axes "
+                             f"({got}), expected {len(names)} ({', '.join(names)})")
+    for j, name in enumerate(names):
+        out[name] = [got[j] for got in labels]
+    return out
 
 
 def nearest(points, key, value):

@@ -219,6 +219,32 @@ TEST(Cluster, HeterogeneousFleetsRunEachReplicaOnItsOwnHardware) {
   EXPECT_EQ(r.config.at("replica.big.hardware.name"), "h100-sxm-80gb");
 }
 
+TEST(Cluster, ReplicaGroupKeysCanBeSetAndSwept) {
+  // Co-located against disaggregated in one sweep: the groups' roles swept together.
+  Config c = Config::parse(workload(4.0, 60, 8) +
+                               "[replica.a]\ncount = 2\n[replica.b]\ncount = 2\n"
+                               "[sweep]\nreplica.a.role + replica.b.role = mixed:mixed "
+                               "\"co-located\", prefill:decode \"disaggregated\"\n",
+                           "c.ini");
+  const std::vector<RunResult> points = run_experiment(c, RunOptions{});
+  ASSERT_EQ(points.size(), 2u);
+  EXPECT_EQ(points[0].replicas[2].role, "mixed");
+  EXPECT_EQ(points[1].replicas[2].role, "decode");
+  EXPECT_EQ(points[1].display_label(), "disaggregated");
+  for (const RunResult& r : points) EXPECT_EQ(r.summary.get("num_finished"), 60);
+  // --set replaces a group's key, or makes the group.
+  c.clear_sweep();
+  c.set_override("replica.b.hardware.name=h100-sxm-80gb");
+  c.set_override("replica.c.count=3");
+  const RunResult r = run_one(c);
+  ASSERT_EQ(r.replicas.size(), 7u);
+  EXPECT_EQ(r.replicas[2].hardware, "h100-sxm-80gb");
+  EXPECT_EQ(r.replicas[6].name, "c");
+  Config bad = c;
+  EXPECT_THROW(bad.set_override("replica.b.hardware.name=h9000"), InputError);
+  EXPECT_THROW(bad.set_override("replica.b.workload.rate=2"), InputError);
+}
+
 TEST(Cluster, BadClusterConfigsAreRefusedNamingTheKey) {
   const std::string base = workload(4.0, 10, 1);
   EXPECT_NE(error_of(base + "[cluster]\nreplicas = 3\n[replica.a]\ncount = 2\n")
