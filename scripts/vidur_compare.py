@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """kvlab beside Vidur on the same requests: one replica, 4 replicas (round robin, least outstanding),
-tensor parallel 2 and pipeline parallel 2 (docs/performance.md, docs/reproduction.md, issue 13).
+tensor parallel 2 and pipeline parallel 2 (and pp2m1: kvlab's PP 2 with one micro-batch a step) (docs/performance.md, docs/reproduction.md, issue 13).
 
     VENV/bin/python scripts/vidur_compare.py --peer ../shared/peers/vidur --kvlab build/default/bin/kvlab \
         --work WORK [--requests 2000] [--rate 50] [--configs base,rr4,lor4,tp2,pp2] [--markdown FILE]
@@ -21,13 +21,16 @@ profile (TP 1/2/4/8) and the all-reduce profile (2 and 4 GPUs) are Vidur's own.
 """
 import argparse, json, os, runpy, subprocess, sys
 
-# name: (replicas, router, tensor_parallel, pipeline_parallel); Vidur's "lor" is least outstanding.
+# name: (replicas, router, tensor_parallel, pipeline_parallel, kvlab's extra --set keys); Vidur's
+# "lor" is its least-outstanding router. pp2m1: Vidur's PP 2 against kvlab's with one micro-batch
+# a step (kvlab's default is m = P), which is how Vidur's pipeline ends up running (docs/reproduction.md).
 CONFIGS = {
-    "base": (1, "round_robin", 1, 1),
-    "rr4": (4, "round_robin", 1, 1),
-    "lor4": (4, "least_outstanding", 1, 1),
-    "tp2": (1, "round_robin", 2, 1),
-    "pp2": (1, "round_robin", 1, 2),
+    "base": (1, "round_robin", 1, 1, []),
+    "rr4": (4, "round_robin", 1, 1, []),
+    "lor4": (4, "least_outstanding", 1, 1, []),
+    "tp2": (1, "round_robin", 2, 1, []),
+    "pp2": (1, "round_robin", 1, 2, []),
+    "pp2m1": (1, "round_robin", 1, 2, ["model.pipeline_microbatches=1"]),
 }
 
 
@@ -47,7 +50,7 @@ def vidur_child(peer, work, name, n, rate, outdir):
     import pandas as pd
     import vidur.config as vc
     import vidur.execution_time_predictor.sklearn_execution_time_predictor as sk
-    replicas, router, tp, pp = CONFIGS[name]
+    replicas, router, tp, pp, _ = CONFIGS[name]
     cluster_cls, replica_cls = vc.ClusterConfig, vc.ReplicaConfig
     gs = {"round_robin": vc.RoundRobinGlobalSchedulerConfig, "least_outstanding": vc.LORGlobalSchedulerConfig}[router]
 
@@ -115,7 +118,7 @@ def main():
     ap.add_argument("--work", required=True, help="the folder holding traces/ (make_inputs.py)")
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--rate", type=float, default=50)
-    ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--configs", default="base,rr4,lor4,tp2,pp2")
     ap.add_argument("--markdown", help="also write the table here")
     ap.add_argument("--vidur-child", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -133,7 +136,7 @@ def main():
     os.makedirs(os.path.join(work, "out"), exist_ok=True)
     rows = []
     for name in names:
-        replicas, router, tp, pp = CONFIGS[name]
+        replicas, router, tp, pp, extra = CONFIGS[name]
         outdir = os.path.join(work, "out", f"vidur_{name}_{a.requests}_{a.rate:g}")
         v_cpu, _ = run_child([sys.executable, os.path.abspath(__file__), "--peer", peer, "--kvlab", a.kvlab,
                               "--work", work, "--requests", str(a.requests), "--rate", str(a.rate),
@@ -146,7 +149,8 @@ def main():
                               "--set", f"workload.trace={trace}", "--set", f"workload.num_requests={a.requests}",
                               "--set", f"workload.rate={a.rate:g}", "--set", f"cluster.replicas={replicas}",
                               "--set", f"cluster.router={router}", "--set", f"model.tensor_parallel={tp}",
-                              "--set", f"model.pipeline_parallel={pp}", "--out",
+                              "--set", f"model.pipeline_parallel={pp}",
+                              *[arg for kv in extra for arg in ("--set", kv)], "--out",
                               os.path.join(work, "out", f"kvlab_{name}_{a.requests}_{a.rate:g}.h5"), "--summary-json", summary])
         k = kvlab_metrics(summary)
         rows.append((name, v_cpu, timing, v, k_cpu, k))
@@ -164,7 +168,7 @@ def main():
     def cell(v, k, key, scale=1.0, fmt="{:.1f}"):
         return f"{fmt.format(v[key] * scale)} / {fmt.format(k[key] * scale)} ({(k[key] / v[key] - 1) * 100:+.0f}%)"
 
-    def lat(v, k, key, scale=1.0, fmt="{:.1f}"):
+    def lat(v, k, key, scale=1.0, fmt="{:.4g}"):
         return "<br>".join(cell(v, k, f"{key}_{s}", scale, fmt) for s in ("mean", "p50", "p99"))
 
     for name, v_cpu, timing, v, k_cpu, k in rows:
@@ -172,7 +176,7 @@ def main():
                      f"{cell(v, k, 'duration_s', fmt='{:.0f}')} | {cell(v, k, 'req_s', fmt='{:.2f}')} | "
                      f"{cell(v, k, 'tok_s', fmt='{:.0f}')} | {cell(v, k, 'kv_slots', fmt='{:.0f}')} | "
                      f"{v['preemptions']} / {k['preemptions']} | {lat(v, k, 'ttft')} | "
-                     f"{lat(v, k, 'tpot', 1000, '{:.1f}')} | {lat(v, k, 'e2el')} |")
+                     f"{lat(v, k, 'tpot', 1000)} | {lat(v, k, 'e2el')} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if a.markdown:
