@@ -111,6 +111,32 @@ def kvlab_metrics(summary):
     return r
 
 
+def markdown_table(rows, requests, rate):
+    """rows: (name, Vidur CPU s, Vidur's timing.json, vidur_metrics, kvlab CPU s, kvlab_metrics)."""
+    lines = [
+        f"{requests} requests at {rate:g} req/s. CPU s: user + sys of the whole process (Vidur's event loop "
+        "alone in brackets). Each cell: Vidur / kvlab (kvlab's difference from Vidur). "
+        "Latencies in s, TPOT in ms.", "",
+        "| config | CPU s Vidur (loop) | CPU s kvlab | CPU ratio | makespan s | req/s | tok/s | KV slots (all replicas) | "
+        "preemptions | TTFT mean / p50 / p99 | TPOT ms mean / p50 / p99 | E2E mean / p50 / p99 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def cell(v, k, key, scale=1.0, fmt="{:.1f}"):
+        return f"{fmt.format(v[key] * scale)} / {fmt.format(k[key] * scale)} ({(k[key] / v[key] - 1) * 100:+.0f}%)"
+
+    def lat(v, k, key, scale=1.0, fmt="{:.4g}"):
+        return "<br>".join(cell(v, k, f"{key}_{s}", scale, fmt) for s in ("mean", "p50", "p99"))
+
+    for name, v_cpu, timing, v, k_cpu, k in rows:
+        lines.append(f"| {name} | {v_cpu:.2f} ({timing['run_cpu']:.2f}) | {k_cpu:.3f} | {v_cpu / k_cpu:.0f}x | "
+                     f"{cell(v, k, 'duration_s', fmt='{:.0f}')} | {cell(v, k, 'req_s', fmt='{:.2f}')} | "
+                     f"{cell(v, k, 'tok_s', fmt='{:.0f}')} | {cell(v, k, 'kv_slots', fmt='{:.0f}')} | "
+                     f"{v['preemptions']} / {k['preemptions']} | {lat(v, k, 'ttft')} | "
+                     f"{lat(v, k, 'tpot', 1000)} | {lat(v, k, 'e2el')} |")
+    return "\n".join(lines) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--peer", required=True, help="the folder holding vidur_run.py and kvlab_vs_vidur.ini")
@@ -156,28 +182,7 @@ def main():
         rows.append((name, v_cpu, timing, v, k_cpu, k))
         print(f"[vidur_compare] {name}: Vidur {v_cpu:.2f} CPU s (event loop {timing['run_cpu']:.2f}), "
               f"kvlab {k_cpu:.3f} CPU s", file=sys.stderr, flush=True)
-    lines = [
-        f"{a.requests} requests at {a.rate:g} req/s. CPU s: user + sys of the whole process (Vidur's event loop "
-        "alone in brackets). Each cell: Vidur / kvlab (kvlab's difference from Vidur). "
-        "Latencies in s, TPOT in ms.", "",
-        "| config | CPU s Vidur (loop) | CPU s kvlab | CPU ratio | makespan s | req/s | tok/s | KV slots (all replicas) | "
-        "preemptions | TTFT mean / p50 / p99 | TPOT ms mean / p50 / p99 | E2E mean / p50 / p99 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-
-    def cell(v, k, key, scale=1.0, fmt="{:.1f}"):
-        return f"{fmt.format(v[key] * scale)} / {fmt.format(k[key] * scale)} ({(k[key] / v[key] - 1) * 100:+.0f}%)"
-
-    def lat(v, k, key, scale=1.0, fmt="{:.4g}"):
-        return "<br>".join(cell(v, k, f"{key}_{s}", scale, fmt) for s in ("mean", "p50", "p99"))
-
-    for name, v_cpu, timing, v, k_cpu, k in rows:
-        lines.append(f"| {name} | {v_cpu:.2f} ({timing['run_cpu']:.2f}) | {k_cpu:.3f} | {v_cpu / k_cpu:.0f}x | "
-                     f"{cell(v, k, 'duration_s', fmt='{:.0f}')} | {cell(v, k, 'req_s', fmt='{:.2f}')} | "
-                     f"{cell(v, k, 'tok_s', fmt='{:.0f}')} | {cell(v, k, 'kv_slots', fmt='{:.0f}')} | "
-                     f"{v['preemptions']} / {k['preemptions']} | {lat(v, k, 'ttft')} | "
-                     f"{lat(v, k, 'tpot', 1000)} | {lat(v, k, 'e2el')} |")
-    text = "\n".join(lines) + "\n"
+    text = markdown_table(rows, a.requests, a.rate)
     print(text)
     if a.markdown:
         open(a.markdown, "w").write(text)
