@@ -449,6 +449,10 @@ RunResult Cluster::State::assemble(double wall_s) {
   }
   if (out.has_token_ids) out.output_digest = output_digest(out.requests);
   out.summary = summarize(out, capacity, wall_s, first.metrics);
+  // Per GPU of each replica, summed: the replicas' bytes per slot may differ.
+  double gib = 0;
+  for (const ReplicaResult& r : per_replica) gib += r.summary.get("kv_capacity_gib");
+  out.summary.set("kv_capacity_gib", gib);
   out.replicas = std::move(per_replica);
   return out;
 }

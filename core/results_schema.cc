@@ -256,7 +256,7 @@ const SummarySpec kSummaries[] = {
      [](const RunTotals& t) { return percentile(t.tpot, 99); }},
     {"mean_batch_size", "sequences", "sequences per step, time-weighted",
      [](const RunTotals& t) { return t.average(t.batch_time); }},
-    {"kv_capacity_slots", "slots", "token slots in the KV cache",
+    {"kv_capacity_slots", "slots", "token slots in the KV cache (a cluster: all its replicas')",
      [](const RunTotals& t) { return count(t.capacity_slots); }},
     {"kv_token_states_frac", "fraction", "time-weighted share of the capacity holding token states",
      [](const RunTotals& t) { return t.average(t.memory_time[0]); }},
@@ -399,7 +399,8 @@ const SummarySpec kSummaries[] = {
      "bytes one token slot takes on one GPU, K and V of every layer as memory.kv_dtype stores "
      "them (scales included; auto: the model's dtype)",
      [](const RunTotals& t) { return static_cast<double>(t.run->kv_bytes_per_slot); }},
-    {"kv_capacity_gib", "GiB", "kv_capacity_slots x kv_bytes_per_slot: the KV cache per GPU",
+    {"kv_capacity_gib", "GiB", "kv_capacity_slots x kv_bytes_per_slot: the KV cache per GPU (a cluster: the sum over its "
+     "replicas of each one's)",
      [](const RunTotals& t) {
        return static_cast<double>(t.capacity_slots) * static_cast<double>(t.run->kv_bytes_per_slot) /
               (1024.0 * 1024.0 * 1024.0);

@@ -1,7 +1,7 @@
 // The built-in routers of a cluster (core/router.h):
 //   round_robin        replicas in turn, whatever their load (vLLM's and Vidur's default)
-//   least_outstanding  fewest requests routed and not yet done (Vidur's "lor"; llm-d's queue
-//                      scorer)
+//   least_outstanding  fewest requests routed and not yet done, running ones included (Vidur's
+//                      "lor" counts only queued ones; llm-d's queue scorer)
 //   least_kv           least KV memory held (1 - free / capacity slots, each replica's own
 //                      manager), then fewest outstanding
 //   power_of_two       two replicas drawn at random, the one with fewer outstanding requests

@@ -217,6 +217,11 @@ TEST(Cluster, HeterogeneousFleetsRunEachReplicaOnItsOwnHardware) {
   // The faster replica finishes its requests sooner, so least outstanding gives it more.
   EXPECT_GT(r.replicas[0].requests, r.replicas[1].requests);
   EXPECT_EQ(r.config.at("replica.big.hardware.name"), "h100-sxm-80gb");
+  // The cluster's KV cache in GiB is its replicas' (each per GPU), summed.
+  double gib = 0;
+  for (const ReplicaResult& x : r.replicas) gib += x.summary.get("kv_capacity_gib");
+  EXPECT_DOUBLE_EQ(r.summary.get("kv_capacity_gib"), gib);
+  EXPECT_GT(r.replicas[0].summary.get("kv_capacity_gib"), r.replicas[1].summary.get("kv_capacity_gib"));
 }
 
 TEST(Cluster, ReplicaGroupKeysCanBeSetAndSwept) {
