@@ -15,29 +15,15 @@
 namespace kvlab {
 namespace {
 
-const HardwareSpec& hw(const std::string& name) { return hardware_catalog().get(name); }
+using testing::input_error;
+using testing::hw;
+using testing::kinds;
 
 HardwareSpec node_of(const std::string& name, int32_t gpus, const std::string& topology) {
   HardwareSpec h = hw(name);
   h.gpus_per_node = gpus;
   h.topology = topology;
   return h;
-}
-
-std::vector<NodeVertexKind> kinds(const NodeTopology& t, const NodePath& path) {
-  std::vector<NodeVertexKind> out;
-  for (NodeVertexId v : path.vertices) out.push_back(t.graph()[v].kind);
-  return out;
-}
-
-template <typename Fn>
-std::string input_error(Fn fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
 }
 
 constexpr int64_t kMiB = 1 << 20;

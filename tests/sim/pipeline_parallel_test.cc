@@ -18,6 +18,8 @@
 namespace kvlab {
 namespace {
 
+using testing::input_error;
+
 using testing::sim_config;
 
 // llama-2-7b on a100-80gb at the default efficiencies (0.7 compute, 0.8 bandwidth).
@@ -54,16 +56,6 @@ StepShape prefills(int n, int64_t tokens) {
   StepShape s;
   for (int i = 0; i < n; ++i) s.prefills.push_back({0, tokens, false});
   return s;
-}
-
-template <typename Fn>
-std::string input_error(Fn fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(PipelineStages, EvenSplitAndTheFirstStagesTakeTheRemainder) {

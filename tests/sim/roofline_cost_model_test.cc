@@ -18,6 +18,8 @@
 namespace kvlab {
 namespace {
 
+using testing::input_error;
+
 using testing::sim_config;
 
 // llama-2-7b on one a100-80gb with the default efficiencies (0.7 compute, 0.8 bandwidth).
@@ -50,16 +52,6 @@ int64_t parse_bytes_for_test(const std::string& page) {
 }
 
 double rel(double a, double b) { return std::abs(a - b) / std::max(std::abs(b), 1e-300); }
-
-template <typename Fn>
-std::string input_error(Fn fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST(RooflineCostModel, RegisteredByName) {
   ASSERT_TRUE(cost_models().contains("roofline"));

@@ -14,24 +14,9 @@
 namespace kvlab {
 namespace {
 
-const HardwareSpec& hw(const std::string& name) { return hardware_catalog().get(name); }
-
-std::vector<NodeVertexKind> kinds(const NodeTopology& node, const NodePath& path) {
-  std::vector<NodeVertexKind> out;
-  for (NodeVertexId v : path.vertices) out.push_back(node.graph()[v].kind);
-  return out;
-}
-
-// The message of the InputError `fn` throws ("" if none).
-template <typename Fn>
-std::string input_error(Fn fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::input_error;
+using testing::hw;
+using testing::kinds;
 
 TEST(NodeTopology, NvswitchNodeShape) {
   const NodeTopology node = NodeTopology::build(hw("a100-80gb"), 8, "nvswitch");
