@@ -276,13 +276,9 @@ RunResult Cluster::run(const std::vector<RequestSpec>& requests,
     for (const ClusterReplica& r : s.replicas) p.now_s = std::max(p.now_s, r.engine->now());
     int64_t outstanding = 0;
     for (const ClusterReplica& r : s.replicas) outstanding += r.engine->outstanding();
-    // Routed and ended, less the prefills still to move (they end again at their decode).
-    p.done = 0;
-    for (size_t i = 0; i < n; ++i) {
-      if (s.first_replica[i] == kNoReplica) continue;
-      ++p.done;
-    }
-    p.done -= outstanding + static_cast<int64_t>(s.events.size());
+    // Routed (the first `next`) and ended, less the prefills still to move (they end again at
+    // their decode replica).
+    p.done = static_cast<int64_t>(next) - outstanding - static_cast<int64_t>(s.events.size());
     p.steps = steps;
     progress(p);
   };
