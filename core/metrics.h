@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/block_hash.h"
+#include "core/distribution.h"
 #include "core/kv_cache_manager.h"
 #include "core/metric_options.h"
 #include "core/workload.h"
@@ -62,15 +63,19 @@ struct StepRecord {
 };
 
 // The summary's inputs from steps (time-weighted sums, batch sizes), for steps the engine ran
-// without keeping their records (output.record_steps = false): the summary is the same
-// whether the step table is written or not.
+// without keeping their records (output.record_steps = false) and for a summary built as the
+// steps run (SummaryAccumulator): the summary is the same whether the step table is written
+// or not, and whatever order the steps are added in (exact sums, core/distribution.h).
 struct StepTotals {
+  StepTotals() = default;
+  // Batch sizes beyond `memory_values` go to a temporary file (Distribution).
+  explicit StepTotals(int64_t memory_values) : batch_sizes(memory_values) {}
   int64_t count = 0;
-  double step_time = 0, batch_time = 0, running_time = 0, mfu_time = 0, mbu_time = 0;
-  double memory_time[6] = {0, 0, 0, 0, 0, 0};  // RunTotals::memory_time's shares
+  ExactSum step_time, batch_time, running_time, mfu_time, mbu_time;
+  ExactSum memory_time[6];  // RunTotals::memory_time's shares
   int64_t vmm_calls = 0;
-  double vmm_s = 0;
-  std::vector<int32_t> batch_sizes;
+  ExactSum vmm_s;
+  Distribution<float> batch_sizes;  // sequences per step (exact in a float up to 2^24)
   void add(const StepRecord& s);
   void add(const StepTotals& other);  // another replica's
 };
@@ -158,24 +163,32 @@ struct RunResult {
   std::vector<ReplicaResult> replicas;
 };
 
-// What summarize() gathers from a run in one pass over its requests and steps; every summary
-// value (summary_specs() of core/results_schema.h) is a function of it.
+// What summarize() gathers from a run (SummaryAccumulator, in one pass over its requests and
+// steps, in any order); every summary value (summary_specs() of core/results_schema.h) is a
+// function of it.
 struct RunTotals {
+  explicit RunTotals(int64_t memory_values = Distribution<double>::kUnlimited)
+      : ttft(memory_values),
+        tpot(memory_values),
+        e2el(memory_values),
+        sched_delay(memory_values),
+        itl(memory_values),
+        batch_sizes(memory_values) {}
+  // The run's scalar inputs: workload, prefix_cache, prefix_bound, virtual_memory,
+  // kv_bytes_per_slot (its tables are not read: a streamed run keeps none).
   const RunResult* run = nullptr;
   int64_t capacity_slots = 0;
   double wall_s = 0;
+  int64_t requests = 0;  // every request added (finished, rejected or unfinished)
   int64_t finished = 0, rejected = 0, unfinished = 0, preemptions = 0;
   int64_t generated = 0;           // tokens of finished requests, all samples
   double duration_s = 0;           // first arrival to last finish
-  // Sorted ascending. Of finished requests: time to first token, time per output token after
-  // the first (those with output_len > 1), end-to-end latency (finish - arrival), scheduling
-  // delay (first scheduled - arrival). Of recorded steps: sequences in the batch.
-  std::vector<double> ttft, tpot, e2el, sched_delay, batch_sizes;
-  // Inter-token latencies of finished requests (itl_s of each): their mean, and the
-  // percentiles summarize() selected (p50, p90, p99 and output.percentiles).
-  double itl_mean = 0;
-  std::vector<std::pair<double, double>> itl_percentiles;  // (p, value)
-  double itl_percentile(double p) const;                   // NaN when p was not selected
+  // Of finished requests: time to first token, time per output token after the first (those
+  // with output_len > 1), end-to-end latency (finish - arrival), scheduling delay (first
+  // scheduled - arrival), every inter-token gap of their samples (itl_s). Of steps: sequences
+  // in the batch.
+  Distribution<double> ttft, tpot, e2el, sched_delay;
+  Distribution<float> itl, batch_sizes;
   int64_t finished_prompt_tokens = 0;  // prompt tokens of finished requests
   int64_t slo_met = 0;                 // finished requests that meet every SLO set
   double mean_normalized = 0;      // mean (finish - arrival) / output_len; NaN if none finished
@@ -192,6 +205,31 @@ struct RunTotals {
   int64_t prompt_tokens = 0, cached_prompt_tokens = 0, cached_tokens = 0;
   // A duration-weighted sum as a time average (0 when no step ran).
   double average(double weighted) const { return step_time > 0 ? weighted / step_time : 0.0; }
+};
+
+// Builds a run's summary from its requests and steps added one at a time, in any order, with
+// the same result for every order: summarize() adds a RunResult's tables; a streamed run
+// (output.stream) adds each row as it ends and keeps none. Distributions keep up to
+// `memory_values` values each in memory and spill the rest to temporary files
+// (core/distribution.h), so memory stays flat however long the run.
+class SummaryAccumulator {
+ public:
+  explicit SummaryAccumulator(const MetricOptions& options = {},
+                              int64_t memory_values = Distribution<double>::kUnlimited);
+  void add(const RequestRecord& r);
+  void add(const StepRecord& s);
+  void add(const StepTotals& steps);  // steps run without a record
+  int64_t requests() const { return t_.requests; }
+  // The summary of everything added. `run` gives the scalar inputs (RunTotals::run).
+  Summary finish(const RunResult& run, int64_t capacity_slots, double wall_s);
+
+ private:
+  MetricOptions options_;
+  RunTotals t_;
+  StepTotals steps_;
+  double first_arrival_;
+  double last_finish_ = 0;
+  ExactSum normalized_;
 };
 
 // Computes the summary of `result` (steps and requests filled). `wall_s` is how long the run

@@ -199,22 +199,22 @@ const ColumnSpec<WorkloadReport> kWorkloadAttributes[] = {
 double count(int64_t n) { return static_cast<double>(n); }
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// Percentile P of the sorted distribution V, and its mean.
-template <std::vector<double> RunTotals::*V, int P>
+// Percentile P of the distribution V, and its mean.
+template <auto V, int P>
 double pct(const RunTotals& t) {
-  return sorted_percentile(t.*V, P);
+  return (t.*V).percentile(P);
 }
-template <std::vector<double> RunTotals::*V>
+template <auto V>
 double mean_of(const RunTotals& t) {
-  return mean(t.*V);
+  return (t.*V).mean();
 }
-template <std::vector<double> RunTotals::*V>
+template <auto V>
 double any_pct(const RunTotals& t, double p) {
-  return sorted_percentile(t.*V, p);
+  return (t.*V).percentile(p);
 }
 template <int P>
 double itl_pct(const RunTotals& t) {
-  return t.itl_percentile(P);
+  return t.itl.percentile(P);
 }
 double per_second(double amount, const RunTotals& t) {
   return t.duration_s > 0 ? amount / t.duration_s : 0.0;
@@ -223,7 +223,7 @@ double per_second(double amount, const RunTotals& t) {
 const DistributionSpec kDistributions[] = {
     {"ttft", "_s", any_pct<&RunTotals::ttft>},
     {"tpot", "_s", any_pct<&RunTotals::tpot>},
-    {"itl", "_s", [](const RunTotals& t, double p) { return t.itl_percentile(p); }},
+    {"itl", "_s", any_pct<&RunTotals::itl>},
     {"e2el", "_s", any_pct<&RunTotals::e2el>},
     {"sched_delay", "_s", any_pct<&RunTotals::sched_delay>},
     {"batch_size", "", any_pct<&RunTotals::batch_sizes>},
@@ -235,7 +235,7 @@ double ratio(int64_t part, int64_t whole) {
 // The order is DESIGN.md's list, then what it needs to be read correctly.
 const SummarySpec kSummaries[] = {
     {"num_requests", "requests", "requests in the workload (after filters)",
-     [](const RunTotals& t) { return count(static_cast<int64_t>(t.run->requests.size())); }},
+     [](const RunTotals& t) { return count(t.requests); }},
     {"duration_s", "s", "first arrival to last finish",
      [](const RunTotals& t) { return t.duration_s; }},
     {"throughput_req_s", "requests/s", "finished requests per second of duration_s",
@@ -246,14 +246,14 @@ const SummarySpec kSummaries[] = {
      "mean over finished requests of (finish - arrival) / output_len (vLLM's metric)",
      [](const RunTotals& t) { return t.mean_normalized; }},
     {"ttft_p50_s", "s", "median time to first token (first token - arrival) of finished requests",
-     [](const RunTotals& t) { return percentile(t.ttft, 50); }},
+     [](const RunTotals& t) { return t.ttft.percentile(50); }},
     {"ttft_p99_s", "s", "99th percentile of the time to first token",
-     [](const RunTotals& t) { return percentile(t.ttft, 99); }},
+     [](const RunTotals& t) { return t.ttft.percentile(99); }},
     {"tpot_p50_s", "s",
      "median time per output token after the first: (finish - first token) / (output_len - 1)",
-     [](const RunTotals& t) { return percentile(t.tpot, 50); }},
+     [](const RunTotals& t) { return t.tpot.percentile(50); }},
     {"tpot_p99_s", "s", "99th percentile of the time per output token",
-     [](const RunTotals& t) { return percentile(t.tpot, 99); }},
+     [](const RunTotals& t) { return t.tpot.percentile(99); }},
     {"mean_batch_size", "sequences", "sequences per step, time-weighted",
      [](const RunTotals& t) { return t.average(t.batch_time); }},
     {"kv_capacity_slots", "slots", "token slots in the KV cache (a cluster: all its replicas')",
@@ -378,11 +378,11 @@ const SummarySpec kSummaries[] = {
     {"slo_attainment", "fraction",
      "requests meeting every SLO set / num_requests (rejected and unfinished ones miss)",
      [](const RunTotals& t) {
-       return ratio(t.slo_met, static_cast<int64_t>(t.run->requests.size()));
+       return ratio(t.slo_met, t.requests);
      }},
     // vLLM's ITL: every gap between consecutive tokens of a sample (requests/itl_s).
     {"itl_mean_s", "s", "mean inter-token latency, over every gap of finished requests' samples",
-     [](const RunTotals& t) { return t.itl_mean; }},
+     mean_of<&RunTotals::itl>},
     {"itl_p50_s", "s", "median inter-token latency", itl_pct<50>},
     {"itl_p90_s", "s", "90th percentile of the inter-token latency", itl_pct<90>},
     {"itl_p99_s", "s", "99th percentile of the inter-token latency", itl_pct<99>},

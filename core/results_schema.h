@@ -184,7 +184,7 @@ std::span<const ColumnSpec<WorkloadReport>> workload_attributes();
 // The summary values, in the order they are computed, written and printed.
 std::span<const SummarySpec> summary_specs();
 
-// A distribution the summary gives percentiles of (RunTotals' sorted vectors). Its mean, p50,
+// A distribution the summary gives percentiles of (RunTotals' Distributions). Its mean, p50,
 // p90 and p99 are fixed summary values, named "<name>_mean<suffix>", "<name>_p50<suffix>", ...
 // (summary_specs(); batch_size has no mean there: mean_batch_size is time-weighted). Every
 // other percentile P of output.percentiles adds "<name>_p<P><suffix>" to the summary, after the
