@@ -1,7 +1,7 @@
-// Workload: the requests a run replays, and an account of every trace row that did not
-// become a request (malformed rows skipped, rows filtered by length or count), so nothing a
-// user gave is dropped silently. Built by traces/ (traces/workload_loader.h: readers, filters,
-// arrival processes).
+// Workload: the requests a run replays (all at once, or one at a time from a RequestSource),
+// and an account of every trace row that did not become a request (malformed rows skipped,
+// rows filtered by length or count), so nothing a user gave is dropped silently. Built by
+// traces/ (traces/workload_loader.h: readers, filters, arrival processes).
 #pragma once
 
 #include <cstdint>
@@ -43,6 +43,20 @@ struct WorkloadReport {
 struct Workload {
   std::vector<RequestSpec> requests;  // sorted by arrival, ids 0..n-1 in that order
   WorkloadReport report;
+};
+
+// A workload's requests one at a time, in arrival order, so a run need not hold them all
+// (traces/workload_loader.h: open_workload(); a synthetic workload is generated as it is read,
+// in constant memory). Not thread-safe: one reader at a time.
+class RequestSource {
+ public:
+  virtual ~RequestSource() = default;
+  // The next request in arrival order (ids 0, 1, ... in that order); false when none is left.
+  virtual bool next(RequestSpec& out) = 0;
+  // At most how many requests next() will give in all (for progress lines).
+  virtual int64_t max_requests() const = 0;
+  // The workload's account (rows read, filtered, ...): complete once next() returned false.
+  virtual const WorkloadReport& report() const = 0;
 };
 
 // One trace row as a reader sees it, before arrivals and filters.

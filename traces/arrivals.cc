@@ -14,15 +14,10 @@ namespace {
 // Seed stream for arrivals (lengths use others; see workload_loader.cc).
 constexpr uint64_t kArrivalStream = 1;
 
-template <typename Interval>
-std::vector<double> cumulative(int64_t count, Interval&& interval) {
+std::vector<double> drain(int64_t count, ArrivalGenerator generator) {
   std::vector<double> times;
   times.reserve(static_cast<size_t>(std::max<int64_t>(count, 0)));
-  double now = 0.0;
-  for (int64_t i = 0; i < count; ++i) {
-    if (i > 0) now += interval();
-    times.push_back(now);
-  }
+  for (int64_t i = 0; i < count; ++i) times.push_back(generator.next());
   return times;
 }
 
@@ -33,8 +28,9 @@ ArrivalProcess parse_arrival_process(const std::string& name) {
   if (name == "poisson") return ArrivalProcess::kPoisson;
   if (name == "gamma") return ArrivalProcess::kGamma;
   if (name == "burst") return ArrivalProcess::kBurst;
-  throw InputError("", 0, "workload.arrival",
-                   unknown_name_message("arrival process", name, {"trace", "poisson", "gamma", "burst"}));
+  throw InputError(
+      "", 0, "workload.arrival",
+      unknown_name_message("arrival process", name, {"trace", "poisson", "gamma", "burst"}));
 }
 
 const char* to_string(ArrivalProcess process) {
@@ -51,21 +47,52 @@ const char* to_string(ArrivalProcess process) {
   return "?";
 }
 
+ArrivalGenerator::ArrivalGenerator(ArrivalProcess process, double rate, double burstiness,
+                                   uint64_t seed)
+    : process_(process),
+      rate_(rate),
+      shape_(burstiness),
+      scale_(0.0),
+      rng_(derive_seed(seed, kArrivalStream)) {
+  check_invariant(process != ArrivalProcess::kTrace, "ArrivalGenerator: trace arrivals");
+  if (process == ArrivalProcess::kPoisson) {
+    check_invariant(rate > 0, "poisson arrivals: rate <= 0");
+  }
+  if (process == ArrivalProcess::kGamma) {
+    check_invariant(rate > 0 && burstiness > 0, "gamma arrivals: rate or burstiness <= 0");
+    scale_ = 1.0 / (rate * burstiness);  // mean = shape * scale = 1 / rate
+  }
+}
+
+double ArrivalGenerator::next() {
+  if (!started_) {
+    started_ = true;  // the first request at 0, without a draw
+    return now_;
+  }
+  switch (process_) {
+    case ArrivalProcess::kPoisson:
+      now_ += exponential(rng_, rate_);
+      break;
+    case ArrivalProcess::kGamma:
+      now_ += gamma_variate(rng_, shape_, scale_);
+      break;
+    case ArrivalProcess::kBurst:
+    case ArrivalProcess::kTrace:
+      break;
+  }
+  return now_;
+}
+
 std::vector<double> poisson_arrivals(int64_t count, double rate, uint64_t seed) {
-  check_invariant(rate > 0, "poisson_arrivals: rate <= 0");
-  std::mt19937_64 rng(derive_seed(seed, kArrivalStream));
-  return cumulative(count, [&] { return exponential(rng, rate); });
+  return drain(count, ArrivalGenerator(ArrivalProcess::kPoisson, rate, 1.0, seed));
 }
 
 std::vector<double> gamma_arrivals(int64_t count, double rate, double burstiness, uint64_t seed) {
-  check_invariant(rate > 0 && burstiness > 0, "gamma_arrivals: rate or burstiness <= 0");
-  std::mt19937_64 rng(derive_seed(seed, kArrivalStream));
-  const double scale = 1.0 / (rate * burstiness);  // mean = shape * scale = 1 / rate
-  return cumulative(count, [&] { return gamma_variate(rng, burstiness, scale); });
+  return drain(count, ArrivalGenerator(ArrivalProcess::kGamma, rate, burstiness, seed));
 }
 
 std::vector<double> burst_arrivals(int64_t count) {
-  return std::vector<double>(static_cast<size_t>(std::max<int64_t>(count, 0)), 0.0);
+  return drain(count, ArrivalGenerator(ArrivalProcess::kBurst, 1.0, 1.0, 0));
 }
 
 std::vector<double> trace_arrivals(const std::vector<double>& timestamps_s, double time_scale) {

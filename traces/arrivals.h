@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,26 @@ enum class ArrivalProcess { kTrace, kPoisson, kGamma, kBurst };
 // Throws InputError naming workload.arrival for an unknown name.
 ArrivalProcess parse_arrival_process(const std::string& name);
 const char* to_string(ArrivalProcess process);
+
+// A generated process's arrival times one at a time, in constant memory: next() gives, call
+// by call, the times poisson_arrivals / gamma_arrivals / burst_arrivals return all at once
+// (those are this generator drained). The first is 0 and they never decrease.
+class ArrivalGenerator {
+ public:
+  // REQUIRES: process != kTrace; rate > 0 for poisson and gamma; burstiness > 0 for gamma
+  // (rate and burstiness are ignored where unused).
+  ArrivalGenerator(ArrivalProcess process, double rate, double burstiness, uint64_t seed);
+  double next();
+
+ private:
+  ArrivalProcess process_;
+  double rate_;
+  double shape_;
+  double scale_;
+  std::mt19937_64 rng_;
+  double now_ = 0.0;
+  bool started_ = false;
+};
 
 // `count` arrival times, non-decreasing, the first at 0. REQUIRES: count >= 0, rate > 0.
 std::vector<double> poisson_arrivals(int64_t count, double rate, uint64_t seed);

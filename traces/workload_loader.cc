@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -58,19 +59,59 @@ void validate(const WorkloadConfig& c, ArrivalProcess arrival) {
   }
 }
 
-std::vector<TraceRow> synthetic_rows(const WorkloadConfig& c) {
-  require(c.num_requests > 0, "workload.num_requests",
-          "a synthetic workload (workload.trace empty) needs num_requests > 0");
-  const auto prompt = LengthDistribution::parse(c.prompt_len, "workload.prompt_len");
-  const auto output = LengthDistribution::parse(c.output_len, "workload.output_len");
-  std::mt19937_64 prompt_rng(derive_seed(c.seed, kPromptLenStream));
-  std::mt19937_64 output_rng(derive_seed(c.seed, kOutputLenStream));
-  std::vector<TraceRow> rows(static_cast<size_t>(c.num_requests));
-  for (auto& row : rows) {
-    row.prompt_len = prompt.sample(prompt_rng);
-    row.output_len = output.sample(output_rng);
+// What a synthetic workload (workload.trace empty) cannot have: trace arrivals, conversations.
+void check_synthetic(const WorkloadConfig& c, ArrivalProcess arrival) {
+  require(arrival != ArrivalProcess::kTrace, "workload.arrival",
+          "a synthetic workload (workload.trace empty) has no timestamps to replay; set "
+          "workload.arrival to poisson, gamma or burst");
+  require(!c.multi_turn, "workload.multi_turn",
+          "a synthetic workload (workload.trace empty) has no conversations; give a ShareGPT "
+          "trace (format sharegpt-json)");
+}
+
+// A synthetic workload's rows one at a time: num_requests rows, lengths drawn from
+// workload.prompt_len and output_len, each from its own seed stream, source line 0.
+class SyntheticRows {
+ public:
+  // Throws InputError naming workload.num_requests, prompt_len or output_len.
+  explicit SyntheticRows(const WorkloadConfig& c)
+      : remaining_(checked_count(c)),
+        prompt_(LengthDistribution::parse(c.prompt_len, "workload.prompt_len")),
+        output_(LengthDistribution::parse(c.output_len, "workload.output_len")),
+        prompt_rng_(derive_seed(c.seed, kPromptLenStream)),
+        output_rng_(derive_seed(c.seed, kOutputLenStream)) {}
+
+  int64_t remaining() const { return remaining_; }
+
+  // REQUIRES: remaining() > 0.
+  TraceRow next() {
+    --remaining_;
+    TraceRow row;
+    row.prompt_len = prompt_.sample(prompt_rng_);
+    row.output_len = output_.sample(output_rng_);
     row.line = 0;
+    return row;
   }
+
+ private:
+  static int64_t checked_count(const WorkloadConfig& c) {
+    require(c.num_requests > 0, "workload.num_requests",
+            "a synthetic workload (workload.trace empty) needs num_requests > 0");
+    return c.num_requests;
+  }
+
+  int64_t remaining_;
+  LengthDistribution prompt_;
+  LengthDistribution output_;
+  std::mt19937_64 prompt_rng_;
+  std::mt19937_64 output_rng_;
+};
+
+std::vector<TraceRow> synthetic_rows(const WorkloadConfig& c) {
+  SyntheticRows generator(c);
+  std::vector<TraceRow> rows;
+  rows.reserve(static_cast<size_t>(generator.remaining()));
+  while (generator.remaining() > 0) rows.push_back(generator.next());
   return rows;
 }
 
@@ -80,28 +121,45 @@ std::vector<TraceRow> synthetic_rows(const WorkloadConfig& c) {
 bool starts_conversation(const TraceRow& row) { return row.conversation < 0 || row.turn == 0; }
 
 // Applies "an earlier turn was left out", max_prompt_len, max_total_len and num_requests in
-// that order, counting drops. (A turn's prompt holds the turn before and its answer, so a
-// turn after one that was too long is too long as well: it counts as after a dropped turn.)
+// that order to rows in file order, counting drops. (A turn's prompt holds the turn before and
+// its answer, so a turn after one that was too long is too long as well: it counts as after a
+// dropped turn.)
+class RowFilter {
+ public:
+  explicit RowFilter(const WorkloadConfig& c) : c_(c) {}
+
+  // Is `row` kept, `kept` rows having been kept before it? A drop is counted in `report`.
+  bool keep(const TraceRow& row, int64_t kept, WorkloadReport& report) {
+    const bool follows_a_dropped_turn = row.conversation >= 0 && row.conversation == broken_;
+    if (follows_a_dropped_turn) {
+      ++report.filtered_after_turn;
+    } else if (c_.max_prompt_len > 0 && row.prompt_len > c_.max_prompt_len) {
+      ++report.filtered_prompt_len;
+    } else if (c_.max_total_len > 0 && row.prompt_len + row.output_len > c_.max_total_len) {
+      ++report.filtered_total_len;
+    } else if (c_.num_requests > 0 && kept >= c_.num_requests) {
+      ++report.beyond_num_requests;
+    } else {
+      return true;
+    }
+    if (row.conversation >= 0) broken_ = row.conversation;
+    return false;
+  }
+
+ private:
+  const WorkloadConfig& c_;
+  int64_t broken_ = -1;  // the conversation a turn was left out of
+};
+
 std::vector<TraceRow> filter_rows(std::vector<TraceRow> rows, const WorkloadConfig& c,
                                   WorkloadReport& report) {
   std::vector<TraceRow> kept;
   kept.reserve(rows.size());
-  int64_t broken = -1;  // the conversation a turn was left out of
+  RowFilter filter(c);
   for (auto& row : rows) {
-    const bool follows_a_dropped_turn = row.conversation >= 0 && row.conversation == broken;
-    if (follows_a_dropped_turn) {
-      ++report.filtered_after_turn;
-    } else if (c.max_prompt_len > 0 && row.prompt_len > c.max_prompt_len) {
-      ++report.filtered_prompt_len;
-    } else if (c.max_total_len > 0 && row.prompt_len + row.output_len > c.max_total_len) {
-      ++report.filtered_total_len;
-    } else if (c.num_requests > 0 && static_cast<int64_t>(kept.size()) >= c.num_requests) {
-      ++report.beyond_num_requests;
-    } else {
+    if (filter.keep(row, static_cast<int64_t>(kept.size()), report)) {
       kept.push_back(std::move(row));
-      continue;
     }
-    if (row.conversation >= 0) broken = row.conversation;
   }
   return kept;
 }
@@ -145,15 +203,47 @@ std::vector<double> row_arrivals(ArrivalProcess arrival, const std::vector<Trace
   return arrivals;
 }
 
-// The names of every request (traces/request_names.h), in id order. Groups of the shared
-// system prompt: conversation i (a standalone request is one), numbered by its first request's
-// id, uses system prompt i % shared_prefix_groups. A trace that names its own prefixes
-// (hash_ids) refuses a system prompt: its names describe its real prompts, which a made-up
-// system prompt would contradict.
+// The system prompt a conversation starts with (workload.shared_prefix_len): conversation i
+// (a standalone request is one), numbered by its first request's id, uses system prompt
+// i % shared_prefix_groups, the first min(S, its first turn's prompt_len) tokens of it.
+struct SystemPrompt {
+  int64_t group = 0;
+  int32_t len = 0;  // in this conversation
+};
+
+class SystemPrompts {
+ public:
+  explicit SystemPrompts(const WorkloadConfig& c) : c_(c) {}
+  // The next conversation's, given its first request. REQUIRES: called in id order.
+  SystemPrompt start(const RequestSpec& first) {
+    return {conversations_++ % c_.shared_prefix_groups,
+            std::min(c_.shared_prefix_len, first.prompt_len)};
+  }
+
+ private:
+  const WorkloadConfig& c_;
+  int64_t conversations_ = 0;
+};
+
+// Names one request's tokens (traces/request_names.h): the row's hash_ids, then its
+// conversation's names or the system prompt of `prompt`.
+void name_request(const WorkloadConfig& c, const TraceRow& row, SystemPrompt prompt,
+                  RequestSpec& spec) {
+  name_by_hash_ids(row.hash_ids, spec);
+  if (row.conversation >= 0) {
+    name_conversation_turn(conversation_name(c.seed, row.conversation), prompt.len,
+                           system_prompt_name(c.seed, prompt.group), spec);
+  } else if (c.shared_prefix_len > 0) {
+    name_system_prompt(system_prompt_name(c.seed, prompt.group), c.shared_prefix_len, spec);
+  }
+}
+
+// The names of every request, in id order. A trace that names its own prefixes (hash_ids)
+// refuses a system prompt: its names describe its real prompts, which a made-up system prompt
+// would contradict.
 void name_requests(const WorkloadConfig& c, const std::vector<TraceRow>& kept,
                    const std::vector<size_t>& order, std::vector<RequestSpec>& requests) {
-  const int32_t shared = c.shared_prefix_len;
-  if (shared > 0) {
+  if (c.shared_prefix_len > 0) {
     for (const TraceRow& row : kept) {
       if (!row.hash_ids.empty()) {
         throw InputError(c.trace, row.line, "workload.shared_prefix_len",
@@ -162,28 +252,26 @@ void name_requests(const WorkloadConfig& c, const std::vector<TraceRow>& kept,
       }
     }
   }
-  std::vector<int64_t> group(requests.size(), 0);
-  std::vector<int32_t> system_len(requests.size(), 0);  // in the request's conversation
-  int64_t conversations = 0;
+  SystemPrompts system_prompts(c);
+  std::vector<SystemPrompt> prompt(requests.size());  // of the request's conversation
   for (size_t id = 0; id < requests.size(); ++id) {
-    const TraceRow& row = kept[order[id]];
     RequestSpec& spec = requests[id];
-    name_by_hash_ids(row.hash_ids, spec);
-    if (spec.follows < 0) {
-      group[id] = conversations++ % c.shared_prefix_groups;
-      system_len[id] = std::min(shared, spec.prompt_len);
-    } else {
-      group[id] = group[static_cast<size_t>(spec.follows)];
-      system_len[id] = system_len[static_cast<size_t>(spec.follows)];
-    }
-    const uint64_t system_prompt = system_prompt_name(c.seed, group[id]);
-    if (row.conversation >= 0) {
-      name_conversation_turn(conversation_name(c.seed, row.conversation), system_len[id],
-                             system_prompt, spec);
-    } else if (shared > 0) {
-      name_system_prompt(system_prompt, shared, spec);
-    }
+    prompt[id] =
+        spec.follows < 0 ? system_prompts.start(spec) : prompt[static_cast<size_t>(spec.follows)];
+    name_request(c, kept[order[id]], prompt[id], spec);
   }
+}
+
+// Request `id` of `row` (names, and a turn's predecessor, are set apart).
+RequestSpec request_of(const TraceRow& row, RequestId id, double arrival_s, int32_t n) {
+  RequestSpec spec;
+  spec.id = id;
+  spec.arrival_s = arrival_s;
+  spec.prompt_len = static_cast<int32_t>(row.prompt_len);
+  spec.output_len = static_cast<int32_t>(row.output_len);
+  spec.n = n;
+  spec.source_line = row.line;
+  return spec;
 }
 
 [[noreturn]] void fail_empty(const WorkloadReport& report, const std::vector<FormatDrop>& dropped) {
@@ -203,6 +291,84 @@ void name_requests(const WorkloadConfig& c, const std::vector<TraceRow>& kept,
   throw InputError(report.source, 0, "", message);
 }
 
+// A synthetic workload generated one request at a time, in constant memory: the requests
+// load_workload gives, field for field. Every synthetic row stands alone and generated
+// arrivals never decrease, so arrival order is file order: request i is the i-th kept row,
+// drawing the i-th arrival, and starts conversation i (its system prompt group).
+class SyntheticSource final : public RequestSource {
+ public:
+  // Throws what load_workload throws for `config`, the empty result included.
+  // REQUIRES: config validated (validate, check_synthetic).
+  SyntheticSource(const WorkloadConfig& config, ArrivalProcess arrival)
+      : config_(config),
+        rows_(config_),
+        filter_(config_),
+        arrivals_(arrival, config_.rate, config_.burstiness, config_.seed),
+        system_prompts_(config_) {
+    report_.source = "synthetic";
+    report_.format = "synthetic";
+    report_.rows_read = config_.num_requests;
+    // An empty result is refused here, as load_workload refuses it, not after a run started:
+    // a copy of the rows is scanned to the first kept one (all of them when none is).
+    SyntheticRows scan = rows_;
+    RowFilter scan_filter = filter_;
+    WorkloadReport counts = report_;
+    while (scan.remaining() > 0) {
+      if (scan_filter.keep(scan.next(), 0, counts)) return;
+    }
+    fail_empty(counts, {});
+  }
+
+  bool next(RequestSpec& out) override {
+    while (rows_.remaining() > 0) {
+      const TraceRow row = rows_.next();
+      if (!filter_.keep(row, given_, report_)) continue;
+      out = request_of(row, static_cast<RequestId>(given_), arrivals_.next(), config_.n);
+      name_request(config_, row, system_prompts_.start(out), out);
+      ++given_;
+      return true;
+    }
+    return false;
+  }
+
+  int64_t max_requests() const override { return config_.num_requests; }
+  const WorkloadReport& report() const override { return report_; }
+
+ private:
+  const WorkloadConfig config_;
+  SyntheticRows rows_;
+  RowFilter filter_;
+  ArrivalGenerator arrivals_;
+  SystemPrompts system_prompts_;
+  WorkloadReport report_;
+  int64_t given_ = 0;
+};
+
+// A trace's workload, read whole by load_workload (memory in proportion to the file), given
+// one request at a time; each is moved out as it is given, and the rest freed at the end.
+class LoadedSource final : public RequestSource {
+ public:
+  explicit LoadedSource(Workload workload)
+      : workload_(std::move(workload)), total_(static_cast<int64_t>(workload_.requests.size())) {}
+
+  bool next(RequestSpec& out) override {
+    if (given_ == total_) {
+      workload_.requests = {};
+      return false;
+    }
+    out = std::move(workload_.requests[static_cast<size_t>(given_++)]);
+    return true;
+  }
+
+  int64_t max_requests() const override { return total_; }
+  const WorkloadReport& report() const override { return workload_.report; }
+
+ private:
+  Workload workload_;
+  int64_t total_;
+  int64_t given_ = 0;
+};
+
 }  // namespace
 
 WorkloadDetails load_workload_with_details(const WorkloadConfig& c) {
@@ -212,14 +378,9 @@ WorkloadDetails load_workload_with_details(const WorkloadConfig& c) {
   WorkloadReport& report = details.workload.report;
   std::vector<TraceRow> rows;
   if (c.trace.empty()) {
-    require(arrival != ArrivalProcess::kTrace, "workload.arrival",
-            "a synthetic workload (workload.trace empty) has no timestamps to replay; set "
-            "workload.arrival to poisson, gamma or burst");
+    check_synthetic(c, arrival);
     report.source = "synthetic";
     report.format = "synthetic";
-    require(!c.multi_turn, "workload.multi_turn",
-            "a synthetic workload (workload.trace empty) has no conversations; give a ShareGPT "
-            "trace (format sharegpt-json)");
     rows = synthetic_rows(c);
   } else {
     TraceReadOptions options;
@@ -271,12 +432,7 @@ WorkloadDetails load_workload_with_details(const WorkloadConfig& c) {
   for (size_t i = 0; i < order.size(); ++i) {
     const size_t k = order[i];
     const TraceRow& row = kept[k];
-    RequestSpec spec;
-    spec.id = static_cast<RequestId>(i);
-    spec.arrival_s = arrivals[k];
-    spec.prompt_len = static_cast<int32_t>(row.prompt_len);
-    spec.output_len = static_cast<int32_t>(row.output_len);
-    spec.n = c.n;
+    RequestSpec spec = request_of(row, static_cast<RequestId>(i), arrivals[k], c.n);
     if (!starts_conversation(row)) {
       check_invariant(k > 0 && kept[k - 1].conversation == row.conversation &&
                           kept[k - 1].turn + 1 == row.turn && id_of[k - 1] < spec.id,
@@ -284,7 +440,6 @@ WorkloadDetails load_workload_with_details(const WorkloadConfig& c) {
       spec.follows = id_of[k - 1];
       spec.think_time_s = think[k];
     }
-    spec.source_line = row.line;
     requests.push_back(std::move(spec));
   }
   name_requests(c, kept, order, requests);
@@ -297,6 +452,14 @@ Workload load_workload(const WorkloadConfig& config) {
     details.workload.report.dropped_by_format.emplace_back(drop.reason, drop.count);
   }
   return std::move(details.workload);
+}
+
+std::unique_ptr<RequestSource> open_workload(const WorkloadConfig& config) {
+  if (!config.trace.empty()) return std::make_unique<LoadedSource>(load_workload(config));
+  const ArrivalProcess arrival = parse_arrival_process(config.arrival);
+  validate(config, arrival);
+  check_synthetic(config, arrival);
+  return std::make_unique<SyntheticSource>(config, arrival);
 }
 
 }  // namespace kvlab

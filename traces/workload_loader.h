@@ -40,8 +40,19 @@
 // system prompt i % shared_prefix_groups, its first min(S, prompt_len of its first turn)
 // tokens (an InputError for a trace with hash_ids). An empty result (every row filtered or
 // bad) is an InputError that gives the counts.
+//
+// One request at a time, open_workload(): the same requests in the same order, field for
+// field, and once they are all given the same WorkloadReport. A synthetic workload is
+// generated as it is read, in constant memory whatever num_requests (every synthetic row
+// stands alone and generated arrivals never decrease, so arrival order is generation order);
+// a trace is read whole by load_workload first (memory in proportion to the file: sorting by
+// arrival and naming conversation turns need every row). Either way open_workload throws
+// every InputError load_workload would, before the first next(): for a synthetic workload
+// whose rows are all filtered it generates the lengths up to the first kept row once to know
+// (all of them when none is), then again as it gives them.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "core/experiment.h"
@@ -61,5 +72,9 @@ WorkloadDetails load_workload_with_details(const WorkloadConfig& config);
 
 // Reads (or generates) the workload of `config`: reader, filters, num_requests, arrivals.
 Workload load_workload(const WorkloadConfig& config);
+
+// The workload of `config` as a RequestSource (above: lazy for synthetic workloads, a trace
+// read whole). Throws what load_workload throws, before returning.
+std::unique_ptr<RequestSource> open_workload(const WorkloadConfig& config);
 
 }  // namespace kvlab
