@@ -1,6 +1,6 @@
 // Tensor parallelism on the cpu back end: one model step split over 1, 2 and 4 ranks (threads,
 // kernels/model/tensor_parallel.h) for a mid-size Llama shape (4 layers, hidden 1024, 16 heads,
-// 8 KV heads of 64, ffn 2816, vocabulary 8192; 29 M parameters, fp32), as a prefill of 512
+// 8 KV heads of 64, ffn 2816, vocabulary 8192; 64 M parameters, fp32), as a prefill of 512
 // tokens and as 32 decodes at context 512. Wall time (the ranks run at once); the counter
 // `collective_ms` is rank 0's time in the collectives, waits for the other ranks included.
 #include <benchmark/benchmark.h>
@@ -18,7 +18,7 @@ namespace {
 
 ModelSpec mid_llama() {
   ModelSpec s;
-  s.name = "bench-llama-29m";
+  s.name = "bench-llama-64m";
   s.family = "llama";
   s.num_layers = 4;
   s.hidden_size = 1024;

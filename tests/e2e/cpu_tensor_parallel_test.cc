@@ -100,18 +100,56 @@ constexpr Variant kVirtual{
     "virtual_64KiB", "[memory]\npolicy = virtual\npage_size = 64KiB\ncapacity_slots = 8192\n",
     false, false};
 
+// Quantized KV (int8: a scale per slot and KV head) swapped out and back: each rank's scales
+// move with its slots.
+constexpr Variant kInt8Swap{
+    "int8_swap_pressure",
+    "[memory]\npolicy = paged\nblock_size = 8\ncapacity_slots = 320\nkv_dtype = int8\n"
+    "[scheduler]\npreemption = swap\n",
+    true, true};
+
 INSTANTIATE_TEST_SUITE_P(
     Policies, CpuTensorParallel,
     ::testing::Values(Case{"tiny-llama-8h", kPagedSwap}, Case{"tiny-llama-8h", kPagedRecompute},
                       Case{"tiny-llama-8h", kContiguousPow2},
                       Case{"tiny-llama-8h", kContiguousMax}, Case{"tiny-llama-8h", kChunked},
-                      Case{"tiny-llama-8h", kVirtual}, Case{"tiny-opt", kPagedSwap},
+                      Case{"tiny-llama-8h", kVirtual}, Case{"tiny-llama-8h", kInt8Swap},
+                      Case{"tiny-opt", kPagedSwap},
                       Case{"tiny-opt", kContiguousPow2}),
     [](const ::testing::TestParamInfo<Case>& info) {
       std::string model = info.param.model;
       std::replace(model.begin(), model.end(), '-', '_');
       return model + "_" + info.param.variant.name;
     });
+
+// Parallel sampling (n = 3, temperature): the paged manager's copy-on-write of a shared last
+// block (in the step's plan) and the contiguous manager's fork copies (Executor::copy_within)
+// are carried out on every rank's arena; the sampled tokens do not depend on T.
+TEST(CpuTensorParallelForks, CopyOnWriteAndForkCopiesOnEveryRank) {
+  for (const std::string memory :
+       {"[memory]\npolicy = paged\nblock_size = 4\ncapacity_slots = 1200\n",
+        "[memory]\npolicy = contiguous\nreservation = oracle\ncapacity_slots = 4096\n"}) {
+    SCOPED_TRACE(memory);
+    const std::string extra =
+        memory + "[scheduler]\npreemption = swap\n[backend]\ntemperature = 0.8\ntop_k = 50\n";
+    RunResult one;
+    for (const int32_t ranks : {1, 2, 4}) {
+      Config c = tiny("tiny-llama-8h", ranks, extra);
+      c.set("workload.n", "3");
+      c.set("workload.num_requests", "8");
+      const RunResult r = run_one(c);
+      int64_t copy_bytes = 0;
+      for (const StepRecord& s : r.steps) copy_bytes += s.copy_bytes;
+      EXPECT_GT(copy_bytes, 0);
+      if (ranks == 1) {
+        one = r;
+        continue;
+      }
+      EXPECT_EQ(r.output_digest, one.output_digest) << ranks << " ranks";
+      EXPECT_EQ(tokens_of(r), tokens_of(one)) << ranks << " ranks";
+    }
+  }
+}
 
 std::string refusal(const Config& c, std::string* field) {
   try {
