@@ -59,8 +59,8 @@ class SharedMemoryGroup::Rank : public Communicator {
               offsets.back() == buffer.cols();
     for (size_t i = 1; ok && i < offsets.size(); ++i) ok = offsets[i - 1] <= offsets[i];
     check_invariant(ok, "all_gather_columns: offsets do not split the buffer's " +
-                            std::to_string(buffer.cols()) + " columns into " +
-                            std::to_string(n) + " blocks");
+                            std::to_string(buffer.cols()) + " columns into " + std::to_string(n) +
+                            " blocks");
     post(buffer);
     // This rank's block goes to every other rank's buffer (each block has one writer).
     const auto mine = static_cast<size_t>(rank_);

@@ -32,8 +32,7 @@ class RankThreads {
   int32_t size() const { return ranks_; }
 
   // Calls fn(r) for every rank r at once (rank 0 on this thread) and returns when all have.
-  void run(const std::function<void(int32_t)>& fn,
-           const std::function<void()>& on_failure = {});
+  void run(const std::function<void(int32_t)>& fn, const std::function<void()>& on_failure = {});
 
  private:
   void worker(int32_t rank);

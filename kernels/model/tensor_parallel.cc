@@ -31,12 +31,12 @@ void check_tensor_parallel(const ModelSpec& spec, int32_t ranks) {
 TensorParallelRank::TensorParallelRank(const ModelSpec& spec, TpShard shard)
     : shard_(shard), rank_spec_(spec) {
   check_tensor_parallel(spec, shard.size);
-  check_invariant(shard.rank >= 0 && shard.rank < shard.size &&
-                      (shard.size == 1 || (shard.comm != nullptr &&
-                                           shard.comm->size() == shard.size &&
-                                           shard.comm->rank() == shard.rank)),
-                  "TensorParallelRank: rank " + std::to_string(shard.rank) + " of " +
-                      std::to_string(shard.size) + " without its communicator");
+  check_invariant(
+      shard.rank >= 0 && shard.rank < shard.size &&
+          (shard.size == 1 || (shard.comm != nullptr && shard.comm->size() == shard.size &&
+                               shard.comm->rank() == shard.rank)),
+      "TensorParallelRank: rank " + std::to_string(shard.rank) + " of " +
+          std::to_string(shard.size) + " without its communicator");
   rank_spec_.num_heads = spec.num_heads / shard.size;
   rank_spec_.num_kv_heads = spec.num_kv_heads / shard.size;
   for (int32_t r = 0; r <= shard.size; ++r) {

@@ -29,11 +29,13 @@ Config tiny(const std::string& model, int32_t ranks, const std::string& extra) {
   return Config::parse(
       "[workload]\nnum_requests = 24\narrival = burst\nprompt_len = uniform:8:90\n"
       "output_len = uniform:8:70\nseed = 11\n"
-      "[model]\nname = " + model + "\nmax_seq_len = 256\ntensor_parallel = " +
-          std::to_string(ranks) + "\n"
-      "[hardware]\nname = a10g\n"
-      "[memory]\nswap_space_gb = 0.002\n"
-      "[backend]\nkind = cpu\n" + extra,
+      "[model]\nname = " +
+          model + "\nmax_seq_len = 256\ntensor_parallel = " + std::to_string(ranks) +
+          "\n"
+          "[hardware]\nname = a10g\n"
+          "[memory]\nswap_space_gb = 0.002\n"
+          "[backend]\nkind = cpu\n" +
+          extra,
       "cpu_tensor_parallel_test.ini");
 }
 
@@ -72,14 +74,14 @@ TEST_P(CpuTensorParallel, OneDigestForOneTwoAndFourRanks) {
 }
 
 // Cases of tests/e2e/cpu_engine_test.cc, on models every rank count splits.
-constexpr Variant kPagedSwap{
-    "paged_swap_pressure",
-    "[memory]\npolicy = paged\nblock_size = 8\ncapacity_slots = 320\n[scheduler]\npreemption = swap\n",
-    true, true};
-constexpr Variant kPagedRecompute{
-    "paged_recompute_pressure",
-    "[memory]\npolicy = paged\nblock_size = 8\ncapacity_slots = 320\n[scheduler]\npreemption = recompute\n",
-    true, false};
+constexpr Variant kPagedSwap{"paged_swap_pressure",
+                             "[memory]\npolicy = paged\nblock_size = 8\ncapacity_slots = "
+                             "320\n[scheduler]\npreemption = swap\n",
+                             true, true};
+constexpr Variant kPagedRecompute{"paged_recompute_pressure",
+                                  "[memory]\npolicy = paged\nblock_size = 8\ncapacity_slots = "
+                                  "320\n[scheduler]\npreemption = recompute\n",
+                                  true, false};
 // Contiguous regions are reserved whole at admission, so nothing is preempted; the pressure
 // is on admission (requests wait for regions, batches change).
 constexpr Variant kContiguousPow2{
@@ -96,9 +98,9 @@ constexpr Variant kChunked{
     true, false};
 // Real virtual memory: each rank maps pages of its KV heads (the manager's page holds T times
 // the tokens, as memory.page_size is per GPU).
-constexpr Variant kVirtual{
-    "virtual_64KiB", "[memory]\npolicy = virtual\npage_size = 64KiB\ncapacity_slots = 8192\n",
-    false, false};
+constexpr Variant kVirtual{"virtual_64KiB",
+                           "[memory]\npolicy = virtual\npage_size = 64KiB\ncapacity_slots = 8192\n",
+                           false, false};
 
 // Quantized KV (int8: a scale per slot and KV head) swapped out and back: each rank's scales
 // move with its slots.
@@ -111,10 +113,9 @@ constexpr Variant kInt8Swap{
 INSTANTIATE_TEST_SUITE_P(
     Policies, CpuTensorParallel,
     ::testing::Values(Case{"tiny-llama-8h", kPagedSwap}, Case{"tiny-llama-8h", kPagedRecompute},
-                      Case{"tiny-llama-8h", kContiguousPow2},
-                      Case{"tiny-llama-8h", kContiguousMax}, Case{"tiny-llama-8h", kChunked},
-                      Case{"tiny-llama-8h", kVirtual}, Case{"tiny-llama-8h", kInt8Swap},
-                      Case{"tiny-opt", kPagedSwap},
+                      Case{"tiny-llama-8h", kContiguousPow2}, Case{"tiny-llama-8h", kContiguousMax},
+                      Case{"tiny-llama-8h", kChunked}, Case{"tiny-llama-8h", kVirtual},
+                      Case{"tiny-llama-8h", kInt8Swap}, Case{"tiny-opt", kPagedSwap},
                       Case{"tiny-opt", kContiguousPow2}),
     [](const ::testing::TestParamInfo<Case>& info) {
       std::string model = info.param.model;

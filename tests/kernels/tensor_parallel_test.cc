@@ -1,6 +1,8 @@
 // Tensor parallelism on the CPU: the shared-memory collectives (kernels/cpu/collective.h), the
 // rank threads (kernels/cpu/rank_threads.h), the split (kernels/model/tensor_parallel.h), and
 // the families' sharded forward, whose logits are bit for bit those of one rank.
+#include "kernels/model/tensor_parallel.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -12,7 +14,6 @@
 #include "kernels/cpu/collective.h"
 #include "kernels/cpu/rank_threads.h"
 #include "kernels/model/decoder_model.h"
-#include "kernels/model/tensor_parallel.h"
 #include "tests/kernels/kernel_test_util.h"
 #include "tests/kernels/model_test_util.h"
 
@@ -142,10 +143,10 @@ std::vector<RowMatrix> sharded_logits(const ModelSpec& spec, int32_t ranks) {
   const std::vector<int32_t> pa = testing::random_prompt(37, spec.vocab_size, 1);
   const std::vector<int32_t> pb = testing::random_prompt(21, spec.vocab_size, 2);
   std::vector<std::vector<ForwardEntry>> steps;
-  steps.push_back({ForwardEntry{{pa.begin(), pa.begin() + 30}, 0, a, false},
-                   ForwardEntry{pb, 0, b, true}});
-  steps.push_back({ForwardEntry{{pa.begin() + 30, pa.end()}, 30, a, true},
-                   ForwardEntry{{17}, 21, b, true}});
+  steps.push_back(
+      {ForwardEntry{{pa.begin(), pa.begin() + 30}, 0, a, false}, ForwardEntry{pb, 0, b, true}});
+  steps.push_back(
+      {ForwardEntry{{pa.begin() + 30, pa.end()}, 30, a, true}, ForwardEntry{{17}, 21, b, true}});
   steps.push_back({ForwardEntry{{200}, 37, a, true}, ForwardEntry{{3}, 22, b, true}});
   steps.push_back({ForwardEntry{{9}, 38, a, true}});  // a single decode: a GEMV
   std::vector<RowMatrix> out;
@@ -168,9 +169,9 @@ TEST(TensorParallelModel, LogitsAreBitForBitThoseOfOneRank) {
       const std::vector<RowMatrix> split = sharded_logits(spec, ranks);
       ASSERT_EQ(split.size(), one.size());
       for (size_t s = 0; s < one.size(); ++s) {
-        EXPECT_TRUE(split[s] == one[s]) << spec.name << ", " << ranks << " ranks, step " << s
-                                        << ": max difference "
-                                        << (split[s] - one[s]).cwiseAbs().maxCoeff();
+        EXPECT_TRUE(split[s] == one[s])
+            << spec.name << ", " << ranks << " ranks, step " << s << ": max difference "
+            << (split[s] - one[s]).cwiseAbs().maxCoeff();
       }
     }
   }
