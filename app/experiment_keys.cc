@@ -70,7 +70,8 @@ std::vector<KeySpec> experiment_keys() {
           "model shape (kvlab list models)"),
       int_key("model.max_seq_len", 0, 0, kInt32Max, "context window (0: the model's)"),
       int_key("model.tensor_parallel", 1, 1, kInt32Max,
-              "GPUs each layer is split across (tensor parallelism, within a node)"),
+              "GPUs each layer is split across (tensor parallelism, within a node); on the cpu "
+              "back end, rank threads (docs/parallelism.md)"),
       int_key("model.pipeline_parallel", 1, 1, kInt32Max,
               "pipeline stages the layers are split across, each on model.tensor_parallel GPUs "
               "(the first layers % stages stages take one more layer; docs/parallelism.md)"),

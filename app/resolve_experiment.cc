@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "core/executor.h"
 #include "core/kv_cache_manager.h"
 #include "core/pipeline_stages.h"
 #include "core/scheduler.h"
@@ -149,12 +150,20 @@ ExperimentConfig resolve_experiment(const Config& c) {
     c.fail("hardware.network_latency_us", "must be >= 0, or -1 for the hardware entry's; got " +
                                               c.get_string("hardware.network_latency_us"));
   }
-  if (e.tensor_parallel > e.hardware.gpus_per_node) {
+  // A back end whose ranks are threads of one process (cpu) is not bound by the node's GPUs.
+  const std::string kind = c.get_choice("backend.kind");
+  const bool ranks_in_process =
+      executors().contains(kind) && executors().entry(kind).traits.ranks_in_process;
+  if (e.tensor_parallel > e.hardware.gpus_per_node && !ranks_in_process) {
     c.fail("model.tensor_parallel",
            "exceeds the node's " + std::to_string(e.hardware.gpus_per_node) + " GPUs");
   }
+  // (Its ranks all live in the one process: the node, for them, holds every rank.)
   validate_pipeline_parallel(e.model, e.tensor_parallel, e.pipeline_parallel,
-                             e.hardware.gpus_per_node, &c);
+                             ranks_in_process
+                                 ? std::max(e.hardware.gpus_per_node, e.tensor_parallel)
+                                 : e.hardware.gpus_per_node,
+                             &c);
   e.kv_cache_gb = c.get_double("hardware.kv_cache_gb");
   e.gpu_memory_utilization = c.get_double("hardware.gpu_memory_utilization");
 

@@ -177,6 +177,23 @@ void add_models(Catalog<ModelSpec>& models) {
                            .dtype_bytes = 4,
                            .rope_theta = 10000.0});
 
+  // tiny-llama with its 64 hidden units in 8 heads of 8 and 4 KV heads (GQA 2:1), so that
+  // model.tensor_parallel = 1, 2 and 4 all split it (the cpu back end's tensor parallelism);
+  // the same 128 bytes per token per layer and K/V tensor as tiny-llama.
+  models.add("tiny-llama-8h",
+                 ModelSpec{.name = "tiny-llama-8h",
+                           .family = "llama",
+                           .num_layers = 2,
+                           .hidden_size = 64,
+                           .num_heads = 8,
+                           .num_kv_heads = 4,
+                           .head_dim = 8,
+                           .ffn_size = 128,
+                           .vocab_size = 256,
+                           .max_seq_len = 1024,
+                           .dtype_bytes = 4,
+                           .rope_theta = 10000.0});
+
   // A toy OPT for the CPU engine's tests: the OPT architecture (learned positions, LayerNorm,
   // biases, ReLU MLP with ffn = 4 x hidden, multi-head attention) at tiny-llama's size; fp32.
   models.add("tiny-opt",

@@ -68,6 +68,9 @@ struct ExecutorTraits {
   bool real = false;
   // Each instance holds a whole device (a GPU's memory): sweep points run one at a time.
   bool exclusive_device = false;
+  // model.tensor_parallel ranks are threads of this process (the cpu back end), not GPUs of
+  // the node: hardware.gpus_per_node does not bound them.
+  bool ranks_in_process = false;
   // Empty: the catalog's capacity estimate stands.
   KvCapacityProbe capacity_probe;
   // Empty: every config the keys accept is run.

@@ -150,7 +150,9 @@ inline constexpr FieldSpec kCostColumn{"cost_<term>_s", ValueType::kFloat64, "s"
                                        "the step's seconds in one cost-model term (roofline: gemm, "
                                        "attention, swap, copy, allreduce, overhead; vmm for a "
                                        "policy that maps pages; pipeline_send, pipeline_bubble "
-                                       "with model.pipeline_parallel > 1)"};
+                                       "with model.pipeline_parallel > 1; cpu back end with "
+                                       "model.tensor_parallel > 1: collective, the ranks' measured "
+                                       "collectives)"};
 
 // The workload group's datasets (its attributes are workload_attributes()).
 inline constexpr FieldSpec kBadRowMessages{"bad_row_messages", ValueType::kString, "",

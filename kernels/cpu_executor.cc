@@ -20,6 +20,9 @@ namespace {
 
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 
+// The step's cost term for the ranks' collectives (StepResult::terms).
+constexpr const char* kCollectiveTerm = "collective";
+
 // A family the CPU model does not run is refused before anything is sized or loaded.
 void check_family(const ExperimentConfig& config) {
   if (cpu_model_families().contains(config.model.family)) return;
@@ -32,11 +35,13 @@ void check_family(const ExperimentConfig& config) {
                                     "' is not one of " + known);
 }
 
-// The model of the config's family, with an error naming model.name (and, through the
-// family's message, model.family and the offending field) when it cannot run.
-std::unique_ptr<DecoderModel> make_model(const ExperimentConfig& config) {
+// The model of the config's family (rank shard.rank's slice of it), with an error naming
+// model.name (and, through the family's message, model.family and the offending field) when it
+// cannot run.
+std::unique_ptr<DecoderModel> make_model(const ExperimentConfig& config, TpShard shard) {
   try {
-    return make_decoder_model(config.model, DummyWeightSource(config.backend.weights_seed));
+    return make_decoder_model(config.model, DummyWeightSource(config.backend.weights_seed),
+                              shard);
   } catch (const InputError& e) {
     config.raw.fail("model.name", "the cpu back end cannot run model '" + config.model.name +
                                       "' (family '" + config.model.family + "'): " + e.what());
@@ -75,7 +80,13 @@ std::optional<VirtualGeometry> vmm_geometry(const ExperimentConfig& config) {
   return geometry_of(config.memory);
 }
 
-// Real virtual memory maps whole OS pages of K and V: no scales, whole pages.
+// The KV heads each tensor-parallel rank holds (and caches).
+int32_t rank_kv_heads(const ExperimentConfig& config) {
+  return config.model.num_kv_heads / config.tensor_parallel;
+}
+
+// Real virtual memory maps whole OS pages of K and V (of each rank's KV heads): no scales,
+// whole pages.
 void check_virtual_memory(const ExperimentConfig& config) {
   const std::optional<VirtualGeometry> g = vmm_geometry(config);
   if (!g) return;
@@ -86,14 +97,15 @@ void check_virtual_memory(const ExperimentConfig& config) {
                         ") maps pages of K and V only; " + kv_dtype_name(m.kv_dtype) +
                         " keeps per-slot scales beside them: use auto, fp32, fp16 or bf16");
   }
-  const int64_t real = VmmKvArena::real_page_bytes(*g, m.num_kv_heads, m.head_dim, m.kv_dtype);
+  const int32_t kv_heads = rank_kv_heads(config);
+  const int64_t real = VmmKvArena::real_page_bytes(*g, kv_heads, m.head_dim, m.kv_dtype);
   const auto os_page = static_cast<int64_t>(os_page_size());
   if (real % os_page != 0) {
     config.raw.fail("memory.page_size",
                     "the cpu back end maps real pages of " + std::to_string(g->tokens_per_page) +
                         " tokens (" + std::to_string(g->page_bytes) + " / " +
                         std::to_string(config.memory.kv_tensor_bytes_per_token) +
-                        " bytes per token) x " + std::to_string(m.num_kv_heads * m.head_dim) +
+                        " bytes per token) x " + std::to_string(kv_heads * m.head_dim) +
                         " " + kv_dtype_name(cpu::cpu_kv_storage(m.kv_dtype)) + " elements = " +
                         std::to_string(real) + " bytes, not a multiple of the OS page (" +
                         std::to_string(os_page) + " bytes); pick a page size whose token count "
@@ -104,17 +116,23 @@ void check_virtual_memory(const ExperimentConfig& config) {
 // Everything this back end refuses from the config alone (ExecutorTraits::check_config).
 void check_config(const ExperimentConfig& config) {
   check_family(config);
-  require_single_rank(config, "cpu", "one rank (this process)");
+  require_single_stage(config, "cpu", "one pipeline stage (this process)");
+  try {
+    check_tensor_parallel(config.model, config.tensor_parallel);
+  } catch (const InputError& e) {
+    config.raw.fail("model.tensor_parallel", e.reason());
+  }
   check_budget(config);
   check_virtual_memory(config);
 }
 
+// One rank's device arena under virtual memory, or nothing.
 std::unique_ptr<VmmKvArena> make_vmm_arena(const ExperimentConfig& config) {
   const std::optional<VirtualGeometry> g = vmm_geometry(config);
   if (!g) return nullptr;
   const ModelSpec& m = config.model;
   try {
-    return std::make_unique<VmmKvArena>(*g, m.num_layers, m.num_kv_heads, m.head_dim,
+    return std::make_unique<VmmKvArena>(*g, m.num_layers, rank_kv_heads(config), m.head_dim,
                                         m.kv_dtype);
   } catch (const std::system_error& e) {
     config.raw.fail("memory.policy", "the cpu back end cannot give memory.policy = " +
@@ -126,35 +144,75 @@ std::unique_ptr<VmmKvArena> make_vmm_arena(const ExperimentConfig& config) {
 }  // namespace
 
 CpuExecutor::CpuExecutor(const ExperimentConfig& config)
-    : model_((check_config(config), make_model(config))),
-      vmm_(make_vmm_arena(config)),
-      device_(model_->make_kv_cache(vmm_ ? 0 : config.memory.capacity_slots)),
-      host_(model_->make_kv_cache(config.memory.swap_capacity_slots)) {}
+    : group_((check_config(config), config.tensor_parallel > 1
+                                         ? std::make_unique<cpu::SharedMemoryGroup>(
+                                               config.tensor_parallel)
+                                         : nullptr)),
+      threads_(config.tensor_parallel) {
+  // Each rank loads its slice on its own thread (each reads whole tensors from the source).
+  std::vector<std::unique_ptr<DecoderModel>> models(static_cast<size_t>(threads_.size()));
+  on_every_rank([&](int32_t r) {
+    models[static_cast<size_t>(r)] = make_model(
+        config, TpShard{.rank = r,
+                        .size = config.tensor_parallel,
+                        .comm = group_ ? &group_->rank(r) : nullptr});
+  });
+  for (std::unique_ptr<DecoderModel>& model : models) {
+    std::unique_ptr<VmmKvArena> vmm = make_vmm_arena(config);
+    cpu::CpuKvCache device = model->make_kv_cache(vmm ? 0 : config.memory.capacity_slots);
+    cpu::CpuKvCache host = model->make_kv_cache(config.memory.swap_capacity_slots);
+    ranks_.push_back(Rank{std::move(model), std::move(vmm), std::move(device), std::move(host)});
+  }
+}
 
-std::string CpuExecutor::name() const { return "cpu(" + model_->spec().name + ")"; }
+std::string CpuExecutor::name() const {
+  const std::string model_name = model().spec().name;
+  if (num_ranks() == 1) return "cpu(" + model_name + ")";
+  return "cpu(" + model_name + ", " + std::to_string(num_ranks()) + " ranks)";
+}
+
+void CpuExecutor::on_every_rank(const std::function<void(int32_t)>& fn) {
+  threads_.run(fn, [this] {
+    if (group_) group_->abort();  // release the ranks waiting for the failed one
+  });
+}
 
 StepResult CpuExecutor::execute(const SchedulerOutput& plan, const KvCacheManager& kv) {
   const auto start = std::chrono::steady_clock::now();
-  cpu::swap_out(device(), host_, plan.swap_out);
-  cpu::swap_in(host_, device(), plan.swap_in);
-  cpu::copy_kv_within(device(), plan.copies);
-
   StepResult result;
-  if (vmm_) {
-    const VmmCallCounters before = vmm_->counters();
-    vmm_->mirror(kv);
-    result.vmm_calls = vmm_->counters().calls - before.calls;
-    result.vmm_s = vmm_->counters().seconds - before.seconds;
+  const bool virtual_memory = ranks_.front().vmm != nullptr;
+  if (virtual_memory) {
+    for (Rank& rank : ranks_) {
+      const VmmCallCounters before = rank.vmm->counters();
+      rank.vmm->mirror(kv);
+      result.vmm_calls += rank.vmm->counters().calls - before.calls;
+      result.vmm_s += rank.vmm->counters().seconds - before.seconds;
+    }
   }
+  std::vector<ForwardEntry> entries;
   if (plan.has_work()) {
-    const std::vector<ForwardEntry> entries =
-        vmm_ ? forward_entries(plan,
-                               [&](const Sequence& seq) {
-                                 return vmm_->layout(kv.virtual_range(seq));
-                               })
-             : forward_entries(plan, kv);
-    const cpu::RowMatrix logits =
-        model_->forward(entries, vmm_ ? vmm_->virtual_cache() : device_);
+    // Every rank's arena has the same ranges, so rank 0's layouts serve them all.
+    const VmmKvArena* vmm = ranks_.front().vmm.get();
+    entries = vmm ? forward_entries(plan,
+                                    [&](const Sequence& seq) {
+                                      return vmm->layout(kv.virtual_range(seq));
+                                    })
+                  : forward_entries(plan, kv);
+  }
+  const double collective_before = group_ ? group_->rank(0).seconds() : 0.0;
+  cpu::RowMatrix logits;
+  on_every_rank([&](int32_t r) {
+    Rank& rank = ranks_[static_cast<size_t>(r)];
+    cpu::swap_out(rank.arena(), rank.host, plan.swap_out);
+    cpu::swap_in(rank.host, rank.arena(), plan.swap_in);
+    cpu::copy_kv_within(rank.arena(), plan.copies);
+    if (entries.empty()) return;
+    cpu::RowMatrix out = rank.model->forward(entries, rank.vmm ? rank.vmm->virtual_cache() : rank.device);
+    if (r == 0) logits = std::move(out);  // every rank's logits are the same
+  });
+  if (group_) result.terms.push_back({kCollectiveTerm, group_->rank(0).seconds() - collective_before});
+
+  if (!entries.empty()) {
     const auto cols = static_cast<size_t>(logits.cols());
     const int64_t rows = for_each_draw(plan, [&](const TokenDraw& draw) {
       const Sequence& seq = *draw.seq;
@@ -172,7 +230,7 @@ StepResult CpuExecutor::execute(const SchedulerOutput& plan, const KvCacheManage
 
 double CpuExecutor::copy_within(const std::vector<KvCopy>& copies) {
   const auto start = std::chrono::steady_clock::now();
-  cpu::copy_kv_within(device(), copies);
+  on_every_rank([&](int32_t r) { cpu::copy_kv_within(ranks_[static_cast<size_t>(r)].arena(), copies); });
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
@@ -183,10 +241,12 @@ void register_cpu_executor(ExecutorRegistry& registry) {
                 },
                 .description = "real compute on the CPU: the model's family (llama, opt) with "
                                "dummy weights, fp32, Eigen, over the manager's real KV layout "
-                               "(virtual: real mmap/memfd virtual memory)",
+                               "(virtual: real mmap/memfd virtual memory); "
+                               "model.tensor_parallel ranks as threads",
                 .keys = real_backend_keys(),
                 .traits = {.real = true,
                            .exclusive_device = false,
+                           .ranks_in_process = true,
                            .capacity_probe = {},
                            .check_config = check_config}});
 }

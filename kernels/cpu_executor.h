@@ -12,8 +12,18 @@
 // device arena and returns their measured time. Recompute preemption really recomputes: the
 // scheduler re-prefills the tokens, and this executor computes them again.
 //
-// One rank: the whole model runs in this process; model.tensor_parallel > 1 is refused (as
-// the cuda back end does) until the back end can split a model.
+// Tensor parallelism: model.tensor_parallel = T runs T ranks, each a thread of this process
+// (kernels/cpu/rank_threads.h: T - 1 workers kept for the run, plus the calling thread as rank
+// 0), each holding its slice of the model (kernels/model/tensor_parallel.h: its heads, MLP
+// columns and vocabulary rows) and its own device and host arenas for its KV heads, at the
+// same slot indices: one memory manager and one set of block tables serve every rank (as one
+// vLLM scheduler serves its workers), and every rank carries out the step's swaps, copies and
+// copy-on-write on its arenas. The ranks join their slices through shared-memory collectives
+// (kernels/cpu/collective.h; a NCCL communicator can take their place), chosen so the logits
+// are bit for bit those of T = 1: greedy tokens and output_digest do not depend on T. The
+// step's measured collective time (rank 0's, waits for the other ranks included) is its
+// "collective" cost term (the steps table's cost_collective_s; the simulator prices its
+// all-reduces as cost_allreduce_s). model.pipeline_parallel > 1 is refused.
 //
 // Virtual memory: under a memory policy that maps pages on demand (its vmm_geometry trait:
 // memory.policy = virtual) the device arena is real virtual memory (kernels/vmm_kv_arena.h):
@@ -32,11 +42,15 @@
 // error naming the key to change.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <vector>
 
 #include "core/executor.h"
 #include "core/experiment.h"
+#include "kernels/cpu/collective.h"
 #include "kernels/cpu/kv_cache.h"
+#include "kernels/cpu/rank_threads.h"
 #include "kernels/model/decoder_model.h"
 #include "kernels/vmm_kv_arena.h"
 
@@ -45,7 +59,8 @@ namespace kvlab {
 class CpuExecutor : public Executor {
  public:
   // Throws InputError naming model.name (a family the CPU model does not run, or a shape it
-  // refuses; the message names model.family and the field), model.tensor_parallel (not 1),
+  // refuses; the message names model.family and the field), model.tensor_parallel (not a
+  // divisor of the heads and KV heads), model.pipeline_parallel (not 1),
   // memory.capacity_slots or memory.swap_space_gb (over the memory budget), memory.kv_dtype or
   // memory.page_size (virtual memory it cannot map), memory.policy (the kernel refuses
   // memfd_create or the address space). All but the shape and the kernel's refusals are also
@@ -57,16 +72,27 @@ class CpuExecutor : public Executor {
   StepResult execute(const SchedulerOutput& plan, const KvCacheManager& kv) override;
   double copy_within(const std::vector<KvCopy>& copies) override;
 
-  const DecoderModel& model() const { return *model_; }
+  // Rank 0's model (the whole model when model.tensor_parallel = 1).
+  const DecoderModel& model() const { return *ranks_.front().model; }
+  int32_t num_ranks() const { return static_cast<int32_t>(ranks_.size()); }
 
  private:
-  // The arena the manager's slot indices (and KvCopy lists) address.
-  cpu::CpuKvCache& device() { return vmm_ ? vmm_->physical() : device_; }
+  // One tensor-parallel rank: its slice of the model and its arenas.
+  struct Rank {
+    std::unique_ptr<DecoderModel> model;
+    std::unique_ptr<VmmKvArena> vmm;  // memory.policy = virtual: the device arena
+    cpu::CpuKvCache device;           // otherwise (0 slots under virtual memory)
+    cpu::CpuKvCache host;
+    // The arena the manager's slot indices (and KvCopy lists) address.
+    cpu::CpuKvCache& arena() { return vmm ? vmm->physical() : device; }
+  };
 
-  std::unique_ptr<DecoderModel> model_;
-  std::unique_ptr<VmmKvArena> vmm_;  // memory.policy = virtual: the device arena
-  cpu::CpuKvCache device_;           // otherwise (0 slots under virtual memory)
-  cpu::CpuKvCache host_;
+  // Runs fn(rank) on every rank's thread at once (kernels/cpu/rank_threads.h).
+  void on_every_rank(const std::function<void(int32_t)>& fn);
+
+  std::unique_ptr<cpu::SharedMemoryGroup> group_;  // model.tensor_parallel > 1
+  cpu::RankThreads threads_;
+  std::vector<Rank> ranks_;
 };
 
 // Registers the "cpu" back end (its keys: real_backend_keys()).

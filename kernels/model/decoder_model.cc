@@ -10,7 +10,8 @@ namespace kvlab {
 
 cpu::CpuKvCache DecoderModel::make_kv_cache(int64_t num_slots) const {
   const ModelSpec& s = spec();
-  return cpu::CpuKvCache(s.num_layers, num_slots, s.num_kv_heads, s.head_dim, s.kv_dtype);
+  const ModelSpec& r = rank_spec();
+  return cpu::CpuKvCache(s.num_layers, num_slots, r.num_kv_heads, s.head_dim, s.kv_dtype);
 }
 
 namespace {
@@ -48,7 +49,7 @@ Registry<DecoderModel, DecoderModelInit>& cpu_model_families() {
 }
 
 std::unique_ptr<DecoderModel> make_decoder_model(const ModelSpec& spec,
-                                                 const WeightSource& source) {
+                                                 const WeightSource& source, TpShard shard) {
   const auto& families = cpu_model_families();
   if (!families.contains(spec.family)) {
     std::string known;
@@ -57,7 +58,7 @@ std::unique_ptr<DecoderModel> make_decoder_model(const ModelSpec& spec,
                      "model '" + spec.name + "' is of family '" + spec.family +
                          "'; the CPU model runs the families " + known);
   }
-  return families.create(spec.family, DecoderModelInit{spec, source});
+  return families.create(spec.family, DecoderModelInit{spec, source, shard});
 }
 
 }  // namespace kvlab

@@ -19,6 +19,11 @@
 // (OptModel: learned positions, LayerNorm, biases, ReLU MLP). cpu_model_families() lists them
 // (each family's register_*_family()).
 //
+// Tensor parallelism (kernels/model/tensor_parallel.h): a family built with a TpShard of
+// size T > 1 is one rank of the model; the T ranks' forward() run at once, each on its own
+// thread and its own cache (of its KV heads), and return the same logits, bit for bit those
+// of the whole model.
+//
 // Thread safety: forward() is const and keeps its scratch in locals; concurrent calls are safe
 // with distinct caches.
 #pragma once
@@ -33,6 +38,7 @@
 #include "core/registry.h"
 #include "kernels/cpu/kv_cache.h"
 #include "kernels/cpu/tensor.h"
+#include "kernels/model/tensor_parallel.h"
 #include "kernels/model/weight_source.h"
 
 namespace kvlab {
@@ -51,9 +57,12 @@ class DecoderModel {
   virtual ~DecoderModel() = default;
 
   virtual const ModelSpec& spec() const = 0;
+  // The shape this rank computes and caches: spec() with the heads and KV heads of its slice
+  // when it is one rank of a tensor-parallel model (kernels/model/tensor_parallel.h).
+  virtual const ModelSpec& rank_spec() const { return spec(); }
 
-  // A zero-filled cache of `num_slots` slots shaped for this model, stored as its
-  // spec().kv_dtype (auto: fp32).
+  // A zero-filled cache of `num_slots` slots shaped for this model's rank (rank_spec()'s KV
+  // heads), stored as its spec().kv_dtype (auto: fp32).
   cpu::CpuKvCache make_kv_cache(int64_t num_slots) const;
 
   // Runs one step over `batch` (see the header comment) and returns [num_sampling][vocab]:
@@ -72,18 +81,21 @@ class DecoderModel {
 // max_seq_len.
 void validate_decoder_sizes(const ModelSpec& spec);
 
-// What a family's factory gets. Both references outlive only the call.
+// What a family's factory gets. Both references outlive only the call; the shard's
+// communicator outlives the model.
 struct DecoderModelInit {
   const ModelSpec& spec;
   const WeightSource& source;
+  TpShard shard = {};  // one rank of a tensor-parallel model (default: the whole model)
 };
 
 // Factories by family name ("llama", "opt").
 Registry<DecoderModel, DecoderModelInit>& cpu_model_families();
 
-// The model of `spec.family` with weights from `source`. Throws InputError (field
-// model.family) naming spec.name, spec.family and the families known, or the family's own
-// InputError when the shape is not runnable.
-std::unique_ptr<DecoderModel> make_decoder_model(const ModelSpec& spec, const WeightSource& source);
+// The model of `spec.family` with weights from `source` (rank shard.rank of it, with
+// shard.size > 1). Throws InputError (field model.family) naming spec.name, spec.family and the
+// families known, or the family's own InputError when the shape is not runnable.
+std::unique_ptr<DecoderModel> make_decoder_model(const ModelSpec& spec, const WeightSource& source,
+                                                 TpShard shard = {});
 
 }  // namespace kvlab

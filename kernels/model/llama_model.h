@@ -16,6 +16,7 @@
 #include "kernels/cpu/tensor.h"
 #include "kernels/model/decoder_model.h"
 #include "kernels/model/llama_weights.h"
+#include "kernels/model/tensor_parallel.h"
 #include "kernels/model/weight_source.h"
 
 namespace kvlab {
@@ -26,11 +27,15 @@ struct LlamaOptions {
 
 class LlamaModel : public DecoderModel {
  public:
-  // Throws InputError when `spec` is not a runnable llama shape (validate_llama_spec) or the
-  // source lacks a tensor.
-  LlamaModel(ModelSpec spec, const WeightSource& source, LlamaOptions options = {});
+  // Throws InputError when `spec` is not a runnable llama shape (validate_llama_spec), cannot
+  // be split over shard.size ranks (model.tensor_parallel), or the source lacks a tensor.
+  // With shard.size > 1 this is rank shard.rank of a tensor-parallel model
+  // (kernels/model/tensor_parallel.h): it holds its slice and its forward joins the others'.
+  LlamaModel(ModelSpec spec, const WeightSource& source, LlamaOptions options = {},
+             TpShard shard = {});
 
   const ModelSpec& spec() const override { return spec_; }
+  const ModelSpec& rank_spec() const override { return tp_.rank_spec(); }
   const LlamaWeights& weights() const { return weights_; }
 
   // DecoderModel::forward. Throws InputError for a token id outside the vocabulary.
@@ -40,6 +45,7 @@ class LlamaModel : public DecoderModel {
  private:
   ModelSpec spec_;
   LlamaOptions options_;
+  TensorParallelRank tp_;
   LlamaWeights weights_;
 };
 

@@ -42,32 +42,58 @@ void validate_llama_spec(const ModelSpec& spec) {
 }
 
 LlamaWeights load_llama_weights(const ModelSpec& spec, const WeightSource& source) {
+  return load_llama_weights(spec, source, TensorParallelRank(spec, TpShard{}));
+}
+
+LlamaWeights load_llama_weights(const ModelSpec& spec, const WeightSource& source,
+                                const TensorParallelRank& tp) {
   const Eigen::Index hidden = spec.hidden_size;
-  const Eigen::Index q_width = static_cast<Eigen::Index>(spec.num_heads) * spec.head_dim;
-  const Eigen::Index kv_width = static_cast<Eigen::Index>(spec.num_kv_heads) * spec.head_dim;
+  const Eigen::Index hd = spec.head_dim;
+  const Eigen::Index q_width = static_cast<Eigen::Index>(spec.num_heads) * hd;
+  const Eigen::Index kv_width = static_cast<Eigen::Index>(spec.num_kv_heads) * hd;
   const Eigen::Index ffn = spec.ffn_size;
+  const int32_t r = tp.rank();
+  // This rank's rows of each split tensor.
+  const Eigen::Index q_first = tp.first_head() * hd;
+  const Eigen::Index q_rows = static_cast<Eigen::Index>(tp.rank_spec().num_heads) * hd;
+  const Eigen::Index kv_first = tp.first_kv_head() * hd;
+  const Eigen::Index kv_rows = static_cast<Eigen::Index>(tp.rank_spec().num_kv_heads) * hd;
+  const Eigen::Index h_first = tp.hidden().first(r), h_rows = tp.hidden().count(r);
+  const Eigen::Index f_first = tp.ffn().first(r), f_rows = tp.ffn().count(r);
+  const Eigen::Index v_first = tp.vocab().first(r), v_rows = tp.vocab().count(r);
 
   LlamaWeights w;
-  w.embed_tokens = load_matrix(source, "model.embed_tokens.weight", spec.vocab_size, hidden);
+  w.embed_tokens.resize(v_rows, hidden);
+  load_row_slice(source, "model.embed_tokens.weight", spec.vocab_size, v_first, v_rows,
+                 w.embed_tokens, 0);
   w.layers.resize(static_cast<size_t>(spec.num_layers));
   for (int32_t l = 0; l < spec.num_layers; ++l) {
     const std::string prefix = "model.layers." + std::to_string(l) + ".";
     LlamaLayerWeights& layer = w.layers[static_cast<size_t>(l)];
     layer.input_norm = load_vector(source, prefix + "input_layernorm.weight", hidden);
-    layer.qkv_proj.resize(q_width + 2 * kv_width, hidden);
-    load_rows(source, prefix + "self_attn.q_proj.weight", layer.qkv_proj, 0, q_width);
-    load_rows(source, prefix + "self_attn.k_proj.weight", layer.qkv_proj, q_width, kv_width);
-    load_rows(source, prefix + "self_attn.v_proj.weight", layer.qkv_proj, q_width + kv_width,
-              kv_width);
-    layer.o_proj = load_matrix(source, prefix + "self_attn.o_proj.weight", hidden, q_width);
+    layer.qkv_proj.resize(q_rows + 2 * kv_rows, hidden);
+    load_row_slice(source, prefix + "self_attn.q_proj.weight", q_width, q_first, q_rows,
+                   layer.qkv_proj, 0);
+    load_row_slice(source, prefix + "self_attn.k_proj.weight", kv_width, kv_first, kv_rows,
+                   layer.qkv_proj, q_rows);
+    load_row_slice(source, prefix + "self_attn.v_proj.weight", kv_width, kv_first, kv_rows,
+                   layer.qkv_proj, q_rows + kv_rows);
+    layer.o_proj.resize(h_rows, q_width);
+    load_row_slice(source, prefix + "self_attn.o_proj.weight", hidden, h_first, h_rows,
+                   layer.o_proj, 0);
     layer.post_norm = load_vector(source, prefix + "post_attention_layernorm.weight", hidden);
-    layer.gate_up_proj.resize(2 * ffn, hidden);
-    load_rows(source, prefix + "mlp.gate_proj.weight", layer.gate_up_proj, 0, ffn);
-    load_rows(source, prefix + "mlp.up_proj.weight", layer.gate_up_proj, ffn, ffn);
-    layer.down_proj = load_matrix(source, prefix + "mlp.down_proj.weight", hidden, ffn);
+    layer.gate_up_proj.resize(2 * f_rows, hidden);
+    load_row_slice(source, prefix + "mlp.gate_proj.weight", ffn, f_first, f_rows,
+                   layer.gate_up_proj, 0);
+    load_row_slice(source, prefix + "mlp.up_proj.weight", ffn, f_first, f_rows,
+                   layer.gate_up_proj, f_rows);
+    layer.down_proj.resize(h_rows, ffn);
+    load_row_slice(source, prefix + "mlp.down_proj.weight", hidden, h_first, h_rows,
+                   layer.down_proj, 0);
   }
   w.final_norm = load_vector(source, "model.norm.weight", hidden);
-  w.lm_head = load_matrix(source, "lm_head.weight", spec.vocab_size, hidden);
+  w.lm_head.resize(v_rows, hidden);
+  load_row_slice(source, "lm_head.weight", spec.vocab_size, v_first, v_rows, w.lm_head, 0);
   return w;
 }
 

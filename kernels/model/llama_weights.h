@@ -10,10 +10,13 @@
 
 #include "core/model_spec.h"
 #include "kernels/cpu/tensor.h"
+#include "kernels/model/tensor_parallel.h"
 #include "kernels/model/weight_source.h"
 
 namespace kvlab {
 
+// Shapes are the whole model's; a tensor-parallel rank holds the rows of its slice
+// (load_llama_weights with a TensorParallelRank).
 struct LlamaLayerWeights {
   Eigen::VectorXf input_norm;   // [hidden]                 input_layernorm
   cpu::RowMatrix qkv_proj;      // [(heads + 2 kv_heads) head_dim][hidden]
@@ -41,5 +44,10 @@ void validate_llama_spec(const ModelSpec& spec);
 
 // REQUIRES: validate_llama_spec(spec) passes.
 LlamaWeights load_llama_weights(const ModelSpec& spec, const WeightSource& source);
+// The slice `tp`'s rank holds (kernels/model/tensor_parallel.h): qkv_proj the q, k, v rows of
+// its heads; o_proj and down_proj its hidden rows; gate_up_proj its ffn rows of each;
+// embed_tokens and lm_head its vocabulary rows; the norms whole. One rank: the whole model.
+LlamaWeights load_llama_weights(const ModelSpec& spec, const WeightSource& source,
+                                const TensorParallelRank& tp);
 
 }  // namespace kvlab

@@ -19,6 +19,7 @@
 #include "kernels/cpu/tensor.h"
 #include "kernels/model/decoder_model.h"
 #include "kernels/model/opt_weights.h"
+#include "kernels/model/tensor_parallel.h"
 #include "kernels/model/weight_source.h"
 
 namespace kvlab {
@@ -29,11 +30,15 @@ struct OptOptions {
 
 class OptModel : public DecoderModel {
  public:
-  // Throws InputError when `spec` is not a runnable opt shape (validate_opt_spec) or the
-  // source lacks a tensor.
-  OptModel(ModelSpec spec, const WeightSource& source, OptOptions options = {});
+  // Throws InputError when `spec` is not a runnable opt shape (validate_opt_spec), cannot be
+  // split over shard.size ranks (model.tensor_parallel), or the source lacks a tensor. With
+  // shard.size > 1 this is rank shard.rank of a tensor-parallel model
+  // (kernels/model/tensor_parallel.h).
+  OptModel(ModelSpec spec, const WeightSource& source, OptOptions options = {},
+           TpShard shard = {});
 
   const ModelSpec& spec() const override { return spec_; }
+  const ModelSpec& rank_spec() const override { return tp_.rank_spec(); }
   const OptWeights& weights() const { return weights_; }
 
   // DecoderModel::forward. Throws InputError for a token id outside the vocabulary or a
@@ -44,6 +49,7 @@ class OptModel : public DecoderModel {
  private:
   ModelSpec spec_;
   OptOptions options_;
+  TensorParallelRank tp_;
   OptWeights weights_;
 };
 

@@ -19,6 +19,7 @@
 
 #include "core/model_spec.h"
 #include "kernels/cpu/tensor.h"
+#include "kernels/model/tensor_parallel.h"
 #include "kernels/model/weight_source.h"
 
 namespace kvlab {
@@ -26,6 +27,8 @@ namespace kvlab {
 // The row of the position table the token at `position` reads (Hugging Face's offset).
 inline constexpr int32_t kOptPositionOffset = 2;
 
+// Shapes are the whole model's; a tensor-parallel rank holds the rows of its slice
+// (load_opt_weights with a TensorParallelRank).
 struct OptLayerWeights {
   Eigen::VectorXf attn_norm_weight;  // [hidden]          self_attn_layer_norm
   Eigen::VectorXf attn_norm_bias;    // [hidden]
@@ -64,5 +67,11 @@ void check_opt_positions(const ModelSpec& spec, int64_t first, int64_t end);
 
 // REQUIRES: validate_opt_spec(spec) passes.
 OptWeights load_opt_weights(const ModelSpec& spec, const WeightSource& source);
+// The slice `tp`'s rank holds (kernels/model/tensor_parallel.h): qkv_proj and qkv_bias the q,
+// k, v rows of its heads; out_proj, fc2 and their biases its hidden rows; fc1 and fc1_bias its
+// ffn rows; embed_tokens and lm_head its vocabulary rows; the norms and the position table
+// whole. One rank: the whole model.
+OptWeights load_opt_weights(const ModelSpec& spec, const WeightSource& source,
+                            const TensorParallelRank& tp);
 
 }  // namespace kvlab

@@ -80,4 +80,34 @@ Eigen::VectorXf load_vector(const WeightSource& source, const std::string& name,
   return v;
 }
 
+void load_row_slice(const WeightSource& source, const std::string& name, Eigen::Index full_rows,
+                    Eigen::Index first, Eigen::Index count, cpu::RowMatrix& dst,
+                    Eigen::Index dst_row) {
+  check_invariant(first >= 0 && count >= 0 && first + count <= full_rows,
+                  "load_row_slice: rows of '" + name + "' out of range");
+  if (first == 0 && count == full_rows) {
+    load_rows(source, name, dst, dst_row, count);
+    return;
+  }
+  check_invariant(dst_row >= 0 && dst_row + count <= dst.rows(),
+                  "load_row_slice: '" + name + "' does not fit its destination");
+  const cpu::RowMatrix whole = load_matrix(source, name, full_rows, dst.cols());
+  dst.middleRows(dst_row, count) = whole.middleRows(first, count);
+}
+
+void load_segment_slice(const WeightSource& source, const std::string& name,
+                        Eigen::Index full_size, Eigen::Index first, Eigen::Index count,
+                        Eigen::VectorXf& dst, Eigen::Index dst_first) {
+  check_invariant(first >= 0 && count >= 0 && first + count <= full_size,
+                  "load_segment_slice: entries of '" + name + "' out of range");
+  if (first == 0 && count == full_size) {
+    load_segment(source, name, dst, dst_first, count);
+    return;
+  }
+  check_invariant(dst_first >= 0 && dst_first + count <= dst.size(),
+                  "load_segment_slice: '" + name + "' does not fit its destination");
+  const Eigen::VectorXf whole = load_vector(source, name, full_size);
+  dst.segment(dst_first, count) = whole.segment(first, count);
+}
+
 }  // namespace kvlab

@@ -56,5 +56,15 @@ cpu::RowMatrix load_matrix(const WeightSource& source, const std::string& name, 
 void load_segment(const WeightSource& source, const std::string& name, Eigen::VectorXf& dst,
                   Eigen::Index first, Eigen::Index size);
 Eigen::VectorXf load_vector(const WeightSource& source, const std::string& name, Eigen::Index size);
+// A tensor-parallel rank's slice (kernels/model/tensor_parallel.h): rows [first, first + count)
+// of tensor `name` ([full_rows][dst.cols()]) into rows [dst_row, dst_row + count) of `dst`, and
+// entries [first, first + count) of a 1-D tensor of `full_size` into `dst` from `dst_first`.
+// The whole tensor is read (a source yields whole tensors) and the slice kept.
+void load_row_slice(const WeightSource& source, const std::string& name, Eigen::Index full_rows,
+                    Eigen::Index first, Eigen::Index count, cpu::RowMatrix& dst,
+                    Eigen::Index dst_row);
+void load_segment_slice(const WeightSource& source, const std::string& name,
+                        Eigen::Index full_size, Eigen::Index first, Eigen::Index count,
+                        Eigen::VectorXf& dst, Eigen::Index dst_first);
 
 }  // namespace kvlab

@@ -302,30 +302,16 @@ TEST(CpuEngine, MfuAndMbuAreNaN) {
   EXPECT_GT(r.summary.get("itl_p50_s"), 0);  // measured wall-clock gaps
 }
 
-// The back end runs the whole model on one rank, so model.tensor_parallel > 1 is refused, and
-// at config check time (validate_engine_config: no executor built, nothing run), as the cuda
-// back end refuses it.
-TEST(CpuEngine, RefusesTensorParallelAtConfigCheck) {
+// The back end splits a model over tensor-parallel ranks (tests/e2e/cpu_tensor_parallel_test.cc)
+// but not into pipeline stages: model.pipeline_parallel > 1 is refused at config check time
+// (validate_engine_config: no executor built, nothing run), as the cuda back end refuses it.
+TEST(CpuEngine, RefusesPipelineParallelAtConfigCheck) {
   register_builtins();
   Config c = tiny("[memory]\npolicy = paged\ncapacity_slots = 2048\n");
   c.set("hardware.name", "a100-80gb");  // 8 GPUs a node: the simulator would split over 2
-  c.set("model.tensor_parallel", "2");
-  const ExperimentConfig resolved = resolve_experiment(c);
-  std::string message;
-  try {
-    validate_engine_config(resolved);
-  } catch (const InputError& e) {
-    message = e.what();
-    EXPECT_EQ(e.field(), "model.tensor_parallel");
-  }
-  EXPECT_NE(message.find("the cpu back end runs the whole model on one rank"), std::string::npos)
-      << message;
-  EXPECT_THROW(run_experiment(c, RunOptions{}), InputError);
-  c.set("model.tensor_parallel", "1");
   EXPECT_NO_THROW(validate_engine_config(resolve_experiment(c)));
-  // Pipeline stages likewise (tiny-llama has 2 layers).
-  c.set("model.pipeline_parallel", "2");
-  message.clear();
+  c.set("model.pipeline_parallel", "2");  // tiny-llama has 2 layers
+  std::string message;
   try {
     validate_engine_config(resolve_experiment(c));
   } catch (const InputError& e) {
@@ -333,6 +319,7 @@ TEST(CpuEngine, RefusesTensorParallelAtConfigCheck) {
     EXPECT_EQ(e.field(), "model.pipeline_parallel");
   }
   EXPECT_NE(message.find("does not split them into stages"), std::string::npos) << message;
+  EXPECT_THROW(run_experiment(c, RunOptions{}), InputError);
 }
 
 TEST(CpuEngine, SameConfigSameDigestDifferentWeightsDifferentDigest) {
