@@ -9,6 +9,7 @@
 #include "core/sampling_rows.h"
 #include "kernels/cpu/kv_copy.h"
 #include "kernels/cpu/sampling.h"
+#include "kernels/cpu_profiler.h"
 #include "kernels/host_virtual_memory.h"
 #include "kernels/model/forward_batch.h"
 #include "kernels/model/real_backend_keys.h"
@@ -188,7 +189,8 @@ void register_cpu_executor(ExecutorRegistry& registry) {
                 .traits = {.real = true,
                            .exclusive_device = false,
                            .capacity_probe = {},
-                           .check_config = check_config}});
+                           .check_config = check_config,
+                           .profile = profile_cpu_backend}});
 }
 
 }  // namespace kvlab

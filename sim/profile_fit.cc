@@ -1,0 +1,71 @@
+#include "sim/profile_fit.h"
+
+#include <Eigen/Dense>
+#include <cmath>
+#include <limits>
+
+#include "core/cost_model.h"
+#include "core/errors.h"
+#include "core/metrics.h"
+#include "sim/profiled_cost_model.h"
+
+namespace kvlab {
+
+void fit_profile_overhead(const ExperimentConfig& config, OperatorProfile* profile) {
+  check_invariant(!profile->fit_steps.empty(), "fit_profile_overhead: no measured steps");
+  profile->overhead = {};
+  const ProfiledCostModel operators(config, *profile);
+  const auto n = static_cast<Eigen::Index>(profile->fit_steps.size());
+  // Rows scaled by 1 / m_i: the least-squares fit of the relative error.
+  Eigen::MatrixXd a(n, 3);
+  Eigen::VectorXd b(n);
+  std::vector<double> op_sum(static_cast<size_t>(n)), measured(static_cast<size_t>(n));
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const MeasuredStep& m = profile->fit_steps[static_cast<size_t>(i)];
+    StepShape shape;
+    for (const MeasuredStep::Chunk& c : m.prefills) {
+      shape.prefills.push_back({c.start, c.num_tokens, c.samples});
+    }
+    shape.decode_context_lens = m.decode_context_lens;
+    const double o = operators.cost(shape).seconds;
+    op_sum[static_cast<size_t>(i)] = o;
+    measured[static_cast<size_t>(i)] = m.seconds;
+    const double w = 1.0 / m.seconds;
+    a(i, 0) = w;
+    a(i, 1) = w * static_cast<double>(shape.prefills.size() + shape.decode_context_lens.size());
+    a(i, 2) = w * static_cast<double>(shape.num_tokens());
+    b(i) = (m.seconds - o) * w;
+  }
+  Eigen::Vector3d best = Eigen::Vector3d::Zero();
+  double best_err = b.squaredNorm();
+  for (int mask = 1; mask < 8; ++mask) {
+    std::vector<Eigen::Index> cols;
+    for (Eigen::Index c = 0; c < 3; ++c) {
+      if (mask & (1 << c)) cols.push_back(c);
+    }
+    Eigen::MatrixXd sub(n, static_cast<Eigen::Index>(cols.size()));
+    for (size_t k = 0; k < cols.size(); ++k) sub.col(static_cast<Eigen::Index>(k)) = a.col(cols[k]);
+    const Eigen::VectorXd x = sub.colPivHouseholderQr().solve(b);
+    if ((x.array() < 0).any() || !x.allFinite()) continue;
+    const double err = (sub * x - b).squaredNorm();
+    if (err < best_err) {
+      best_err = err;
+      best.setZero();
+      for (size_t k = 0; k < cols.size(); ++k) best(cols[k]) = x(static_cast<Eigen::Index>(k));
+    }
+  }
+  profile->overhead.base_s = best(0);
+  profile->overhead.per_sequence_s = best(1);
+  profile->overhead.per_token_s = best(2);
+  profile->overhead.fit_steps = n;
+  std::vector<double> rel(static_cast<size_t>(n));
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const double predicted = (a.row(i) * best)(0) * measured[static_cast<size_t>(i)] +
+                             op_sum[static_cast<size_t>(i)];
+    rel[static_cast<size_t>(i)] =
+        std::abs(predicted - measured[static_cast<size_t>(i)]) / measured[static_cast<size_t>(i)];
+  }
+  profile->overhead.fit_median_rel_error = percentile(rel, 50);
+}
+
+}  // namespace kvlab
