@@ -34,8 +34,12 @@ std::string utc_now() {
   return buf;
 }
 
-RelativeError pair_of(const RunResult& real, const RunResult& sim, const std::string& name) {
-  return {real.summary.get(name), sim.summary.get(name)};
+// The real value is the median over the real runs.
+RelativeError pair_of(const std::vector<RunResult>& reals, const RunResult& sim,
+                      const std::string& name) {
+  std::vector<double> values;
+  for (const RunResult& real : reals) values.push_back(real.summary.get(name));
+  return {percentile(values, 50), sim.summary.get(name)};
 }
 
 bool same_batch(const StepRecord& a, const StepRecord& b) {
@@ -86,7 +90,7 @@ void compare_memory(const RunResult& real, const RunResult& sim, FidelityReport*
 
 FidelityReport measure_fidelity(const ExperimentConfig& config,
                                 const std::vector<RequestSpec>& requests,
-                                const OperatorProfile& profile, int skip_steps) {
+                                const OperatorProfile& profile, int skip_steps, int real_runs) {
   if (config.backend.realtime) {
     fail_field(config.raw, "backend.realtime",
                "fidelity compares the real back end's virtual clock (advanced by measured step "
@@ -97,8 +101,10 @@ FidelityReport measure_fidelity(const ExperimentConfig& config,
   sim_config.backend.kind = "sim";
   { const ProfiledCostModel check(sim_config, profile); }
 
-  RunResult real;
-  const std::vector<StepSample> samples = collect_step_samples(config, requests, &real);
+  check_invariant(real_runs >= 1, "measure_fidelity: real_runs must be >= 1");
+  std::vector<RunResult> reals(static_cast<size_t>(real_runs));
+  std::vector<std::vector<StepSample>> samples;
+  for (RunResult& real : reals) samples.push_back(collect_step_samples(config, requests, &real));
 
   // The simulator: the Engine make_engine builds for backend.kind = sim, its executor
   // replaced by one that prices steps with this profile.
@@ -111,7 +117,8 @@ FidelityReport measure_fidelity(const ExperimentConfig& config,
   RunResult sim = engine->run(requests);
 
   FidelityReport r;
-  r.steps_real = static_cast<int64_t>(real.steps.size());
+  r.real_runs = real_runs;
+  r.steps_real = static_cast<int64_t>(reals.front().steps.size());
   r.steps_sim = static_cast<int64_t>(sim.steps.size());
   r.out_of_range_steps = model->out_of_range_steps();
 
@@ -119,8 +126,9 @@ FidelityReport measure_fidelity(const ExperimentConfig& config,
   const ProfiledCostModel pricer(sim_config, profile);
   std::vector<double> rel;
   double sum_predicted = 0, sum_measured = 0;
-  for (size_t i = static_cast<size_t>(std::max(0, skip_steps)); i < samples.size(); ++i) {
-    const StepSample& s = samples[i];
+  for (const std::vector<StepSample>& run : samples) {
+  for (size_t i = static_cast<size_t>(std::max(0, skip_steps)); i < run.size(); ++i) {
+    const StepSample& s = run[i];
     if (!(s.measured_s > 0)) continue;
     // The fork copies a sample carries are priced by copy_seconds, as the simulator does.
     const double predicted = pricer.cost(s.shape).seconds;
@@ -128,21 +136,33 @@ FidelityReport measure_fidelity(const ExperimentConfig& config,
     sum_predicted += predicted;
     sum_measured += s.measured_s;
   }
+  }
   r.steps_priced = static_cast<int64_t>(rel.size());
   if (!rel.empty()) {
     r.step_error_median = percentile(rel, 50);
     r.step_error_p90 = percentile(rel, 90);
     r.step_total_ratio = sum_predicted / sum_measured;
   }
-  r.throughput_tok_s = pair_of(real, sim, "throughput_tok_s");
-  r.ttft_p50_s = pair_of(real, sim, "ttft_p50_s");
-  r.ttft_p99_s = pair_of(real, sim, "ttft_p99_s");
-  r.tpot_p50_s = pair_of(real, sim, "tpot_p50_s");
-  r.tpot_p99_s = pair_of(real, sim, "tpot_p99_s");
-  r.duration_s = pair_of(real, sim, "duration_s");
-  r.real_preemptions = static_cast<int64_t>(real.summary.get("num_preemptions"));
+  r.throughput_tok_s = pair_of(reals, sim, "throughput_tok_s");
+  r.ttft_p50_s = pair_of(reals, sim, "ttft_p50_s");
+  r.ttft_p99_s = pair_of(reals, sim, "ttft_p99_s");
+  r.tpot_p50_s = pair_of(reals, sim, "tpot_p50_s");
+  r.tpot_p99_s = pair_of(reals, sim, "tpot_p99_s");
+  r.duration_s = pair_of(reals, sim, "duration_s");
+  r.real_preemptions = static_cast<int64_t>(reals.front().summary.get("num_preemptions"));
   r.sim_preemptions = static_cast<int64_t>(sim.summary.get("num_preemptions"));
-  compare_memory(real, sim, &r);
+  // Identical only if every real run's steps are the simulator's.
+  for (const RunResult& real : reals) {
+    FidelityReport one;
+    compare_memory(real, sim, &one);
+    if (&real == &reals.front() || !one.memory_identical) {
+      r.memory_identical = one.memory_identical;
+      r.memory_steps_compared = one.memory_steps_compared;
+      r.first_difference = one.first_difference;
+      r.batch_differs_first = one.batch_differs_first;
+    }
+    if (!one.memory_identical) break;
+  }
   return r;
 }
 

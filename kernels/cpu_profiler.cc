@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <span>
@@ -52,20 +54,6 @@ struct Stats {
   double median = 0, p10 = 0, p90 = 0;
 };
 
-// One warm-up call, then `repeats` timed calls of f.
-template <class F>
-Stats time_calls(int32_t repeats, F&& f) {
-  f();
-  std::vector<double> t;
-  t.reserve(static_cast<size_t>(repeats));
-  for (int32_t r = 0; r < repeats; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  return {percentile(t, 50), percentile(t, 10), percentile(t, 90)};
-}
-
 RowMatrix random_matrix(Index rows, Index cols, std::mt19937_64& rng, float scale = 1.0f) {
   std::uniform_real_distribution<float> u(-scale, scale);
   RowMatrix m(rows, cols);
@@ -80,21 +68,61 @@ Eigen::VectorXf random_vector(Index n, std::mt19937_64& rng) {
   return v;
 }
 
+// Every grid point's call, timed in rounds: one call of each point per round, `repeats`
+// rounds (after a warm-up round), so a burst of load from other processes costs one sample of
+// many points rather than every sample of one; the median then discards it.
+class Rounds {
+ public:
+  size_t add(std::function<void()> call) {
+    calls_.push_back(std::move(call));
+    return calls_.size() - 1;
+  }
+  void run(int32_t repeats) {
+    times_.assign(calls_.size(), {});
+    for (auto& c : calls_) c();
+    for (int32_t r = 0; r < repeats; ++r) {
+      for (size_t i = 0; i < calls_.size(); ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        calls_[i]();
+        times_[i].push_back(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      }
+    }
+    calls_.clear();  // frees what the calls held
+  }
+  Stats stats(size_t i) const {
+    return {percentile(times_[i], 50), percentile(times_[i], 10), percentile(times_[i], 90)};
+  }
+
+ private:
+  std::vector<std::function<void()>> calls_;
+  std::vector<std::vector<double>> times_;
+};
+
+// A table whose points are calls in `rounds`; done() after rounds.run().
 class TableBuilder {
  public:
-  TableBuilder(std::string name, std::vector<ProfileAxis> axes) {
+  TableBuilder(Rounds& rounds, std::string name, std::vector<ProfileAxis> axes)
+      : rounds_(&rounds) {
     table_.name = std::move(name);
     table_.axes = std::move(axes);
   }
-  void add(const Stats& s) {
-    table_.median_s.push_back(s.median);
-    table_.p10_s.push_back(s.p10);
-    table_.p90_s.push_back(s.p90);
+  void add(std::function<void()> call) { points_.push_back(rounds_->add(std::move(call))); }
+  ProfileTable done() const {
+    ProfileTable t = table_;
+    for (size_t i : points_) {
+      const Stats s = rounds_->stats(i);
+      t.median_s.push_back(s.median);
+      t.p10_s.push_back(s.p10);
+      t.p90_s.push_back(s.p90);
+    }
+    return t;
   }
-  ProfileTable done() { return std::move(table_); }
 
  private:
+  Rounds* rounds_;
   ProfileTable table_;
+  std::vector<size_t> points_;
 };
 
 // A layer's weights of the model's shape (random values: times do not depend on them).
@@ -133,131 +161,6 @@ struct LayerOps {
   }
 };
 
-ProfileTable profile_linear(const LayerOps& ops, const std::vector<double>& tokens,
-                            int32_t repeats, std::mt19937_64& rng) {
-  TableBuilder b("layer_linear", {{"tokens", tokens}});
-  const ModelSpec& s = ops.spec;
-  const Index q = static_cast<Index>(s.num_heads) * s.head_dim;
-  for (double tv : tokens) {
-    const auto t = static_cast<Index>(tv);
-    const RowMatrix x = random_matrix(t, s.hidden_size, rng);
-    RowMatrix h = random_matrix(t, s.hidden_size, rng);
-    RowMatrix qkv(t, ops.qkv.rows());
-    RowMatrix up(t, ops.up.rows());
-    const RowMatrix act = random_matrix(t, s.ffn_size, rng);
-    b.add(time_calls(repeats, [&] {
-      if (s.has_biases()) {
-        cpu::linear(x, ops.qkv, ops.qkv_b, qkv);
-        cpu::linear_accumulate(qkv.leftCols(q), ops.o, ops.o_b, h);
-        cpu::linear(x, ops.up, ops.up_b, up);
-        cpu::linear_accumulate(act, ops.down, ops.down_b, h);
-      } else {
-        cpu::linear(x, ops.qkv, qkv);
-        cpu::linear_accumulate(qkv.leftCols(q), ops.o, h);
-        cpu::linear(x, ops.up, up);
-        cpu::linear_accumulate(act, ops.down, h);
-      }
-    }));
-  }
-  return b.done();
-}
-
-ProfileTable profile_elementwise(const LayerOps& ops, const std::vector<double>& tokens,
-                                 int32_t repeats, std::mt19937_64& rng) {
-  TableBuilder b("layer_elementwise", {{"tokens", tokens}});
-  const ModelSpec& s = ops.spec;
-  const Index q = static_cast<Index>(s.num_heads) * s.head_dim;
-  const Index kv = static_cast<Index>(s.num_kv_heads) * s.head_dim;
-  for (double tv : tokens) {
-    const auto t = static_cast<Index>(tv);
-    const RowMatrix h = random_matrix(t, s.hidden_size, rng);
-    RowMatrix x(t, s.hidden_size);
-    RowMatrix qkv = random_matrix(t, q + 2 * kv, rng);
-    const RowMatrix up = random_matrix(t, s.gated_mlp() ? 2 * Index{s.ffn_size} : s.ffn_size, rng);
-    RowMatrix act(t, s.ffn_size);
-    std::vector<int32_t> positions(static_cast<size_t>(t));
-    std::iota(positions.begin(), positions.end(), 0);
-    b.add(time_calls(repeats, [&] {
-      ops.norm(h, x);
-      if (!s.learned_positions()) {
-        cpu::apply_rotary(qkv.leftCols(q), s.head_dim, positions, s.rope_theta);
-        cpu::apply_rotary(qkv.middleCols(q, kv), s.head_dim, positions, s.rope_theta);
-      }
-      ops.norm(h, x);
-      if (s.gated_mlp()) {
-        cpu::silu_and_mul(up, act);
-      } else {
-        cpu::relu(up, act);
-      }
-    }));
-  }
-  return b.done();
-}
-
-ProfileTable profile_embedding(const LayerOps& ops, const std::vector<double>& tokens,
-                               int32_t repeats, std::mt19937_64& rng) {
-  TableBuilder b("embedding", {{"tokens", tokens}});
-  const ModelSpec& s = ops.spec;
-  std::uniform_int_distribution<int32_t> id(0, s.vocab_size - 1);
-  for (double tv : tokens) {
-    const auto t = static_cast<Index>(tv);
-    std::vector<int32_t> ids(static_cast<size_t>(t));
-    for (int32_t& i : ids) i = id(rng);
-    b.add(time_calls(repeats, [&] {
-      RowMatrix h(t, s.hidden_size);
-      for (Index r = 0; r < t; ++r) {
-        h.row(r) = ops.embed.row(ids[static_cast<size_t>(r)]);
-        if (s.learned_positions()) h.row(r) += ops.positions.row(r % (s.max_seq_len + 2));
-      }
-    }));
-  }
-  return b.done();
-}
-
-ProfileTable profile_lm_head(const LayerOps& ops, const std::vector<double>& rows,
-                             int32_t repeats, std::mt19937_64& rng) {
-  TableBuilder b("lm_head", {{"rows", rows}});
-  const ModelSpec& s = ops.spec;
-  for (double rv : rows) {
-    const auto n = static_cast<Index>(rv);
-    const RowMatrix h = random_matrix(n, s.hidden_size, rng);
-    b.add(time_calls(repeats, [&] {
-      RowMatrix last = h;
-      ops.norm(last, last);
-      RowMatrix logits(n, s.vocab_size);
-      cpu::linear(last, ops.lm_head, logits);
-    }));
-  }
-  return b.done();
-}
-
-ProfileTable profile_sampling(const ExperimentConfig& config, const std::vector<double>& rows,
-                              int32_t repeats, std::mt19937_64& rng) {
-  TableBuilder b("sampling", {{"rows", rows}});
-  const int32_t vocab = config.model.vocab_size;
-  std::uniform_int_distribution<int32_t> id(0, vocab - 1);
-  for (double rv : rows) {
-    const auto n = static_cast<Index>(rv);
-    const RowMatrix logits = random_matrix(n, vocab, rng, 4.0f);
-    std::vector<std::vector<int32_t>> history(static_cast<size_t>(n));
-    for (auto& h : history) {
-      h.resize(static_cast<size_t>(std::min(config.model.max_seq_len, 64)));
-      for (int32_t& t : h) t = id(rng);
-    }
-    int32_t sink = 0;
-    b.add(time_calls(repeats, [&] {
-      for (Index r = 0; r < n; ++r) {
-        const auto& h = history[static_cast<size_t>(r)];
-        sink += cpu::sample_token(
-            std::span<const float>(logits.row(r).data(), static_cast<size_t>(vocab)),
-            config.backend.sampling, h, 0, static_cast<int64_t>(h.size()));
-      }
-    }));
-    if (sink < 0) throw InvariantError("sampling profile: negative token id");
-  }
-  return b.done();
-}
-
 // Layouts of `count` sequences of up to `per_seq` slots each: contiguous regions one after
 // another, or (block_size > 0) blocks in a shuffled order over the arena.
 std::vector<KvLayout> make_layouts(int64_t count, int64_t per_seq, int32_t block_size,
@@ -293,108 +196,229 @@ int64_t arena_slots(int64_t count, int64_t per_seq, int32_t block_size) {
   return count * ((per_seq + block_size - 1) / block_size) * block_size;
 }
 
-void profile_attention(const ExperimentConfig& config, const std::string& layout,
-                       int32_t block_size, const ProfileGrid& g, std::vector<ProfileTable>& out,
-                       std::mt19937_64& rng) {
+using Tables = std::vector<TableBuilder>;
+
+void profile_linear(Rounds& rounds, const std::shared_ptr<const LayerOps>& ops,
+                    const std::vector<double>& tokens, std::mt19937_64& rng, Tables& out) {
+  TableBuilder b(rounds, "layer_linear", {{"tokens", tokens}});
+  const ModelSpec& s = ops->spec;
+  for (double tv : tokens) {
+    const auto t = static_cast<Index>(tv);
+    b.add([ops, x = random_matrix(t, s.hidden_size, rng), h = random_matrix(t, s.hidden_size, rng),
+           qkv = RowMatrix(t, ops->qkv.rows()), up = RowMatrix(t, ops->up.rows()),
+           attn = random_matrix(t, ops->o.cols(), rng),
+           act = random_matrix(t, s.ffn_size, rng)]() mutable {
+      if (ops->spec.has_biases()) {
+        cpu::linear(x, ops->qkv, ops->qkv_b, qkv);
+        cpu::linear_accumulate(attn, ops->o, ops->o_b, h);
+        cpu::linear(x, ops->up, ops->up_b, up);
+        cpu::linear_accumulate(act, ops->down, ops->down_b, h);
+      } else {
+        cpu::linear(x, ops->qkv, qkv);
+        cpu::linear_accumulate(attn, ops->o, h);
+        cpu::linear(x, ops->up, up);
+        cpu::linear_accumulate(act, ops->down, h);
+      }
+    });
+  }
+  out.push_back(std::move(b));
+}
+
+void profile_elementwise(Rounds& rounds, const std::shared_ptr<const LayerOps>& ops,
+                         const std::vector<double>& tokens, std::mt19937_64& rng, Tables& out) {
+  TableBuilder b(rounds, "layer_elementwise", {{"tokens", tokens}});
+  const ModelSpec& s = ops->spec;
+  const Index q = static_cast<Index>(s.num_heads) * s.head_dim;
+  const Index kv = static_cast<Index>(s.num_kv_heads) * s.head_dim;
+  for (double tv : tokens) {
+    const auto t = static_cast<Index>(tv);
+    std::vector<int32_t> positions(static_cast<size_t>(t));
+    std::iota(positions.begin(), positions.end(), 0);
+    b.add([ops, q, kv, positions, h = random_matrix(t, s.hidden_size, rng),
+           x = RowMatrix(t, s.hidden_size), qkv = random_matrix(t, q + 2 * kv, rng),
+           up = random_matrix(t, s.gated_mlp() ? 2 * Index{s.ffn_size} : s.ffn_size, rng),
+           act = RowMatrix(t, s.ffn_size)]() mutable {
+      const ModelSpec& m = ops->spec;
+      ops->norm(h, x);
+      if (!m.learned_positions()) {
+        cpu::apply_rotary(qkv.leftCols(q), m.head_dim, positions, m.rope_theta);
+        cpu::apply_rotary(qkv.middleCols(q, kv), m.head_dim, positions, m.rope_theta);
+      }
+      ops->norm(h, x);
+      if (m.gated_mlp()) {
+        cpu::silu_and_mul(up, act);
+      } else {
+        cpu::relu(up, act);
+      }
+    });
+  }
+  out.push_back(std::move(b));
+}
+
+void profile_embedding(Rounds& rounds, const std::shared_ptr<const LayerOps>& ops,
+                       const std::vector<double>& tokens, std::mt19937_64& rng, Tables& out) {
+  TableBuilder b(rounds, "embedding", {{"tokens", tokens}});
+  const ModelSpec& s = ops->spec;
+  std::uniform_int_distribution<int32_t> id(0, s.vocab_size - 1);
+  for (double tv : tokens) {
+    const auto t = static_cast<Index>(tv);
+    std::vector<int32_t> ids(static_cast<size_t>(t));
+    for (int32_t& i : ids) i = id(rng);
+    b.add([ops, ids, t] {
+      const ModelSpec& m = ops->spec;
+      RowMatrix h(t, m.hidden_size);
+      for (Index r = 0; r < t; ++r) {
+        h.row(r) = ops->embed.row(ids[static_cast<size_t>(r)]);
+        if (m.learned_positions()) h.row(r) += ops->positions.row(r % (m.max_seq_len + 2));
+      }
+    });
+  }
+  out.push_back(std::move(b));
+}
+
+void profile_lm_head(Rounds& rounds, const std::shared_ptr<const LayerOps>& ops,
+                     const std::vector<double>& rows, std::mt19937_64& rng, Tables& out) {
+  TableBuilder b(rounds, "lm_head", {{"rows", rows}});
+  const ModelSpec& s = ops->spec;
+  for (double rv : rows) {
+    const auto n = static_cast<Index>(rv);
+    b.add([ops, n, h = random_matrix(n, s.hidden_size, rng)] {
+      RowMatrix last = h;
+      ops->norm(last, last);
+      RowMatrix logits(n, ops->spec.vocab_size);
+      cpu::linear(last, ops->lm_head, logits);
+    });
+  }
+  out.push_back(std::move(b));
+}
+
+void profile_sampling(Rounds& rounds, const ExperimentConfig& config,
+                      const std::vector<double>& rows, std::mt19937_64& rng, Tables& out) {
+  TableBuilder b(rounds, "sampling", {{"rows", rows}});
+  const int32_t vocab = config.model.vocab_size;
+  std::uniform_int_distribution<int32_t> id(0, vocab - 1);
+  for (double rv : rows) {
+    const auto n = static_cast<Index>(rv);
+    std::vector<std::vector<int32_t>> history(static_cast<size_t>(n));
+    for (auto& h : history) {
+      h.resize(static_cast<size_t>(std::min(config.model.max_seq_len, 64)));
+      for (int32_t& t : h) t = id(rng);
+    }
+    b.add([n, vocab, history, params = config.backend.sampling,
+           logits = random_matrix(n, vocab, rng, 4.0f)] {
+      int32_t sink = 0;
+      for (Index r = 0; r < n; ++r) {
+        const auto& h = history[static_cast<size_t>(r)];
+        sink += cpu::sample_token(
+            std::span<const float>(logits.row(r).data(), static_cast<size_t>(vocab)), params, h,
+            0, static_cast<int64_t>(h.size()));
+      }
+      if (sink < 0) throw InvariantError("sampling profile: negative token id");
+    });
+  }
+  out.push_back(std::move(b));
+}
+
+std::shared_ptr<cpu::CpuKvCache> filled_cache(const ModelSpec& s, int32_t layers, int64_t slots) {
+  auto cache = std::make_shared<cpu::CpuKvCache>(layers, slots, s.num_kv_heads, s.head_dim,
+                                                 cpu::cpu_kv_storage(s.kv_dtype));
+  cache->fill(0.01f);
+  return cache;
+}
+
+void profile_attention(Rounds& rounds, const ExperimentConfig& config, const std::string& layout,
+                       int32_t block_size, const ProfileGrid& g, std::mt19937_64& rng,
+                       Tables& out) {
   const ModelSpec& s = config.model;
+  const int32_t heads = s.num_heads;
   const Index qw = static_cast<Index>(s.num_heads) * s.head_dim;
   const int64_t max_context = static_cast<int64_t>(g.context.back());
   const int64_t max_batch = static_cast<int64_t>(g.batch.back());
   {  // decode: `batch` sequences at `context` each
     const int64_t slots = arena_slots(max_batch, max_context, block_size);
-    cpu::CpuKvCache cache(1, slots, s.num_kv_heads, s.head_dim, cpu::cpu_kv_storage(s.kv_dtype));
-    cache.fill(0.01f);
+    auto cache = filled_cache(s, 1, slots);
     const std::vector<KvLayout> layouts = make_layouts(max_batch, max_context, block_size, rng);
-    TableBuilder b("decode_attention_" + layout, {{"batch", g.batch}, {"context", g.context}});
+    TableBuilder b(rounds, "decode_attention_" + layout,
+                   {{"batch", g.batch}, {"context", g.context}});
     for (double bv : g.batch) {
       const auto n = static_cast<int64_t>(bv);
-      const RowMatrix q = random_matrix(n, qw, rng);
-      RowMatrix o(n, qw);
       const std::vector<KvLayout> used(layouts.begin(), layouts.begin() + n);
       for (double cv : g.context) {
         const std::vector<int32_t> lens(static_cast<size_t>(n), static_cast<int32_t>(cv));
-        const KvBatchTables tables = KvBatchTables::build(used, lens, slots);
-        b.add(time_calls(g.repeats, [&] {
-          cpu::decode_attention(q, tables.view(), cache.store(0), s.num_heads, o);
-        }));
+        auto tables = std::make_shared<KvBatchTables>(KvBatchTables::build(used, lens, slots));
+        b.add([cache, tables, heads, q = random_matrix(n, qw, rng), o = RowMatrix(n, qw)]() mutable {
+          cpu::decode_attention(q, tables->view(), cache->store(0), heads, o);
+        });
       }
     }
-    out.push_back(b.done());
+    out.push_back(std::move(b));
   }
   {  // prefill: one chunk of `chunk` tokens after `start`
     const int64_t per_seq = static_cast<int64_t>(g.chunk.back()) + max_context;
     const int64_t slots = arena_slots(1, per_seq, block_size);
-    cpu::CpuKvCache cache(1, slots, s.num_kv_heads, s.head_dim, cpu::cpu_kv_storage(s.kv_dtype));
-    cache.fill(0.01f);
+    auto cache = filled_cache(s, 1, slots);
     const std::vector<KvLayout> layouts = make_layouts(1, per_seq, block_size, rng);
     std::vector<double> starts = {0};
     for (double c : g.context) starts.push_back(c);
-    TableBuilder b("prefill_attention_" + layout, {{"chunk", g.chunk}, {"start", starts}});
+    TableBuilder b(rounds, "prefill_attention_" + layout, {{"chunk", g.chunk}, {"start", starts}});
     for (double cv : g.chunk) {
       const auto n = static_cast<Index>(cv);
-      const RowMatrix q = random_matrix(n, qw, rng);
-      RowMatrix o(n, qw);
       const std::vector<int32_t> indptr = {0, static_cast<int32_t>(n)};
       for (double sv : starts) {
         const std::vector<int32_t> lens = {static_cast<int32_t>(sv + cv)};
-        const KvBatchTables tables = KvBatchTables::build(layouts, lens, slots);
-        b.add(time_calls(g.repeats, [&] {
-          cpu::prefill_attention(q, indptr, tables.view(), cache.store(0), s.num_heads, o);
-        }));
+        auto tables = std::make_shared<KvBatchTables>(KvBatchTables::build(layouts, lens, slots));
+        b.add([cache, tables, heads, indptr, q = random_matrix(n, qw, rng),
+               o = RowMatrix(n, qw)]() mutable {
+          cpu::prefill_attention(q, indptr, tables->view(), cache->store(0), heads, o);
+        });
       }
     }
-    out.push_back(b.done());
+    out.push_back(std::move(b));
   }
 }
 
-ProfileTable profile_cache_write(const ExperimentConfig& config, const std::vector<double>& tokens,
-                                 int32_t repeats, std::mt19937_64& rng) {
+void profile_cache_write(Rounds& rounds, const ExperimentConfig& config,
+                         const std::vector<double>& tokens, std::mt19937_64& rng, Tables& out) {
   const ModelSpec& s = config.model;
   const Index kvw = static_cast<Index>(s.num_kv_heads) * s.head_dim;
-  const auto max = static_cast<int64_t>(tokens.back());
-  cpu::CpuKvCache cache(1, max, s.num_kv_heads, s.head_dim, cpu::cpu_kv_storage(s.kv_dtype));
-  cache.fill(0.01f);
-  TableBuilder b("cache_write", {{"tokens", tokens}});
+  auto cache = filled_cache(s, 1, static_cast<int64_t>(tokens.back()));
+  TableBuilder b(rounds, "cache_write", {{"tokens", tokens}});
   for (double tv : tokens) {
     const auto t = static_cast<Index>(tv);
-    const RowMatrix k = random_matrix(t, kvw, rng);
-    const RowMatrix v = random_matrix(t, kvw, rng);
     std::vector<int64_t> slots(static_cast<size_t>(t));
     std::iota(slots.begin(), slots.end(), 0);
-    b.add(time_calls(repeats, [&] { cpu::write_kv(k, v, slots, cache.store(0)); }));
+    b.add([cache, slots, k = random_matrix(t, kvw, rng), v = random_matrix(t, kvw, rng)] {
+      cpu::write_kv(k, v, slots, cache->store(0));
+    });
   }
-  return b.done();
+  out.push_back(std::move(b));
 }
 
-void profile_copies(const ExperimentConfig& config, const std::vector<double>& slots,
-                    int32_t repeats, std::vector<ProfileTable>& out) {
+void profile_copies(Rounds& rounds, const ExperimentConfig& config,
+                    const std::vector<double>& slots, Tables& out) {
   const ModelSpec& s = config.model;
   const auto max = static_cast<int64_t>(slots.back());
-  const KvDtype stored = cpu::cpu_kv_storage(s.kv_dtype);
-  cpu::CpuKvCache device(s.num_layers, 2 * max, s.num_kv_heads, s.head_dim, stored);
-  cpu::CpuKvCache host(s.num_layers, max, s.num_kv_heads, s.head_dim, stored);
-  device.fill(0.01f);
-  host.fill(0.01f);
-  TableBuilder copy("kv_copy", {{"slots", slots}});
-  TableBuilder swap("swap_copy", {{"slots", slots}});
+  auto device = filled_cache(s, s.num_layers, 2 * max);
+  auto host = filled_cache(s, s.num_layers, max);
+  TableBuilder copy(rounds, "kv_copy", {{"slots", slots}});
+  TableBuilder swap(rounds, "swap_copy", {{"slots", slots}});
   for (double nv : slots) {
     const auto n = static_cast<int64_t>(nv);
     const std::vector<KvCopy> within = {{.src_slot = 0, .dst_slot = max, .num_slots = n}};
-    copy.add(time_calls(repeats, [&] { cpu::copy_kv_within(device, within); }));
+    copy.add([device, within] { cpu::copy_kv_within(*device, within); });
     const std::vector<KvCopy> across = {{.src_slot = 0, .dst_slot = 0, .num_slots = n}};
     // Out and in alternate, as a swap's copies go one way then the other.
-    bool out_next = true;
-    swap.add(time_calls(repeats, [&] {
+    swap.add([device, host, across, out_next = true]() mutable {
       if (out_next) {
-        cpu::swap_out(device, host, across);
+        cpu::swap_out(*device, *host, across);
       } else {
-        cpu::swap_in(host, device, across);
+        cpu::swap_in(*host, *device, across);
       }
       out_next = !out_next;
-    }));
+    });
   }
-  out.push_back(copy.done());
-  out.push_back(swap.done());
+  out.push_back(std::move(copy));
+  out.push_back(std::move(swap));
 }
 
 // Whole steps through the real model and sampler: random mixes within the scheduler's limits.
@@ -411,6 +435,9 @@ std::vector<MeasuredStep> run_fit_steps(const ExperimentConfig& config, const Pr
   const std::vector<KvLayout> layouts = make_layouts(max_seqs + 2, max_len, block_size, rng);
   std::uniform_int_distribution<int32_t> id(0, s.vocab_size - 1);
   std::vector<MeasuredStep> out;
+  std::vector<std::vector<std::vector<int32_t>>> all_ids;  // per step, per sequence
+  out.reserve(static_cast<size_t>(g.fit_steps));
+  all_ids.reserve(static_cast<size_t>(g.fit_steps));
   for (int32_t k = 0; k < g.fit_steps; ++k) {
     MeasuredStep step;
     // A third decode-only, a third prefill-only, a third mixed.
@@ -451,9 +478,17 @@ std::vector<MeasuredStep> run_fit_steps(const ExperimentConfig& config, const Pr
       for (int32_t& t : v) t = id(rng);
       ids.push_back(std::move(v));
     }
+    out.push_back(std::move(step));
+    all_ids.push_back(std::move(ids));
+  }
+  // Timed in rounds (one call of each step per round), like the operators.
+  Rounds rounds;
+  for (size_t k = 0; k < out.size(); ++k) {
+    const MeasuredStep& step = out[k];
+    const auto& ids = all_ids[k];
     // What the executor does per step: the batch's entries (token ids copied, layouts from the
     // manager), the forward, one sample per sampling entry.
-    auto run = [&] {
+    rounds.add([&step, &ids, &layouts, &model, &cache, &config] {
       std::vector<ForwardEntry> entries;
       size_t seq = 0;
       for (const auto& c : step.prefills) {
@@ -477,10 +512,10 @@ std::vector<MeasuredStep> run_fit_steps(const ExperimentConfig& config, const Pr
                                   config.backend.sampling, h, 0, static_cast<int64_t>(h.size()));
       }
       if (sink < 0) throw InvariantError("profile: negative token id");
-    };
-    step.seconds = time_calls(std::max(3, g.repeats / 3), run).median;
-    out.push_back(std::move(step));
+    });
   }
+  rounds.run(std::max(3, g.repeats / 3));
+  for (size_t k = 0; k < out.size(); ++k) out[k].seconds = rounds.stats(k).median;
   return out;
 }
 
@@ -536,18 +571,24 @@ OperatorProfile profile_cpu_backend(const ExperimentConfig& config, const Profil
   p.threads = 1;
   p.repeats = g.repeats;
 
-  const LayerOps ops(s, rng);
-  p.tables.push_back(profile_linear(ops, g.tokens, g.repeats, rng));
-  p.tables.push_back(profile_elementwise(ops, g.tokens, g.repeats, rng));
-  p.tables.push_back(profile_embedding(ops, g.tokens, g.repeats, rng));
-  p.tables.push_back(profile_cache_write(config, g.tokens, g.repeats, rng));
-  p.tables.push_back(profile_lm_head(ops, rows, g.repeats, rng));
-  p.tables.push_back(profile_sampling(config, rows, g.repeats, rng));
-  profile_attention(config, "contiguous", 0, g, p.tables, rng);
-  for (int32_t bs : g.block_sizes) {
-    profile_attention(config, "paged" + std::to_string(bs), bs, g, p.tables, rng);
+  Rounds rounds;
+  Tables tables;
+  {
+    const auto ops = std::make_shared<const LayerOps>(s, rng);
+    profile_linear(rounds, ops, g.tokens, rng, tables);
+    profile_elementwise(rounds, ops, g.tokens, rng, tables);
+    profile_embedding(rounds, ops, g.tokens, rng, tables);
+    profile_cache_write(rounds, config, g.tokens, rng, tables);
+    profile_lm_head(rounds, ops, rows, rng, tables);
+    profile_sampling(rounds, config, rows, rng, tables);
+    profile_attention(rounds, config, "contiguous", 0, g, rng, tables);
+    for (int32_t bs : g.block_sizes) {
+      profile_attention(rounds, config, "paged" + std::to_string(bs), bs, g, rng, tables);
+    }
+    profile_copies(rounds, config, g.slots, tables);
   }
-  profile_copies(config, g.slots, g.repeats, p.tables);
+  rounds.run(g.repeats);
+  for (const TableBuilder& t : tables) p.tables.push_back(t.done());
   p.fit_steps = run_fit_steps(config, g, rng);
   return p;
 }

@@ -174,6 +174,7 @@ int fidelity_command(const std::vector<std::string>& args) {
   std::string out, profile_path, save_profile;
   double scale = 1.0;
   int skip = 1;
+  int real_runs = 3;
   GridOptions grid;
   options.add_options()("help,h", "this help")(
       "set", po::value<std::vector<std::string>>(&sets)->composing(),
@@ -186,6 +187,8 @@ int fidelity_command(const std::vector<std::string>& args) {
       "multiply every profiled time by this (a deliberately wrong profile: 2)")(
       "skip-steps", po::value<int>(&skip)->default_value(1),
       "leave the first N real steps out of the step errors (warm-up)")(
+      "real-runs", po::value<int>(&real_runs)->default_value(3),
+      "runs on the real back end; its summary figures are their medians")(
       "out", po::value<std::string>(&out), "also write the report as JSON");
   grid.add_to(options);
   std::string config_path;
@@ -203,6 +206,7 @@ int fidelity_command(const std::vector<std::string>& args) {
   }
   if (!(scale > 0)) throw InputError("--scale", 0, "", "must be > 0");
   if (skip < 0) throw InputError("--skip-steps", 0, "", "must not be negative");
+  if (real_runs < 1) throw InputError("--real-runs", 0, "", "must be at least 1");
   if (!out.empty()) check_output_path(out, "--out");
   if (!save_profile.empty()) check_output_path(save_profile, "--save-profile");
   const ProfileGrid g = grid.grid();
@@ -225,7 +229,7 @@ int fidelity_command(const std::vector<std::string>& args) {
     }
     if (scale != 1.0) profile = scaled_profile(std::move(profile), scale);
     const std::vector<RequestSpec> requests = requests_for_backend(p.config, p.workload->requests);
-    const FidelityReport r = measure_fidelity(p.config, requests, profile, skip);
+    const FidelityReport r = measure_fidelity(p.config, requests, profile, skip, real_runs);
 
     if (k > 0) std::printf("\n");
     std::printf("fidelity of the profiled simulator against the %s back end%s%s (profile: %s, "
@@ -233,9 +237,9 @@ int fidelity_command(const std::vector<std::string>& args) {
                 p.config.backend.kind.c_str(), p.point.label.empty() ? "" : ", point ",
                 p.point.label.c_str(), profile.device.c_str(), profile.date.c_str(),
                 scale != 1.0 ? ", scaled" : "");
-    std::printf("steps: %lld real, %lld simulated; %lld priced (first %d skipped); %lld "
-                "simulated steps off the profiled grid\n",
-                static_cast<long long>(r.steps_real), static_cast<long long>(r.steps_sim),
+    std::printf("steps: %lld real (x %d runs), %lld simulated; %lld priced (first %d of each "
+                "run skipped); %lld simulated steps off the profiled grid\n",
+                static_cast<long long>(r.steps_real), r.real_runs, static_cast<long long>(r.steps_sim),
                 static_cast<long long>(r.steps_priced), skip,
                 static_cast<long long>(r.out_of_range_steps));
     std::printf("per-step error: median %.1f%%, p90 %.1f%%; total predicted / measured %.3f\n",
@@ -272,6 +276,7 @@ int fidelity_command(const std::vector<std::string>& args) {
                        {"profile_device", profile.device},
                        {"profile_date", profile.date},
                        {"profile_scale", scale},
+                       {"real_runs", r.real_runs},
                        {"steps_real", r.steps_real},
                        {"steps_sim", r.steps_sim},
                        {"steps_priced", r.steps_priced},
