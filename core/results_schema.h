@@ -150,7 +150,8 @@ inline constexpr FieldSpec kCostColumn{"cost_<term>_s", ValueType::kFloat64, "s"
                                        "the step's seconds in one cost-model term (roofline: gemm, "
                                        "attention, swap, copy, allreduce, overhead; vmm for a "
                                        "policy that maps pages; pipeline_send, pipeline_bubble "
-                                       "with model.pipeline_parallel > 1)"};
+                                       "with model.pipeline_parallel > 1; profiled: gemm, "
+                                       "elementwise, attention, sampling, swap, copy, overhead)"};
 
 // The workload group's datasets (its attributes are workload_attributes()).
 inline constexpr FieldSpec kBadRowMessages{"bad_row_messages", ValueType::kString, "",
