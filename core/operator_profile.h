@@ -51,10 +51,13 @@ struct ProfileModelShape {
   bool operator==(const ProfileModelShape&) const = default;
 };
 
-// The per-step glue the operators do not cover (building the batch, the KV tables, allocating
-// activations, the sampling loop), fitted by least squares to whole steps the profiler ran:
-// base + per_sequence x sequences + per_token x tokens (each >= 0).
+// How the operators' isolated times become a step's, fitted by least squares to whole steps
+// the profiler ran (sim/profile_fit.h): the operator terms are multiplied by operator_scale
+// (operators inside a step find other caches and allocations than alone), and the glue they
+// do not cover (building the batch, the KV tables, allocating activations, the sampling loop)
+// adds base + per_sequence x sequences + per_token x tokens (each >= 0).
 struct ProfileOverhead {
+  double operator_scale = 1;
   double base_s = 0;
   double per_sequence_s = 0;
   double per_token_s = 0;

@@ -143,7 +143,8 @@ std::string profile_to_json(const OperatorProfile& p) {
       {"commit", p.commit},
       {"command", p.command},
       {"overhead",
-       {{"base_s", p.overhead.base_s},
+       {{"operator_scale", p.overhead.operator_scale},
+        {"base_s", p.overhead.base_s},
         {"per_sequence_s", p.overhead.per_sequence_s},
         {"per_token_s", p.overhead.per_token_s},
         {"fit_steps", p.overhead.fit_steps},
@@ -192,6 +193,8 @@ OperatorProfile profile_from_json(const std::string& text, const std::string& so
   p.commit = r.str(j, "commit", "");
   p.command = r.str(j, "command", "");
   const Json& o = r.at(j, "overhead", "");
+  p.overhead.operator_scale = r.num(o, "operator_scale", "overhead.");
+  if (!(p.overhead.operator_scale > 0)) r.fail("overhead.operator_scale", "must be > 0");
   p.overhead.base_s = r.num(o, "base_s", "overhead.");
   p.overhead.per_sequence_s = r.num(o, "per_sequence_s", "overhead.");
   p.overhead.per_token_s = r.num(o, "per_token_s", "overhead.");

@@ -17,7 +17,7 @@ void fit_profile_overhead(const ExperimentConfig& config, OperatorProfile* profi
   const ProfiledCostModel operators(config, *profile);
   const auto n = static_cast<Eigen::Index>(profile->fit_steps.size());
   // Rows scaled by 1 / m_i: the least-squares fit of the relative error.
-  Eigen::MatrixXd a(n, 3);
+  Eigen::MatrixXd a(n, 4);
   Eigen::VectorXd b(n);
   std::vector<double> op_sum(static_cast<size_t>(n)), measured(static_cast<size_t>(n));
   for (Eigen::Index i = 0; i < n; ++i) {
@@ -34,19 +34,21 @@ void fit_profile_overhead(const ExperimentConfig& config, OperatorProfile* profi
     a(i, 0) = w;
     a(i, 1) = w * static_cast<double>(shape.prefills.size() + shape.decode_context_lens.size());
     a(i, 2) = w * static_cast<double>(shape.num_tokens());
-    b(i) = (m.seconds - o) * w;
+    a(i, 3) = w * o;
+    b(i) = m.seconds * w;
   }
-  Eigen::Vector3d best = Eigen::Vector3d::Zero();
-  double best_err = b.squaredNorm();
-  for (int mask = 1; mask < 8; ++mask) {
+  // Unscaled operators and no glue, unless a fit does better.
+  Eigen::Vector4d best(0, 0, 0, 1);
+  double best_err = (a * best - b).squaredNorm();
+  for (int mask = 8; mask < 16; ++mask) {  // the operator scale is always fitted
     std::vector<Eigen::Index> cols;
-    for (Eigen::Index c = 0; c < 3; ++c) {
+    for (Eigen::Index c = 0; c < 4; ++c) {
       if (mask & (1 << c)) cols.push_back(c);
     }
     Eigen::MatrixXd sub(n, static_cast<Eigen::Index>(cols.size()));
     for (size_t k = 0; k < cols.size(); ++k) sub.col(static_cast<Eigen::Index>(k)) = a.col(cols[k]);
     const Eigen::VectorXd x = sub.colPivHouseholderQr().solve(b);
-    if ((x.array() < 0).any() || !x.allFinite()) continue;
+    if ((x.array() < 0).any() || !x.allFinite() || x(x.size() - 1) <= 0) continue;
     const double err = (sub * x - b).squaredNorm();
     if (err < best_err) {
       best_err = err;
@@ -57,11 +59,11 @@ void fit_profile_overhead(const ExperimentConfig& config, OperatorProfile* profi
   profile->overhead.base_s = best(0);
   profile->overhead.per_sequence_s = best(1);
   profile->overhead.per_token_s = best(2);
+  profile->overhead.operator_scale = best(3);
   profile->overhead.fit_steps = n;
   std::vector<double> rel(static_cast<size_t>(n));
   for (Eigen::Index i = 0; i < n; ++i) {
-    const double predicted = (a.row(i) * best)(0) * measured[static_cast<size_t>(i)] +
-                             op_sum[static_cast<size_t>(i)];
+    const double predicted = (a.row(i) * best)(0) * measured[static_cast<size_t>(i)];
     rel[static_cast<size_t>(i)] =
         std::abs(predicted - measured[static_cast<size_t>(i)]) / measured[static_cast<size_t>(i)];
   }

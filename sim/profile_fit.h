@@ -1,10 +1,11 @@
-// Fits a profile's per-step overhead (ProfileOverhead, core/operator_profile.h) to the whole
-// steps the profiler measured (OperatorProfile::fit_steps): the part of a step's time its
-// operators do not explain (building the batch and the KV tables, allocations, the sampling
-// loop). For step i with operator sum o_i (ProfiledCostModel with no overhead) and measured
-// m_i, base + per_sequence x E_i + per_token x T_i is fitted to m_i - o_i by least squares on
-// the relative error ((o_i + overhead_i - m_i) / m_i), every coefficient >= 0 (the best of
-// the fits over each subset of the three coefficients whose solution is non-negative).
+// Fits a profile's ProfileOverhead (core/operator_profile.h) to the whole steps the profiler
+// measured (OperatorProfile::fit_steps). For step i with operator sum o_i (ProfiledCostModel
+// with no overhead and scale 1), E_i sequences, T_i tokens and measured m_i, the model
+// scale x o_i + base + per_sequence x E_i + per_token x T_i is fitted to m_i by least squares
+// on the relative error, every coefficient >= 0 and scale > 0 (the best of the fits over each
+// subset of the glue's three coefficients whose solution is non-negative). The scale absorbs
+// what timing operators alone misses inside a step (caches, allocations); the glue what no
+// operator covers.
 #pragma once
 
 #include "core/experiment.h"

@@ -195,6 +195,11 @@ StepCost ProfiledCostModel::cost(const StepShape& step) const {
       check(off, "decode (batch, mean context)", batch);
     }
     attention = layers * per_layer;
+    const double f = overhead_.operator_scale;
+    gemm *= f;
+    elementwise *= f;
+    attention *= f;
+    sampling *= f;
     const auto sequences =
         static_cast<double>(step.prefills.size() + step.decode_context_lens.size());
     overhead = overhead_.base_s + overhead_.per_sequence_s * sequences +
@@ -205,10 +210,12 @@ StepCost ProfiledCostModel::cost(const StepShape& step) const {
   for (const auto* copies : {&step.swap_out, &step.swap_in}) {
     for (const KvCopy& c : *copies) swap += swap_copy_.at(static_cast<double>(c.num_slots), &off);
   }
+  swap *= overhead_.operator_scale;
   check(off, "swap size (slots)", 0);
   off = false;
   double copy = 0;
   for (const KvCopy& c : step.device_copies) copy += kv_copy_.at(static_cast<double>(c.num_slots), &off);
+  copy *= overhead_.operator_scale;
   check(off, "copy size (slots)", 0);
   if (outside) note_outside(what, value);
 
@@ -223,7 +230,7 @@ double ProfiledCostModel::copy_seconds(const std::vector<KvCopy>& device_copies)
   bool off = false;
   double copy = 0;
   for (const KvCopy& c : device_copies) copy += kv_copy_.at(static_cast<double>(c.num_slots), &off);
-  return copy;
+  return copy * overhead_.operator_scale;
 }
 
 std::vector<KeySpec> profiled_keys() {

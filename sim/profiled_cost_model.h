@@ -20,6 +20,8 @@
 //  swap       sum over swap_out and swap_in copies of swap_copy(slots)
 //  copy       sum over device copies of kv_copy(slots)
 //  overhead   base + per_sequence x E + per_token x T (the profile's fitted glue; 0 when T = 0)
+// Every term but overhead is multiplied by the profile's operator_scale (fitted with the glue
+// to whole steps: operators timed alone run a little slower or faster than inside a step).
 // <layout> is the memory policy's: "paged<block_size>" for a policy that swaps in blocks
 // (MemoryPolicyTraits::swap_unit_slots > 0), else "contiguous" (virtual memory too: the cpu back
 // end runs the contiguous kernels over it; its page mapping is not profiled and not priced).

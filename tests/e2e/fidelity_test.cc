@@ -55,11 +55,12 @@ TEST(Fidelity, SameStepsAndMemoryAndAScaledProfileIsALargeError) {
         measure_fidelity(p.config, requests, scaled_profile(profile, 2.0), 1, 1);
     EXPECT_TRUE(twice.memory_identical) << policy;  // burst arrivals: timing changes no step
     // Every step priced at twice its profile: far from the measured time, and the simulated
-    // throughput about half the real one.
-    EXPECT_GT(twice.step_error_median, 0.4) << policy;
-    EXPECT_GT(twice.step_total_ratio, 1.4) << policy;
-    EXPECT_LT(twice.throughput_tok_s.error(), -0.25) << policy;
-    EXPECT_GT(twice.tpot_p50_s.error(), 0.4) << policy;
+    // throughput well below the real one. (Margins allow for a loaded machine: the real runs
+    // and the profile are timed at different moments.)
+    EXPECT_GT(twice.step_error_median, 0.25) << policy;
+    EXPECT_GT(twice.step_total_ratio, 1.3 * r.step_total_ratio) << policy;
+    EXPECT_LT(twice.throughput_tok_s.error(), r.throughput_tok_s.error() - 0.2) << policy;
+    EXPECT_GT(twice.tpot_p50_s.error(), r.tpot_p50_s.error() + 0.2) << policy;
   }
 }
 
