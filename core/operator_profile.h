@@ -57,6 +57,7 @@ struct ProfileModelShape {
 // do not cover (building the batch, the KV tables, allocating activations, the sampling loop)
 // adds base + per_sequence x sequences + per_token x tokens (each >= 0).
 struct ProfileOverhead {
+  std::string layout;  // the attention layout whose steps it was fitted to (glue differs)
   double operator_scale = 1;
   double base_s = 0;
   double per_sequence_s = 0;
@@ -75,6 +76,7 @@ struct MeasuredStep {
   };
   std::vector<Chunk> prefills;
   std::vector<int64_t> decode_context_lens;
+  std::string layout;  // the KV layout it ran over ("contiguous", "paged16", ...)
   double seconds = 0;
 };
 
@@ -93,11 +95,18 @@ struct OperatorProfile {
   std::string commit;         // kvlab's git commit at build time ("unknown" outside git)
   std::string command;        // the command line that made it
   std::vector<ProfileTable> tables;
-  ProfileOverhead overhead;
+  std::vector<ProfileOverhead> overheads;  // one per profiled layout
   // The whole steps measured for the overhead fit (sim/profile_fit.h fills `overhead` from
   // them); kept in memory only.
   std::vector<MeasuredStep> fit_steps;
 
+  // The overhead fitted for `layout`, or null.
+  const ProfileOverhead* overhead_for(const std::string& layout) const {
+    for (const ProfileOverhead& o : overheads) {
+      if (o.layout == layout) return &o;
+    }
+    return nullptr;
+  }
   // The table called `name`, or null.
   const ProfileTable* find(const std::string& name) const {
     for (const ProfileTable& t : tables) {

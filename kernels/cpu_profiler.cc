@@ -426,13 +426,12 @@ void profile_copies(Rounds& rounds, const ExperimentConfig& config,
 
 // Whole steps through the real model and sampler: random mixes within the scheduler's limits.
 std::vector<MeasuredStep> run_fit_steps(const ExperimentConfig& config, const ProfileGrid& g,
-                                        std::mt19937_64& rng) {
+                                        const std::string& layout, std::mt19937_64& rng) {
   const ModelSpec& s = config.model;
   const auto model = make_decoder_model(s, DummyWeightSource(config.backend.weights_seed));
   const int32_t max_seqs = std::max(1, config.scheduler.max_num_seqs);
   const int64_t max_tokens = config.scheduler.max_batched_tokens;
   const int32_t max_len = std::max(4, std::min(s.max_seq_len, config.scheduler.max_seq_len));
-  const std::string layout = profile_layout_of(config);
   const int32_t block_size = profile_layout_block_size(layout);
   cpu::CpuKvCache cache = model->make_kv_cache(arena_slots(max_seqs + 2, max_len, block_size));
   const std::vector<KvLayout> layouts = make_layouts(max_seqs + 2, max_len, block_size, rng);
@@ -443,6 +442,7 @@ std::vector<MeasuredStep> run_fit_steps(const ExperimentConfig& config, const Pr
   all_ids.reserve(static_cast<size_t>(g.fit_steps));
   for (int32_t k = 0; k < g.fit_steps; ++k) {
     MeasuredStep step;
+    step.layout = layout;
     // A third decode-only, a third prefill-only, a third mixed.
     const int kind = k % 3;
     int64_t tokens = 0;
@@ -577,6 +577,8 @@ OperatorProfile profile_cpu_backend(const ExperimentConfig& config, const Profil
   p.threads = 1;
   p.repeats = g.repeats;
 
+  std::vector<std::string> layouts = {"contiguous"};
+  for (int32_t bs : g.block_sizes) layouts.push_back("paged" + std::to_string(bs));
   Rounds rounds;
   Tables tables;
   {
@@ -587,15 +589,17 @@ OperatorProfile profile_cpu_backend(const ExperimentConfig& config, const Profil
     profile_cache_write(rounds, config, g.tokens, rng, tables);
     profile_lm_head(rounds, ops, rows, rng, tables);
     profile_sampling(rounds, config, rows, rng, tables);
-    profile_attention(rounds, config, "contiguous", 0, g, rng, tables);
-    for (int32_t bs : g.block_sizes) {
-      profile_attention(rounds, config, "paged" + std::to_string(bs), bs, g, rng, tables);
+    for (const std::string& layout : layouts) {
+      profile_attention(rounds, config, layout, profile_layout_block_size(layout), g, rng, tables);
     }
     profile_copies(rounds, config, g.slots, tables);
   }
   rounds.run(g.repeats);
   for (const TableBuilder& t : tables) p.tables.push_back(t.done());
-  p.fit_steps = run_fit_steps(config, g, rng);
+  for (const std::string& layout : layouts) {
+    std::vector<MeasuredStep> steps = run_fit_steps(config, g, layout, rng);
+    p.fit_steps.insert(p.fit_steps.end(), steps.begin(), steps.end());
+  }
   return p;
 }
 

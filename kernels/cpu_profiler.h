@@ -14,8 +14,8 @@
 //
 // for <layout> = contiguous and paged<B> for each block size of the grid (paged blocks in a
 // shuffled order, as a free list hands them out). Each point: one warm-up call, then `repeats`
-// timed calls; the median and the 10th / 90th percentiles are kept. Then it runs
-// `fit_steps` whole synthetic steps (random mixes of prefill chunks and decodes within the
+// timed calls; the median and the 10th / 90th percentiles are kept. Then it runs, for each
+// layout, `fit_steps` whole synthetic steps (random mixes of prefill chunks and decodes within the
 // scheduler's limits) through the real model and sampler, for the overhead fit
 // (sim/profile_fit.h). Single-threaded (Eigen without OpenMP), like the back end.
 #pragma once

@@ -118,6 +118,16 @@ ProfileTable read_table(const Reader& r, const Json& j, size_t index) {
 }  // namespace
 
 std::string profile_to_json(const OperatorProfile& p) {
+  Json overheads = Json::array();
+  for (const ProfileOverhead& o : p.overheads) {
+    overheads.push_back({{"layout", o.layout},
+                         {"operator_scale", o.operator_scale},
+                         {"base_s", o.base_s},
+                         {"per_sequence_s", o.per_sequence_s},
+                         {"per_token_s", o.per_token_s},
+                         {"fit_steps", o.fit_steps},
+                         {"fit_median_rel_error", o.fit_median_rel_error}});
+  }
   Json tables = Json::array();
   for (const ProfileTable& t : p.tables) {
     Json axes = Json::array();
@@ -142,13 +152,7 @@ std::string profile_to_json(const OperatorProfile& p) {
       {"date", p.date},
       {"commit", p.commit},
       {"command", p.command},
-      {"overhead",
-       {{"operator_scale", p.overhead.operator_scale},
-        {"base_s", p.overhead.base_s},
-        {"per_sequence_s", p.overhead.per_sequence_s},
-        {"per_token_s", p.overhead.per_token_s},
-        {"fit_steps", p.overhead.fit_steps},
-        {"fit_median_rel_error", p.overhead.fit_median_rel_error}}},
+      {"overheads", std::move(overheads)},
       {"tables", std::move(tables)}};
   return doc.dump(1) + "\n";
 }
@@ -192,18 +196,26 @@ OperatorProfile profile_from_json(const std::string& text, const std::string& so
   p.date = r.str(j, "date", "");
   p.commit = r.str(j, "commit", "");
   p.command = r.str(j, "command", "");
-  const Json& o = r.at(j, "overhead", "");
-  p.overhead.operator_scale = r.num(o, "operator_scale", "overhead.");
-  if (!(p.overhead.operator_scale > 0)) r.fail("overhead.operator_scale", "must be > 0");
-  p.overhead.base_s = r.num(o, "base_s", "overhead.");
-  p.overhead.per_sequence_s = r.num(o, "per_sequence_s", "overhead.");
-  p.overhead.per_token_s = r.num(o, "per_token_s", "overhead.");
-  p.overhead.fit_steps = r.integer(o, "fit_steps", "overhead.");
-  p.overhead.fit_median_rel_error = r.num(o, "fit_median_rel_error", "overhead.");
-  for (const auto& [name, v] : {std::pair{"base_s", p.overhead.base_s},
-                                {"per_sequence_s", p.overhead.per_sequence_s},
-                                {"per_token_s", p.overhead.per_token_s}}) {
-    if (!(v >= 0)) r.fail(std::string("overhead.") + name, "must be >= 0");
+  const Json& os = r.at(j, "overheads", "");
+  if (!os.is_array()) r.fail("overheads", "must be an array");
+  for (size_t i = 0; i < os.size(); ++i) {
+    const std::string path = "overheads[" + std::to_string(i) + "].";
+    const Json& o = os[i];
+    ProfileOverhead v;
+    v.layout = r.str(o, "layout", path);
+    v.operator_scale = r.num(o, "operator_scale", path);
+    if (!(v.operator_scale > 0)) r.fail(path + "operator_scale", "must be > 0");
+    v.base_s = r.num(o, "base_s", path);
+    v.per_sequence_s = r.num(o, "per_sequence_s", path);
+    v.per_token_s = r.num(o, "per_token_s", path);
+    v.fit_steps = r.integer(o, "fit_steps", path);
+    v.fit_median_rel_error = r.num(o, "fit_median_rel_error", path);
+    for (const auto& [name, x] : {std::pair{"base_s", v.base_s},
+                                  {"per_sequence_s", v.per_sequence_s},
+                                  {"per_token_s", v.per_token_s}}) {
+      if (!(x >= 0)) r.fail(path + name, "must be >= 0");
+    }
+    p.overheads.push_back(std::move(v));
   }
   const Json& tables = r.at(j, "tables", "");
   if (!tables.is_array()) r.fail("tables", "must be an array");
@@ -264,9 +276,11 @@ OperatorProfile scaled_profile(OperatorProfile profile, double factor) {
       for (double& v : *values) v *= factor;
     }
   }
-  profile.overhead.base_s *= factor;
-  profile.overhead.per_sequence_s *= factor;
-  profile.overhead.per_token_s *= factor;
+  for (ProfileOverhead& o : profile.overheads) {
+    o.base_s *= factor;
+    o.per_sequence_s *= factor;
+    o.per_token_s *= factor;
+  }
   return profile;
 }
 

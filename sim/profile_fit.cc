@@ -1,6 +1,7 @@
 #include "sim/profile_fit.h"
 
 #include <Eigen/Dense>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -11,17 +12,24 @@
 
 namespace kvlab {
 
-void fit_profile_overhead(const ExperimentConfig& config, OperatorProfile* profile) {
-  check_invariant(!profile->fit_steps.empty(), "fit_profile_overhead: no measured steps");
-  profile->overhead = {};
-  const ProfiledCostModel operators(config, *profile);
-  const auto n = static_cast<Eigen::Index>(profile->fit_steps.size());
+namespace {
+
+ProfileOverhead fit_layout(const ExperimentConfig& config, const OperatorProfile& profile,
+                           const std::string& layout) {
+  std::vector<const MeasuredStep*> steps;
+  for (const MeasuredStep& m : profile.fit_steps) {
+    if (m.layout == layout) steps.push_back(&m);
+  }
+  OperatorProfile unscaled = profile;  // operators alone: scale 1, no glue
+  unscaled.overheads = {ProfileOverhead{.layout = layout}};
+  const ProfiledCostModel operators(config, unscaled, layout);
+  const auto n = static_cast<Eigen::Index>(steps.size());
   // Rows scaled by 1 / m_i: the least-squares fit of the relative error.
   Eigen::MatrixXd a(n, 4);
   Eigen::VectorXd b(n);
   std::vector<double> op_sum(static_cast<size_t>(n)), measured(static_cast<size_t>(n));
   for (Eigen::Index i = 0; i < n; ++i) {
-    const MeasuredStep& m = profile->fit_steps[static_cast<size_t>(i)];
+    const MeasuredStep& m = *steps[static_cast<size_t>(i)];
     StepShape shape;
     for (const MeasuredStep::Chunk& c : m.prefills) {
       shape.prefills.push_back({c.start, c.num_tokens, c.samples});
@@ -56,18 +64,36 @@ void fit_profile_overhead(const ExperimentConfig& config, OperatorProfile* profi
       for (size_t k = 0; k < cols.size(); ++k) best(cols[k]) = x(static_cast<Eigen::Index>(k));
     }
   }
-  profile->overhead.base_s = best(0);
-  profile->overhead.per_sequence_s = best(1);
-  profile->overhead.per_token_s = best(2);
-  profile->overhead.operator_scale = best(3);
-  profile->overhead.fit_steps = n;
+  ProfileOverhead out;
+  out.layout = layout;
+  out.base_s = best(0);
+  out.per_sequence_s = best(1);
+  out.per_token_s = best(2);
+  out.operator_scale = best(3);
+  out.fit_steps = n;
   std::vector<double> rel(static_cast<size_t>(n));
   for (Eigen::Index i = 0; i < n; ++i) {
     const double predicted = (a.row(i) * best)(0) * measured[static_cast<size_t>(i)];
     rel[static_cast<size_t>(i)] =
         std::abs(predicted - measured[static_cast<size_t>(i)]) / measured[static_cast<size_t>(i)];
   }
-  profile->overhead.fit_median_rel_error = percentile(rel, 50);
+  out.fit_median_rel_error = percentile(rel, 50);
+  return out;
+}
+
+}  // namespace
+
+void fit_profile_overhead(const ExperimentConfig& config, OperatorProfile* profile) {
+  check_invariant(!profile->fit_steps.empty(), "fit_profile_overhead: no measured steps");
+  std::vector<std::string> layouts;
+  for (const MeasuredStep& m : profile->fit_steps) {
+    if (std::find(layouts.begin(), layouts.end(), m.layout) == layouts.end()) {
+      layouts.push_back(m.layout);
+    }
+  }
+  std::vector<ProfileOverhead> fitted;
+  for (const std::string& layout : layouts) fitted.push_back(fit_layout(config, *profile, layout));
+  profile->overheads = std::move(fitted);
 }
 
 }  // namespace kvlab

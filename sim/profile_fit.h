@@ -13,7 +13,8 @@
 
 namespace kvlab {
 
-// Sets profile->overhead from profile->fit_steps. REQUIRES: at least one fit step; the
+// Sets profile->overheads from profile->fit_steps: one fit per layout the steps ran over (the
+// glue differs: block tables against base offsets). REQUIRES: at least one fit step; the
 // profile matches `config` (ProfiledCostModel's checks).
 void fit_profile_overhead(const ExperimentConfig& config, OperatorProfile* profile);
 

@@ -93,7 +93,11 @@ ProfiledCostModel::ProfiledCostModel(const ExperimentConfig& config)
 
 ProfiledCostModel::ProfiledCostModel(const ExperimentConfig& config,
                                      const OperatorProfile& profile)
-    : layers_(config.model.num_layers), layout_(profile_layout_of(config)), overhead_(profile.overhead) {
+    : ProfiledCostModel(config, profile, profile_layout_of(config)) {}
+
+ProfiledCostModel::ProfiledCostModel(const ExperimentConfig& config,
+                                     const OperatorProfile& profile, const std::string& layout)
+    : layers_(config.model.num_layers), layout_(layout) {
   check_profile_matches(profile, config, kProfileKey);
   if (config.tensor_parallel * config.pipeline_parallel != profile.devices) {
     fail_field(config.raw, kProfileKey,
@@ -130,6 +134,13 @@ ProfiledCostModel::ProfiledCostModel(const ExperimentConfig& config,
   prefill_ = table("prefill_attention_" + layout_, 2);
   kv_copy_ = table("kv_copy", 1);
   swap_copy_ = table("swap_copy", 1);
+  const ProfileOverhead* overhead = profile.overhead_for(layout_);
+  if (overhead == nullptr) {
+    fail_field(config.raw, kProfileKey,
+               "the profile has no overhead fitted for the " + layout_ +
+                   " layout: profile with the experiment's memory settings");
+  }
+  overhead_ = *overhead;
 }
 
 ProfiledCostModel::~ProfiledCostModel() {

@@ -76,6 +76,10 @@ class ProfiledCostModel : public CostModel {
   explicit ProfiledCostModel(const ExperimentConfig& config);
   // With the profile given directly (fidelity, tests).
   ProfiledCostModel(const ExperimentConfig& config, const OperatorProfile& profile);
+  // With the attention layout given ("contiguous", "paged16") instead of the experiment's
+  // (the overhead fit prices each layout's steps).
+  ProfiledCostModel(const ExperimentConfig& config, const OperatorProfile& profile,
+                    const std::string& layout);
   ~ProfiledCostModel() override;
 
   std::string name() const override { return "profiled"; }

@@ -115,12 +115,13 @@ void print_profile(const OperatorProfile& p) {
   std::printf("profile of the %s back end on %s: model %s, KV %s, %zu tables, %d repeats\n",
               p.backend.c_str(), p.device.c_str(), p.model.name.c_str(), p.kv_dtype.c_str(),
               p.tables.size(), p.repeats);
-  std::printf("fit over %lld whole steps: operators x %.3f + %.2f us + %.3f us/sequence + "
-              "%.4f us/token (median error of the steps' prediction %.1f%%)\n",
-              static_cast<long long>(p.overhead.fit_steps), p.overhead.operator_scale,
-              1e6 * p.overhead.base_s,
-              1e6 * p.overhead.per_sequence_s, 1e6 * p.overhead.per_token_s,
-              100 * p.overhead.fit_median_rel_error);
+  for (const ProfileOverhead& o : p.overheads) {
+    std::printf("%s: fit over %lld whole steps: operators x %.3f + %.2f us + %.3f us/sequence + "
+                "%.4f us/token (median error of the steps' prediction %.1f%%)\n",
+                o.layout.c_str(), static_cast<long long>(o.fit_steps), o.operator_scale,
+                1e6 * o.base_s, 1e6 * o.per_sequence_s, 1e6 * o.per_token_s,
+                100 * o.fit_median_rel_error);
+  }
 }
 
 }  // namespace

@@ -67,7 +67,8 @@ OperatorProfile tiny_profile(const ExperimentConfig& config) {
                           3, 0.5, 0.2),
               linear_table("kv_copy", "slots", {1, 16, 256}, 0.5, 0.01),
               linear_table("swap_copy", "slots", {1, 16, 256}, 0.7, 0.02)};
-  p.overhead = {.base_s = 3e-6, .per_sequence_s = 1e-6, .per_token_s = 0.1e-6};
+  p.overheads = {{.layout = "paged16", .base_s = 3e-6, .per_sequence_s = 1e-6,
+                  .per_token_s = 0.1e-6}};
   return p;
 }
 
@@ -84,7 +85,10 @@ TEST(ProfileFile, RoundTripKeepsEveryField) {
   EXPECT_EQ(q.date, p.date);
   EXPECT_EQ(q.commit, p.commit);
   EXPECT_EQ(q.command, p.command);
-  EXPECT_EQ(q.overhead.base_s, p.overhead.base_s);
+  ASSERT_EQ(q.overheads.size(), 1u);
+  EXPECT_EQ(q.overheads[0].layout, "paged16");
+  EXPECT_EQ(q.overheads[0].base_s, p.overheads[0].base_s);
+  EXPECT_EQ(q.overheads[0].operator_scale, 1.0);
   ASSERT_EQ(q.tables.size(), p.tables.size());
   for (size_t i = 0; i < p.tables.size(); ++i) {
     EXPECT_EQ(q.tables[i].name, p.tables[i].name);
@@ -221,6 +225,26 @@ TEST(ProfiledCostModel, AProfileScaledByTwoPricesEveryStepAtTwice) {
   for (const StepShape& s : {decodes(1, 16), decodes(8, 100), mixed}) {
     EXPECT_NEAR(twice.cost(s).seconds, 2 * base.cost(s).seconds, 1e-15);
   }
+}
+
+TEST(ProfiledCostModel, TheOperatorScaleMultipliesTheOperatorsNotTheGlue) {
+  const ExperimentConfig config = tiny_config();
+  OperatorProfile p = tiny_profile(config);
+  const ProfiledCostModel base(config, p);
+  p.overheads[0].operator_scale = 0.5;
+  const ProfiledCostModel half(config, p);
+  StepShape s = decodes(4, 32);
+  s.swap_out.push_back({.src_slot = 0, .dst_slot = 0, .num_slots = 16});
+  const StepCost a = base.cost(s);
+  const StepCost b = half.cost(s);
+  for (const char* term : {"gemm", "elementwise", "attention", "sampling", "swap"}) {
+    EXPECT_DOUBLE_EQ(b.term(term), 0.5 * a.term(term)) << term;
+  }
+  EXPECT_DOUBLE_EQ(b.term("overhead"), a.term("overhead"));
+  // A profile without an overhead for the experiment's layout is refused, naming it.
+  p.overheads[0].layout = "contiguous";
+  const std::string e = input_error([&] { ProfiledCostModel model(config, p); });
+  EXPECT_NE(e.find("paged16"), std::string::npos) << e;
 }
 
 }  // namespace
