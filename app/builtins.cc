@@ -16,6 +16,7 @@
 #include "policies/routing/routers.h"
 #include "policies/scheduling/preemption_rules.h"
 #include "policies/scheduling/schedulers.h"
+#include "sim/profiled_cost_model.h"
 #include "sim/roofline_cost_model.h"
 #include "sim/sim_executor.h"
 #include "traces/trace_formats.h"
@@ -44,6 +45,7 @@ void register_builtins() {
     register_routers(routers());
 
     register_roofline_cost_model(cost_models());
+    register_profiled_cost_model(cost_models());
     register_sim_executor(executors());
     register_cpu_executor(executors());
 #ifdef KVLAB_WITH_CUDA

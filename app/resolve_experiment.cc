@@ -19,11 +19,6 @@ namespace {
 
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 
-std::string join_path(const std::string& dir, const std::string& path) {
-  if (path.empty() || path.front() == '/' || dir.empty()) return path;
-  return dir + "/" + path;
-}
-
 // output.percentiles: "50,90,99.9" -> {50, 90, 99.9}; each a number in [0, 100].
 std::vector<double> parse_percentiles(const Config& c) {
   const std::string key = "output.percentiles";

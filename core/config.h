@@ -105,4 +105,11 @@ class Config {
 std::vector<std::string> split_list(const std::string& text, char sep = ',');
 std::string trim(const std::string& text);
 
+// `path` as given in a config loaded from directory `dir` (Config::base_dir): relative paths
+// are relative to the config file; absolute ones, and any path when `dir` is "", as they are.
+inline std::string join_path(const std::string& dir, const std::string& path) {
+  if (path.empty() || path.front() == '/' || dir.empty()) return path;
+  return dir + "/" + path;
+}
+
 }  // namespace kvlab

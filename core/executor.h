@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/kv_cache_manager.h"
+#include "core/operator_profile.h"
 #include "core/registry.h"
 #include "core/scheduler.h"
 #include "core/step_result.h"
@@ -61,6 +62,10 @@ using KvCapacityProbe = std::function<int64_t(const ExperimentConfig&)>;
 // so a sweep fails before any point runs; the back end's factory refuses the same configs.
 using ExecutorConfigCheck = std::function<void(const ExperimentConfig&)>;
 
+// Measures the back end's operators over a grid for the experiment's model (`kvlab profile`,
+// core/operator_profile.h). Throws InputError naming the key for a config it cannot profile.
+using ExecutorProfiler = std::function<OperatorProfile(const ExperimentConfig&, const ProfileGrid&)>;
+
 // What callers may ask of a back end without creating it.
 struct ExecutorTraits {
   // Steps run real kernels on real token ids: requests get prompt token ids and the
@@ -75,6 +80,8 @@ struct ExecutorTraits {
   KvCapacityProbe capacity_probe;
   // Empty: every config the keys accept is run.
   ExecutorConfigCheck check_config;
+  // Empty: `kvlab profile` cannot profile this back end.
+  ExecutorProfiler profile;
 };
 
 using ExecutorRegistry = Registry<Executor, ExperimentConfig, ExecutorTraits>;

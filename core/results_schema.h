@@ -152,7 +152,8 @@ inline constexpr FieldSpec kCostColumn{"cost_<term>_s", ValueType::kFloat64, "s"
                                        "policy that maps pages; pipeline_send, pipeline_bubble "
                                        "with model.pipeline_parallel > 1; cpu back end with "
                                        "model.tensor_parallel > 1: collective, the ranks' measured "
-                                       "collectives)"};
+                                       "collectives; profiled: gemm, elementwise, attention, "
+                                       "sampling, swap, copy, overhead)"};
 
 // The workload group's datasets (its attributes are workload_attributes()).
 inline constexpr FieldSpec kBadRowMessages{"bad_row_messages", ValueType::kString, "",

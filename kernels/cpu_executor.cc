@@ -9,6 +9,7 @@
 #include "core/sampling_rows.h"
 #include "kernels/cpu/kv_copy.h"
 #include "kernels/cpu/sampling.h"
+#include "kernels/cpu_profiler.h"
 #include "kernels/host_virtual_memory.h"
 #include "kernels/model/forward_batch.h"
 #include "kernels/model/real_backend_keys.h"
@@ -248,7 +249,8 @@ void register_cpu_executor(ExecutorRegistry& registry) {
                            .exclusive_device = false,
                            .ranks_in_process = true,
                            .capacity_probe = {},
-                           .check_config = check_config}});
+                           .check_config = check_config,
+                           .profile = profile_cpu_backend}});
 }
 
 }  // namespace kvlab

@@ -264,7 +264,8 @@ class RecordingExecutor : public Executor {
 }  // namespace
 
 std::vector<StepSample> collect_step_samples(const ExperimentConfig& resolved,
-                                             const std::vector<RequestSpec>& requests) {
+                                             const std::vector<RequestSpec>& requests,
+                                             RunResult* run) {
   validate_engine_config(resolved);  // unknown names fail here, naming their keys
   if (!executors().entry(resolved.backend.kind).traits.real) {
     const std::string kind = "'" + resolved.backend.kind + "'";
@@ -277,7 +278,8 @@ std::vector<StepSample> collect_step_samples(const ExperimentConfig& resolved,
       make_engine(resolved, [&](std::unique_ptr<Executor> executor) -> std::unique_ptr<Executor> {
         return std::make_unique<RecordingExecutor>(std::move(executor), &samples);
       });
-  engine->run(requests);
+  RunResult result = engine->run(requests);
+  if (run != nullptr) *run = std::move(result);
   return samples;
 }
 

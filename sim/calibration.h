@@ -23,6 +23,7 @@
 
 #include "core/cost_model.h"
 #include "core/experiment.h"
+#include "core/metrics.h"
 #include "core/workload.h"
 
 namespace kvlab {
@@ -85,7 +86,9 @@ CalibrationResult calibrate_roofline(const ExperimentConfig& config,
 // The Engine is built like make_engine does, with the executor wrapped to observe each plan.
 // Throws InputError naming backend.kind when the back end is not real (its steps would be
 // priced by a cost model, not measured).
+// When `run` is not null it receives the run's result (steps, requests, summary).
 std::vector<StepSample> collect_step_samples(const ExperimentConfig& config,
-                                             const std::vector<RequestSpec>& requests);
+                                             const std::vector<RequestSpec>& requests,
+                                             RunResult* run = nullptr);
 
 }  // namespace kvlab

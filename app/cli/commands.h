@@ -13,6 +13,8 @@ int trace_command(const std::vector<std::string>& args);
 int bench_sim_command(const std::vector<std::string>& args);
 int report_command(const std::vector<std::string>& args);
 int calibrate_command(const std::vector<std::string>& args);
+int profile_command(const std::vector<std::string>& args);
+int fidelity_command(const std::vector<std::string>& args);
 int merge_command(const std::vector<std::string>& args, const std::string& command_line);
 
 }  // namespace kvlab::cli

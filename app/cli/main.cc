@@ -22,6 +22,12 @@ const char* kUsage =
     "  calibrate CONFIG.ini [--set section.key=value]... [--out FIT.json]\n"
     "                        run on a real back end (cpu, cuda) and fit the simulator's\n"
     "                        roofline efficiencies and step overhead to the measured steps\n"
+    "  profile CONFIG.ini --out PROFILE.json [--set section.key=value]...\n"
+    "                        time a real back end's operators over a grid: a profile for\n"
+    "                        backend.cost_model = profiled\n"
+    "  fidelity CONFIG.ini [--profile PROFILE.json] [--out REPORT.json]\n"
+    "                        run on the real back end and on the profiled simulator; report\n"
+    "                        step, throughput and latency errors and the memory identity\n"
     "  merge OUT.h5 SHARD.h5...\n"
     "                        join the shards of a sweep run with --shard I/N\n"
     "  report RESULTS.h5 [--out DIR]\n"
@@ -52,6 +58,8 @@ int main(int argc, char** argv) {
     kvlab::register_builtins();
     if (command == "run") return kvlab::cli::run_command(args, command_line);
     if (command == "calibrate") return kvlab::cli::calibrate_command(args);
+    if (command == "profile") return kvlab::cli::profile_command(args);
+    if (command == "fidelity") return kvlab::cli::fidelity_command(args);
     if (command == "list") return kvlab::cli::list_command(args);
     if (command == "trace") return kvlab::cli::trace_command(args);
     if (command == "bench-sim") return kvlab::cli::bench_sim_command(args);
@@ -59,7 +67,7 @@ int main(int argc, char** argv) {
     if (command == "report") return kvlab::cli::report_command(args);
     std::cerr << "kvlab: "
               << kvlab::unknown_name_message("command", command,
-                                             {"run", "calibrate", "merge", "report", "list", "trace",
+                                             {"run", "calibrate", "profile", "fidelity", "merge", "report", "list", "trace",
                                               "bench-sim"})
               << "\n\n"
               << kUsage;

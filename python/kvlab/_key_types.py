@@ -62,6 +62,7 @@ KEY_TYPES = {
     'backend.bandwidth_efficiency': 'float',
     'backend.vmm_map_us': 'float',
     'backend.vmm_unmap_us': 'float',
+    'backend.profile': 'str',
     'backend.device': 'int',
     'backend.dtype': 'str',
     'backend.realtime': 'bool',

@@ -1,0 +1,65 @@
+// Profiles and fidelity: `kvlab profile` (a real back end's operators measured over a grid,
+// core/operator_profile.h, with the overhead fit of sim/profile_fit.h) and `kvlab fidelity`
+// (the same experiment on the real back end and on the simulator with the profiled cost
+// model, compared step by step and in its summary). docs/reproduction.md § Fidelity.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/experiment.h"
+#include "core/metrics.h"
+#include "core/operator_profile.h"
+#include "core/workload.h"
+
+namespace kvlab {
+
+// Profiles the back end `config` names (ExecutorTraits::profile) and fits the overhead; stamps
+// the date (UTC), kvlab's commit and `command`. Throws InputError naming backend.kind for a
+// back end that cannot be profiled.
+OperatorProfile make_profile(const ExperimentConfig& config, const ProfileGrid& grid,
+                             const std::string& command);
+
+// kvlab's git commit when it was configured ("unknown" outside a git checkout).
+std::string kvlab_commit();
+
+struct RelativeError {
+  double real = 0, sim = 0;
+  double error() const { return real != 0 ? (sim - real) / real : 0.0; }  // signed
+};
+
+struct FidelityReport {
+  int32_t real_runs = 1;
+  int64_t steps_real = 0, steps_sim = 0;  // of the first real run
+  int64_t steps_priced = 0;      // real steps (all runs) whose recorded shape the profile priced
+  double step_error_median = 0;  // |predicted - measured| / measured over those steps
+  double step_error_p90 = 0;
+  double step_total_ratio = 0;   // sum predicted / sum measured
+  int64_t out_of_range_steps = 0;  // of the simulator run's steps
+  // Real values: the median over the real runs.
+  RelativeError throughput_tok_s, ttft_p50_s, ttft_p99_s, tpot_p50_s, tpot_p99_s, duration_s;
+  // Memory breakdown, step by step over the steps both runs have.
+  bool memory_identical = false;
+  int64_t memory_steps_compared = 0;
+  int64_t first_difference = -1;   // step index, -1 when none
+  bool batch_differs_first = false;  // the step's batch differed (scheduling followed the
+                                     // clocks apart: arrivals), not only its memory
+  int64_t real_preemptions = 0, sim_preemptions = 0;
+};
+
+// Runs `requests` (as requests_for_backend gives them to a real back end) `real_runs` times on
+// the real back end `config` names (timings on a shared machine are noisy: the summary's real
+// values are medians over the runs, step errors pool every run's steps), then the simulator with `profile` (ProfiledCostModel) on the same requests
+// and settings, and compares them. The first `skip_steps` real steps are left out of the step
+// errors (warm-up). Throws InputError naming the key for a back end that is not real, or for
+// backend.realtime = true (the comparison needs the virtual clock).
+FidelityReport measure_fidelity(const ExperimentConfig& config,
+                                const std::vector<RequestSpec>& requests,
+                                const OperatorProfile& profile, int skip_steps, int real_runs = 3);
+
+// Compares the memory breakdowns of two runs' steps (the fields of FidelityReport from
+// memory_identical on).
+void compare_memory(const RunResult& real, const RunResult& sim, FidelityReport* report);
+
+}  // namespace kvlab

@@ -1,0 +1,22 @@
+#include "core/operator_profile.h"
+
+#include "core/experiment.h"
+#include "core/kv_cache_manager.h"
+
+namespace kvlab {
+
+std::string profile_layout_of(const ExperimentConfig& config) {
+  const MemoryPolicyTraits& traits = memory_policies().entry(config.memory.policy).traits;
+  const bool maps_pages = traits.vmm_page_bytes && traits.vmm_page_bytes(config.memory) > 0;
+  const int64_t unit = traits.swap_unit_slots ? traits.swap_unit_slots(config.memory) : 0;
+  if (!maps_pages && unit > 0) return "paged" + std::to_string(unit);
+  return "contiguous";
+}
+
+int32_t profile_layout_block_size(const std::string& layout) {
+  const std::string paged = "paged";
+  if (layout.rfind(paged, 0) != 0) return 0;
+  return static_cast<int32_t>(std::stoi(layout.substr(paged.size())));
+}
+
+}  // namespace kvlab

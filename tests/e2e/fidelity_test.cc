@@ -1,0 +1,147 @@
+// `kvlab profile` and `kvlab fidelity` (app/fidelity.h) on the cpu back end's tiny model: the
+// simulator with a profile of the back end runs the same steps with the same memory breakdown
+// as the real run, a profile scaled by 2 is reported as a large error, a memory difference is
+// found at its step, and `kvlab run` refuses a profile of another model naming both.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "app/experiment_runner.h"
+#include "app/fidelity.h"
+#include "core/config.h"
+#include "sim/profile_file.h"
+#include "tests/e2e/e2e_util.h"
+
+namespace kvlab {
+namespace {
+
+using e2e::run_command;
+using e2e::temp_path;
+
+ProfileGrid quick_grid() {
+  ProfileGrid g;
+  g.repeats = 3;
+  g.fit_steps = 12;
+  return g;
+}
+
+PreparedPoint tiny_point(const std::string& policy) {
+  Config config = Config::load(e2e::source_path("experiments/cpu_tiny.ini"));
+  config.set("workload.num_requests", "12");
+  config.set("memory.policy", policy);
+  std::vector<PreparedPoint> points = prepare_experiment(config, Shard{});
+  return std::move(points.at(0));
+}
+
+TEST(Fidelity, SameStepsAndMemoryAndAScaledProfileIsALargeError) {
+  for (const char* policy : {"paged", "contiguous"}) {
+    const PreparedPoint p = tiny_point(policy);
+    const OperatorProfile profile = make_profile(p.config, quick_grid(), "test");
+    EXPECT_EQ(profile.backend, "cpu");
+    EXPECT_EQ(profile.model.name, "tiny-llama");
+    EXPECT_FALSE(profile.date.empty());
+    EXPECT_FALSE(profile.commit.empty());
+    const std::vector<RequestSpec> requests = requests_for_backend(p.config, p.workload->requests);
+    const FidelityReport r = measure_fidelity(p.config, requests, profile, 1, 1);
+    EXPECT_TRUE(r.memory_identical) << policy << " first difference " << r.first_difference;
+    EXPECT_EQ(r.steps_real, r.steps_sim) << policy;
+    EXPECT_GT(r.steps_priced, 10) << policy;
+    EXPECT_EQ(r.real_preemptions, r.sim_preemptions) << policy;
+
+    const FidelityReport twice =
+        measure_fidelity(p.config, requests, scaled_profile(profile, 2.0), 1, 1);
+    EXPECT_TRUE(twice.memory_identical) << policy;  // burst arrivals: timing changes no step
+    // Every step priced at twice its profile: far from the measured time, and the simulated
+    // throughput well below the real one. (Margins allow for a loaded machine: the real runs
+    // and the profile are timed at different moments.)
+    EXPECT_GT(twice.step_error_median, 0.25) << policy;
+    EXPECT_GT(twice.step_total_ratio, 1.3 * r.step_total_ratio) << policy;
+    EXPECT_LT(twice.throughput_tok_s.error(), r.throughput_tok_s.error() - 0.2) << policy;
+    EXPECT_GT(twice.tpot_p50_s.error(), r.tpot_p50_s.error() + 0.2) << policy;
+  }
+}
+
+TEST(Fidelity, AMemoryDifferenceIsFoundAtItsStep) {
+  RunResult a, b;
+  a.steps.resize(5);
+  for (StepRecord& s : a.steps) s.memory.capacity = s.memory.free = 100;
+  b = a;
+  FidelityReport r;
+  compare_memory(a, b, &r);
+  EXPECT_TRUE(r.memory_identical);
+  EXPECT_EQ(r.memory_steps_compared, 5);
+  b.steps[3].memory.free = 90;
+  b.steps[3].memory.token_states = 10;
+  compare_memory(a, b, &r);
+  EXPECT_FALSE(r.memory_identical);
+  EXPECT_EQ(r.first_difference, 3);
+  EXPECT_FALSE(r.batch_differs_first);
+  b = a;
+  b.steps[1].decode_tokens = 2;
+  compare_memory(a, b, &r);
+  EXPECT_EQ(r.first_difference, 1);
+  EXPECT_TRUE(r.batch_differs_first);
+  b = a;
+  b.steps.pop_back();
+  compare_memory(a, b, &r);
+  EXPECT_FALSE(r.memory_identical);
+  EXPECT_EQ(r.first_difference, 4);
+}
+
+TEST(FidelityCli, ProfileThenRunRefusesAnotherModelNamingBoth) {
+  const std::string profile = temp_path("fidelity_cli_tiny_profile.json");
+  std::remove(profile.c_str());
+  const std::string ini = e2e::source_path("experiments/cpu_tiny.ini");
+  auto r = run_command(e2e::kvlab_binary() + " profile " + ini + " --out " + profile +
+                       " --repeats 3 --fit-steps 10");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::stringstream text;
+  text << std::ifstream(profile).rdbuf();
+  const auto doc = nlohmann::json::parse(text.str());
+  EXPECT_EQ(doc["format"], "kvlab-profile");
+  EXPECT_EQ(doc["model"]["name"], "tiny-llama");
+  EXPECT_EQ(doc["backend"], "cpu");
+  for (const char* key : {"device", "date", "commit", "kv_dtype", "compute_dtype", "repeats"}) {
+    EXPECT_TRUE(doc.contains(key)) << key;
+  }
+  const std::string sim = " --set backend.kind=sim --set backend.cost_model=profiled "
+                          "--set backend.profile=" + profile;
+  const std::string out = temp_path("fidelity_cli_sim.h5");
+  r = run_command(e2e::kvlab_binary() + " run " + ini + sim + " --out " + out);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(e2e::kvlab_binary() + " run " + ini + sim +
+                  " --set model.name=tiny-opt --out " + out);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("backend.profile"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("tiny-llama"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("tiny-opt"), std::string::npos) << r.output;
+  r = run_command(e2e::kvlab_binary() + " run " + ini +
+                  " --set backend.kind=sim --set backend.cost_model=profiled --out " + out);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("kvlab profile"), std::string::npos) << r.output;
+}
+
+TEST(FidelityCli, ReportsTheScaledProfileAsAMiss) {
+  const std::string json = temp_path("fidelity_cli_report.json");
+  std::remove(json.c_str());
+  const auto r = run_command(e2e::kvlab_binary() + " fidelity " +
+                             e2e::source_path("experiments/cpu_tiny.ini") +
+                             " --set workload.num_requests=12 --repeats 3 --fit-steps 10 "
+                             "--real-runs 1 --scale 2 --out " + json);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* text : {"per-step error", "throughput", "TTFT p50", "TPOT p99",
+                           "memory breakdown: identical", "MISSED"}) {
+    EXPECT_NE(r.output.find(text), std::string::npos) << text << "\n" << r.output;
+  }
+  std::stringstream text;
+  text << std::ifstream(json).rdbuf();
+  const auto doc = nlohmann::json::parse(text.str());
+  EXPECT_FALSE(doc["targets_met"].get<bool>());
+  EXPECT_GT(doc["points"][0]["step_error_median"].get<double>(), 0.4);
+}
+
+}  // namespace
+}  // namespace kvlab
