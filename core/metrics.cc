@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "core/errors.h"
 #include "core/results_schema.h"
@@ -26,42 +27,10 @@ void Summary::set(const std::string& name, double value) {
   values.emplace_back(name, value);
 }
 
-double percentile(std::vector<double> values, double p) {
-  std::sort(values.begin(), values.end());
-  return sorted_percentile(values, p);
-}
-
-namespace {
-
-// Where percentile p of n values lies: between order statistics lo and lo + 1 (clamped), at
-// fraction frac.
-struct Rank {
-  size_t lo = 0;
-  size_t hi = 0;
-  double frac = 0;
-};
-Rank rank_of(size_t n, double p) {
-  const double rank = p / 100.0 * static_cast<double>(n - 1);
-  Rank r;
-  r.lo = static_cast<size_t>(std::floor(rank));
-  r.hi = std::min(n - 1, r.lo + 1);
-  r.frac = rank - static_cast<double>(r.lo);
-  return r;
-}
-
-}  // namespace
-
-double sorted_percentile(const std::vector<double>& values, double p) {
-  if (values.empty()) return std::numeric_limits<double>::quiet_NaN();
-  const Rank r = rank_of(values.size(), p);
-  return values[r.lo] + (values[r.hi] - values[r.lo]) * r.frac;
-}
-
-double mean(const std::vector<double>& values) {
-  if (values.empty()) return std::numeric_limits<double>::quiet_NaN();
-  double sum = 0;
-  for (double v : values) sum += v;
-  return sum / static_cast<double>(values.size());
+double percentile(const std::vector<double>& values, double p) {
+  Distribution<double> d;
+  for (double v : values) d.add(v);
+  return d.percentile(p);
 }
 
 namespace {
@@ -173,7 +142,7 @@ Summary SummaryAccumulator::finish(const RunResult& run, int64_t capacity_slots,
   t.num_steps = steps_.count;
   t.vmm_calls = steps_.vmm_calls;
   t.vmm_s = steps_.vmm_s.value();
-  t.batch_sizes = steps_.batch_sizes;
+  t.batch_sizes = std::move(steps_.batch_sizes);
   t.step_time = steps_.step_time.value();
   t.batch_time = steps_.batch_time.value();
   t.running_time = steps_.running_time.value();

@@ -220,7 +220,8 @@ class SummaryAccumulator {
   void add(const StepRecord& s);
   void add(const StepTotals& steps);  // steps run without a record
   int64_t requests() const { return t_.requests; }
-  // The summary of everything added. `run` gives the scalar inputs (RunTotals::run).
+  // The summary of everything added. `run` gives the scalar inputs (RunTotals::run). Once:
+  // the step batch sizes move into the summary's totals.
   Summary finish(const RunResult& run, int64_t capacity_slots, double wall_s);
 
  private:
@@ -245,11 +246,7 @@ void summarize_workload(RunResult& result);
 uint64_t output_digest(const std::vector<RequestRecord>& requests);
 
 // p in [0, 100]; linear interpolation between order statistics (numpy's default, as vLLM's
-// benchmark_serving uses); NaN for empty input.
-double percentile(std::vector<double> values, double p);
-// The same, of values already sorted ascending (no copy).
-double sorted_percentile(const std::vector<double>& sorted, double p);
-// The arithmetic mean; NaN for empty input.
-double mean(const std::vector<double>& values);
+// benchmark_serving uses; Distribution::percentile); NaN for empty input.
+double percentile(const std::vector<double>& values, double p);
 
 }  // namespace kvlab

@@ -19,4 +19,16 @@ int32_t profile_layout_block_size(const std::string& layout) {
   return static_cast<int32_t>(std::stoi(layout.substr(paged.size())));
 }
 
+ProfileModelShape profile_shape_of(const ModelSpec& m) {
+  return {.name = m.name,
+          .family = m.family,
+          .num_layers = m.num_layers,
+          .hidden_size = m.hidden_size,
+          .num_heads = m.num_heads,
+          .num_kv_heads = m.num_kv_heads,
+          .head_dim = m.head_dim,
+          .ffn_size = m.ffn_size,
+          .vocab_size = m.vocab_size};
+}
+
 }  // namespace kvlab

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "core/model_spec.h"
+
 namespace kvlab {
 
 struct ExperimentConfig;
@@ -50,6 +52,9 @@ struct ProfileModelShape {
   int32_t vocab_size = 0;
   bool operator==(const ProfileModelShape&) const = default;
 };
+
+// The model shape of an experiment, as a profile records it.
+ProfileModelShape profile_shape_of(const ModelSpec& model);
 
 // How the operators' isolated times become a step's, fitted by least squares to whole steps
 // the profiler ran (sim/profile_fit.h): the operator terms are multiplied by operator_scale

@@ -564,15 +564,7 @@ OperatorProfile profile_cpu_backend(const ExperimentConfig& config, const Profil
   p.device = cpu_name();
   p.compute_dtype = "fp32";
   p.kv_dtype = kv_dtype_name(s.kv_dtype);
-  p.model = {.name = s.name,
-             .family = s.family,
-             .num_layers = s.num_layers,
-             .hidden_size = s.hidden_size,
-             .num_heads = s.num_heads,
-             .num_kv_heads = s.num_kv_heads,
-             .head_dim = s.head_dim,
-             .ffn_size = s.ffn_size,
-             .vocab_size = s.vocab_size};
+  p.model = profile_shape_of(s);
   p.devices = 1;
   p.threads = 1;
   p.repeats = g.repeats;

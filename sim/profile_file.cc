@@ -236,18 +236,6 @@ OperatorProfile read_profile(const std::string& path) {
   return profile_from_json(text.str(), path);
 }
 
-ProfileModelShape profile_shape_of(const ModelSpec& m) {
-  return {.name = m.name,
-          .family = m.family,
-          .num_layers = m.num_layers,
-          .hidden_size = m.hidden_size,
-          .num_heads = m.num_heads,
-          .num_kv_heads = m.num_kv_heads,
-          .head_dim = m.head_dim,
-          .ffn_size = m.ffn_size,
-          .vocab_size = m.vocab_size};
-}
-
 void check_profile_matches(const OperatorProfile& profile, const ExperimentConfig& config,
                            const std::string& key) {
   const ProfileModelShape want = profile_shape_of(config.model);

@@ -23,9 +23,6 @@ OperatorProfile profile_from_json(const std::string& text, const std::string& so
 // Reads a profile file. Throws InputError naming the path when it cannot be read or parsed.
 OperatorProfile read_profile(const std::string& path);
 
-// The model shape of an experiment, as a profile records it.
-ProfileModelShape profile_shape_of(const ModelSpec& model);
-
 // Throws InputError naming `key` (backend.profile) when `profile` was taken with another model
 // shape or KV dtype than `config`'s: the message names both (the profile's and the
 // experiment's).
