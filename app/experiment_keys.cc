@@ -132,6 +132,10 @@ std::vector<KeySpec> experiment_keys() {
       // [output]
       string_key("output.path", "kvlab-results.h5", "HDF5 result file"),
       bool_key("output.record_steps", true, "write the per-step table"),
+      bool_key("output.stream", false,
+               "kvlab run: write each request and step to the results file as the run goes, "
+               "holding none of them in memory (long runs: millions of requests); a single "
+               "replica, without workload.multi_turn"),
       string_key("output.percentiles", "50,90,99",
                  "latency percentiles in the summary, comma-separated, each in [0, 100] (p50, "
                  "p90, p99 always; others add <dist>_p<P>_s values)"),

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "app/cluster_setup.h"
+#include "app/results_writer.h"
 #include "app/resolve_experiment.h"
 #include "core/config.h"
 #include "core/experiment.h"
@@ -41,6 +42,11 @@ struct RunOptions {
   // Called once every point is prepared, before any runs (may be empty); it may throw
   // InputError to stop the run (kvlab run --strict, when a request can never run).
   std::function<void(const std::vector<PreparedPoint>&)> before_run;
+  // Points that stream (output.stream; prepared with streaming allowed) give their rows, as
+  // they come, to the stream this returns for them (from the point's worker thread), and
+  // finish it when they end; their RunResult then holds no rows (RunResult::streamed).
+  // Without it, every point runs in memory.
+  std::function<std::unique_ptr<PointStream>(const PreparedPoint&)> stream;
 };
 
 // The requests a point's back end runs: for real back ends (ExecutorTraits::real: cpu, cuda), prompts without token
@@ -55,20 +61,34 @@ struct RunOptions {
 // blocks of the previous prompt.
 std::vector<RequestSpec> requests_for_backend(const ExperimentConfig& config,
                                               const std::vector<RequestSpec>& requests);
+// The same for one request.
+void request_for_backend(const ExperimentConfig& config, RequestSpec& request);
 
 // One point of a shard, validated and with its workload loaded, before anything runs.
 struct PreparedPoint {
   SweepPoint point;
   ExperimentConfig config;  // the experiment-wide settings ([replica.*] sections not applied)
   ClusterSetup cluster;     // its replicas (one of `config` without [cluster] settings)
-  std::shared_ptr<const Workload> workload;  // shared by points that read the same trace alike
+  // Shared by points that read the same trace alike. A streamed point's holds no requests
+  // (only the report of a full read): it reads them again as it runs (open_requests).
+  std::shared_ptr<const Workload> workload;
+  bool streamed = false;     // output.stream, where the command allows it
+  int64_t num_requests = 0;  // requests the workload gives
+  // A fresh reader of the point's requests as its back end runs them (request_for_backend).
+  std::unique_ptr<RequestSource> open_requests() const;
+  // Every request of the point, as open_requests() gives them (core/block_hash.h).
+  RequestPass request_pass() const;
 };
 
 // Every point of the shard, in point order, each resolved (resolve_experiment), checked
 // (validate_engine_config) and with its workload loaded. Throws InputError naming file, line
 // and key for the first bad point. Constructs no executor: checks that need the back end's
 // hardware (a cuda device's free memory) happen when the point runs.
-std::vector<PreparedPoint> prepare_experiment(const Config& config, const Shard& shard);
+// With `allow_streaming` (kvlab run), a point with output.stream is prepared to stream: its
+// workload read once to check and count it, not kept; a cluster of several replicas or a
+// multi-turn workload with output.stream is an InputError naming the key.
+std::vector<PreparedPoint> prepare_experiment(const Config& config, const Shard& shard,
+                                              bool allow_streaming = false);
 
 // Whether any point runs on a back end that holds a whole device (ExecutorTraits::
 // exclusive_device: cuda).

@@ -6,9 +6,10 @@ PointRejections predicted_rejections(const PreparedPoint& point) {
   PointRejections out;
   out.point_index = point.point.index;
   out.label = point.point.display_label();
-  out.num_requests = point.workload->requests.size();
+  out.num_requests = static_cast<size_t>(point.num_requests);
   out.source = point.workload->report.source;
-  out.rejected = predict_rejections(point.config, point.workload->requests);
+  out.rejected = point.streamed ? predict_rejections(point.config, point.request_pass())
+                                : predict_rejections(point.config, point.workload->requests);
   return out;
 }
 
@@ -16,8 +17,13 @@ PointRejections recorded_rejections(const RunResult& result) {
   PointRejections out;
   out.point_index = result.point_index;
   out.label = result.display_label();
-  out.num_requests = result.requests.size();
   out.source = result.workload.source;
+  if (result.streamed) {
+    out.num_requests = static_cast<size_t>(result.streamed_requests);
+    out.rejected = result.streamed_rejections;
+    return out;
+  }
+  out.num_requests = result.requests.size();
   for (const RequestRecord& r : result.requests) {
     if (r.outcome != RequestOutcome::kRejected) continue;
     out.rejected.push_back(NeverRuns{r.id, r.trace_line, r.reject_reason});

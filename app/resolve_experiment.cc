@@ -229,6 +229,7 @@ ExperimentConfig resolve_experiment(const Config& c) {
   // [output]
   e.output_path = c.get_string("output.path");
   e.record_steps = c.get_bool("output.record_steps");
+  e.stream_results = c.get_bool("output.stream");
   e.metrics.percentiles = parse_percentiles(c);
   e.metrics.slo_ttft_s = c.get_double("output.slo_ttft_ms") / 1000.0;
   e.metrics.slo_tpot_s = c.get_double("output.slo_tpot_ms") / 1000.0;

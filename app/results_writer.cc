@@ -10,7 +10,10 @@
 #include <ctime>
 #include <iomanip>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <sstream>
 #include <type_traits>
 #include <variant>
@@ -36,6 +39,12 @@ class Handle {
   Handle(const Handle&) = delete;
   Handle& operator=(const Handle&) = delete;
   hid_t get() const { return id_; }
+  // Gives up the identifier (the caller closes it).
+  hid_t release() {
+    const hid_t id = id_;
+    id_ = -1;
+    return id;
+  }
 
  private:
   hid_t id_;
@@ -385,45 +394,365 @@ std::string now_iso8601() {
 
 namespace {
 
-// The HDF5 file of a run, written to `file` (a temporary of an OutputSet).
-void write_hdf5_file(const std::string& file, const std::vector<RunResult>& points,
-                     const ResultsMeta& meta, const WriteProgress& progress) {
-  Handle handle(H5Fcreate(file.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
-                "create the file");
-  const hid_t root = handle.get();
-  write_attribute(root, results::kKvlabVersion, std::string(results::kVersion));
-  write_attribute(root, results::kFormat, std::string(results::kFormatName));
-  write_attribute(root, results::kCreated, now_iso8601());
-  write_attribute(root, results::kCommand, meta.command);
-  write_attribute(root, results::kConfigPath, meta.config_path);
-  write_attribute(root, results::kNumPoints, static_cast<int64_t>(points.size()));
-  write_attribute(root, results::kSweepSize,
-                  static_cast<int64_t>(points.empty() ? 0 : points.front().sweep_size));
-  Handle all(make_group(root, results::kPointsGroup), H5Gclose, "create group points");
-  size_t rows_total = 0, rows_written = 0;
-  for (const RunResult& p : points) rows_total += results_rows(p);
-  for (const RunResult& p : points) {
-    Handle g(make_group(all.get(), point_group_name(p.point_index)), H5Gclose,
+// The point group's own attributes: label, axes, point index, resolved config, summary, digest.
+void write_point_attributes(hid_t g, const RunResult& p) {
+  write_attribute(g, results::kLabel, p.label);
+  write_attribute(g, results::kDisplayLabel, p.display_label());
+  attr_strings(g, results::kAxes.name, p.axes);
+  attr_strings(g, results::kAxisLabels.name, p.axis_labels);
+  write_attribute(g, results::kPointIndex, static_cast<int64_t>(p.point_index));
+  for (const auto& [k, v] : p.config) attr_config(g, k, v);
+  for (const auto& [k, v] : p.summary.values) attr_number<double>(g, k, v);
+  write_attribute(g, results::kOutputDigest, p.output_digest);
+}
+
+// Every HDF5 call of a ResultsFile holds this lock.
+std::mutex& hdf5_lock() {
+  static std::mutex m;
+  return m;
+}
+
+// A 1-D dataset that grows by appends: chunked, unlimited, compressed as large columns are.
+class GrowingColumn {
+ public:
+  GrowingColumn(hid_t group, const std::string& name, hid_t type) : type_(type) {
+    const hsize_t zero = 0, unlimited = H5S_UNLIMITED, chunk = kChunk;
+    Handle space(H5Screate_simple(1, &zero, &unlimited), H5Sclose, "create dataspace");
+    Handle plist(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "create properties");
+    check(H5Pset_chunk(plist.get(), 1, &chunk), "chunk " + name);
+    if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0 && H5Tis_variable_str(type) <= 0) {
+      H5Pset_shuffle(plist.get());
+      H5Pset_deflate(plist.get(), 4);
+    }
+    set_ = std::make_unique<Handle>(H5Dcreate2(group, name.c_str(), type, space.get(), H5P_DEFAULT,
+                                               plist.get(), H5P_DEFAULT),
+                                    H5Dclose, "create dataset " + name);
+    name_ = name;
+  }
+  hsize_t size() const { return size_; }
+
+  template <typename T>
+  void append(const std::vector<T>& values) {
+    if constexpr (std::is_same_v<T, std::string>) {
+      const std::vector<const char*> ptrs = c_strings(values);
+      append_raw(ptrs.data(), ptrs.size());
+    } else {
+      append_raw(values.data(), values.size());
+    }
+  }
+
+ private:
+  static constexpr hsize_t kChunk = 16384;
+  void append_raw(const void* data, hsize_t n) {
+    if (n == 0) return;
+    const hsize_t grown = size_ + n;
+    check(H5Dset_extent(set_->get(), &grown), "grow " + name_);
+    Handle file_space(H5Dget_space(set_->get()), H5Sclose, "get dataspace");
+    check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &size_, nullptr, &n, nullptr),
+          "select rows of " + name_);
+    Handle memory(H5Screate_simple(1, &n, nullptr), H5Sclose, "create dataspace");
+    check(H5Dwrite(set_->get(), type_, memory.get(), file_space.get(), H5P_DEFAULT, data),
+          "write " + name_);
+    size_ = grown;
+  }
+
+  hid_t type_;
+  std::string name_;
+  std::unique_ptr<Handle> set_;
+  hsize_t size_ = 0;
+};
+
+// The HDF5 type a column of ValueType `T` is written as (a variable-length string's is made,
+// and kept, by the caller).
+template <typename T>
+hid_t column_type(hid_t string_type) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return string_type;
+  } else {
+    return native_type<T>();
+  }
+}
+
+// A table (requests or steps) whose columns grow as rows come, in batches.
+template <typename Row>
+class GrowingTable {
+ public:
+  GrowingTable(hid_t group, std::span<const ColumnSpec<Row>> columns, hid_t string_type)
+      : columns_(columns) {
+    for (const ColumnSpec<Row>& c : columns) {
+      with_cpp_type(c.field.type, [&](auto type) {
+        using T = decltype(type);
+        require_type<T>(c.field);
+        sets_.push_back(
+            std::make_unique<GrowingColumn>(group, c.field.name, column_type<T>(string_type)));
+      });
+    }
+  }
+  void append(const std::vector<Row>& rows) {
+    for (size_t k = 0; k < columns_.size(); ++k) {
+      const ColumnSpec<Row>& c = columns_[k];
+      with_cpp_type(c.field.type, [&](auto type) {
+        using T = decltype(type);
+        std::vector<T> values;
+        values.reserve(rows.size());
+        for (const Row& r : rows) values.push_back(cell_as<T>(c.get(r)));
+        sets_[k]->append(values);
+      });
+    }
+  }
+
+ private:
+  std::span<const ColumnSpec<Row>> columns_;
+  std::vector<std::unique_ptr<GrowingColumn>> sets_;
+};
+
+}  // namespace
+
+struct ResultsFile::Impl {
+  OutputSet* outputs = nullptr;
+  std::string path, option;
+  std::unique_ptr<Handle> file, points;
+
+  // Runs `f` under the HDF5 lock, an HDF5 failure becoming InputError naming the path.
+  template <typename F>
+  void guarded(F&& f) {
+    std::lock_guard<std::mutex> lock(hdf5_lock());
+    try {
+      f();
+    } catch (const std::runtime_error& e) {
+      if (dynamic_cast<const InputError*>(&e) != nullptr) throw;
+      // A full disk or a lost file system, not a bug: the user's to fix, named by the path.
+      throw InputError(path, 0, option, std::string("cannot write: ") + e.what());
+    }
+  }
+};
+
+namespace {
+
+// A point whose rows are appended as they come (ResultsFile::stream_point).
+class HdfPointStream final : public PointStream {
+ public:
+  HdfPointStream(ResultsFile::Impl& file, size_t point_index) : file_(file) {
+    file_.guarded([&] {
+      strings_ = std::make_unique<Handle>(string_type(), H5Tclose, "create string type");
+      group_ = std::make_unique<Handle>(
+          make_group(file_.points->get(), point_group_name(point_index)), H5Gclose,
+          "create point group");
+      requests_group_ = std::make_unique<Handle>(make_group(group_->get(), results::kRequestsGroup),
+                                                 H5Gclose, "create group requests");
+      steps_group_ = std::make_unique<Handle>(make_group(group_->get(), results::kStepsGroup),
+                                              H5Gclose, "create group steps");
+      requests_ = std::make_unique<GrowingTable<RequestRecord>>(
+          requests_group_->get(), request_columns(), strings_->get());
+      steps_ = std::make_unique<GrowingTable<StepRecord>>(steps_group_->get(), step_columns(),
+                                                          strings_->get());
+      require_type<float>(results::kItl);
+      require_type<int64_t>(results::kItlOffsets);
+      itl_ = std::make_unique<GrowingColumn>(requests_group_->get(), results::kItl.name,
+                                             H5T_NATIVE_FLOAT);
+      itl_offsets_ = std::make_unique<GrowingColumn>(requests_group_->get(),
+                                                     results::kItlOffsets.name, H5T_NATIVE_INT64);
+      itl_offsets_->append(std::vector<int64_t>{0});
+    });
+  }
+  ~HdfPointStream() override {
+    std::lock_guard<std::mutex> lock(hdf5_lock());
+    close_handles();
+  }
+
+  void on_step(const StepRecord& step, const std::vector<std::string>& term_names) override {
+    if (term_names.size() > term_names_.size()) term_names_ = term_names;
+    step_rows_.push_back(step);
+    if (step_rows_.size() >= kBatch) flush_steps();
+  }
+  void on_request(RequestRecord&& request) override {
+    request_rows_.push_back(std::move(request));
+    if (request_rows_.size() >= kBatch) flush_requests();
+  }
+
+  void finish(const RunResult& p) override {
+    flush_requests();
+    flush_steps();
+    check_invariant(p.term_names.size() >= term_names_.size(),
+                    "streamed point: fewer cost terms than its steps had");
+    term_names_ = p.term_names;
+    file_.guarded([&] {
+      add_cost_columns();  // terms of steps not recorded (output.record_steps = false)
+      write_point_attributes(group_->get(), p);
+      write_attribute(requests_group_->get(), results::kOutcomeCodes,
+                      std::string(results::kOutcomeCodesValue));
+      write_replicas(group_->get(), p);
+      write_workload(group_->get(), p.workload);
+      close_handles();
+    });
+  }
+
+ private:
+  static constexpr size_t kBatch = 8192;
+
+  void close_handles() {
+    cost_.clear();
+    token_sets_.clear();
+    itl_.reset();
+    itl_offsets_.reset();
+    requests_.reset();
+    steps_.reset();
+    requests_group_.reset();
+    steps_group_.reset();
+    group_.reset();
+    strings_.reset();
+  }
+
+  void flush_requests() {
+    if (request_rows_.empty()) return;
+    file_.guarded([&] {
+      requests_->append(request_rows_);
+      std::vector<float> itl;
+      std::vector<int64_t> offsets;
+      offsets.reserve(request_rows_.size());
+      for (const RequestRecord& x : request_rows_) {
+        itl.insert(itl.end(), x.itl_s.begin(), x.itl_s.end());
+        offsets.push_back(static_cast<int64_t>(itl_->size() + itl.size()));
+      }
+      itl_->append(itl);
+      itl_offsets_->append(offsets);
+      append_token_ids();
+    });
+    request_rows_.clear();
+  }
+
+  // As write_requests lays them out: ids of every sample, one after another; where each
+  // sample's end is; its request and sample index. Created with the first record that has any.
+  void append_token_ids() {
+    std::vector<int32_t> ids, sample_of;
+    std::vector<int64_t> offsets, request_of;
+    for (const RequestRecord& x : request_rows_) {
+      for (size_t s = 0; s < x.token_ids.size(); ++s) {
+        ids.insert(ids.end(), x.token_ids[s].begin(), x.token_ids[s].end());
+        offsets.push_back(static_cast<int64_t>(token_count_ + ids.size()));
+        request_of.push_back(x.id);
+        sample_of.push_back(static_cast<int32_t>(s));
+      }
+    }
+    if (offsets.empty()) return;
+    if (token_sets_.empty()) {
+      require_type<int32_t>(results::kTokenIds);
+      require_type<int64_t>(results::kTokenOffsets);
+      require_type<int64_t>(results::kTokenRequest);
+      require_type<int32_t>(results::kTokenSample);
+      const hid_t g = requests_group_->get();
+      token_sets_.push_back(std::make_unique<GrowingColumn>(g, results::kTokenIds.name, H5T_NATIVE_INT32));
+      token_sets_.push_back(std::make_unique<GrowingColumn>(g, results::kTokenOffsets.name, H5T_NATIVE_INT64));
+      token_sets_.push_back(std::make_unique<GrowingColumn>(g, results::kTokenRequest.name, H5T_NATIVE_INT64));
+      token_sets_.push_back(std::make_unique<GrowingColumn>(g, results::kTokenSample.name, H5T_NATIVE_INT32));
+      token_sets_[1]->append(std::vector<int64_t>{0});
+    }
+    token_sets_[0]->append(ids);
+    token_sets_[1]->append(offsets);
+    token_sets_[2]->append(request_of);
+    token_sets_[3]->append(sample_of);
+    token_count_ += ids.size();
+  }
+
+  // A term first seen now: its column starts with a 0 for every step already written.
+  void add_cost_columns() {
+    require_type<double>(results::kCostColumn);
+    while (cost_.size() < term_names_.size()) {
+      cost_.push_back(std::make_unique<GrowingColumn>(
+          steps_group_->get(), cost_column(term_names_[cost_.size()]), H5T_NATIVE_DOUBLE));
+      cost_.back()->append(std::vector<double>(steps_written_, 0.0));
+    }
+  }
+
+  void flush_steps() {
+    if (step_rows_.empty()) return;
+    file_.guarded([&] {
+      steps_->append(step_rows_);
+      add_cost_columns();
+      for (size_t t = 0; t < cost_.size(); ++t) {
+        std::vector<double> seconds;
+        seconds.reserve(step_rows_.size());
+        for (const StepRecord& x : step_rows_) {
+          seconds.push_back(t < x.terms.size() ? x.terms[t] : 0.0);
+        }
+        cost_[t]->append(seconds);
+      }
+    });
+    steps_written_ += step_rows_.size();
+    step_rows_.clear();
+  }
+
+  ResultsFile::Impl& file_;
+  std::unique_ptr<Handle> strings_, group_, requests_group_, steps_group_;
+  std::unique_ptr<GrowingTable<RequestRecord>> requests_;
+  std::unique_ptr<GrowingTable<StepRecord>> steps_;
+  std::unique_ptr<GrowingColumn> itl_, itl_offsets_;
+  std::vector<std::unique_ptr<GrowingColumn>> token_sets_, cost_;
+  std::vector<std::string> term_names_;
+  std::vector<RequestRecord> request_rows_;
+  std::vector<StepRecord> step_rows_;
+  size_t steps_written_ = 0;
+  size_t token_count_ = 0;
+};
+
+}  // namespace
+
+ResultsFile::ResultsFile(OutputSet& outputs, const std::string& path, const std::string& option,
+                         const ResultsMeta& meta, size_t num_points, size_t sweep_size)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& f = *impl_;
+  f.outputs = &outputs;
+  f.path = path;
+  f.option = option;
+  const std::string temp = outputs.add(path, option);
+  f.guarded([&] {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become exceptions, not stderr dumps
+    f.file = std::make_unique<Handle>(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
+                                      H5Fclose, "create the file");
+    const hid_t root = f.file->get();
+    write_attribute(root, results::kKvlabVersion, std::string(results::kVersion));
+    write_attribute(root, results::kFormat, std::string(results::kFormatName));
+    write_attribute(root, results::kCreated, now_iso8601());
+    write_attribute(root, results::kCommand, meta.command);
+    write_attribute(root, results::kConfigPath, meta.config_path);
+    write_attribute(root, results::kNumPoints, static_cast<int64_t>(num_points));
+    write_attribute(root, results::kSweepSize, static_cast<int64_t>(sweep_size));
+    f.points = std::make_unique<Handle>(make_group(root, results::kPointsGroup), H5Gclose,
+                                        "create group points");
+  });
+}
+
+ResultsFile::~ResultsFile() {
+  std::lock_guard<std::mutex> lock(hdf5_lock());
+  impl_->points.reset();
+  impl_->file.reset();
+}
+
+void ResultsFile::write_point(const RunResult& p) {
+  impl_->guarded([&] {
+    Handle g(make_group(impl_->points->get(), point_group_name(p.point_index)), H5Gclose,
              "create point group");
-    write_attribute(g.get(), results::kLabel, p.label);
-    write_attribute(g.get(), results::kDisplayLabel, p.display_label());
-    attr_strings(g.get(), results::kAxes.name, p.axes);
-    attr_strings(g.get(), results::kAxisLabels.name, p.axis_labels);
-    write_attribute(g.get(), results::kPointIndex, static_cast<int64_t>(p.point_index));
-    for (const auto& [k, v] : p.config) attr_config(g.get(), k, v);
-    for (const auto& [k, v] : p.summary.values) attr_number<double>(g.get(), k, v);
-    write_attribute(g.get(), results::kOutputDigest, p.output_digest);
+    write_point_attributes(g.get(), p);
     write_requests(g.get(), p);
     write_steps(g.get(), p);
     write_replicas(g.get(), p);
     write_workload(g.get(), p.workload);
-    rows_written += results_rows(p);
-    if (progress) progress(rows_written, rows_total);
-  }
-  check(H5Fflush(root, H5F_SCOPE_GLOBAL), "flush the file");
+  });
 }
 
-}  // namespace
+std::unique_ptr<PointStream> ResultsFile::stream_point(size_t point_index) {
+  return std::make_unique<HdfPointStream>(*impl_, point_index);
+}
+
+void ResultsFile::close() {
+  impl_->guarded([&] {
+    check(H5Fflush(impl_->file->get(), H5F_SCOPE_GLOBAL), "flush the file");
+    impl_->points.reset();
+    // H5Fclose succeeds while objects are open; a failed close (a full disk) is an error.
+    const hid_t id = impl_->file->release();
+    check(H5Fclose(id), "close the file");
+  });
+}
 
 size_t results_rows(const RunResult& point) { return point.requests.size() + point.steps.size(); }
 
@@ -432,14 +761,16 @@ void skip_hdf5_teardown_at_exit() { H5dont_atexit(); }
 void stage_results_hdf5(OutputSet& outputs, const std::string& path, const std::string& option,
                         const std::vector<RunResult>& points, const ResultsMeta& meta,
                         const WriteProgress& progress) {
-  const std::string temp = outputs.add(path, option);
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become exceptions, not stderr dumps
-  try {
-    write_hdf5_file(temp, points, meta, progress);
-  } catch (const std::runtime_error& e) {
-    // A full disk or a lost file system, not a bug: the user's to fix, named by the path.
-    throw InputError(path, 0, option, std::string("cannot write: ") + e.what());
+  ResultsFile file(outputs, path, option, meta, points.size(),
+                   points.empty() ? 0 : points.front().sweep_size);
+  size_t rows_total = 0, rows_written = 0;
+  for (const RunResult& p : points) rows_total += results_rows(p);
+  for (const RunResult& p : points) {
+    file.write_point(p);
+    rows_written += results_rows(p);
+    if (progress) progress(rows_written, rows_total);
   }
+  file.close();
 }
 
 void write_results_hdf5(const std::string& path, const std::vector<RunResult>& points,

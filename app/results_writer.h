@@ -9,10 +9,12 @@
 #include <nlohmann/json_fwd.hpp>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "app/output_files.h"
+#include "core/engine.h"
 #include "core/metrics.h"
 
 namespace kvlab {
@@ -34,6 +36,41 @@ size_t results_rows(const RunResult& point);
 // half-closed in the library's tables, which its exit handler then closes again). With this the
 // library is not torn down at exit; kvlab closes each of its files itself.
 void skip_hdf5_teardown_at_exit();
+
+// A streamed point's rows (output.stream), written as they come: the engine's sink
+// (core/engine.h), then finish() once the point ended.
+class PointStream : public RecordSink {
+ public:
+  // Writes the rows still buffered, then the point's attributes, summary, replicas and
+  // workload from `point` (its result, with no rows). Once, after every row.
+  virtual void finish(const RunResult& point) = 0;
+};
+
+// A results file while it is written: created as a temporary of an OutputSet with the root's
+// attributes, then each point's group, whole (write_point) or streamed (stream_point: the
+// requests and steps tables grow, chunked, as rows come, so a long run holds none of them),
+// then close() before the set commits. A streamed point's datasets hold the values a whole
+// point's would (docs/results-format.md); only their chunking differs. Points may be written
+// from several threads at once: one lock guards every HDF5 call (the library is not built to be
+// shared between threads). Errors are InputError naming the path and option (a full disk).
+class ResultsFile {
+ public:
+  ResultsFile(OutputSet& outputs, const std::string& path, const std::string& option,
+              const ResultsMeta& meta, size_t num_points, size_t sweep_size);
+  ~ResultsFile();
+  ResultsFile(const ResultsFile&) = delete;
+  ResultsFile& operator=(const ResultsFile&) = delete;
+
+  void write_point(const RunResult& point);
+  std::unique_ptr<PointStream> stream_point(size_t point_index);
+  // Flushes and closes the file. REQUIRES: every stream finished or destroyed.
+  void close();
+
+  struct Impl;  // the writer's (app/results_writer.cc)
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
 
 // Writes every point of a run (one group each, in order) to `path`. Throws InputError naming
 // `path` when it cannot be written; nothing is left then.

@@ -87,6 +87,14 @@ std::vector<uint64_t> request_block_hashes(const RequestSpec& spec, int32_t len,
 
 PrefixReuseBound unbounded_prefix_reuse(const std::vector<RequestSpec>& requests,
                                         int32_t block_size) {
+  return unbounded_prefix_reuse(
+      [&requests](const std::function<void(const RequestSpec&)>& visit) {
+        for (const RequestSpec& r : requests) visit(r);
+      },
+      block_size);
+}
+
+PrefixReuseBound unbounded_prefix_reuse(const RequestPass& requests, int32_t block_size) {
   // The blocks a request leaves that another request could find: those of its first
   // sample's computed tokens (the answer is named only when the workload names it; token ids
   // are known only for the prompt; the answer's last token is sampled and never run, so its
@@ -112,21 +120,21 @@ PrefixReuseBound unbounded_prefix_reuse(const std::vector<RequestSpec>& requests
   // every block's identity). Other workloads walk block by block.
   int32_t unit = 0;
   bool by_entry = true;
-  for (const RequestSpec& r : requests) {
-    if (!r.prompt_tokens.empty() || r.prefix_hashes.empty()) continue;
+  requests([&](const RequestSpec& r) {
+    if (!r.prompt_tokens.empty() || r.prefix_hashes.empty()) return;
     const int32_t u = std::max<int32_t>(1, r.prefix_hash_tokens);
     if (unit == 0) unit = u;
     if (u != unit || u % block_size != 0) by_entry = false;
-  }
+  });
   const int32_t per_entry = unit > 0 ? unit / block_size : 0;
   size_t total_keys = 0;
-  for (const RequestSpec& r : requests) {
+  requests([&](const RequestSpec& r) {
     const bool entries = by_entry && r.prompt_tokens.empty();
     total_keys += entries ? r.prefix_hashes.size() : static_cast<size_t>(shareable_blocks(r));
-  }
+  });
   BlockHashMap seen(total_keys);
   PrefixReuseBound bound;
-  for (const RequestSpec& r : requests) {
+  requests([&](const RequestSpec& r) {
     bound.prompt_tokens += r.prompt_len;
     const int32_t lookable = max_cached_blocks(r.prompt_len, 0, block_size);
     bound.prompt_blocks += lookable;
@@ -175,7 +183,7 @@ PrefixReuseBound unbounded_prefix_reuse(const std::vector<RequestSpec>& requests
     }
     bound.hit_blocks += hits;
     bound.hit_tokens += int64_t{hits} * block_size;
-  }
+  });
   return bound;
 }
 

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "core/request.h"
@@ -70,5 +71,10 @@ struct PrefixReuseBound {
 };
 PrefixReuseBound unbounded_prefix_reuse(const std::vector<RequestSpec>& requests,
                                         int32_t block_size);
+// The same over requests a caller can only walk (a streamed run's workload, read again):
+// each call of `requests` calls its argument on every request, in order (the bound walks
+// them three times).
+using RequestPass = std::function<void(const std::function<void(const RequestSpec&)>&)>;
+PrefixReuseBound unbounded_prefix_reuse(const RequestPass& requests, int32_t block_size);
 
 }  // namespace kvlab

@@ -203,6 +203,22 @@ struct Cluster::State {
   RunResult assemble(double wall_s);
 };
 
+ReplicaResult describe_replica(const ClusterReplica& replica, size_t index, const Summary& summary,
+                               int64_t requests) {
+  const Engine& e = *replica.engine;
+  ReplicaResult rr;
+  rr.index = static_cast<int32_t>(index);
+  rr.name = replica.name;
+  rr.role = to_string(replica.role);
+  rr.hardware = e.config().hardware.name;
+  rr.memory_policy = e.config().memory.policy;
+  rr.tensor_parallel = e.config().tensor_parallel;
+  rr.capacity_slots = e.kv().capacity_slots();
+  rr.requests = requests;
+  rr.summary = summary;
+  return rr;
+}
+
 Cluster::Cluster(std::vector<ClusterReplica> replicas, std::unique_ptr<Router> router,
                  std::unique_ptr<Router> decode_router, std::unique_ptr<KvTransferModel> transfers)
     : state_(std::make_unique<State>()) {
@@ -336,18 +352,8 @@ RunResult Cluster::State::assemble(double wall_s) {
   }
   std::vector<ReplicaResult> per_replica;
   for (size_t i = 0; i < replicas.size(); ++i) {
-    const Engine& e = *replicas[i].engine;
-    ReplicaResult rr;
-    rr.index = static_cast<int32_t>(i);
-    rr.name = replicas[i].name;
-    rr.role = to_string(replicas[i].role);
-    rr.hardware = e.config().hardware.name;
-    rr.memory_policy = e.config().memory.policy;
-    rr.tensor_parallel = e.config().tensor_parallel;
-    rr.capacity_slots = e.kv().capacity_slots();
-    rr.requests = static_cast<int64_t>(parts[i].requests.size());
-    rr.summary = parts[i].summary;
-    per_replica.push_back(std::move(rr));
+    per_replica.push_back(describe_replica(replicas[i], i, parts[i].summary,
+                                           static_cast<int64_t>(parts[i].requests.size())));
   }
   if (replicas.size() == 1) {  // a lone engine's result, as it is
     RunResult out = std::move(parts.front());

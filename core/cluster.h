@@ -52,6 +52,11 @@ struct ClusterReplica {
   std::string name;  // its [replica.NAME] group ("" when the replicas are alike)
 };
 
+// What a results file says of replica `index` once its engine ran: its settings, `summary`
+// (its own) and the `requests` it ran.
+ReplicaResult describe_replica(const ClusterReplica& replica, size_t index, const Summary& summary,
+                               int64_t requests);
+
 struct ClusterProgress {
   int64_t done = 0, total = 0;
   double now_s = 0;

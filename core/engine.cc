@@ -18,6 +18,50 @@ namespace kvlab {
 namespace {
 // The per-step term of the time Executor::copy_within took for the step's fork copies.
 constexpr const char* kForkCopyTerm = "fork_copy";
+
+bool ended(const SequenceGroup& g) {
+  return g.status == GroupStatus::kFinished || g.status == GroupStatus::kRejected;
+}
+
+// The record of `g` as it stands (a group not ended is unfinished); `has_token_ids` is set
+// when it carries token ids (a real back end's).
+RequestRecord record_of(const SequenceGroup& g, bool& has_token_ids) {
+  RequestRecord r;
+  r.id = g.id();
+  r.trace_line = g.spec.source_line;
+  r.arrival_s = g.spec.arrival_s;
+  r.first_scheduled_s = g.first_scheduled_s;
+  r.first_token_s = g.first_token_s;
+  r.finish_s = g.finish_s;
+  r.prompt_len = g.spec.prompt_len;
+  r.output_len = g.spec.output_len;
+  r.n = g.spec.n;
+  for (const Sequence& q : g.seqs) {
+    r.generated_tokens += q.num_generated;
+    if (!q.token_ids.empty() || !g.spec.prompt_tokens.empty()) {
+      const auto begin = q.token_ids.begin() + std::min<size_t>(q.token_ids.size(), q.prompt_len);
+      r.token_ids.emplace_back(begin, q.token_ids.end());
+      has_token_ids = true;
+    }
+  }
+  r.num_preemptions = g.num_preemptions;
+  r.num_recomputes = g.num_recomputes;
+  r.num_swaps = g.num_swaps;
+  r.outcome = g.status == GroupStatus::kFinished   ? RequestOutcome::kFinished
+              : g.status == GroupStatus::kRejected ? RequestOutcome::kRejected
+                                                   : RequestOutcome::kUnfinished;
+  r.reject_reason = g.reject_reason;
+  r.cached_prompt_tokens = g.cached_prompt_tokens;
+  r.cached_tokens = g.cached_tokens;
+  size_t gaps = 0;
+  for (const std::vector<float>& sample : g.itl_s) gaps += sample.size();
+  r.itl_s.reserve(gaps);
+  for (const std::vector<float>& sample : g.itl_s) {
+    r.itl_s.insert(r.itl_s.end(), sample.begin(), sample.end());
+  }
+  return r;
+}
+
 }  // namespace
 
 struct Engine::State {
@@ -51,8 +95,16 @@ struct Engine::State {
   std::chrono::steady_clock::time_point wall_start;
   double now_s = 0;
 
-  std::vector<std::unique_ptr<SequenceGroup>> groups;  // in arrival order
-  std::unordered_map<RequestId, size_t> index_of;
+  // Groups in the order added, by index: group i is groups[i - base]. A streaming engine
+  // (set_sink) gives each group's record out and frees it once it and every group before it
+  // ended, so `base` groups have gone; otherwise base stays 0 and every group is kept.
+  std::deque<std::unique_ptr<SequenceGroup>> groups;
+  size_t base = 0;
+  SequenceGroup& group_at(size_t i) { return *groups[i - base]; }
+  const SequenceGroup& group_at(size_t i) const { return *groups[i - base]; }
+  size_t added() const { return base + groups.size(); }  // groups added in all
+  double last_added_arrival = -std::numeric_limits<double>::infinity();
+  std::unordered_map<RequestId, size_t> index_of;  // of the groups kept
   // Arrivals: groups in order from next_arrival (a follower, RequestSpec::follows, is skipped
   // there), and followers whose predecessor has ended, by (arrival, index).
   size_t next_arrival = 0;  // first group not yet arrived
@@ -69,7 +121,15 @@ struct Engine::State {
   std::function<void(const SequenceGroup&, double)> on_end;  // set_on_end
 
   SchedulerOutput plan;
-  std::vector<StepRecord> steps;
+  std::vector<StepRecord> steps;  // every step recorded (none when streaming)
+  // Streaming (set_sink): where rows go, the summary and digest of those given, the last step.
+  RecordSink* sink = nullptr;
+  std::unique_ptr<SummaryAccumulator> streamed;
+  OutputDigest digest;
+  bool streamed_token_ids = false;
+  RequestId last_added_id = -1;
+  int64_t steps_recorded = 0;
+  StepRecord last_step;
   StepTotals unrecorded_steps;  // output.record_steps = false: the steps' summary inputs only
   std::vector<std::string> term_names;
   std::map<std::string, size_t> term_index;
@@ -77,14 +137,15 @@ struct Engine::State {
   double wall_now() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   }
-  bool all_done() const { return done == static_cast<int64_t>(groups.size()); }
+  bool all_done() const { return done == static_cast<int64_t>(added()); }
 
   void skip_followers() {
-    while (next_arrival < groups.size() && groups[next_arrival]->spec.follows >= 0) ++next_arrival;
+    next_arrival = std::max(next_arrival, base);  // the groups given out have all ended
+    while (next_arrival < added() && group_at(next_arrival).spec.follows >= 0) ++next_arrival;
   }
   bool arrival_pending() {
     skip_followers();
-    return next_arrival < groups.size() || !released.empty();
+    return next_arrival < added() || !released.empty();
   }
   // REQUIRES: arrival_pending(). The next group to arrive: the earlier of the two sources.
   Arrival next_arrival_of() {
@@ -93,19 +154,20 @@ struct Engine::State {
   }
   // The same from `first` on, without moving next_arrival; {+inf, size} when none.
   Arrival peek_next_arrival(size_t first) const {
-    while (first < groups.size() && groups[first]->spec.follows >= 0) ++first;
-    const Arrival none{std::numeric_limits<double>::infinity(), groups.size()};
-    const Arrival in_order =
-        first < groups.size() ? Arrival{groups[first]->spec.arrival_s, first} : none;
+    first = std::max(first, base);
+    while (first < added() && group_at(first).spec.follows >= 0) ++first;
+    const Arrival none{std::numeric_limits<double>::infinity(), added()};
+    const Arrival in_order = first < added() ? Arrival{group_at(first).spec.arrival_s, first} : none;
     if (released.empty()) return in_order;
     return released.top() < in_order ? released.top() : in_order;
   }
 
   void admit_arrivals() {
     if (released.empty()) {  // the common case: no conversations waiting on a turn
-      while (next_arrival < groups.size() && groups[next_arrival]->spec.arrival_s <= now_s) {
-        if (groups[next_arrival]->spec.follows < 0) {
-          queues.waiting.push_back(groups[next_arrival].get());
+      next_arrival = std::max(next_arrival, base);
+      while (next_arrival < added() && group_at(next_arrival).spec.arrival_s <= now_s) {
+        if (group_at(next_arrival).spec.follows < 0) {
+          queues.waiting.push_back(&group_at(next_arrival));
         }
         ++next_arrival;
       }
@@ -119,7 +181,7 @@ struct Engine::State {
       } else {
         ++next_arrival;
       }
-      queues.waiting.push_back(groups[a.second].get());
+      queues.waiting.push_back(&group_at(a.second));
     }
   }
 
@@ -131,7 +193,7 @@ struct Engine::State {
     const auto it = followers_of.find(index_of.at(g.id()));
     if (it == followers_of.end()) return;
     for (size_t f : it->second) {
-      SequenceGroup& follower = *groups[f];
+      SequenceGroup& follower = group_at(f);
       follower.spec.arrival_s = t + follower.spec.think_time_s;
       released.emplace(follower.spec.arrival_s, f);
     }
@@ -182,6 +244,7 @@ struct Engine::State {
       release_followers(*g, now_s);
     }
     done += static_cast<int64_t>(update.finished.size());
+    if (!update.finished.empty()) give_out(false);
   }
 
   // `fork_copies` ran after the plan, for `copy_s` seconds, in the same step.
@@ -243,10 +306,33 @@ struct Engine::State {
     for (const CostTerm& term : result.terms) add_term(term.name, term.seconds);
     // A column only in runs that copy for forks (contiguous with n > 1), so others keep theirs.
     if (!fork_copies.empty()) add_term(kForkCopyTerm, copy_s);
-    if (config.record_steps) {
-      steps.push_back(std::move(r));
-    } else {
+    ++steps_recorded;
+    if (!config.record_steps) {
       unrecorded_steps.add(r);  // the summary still counts it
+      last_step = std::move(r);
+    } else if (sink != nullptr) {
+      streamed->add(r);
+      sink->on_step(r, term_names);
+      last_step = std::move(r);
+    } else {
+      steps.push_back(std::move(r));
+    }
+  }
+
+  // Streaming: gives out, in order, the groups at the front that ended (every group when
+  // `all`), and frees them.
+  void give_out(bool all) {
+    if (sink == nullptr) return;
+    while (!groups.empty() && (all || ended(*groups.front()))) {
+      const SequenceGroup& g = *groups.front();
+      RequestRecord r = record_of(g, streamed_token_ids);
+      streamed->add(r);
+      digest.add(r);
+      followers_of.erase(base);
+      index_of.erase(g.id());
+      groups.pop_front();
+      ++base;
+      sink->on_request(std::move(r));
     }
   }
 
@@ -277,17 +363,22 @@ Engine::~Engine() = default;
 void Engine::add_request(const RequestSpec& spec) {
   State& s = *state_;
   check_invariant(s.index_of.count(spec.id) == 0, "request id added twice");
-  check_invariant(s.groups.empty() || s.groups.back()->spec.arrival_s <= spec.arrival_s,
-                  "requests must be added in arrival order");
+  check_invariant(s.last_added_arrival <= spec.arrival_s, "requests must be added in arrival order");
+  if (s.sink != nullptr) {
+    check_invariant(spec.id > s.last_added_id, "a streaming run's request ids must increase");
+    check_invariant(spec.follows < 0, "a streaming run's requests cannot follow one another");
+  }
+  s.last_added_arrival = spec.arrival_s;
+  s.last_added_id = spec.id;
   check_invariant(spec.prompt_len > 0 && spec.output_len > 0,
                   "request with empty prompt or output");
   if (spec.follows >= 0) {
     const auto it = s.index_of.find(spec.follows);
     check_invariant(it != s.index_of.end(), "a request follows one not added before it");
     check_invariant(spec.think_time_s >= 0, "a follower with a negative think time");
-    s.followers_of[it->second].push_back(s.groups.size());
+    s.followers_of[it->second].push_back(s.added());
   }
-  s.index_of[spec.id] = s.groups.size();
+  s.index_of[spec.id] = s.added();
   s.groups.push_back(std::make_unique<SequenceGroup>(spec));
   s.awaiting_input = false;
 }
@@ -312,7 +403,7 @@ void Engine::set_on_end(std::function<void(const SequenceGroup&, double)> on_end
 }
 
 int64_t Engine::outstanding() const {
-  return static_cast<int64_t>(state_->groups.size()) - state_->done;
+  return static_cast<int64_t>(state_->added()) - state_->done;
 }
 
 bool Engine::step() {
@@ -333,6 +424,7 @@ bool Engine::step() {
     ++s.done;
     s.release_followers(*r.group, s.now_s);
   }
+  if (!s.plan.rejected.empty()) s.give_out(false);
 
   if (!s.plan.has_work()) {
     const bool changed = !s.plan.rejected.empty() || !s.plan.preempted.empty() ||
@@ -381,24 +473,89 @@ bool Engine::step() {
   return true;
 }
 
+namespace {
+// Steps recorded so far (the rows a results file will hold).
+int64_t rows_of_steps(const ExperimentConfig& config, int64_t steps) {
+  return config.record_steps ? steps : 0;
+}
+}  // namespace
+
 RunResult Engine::run(const std::vector<RequestSpec>& requests,
                       const std::function<void(const EngineProgress&)>& progress) {
   const auto wall_start = std::chrono::steady_clock::now();
   for (const RequestSpec& r : requests) add_request(r);
+  const State& s = *state_;
+  auto report = [&]() {
+    progress(EngineProgress{s.done, static_cast<int64_t>(s.added()), s.now_s,
+                            rows_of_steps(s.config, s.steps_recorded)});
+  };
   int64_t n = 0;
   while (step()) {
-    if (progress && (++n % 512) == 0) {
-      progress(
-          EngineProgress{state_->done, static_cast<int64_t>(state_->groups.size()), state_->now_s,
-                         static_cast<int64_t>(state_->steps.size())});
-    }
+    if (progress && (++n % 512) == 0) report();
   }
-  if (progress)
-    progress(
-        EngineProgress{state_->done, static_cast<int64_t>(state_->groups.size()), state_->now_s,
-                       static_cast<int64_t>(state_->steps.size())});
+  if (progress) report();
   return result(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count());
+}
+
+RunResult Engine::run(RequestSource& source, const StreamOptions& options,
+                      const std::function<void(const EngineProgress&)>& progress) {
+  const auto wall_start = std::chrono::steady_clock::now();
+  State& s = *state_;
+  check_invariant(s.added() == 0 && s.sink == nullptr, "a streaming run needs a fresh engine");
+  check_invariant(options.sink != nullptr, "a streaming run without a sink");
+  s.sink = options.sink;
+  s.streamed = std::make_unique<SummaryAccumulator>(s.config.metrics);
+  const int64_t total = source.max_requests();
+  auto report = [&]() {
+    progress(EngineProgress{s.done, std::max<int64_t>(total, static_cast<int64_t>(s.added())),
+                            s.now_s, rows_of_steps(s.config, s.steps_recorded)});
+  };
+  // As a cluster drives its replicas (core/cluster.cc): requests are added when the clock
+  // reaches them, arrivals before steps; until the next arrival the engine steps alone.
+  set_arrivals_open(true);
+  RequestSpec next;
+  bool pending = source.next(next);
+  int64_t n = 0;
+  while (true) {
+    const double t_step = next_step_time();
+    if (pending && next.arrival_s <= t_step) {
+      add_request(next);
+      pending = source.next(next);
+      continue;
+    }
+    if (t_step == std::numeric_limits<double>::infinity()) {
+      if (!s.arrivals_open) break;
+      // Nothing more arrives: a step still waiting for input says why it is stuck.
+      set_arrivals_open(false);
+      continue;
+    }
+    const double horizon = pending ? next.arrival_s : std::numeric_limits<double>::infinity();
+    do {
+      step();
+      if (progress && (++n % 512) == 0) report();
+    } while (next_step_time() < horizon);
+  }
+  if (progress) report();
+  const double wall_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+
+  s.give_out(true);  // every request has ended (or the engine threw)
+  RunResult out;
+  out.term_names = s.term_names;
+  out.unrecorded_steps = s.unrecorded_steps;
+  out.config = s.config.raw.resolved();
+  out.has_token_ids = s.streamed_token_ids;
+  if (out.has_token_ids) out.output_digest = s.digest.value();
+  out.prefix_cache = s.kv->prefix_cache_stats();
+  out.virtual_memory = s.kv->virtual_memory_stats();
+  if (out.prefix_cache.enabled && options.prefix_bound) {
+    out.prefix_bound = options.prefix_bound(out.prefix_cache.block_size);
+  }
+  out.kv_bytes_per_slot = s.config.kv_bytes_per_slot_per_gpu();
+  s.streamed->add(s.unrecorded_steps);
+  out.summary = s.streamed->finish(out, s.kv->capacity_slots(), wall_s);
+  return out;
 }
 
 RunResult Engine::result(double wall_s) const { return make_result(*state_, wall_s, nullptr); }
@@ -419,44 +576,9 @@ RunResult Engine::make_result(const State& s, double wall_s, std::vector<StepRec
   }
   out.unrecorded_steps = s.unrecorded_steps;
   out.config = s.config.raw.resolved();
+  check_invariant(s.sink == nullptr, "a streaming run's result is the one run() returned");
   out.requests.reserve(s.groups.size());
-  for (const auto& gp : s.groups) {
-    const SequenceGroup& g = *gp;
-    RequestRecord r;
-    r.id = g.id();
-    r.trace_line = g.spec.source_line;
-    r.arrival_s = g.spec.arrival_s;
-    r.first_scheduled_s = g.first_scheduled_s;
-    r.first_token_s = g.first_token_s;
-    r.finish_s = g.finish_s;
-    r.prompt_len = g.spec.prompt_len;
-    r.output_len = g.spec.output_len;
-    r.n = g.spec.n;
-    for (const Sequence& q : g.seqs) {
-      r.generated_tokens += q.num_generated;
-      if (!q.token_ids.empty() || !g.spec.prompt_tokens.empty()) {
-        const auto begin = q.token_ids.begin() + std::min<size_t>(q.token_ids.size(), q.prompt_len);
-        r.token_ids.emplace_back(begin, q.token_ids.end());
-        out.has_token_ids = true;
-      }
-    }
-    r.num_preemptions = g.num_preemptions;
-    r.num_recomputes = g.num_recomputes;
-    r.num_swaps = g.num_swaps;
-    r.outcome = g.status == GroupStatus::kFinished   ? RequestOutcome::kFinished
-                : g.status == GroupStatus::kRejected ? RequestOutcome::kRejected
-                                                     : RequestOutcome::kUnfinished;
-    r.reject_reason = g.reject_reason;
-    r.cached_prompt_tokens = g.cached_prompt_tokens;
-    r.cached_tokens = g.cached_tokens;
-    size_t gaps = 0;
-    for (const std::vector<float>& sample : g.itl_s) gaps += sample.size();
-    r.itl_s.reserve(gaps);
-    for (const std::vector<float>& sample : g.itl_s) {
-      r.itl_s.insert(r.itl_s.end(), sample.begin(), sample.end());
-    }
-    out.requests.push_back(std::move(r));
-  }
+  for (const auto& gp : s.groups) out.requests.push_back(record_of(*gp, out.has_token_ids));
   out.prefix_cache = s.kv->prefix_cache_stats();
   out.virtual_memory = s.kv->virtual_memory_stats();
   if (out.prefix_cache.enabled) {
@@ -475,12 +597,13 @@ double Engine::now() const { return state_->now_s; }
 const SchedulerQueues& Engine::queues() const { return state_->queues; }
 const SchedulerOutput& Engine::last_plan() const { return state_->plan; }
 const StepRecord& Engine::last_step() const {
-  check_invariant(!state_->steps.empty(), "no step recorded yet");
-  return state_->steps.back();
+  const State& s = *state_;
+  check_invariant(s.steps_recorded > 0, "no step recorded yet");
+  return s.steps.empty() ? s.last_step : s.steps.back();
 }
 const SequenceGroup* Engine::group(RequestId id) const {
   auto it = state_->index_of.find(id);
-  return it == state_->index_of.end() ? nullptr : state_->groups[it->second].get();
+  return it == state_->index_of.end() ? nullptr : &state_->group_at(it->second);
 }
 const KvCacheManager& Engine::kv() const { return *state_->kv; }
 const ExperimentConfig& Engine::config() const { return state_->config; }
@@ -527,18 +650,25 @@ void validate_engine_config(const ExperimentConfig& config) {
 
 std::vector<NeverRuns> predict_rejections(const ExperimentConfig& config,
                                           const std::vector<RequestSpec>& requests) {
+  return predict_rejections(config, [&requests](const std::function<void(const RequestSpec&)>& visit) {
+    for (const RequestSpec& r : requests) visit(r);
+  });
+}
+
+std::vector<NeverRuns> predict_rejections(const ExperimentConfig& config,
+                                          const RequestPass& requests) {
   const Config& c = config.raw;
   const auto kv = create_from(memory_policies(), config.memory.policy, config.memory, c, "memory.policy");
   const auto scheduler = create_from(schedulers(), config.scheduler.batching, config.scheduler, c,
                                      "scheduler.batching");
   std::vector<NeverRuns> out;
-  for (const RequestSpec& spec : requests) {
+  requests([&](const RequestSpec& spec) {
     RequestSpec lengths = spec;  // the group's shape; token ids play no part in admission
     lengths.prompt_tokens.clear();
     const SequenceGroup group(std::move(lengths));
     std::string reason = scheduler->rejection_reason(group, *kv);
     if (!reason.empty()) out.push_back(NeverRuns{spec.id, spec.source_line, std::move(reason)});
-  }
+  });
   return out;
 }
 

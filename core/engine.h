@@ -30,6 +30,7 @@
 #include "core/kv_cache_manager.h"
 #include "core/metrics.h"
 #include "core/scheduler.h"
+#include "core/workload.h"
 
 namespace kvlab {
 
@@ -38,6 +39,27 @@ struct EngineProgress {
   int64_t total = 0;
   double now_s = 0;        // engine clock
   int64_t steps = 0;       // steps recorded so far
+};
+
+// Where a streaming run (Engine::run over a RequestSource) gives its rows as they come,
+// instead of keeping them: memory stays flat however many requests run.
+class RecordSink {
+ public:
+  virtual ~RecordSink() = default;
+  // A step as it is recorded (output.record_steps = true only). `term_names` names its terms;
+  // the list only grows, and a term first seen now was 0 in every earlier step.
+  virtual void on_step(const StepRecord& step, const std::vector<std::string>& term_names) = 0;
+  // A request's record, in the order the requests were added, once it and every request added
+  // before it ended; those still unfinished when the run stops, at its end.
+  virtual void on_request(RequestRecord&& request) = 0;
+};
+
+struct StreamOptions {
+  RecordSink* sink = nullptr;  // required
+  // When the memory manager caches prefixes: the workload's unbounded-reuse bound
+  // (core/block_hash.h), asked once at the end (a run that keeps no request cannot compute
+  // it; the caller reads the workload again). Empty: the bound is left zero.
+  std::function<PrefixReuseBound(int32_t block_size)> prefix_bound;
 };
 
 class Engine {
@@ -62,7 +84,18 @@ class Engine {
   RunResult run(const std::vector<RequestSpec>& requests,
                 const std::function<void(const EngineProgress&)>& progress = {});
 
-  // The result so far: steps, requests (unfinished ones marked so), summary.
+  // Streams a run: adds the requests of `source` as the clock reaches their arrival, gives
+  // every step and request to options.sink, and frees each request once given out. Returns
+  // the summary, output digest and the manager's totals, with no requests or steps: the same
+  // summary run() gives on the same requests (exact sums and percentiles: core/metrics.h).
+  // REQUIRES: nothing added yet; ids increasing in arrival order (the loaders' 0, 1, ...);
+  // no request follows another (RequestSpec::follows: a turn can arrive after its
+  // predecessor was given out, when its end time is no longer kept).
+  RunResult run(RequestSource& source, const StreamOptions& options,
+                const std::function<void(const EngineProgress&)>& progress = {});
+
+  // The result so far: steps, requests (unfinished ones marked so), summary. Not for a
+  // streaming run (run over a RequestSource returns its result).
   RunResult result(double wall_s) const;
   // The same, moving the step records out rather than copying them (the engine keeps none):
   // for a driver done with the engine (core/cluster.h).
@@ -117,12 +150,6 @@ std::unique_ptr<Engine> make_engine(const ExperimentConfig& config,
 // the key.
 void validate_engine_config(const ExperimentConfig& config);
 
-// A request the point's scheduler would reject whatever else ran: it can never run.
-struct NeverRuns {
-  RequestId id = 0;
-  int64_t source_line = 0;  // RequestSpec::source_line (0: generated)
-  std::string reason;
-};
 
 // The requests of `requests` that `config`'s scheduler rejects even when the memory manager is
 // empty (Scheduler::rejection_reason asked of a freshly built manager), in request order:
@@ -133,5 +160,8 @@ struct NeverRuns {
 // grown past max_batched_tokens).
 std::vector<NeverRuns> predict_rejections(const ExperimentConfig& config,
                                           const std::vector<RequestSpec>& requests);
+// The same over requests a caller can only walk (core/block_hash.h; one pass).
+std::vector<NeverRuns> predict_rejections(const ExperimentConfig& config,
+                                          const RequestPass& requests);
 
 }  // namespace kvlab

@@ -73,6 +73,7 @@ struct ExperimentConfig {
   BackendConfig backend;
   std::string output_path;
   bool record_steps = true;
+  bool stream_results = false;  // output.stream (app/experiment_runner.h)
   MetricOptions metrics;  // output.percentiles, output.slo_*_ms
 
   // Bytes one token slot occupies on one GPU: KV heads are split by tensor parallelism, layers

@@ -187,21 +187,27 @@ uint64_t output_digest(const std::vector<RequestRecord>& requests) {
     if (r.outcome == RequestOutcome::kFinished) sorted.push_back(&r);
   }
   std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->id < b->id; });
-  uint64_t h = 1469598103934665603ULL;
-  auto mix = [&h](uint64_t v) {
-    for (int i = 0; i < 8; ++i) {
-      h ^= (v >> (8 * i)) & 0xff;
-      h *= 1099511628211ULL;
-    }
-  };
-  for (const RequestRecord* r : sorted) {
-    mix(static_cast<uint64_t>(r->id));
-    for (const auto& sample : r->token_ids) {
-      mix(sample.size());
-      for (int32_t t : sample) mix(static_cast<uint32_t>(t));
-    }
+  OutputDigest digest;
+  for (const RequestRecord* r : sorted) digest.add(*r);
+  return digest.value();
+}
+
+void OutputDigest::mix(uint64_t v) {
+  for (int i = 0; i < 8; ++i) {
+    hash_ ^= (v >> (8 * i)) & 0xff;
+    hash_ *= 1099511628211ULL;
   }
-  return h;
+}
+
+void OutputDigest::add(const RequestRecord& r) {
+  if (r.outcome != RequestOutcome::kFinished) return;
+  check_invariant(r.id > last_id_, "output digest: finished requests out of id order");
+  last_id_ = r.id;
+  mix(static_cast<uint64_t>(r.id));
+  for (const auto& sample : r.token_ids) {
+    mix(sample.size());
+    for (int32_t t : sample) mix(static_cast<uint32_t>(t));
+  }
 }
 
 }  // namespace kvlab

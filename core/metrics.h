@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <utility>
@@ -138,6 +139,14 @@ struct ReplicaResult {
 // Display labels of a point's sweep axes as one name: joined by ", ".
 std::string join_axis_labels(const std::vector<std::string>& axis_labels);
 
+// A request the point's scheduler rejects (or would reject whatever else ran: it can never
+// run).
+struct NeverRuns {
+  int64_t id = 0;
+  int64_t source_line = 0;  // RequestSpec::source_line (0: generated)
+  std::string reason;
+};
+
 struct RunResult {
   size_t point_index = 0;                         // index in the full sweep (its group name)
   size_t sweep_size = 1;                          // points in the full sweep
@@ -161,6 +170,12 @@ struct RunResult {
   PrefixReuseBound prefix_bound;   // what an unbounded cache would reach (when enabled)
   // One per cluster replica (one for a single engine): each one's own summary.
   std::vector<ReplicaResult> replicas;
+  // A streamed point (output.stream): its requests and steps went to the results file as the
+  // run went, so `requests` and `steps` are empty here; how many requests it ran, and its
+  // rejected ones (kvlab run's warning names them).
+  bool streamed = false;
+  int64_t streamed_requests = 0;
+  std::vector<NeverRuns> streamed_rejections;
 };
 
 // What summarize() gathers from a run (SummaryAccumulator, in one pass over its requests and
@@ -244,6 +259,19 @@ void summarize_workload(RunResult& result);
 
 // 64-bit FNV-1a over every finished request's (id, generated ids of each sample) in id order.
 uint64_t output_digest(const std::vector<RequestRecord>& requests);
+
+// The same digest of records given one at a time (a streamed run's), finished ones in
+// increasing id order (checked: InvariantError).
+class OutputDigest {
+ public:
+  void add(const RequestRecord& r);
+  uint64_t value() const { return hash_; }
+
+ private:
+  void mix(uint64_t v);
+  uint64_t hash_ = 1469598103934665603ULL;
+  int64_t last_id_ = std::numeric_limits<int64_t>::min();
+};
 
 // p in [0, 100]; linear interpolation between order statistics (numpy's default, as vLLM's
 // benchmark_serving uses; Distribution::percentile); NaN for empty input.

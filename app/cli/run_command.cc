@@ -60,7 +60,7 @@ void report_rejections(const std::vector<PointRejections>& points, const std::st
 // `kvlab run --check`: every point of the shard validated and its workload read, a line per
 // point, nothing run or written.
 int check_points(const Config& config, const Shard& shard, int jobs, bool strict) {
-  const std::vector<PreparedPoint> points = prepare_experiment(config, shard);
+  const std::vector<PreparedPoint> points = prepare_experiment(config, shard, true);
   std::vector<PointRejections> never;
   for (const PreparedPoint& p : points) never.push_back(predicted_rejections(p));
   std::printf("%-5s %-8s %-14s %-22s %12s %9s %9s %9s  %s\n", "point", "backend", "model", "memory",
@@ -74,7 +74,8 @@ int check_points(const Config& config, const Shard& shard, int jobs, bool strict
                        static_cast<double>(c.kv_bytes_per_slot_per_gpu()) / (1024.0 * 1024.0 * 1024.0);
     std::printf("%-5zu %-8s %-14s %-22s %12lld %9.2f %9zu %9zu  %s\n", p.point.index,
                 c.backend.kind.c_str(), c.model.name.c_str(), memory.c_str(),
-                static_cast<long long>(c.memory.capacity_slots), gib, p.workload->requests.size(),
+                static_cast<long long>(c.memory.capacity_slots), gib,
+                static_cast<size_t>(p.num_requests),
                 never[i].rejected.size(), p.point.display_label().c_str());
   }
   if (!points.empty()) std::printf("%s\n", workload_line(points.front().workload->report).c_str());
@@ -146,6 +147,17 @@ int run_command(const std::vector<std::string>& args, const std::string& command
   const bool quiet = vm.count("quiet") > 0;
   ProgressLine progress(stderr, isatty(STDERR_FILENO) != 0);
   if (!quiet) run.progress = [&progress](const RunProgress& p) { progress.running(p); };
+  // Both files or neither: each is written to a temporary, and the set is renamed into place
+  // only when both are complete, the HDF5 last (app/output_files.h). Points with output.stream
+  // write their rows into the HDF5 temporary as they run; the others once all have run.
+  OutputSet files;
+  size_t shard_points = 0;
+  for (size_t i = 0; i < sweep_size(config); ++i) shard_points += run.shard.contains(i) ? 1 : 0;
+  ResultsFile results_file(files, out, "--out", ResultsMeta{command_line, config_path}, shard_points,
+                           sweep_size(config));
+  run.stream = [&results_file](const PreparedPoint& p) {
+    return results_file.stream_point(p.point.index);
+  };
   const std::vector<RunResult> results = run_experiment(config, run);
   std::vector<PointRejections> never_ran;
   for (const RunResult& r : results) never_ran.push_back(recorded_rejections(r));
@@ -154,13 +166,16 @@ int run_command(const std::vector<std::string>& args, const std::string& command
     report_rejections(never_ran, "were", true);  // throws when a run rejected any
   }
 
-  // Both files or neither: each is written to a temporary, and the set is renamed into place
-  // only when both are complete, the HDF5 last (app/output_files.h).
-  OutputSet files;
   progress.writing_started();
-  WriteProgress on_write;
-  if (!quiet) on_write = [&progress](size_t done, size_t total) { progress.writing(done, total); };
-  stage_results_hdf5(files, out, "--out", results, ResultsMeta{command_line, config_path}, on_write);
+  size_t rows_total = 0, rows_written = 0;
+  for (const RunResult& r : results) rows_total += results_rows(r);
+  for (const RunResult& r : results) {
+    if (r.streamed) continue;
+    results_file.write_point(r);
+    rows_written += results_rows(r);
+    if (!quiet) progress.writing(rows_written, rows_total);
+  }
+  results_file.close();
   if (!summary_path.empty()) files.add_text(summary_path, "--summary-json", summary_json(results));
   files.commit();
   progress.finish();
@@ -176,6 +191,9 @@ int run_command(const std::vector<std::string>& args, const std::string& command
     int64_t rejected = 0;
     for (const RunResult& r : results) rejected += static_cast<int64_t>(r.summary.get("num_rejected"));
     if (!results.empty()) std::cout << workload_line(results.front().workload) << "\n";
+    int64_t streamed = 0;
+    for (const RunResult& r : results) streamed += r.streamed ? 1 : 0;
+    if (streamed > 0) std::cout << "streamed " << streamed << " point(s): rows written as they ran (output.stream)\n";
     if (rejected > 0) std::cout << "rejected requests (all points): " << rejected << " (reasons in requests/reject_reason)\n";
     std::cout << "wrote " << out << " (" << results.size() << " point" << (results.size() == 1 ? "" : "s")
               << ", " << progress.seconds() << " s)\n";

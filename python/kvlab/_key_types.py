@@ -78,6 +78,7 @@ KEY_TYPES = {
     'cluster.affinity_max_imbalance': 'int',
     'output.path': 'str',
     'output.record_steps': 'bool',
+    'output.stream': 'bool',
     'output.percentiles': 'str',
     'output.slo_ttft_ms': 'float',
     'output.slo_tpot_ms': 'float',
