@@ -37,8 +37,7 @@ int64_t VirtualPageMirror::reserved_pages() const {
 
 int64_t VirtualPageMirror::virtual_page(int32_t tensor, int32_t layer, int64_t range,
                                         int64_t page) const {
-  return ((static_cast<int64_t>(tensor) * layers_ + layer) * ranges_ + range) *
-             g_.pages_per_range +
+  return ((static_cast<int64_t>(tensor) * layers_ + layer) * ranges_ + range) * g_.pages_per_range +
          page;
 }
 
@@ -47,9 +46,9 @@ int64_t VirtualPageMirror::pool_page(int32_t tensor, int32_t layer, int32_t grou
 }
 
 KvLayout VirtualPageMirror::layout(int64_t range) const {
-  check_invariant(range >= 0 && range < ranges_,
-                  "virtual memory arena: range " + std::to_string(range) + " outside the " +
-                      std::to_string(ranges_) + " reserved");
+  check_invariant(range >= 0 && range < ranges_, "virtual memory arena: range " +
+                                                     std::to_string(range) + " outside the " +
+                                                     std::to_string(ranges_) + " reserved");
   KvLayout out;
   out.kind = KvLayout::Kind::kContiguous;
   out.base_slot = range * g_.range_slots();

@@ -52,9 +52,7 @@ class VirtualPageMirror {
   int64_t reserved_pages() const;
   // Token slots of the ranges (ranges x range_slots) and of the pool (num_pages x tokens_per_page).
   int64_t virtual_slots() const { return ranges_ * g_.range_slots(); }
-  int64_t physical_slots() const {
-    return static_cast<int64_t>(g_.num_pages) * g_.tokens_per_page;
-  }
+  int64_t physical_slots() const { return static_cast<int64_t>(g_.num_pages) * g_.tokens_per_page; }
 
   // Page indices (see the header comment); tensor 0 is K, 1 is V.
   int64_t virtual_page(int32_t tensor, int32_t layer, int64_t range, int64_t page) const;

@@ -105,9 +105,10 @@ DeviceReservation::DeviceReservation(int32_t device, size_t bytes, size_t page_b
                                 std::to_string(page_bytes) + "-byte pages");
   }
   CUdeviceptr base = 0;
-  check_cu(timed_call(counters_,
-                      [&] { return driver_vmm_api().address_reserve(&base, bytes, page_bytes, 0, 0); }),
-           "cuMemAddressReserve of " + std::to_string(bytes) + " bytes");
+  check_cu(
+      timed_call(counters_,
+                 [&] { return driver_vmm_api().address_reserve(&base, bytes, page_bytes, 0, 0); }),
+      "cuMemAddressReserve of " + std::to_string(bytes) + " bytes");
   base_ = base;
   bytes_ = bytes;
   mapped_.assign(bytes / page_bytes, 0);
@@ -134,17 +135,18 @@ void DeviceReservation::swap(DeviceReservation& other) noexcept {
 void DeviceReservation::map(size_t at, const DevicePagePool& pool, size_t page) {
   if (at >= mapped_.size() || mapped_[at] != 0 || page >= pool.num_pages() ||
       pool.page_bytes() != page_bytes_) {
-    throw std::invalid_argument(
-        "DeviceReservation::map: page " + std::to_string(page) + " of a pool of " +
-        std::to_string(pool.num_pages()) + " " + std::to_string(pool.page_bytes()) +
-        "-byte pages at reservation page " + std::to_string(at) + " of " +
-        std::to_string(mapped_.size()) + " " + std::to_string(page_bytes_) +
-        "-byte pages (must be inside, unmapped, same page size)");
+    throw std::invalid_argument("DeviceReservation::map: page " + std::to_string(page) +
+                                " of a pool of " + std::to_string(pool.num_pages()) + " " +
+                                std::to_string(pool.page_bytes()) +
+                                "-byte pages at reservation page " + std::to_string(at) + " of " +
+                                std::to_string(mapped_.size()) + " " + std::to_string(page_bytes_) +
+                                "-byte pages (must be inside, unmapped, same page size)");
   }
   const DriverVmmApi& api = driver_vmm_api();
   const CUdeviceptr ptr = base_ + at * page_bytes_;
-  check_cu(timed_call(counters_, [&] { return api.map(ptr, page_bytes_, 0, pool.handle(page), 0); }),
-           "cuMemMap");
+  check_cu(
+      timed_call(counters_, [&] { return api.map(ptr, page_bytes_, 0, pool.handle(page), 0); }),
+      "cuMemMap");
   mapped_[at] = 1;
   CUmemAccessDesc access{};
   access.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
@@ -157,12 +159,13 @@ void DeviceReservation::map(size_t at, const DevicePagePool& pool, size_t page) 
 
 void DeviceReservation::unmap(size_t at) {
   if (!is_mapped(at)) {
-    throw std::invalid_argument("DeviceReservation::unmap: reservation page " +
-                                std::to_string(at) + " is not mapped");
+    throw std::invalid_argument("DeviceReservation::unmap: reservation page " + std::to_string(at) +
+                                " is not mapped");
   }
-  check_cu(timed_call(counters_,
-                      [&] { return driver_vmm_api().unmap(base_ + at * page_bytes_, page_bytes_); }),
-           "cuMemUnmap");
+  check_cu(
+      timed_call(counters_,
+                 [&] { return driver_vmm_api().unmap(base_ + at * page_bytes_, page_bytes_); }),
+      "cuMemUnmap");
   mapped_[at] = 0;
   ++counters_.pages_unmapped;
 }

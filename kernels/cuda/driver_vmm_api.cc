@@ -15,8 +15,8 @@ template <typename Fn>
 void resolve(const char* symbol, Fn& fn) {
   void* address = nullptr;
   cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
-  const cudaError_t status = cudaGetDriverEntryPointByVersion(
-      symbol, &address, kDriverAbiVersion, cudaEnableDefault, &found);
+  const cudaError_t status = cudaGetDriverEntryPointByVersion(symbol, &address, kDriverAbiVersion,
+                                                              cudaEnableDefault, &found);
   if (status != cudaSuccess) {
     throw CudaError(std::string("CUDA driver entry point ") + symbol + ": " + describe(status));
   }

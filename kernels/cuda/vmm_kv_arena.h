@@ -49,8 +49,8 @@ namespace kvlab::cuda {
 class CudaVmmKvArena {
  public:
   // Bytes of one real page (one layer's K or V for tokens_per_page tokens in `dtype`).
-  static int64_t real_page_bytes(const VirtualGeometry& g, int32_t num_kv_heads,
-                                 int32_t head_dim, DType dtype);
+  static int64_t real_page_bytes(const VirtualGeometry& g, int32_t num_kv_heads, int32_t head_dim,
+                                 DType dtype);
   // "" when a real page is a positive multiple of `granularity`, else why not, with the
   // arithmetic (tokens, bytes, the granularity) and the page sizes that would work. Pure: no
   // device needed.

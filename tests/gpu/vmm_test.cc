@@ -205,7 +205,8 @@ TEST_F(CudaVmmArena, RefusesPagesBelowTheGranularity) {
                std::invalid_argument);
 }
 
-// --- On a GPU: the engine -------------------------------------------------------------------------
+// --- On a GPU: the engine
+// -------------------------------------------------------------------------
 
 // executor_test.cc's workload: 24 requests at t = 0 on tiny-llama with a 256-token context,
 // fp32, on back end `kind`.
