@@ -48,8 +48,9 @@ struct StepRecord {
   int64_t vmm_pages_mapped = 0;
   int64_t vmm_pages_unmapped = 0;
   int64_t kv_virtual_reserved = 0;
-  // Real virtual memory (StepResult::vmm_calls, vmm_s): the mmap calls the back end made this
-  // step and their measured seconds (cpu back end under memory.policy = virtual; else 0).
+  // Real virtual memory (StepResult::vmm_calls, vmm_s): the mapping calls the back end made
+  // this step and their measured seconds (cpu and cuda back ends under memory.policy =
+  // virtual; else 0).
   int64_t vmm_calls = 0;
   double vmm_s = 0;
   // Model FLOPs and memory-bandwidth utilization: the step's FLOPs and HBM bytes

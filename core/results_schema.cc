@@ -160,8 +160,9 @@ const ColumnSpec<StepRecord> kStepColumns[] = {
       "no physical memory; not part of the kv_ breakdown)"},
      step<&StepRecord::kv_virtual_reserved>},
     {{"vmm_calls", kI64, "calls",
-      "real virtual memory: mmap calls the step made to map and unmap pages (cpu back end, "
-      "memory.policy = virtual; 0 elsewhere)"},
+      "real virtual memory (memory.policy = virtual): the calls the step made to map and "
+      "unmap pages (cpu back end: mmap; cuda: cuMemMap, cuMemSetAccess, cuMemUnmap; 0 "
+      "elsewhere)"},
      step<&StepRecord::vmm_calls>},
     {{"vmm_s", kF64, "s",
       "real virtual memory: the measured seconds of those calls (part of duration_s; the "
@@ -336,8 +337,8 @@ const SummarySpec kSummaries[] = {
     {"vmm_pages_unmapped", "pages", "virtual memory: physical pages unmapped over the run",
      [](const RunTotals& t) { return count(t.run->virtual_memory.pages_unmapped); }},
     {"vmm_calls", "calls",
-     "real virtual memory: mmap calls made to map and unmap pages over the run (cpu back end, "
-     "memory.policy = virtual; 0 elsewhere)",
+     "real virtual memory (memory.policy = virtual): calls made to map and unmap pages over "
+     "the run (cpu back end: mmap; cuda: cuMemMap, cuMemSetAccess, cuMemUnmap; 0 elsewhere)",
      [](const RunTotals& t) { return count(t.vmm_calls); }},
     {"vmm_s", "s", "real virtual memory: the measured seconds of those calls",
      [](const RunTotals& t) { return t.vmm_s; }},

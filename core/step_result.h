@@ -22,9 +22,10 @@ struct StepResult {
   // per decode. Empty for back ends that do not produce ids (the simulator).
   std::vector<int32_t> token_ids;
   std::vector<CostTerm> terms;
-  // Real virtual memory (the cpu back end under memory.policy = virtual): the mmap calls the
-  // step made to map and unmap pages, and their measured seconds (part of duration_s). 0
-  // elsewhere; the simulator prices mapping in its "vmm" term instead.
+  // Real virtual memory (the cpu and cuda back ends under memory.policy = virtual): the calls
+  // the step made to map and unmap pages (mmap; cuMemMap, cuMemSetAccess, cuMemUnmap), and
+  // their measured seconds (part of duration_s). 0 elsewhere; the simulator prices mapping in
+  // its "vmm" term instead.
   int64_t vmm_calls = 0;
   double vmm_s = 0.0;
 };

@@ -74,13 +74,6 @@ void check_budget(const ExperimentConfig& config) {
   config.raw.fail("memory.capacity_slots", sizes + "; set memory.capacity_slots");
 }
 
-// The pages of a policy that maps them on demand, or nothing.
-std::optional<VirtualGeometry> vmm_geometry(const ExperimentConfig& config) {
-  const auto& geometry_of = memory_policies().entry(config.memory.policy).traits.vmm_geometry;
-  if (!geometry_of) return std::nullopt;
-  return geometry_of(config.memory);
-}
-
 // The KV heads each tensor-parallel rank holds (and caches).
 int32_t rank_kv_heads(const ExperimentConfig& config) {
   return config.model.num_kv_heads / config.tensor_parallel;
@@ -89,7 +82,7 @@ int32_t rank_kv_heads(const ExperimentConfig& config) {
 // Real virtual memory maps whole OS pages of K and V (of each rank's KV heads): no scales,
 // whole pages.
 void check_virtual_memory(const ExperimentConfig& config) {
-  const std::optional<VirtualGeometry> g = vmm_geometry(config);
+  const std::optional<VirtualGeometry> g = virtual_geometry_of(config);
   if (!g) return;
   const ModelSpec& m = config.model;
   if (kv_dtype_scaled(cpu::cpu_kv_storage(m.kv_dtype))) {
@@ -129,7 +122,7 @@ void check_config(const ExperimentConfig& config) {
 
 // One rank's device arena under virtual memory, or nothing.
 std::unique_ptr<VmmKvArena> make_vmm_arena(const ExperimentConfig& config) {
-  const std::optional<VirtualGeometry> g = vmm_geometry(config);
+  const std::optional<VirtualGeometry> g = virtual_geometry_of(config);
   if (!g) return nullptr;
   const ModelSpec& m = config.model;
   try {

@@ -31,7 +31,9 @@ namespace kvlab {
 // The operating system's page size (sysconf(_SC_PAGESIZE)).
 size_t os_page_size();
 
-// Real mapping calls made so far and their wall time (steady clock around each call).
+// Real mapping calls made so far and their wall time (steady clock around each call). Also the
+// cuda back end's (kernels/cuda/device_virtual_memory.h: cuMemAddressReserve, cuMemMap,
+// cuMemSetAccess, cuMemUnmap calls).
 struct VmmCallCounters {
   int64_t calls = 0;           // mmap calls: map() and unmap() make one each
   double seconds = 0;

@@ -25,7 +25,9 @@
 //    starts at virtual slot r x range_slots, as the manager's VirtualLayout says, and the
 //    contiguous layout {base_slot = r x range_slots, reserved_slots = range_slots} addresses
 //    it (vAttention reserves one virtual tensor per layer and K/V of batch slots x max length
-//    at start-up, too). Reserved address space costs no memory.
+//    at start-up, too). Reserved address space costs no memory. The page arithmetic and the
+//    page-table diff are VirtualPageMirror's (kernels/virtual_page_mirror.h), which the cuda
+//    back end's arena shares.
 //
 // mirror(kv) makes the real mappings equal the manager's page tables: for every range it has
 // taken, page i of the range maps pool page group pages[i] in each layer's K and V (one mmap
@@ -43,6 +45,7 @@
 #include "core/kv_dtype.h"
 #include "kernels/cpu/kv_cache.h"
 #include "kernels/host_virtual_memory.h"
+#include "kernels/virtual_page_mirror.h"
 
 namespace kvlab {
 
@@ -51,10 +54,10 @@ class VmmKvArena {
   // Bytes of one real page (one layer's K or V for tokens_per_page tokens, as stored).
   static int64_t real_page_bytes(const VirtualGeometry& g, int32_t num_kv_heads,
                                  int32_t head_dim, KvDtype dtype);
-  // Ranges the arena reserves: every range the manager can hold at once. Each range in use
-  // maps at least one page group, and the manager takes a fresh range only when none is
-  // idle, so it never takes more than min(ranges_total, num_pages).
-  static int64_t ranges_needed(const VirtualGeometry& g);
+  // Ranges the arena reserves (VirtualPageMirror::ranges_needed).
+  static int64_t ranges_needed(const VirtualGeometry& g) {
+    return VirtualPageMirror::ranges_needed(g);
+  }
 
   // REQUIRES (checked, std::invalid_argument): `dtype` unscaled; real_page_bytes a multiple
   // of os_page_size(); all counts positive. Throws std::system_error when memfd_create or the
@@ -68,14 +71,14 @@ class VmmKvArena {
   cpu::CpuKvCache& virtual_cache() { return virtual_cache_; }
 
   // Where range `range`'s tokens are in virtual_cache(): contiguous at range x range_slots.
-  KvLayout layout(int64_t range) const;
+  KvLayout layout(int64_t range) const { return pages_.layout(range); }
 
   // Makes the real mappings equal `kv`'s page tables (see the header comment).
   // REQUIRES (checked, InvariantError): `kv` maps pages with this arena's geometry and has
   // taken at most ranges() ranges.
   void mirror(const KvCacheManager& kv);
 
-  int64_t ranges() const { return ranges_; }
+  int64_t ranges() const { return pages_.ranges(); }
   // Address space reserved for the ranges, in bytes (no memory).
   int64_t reserved_bytes() const { return static_cast<int64_t>(virtual_.size_bytes()); }
   // The mapping calls mirror() has made (the reservation's own mmap included).
@@ -86,16 +89,13 @@ class VmmKvArena {
   void unmap_page(int64_t range, int64_t page);
   size_t virtual_offset(int32_t tensor, int32_t layer, int64_t range, int64_t page) const;
 
-  VirtualGeometry g_;
-  int32_t layers_;
-  int64_t ranges_;
-  size_t page_bytes_;  // real
+  size_t page_bytes_;  // real (checked first)
+  VirtualPageMirror pages_;
   MemfdPagePool pool_;
   VirtualReservation physical_;
   VirtualReservation virtual_;
   cpu::CpuKvCache physical_cache_;
   cpu::CpuKvCache virtual_cache_;
-  std::vector<std::vector<int32_t>> mapped_;  // per range: the page groups mapped now
 };
 
 }  // namespace kvlab

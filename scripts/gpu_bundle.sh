@@ -8,7 +8,7 @@
 #
 # Then carry `.gpu.tar.xz` (the same, packed: ~10 MiB instead of ~55) to the GPU machine with
 # the repository, and run scripts/gpu_session.sh there (it unpacks it). What .gpu/ holds:
-#   build/bin/          kvlab, bench_gpu_kernels (stripped)
+#   build/bin/          kvlab, bench_gpu_kernels, bench_gpu_vmm (stripped)
 #   build/tests/gpu/    the gpu_*_test binaries (stripped)
 #   lib/                the shared libraries they load that a bare CUDA image may lack
 #                       (ldd's list minus glibc, libstdc++, libgcc_s and the CUDA driver);
@@ -41,13 +41,14 @@ tests=(gpu_host_logic_test gpu_ops_test gpu_attention_test gpu_model_test gpu_ex
 while read -r t; do
   case " ${tests[*]} " in *" $t "*) ;; *) tests+=("$t") ;; esac
 done < <(sed -n 's/^kvlab_add_test(\(gpu_[a-z_0-9]*_test\) .*/\1/p' "$root/tests/gpu/CMakeLists.txt")
-cmake --build "$build" -j "$jobs" --target kvlab bench_gpu_kernels "${tests[@]}"
+cmake --build "$build" -j "$jobs" --target kvlab bench_gpu_kernels bench_gpu_vmm "${tests[@]}"
 
 rm -rf "$stage"
 mkdir -p "$stage/build/bin" "$stage/build/tests/gpu" "$stage/lib"
 strip_copy() { cp "$1" "$2" && strip --strip-unneeded "$2/$(basename "$1")"; }
 strip_copy "$build/bin/kvlab" "$stage/build/bin"
 strip_copy "$build/bin/bench_gpu_kernels" "$stage/build/bin"
+strip_copy "$build/bin/bench_gpu_vmm" "$stage/build/bin"
 for t in "${tests[@]}"; do strip_copy "$build/tests/gpu/$t" "$stage/build/tests/gpu"; done
 
 # Shared libraries, except the ones every glibc system or CUDA driver install has.

@@ -9,7 +9,9 @@
 #     sanitize  compute-sanitizer memcheck on the op and attention tests, racecheck and
 #               synccheck on the attention tests
 #     bench     bench_gpu_kernels (decode attention paged vs contiguous, GEMMs) -> JSON, and
-#               scripts/gpu_kernel_report.py -> markdown table and CSV
+#               scripts/gpu_kernel_report.py -> markdown table and CSV; bench_gpu_vmm (the
+#               driver's cuMemMap + cuMemSetAccess / cuMemUnmap latency per page size, what
+#               backend.vmm_map_us / vmm_unmap_us would take from this GPU) -> JSON and text
 #     e2e       kvlab run on experiments/gpu/*.ini (llama-2-7b, cuda back end, paged vs
 #               contiguous) -> HDF5, summary JSON, kvlab report; then the same INI on the
 #               simulator with the KV capacity the device run had (NAME.sim.h5), to compare;
@@ -163,6 +165,10 @@ step_bench() {
   [ -s "$work/bench/gpu_kernels.json" ] &&
     python3 scripts/gpu_kernel_report.py "$work/bench/gpu_kernels.json" \
       --markdown "$work/bench/gpu_kernels.md" --csv "$work/bench/gpu_kernels.csv"
+  # Map / unmap latency per page size (refused sizes are listed on stderr and in the context).
+  run_step "bench vmm" "$bin/bench_gpu_vmm" --benchmark_out="$work/bench/gpu_vmm.json" \
+    --benchmark_out_format=json >"$work/bench/gpu_vmm.txt" 2>&1 || rc=1
+  cat "$work/bench/gpu_vmm.txt"
   return $rc
 }
 

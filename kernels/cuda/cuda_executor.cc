@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -12,10 +13,12 @@
 #include "kernels/cuda/cache_ops.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_capacity.h"
+#include "kernels/cuda/device_virtual_memory.h"
 #include "kernels/model/forward_batch.h"
 #include "kernels/model/real_backend_keys.h"
 #include "kernels/model/kv_dtype_rule.h"
 #include "kernels/model/single_rank.h"
+#include "kernels/virtual_page_mirror.h"
 
 namespace kvlab::cuda {
 
@@ -192,6 +195,34 @@ int64_t device_kv_capacity(const ExperimentConfig& config) {
   return slots;
 }
 
+// The step's cost term for its mapping calls (StepResult::terms), the simulator's name for it.
+constexpr const char* kVmmTerm = "vmm";
+
+// Under a policy that maps pages on demand: the device arena as real device virtual memory,
+// or an InputError naming the key that cannot be had on this device; else nothing.
+std::unique_ptr<CudaVmmKvArena> make_vmm_arena(const ExperimentConfig& config, DType dtype,
+                                               const DeviceInfo& device) {
+  const std::optional<VirtualGeometry> g = virtual_geometry_of(config);
+  if (!g) return nullptr;
+  const std::string why = vmm_unsupported_reason(device.index);
+  if (!why.empty()) {
+    config.raw.fail("memory.policy", "the cuda back end cannot give memory.policy = " +
+                                         config.memory.policy + " device virtual memory: " + why);
+  }
+  const ModelSpec& m = config.model;
+  const size_t granularity = vmm_granularity(device.index);
+  const std::string refusal =
+      CudaVmmKvArena::page_size_refusal(*g, m.num_kv_heads, m.head_dim, dtype, granularity);
+  if (!refusal.empty()) {
+    config.raw.fail("memory.page_size", "the cuda back end on device " +
+                                            std::to_string(device.index) + " (" + device.name +
+                                            ") cannot map memory.page_size = " +
+                                            std::to_string(g->page_bytes) + " bytes: " + refusal);
+  }
+  return std::make_unique<CudaVmmKvArena>(*g, m.num_layers, m.num_kv_heads, m.head_dim, dtype,
+                                          device.index);
+}
+
 }  // namespace
 
 CudaExecutor::CudaExecutor(const ExperimentConfig& config)
@@ -200,10 +231,14 @@ CudaExecutor::CudaExecutor(const ExperimentConfig& config)
   check_single_gpu(config);
   check_device_memory(config, dtype_, device_);
   check_host_pool(config, dtype_);
+  // Before the weights: a page size the device cannot map is refused without loading them.
+  vmm_ = make_vmm_arena(config, dtype_, device_);
   stream_ = std::make_unique<CudaStream>();
   model_ = make_cuda_decoder_model(config.model, dtype_, config.backend.weights_seed,
                                    CudaLlamaWeights::default_source(config.model), stream_->get());
-  arena_ = std::make_unique<CudaKvCache>(model_->make_kv_cache(config.memory.capacity_slots));
+  if (!vmm_) {
+    arena_ = std::make_unique<CudaKvCache>(model_->make_kv_cache(config.memory.capacity_slots));
+  }
   host_pool_ = std::make_unique<CudaKvCache>(
       config.model.num_layers, config.memory.swap_capacity_slots, config.model.num_kv_heads,
       config.model.head_dim, dtype_, CudaKvCache::Memory::kPinnedHost);
@@ -227,26 +262,41 @@ StepResult CudaExecutor::execute(const SchedulerOutput& plan, const KvCacheManag
   // run_experiment may call from another thread than the constructor's.
   check_cuda(cudaSetDevice(device_.index), "cudaSetDevice");
   const cudaStream_t stream = stream_->get();
+  StepResult result;
+  if (vmm_) {
+    // The previous step (and copy_within) ended with a synchronize: no kernel reads the
+    // ranges while their mappings change.
+    const VmmCallCounters before = vmm_->counters();
+    vmm_->mirror(kv);
+    result.vmm_calls = vmm_->counters().calls - before.calls;
+    result.vmm_s = vmm_->counters().seconds - before.seconds;
+  }
   start_->record(stream);
-  swap_out(*arena_, *host_pool_, plan.swap_out, stream);
-  swap_in(*host_pool_, *arena_, plan.swap_in, stream);
-  copy_kv_within(*arena_, plan.copies, *copy_lists_, stream);
+  swap_out(arena(), *host_pool_, plan.swap_out, stream);
+  swap_in(*host_pool_, arena(), plan.swap_in, stream);
+  copy_kv_within(arena(), plan.copies, *copy_lists_, stream);
   moved_->record(stream);
 
-  StepResult result;
   if (plan.has_work()) {
-    const std::vector<ForwardEntry> entries = forward_entries(plan, kv);
+    const std::vector<ForwardEntry> entries =
+        vmm_ ? forward_entries(plan,
+                               [&](const Sequence& seq) {
+                                 return vmm_->layout(kv.virtual_range(seq));
+                               })
+             : forward_entries(plan, kv);
     int64_t rows = 0;
-    const float* logits = model_->forward(entries, *arena_, &rows);
+    const float* logits =
+        model_->forward(entries, vmm_ ? vmm_->virtual_cache() : *arena_, &rows);
     sample(plan, logits, rows, result.token_ids);
   }
   done_->record(stream);
   done_->synchronize();
   const double total_s = done_->elapsed_ms_since(*start_) / 1e3;
   const double moved_s = moved_->elapsed_ms_since(*start_) / 1e3;
-  result.duration_s = total_s;
+  result.duration_s = result.vmm_s + total_s;
   result.terms = {CostTerm{"kv_movement", moved_s},
                   CostTerm{"forward_and_sampling", total_s - moved_s}};
+  if (vmm_) result.terms.push_back(CostTerm{kVmmTerm, result.vmm_s});
   return result;
 }
 
@@ -254,7 +304,7 @@ double CudaExecutor::copy_within(const std::vector<KvCopy>& copies) {
   check_cuda(cudaSetDevice(device_.index), "cudaSetDevice");
   const cudaStream_t stream = stream_->get();
   start_->record(stream);
-  copy_kv_within(*arena_, copies, *copy_lists_, stream);
+  copy_kv_within(arena(), copies, *copy_lists_, stream);
   done_->record(stream);
   done_->synchronize();
   return done_->elapsed_ms_since(*start_) / 1e3;
@@ -299,7 +349,8 @@ void register_cuda_executor(ExecutorRegistry& registry) {
                 },
                 .description = "real compute on an NVIDIA GPU: a llama- or opt-family model "
                                "(dummy weights, backend.dtype, CUDA kernels + cuBLAS) over the "
-                               "manager's real KV layout; needs a device at run time",
+                               "manager's real KV layout (virtual: device virtual memory, "
+                               "cuMemMap); needs a device at run time",
                 .keys = real_backend_keys(),
                 .traits = {.real = true,
                            .exclusive_device = true,

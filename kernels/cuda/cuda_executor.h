@@ -37,6 +37,18 @@
 // reserved at construction and committed and pinned only as swaps write it (kv_cache.h).
 // Each executor holds its own weights: run cuda sweeps with --jobs 1.
 //
+// Virtual memory: under a memory policy that maps pages on demand (its vmm_geometry trait:
+// memory.policy = virtual) the device arena is real device virtual memory over the driver's
+// VMM API (kernels/cuda/vmm_kv_arena.h): a pool of cuMemCreate pages, one reserved address
+// range per virtual range, mirrored from the manager's page tables at the start of every step
+// (cuMemMap + cuMemSetAccess / cuMemUnmap), and the unchanged contiguous decode and prefill
+// kernels over each sequence's virtually contiguous range. Swaps and copies move data
+// through the pool's physical view. The mapping calls and their host time are the step's
+// StepResult::vmm_calls and vmm_s (and its "vmm" cost term; part of duration_s, before the
+// CUDA-event time). Refused at construction: a device without VMM support (memory.policy)
+// and a real page that is not a multiple of the device's allocation granularity
+// (memory.page_size: 2 MiB on the GPUs we know, so 64-256 KiB pages are refused there).
+//
 // No device (no driver, no GPU): InputError "backend.kind = cuda: no CUDA device (...)".
 #pragma once
 
@@ -53,6 +65,7 @@
 #include "kernels/cuda/decoder_model.h"
 #include "kernels/cuda/sampling.h"
 #include "kernels/cuda/staged_upload.h"
+#include "kernels/cuda/vmm_kv_arena.h"
 
 namespace kvlab::cuda {
 
@@ -78,12 +91,15 @@ class CudaExecutor : public Executor {
   // Appends the step's token ids in draw order (core/sampling_rows.h).
   void sample(const SchedulerOutput& plan, const float* logits, int64_t rows,
               std::vector<int32_t>& token_ids);
+  // The arena the manager's slot indices (and KvCopy lists) address.
+  CudaKvCache& arena() { return vmm_ ? vmm_->physical() : *arena_; }
 
   DeviceInfo device_;  // first: constructing it selects the device for everything below
   DType dtype_;
   std::unique_ptr<CudaStream> stream_;
   std::unique_ptr<CudaDecoderModel> model_;
-  std::unique_ptr<CudaKvCache> arena_;
+  std::unique_ptr<CudaKvCache> arena_;      // unless the policy maps pages on demand
+  std::unique_ptr<CudaVmmKvArena> vmm_;     // memory.policy = virtual: the device arena
   std::unique_ptr<CudaKvCache> host_pool_;
   std::unique_ptr<StagedUpload> copy_lists_;  // fork / copy-on-write lists for the copy kernel
   std::unique_ptr<DeviceSampler> sampler_;    // created on first use

@@ -28,6 +28,24 @@ CudaKvCache::CudaKvCache(int32_t num_layers, int64_t num_slots, int32_t num_kv_h
   }
 }
 
+CudaKvCache::CudaKvCache(Borrowed, void* base, int32_t num_layers, int64_t num_slots,
+                         int32_t num_kv_heads, int32_t head_dim, DType dtype)
+    : num_layers_(num_layers),
+      num_slots_(num_slots),
+      num_kv_heads_(num_kv_heads),
+      head_dim_(head_dim),
+      dtype_(dtype),
+      memory_(Memory::kDevice),
+      base_(base) {
+  check_invariant(num_layers >= 0 && num_slots >= 0 && num_kv_heads >= 0 && head_dim >= 0,
+                  "CudaKvCache: negative size");
+}
+
+CudaKvCache CudaKvCache::borrowing(void* base, int32_t num_layers, int64_t num_slots,
+                                   int32_t num_kv_heads, int32_t head_dim, DType dtype) {
+  return CudaKvCache(Borrowed{}, base, num_layers, num_slots, num_kv_heads, head_dim, dtype);
+}
+
 void CudaKvCache::pin_slots(int64_t first_slot, int64_t num_slots) {
   check_invariant(first_slot >= 0 && num_slots >= 0 && first_slot + num_slots <= num_slots_,
                   "CudaKvCache: pin_slots past the cache");

@@ -32,6 +32,11 @@ class CudaKvCache {
   // REQUIRES: every size >= 0.
   CudaKvCache(int32_t num_layers, int64_t num_slots, int32_t num_kv_heads, int32_t head_dim,
               DType dtype, Memory memory);
+  // A device cache of this layout over memory someone else owns and keeps alive (the
+  // virtual-memory arena's pool view and ranges, vmm_kv_arena.h): every layer's K from
+  // `base`, then every layer's V. Nothing is allocated or zeroed.
+  static CudaKvCache borrowing(void* base, int32_t num_layers, int64_t num_slots,
+                               int32_t num_kv_heads, int32_t head_dim, DType dtype);
 
   int32_t num_layers() const { return num_layers_; }
   int64_t num_slots() const { return num_slots_; }
@@ -73,6 +78,9 @@ class CudaKvCache {
   }
 
  private:
+  struct Borrowed {};
+  CudaKvCache(Borrowed, void* base, int32_t num_layers, int64_t num_slots, int32_t num_kv_heads,
+              int32_t head_dim, DType dtype);
   int64_t slot_elements() const { return int64_t{num_kv_heads_} * head_dim_; }
 
   int32_t num_layers_;

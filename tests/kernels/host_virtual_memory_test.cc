@@ -1,5 +1,7 @@
 // Real virtual memory on the host (kernels/host_virtual_memory.h) and the arena that mirrors a
-// virtual manager's page tables with it (kernels/vmm_kv_arena.h): reservations cost no memory
+// virtual manager's page tables with it (kernels/vmm_kv_arena.h), and the page arithmetic and
+// page-table diff both back ends' arenas share (kernels/virtual_page_mirror.h, also the
+// cuda arena's): reservations cost no memory
 // and cannot be touched, memfd pages mapped into two reservations are one memory, a page moved
 // from one reservation to another keeps its bytes, and every mmap call is counted.
 #include <gtest/gtest.h>
@@ -10,12 +12,14 @@
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "core/config.h"
 #include "core/errors.h"
 #include "core/request.h"
 #include "kernels/host_virtual_memory.h"
+#include "kernels/virtual_page_mirror.h"
 #include "kernels/vmm_kv_arena.h"
 #include "policies/memory/virtual.h"
 
@@ -245,6 +249,80 @@ TEST(VmmKvArena, RefusesAManagerOfAnotherGeometry) {
   paged.policy = "paged";
   paged.capacity_slots = 64;
   EXPECT_THROW(f.arena->mirror(*memory_policies().create("paged", paged)), InvariantError);
+}
+
+// --- VirtualPageMirror: the arithmetic and the diff, without any mapping ------------------------
+
+TEST(VirtualPageMirror, PageIndicesFollowTheArenaLayouts) {
+  Fixture f = make(3);  // 3 page groups, 2 pages per range, 2 layers: 3 ranges
+  const VirtualPageMirror m(f.geometry, kLayers);
+  EXPECT_EQ(m.ranges(), 3);
+  EXPECT_EQ(m.pool_pages(), 2 * kLayers * 3);
+  EXPECT_EQ(m.reserved_pages(), 2 * kLayers * 3 * 2);
+  EXPECT_EQ(m.physical_slots(), 3 * 512);
+  EXPECT_EQ(m.virtual_slots(), 3 * 1024);
+  // Pool: K then V, per layer, per group. Reservation: K then V, per layer, per range, per page.
+  EXPECT_EQ(m.pool_page(0, 0, 2), 2);
+  EXPECT_EQ(m.pool_page(0, 1, 0), 3);
+  EXPECT_EQ(m.pool_page(1, 0, 1), 2 * 3 + 1);
+  EXPECT_EQ(m.virtual_page(0, 0, 1, 1), 3);
+  EXPECT_EQ(m.virtual_page(0, 1, 0, 0), 3 * 2);
+  EXPECT_EQ(m.virtual_page(1, 1, 2, 1), ((1 * kLayers + 1) * 3 + 2) * 2 + 1);
+  // Every page of the reservation has one index, and so has every pool page.
+  std::vector<int64_t> seen;
+  for (int32_t t = 0; t < 2; ++t)
+    for (int32_t l = 0; l < kLayers; ++l)
+      for (int64_t r = 0; r < 3; ++r)
+        for (int64_t p = 0; p < 2; ++p) seen.push_back(m.virtual_page(t, l, r, p));
+  std::sort(seen.begin(), seen.end());
+  for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], static_cast<int64_t>(i));
+  EXPECT_EQ(m.layout(2).base_slot, 2 * 1024);
+  VirtualGeometry empty = f.geometry;
+  empty.num_pages = 0;
+  EXPECT_THROW(VirtualPageMirror(empty, kLayers), std::invalid_argument);
+}
+
+// The diff calls map for a page whose group changed (with what was mapped before still
+// visible, for an arena that must unmap first) and unmap for pages a range gave up; nothing
+// when nothing changed.
+TEST(VirtualPageMirror, MirrorCallsMapAndUnmapOnlyForChanges) {
+  Fixture f = make(3);
+  KvCacheManager& kv = *f.kv;
+  VirtualPageMirror m(f.geometry, kLayers);
+  std::vector<std::string> calls;
+  auto mirror = [&] {
+    calls.clear();
+    m.mirror(
+        kv, "test",
+        [&](int64_t r, int64_t p, int32_t g) {
+          const bool had = p < static_cast<int64_t>(m.mapped(r).size());
+          calls.push_back("map " + std::to_string(r) + "." + std::to_string(p) + "=" +
+                          std::to_string(g) + (had ? " over" : ""));
+        },
+        [&](int64_t r, int64_t p) {
+          calls.push_back("unmap " + std::to_string(r) + "." + std::to_string(p));
+        });
+  };
+  const auto a = group(1, 600, 10);  // 2 pages
+  kv.admit(*a);
+  mirror();
+  const int64_t ra = kv.virtual_range(a->seqs[0]);
+  const std::span<const int32_t> pa = kv.virtual_range_pages(ra);
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0], "map " + std::to_string(ra) + ".0=" + std::to_string(pa[0]));
+  EXPECT_EQ(m.mapped(ra), std::vector<int32_t>(pa.begin(), pa.end()));
+  mirror();
+  EXPECT_TRUE(calls.empty());
+  kv.release(a->seqs[0]);
+  mirror();
+  EXPECT_EQ(calls, (std::vector<std::string>{"unmap " + std::to_string(ra) + ".0",
+                                             "unmap " + std::to_string(ra) + ".1"}));
+  EXPECT_TRUE(m.mapped(ra).empty());
+  MemoryConfig paged;
+  paged.policy = "paged";
+  paged.capacity_slots = 64;
+  EXPECT_THROW(m.mirror(*memory_policies().create("paged", paged), "test", nullptr, nullptr),
+               InvariantError);
 }
 
 }  // namespace
