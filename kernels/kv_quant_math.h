@@ -18,12 +18,9 @@
 // (the default mode, which kvlab never changes).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
-
-#if !defined(__CUDA_ARCH__)
-#include <cmath>
-#endif
 
 #include "core/host_device.h"
 

@@ -152,7 +152,9 @@ TEST(QuantizeKv, ErrorWithinEachDtypesBound) {
       }
     }
     EXPECT_LE(worst, c.relative_to_amax);
-    if (c.dtype != KvDtype::kFp32) EXPECT_GT(worst, 0) << "no rounding at all?";
+    if (c.dtype != KvDtype::kFp32) {
+      EXPECT_GT(worst, 0) << "no rounding at all?";
+    }
   }
 }
 
