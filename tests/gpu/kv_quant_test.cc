@@ -4,7 +4,8 @@
 // included); copies and swaps move each slot's scales with its codes; decode (one pass and
 // split-K) and prefill attention over a quantized cache, paged and contiguous, match the CPU
 // ops over the same codes within the compute dtype's tolerance. Unused slots hold NaN scales,
-// so reading one fails. Skipped without a GPU.
+// so reading one fails. Skipped without a GPU, except the cache's layout (a host pool needs no
+// device).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,9 +19,13 @@
 
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/cache_write.h"
+#include "core/errors.h"
+#include "core/model_spec.h"
 #include "kernels/cpu/kv_copy.h"
+#include "kernels/cpu/kv_cache.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/cache_ops.h"
+#include "kernels/cuda/kv_cache.h"
 #include "kernels/kv_quant_math.h"
 #include "tests/gpu/gpu_test_util.h"
 #include "tests/kernels/kernel_test_util.h"
@@ -37,6 +42,75 @@ using testing::random_matrix;
 
 constexpr KvDtype kScaledDtypes[] = {KvDtype::kFp8E4m3, KvDtype::kInt8};
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+// A quantized cache (memory.kv_dtype fp8_e4m3 / int8): 1-byte codes in the element plane, one
+// fp32 scale per (layer, slot, KV head) of K and of V in a 256-byte aligned plane after them,
+// at the bytes per slot of ModelSpec::kv_bytes_per_slot and of the cpu back end's cache.
+// Built as a host pool: no device needed.
+TEST(CudaKvCache, AQuantizedCacheHoldsCodesAndScalesAtTheModelSpecsBytesPerSlot) {
+  const int32_t layers = 3, kv_heads = 2, head_dim = 80;
+  const int64_t slots = 1000;
+  for (const KvDtype dtype : {KvDtype::kFp8E4m3, KvDtype::kInt8}) {
+    SCOPED_TRACE(kv_dtype_name(dtype));
+    const cuda::CudaKvCache pool(layers, slots, kv_heads, head_dim, cuda::DType::kF16,
+                                 cuda::CudaKvCache::Memory::kPinnedHost, dtype);
+    ModelSpec spec;
+    spec.num_layers = layers;
+    spec.num_kv_heads = kv_heads;
+    spec.head_dim = head_dim;
+    spec.dtype_bytes = 2;
+    spec.kv_dtype = dtype;
+    EXPECT_TRUE(pool.scaled());
+    EXPECT_EQ(pool.storage(), dtype);
+    EXPECT_EQ(pool.bytes_per_slot(), spec.kv_bytes_per_slot());
+    EXPECT_EQ(pool.bytes_per_slot(),
+              cpu::CpuKvCache(layers, 1, kv_heads, head_dim, dtype).bytes_per_slot());
+    EXPECT_GE(pool.total_bytes(), slots * pool.bytes_per_slot());
+    EXPECT_LT(pool.total_bytes(), slots * pool.bytes_per_slot() + 256);
+    const std::vector<cuda::CudaKvCache::Plane> planes = pool.planes();
+    ASSERT_EQ(planes.size(), 2u);
+    EXPECT_EQ(planes[0].slot_bytes, kv_heads * head_dim);
+    EXPECT_EQ(planes[0].layer_bytes, slots * kv_heads * head_dim);
+    EXPECT_EQ(planes[1].slot_bytes, kv_heads * 4);
+    EXPECT_EQ(planes[1].layer_bytes, slots * kv_heads * 4);
+    const auto* base = static_cast<const char*>(pool.k_base());
+    const int64_t codes = 2LL * layers * slots * kv_heads * head_dim;
+    const int64_t scales_at = static_cast<const char*>(planes[1].k_base) - base;
+    EXPECT_EQ(scales_at % 256, 0);
+    EXPECT_GE(scales_at, codes);
+    EXPECT_LT(scales_at, codes + 256);
+    EXPECT_EQ(static_cast<const char*>(planes[1].v_base) - static_cast<const char*>(planes[1].k_base),
+              layers * planes[1].layer_bytes);
+    const cuda::ScaledKvLayer layer = pool.scaled_layer(1);
+    EXPECT_EQ(layer.format, dtype == KvDtype::kFp8E4m3 ? cuda::ScaledKvFormat::kFp8E4m3
+                                                       : cuda::ScaledKvFormat::kInt8);
+    EXPECT_EQ(reinterpret_cast<const char*>(layer.bytes.k), base + planes[0].layer_bytes);
+    EXPECT_EQ(reinterpret_cast<const char*>(layer.bytes.v),
+              static_cast<const char*>(pool.v_base()) + planes[0].layer_bytes);
+    EXPECT_EQ(reinterpret_cast<const char*>(layer.bytes.k_scale),
+              static_cast<const char*>(planes[1].k_base) + planes[1].layer_bytes);
+    EXPECT_EQ(reinterpret_cast<const char*>(layer.bytes.v_scale),
+              static_cast<const char*>(planes[1].v_base) + planes[1].layer_bytes);
+    EXPECT_EQ(layer.bytes.k_at(5, 1) - layer.bytes.k, (5 * kv_heads + 1) * head_dim);
+    EXPECT_EQ(layer.bytes.v_scale_at(5, 1) - layer.bytes.v_scale, 5 * kv_heads + 1);
+    EXPECT_EQ(*layer.bytes.v_scale_at(slots - 1, 1), 0.0f);  // zeros until written
+    EXPECT_THROW(pool.layer<__half>(0), InvariantError);
+    EXPECT_THROW(pool.scaled_layer(layers), InvariantError);
+  }
+  const cuda::CudaKvCache plain(layers, slots, kv_heads, head_dim, cuda::DType::kF16,
+                                cuda::CudaKvCache::Memory::kPinnedHost);
+  EXPECT_EQ(plain.storage(), KvDtype::kFp16);
+  EXPECT_FALSE(plain.scaled());
+  EXPECT_EQ(plain.planes().size(), 1u);
+  EXPECT_EQ(plain.total_bytes(), slots * plain.bytes_per_slot());
+  EXPECT_THROW(plain.scaled_layer(0), InvariantError);
+  // Another float format than the compute dtype is not a storage these kernels read.
+  EXPECT_THROW(cuda::CudaKvCache(1, 4, 1, 16, cuda::DType::kF32,
+                                 cuda::CudaKvCache::Memory::kPinnedHost, KvDtype::kFp16),
+               InvariantError);
+  EXPECT_NO_THROW(cuda::CudaKvCache(1, 4, 1, 16, cuda::DType::kF32,
+                                    cuda::CudaKvCache::Memory::kPinnedHost, KvDtype::kFp32));
+}
 
 template <typename T>
 class GpuKvQuant : public ::testing::Test {
