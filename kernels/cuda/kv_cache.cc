@@ -30,7 +30,6 @@ CudaKvCache::CudaKvCache(int32_t num_layers, int64_t num_slots, int32_t num_kv_h
       head_dim_(head_dim),
       dtype_(dtype),
       storage_(stored_as(dtype, storage)),
-      element_bytes_(kv_element_bytes(storage_, dtype_bytes(dtype))),
       memory_(memory) {
   check_invariant(num_layers >= 0 && num_slots >= 0 && num_kv_heads >= 0 && head_dim >= 0,
                   "CudaKvCache: negative size");
@@ -64,7 +63,7 @@ int64_t CudaKvCache::total_bytes() const {
 
 int64_t CudaKvCache::bytes_per_slot() const {
   const int64_t per_vector =
-      int64_t{head_dim_} * element_bytes_ + (scaled() ? kKvScaleBytes : 0);
+      int64_t{head_dim_} * element_bytes() + (scaled() ? kKvScaleBytes : 0);
   return 2 * int64_t{num_layers_} * num_kv_heads_ * per_vector;
 }
 
@@ -79,7 +78,7 @@ std::vector<CudaKvCache::Plane> CudaKvCache::planes() const {
 }
 
 ScaledKvLayer CudaKvCache::scaled_layer(int32_t layer) const {
-  check_invariant(scaled(), "CudaKvCache: scaled_layer of a " + kv_dtype_name(storage_) + " cache");
+  check_invariant(scaled(), "CudaKvCache: scaled_layer of a " + kv_dtype_name(storage()) + " cache");
   check_invariant(layer >= 0 && layer < num_layers_,
                   "CudaKvCache: layer " + std::to_string(layer) + " out of range");
   const std::vector<Plane> p = planes();

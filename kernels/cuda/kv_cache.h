@@ -57,13 +57,15 @@ class CudaKvCache {
   int32_t head_dim() const { return head_dim_; }
   DType dtype() const { return dtype_; }
   // How K/V are stored: the name of dtype(), fp8_e4m3 or int8 (never auto).
-  KvDtype storage() const { return storage_; }
+  KvDtype storage() const {
+    return storage_ == KvDtype::kAuto ? parse_kv_dtype(dtype_name(dtype_)) : storage_;
+  }
   bool scaled() const { return kv_dtype_scaled(storage_); }
   Memory memory() const { return memory_; }
 
   // Bytes of one slot's K (or V) elements in one layer, of one layer's K (or V), and of
   // everything (the scale plane and its alignment included).
-  int64_t slot_bytes() const { return int64_t{num_kv_heads_} * head_dim_ * element_bytes_; }
+  int64_t slot_bytes() const { return int64_t{num_kv_heads_} * head_dim_ * element_bytes(); }
   int64_t layer_bytes() const { return num_slots_ * slot_bytes(); }
   int64_t total_bytes() const;
   // Bytes one slot takes in every layer, K and V, scales included: ModelSpec::kv_bytes_per_slot
@@ -87,7 +89,7 @@ class CudaKvCache {
   template <typename T>
   KvArenaView<T> layer(int32_t layer) const {
     check_invariant(dtype_of<T>() == dtype_ && !scaled(),
-                    std::string("CudaKvCache: ") + kv_dtype_name(storage_) + " cache viewed as " +
+                    std::string("CudaKvCache: ") + kv_dtype_name(storage()) + " cache viewed as " +
                         dtype_name(dtype_of<T>()));
     check_invariant(layer >= 0 && layer < num_layers_,
                     "CudaKvCache: layer " + std::to_string(layer) + " out of range");
@@ -105,6 +107,7 @@ class CudaKvCache {
   ScaledKvLayer scaled_layer(int32_t layer) const;
 
  private:
+  int32_t element_bytes() const { return kv_element_bytes(storage_, dtype_bytes(dtype_)); }
   int64_t slot_elements() const { return int64_t{num_kv_heads_} * head_dim_; }
   // Offset of the scale plane: past every layer's K and V, rounded up to 256 bytes.
   int64_t scales_offset() const;
@@ -115,8 +118,9 @@ class CudaKvCache {
   int32_t num_kv_heads_;
   int32_t head_dim_;
   DType dtype_;
-  KvDtype storage_;
-  int32_t element_bytes_;
+  // fp8_e4m3 or int8 when quantized; otherwise the name of dtype_, or auto (meaning dtype_)
+  // for a cache a constructor builds without a storage. storage() never says auto.
+  KvDtype storage_ = KvDtype::kAuto;
   Memory memory_;
   DeviceBuffer device_;
   LazyPinnedMemory host_;
