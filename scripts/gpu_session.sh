@@ -6,7 +6,7 @@
 #     info      nvidia-smi, driver, device properties, the bundle's provenance
 #     tests     every gpu_*_test but the long one (differential tests vs the CPU reference,
 #               the device model, the cuda back end against the cpu one)
-#     sanitize  compute-sanitizer memcheck on the op and attention tests, racecheck and
+#     sanitize  compute-sanitizer memcheck on the op, attention and quantized-KV tests, racecheck and
 #               synccheck on the attention tests
 #     bench     bench_gpu_kernels (decode attention paged vs contiguous, GEMMs) -> JSON, and
 #               scripts/gpu_kernel_report.py -> markdown table and CSV; bench_gpu_vmm (the
@@ -147,6 +147,8 @@ step_sanitize() {
     "$tests_dir/gpu_ops_test" >"$work/sanitize/memcheck_ops.log" 2>&1 || status=1
   run_step "memcheck attention" "$cs" --tool memcheck --error-exitcode 3 \
     "$tests_dir/gpu_attention_test" >"$work/sanitize/memcheck_attention.log" 2>&1 || status=1
+  run_step "memcheck kv_quant" "$cs" --tool memcheck --error-exitcode 3 \
+    "$tests_dir/gpu_kv_quant_test" >"$work/sanitize/memcheck_kv_quant.log" 2>&1 || status=1
   run_step "memcheck model" "$cs" --tool memcheck --error-exitcode 3 \
     "$tests_dir/gpu_model_test" >"$work/sanitize/memcheck_model.log" 2>&1 || status=1
   run_step "racecheck attention" "$cs" --tool racecheck --racecheck-report all --error-exitcode 3 \

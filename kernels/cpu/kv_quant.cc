@@ -4,31 +4,20 @@
 #include <array>
 #include <cmath>
 #include <cstring>
-#include <limits>
 
 #include "core/errors.h"
+#include "kernels/kv_quant_math.h"
 
 namespace kvlab::cpu {
 
 namespace {
 
-// All 256 E4M3 codes as floats: exponent field 0 is subnormal (m x 2^-9), otherwise
-// (1 + m / 8) x 2^(e - 7); S.1111.111 is NaN.
+// All 256 E4M3 codes as floats (kv_quant::fp8_e4m3_decode), so a read is one lookup.
 const std::array<float, 256>& fp8_e4m3_table() {
   static const std::array<float, 256> table = [] {
     std::array<float, 256> t{};
     for (int code = 0; code < 256; ++code) {
-      const int e = (code >> 3) & 0xF;
-      const int m = code & 0x7;
-      float value = 0;
-      if (e == 0xF && m == 0x7) {
-        value = std::numeric_limits<float>::quiet_NaN();
-      } else if (e == 0) {
-        value = std::ldexp(static_cast<float>(m), -9);
-      } else {
-        value = std::ldexp(1.0f + static_cast<float>(m) / 8.0f, e - 7);
-      }
-      t[static_cast<size_t>(code)] = (code & 0x80) ? -value : value;
+      t[static_cast<size_t>(code)] = kv_quant::fp8_e4m3_decode(static_cast<uint8_t>(code));
     }
     return t;
   }();
@@ -47,30 +36,7 @@ float amax_of(const float* x, int32_t n) {
 
 }  // namespace
 
-uint8_t fp8_e4m3_from_float(float x) {
-  const uint8_t sign = std::signbit(x) ? 0x80 : 0x00;
-  if (std::isnan(x)) return static_cast<uint8_t>(sign | 0x7F);
-  const float a = std::fabs(x);
-  // 448 = 1.75 x 2^8 is the largest finite value; anything at or past it (the next step up,
-  // 480, would be the NaN code) saturates.
-  if (a >= kFp8E4m3Max) return static_cast<uint8_t>(sign | 0x7E);
-  if (a < 0x1p-6f) {
-    // Subnormal range: multiples of 2^-9. nearbyint rounds half to even (the default
-    // rounding mode); 8 x 2^-9 is the smallest normal, whose code is 0x08 as well.
-    const auto m = static_cast<int>(std::nearbyint(a * 512.0f));
-    return static_cast<uint8_t>(sign | m);
-  }
-  int exp = 0;
-  const float frac = std::frexp(a, &exp);  // a = frac x 2^exp, frac in [0.5, 1)
-  int e = exp - 1;                          // a = (2 frac) x 2^e, 2 frac in [1, 2)
-  // The mantissa's 3 bits: (2 frac - 1) x 8 in [0, 8), exact in float; round half to even.
-  auto m = static_cast<int>(std::nearbyint((2.0f * frac - 1.0f) * 8.0f));
-  if (m == 8) {
-    m = 0;
-    ++e;
-  }
-  return static_cast<uint8_t>(sign | ((e + 7) << 3) | m);
-}
+uint8_t fp8_e4m3_from_float(float x) { return kv_quant::fp8_e4m3_encode(x); }
 
 float fp8_e4m3_to_float(uint8_t bits) { return fp8_e4m3_table()[bits]; }
 
@@ -95,23 +61,18 @@ void quantize_kv(KvDtype dtype, const float* x, int32_t n, std::byte* out, float
     case KvDtype::kFp8E4m3:
     case KvDtype::kInt8: {
       const bool fp8 = dtype == KvDtype::kFp8E4m3;
-      const float amax = amax_of(x, n);
+      const float s =
+          kv_quant::vector_scale(amax_of(x, n), fp8 ? kv_quant::kFp8E4m3Max : kv_quant::kInt8Max);
+      *scale = s;
       auto* o = reinterpret_cast<uint8_t*>(out);
-      if (!std::isfinite(amax) || amax == 0) {
+      if (!kv_quant::scale_stores_codes(s)) {
         std::memset(o, 0, static_cast<size_t>(n));
-        *scale = amax == 0 ? 0.0f : std::numeric_limits<float>::quiet_NaN();
         return;
       }
-      const float s = amax / (fp8 ? kFp8E4m3Max : 127.0f);
-      *scale = s;
       for (int32_t i = 0; i < n; ++i) {
         const float y = x[i] / s;
-        if (fp8) {
-          o[i] = fp8_e4m3_from_float(y);
-        } else {
-          const float q = std::fmin(127.0f, std::fmax(-127.0f, std::nearbyint(y)));
-          o[i] = static_cast<uint8_t>(static_cast<int8_t>(q));
-        }
+        o[i] = fp8 ? kv_quant::fp8_e4m3_encode(y)
+                   : static_cast<uint8_t>(kv_quant::int8_encode(y));
       }
       return;
     }

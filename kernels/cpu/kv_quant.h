@@ -14,6 +14,8 @@
 // A vector of zeros stores s = 0 and reads back as zeros. A vector holding a NaN or an
 // infinity stores s = NaN and reads back as NaN (the error shows instead of hiding).
 //
+// The element and scale arithmetic is kernels/kv_quant_math.h, shared with the cuda kernels.
+//
 // Thread safety: the functions are pure; a KvLayerStore is a view (plain pointers).
 #pragma once
 
@@ -22,10 +24,11 @@
 
 #include "core/kv_dtype.h"
 #include "kernels/kv_cache_view.h"
+#include "kernels/kv_quant_math.h"
 
 namespace kvlab::cpu {
 
-inline constexpr float kFp8E4m3Max = 448.0f;
+inline constexpr float kFp8E4m3Max = kv_quant::kFp8E4m3Max;
 
 // float -> E4M3 bits, saturating, round to nearest even; NaN -> 0x7F with x's sign.
 uint8_t fp8_e4m3_from_float(float x);

@@ -34,12 +34,25 @@ bool multiple(const void* p, int64_t bytes) {
 // The 64 / 128 kernels load head_dim / 32 elements per lane at once: every row they read must
 // start at a multiple of that many elements.
 template <typename T>
-bool vector_aligned(const T* q, int64_t q_stride, const KvArenaView<const T>& arena) {
+bool vector_aligned(const T* q, int64_t q_stride, const DeviceKvArena<const T>& arena) {
   if (arena.head_dim != 64 && arena.head_dim != 128) return false;
   const int64_t vec = arena.head_dim / 32;
   const int64_t bytes = vec * static_cast<int64_t>(sizeof(T));
   return multiple(q, bytes) && q_stride % vec == 0 && multiple(arena.k, bytes) &&
          multiple(arena.v, bytes) && arena.slot_stride % vec == 0 && arena.head_stride % vec == 0;
+}
+
+// A quantized arena's rows are head_dim bytes apart, so its codes align when its bases do.
+template <typename T, typename Code>
+bool vector_aligned(const T* q, int64_t q_stride, const DeviceScaledKvArena<Code>& arena) {
+  if (arena.head_dim != 64 && arena.head_dim != 128) return false;
+  const int64_t vec = arena.head_dim / 32;
+  return multiple(q, vec * static_cast<int64_t>(sizeof(T))) && q_stride % vec == 0 &&
+         multiple(arena.k, vec) && multiple(arena.v, vec);
+}
+
+const char* kv_name(ScaledKvFormat format) {
+  return format == ScaledKvFormat::kFp8E4m3 ? "K/V fp8_e4m3" : "K/V int8";
 }
 
 }  // namespace
@@ -72,11 +85,15 @@ int64_t decode_workspace_bytes(int32_t num_seqs, int32_t num_heads, int32_t head
          static_cast<int64_t>(sizeof(float));
 }
 
-template <typename T>
-void decode_attention(const T* q, int64_t q_stride, const KvSeqView& seqs, int32_t max_context,
-                      const KvArenaView<const T>& arena, int32_t num_heads, T* out,
-                      int64_t out_stride, DeviceBuffer& workspace, cudaStream_t stream,
-                      DecodeOptions options) {
+namespace {
+
+// The checked launch over either arena kind (Kv: DeviceKvArena<const T> or
+// DeviceScaledKvArena<Code>); `kv` names the storage in errors.
+template <typename T, typename Kv>
+void decode_on(const T* q, int64_t q_stride, const KvSeqView& seqs, int32_t max_context,
+               const Kv& arena, int32_t num_heads, T* out, int64_t out_stride,
+               DeviceBuffer& workspace, cudaStream_t stream, DecodeOptions options,
+               const char* kv) {
   check_heads("decode_attention", num_heads, arena.num_kv_heads, arena.head_dim);
   check_invariant(seqs.num_seqs >= 0 && seqs.num_seqs <= 65535,
                   "decode_attention: batch of " + std::to_string(seqs.num_seqs) +
@@ -94,13 +111,13 @@ void decode_attention(const T* q, int64_t q_stride, const KvSeqView& seqs, int32
     algorithm =
         choose_decode_algorithm(seqs.num_seqs, num_heads, max_context, options.partition_tokens);
   }
-  DecodeArgs<T> a;
+  DecodeArgs<T, Kv> a;
   a.q = q;
   a.q_stride = q_stride;
   a.out = out;
   a.out_stride = out_stride;
   a.seqs = to_device(seqs);
-  a.arena = to_device(arena);
+  a.arena = arena;
   a.num_heads = num_heads;
   a.head_dim = arena.head_dim;
   a.scale = softmax_scale(arena.head_dim);
@@ -127,13 +144,14 @@ void decode_attention(const T* q, int64_t q_stride, const KvSeqView& seqs, int32
   }
   check_cuda(launch_decode_attention(a, stream),
              std::string("decode_attention (") + to_string(algorithm) + ", head_dim " +
-                 std::to_string(arena.head_dim) + ", " + dtype_name(dtype_of<T>()) + ")");
+                 std::to_string(arena.head_dim) + ", " + dtype_name(dtype_of<T>()) + ", " + kv +
+                 ")");
 }
 
-template <typename T>
-void prefill_attention(const T* q, int64_t q_stride, const int32_t* query_indptr, int32_t max_q_len,
-                       const KvSeqView& seqs, const KvArenaView<const T>& arena, int32_t num_heads,
-                       T* out, int64_t out_stride, cudaStream_t stream) {
+template <typename T, typename Kv>
+void prefill_on(const T* q, int64_t q_stride, const int32_t* query_indptr, int32_t max_q_len,
+                const KvSeqView& seqs, const Kv& arena, int32_t num_heads, T* out,
+                int64_t out_stride, cudaStream_t stream, const char* kv) {
   check_heads("prefill_attention", num_heads, arena.num_kv_heads, arena.head_dim);
   check_invariant(seqs.num_seqs >= 0 && seqs.num_seqs <= 65535 && max_q_len >= 0,
                   "prefill_attention: batch of " + std::to_string(seqs.num_seqs) +
@@ -144,22 +162,61 @@ void prefill_attention(const T* q, int64_t q_stride, const int32_t* query_indptr
   const int64_t width = int64_t{num_heads} * arena.head_dim;
   check_invariant(q_stride >= width && out_stride >= width,
                   "prefill_attention: q/out rows narrower than num_heads * head_dim");
-  PrefillArgs<T> a;
+  PrefillArgs<T, Kv> a;
   a.q = q;
   a.q_stride = q_stride;
   a.out = out;
   a.out_stride = out_stride;
   a.query_indptr = query_indptr;
   a.seqs = to_device(seqs);
-  a.arena = to_device(arena);
+  a.arena = arena;
   a.num_heads = num_heads;
   a.head_dim = arena.head_dim;
   a.scale = softmax_scale(arena.head_dim);
   a.max_q_len = max_q_len;
   check_cuda(launch_prefill_attention(a, stream),
              "prefill_attention (head_dim " + std::to_string(arena.head_dim) + ", " +
-                 dtype_name(dtype_of<T>()) + ", " +
+                 dtype_name(dtype_of<T>()) + ", " + kv + ", " +
                  std::to_string(prefill_shared_bytes(arena.head_dim)) + " bytes of shared memory)");
+}
+
+}  // namespace
+
+template <typename T>
+void decode_attention(const T* q, int64_t q_stride, const KvSeqView& seqs, int32_t max_context,
+                      const KvArenaView<const T>& arena, int32_t num_heads, T* out,
+                      int64_t out_stride, DeviceBuffer& workspace, cudaStream_t stream,
+                      DecodeOptions options) {
+  decode_on(q, q_stride, seqs, max_context, to_device(arena), num_heads, out, out_stride,
+            workspace, stream, options, "K/V unquantized");
+}
+
+template <typename T>
+void decode_attention(const T* q, int64_t q_stride, const KvSeqView& seqs, int32_t max_context,
+                      const ScaledKvLayer& arena, int32_t num_heads, T* out, int64_t out_stride,
+                      DeviceBuffer& workspace, cudaStream_t stream, DecodeOptions options) {
+  arena.with_code([&](const auto& typed) {
+    decode_on(q, q_stride, seqs, max_context, typed, num_heads, out, out_stride, workspace,
+              stream, options, kv_name(arena.format));
+  });
+}
+
+template <typename T>
+void prefill_attention(const T* q, int64_t q_stride, const int32_t* query_indptr, int32_t max_q_len,
+                       const KvSeqView& seqs, const KvArenaView<const T>& arena, int32_t num_heads,
+                       T* out, int64_t out_stride, cudaStream_t stream) {
+  prefill_on(q, q_stride, query_indptr, max_q_len, seqs, to_device(arena), num_heads, out,
+             out_stride, stream, "K/V unquantized");
+}
+
+template <typename T>
+void prefill_attention(const T* q, int64_t q_stride, const int32_t* query_indptr, int32_t max_q_len,
+                       const KvSeqView& seqs, const ScaledKvLayer& arena, int32_t num_heads, T* out,
+                       int64_t out_stride, cudaStream_t stream) {
+  arena.with_code([&](const auto& typed) {
+    prefill_on(q, q_stride, query_indptr, max_q_len, seqs, typed, num_heads, out, out_stride,
+               stream, kv_name(arena.format));
+  });
 }
 
 #define KVLAB_INSTANTIATE_ATTENTION(T)                                                             \
@@ -168,7 +225,12 @@ void prefill_attention(const T* q, int64_t q_stride, const int32_t* query_indptr
                                     DeviceBuffer&, cudaStream_t, DecodeOptions);                   \
   template void prefill_attention<T>(const T*, int64_t, const int32_t*, int32_t, const KvSeqView&, \
                                      const KvArenaView<const T>&, int32_t, T*, int64_t,            \
-                                     cudaStream_t);
+                                     cudaStream_t);                                                \
+  template void decode_attention<T>(const T*, int64_t, const KvSeqView&, int32_t,                  \
+                                    const ScaledKvLayer&, int32_t, T*, int64_t, DeviceBuffer&,     \
+                                    cudaStream_t, DecodeOptions);                                  \
+  template void prefill_attention<T>(const T*, int64_t, const int32_t*, int32_t, const KvSeqView&, \
+                                     const ScaledKvLayer&, int32_t, T*, int64_t, cudaStream_t);
 
 KVLAB_INSTANTIATE_ATTENTION(float)
 KVLAB_INSTANTIATE_ATTENTION(__half)

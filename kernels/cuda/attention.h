@@ -9,7 +9,8 @@
 //  - prefill_attention: a chunk of queries per sequence, causal, at positions
 //    [context - q_len, context).
 //
-// Storage T is float, __half or __nv_bfloat16; scores, softmax and sums are fp32. Head dims
+// Storage T is float, __half or __nv_bfloat16 (q, out, and K/V unless the cache is quantized:
+// fp8_e4m3 or int8 codes with per-vector scales); scores, softmax and sums are fp32. Head dims
 // 64 and 128 have specialized kernels (vector loads); any head_dim up to 256 runs on the
 // generic path. Everything is enqueued on `stream`; nothing synchronizes.
 //
@@ -22,6 +23,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/device_buffer.h"
+#include "kernels/cuda/device_kv_view.h"
 #include "kernels/cuda/dtype.h"
 #include "kernels/kv_cache_view.h"
 
@@ -63,5 +65,17 @@ template <typename T>
 void prefill_attention(const T* q, int64_t q_stride, const int32_t* query_indptr, int32_t max_q_len,
                        const KvSeqView& seqs, const KvArenaView<const T>& arena, int32_t num_heads,
                        T* out, int64_t out_stride, cudaStream_t stream);
+
+// The same over a quantized layer (CudaKvCache::scaled_layer: fp8_e4m3 or int8 codes and
+// their scales): each K and V element read is its code times its vector's scale, the value
+// cpu::dequantize_kv gives, then as above.
+template <typename T>
+void decode_attention(const T* q, int64_t q_stride, const KvSeqView& seqs, int32_t max_context,
+                      const ScaledKvLayer& arena, int32_t num_heads, T* out, int64_t out_stride,
+                      DeviceBuffer& workspace, cudaStream_t stream, DecodeOptions options = {});
+template <typename T>
+void prefill_attention(const T* q, int64_t q_stride, const int32_t* query_indptr, int32_t max_q_len,
+                       const KvSeqView& seqs, const ScaledKvLayer& arena, int32_t num_heads, T* out,
+                       int64_t out_stride, cudaStream_t stream);
 
 }  // namespace kvlab::cuda

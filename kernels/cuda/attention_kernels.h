@@ -4,7 +4,8 @@
 // and pick the variant; use those.
 //
 // Both kernels read the KV cache through DeviceSeqView / DeviceKvArena, so one kernel serves
-// paged and contiguous layouts (the layout branch is uniform across a warp). Softmax is
+// paged and contiguous layouts (the layout branch is uniform across a warp); and through
+// DeviceScaledKvArena, the same kernels dequantize an fp8_e4m3 or int8 cache as they load it. Softmax is
 // computed online (running max and sum, FlashAttention / FlashDecoding style) in fp32.
 #pragma once
 
@@ -19,14 +20,16 @@ namespace kvlab::cuda {
 // Head dims up to this run on the generic path; 64 and 128 also have specialized ones.
 constexpr int32_t kMaxHeadDim = 256;
 
-template <typename T>
+// Kv, the arena's kind: DeviceKvArena<const T> (K/V stored as T) or
+// DeviceScaledKvArena<Fp8E4m3Code / Int8Code> (quantized; each vector times its scale).
+template <typename T, typename Kv = DeviceKvArena<const T>>
 struct DecodeArgs {
   const T* q = nullptr;  // row i: sequence i's query, num_heads * head_dim wide
   int64_t q_stride = 0;  // elements between rows
   T* out = nullptr;
   int64_t out_stride = 0;
   DeviceSeqView seqs;
-  DeviceKvArena<const T> arena;
+  Kv arena;
   int32_t num_heads = 0;
   int32_t head_dim = 0;
   float scale = 1.0f;            // 1 / sqrt(head_dim)
@@ -50,10 +53,10 @@ constexpr int64_t kDefaultSharedBytes = 48 * 1024;
 
 // One query token per sequence (its last), causal by construction: it sees its whole context.
 // Grid: (num_heads, num_seqs, num_partitions), then a reduction kernel when split.
-template <typename T>
-cudaError_t launch_decode_attention(const DecodeArgs<T>& args, cudaStream_t stream);
+template <typename T, typename Kv>
+cudaError_t launch_decode_attention(const DecodeArgs<T, Kv>& args, cudaStream_t stream);
 
-template <typename T>
+template <typename T, typename Kv = DeviceKvArena<const T>>
 struct PrefillArgs {
   const T* q = nullptr;  // rows [query_indptr[i], query_indptr[i + 1]): sequence i's chunk
   int64_t q_stride = 0;
@@ -61,7 +64,7 @@ struct PrefillArgs {
   int64_t out_stride = 0;
   const int32_t* query_indptr = nullptr;  // device, [num_seqs + 1]
   DeviceSeqView seqs;
-  DeviceKvArena<const T> arena;
+  Kv arena;
   int32_t num_heads = 0;
   int32_t head_dim = 0;
   float scale = 1.0f;
@@ -73,7 +76,7 @@ int64_t prefill_shared_bytes(int32_t head_dim);
 
 // A chunk of query tokens per sequence at positions [context - q_len, context); the query at
 // position p sees keys 0..p. Grid: (query tiles of 16 rows, num_heads, num_seqs).
-template <typename T>
-cudaError_t launch_prefill_attention(const PrefillArgs<T>& args, cudaStream_t stream);
+template <typename T, typename Kv>
+cudaError_t launch_prefill_attention(const PrefillArgs<T, Kv>& args, cudaStream_t stream);
 
 }  // namespace kvlab::cuda

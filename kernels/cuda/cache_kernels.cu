@@ -1,7 +1,9 @@
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/cuda/cache_kernels.h"
 #include "kernels/cuda/device_math.cuh"
+#include "kernels/kv_quant_math.h"
 
 namespace kvlab::cuda {
 
@@ -25,6 +27,67 @@ __global__ void __launch_bounds__(kThreads) write_kv_kernel(const WriteKvArgs<T>
     a.arena.k_at(slot, head)[d] = k[e];
     a.arena.v_at(slot, head)[d] = v[e];
   }
+}
+
+template <typename Code>
+__device__ __forceinline__ Code encode(float y);
+template <>
+__device__ __forceinline__ Fp8E4m3Code encode<Fp8E4m3Code>(float y) {
+  return Fp8E4m3Code{kv_quant::fp8_e4m3_encode(y)};
+}
+template <>
+__device__ __forceinline__ Int8Code encode<Int8Code>(float y) {
+  return Int8Code{kv_quant::int8_encode(y)};
+}
+
+template <typename Code>
+constexpr float kCodeMax =
+    std::is_same_v<Code, Fp8E4m3Code> ? kv_quant::kFp8E4m3Max : kv_quant::kInt8Max;
+
+// The calling warp quantizes x[0, head_dim) into out and *scale, as cpu::quantize_kv: the
+// largest magnitude (NaN if any element is NaN; max is exact in any order, so the warp's
+// reduction equals the CPU's loop), the scale, then each code of x / s.
+template <typename T, typename Code>
+__device__ __forceinline__ void quantize_vector(const T* x, int head_dim, int lane, Code* out,
+                                                float* scale) {
+  float amax = 0.0f;
+  bool nan = false;
+  for (int d = lane; d < head_dim; d += device::kWarpSize) {
+    const float a = fabsf(device::to_float(x[d]));
+    nan = nan || kv_quant::is_nan(a);
+    amax = fmaxf(amax, a);
+  }
+  nan = __any_sync(0xffffffffu, nan) != 0;
+  amax = device::warp_max(amax);
+  const float s = kv_quant::vector_scale(nan ? kv_quant::float_of_bits(0x7FC00000u) : amax,
+                                         kCodeMax<Code>);
+  if (lane == 0) *scale = s;
+  const bool codes = kv_quant::scale_stores_codes(s);
+  for (int d = lane; d < head_dim; d += device::kWarpSize) {
+    out[d] = codes ? encode<Code>(device::to_float(x[d]) / s) : Code{0};
+  }
+}
+
+constexpr int kWarpsPerBlock = kThreads / device::kWarpSize;
+
+// One warp per (row, KV head): its K vector, then its V vector.
+template <typename T, typename Code>
+__global__ void __launch_bounds__(kThreads) write_scaled_kv_kernel(const WriteScaledKvArgs<T, Code> a) {
+  const int lane = threadIdx.x % device::kWarpSize;
+  const int64_t vector = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock +
+                         threadIdx.x / device::kWarpSize;
+  const int heads = a.arena.num_kv_heads;
+  if (vector >= a.num_rows * heads) return;  // the whole warp
+  const int64_t row = vector / heads;
+  const int head = static_cast<int>(vector % heads);
+  const int64_t slot = a.slot_mapping[row];
+  if (slot < 0) return;
+  const int head_dim = a.arena.head_dim;
+  const int64_t col = static_cast<int64_t>(head) * head_dim;
+  quantize_vector<T, Code>(a.k + row * a.k_stride + col, head_dim, lane, a.arena.k_at(slot, head),
+                           a.arena.k_scale_at(slot, head));
+  quantize_vector<T, Code>(a.v + row * a.v_stride + col, head_dim, lane, a.arena.v_at(slot, head),
+                           a.arena.v_scale_at(slot, head));
 }
 
 // grid: (copy, layer * 2 + tensor, chunk); each block moves every gridDim.z-th group of
@@ -78,6 +141,24 @@ template cudaError_t launch_write_kv<float>(const WriteKvArgs<float>&, cudaStrea
 template cudaError_t launch_write_kv<__half>(const WriteKvArgs<__half>&, cudaStream_t);
 template cudaError_t launch_write_kv<__nv_bfloat16>(const WriteKvArgs<__nv_bfloat16>&,
                                                     cudaStream_t);
+
+template <typename T, typename Code>
+cudaError_t launch_write_scaled_kv(const WriteScaledKvArgs<T, Code>& a, cudaStream_t stream) {
+  const int64_t vectors = a.num_rows * a.arena.num_kv_heads;
+  if (vectors == 0) return cudaSuccess;
+  const int64_t blocks = (vectors + kWarpsPerBlock - 1) / kWarpsPerBlock;
+  write_scaled_kv_kernel<T, Code><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(a);
+  return cudaGetLastError();
+}
+
+#define KVLAB_INSTANTIATE_WRITE_SCALED(T)                                                 \
+  template cudaError_t launch_write_scaled_kv<T, Fp8E4m3Code>(                           \
+      const WriteScaledKvArgs<T, Fp8E4m3Code>&, cudaStream_t);                           \
+  template cudaError_t launch_write_scaled_kv<T, Int8Code>(const WriteScaledKvArgs<T, Int8Code>&, \
+                                                           cudaStream_t);
+KVLAB_INSTANTIATE_WRITE_SCALED(float)
+KVLAB_INSTANTIATE_WRITE_SCALED(__half)
+KVLAB_INSTANTIATE_WRITE_SCALED(__nv_bfloat16)
 
 cudaError_t launch_copy_slots(const CopySlotsArgs& a, cudaStream_t stream) {
   if (a.num_copies == 0 || a.num_layers == 0 || a.max_copy_slots == 0) return cudaSuccess;

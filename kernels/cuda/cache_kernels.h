@@ -1,5 +1,6 @@
 // Launchers of the KV-cache kernels (cache_kernels.cu): writing new tokens' K/V into their
-// slots, and copying slot ranges inside the device arena. Raw arguments, cudaError_t out;
+// slots (as they are, or quantized), and copying slot ranges inside the device arena (one
+// plane of it: elements or scales, CudaKvCache::Plane). Raw arguments, cudaError_t out;
 // the checked API is cache_ops.h.
 #pragma once
 
@@ -26,6 +27,23 @@ struct WriteKvArgs {
 
 template <typename T>
 cudaError_t launch_write_kv(const WriteKvArgs<T>& args, cudaStream_t stream);
+
+// The same into a quantized arena: each row's (KV head) vector of head_dim values is
+// quantized as the CPU quantizer does it (kernels/kv_quant_math.h): its scale from its
+// largest magnitude, then every element's code. One warp per (row, KV head).
+template <typename T, typename Code>
+struct WriteScaledKvArgs {
+  const T* k = nullptr;
+  const T* v = nullptr;
+  int64_t k_stride = 0;
+  int64_t v_stride = 0;
+  const int64_t* slot_mapping = nullptr;
+  int64_t num_rows = 0;
+  DeviceScaledKvArena<Code> arena;
+};
+
+template <typename T, typename Code>
+cudaError_t launch_write_scaled_kv(const WriteScaledKvArgs<T, Code>& args, cudaStream_t stream);
 
 // A device-side copy of `num_slots` slots (the KvCopy of core/kv_cache_manager.h, mirrored).
 struct SlotCopy {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <type_traits>
 
 #include "core/errors.h"
 #include "kernels/cuda/cache_kernels.h"
@@ -12,7 +13,7 @@ namespace kvlab::cuda {
 
 namespace {
 
-// Copies shorter than this many memcpy calls (copies x layers x 2) go through
+// Copies shorter than this many memcpy calls (copies x layers x 2 x planes) go through
 // cudaMemcpyAsync; longer lists through one kernel.
 constexpr int64_t kMaxMemcpyCalls = 64;
 
@@ -25,7 +26,8 @@ void check_copies(const CudaKvCache& src, const CudaKvCache& dst, std::span<cons
                   const char* who) {
   check_invariant(src.num_layers() == dst.num_layers() &&
                       src.num_kv_heads() == dst.num_kv_heads() &&
-                      src.head_dim() == dst.head_dim() && src.dtype() == dst.dtype(),
+                      src.head_dim() == dst.head_dim() && src.dtype() == dst.dtype() &&
+                      src.storage() == dst.storage(),
                   std::string(who) + ": caches of different shapes or dtypes");
   const bool same_cache = &src == &dst;
   for (const KvCopy& c : copies) {
@@ -41,24 +43,28 @@ void check_copies(const CudaKvCache& src, const CudaKvCache& dst, std::span<cons
   }
 }
 
-// One cudaMemcpyAsync per copy, layer and tensor, in list order.
+// One cudaMemcpyAsync per copy, plane, layer and tensor, in list order.
 void memcpy_copies(const CudaKvCache& src, CudaKvCache& dst, std::span<const KvCopy> copies,
                    cudaMemcpyKind kind, cudaStream_t stream, const char* who) {
-  const int64_t slot = src.slot_bytes();
+  const std::vector<CudaKvCache::Plane> from = src.planes();
+  const std::vector<CudaKvCache::Plane> to = dst.planes();
   for (const KvCopy& c : copies) {
     if (c.num_slots == 0) continue;
-    for (int32_t layer = 0; layer < src.num_layers(); ++layer) {
-      const int64_t src_offset = layer * src.layer_bytes() + c.src_slot * slot;
-      const int64_t dst_offset = layer * dst.layer_bytes() + c.dst_slot * slot;
-      const auto bytes = static_cast<size_t>(c.num_slots * slot);
-      check_cuda(
-          cudaMemcpyAsync(static_cast<char*>(dst.k_base()) + dst_offset,
-                          static_cast<const char*>(src.k_base()) + src_offset, bytes, kind, stream),
-          std::string(who) + ": cudaMemcpyAsync (K, " + describe(c) + ")");
-      check_cuda(
-          cudaMemcpyAsync(static_cast<char*>(dst.v_base()) + dst_offset,
-                          static_cast<const char*>(src.v_base()) + src_offset, bytes, kind, stream),
-          std::string(who) + ": cudaMemcpyAsync (V, " + describe(c) + ")");
+    for (size_t p = 0; p < from.size(); ++p) {
+      const int64_t slot = from[p].slot_bytes;
+      for (int32_t layer = 0; layer < src.num_layers(); ++layer) {
+        const int64_t src_offset = layer * from[p].layer_bytes + c.src_slot * slot;
+        const int64_t dst_offset = layer * to[p].layer_bytes + c.dst_slot * slot;
+        const auto bytes = static_cast<size_t>(c.num_slots * slot);
+        check_cuda(cudaMemcpyAsync(static_cast<char*>(to[p].k_base) + dst_offset,
+                                   static_cast<const char*>(from[p].k_base) + src_offset, bytes,
+                                   kind, stream),
+                   std::string(who) + ": cudaMemcpyAsync (K, " + describe(c) + ")");
+        check_cuda(cudaMemcpyAsync(static_cast<char*>(to[p].v_base) + dst_offset,
+                                   static_cast<const char*>(from[p].v_base) + src_offset, bytes,
+                                   kind, stream),
+                   std::string(who) + ": cudaMemcpyAsync (V, " + describe(c) + ")");
+      }
     }
   }
 }
@@ -83,13 +89,36 @@ void write_kv(const T* k, int64_t k_stride, const T* v, int64_t v_stride,
   check_cuda(launch_write_kv(a, stream), "write_kv");
 }
 
-template void write_kv<float>(const float*, int64_t, const float*, int64_t, const int64_t*, int64_t,
-                              const KvArenaView<float>&, cudaStream_t);
-template void write_kv<__half>(const __half*, int64_t, const __half*, int64_t, const int64_t*,
-                               int64_t, const KvArenaView<__half>&, cudaStream_t);
-template void write_kv<__nv_bfloat16>(const __nv_bfloat16*, int64_t, const __nv_bfloat16*, int64_t,
-                                      const int64_t*, int64_t, const KvArenaView<__nv_bfloat16>&,
-                                      cudaStream_t);
+template <typename T>
+void write_kv(const T* k, int64_t k_stride, const T* v, int64_t v_stride,
+              const int64_t* slot_mapping, int64_t num_rows, const ScaledKvLayer& layer,
+              cudaStream_t stream) {
+  const int64_t width = int64_t{layer.bytes.num_kv_heads} * layer.bytes.head_dim;
+  check_invariant(num_rows >= 0 && k_stride >= width && v_stride >= width,
+                  "write_kv: shape mismatch");
+  const cudaError_t status = layer.with_code([&](auto arena) {
+    WriteScaledKvArgs<T, typename std::remove_pointer_t<decltype(arena.k)>> a;
+    a.k = k;
+    a.v = v;
+    a.k_stride = k_stride;
+    a.v_stride = v_stride;
+    a.slot_mapping = slot_mapping;
+    a.num_rows = num_rows;
+    a.arena = arena;
+    return launch_write_scaled_kv(a, stream);
+  });
+  check_cuda(status, layer.format == ScaledKvFormat::kFp8E4m3 ? "write_kv (fp8_e4m3)"
+                                                              : "write_kv (int8)");
+}
+
+#define KVLAB_INSTANTIATE_WRITE_KV(T)                                                           \
+  template void write_kv<T>(const T*, int64_t, const T*, int64_t, const int64_t*, int64_t,      \
+                            const KvArenaView<T>&, cudaStream_t);                               \
+  template void write_kv<T>(const T*, int64_t, const T*, int64_t, const int64_t*, int64_t,      \
+                            const ScaledKvLayer&, cudaStream_t);
+KVLAB_INSTANTIATE_WRITE_KV(float)
+KVLAB_INSTANTIATE_WRITE_KV(__half)
+KVLAB_INSTANTIATE_WRITE_KV(__nv_bfloat16)
 
 void check_slot_mapping(std::span<const int64_t> slot_mapping, int64_t num_slots) {
   for (int64_t slot : slot_mapping) {
@@ -149,7 +178,8 @@ void copy_kv_within(CudaKvCache& cache, std::span<const KvCopy> copies, StagedUp
   check_copies(cache, cache, copies, "copy_kv_within");
   const std::vector<KvCopy> merged = merge_adjacent(copies, /*same_cache=*/true);
   if (merged.empty() || cache.num_layers() == 0) return;
-  const int64_t calls = static_cast<int64_t>(merged.size()) * cache.num_layers() * 2;
+  const int64_t calls = static_cast<int64_t>(merged.size()) * cache.num_layers() * 2 *
+                        static_cast<int64_t>(cache.planes().size());
   if (calls <= kMaxMemcpyCalls || !copies_independent(merged)) {
     // Stream order gives the list order: a copy reading what an earlier one wrote sees it.
     memcpy_copies(cache, cache, merged, cudaMemcpyDeviceToDevice, stream, "copy_kv_within");
@@ -167,17 +197,19 @@ void copy_kv_within(CudaKvCache& cache, std::span<const KvCopy> copies, StagedUp
   lists.clear();
   const size_t list_at = lists.add(list);
   lists.upload(stream);
-  CopySlotsArgs a;
-  a.k_base = cache.k_base();
-  a.v_base = cache.v_base();
-  a.layer_bytes = cache.layer_bytes();
-  a.slot_bytes = cache.slot_bytes();
-  a.num_layers = cache.num_layers();
-  a.copies = lists.device<const SlotCopy>(list_at);
-  a.num_copies = static_cast<int32_t>(list.size());
-  a.max_copy_slots = longest;
-  check_cuda(launch_copy_slots(a, stream),
-             "copy_kv_within (" + std::to_string(list.size()) + " copies, kernel)");
+  for (const CudaKvCache::Plane& plane : cache.planes()) {
+    CopySlotsArgs a;
+    a.k_base = plane.k_base;
+    a.v_base = plane.v_base;
+    a.layer_bytes = plane.layer_bytes;
+    a.slot_bytes = plane.slot_bytes;
+    a.num_layers = cache.num_layers();
+    a.copies = lists.device<const SlotCopy>(list_at);
+    a.num_copies = static_cast<int32_t>(list.size());
+    a.max_copy_slots = longest;
+    check_cuda(launch_copy_slots(a, stream),
+               "copy_kv_within (" + std::to_string(list.size()) + " copies, kernel)");
+  }
 }
 
 void swap_out(const CudaKvCache& device, CudaKvCache& host, std::span<const KvCopy> copies,

@@ -1,7 +1,8 @@
 // Writing new tokens' K/V into the cache and moving slots between caches on the GPU: the CUDA
 // twins of kernels/cpu/cache_write.h and kernels/cpu/kv_copy.h, with the same contracts.
 //
-//  - write_kv: rows of K and V to their slots (slot mapping; negative slots skipped).
+//  - write_kv: rows of K and V to their slots (slot mapping; negative slots skipped), as they
+//    are or quantized (fp8_e4m3, int8: codes and scales).
 //  - copy_kv_within: device-to-device copies inside the arena (fork copies, copy-on-write),
 //    every layer, K and V, with the CPU op's sequential semantics: a list whose copies are
 //    independent (no copy reads or writes slots another one writes) and long runs as one
@@ -11,7 +12,8 @@
 //    adjacent copies, layer and tensor; swap_out pins the pool's destination slots first
 //    where they are not yet (CudaKvCache::pin_slots).
 //
-// Everything is enqueued on `stream`. Bad ranges throw InvariantError before anything is
+// Copies and swaps move every plane of the cache (CudaKvCache::planes): a quantized cache's
+// scales go with their slots. Everything is enqueued on `stream`. Bad ranges throw InvariantError before anything is
 // enqueued; failed CUDA calls throw CudaError.
 #pragma once
 
@@ -36,6 +38,13 @@ namespace kvlab::cuda {
 template <typename T>
 void write_kv(const T* k, int64_t k_stride, const T* v, int64_t v_stride,
               const int64_t* slot_mapping, int64_t num_rows, const KvArenaView<T>& arena,
+              cudaStream_t stream);
+
+// The same into a quantized layer (CudaKvCache::scaled_layer): each (row, KV head) vector
+// quantized exactly as cpu::quantize_kv does (kernels/kv_quant_math.h), codes and scale.
+template <typename T>
+void write_kv(const T* k, int64_t k_stride, const T* v, int64_t v_stride,
+              const int64_t* slot_mapping, int64_t num_rows, const ScaledKvLayer& layer,
               cudaStream_t stream);
 
 // Throws InvariantError when a slot is >= num_slots.

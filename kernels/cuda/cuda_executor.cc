@@ -55,11 +55,20 @@ void check_single_gpu(const ExperimentConfig& config) {
   require_single_rank(config, "cuda", "one GPU (backend.device)");
 }
 
-// K/V are stored in backend.dtype: memory.kv_dtype may be auto or name the same dtype
-// (kernels/model/kv_dtype_rule.h); quantized storage is not implemented by these kernels.
+// K/V are stored in backend.dtype (memory.kv_dtype auto or the same name) or quantized
+// (fp8_e4m3, int8: CudaKvCache); another float dtype than backend.dtype is refused
+// (kernels/model/kv_dtype_rule.h).
 void check_kv_dtype(const ExperimentConfig& config) {
-  require_kv_dtype(config, "cuda", {KvDtype::kAuto, parse_kv_dtype(config.backend.dtype)},
-                   "K/V in backend.dtype (" + config.backend.dtype + ")");
+  require_kv_dtype(config, "cuda",
+                   {KvDtype::kAuto, parse_kv_dtype(config.backend.dtype), KvDtype::kFp8E4m3,
+                    KvDtype::kInt8},
+                   "K/V in backend.dtype (" + config.backend.dtype + ") or quantized");
+  if (virtual_geometry_of(config) && kv_dtype_scaled(config.model.kv_dtype)) {
+    config.raw.fail("memory.kv_dtype",
+                    "the cuda back end's virtual memory (memory.policy = " + config.memory.policy +
+                        ") maps pages of K and V only; " + kv_dtype_name(config.model.kv_dtype) +
+                        " keeps per-slot scales beside them: use auto or " + config.backend.dtype);
+  }
 }
 
 void check_model(const ExperimentConfig& config) {
@@ -71,9 +80,18 @@ void check_model(const ExperimentConfig& config) {
   }
 }
 
-// Device bytes of one slot in every layer, K and V, in `dtype`.
+// Bytes of one slot in every layer, K and V, as memory.kv_dtype stores them with `dtype` the
+// compute dtype (scales included): ModelSpec::kv_bytes_per_slot, the simulator's and the cpu
+// back end's rule, with auto meaning `dtype`.
 double slot_bytes(const ModelSpec& m, DType dtype) {
-  return 2.0 * m.num_layers * m.num_kv_heads * m.head_dim * dtype_bytes(dtype);
+  ModelSpec stored = m;
+  stored.dtype_bytes = dtype_bytes(dtype);
+  return static_cast<double>(stored.kv_bytes_per_slot());
+}
+
+// How the arena and the host pool store K/V: memory.kv_dtype, auto being `dtype`.
+std::string kv_storage_name(const ModelSpec& m, DType dtype) {
+  return m.kv_dtype == KvDtype::kAuto ? dtype_name(dtype) : kv_dtype_name(m.kv_dtype);
 }
 
 // What the executor will allocate on the device besides the KV arena.
@@ -124,7 +142,8 @@ void check_device_memory(const ExperimentConfig& config, DType dtype, const Devi
   if (p.weights + p.activations + kReserveBytes + arena <= free) return;
   const int64_t fit = kv_slots_that_fit(budget(config, dtype, device, 1.0));
   const std::string sizes =
-      dtype_name(dtype) + std::string(" weights ") + gib(p.weights) + " + KV arena of " +
+      dtype_name(dtype) + std::string(" weights ") + gib(p.weights) + " + " +
+      kv_storage_name(config.model, dtype) + " KV arena of " +
       std::to_string(config.memory.capacity_slots) + " slots " + gib(arena) + " + activations " +
       gib(p.activations) + " + " + gib(kReserveBytes) + " reserve need more than the " + gib(free) +
       " free on device " + std::to_string(device.index) + " (" + device.name + ")";
@@ -154,7 +173,8 @@ void check_host_pool(const ExperimentConfig& config, DType dtype) {
   if (bytes <= budget) return;
   config.raw.fail("memory.swap_space_gb", "the cuda back end's pinned host swap pool of " +
                                               std::to_string(config.memory.swap_capacity_slots) +
-                                              " slots (" + gib(bytes) + " in " + dtype_name(dtype) +
+                                              " slots (" + gib(bytes) + " in " +
+                                              kv_storage_name(config.model, dtype) +
                                               ") exceeds backend.max_host_memory_gb (" +
                                               std::to_string(max_host_memory_gb) +
                                               "); lower memory.swap_space_gb");
@@ -229,6 +249,7 @@ CudaExecutor::CudaExecutor(const ExperimentConfig& config)
     : device_(open_device(config)), dtype_(parse_dtype(config.backend.dtype)) {
   check_model(config);
   check_single_gpu(config);
+  check_kv_dtype(config);
   check_device_memory(config, dtype_, device_);
   check_host_pool(config, dtype_);
   // Before the weights: a page size the device cannot map is refused without loading them.
@@ -237,11 +258,12 @@ CudaExecutor::CudaExecutor(const ExperimentConfig& config)
   model_ = make_cuda_decoder_model(config.model, dtype_, config.backend.weights_seed,
                                    CudaLlamaWeights::default_source(config.model), stream_->get());
   if (!vmm_) {
-    arena_ = std::make_unique<CudaKvCache>(model_->make_kv_cache(config.memory.capacity_slots));
+    arena_ = std::make_unique<CudaKvCache>(
+        model_->make_kv_cache(config.memory.capacity_slots, config.model.kv_dtype));
   }
   host_pool_ = std::make_unique<CudaKvCache>(
       config.model.num_layers, config.memory.swap_capacity_slots, config.model.num_kv_heads,
-      config.model.head_dim, dtype_, CudaKvCache::Memory::kPinnedHost);
+      config.model.head_dim, dtype_, CudaKvCache::Memory::kPinnedHost, config.model.kv_dtype);
   copy_lists_ = std::make_unique<StagedUpload>();
   start_ = std::make_unique<CudaEvent>();
   moved_ = std::make_unique<CudaEvent>();
@@ -255,7 +277,9 @@ CudaExecutor::~CudaExecutor() {
 }
 
 std::string CudaExecutor::name() const {
-  return "cuda(" + model_->spec().name + ", " + dtype_name(dtype_) + ", " + device_.name + ")";
+  const std::string kv =
+      arena_->scaled() ? ", KV " + kv_dtype_name(arena_->storage()) : std::string();
+  return "cuda(" + model_->spec().name + ", " + dtype_name(dtype_) + kv + ", " + device_.name + ")";
 }
 
 StepResult CudaExecutor::execute(const SchedulerOutput& plan, const KvCacheManager& kv) {

@@ -24,7 +24,11 @@
 //
 // Memory and capacity. memory.capacity_slots is fixed before the manager is built, and the
 // manager hands out slots below it, so this executor allocates exactly that many device
-// slots (in backend.dtype). Given as memory.capacity_slots or hardware.kv_cache_gb
+// slots, stored as memory.kv_dtype: auto (or the name of backend.dtype) in backend.dtype,
+// fp8_e4m3 or int8 quantized on write with per-(token, KV head) scales (CudaKvCache), the host
+// swap pool likewise; other KV dtypes are refused (memory.kv_dtype). A slot's bytes are
+// ModelSpec::kv_bytes_per_slot's, the simulator's and cpu back end's rule, auto meaning
+// backend.dtype. Given as memory.capacity_slots or hardware.kv_cache_gb
 // (resolve_experiment), it is taken as is; otherwise this back end's capacity probe
 // (the back end's ExecutorTraits::capacity_probe, called by make_engine) measures the device:
 // floor((free x hardware.gpu_memory_utilization - weights - activations - 512 MiB) / slot

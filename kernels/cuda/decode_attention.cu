@@ -8,6 +8,9 @@
 // one partition the block writes the normalized output, with several (split-K, for long
 // contexts and small batches) it writes (m, l, acc) and a second kernel merges the partitions.
 //
+// A quantized cache (DeviceScaledKvArena) is read the same way: each lane loads its codes
+// (4 bytes at once for head_dim 128) and multiplies them by the row's scale.
+//
 // GQA: query head h reads KV head h / (num_heads / num_kv_heads). Each query head of a group
 // reads the same K/V rows (from L2 after the first); a group-per-block variant is a tuning
 // step for later.
@@ -38,16 +41,22 @@ struct LaneDims {
   static constexpr int kChunks = kHeadDim > 0 ? 1 : kMaxHeadDim / kWarpSize;
 };
 
-template <typename T, int kHeadDim>
+// E: the stored element (T, or a quantized code whose values are then multiplied by `scale`,
+// the vector's scale, when kScaled).
+template <int kHeadDim, bool kScaled = false, typename E>
 __device__ __forceinline__ void load_lane(
-    const T* row, int head_dim, int lane,
-    float (&x)[LaneDims<kHeadDim>::kChunks][LaneDims<kHeadDim>::kVec]) {
+    const E* row, int head_dim, int lane,
+    float (&x)[LaneDims<kHeadDim>::kChunks][LaneDims<kHeadDim>::kVec], float scale = 1.0f) {
   constexpr int kVec = LaneDims<kHeadDim>::kVec;
 #pragma unroll
   for (int c = 0; c < LaneDims<kHeadDim>::kChunks; ++c) {
     const int d0 = (c * kWarpSize + lane) * kVec;
     if (kHeadDim > 0 || d0 < head_dim) {
-      load_floats<T, kVec>(row + d0, x[c]);
+      load_floats<E, kVec>(row + d0, x[c]);
+      if constexpr (kScaled) {
+#pragma unroll
+        for (int j = 0; j < kVec; ++j) x[c][j] *= scale;
+      }
     } else {
 #pragma unroll
       for (int j = 0; j < kVec; ++j) x[c][j] = 0.0f;
@@ -55,8 +64,22 @@ __device__ __forceinline__ void load_lane(
   }
 }
 
-template <typename T, int kHeadDim>
-__global__ void __launch_bounds__(kThreads) decode_attention_kernel(const DecodeArgs<T> a) {
+// Row (slot, kv_head) of K (or V) into the lane's registers, dequantized for a scaled arena.
+template <int kHeadDim, typename Kv>
+__device__ __forceinline__ void load_kv_lane(
+    const Kv& arena, bool k, int64_t slot, int kv_head, int head_dim, int lane,
+    float (&x)[LaneDims<kHeadDim>::kChunks][LaneDims<kHeadDim>::kVec]) {
+  const auto* row = k ? arena.k_at(slot, kv_head) : arena.v_at(slot, kv_head);
+  if constexpr (Kv::kScaled) {
+    const float s = *(k ? arena.k_scale_at(slot, kv_head) : arena.v_scale_at(slot, kv_head));
+    load_lane<kHeadDim, true>(row, head_dim, lane, x, s);
+  } else {
+    load_lane<kHeadDim>(row, head_dim, lane, x);
+  }
+}
+
+template <typename T, typename Kv, int kHeadDim>
+__global__ void __launch_bounds__(kThreads) decode_attention_kernel(const DecodeArgs<T, Kv> a) {
   constexpr int kVec = LaneDims<kHeadDim>::kVec;
   constexpr int kChunks = LaneDims<kHeadDim>::kChunks;
   const int head = blockIdx.x;
@@ -72,8 +95,8 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
   const int warp = threadIdx.x / kWarpSize;
 
   float q[kChunks][kVec];
-  load_lane<T, kHeadDim>(a.q + seq * a.q_stride + static_cast<int64_t>(head) * head_dim, head_dim,
-                         lane, q);
+  load_lane<kHeadDim>(a.q + seq * a.q_stride + static_cast<int64_t>(head) * head_dim, head_dim,
+                      lane, q);
 
   float m = -INFINITY;  // running max of the scores seen by this warp
   float l = 0.0f;       // running sum of exp(score - m)
@@ -93,8 +116,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
     float rows[kTileTokens][kChunks][kVec];
 #pragma unroll
     for (int i = 0; i < kTileTokens; ++i) {
-      if (slot[i] >= 0)
-        load_lane<T, kHeadDim>(a.arena.k_at(slot[i], kv_head), head_dim, lane, rows[i]);
+      if (slot[i] >= 0) load_kv_lane<kHeadDim>(a.arena, true, slot[i], kv_head, head_dim, lane, rows[i]);
     }
     float score[kTileTokens];
     float tile_max = -INFINITY;
@@ -122,8 +144,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
     }
 #pragma unroll
     for (int i = 0; i < kTileTokens; ++i) {
-      if (slot[i] >= 0)
-        load_lane<T, kHeadDim>(a.arena.v_at(slot[i], kv_head), head_dim, lane, rows[i]);
+      if (slot[i] >= 0) load_kv_lane<kHeadDim>(a.arena, false, slot[i], kv_head, head_dim, lane, rows[i]);
     }
 #pragma unroll
     for (int i = 0; i < kTileTokens; ++i) {
@@ -196,8 +217,8 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Decode
 // One block per (head, sequence); dynamic shared memory (decode_reduce_shared_bytes): one
 // weight per partition, then the total. Nothing static, so the launcher's 48 KiB bound is
 // exact.
-template <typename T>
-__global__ void __launch_bounds__(kThreads) decode_reduce_kernel(const DecodeArgs<T> a) {
+template <typename T, typename Kv>
+__global__ void __launch_bounds__(kThreads) decode_reduce_kernel(const DecodeArgs<T, Kv> a) {
   extern __shared__ float s_weight[];
   float& s_total = s_weight[a.num_partitions];
   const int head = blockIdx.x;
@@ -228,30 +249,36 @@ __global__ void __launch_bounds__(kThreads) decode_reduce_kernel(const DecodeArg
 
 }  // namespace
 
-template <typename T>
-cudaError_t launch_decode_attention(const DecodeArgs<T>& a, cudaStream_t stream) {
+template <typename T, typename Kv>
+cudaError_t launch_decode_attention(const DecodeArgs<T, Kv>& a, cudaStream_t stream) {
   if (a.seqs.num_seqs == 0) return cudaSuccess;
   const dim3 grid(static_cast<unsigned>(a.num_heads), static_cast<unsigned>(a.seqs.num_seqs),
                   static_cast<unsigned>(a.num_partitions));
   if (a.vectorized && a.head_dim == 128) {
-    decode_attention_kernel<T, 128><<<grid, kThreads, 0, stream>>>(a);
+    decode_attention_kernel<T, Kv, 128><<<grid, kThreads, 0, stream>>>(a);
   } else if (a.vectorized && a.head_dim == 64) {
-    decode_attention_kernel<T, 64><<<grid, kThreads, 0, stream>>>(a);
+    decode_attention_kernel<T, Kv, 64><<<grid, kThreads, 0, stream>>>(a);
   } else {
-    decode_attention_kernel<T, 0><<<grid, kThreads, 0, stream>>>(a);
+    decode_attention_kernel<T, Kv, 0><<<grid, kThreads, 0, stream>>>(a);
   }
   cudaError_t status = cudaGetLastError();
   if (status != cudaSuccess || a.num_partitions == 1) return status;
   const dim3 reduce_grid(static_cast<unsigned>(a.num_heads),
                          static_cast<unsigned>(a.seqs.num_seqs));
   const auto shared = static_cast<size_t>(decode_reduce_shared_bytes(a.num_partitions));
-  decode_reduce_kernel<T><<<reduce_grid, kThreads, shared, stream>>>(a);
+  decode_reduce_kernel<T, Kv><<<reduce_grid, kThreads, shared, stream>>>(a);
   return cudaGetLastError();
 }
 
-template cudaError_t launch_decode_attention<float>(const DecodeArgs<float>&, cudaStream_t);
-template cudaError_t launch_decode_attention<__half>(const DecodeArgs<__half>&, cudaStream_t);
-template cudaError_t launch_decode_attention<__nv_bfloat16>(const DecodeArgs<__nv_bfloat16>&,
-                                                            cudaStream_t);
+#define KVLAB_INSTANTIATE_DECODE(T)                                                              \
+  template cudaError_t launch_decode_attention<T, DeviceKvArena<const T>>(                       \
+      const DecodeArgs<T, DeviceKvArena<const T>>&, cudaStream_t);                               \
+  template cudaError_t launch_decode_attention<T, DeviceScaledKvArena<Fp8E4m3Code>>(             \
+      const DecodeArgs<T, DeviceScaledKvArena<Fp8E4m3Code>>&, cudaStream_t);                     \
+  template cudaError_t launch_decode_attention<T, DeviceScaledKvArena<Int8Code>>(                \
+      const DecodeArgs<T, DeviceScaledKvArena<Int8Code>>&, cudaStream_t);
+KVLAB_INSTANTIATE_DECODE(float)
+KVLAB_INSTANTIATE_DECODE(__half)
+KVLAB_INSTANTIATE_DECODE(__nv_bfloat16)
 
 }  // namespace kvlab::cuda

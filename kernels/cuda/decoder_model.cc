@@ -15,10 +15,10 @@ namespace kvlab::cuda {
 CudaDecoderModel::CudaDecoderModel(ModelSpec spec, DType dtype, cudaStream_t stream)
     : spec_(std::move(spec)), dtype_(dtype), stream_(stream), cublas_(stream) {}
 
-CudaKvCache CudaDecoderModel::make_kv_cache(int64_t num_slots) const {
+CudaKvCache CudaDecoderModel::make_kv_cache(int64_t num_slots, KvDtype storage) const {
   const ModelSpec& s = spec();
   return CudaKvCache(s.num_layers, num_slots, s.num_kv_heads, s.head_dim, dtype(),
-                     CudaKvCache::Memory::kDevice);
+                     CudaKvCache::Memory::kDevice, storage);
 }
 
 void CudaDecoderModel::check_cache(const CudaKvCache& cache) const {

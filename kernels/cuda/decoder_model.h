@@ -46,8 +46,9 @@ class CudaDecoderModel {
   // How decode attention runs (tests and benchmarks force one pass or split-K).
   void set_decode_options(DecodeOptions options) { decode_options_ = options; }
 
-  // A zero-filled device cache of `num_slots` slots shaped for this model, in its dtype.
-  CudaKvCache make_kv_cache(int64_t num_slots) const;
+  // A zero-filled device cache of `num_slots` slots shaped for this model, in its dtype or
+  // quantized (`storage`: CudaKvCache's rule).
+  CudaKvCache make_kv_cache(int64_t num_slots, KvDtype storage = KvDtype::kAuto) const;
 
   // Enqueues one step over `batch` (contract of DecoderModel::forward) and returns the device
   // address of the fp32 logits, [num_sampling][vocab_size], valid until the next forward.
@@ -62,7 +63,8 @@ class CudaDecoderModel {
  protected:
   // `stream` must outlive the model.
   CudaDecoderModel(ModelSpec spec, DType dtype, cudaStream_t stream);
-  // InvariantError unless `cache` is a device cache shaped for spec() in dtype().
+  // InvariantError unless `cache` is a device cache shaped for spec() in dtype() (storing
+  // dtype() or quantized).
   void check_cache(const CudaKvCache& cache) const;
 
   ModelSpec spec_;
@@ -102,27 +104,36 @@ struct StepInputs {
 StepInputs upload_step(const StepBatch& b, StagedUpload& upload, cudaStream_t stream);
 
 // One layer's attention over the step: K and V of every row (at qkv + q_width and
-// qkv + q_width + kv_width, rows qkv_stride apart) written to their slots, then prefill
-// attention for the prefill rows and decode attention for the decode rows, into attn
-// ([rows][q_width]).
+// qkv + q_width + kv_width, rows qkv_stride apart) written to their slots of layer `layer` of
+// `cache` (quantized if the cache is), then prefill attention for the prefill rows and decode
+// attention for the decode rows, into attn ([rows][q_width]).
 template <typename T>
 void attend_layer(const StepBatch& b, const StepInputs& in, const StagedUpload& upload, T* qkv,
-                  int64_t qkv_stride, int64_t q_width, int64_t kv_width, const KvArenaView<T>& arena,
-                  int32_t num_heads, T* attn, DeviceBuffer& decode_workspace,
+                  int64_t qkv_stride, int64_t q_width, int64_t kv_width, const CudaKvCache& cache,
+                  int32_t layer, int32_t num_heads, T* attn, DeviceBuffer& decode_workspace,
                   DecodeOptions decode_options, cudaStream_t stream) {
-  write_kv(static_cast<const T*>(qkv + q_width), qkv_stride,
-           static_cast<const T*>(qkv + q_width + kv_width), qkv_stride, in.slots, b.total_rows,
-           arena, stream);
-  if (b.prefill_rows > 0) {
-    prefill_attention(static_cast<const T*>(qkv), qkv_stride, in.query_indptr, b.max_prefill_q_len,
-                      in.prefill_tables.view(upload), arena.as_const(), num_heads, attn, q_width,
-                      stream);
-  }
-  if (b.decode_rows() > 0) {
-    decode_attention(static_cast<const T*>(qkv + b.prefill_rows * qkv_stride), qkv_stride,
-                     in.decode_tables.view(upload), in.decode_tables.max_context,
-                     arena.as_const(), num_heads, attn + b.prefill_rows * q_width, q_width,
-                     decode_workspace, stream, decode_options);
+  auto attend = [&](const auto& arena, const auto& read) {
+    write_kv(static_cast<const T*>(qkv + q_width), qkv_stride,
+             static_cast<const T*>(qkv + q_width + kv_width), qkv_stride, in.slots, b.total_rows,
+             arena, stream);
+    if (b.prefill_rows > 0) {
+      prefill_attention(static_cast<const T*>(qkv), qkv_stride, in.query_indptr,
+                        b.max_prefill_q_len, in.prefill_tables.view(upload), read, num_heads, attn,
+                        q_width, stream);
+    }
+    if (b.decode_rows() > 0) {
+      decode_attention(static_cast<const T*>(qkv + b.prefill_rows * qkv_stride), qkv_stride,
+                       in.decode_tables.view(upload), in.decode_tables.max_context, read,
+                       num_heads, attn + b.prefill_rows * q_width, q_width, decode_workspace,
+                       stream, decode_options);
+    }
+  };
+  if (cache.scaled()) {
+    const ScaledKvLayer scaled = cache.scaled_layer(layer);
+    attend(scaled, scaled);
+  } else {
+    const KvArenaView<T> arena = cache.layer<T>(layer);
+    attend(arena, arena.as_const());
   }
 }
 

@@ -1,11 +1,15 @@
 // Device helpers shared by the .cu files: element conversions (fp32 accumulation for every
-// storage type), vectorized loads, and warp / block reductions. nvcc only.
+// storage type, quantized KV codes included), vectorized loads, and warp / block reductions.
+// nvcc only.
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <cstdint>
+
+#include "kernels/cuda/device_kv_view.h"
+#include "kernels/kv_quant_math.h"
 
 namespace kvlab::cuda::device {
 
@@ -14,6 +18,21 @@ constexpr int kWarpSize = 32;
 __device__ __forceinline__ float to_float(float x) { return x; }
 __device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
 __device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+// A quantized code's value before its vector's scale (kernels/kv_quant_math.h).
+__device__ __forceinline__ float to_float(Fp8E4m3Code x) { return kv_quant::fp8_e4m3_decode(x.bits); }
+__device__ __forceinline__ float to_float(Int8Code x) { return kv_quant::int8_decode(x.value); }
+
+// Element d of the K (or V: `k` false) vector of (slot, head) as fp32: as stored, or a
+// quantized code times its vector's scale (the CPU's dequantize_kv, to the bit).
+template <typename Kv>
+__device__ __forceinline__ float kv_element(const Kv& arena, bool k, int64_t slot, int head, int d) {
+  const float x = to_float((k ? arena.k_at(slot, head) : arena.v_at(slot, head))[d]);
+  if constexpr (Kv::kScaled) {
+    return x * *(k ? arena.k_scale_at(slot, head) : arena.v_scale_at(slot, head));
+  } else {
+    return x;
+  }
+}
 
 template <typename T>
 __device__ __forceinline__ T from_float(float x);

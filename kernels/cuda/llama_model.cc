@@ -84,7 +84,7 @@ const float* CudaLlamaModel::forward_typed(const StepBatch& b, CudaKvCache& cach
     // q and k heads are adjacent at the start of each qkv row: one rotation covers both.
     apply_rotary(qkv, qkv_width, rows, spec_.num_heads + spec_.num_kv_heads, in.positions, rotary_,
                  stream_);
-    attend_layer(b, in, upload_, qkv, qkv_width, q_width, kv_width, cache.layer<T>(l), heads, attn,
+    attend_layer(b, in, upload_, qkv, qkv_width, q_width, kv_width, cache, l, heads, attn,
                  decode_workspace_, decode_options_, stream_);
     linear(cublas_, attn, q_width, w.at<T>(lw.o_proj), rows, q_width, hidden, h, hidden, 1.0f);
     // MLP block: h += down_proj(silu(gate) * up), gate and up from rms_norm(h).

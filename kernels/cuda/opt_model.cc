@@ -79,7 +79,7 @@ const float* CudaOptModel::forward_typed(const StepBatch& b, CudaKvCache& cache)
     linear(cublas_, x, hidden, w.at<T>(lw.qkv_proj), rows, hidden, qkv_width, qkv, qkv_width);
     add_bias(qkv, qkv_width, w.at<T>(lw.qkv_bias), rows, static_cast<int32_t>(qkv_width),
              stream_);
-    attend_layer(b, in, upload_, qkv, qkv_width, width, width, cache.layer<T>(l), spec_.num_heads,
+    attend_layer(b, in, upload_, qkv, qkv_width, width, width, cache, l, spec_.num_heads,
                  attn, decode_workspace_, decode_options_, stream_);
     linear(cublas_, attn, width, w.at<T>(lw.out_proj), rows, width, hidden, h, hidden, 1.0f);
     add_bias(h, hidden, w.at<T>(lw.out_bias), rows, hidden32, stream_);

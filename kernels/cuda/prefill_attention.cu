@@ -5,7 +5,8 @@
 // evenly). The block walks the keys its rows can see, 32 at a time: it gathers the tile's K
 // and V rows (through the slot table: any layout) into shared memory as fp32, then each warp,
 // for each of its rows, scores the 32 keys (lane j takes key j: a dot product over head_dim
-// from shared memory, K rows padded by one float so lanes hit distinct banks), masks keys past
+// from shared memory, K rows padded by one float so lanes hit distinct banks; a quantized
+// cache's codes are dequantized, code times scale, as they are gathered), masks keys past
 // the row's position, and folds them into the row's online softmax. Each lane accumulates
 // head_dim / 32 output elements (element c * 32 + lane). No tensor cores: simple first,
 // a later session can swap in an MMA kernel against the same tests.
@@ -35,8 +36,8 @@ constexpr int kSlotBytes = kKeyTile * static_cast<int>(sizeof(int64_t));  // the
 // registers for the 64 / 128 variants and spilled (8-byte stack frame, README's resource
 // table); with it they take 84 / 90 registers, no spill, and the block's ~41 KiB of shared
 // memory (head_dim 128) still limits residency before registers do.
-template <typename T, int kHeadDim>
-__global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const PrefillArgs<T> a) {
+template <typename T, typename Kv, int kHeadDim>
+__global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const PrefillArgs<T, Kv> a) {
   constexpr int kPerLane = (kHeadDim > 0 ? kHeadDim : kMaxHeadDim) / kWarpSize;
   const int tile = blockIdx.x;
   const int head = blockIdx.y;
@@ -93,8 +94,8 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const Pr
       const int j = e / head_dim;
       const int d = e % head_dim;
       const int64_t slot = slot_s[j];
-      k_s[j * k_stride + d] = slot >= 0 ? to_float(a.arena.k_at(slot, kv_head)[d]) : 0.0f;
-      v_s[j * head_dim + d] = slot >= 0 ? to_float(a.arena.v_at(slot, kv_head)[d]) : 0.0f;
+      k_s[j * k_stride + d] = slot >= 0 ? device::kv_element(a.arena, true, slot, kv_head, d) : 0.0f;
+      v_s[j * head_dim + d] = slot >= 0 ? device::kv_element(a.arena, false, slot, kv_head, d) : 0.0f;
     }
     __syncthreads();
 
@@ -147,18 +148,18 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const Pr
   }
 }
 
-template <typename T, int kHeadDim>
-cudaError_t launch(const PrefillArgs<T>& a, cudaStream_t stream) {
+template <typename T, typename Kv, int kHeadDim>
+cudaError_t launch(const PrefillArgs<T, Kv>& a, cudaStream_t stream) {
   const int64_t shared = prefill_shared_bytes(a.head_dim);
   if (shared > kDefaultSharedBytes) {
     const cudaError_t status =
-        cudaFuncSetAttribute(prefill_attention_kernel<T, kHeadDim>,
+        cudaFuncSetAttribute(prefill_attention_kernel<T, Kv, kHeadDim>,
                              cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared));
     if (status != cudaSuccess) return status;
   }
   const dim3 grid(static_cast<unsigned>((a.max_q_len + kQueryRows - 1) / kQueryRows),
                   static_cast<unsigned>(a.num_heads), static_cast<unsigned>(a.seqs.num_seqs));
-  prefill_attention_kernel<T, kHeadDim><<<grid, kThreads, static_cast<size_t>(shared), stream>>>(a);
+  prefill_attention_kernel<T, Kv, kHeadDim><<<grid, kThreads, static_cast<size_t>(shared), stream>>>(a);
   return cudaGetLastError();
 }
 
@@ -170,17 +171,23 @@ int64_t prefill_shared_bytes(int32_t head_dim) {
          static_cast<int64_t>(sizeof(float)) * (kQueryRows * d + kKeyTile * (d + 1) + kKeyTile * d);
 }
 
-template <typename T>
-cudaError_t launch_prefill_attention(const PrefillArgs<T>& a, cudaStream_t stream) {
+template <typename T, typename Kv>
+cudaError_t launch_prefill_attention(const PrefillArgs<T, Kv>& a, cudaStream_t stream) {
   if (a.seqs.num_seqs == 0 || a.max_q_len == 0) return cudaSuccess;
-  if (a.head_dim == 128) return launch<T, 128>(a, stream);
-  if (a.head_dim == 64) return launch<T, 64>(a, stream);
-  return launch<T, 0>(a, stream);
+  if (a.head_dim == 128) return launch<T, Kv, 128>(a, stream);
+  if (a.head_dim == 64) return launch<T, Kv, 64>(a, stream);
+  return launch<T, Kv, 0>(a, stream);
 }
 
-template cudaError_t launch_prefill_attention<float>(const PrefillArgs<float>&, cudaStream_t);
-template cudaError_t launch_prefill_attention<__half>(const PrefillArgs<__half>&, cudaStream_t);
-template cudaError_t launch_prefill_attention<__nv_bfloat16>(const PrefillArgs<__nv_bfloat16>&,
-                                                             cudaStream_t);
+#define KVLAB_INSTANTIATE_PREFILL(T)                                                             \
+  template cudaError_t launch_prefill_attention<T, DeviceKvArena<const T>>(                      \
+      const PrefillArgs<T, DeviceKvArena<const T>>&, cudaStream_t);                              \
+  template cudaError_t launch_prefill_attention<T, DeviceScaledKvArena<Fp8E4m3Code>>(            \
+      const PrefillArgs<T, DeviceScaledKvArena<Fp8E4m3Code>>&, cudaStream_t);                    \
+  template cudaError_t launch_prefill_attention<T, DeviceScaledKvArena<Int8Code>>(               \
+      const PrefillArgs<T, DeviceScaledKvArena<Int8Code>>&, cudaStream_t);
+KVLAB_INSTANTIATE_PREFILL(float)
+KVLAB_INSTANTIATE_PREFILL(__half)
+KVLAB_INSTANTIATE_PREFILL(__nv_bfloat16)
 
 }  // namespace kvlab::cuda

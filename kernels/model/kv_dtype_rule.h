@@ -1,8 +1,8 @@
 // The rule a real back end applies to memory.kv_dtype when it stores only some of the KV
 // dtypes (core/kv_dtype.h): a config asking for another is refused before anything is built,
 // naming the key and what the back end stores, rather than silently run in its own dtype.
-// The cpu back end stores every dtype; the cuda back end stores backend.dtype only (auto, or
-// the same name), until its kernels read quantized K/V.
+// The cpu back end stores every dtype; the cuda back end stores backend.dtype (auto, or the
+// same name), fp8_e4m3 and int8, and refuses the other float dtypes.
 #pragma once
 
 #include <string>

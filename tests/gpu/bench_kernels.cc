@@ -5,6 +5,13 @@
 //    of 8..128 slots) and contiguous KV, batch {1, 8, 32, 128, 256} x context {128, 512, 2K,
 //    8K, 32K}. Counters: GB_per_s (K and V bytes read / time), peak_fraction (of the device's
 //    peak memory bandwidth), and the decode algorithm auto chose (label).
+//  - BM_DecodeAttentionKv/<kv_dtype>/paged/batch:B/context:C/block:16: the same over a
+//    quantized cache (memory.kv_dtype fp8_e4m3, int8: 1-byte codes + a scale per vector),
+//    batch {8, 32, 128} x context {2K, 8K}; GB_per_s counts the codes and scales read, so
+//    the fp16 points above at the same shape show what the smaller cache buys.
+//  - BM_WriteKv/<kv_dtype>/rows:R: writing R rows of fp16 K and V into their slots, as stored
+//    (fp16) or quantized (fp8_e4m3, int8: one warp per row and KV head). GB_per_s counts the
+//    rows read and the stored bytes written.
 //  - BM_Gemm/<name>/tokens:N: the llama-2-7b linear layers (fp16 in, fp32 accumulate) at 1 to
 //    4096 tokens. Counters: TFLOP_per_s, peak_fraction (of the hardware catalog's dense fp16
 //    peak, when the device matches a catalog entry).
@@ -24,7 +31,9 @@
 #include <vector>
 
 #include "core/model_spec.h"
+#include "core/kv_dtype.h"
 #include "kernels/cuda/attention.h"
+#include "kernels/cuda/cache_ops.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/device_query.h"
@@ -113,17 +122,34 @@ int64_t slots_needed(int64_t batch, int64_t context, int64_t block_size) {
 
 int64_t kv_bytes(int64_t slots) { return slots * 2 * kKvHeads * kHeadDim * int64_t{sizeof(Half)}; }
 
-// block_size 0: contiguous.
+// A quantized cache's codes and scales, filled: every code 0x38 (fp8 1.0, int8 56), every
+// scale 0x3C3C3C3C (about 0.0115). The values do not change the kernels' work.
+void fill_scaled(const cuda::CudaKvCache& cache, cudaStream_t stream) {
+  const std::vector<cuda::CudaKvCache::Plane> planes = cache.planes();  // codes, then scales
+  for (size_t p = 0; p < planes.size(); ++p) {
+    const cuda::CudaKvCache::Plane& plane = planes[p];
+    const auto bytes = static_cast<size_t>(cache.num_layers() * plane.layer_bytes);
+    const int value = p == 0 ? 0x38 : 0x3C;
+    cuda::check_cuda(cudaMemsetAsync(plane.k_base, value, bytes, stream), "bench fill");
+    cuda::check_cuda(cudaMemsetAsync(plane.v_base, value, bytes, stream), "bench fill");
+  }
+}
+
+// block_size 0: contiguous. `kv`: auto (fp16), fp8_e4m3 or int8.
 void decode_attention_point(benchmark::State& state, int64_t batch, int64_t context,
-                            int64_t block_size) {
+                            int64_t block_size, KvDtype kv = KvDtype::kAuto) {
   const int64_t slots = slots_needed(batch, context, block_size);
   cuda::CudaStream stream;
   cuda::CudaKvCache cache(1, slots, kKvHeads, kHeadDim, cuda::DType::kF16,
-                          cuda::CudaKvCache::Memory::kDevice);
-  const KvArenaView<Half> arena = cache.layer<Half>(0);
+                          cuda::CudaKvCache::Memory::kDevice, kv);
   const cuda::DummyRange range{0.0f, 1.0f};
-  cuda::fill_dummy(arena.k, slots * kKvHeads * kHeadDim, 1, range, stream.get());
-  cuda::fill_dummy(arena.v, slots * kKvHeads * kHeadDim, 2, range, stream.get());
+  if (cache.scaled()) {
+    fill_scaled(cache, stream.get());
+  } else {
+    const KvArenaView<Half> arena = cache.layer<Half>(0);
+    cuda::fill_dummy(arena.k, slots * kKvHeads * kHeadDim, 1, range, stream.get());
+    cuda::fill_dummy(arena.v, slots * kKvHeads * kHeadDim, 2, range, stream.get());
+  }
   const int64_t width = int64_t{kHeads} * kHeadDim;
   DeviceBuffer q(static_cast<size_t>(batch * width) * sizeof(Half));
   DeviceBuffer out(static_cast<size_t>(batch * width) * sizeof(Half));
@@ -155,12 +181,18 @@ void decode_attention_point(benchmark::State& state, int64_t batch, int64_t cont
   DeviceBuffer workspace;
   const cuda::DecodeOptions options;
   auto launch = [&] {
-    cuda::decode_attention(q.as<const Half>(), width, view, static_cast<int32_t>(context),
-                           arena.as_const(), kHeads, out.as<Half>(), width, workspace, stream.get(),
-                           options);
+    if (cache.scaled()) {
+      cuda::decode_attention(q.as<const Half>(), width, view, static_cast<int32_t>(context),
+                             cache.scaled_layer(0), kHeads, out.as<Half>(), width, workspace,
+                             stream.get(), options);
+    } else {
+      cuda::decode_attention(q.as<const Half>(), width, view, static_cast<int32_t>(context),
+                             cache.layer<Half>(0).as_const(), kHeads, out.as<Half>(), width,
+                             workspace, stream.get(), options);
+    }
   };
   const double total_s = time_launches(state, stream, launch);
-  const double bytes = static_cast<double>(kv_bytes(batch * context));
+  const double bytes = static_cast<double>(batch * context * cache.bytes_per_slot());
   const double gb_s = bytes * static_cast<double>(state.iterations()) / total_s / 1e9;
   state.counters["GB_per_s"] = gb_s;
   state.counters["peak_fraction"] = device().peak_gb_s > 0 ? gb_s / device().peak_gb_s : 0.0;
@@ -168,6 +200,37 @@ void decode_attention_point(benchmark::State& state, int64_t batch, int64_t cont
   state.SetLabel(cuda::to_string(cuda::choose_decode_algorithm(static_cast<int32_t>(batch), kHeads,
                                                                static_cast<int32_t>(context),
                                                                options.partition_tokens)));
+}
+
+// R rows of fp16 K and V (one qkv-like buffer) into slots 0..R-1, stored as `kv`.
+void write_kv_point(benchmark::State& state, KvDtype kv, int64_t rows) {
+  cuda::CudaStream stream;
+  cuda::CudaKvCache cache(1, rows, kKvHeads, kHeadDim, cuda::DType::kF16,
+                          cuda::CudaKvCache::Memory::kDevice, kv);
+  const int64_t width = int64_t{kKvHeads} * kHeadDim;
+  DeviceBuffer kv_rows(static_cast<size_t>(rows * 2 * width) * sizeof(Half));
+  cuda::fill_dummy(kv_rows.as<Half>(), rows * 2 * width, 5, cuda::DummyRange{0.0f, 2.0f},
+                   stream.get());
+  std::vector<int64_t> slots(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) slots[static_cast<size_t>(r)] = r;
+  const DeviceBuffer d_slots = upload(slots);
+  const Half* k = kv_rows.as<const Half>();
+  auto launch = [&] {
+    if (cache.scaled()) {
+      cuda::write_kv(k, 2 * width, k + width, 2 * width, d_slots.as<const int64_t>(), rows,
+                     cache.scaled_layer(0), stream.get());
+    } else {
+      cuda::write_kv(k, 2 * width, k + width, 2 * width, d_slots.as<const int64_t>(), rows,
+                     cache.layer<Half>(0), stream.get());
+    }
+  };
+  const double total_s = time_launches(state, stream, launch);
+  const double bytes =
+      static_cast<double>(rows) * static_cast<double>(2 * width * int64_t{sizeof(Half)} +
+                                                      cache.bytes_per_slot());
+  const double gb_s = bytes * static_cast<double>(state.iterations()) / total_s / 1e9;
+  state.counters["GB_per_s"] = gb_s;
+  state.counters["peak_fraction"] = device().peak_gb_s > 0 ? gb_s / device().peak_gb_s : 0.0;
 }
 
 struct GemmShape {
@@ -263,6 +326,38 @@ void register_benchmarks() {
             ->Unit(benchmark::kMicrosecond)
             ->MinTime(0.2);
       }
+    }
+  }
+  for (const KvDtype kv : {KvDtype::kFp8E4m3, KvDtype::kInt8}) {
+    for (int64_t batch : {8, 32, 128}) {
+      for (int64_t context : {2048, 8192}) {
+        const std::string name = "BM_DecodeAttentionKv/" + kv_dtype_name(kv) +
+                                 "/paged/batch:" + std::to_string(batch) +
+                                 "/context:" + std::to_string(context) + "/block:16";
+        if (static_cast<double>(kv_bytes(slots_needed(batch, context, 16))) > budget) {
+          skipped.push_back(name);
+          continue;
+        }
+        benchmark::RegisterBenchmark(name.c_str(),
+                                     [=](benchmark::State& state) {
+                                       decode_attention_point(state, batch, context, 16, kv);
+                                     })
+            ->UseManualTime()
+            ->Unit(benchmark::kMicrosecond)
+            ->MinTime(0.2);
+      }
+    }
+  }
+  for (const KvDtype kv : {KvDtype::kAuto, KvDtype::kFp8E4m3, KvDtype::kInt8}) {
+    for (int64_t rows : {1, 256, 4096}) {
+      const std::string name = "BM_WriteKv/" +
+                               std::string(kv == KvDtype::kAuto ? "fp16" : kv_dtype_name(kv)) +
+                               "/rows:" + std::to_string(rows);
+      benchmark::RegisterBenchmark(
+          name.c_str(), [=](benchmark::State& state) { write_kv_point(state, kv, rows); })
+          ->UseManualTime()
+          ->Unit(benchmark::kMicrosecond)
+          ->MinTime(0.2);
     }
   }
   for (const GemmShape& shape : kGemms) {

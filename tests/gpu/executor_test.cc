@@ -6,7 +6,8 @@
 // do not depend on the layout, and the executor's configuration errors. The shipped CPU
 // studies (experiments/cpu_tiny.ini on tiny-llama, cpu_tiny_opt.ini on tiny-opt) give the same
 // greedy tokens on both back ends; contiguous samples' fork copies run on the device in the
-// step that forks. Skipped without a GPU.
+// step that forks; with memory.kv_dtype fp8_e4m3 and int8 (quantized caches on both), greedy
+// tokens equal the cpu back end's at the same dtype. Skipped without a GPU.
 #include "core/executor.h"
 
 #include <gtest/gtest.h>
@@ -101,6 +102,36 @@ INSTANTIATE_TEST_SUITE_P(Policies, CudaEngineMatchesCpu, ::testing::ValuesIn(var
                          [](const ::testing::TestParamInfo<Variant>& info) {
                            return std::string(info.param.name);
                          });
+
+// memory.kv_dtype fp8_e4m3 and int8: the GPU stores the CPU quantizer's codes and scales
+// (tests/gpu/kv_quant_test.cc) and reads back the values the CPU reads, so greedy tokens equal
+// the cpu back end's at the same kv_dtype, with blocks and their scales swapped under
+// pressure. (Only a code whose input lies within the GEMMs' rounding difference of a rounding
+// boundary can differ, and the fp32 runs above show those differences do not reach a token.)
+class CudaQuantizedKvMatchesCpu : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { KVLAB_REQUIRE_CUDA_DEVICE(); }
+};
+
+TEST_P(CudaQuantizedKvMatchesCpu, GreedyTokensEqualTheCpuEnginesAtTheSameKvDtype) {
+  for (const Variant& v : variants()) {
+    if (v.name != std::string("paged_bs16") && v.name != std::string("paged_swap_pressure")) {
+      continue;
+    }
+    SCOPED_TRACE(v.name);
+    Config cpu_config = tiny("cpu", v.config), gpu_config = tiny("cuda", v.config);
+    cpu_config.set("memory.kv_dtype", GetParam());
+    gpu_config.set("memory.kv_dtype", GetParam());
+    const RunResult cpu = run_one(cpu_config);
+    const RunResult gpu = run_one(gpu_config);
+    EXPECT_EQ(tokens_of(gpu), tokens_of(cpu));
+    EXPECT_EQ(gpu.summary.get("kv_capacity_slots"), cpu.summary.get("kv_capacity_slots"));
+    e2e::expect_exercised(gpu, v);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(KvDtypes, CudaQuantizedKvMatchesCpu,
+                         ::testing::Values("fp8_e4m3", "int8"));
 
 // A shipped CPU study (experiments/`ini`) on back end `kind` in fp32.
 Config shipped(const std::string& ini, const std::string& kind) {

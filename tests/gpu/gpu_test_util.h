@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -155,6 +156,51 @@ void download_cache(const cuda::CudaKvCache& device, cpu::CpuKvCache& host) {
       to.k[i] = cuda::to_float_host(k[static_cast<size_t>(i)]);
       to.v[i] = cuda::to_float_host(v[static_cast<size_t>(i)]);
     }
+  }
+}
+
+// Copies a quantized host cache (codes and scales, bytes as they are) into a quantized device
+// cache of the same shape and storage, and back: the two layouts are the same
+// (CudaKvCache::scaled_layer, cpu::KvLayerStore).
+inline void check_same_scaled_shape(const cpu::CpuKvCache& host, const cuda::CudaKvCache& device) {
+  if (host.dtype() != device.storage() || !device.scaled() ||
+      host.num_layers() != device.num_layers() || host.num_slots() != device.num_slots() ||
+      host.num_kv_heads() != device.num_kv_heads() || host.head_dim() != device.head_dim()) {
+    throw std::invalid_argument("scaled cache copy: shapes or storage differ");
+  }
+}
+
+inline void upload_scaled_cache(const cpu::CpuKvCache& host, cuda::CudaKvCache& device) {
+  check_same_scaled_shape(host, device);
+  const auto codes = static_cast<size_t>(host.num_slots() * host.slot_floats());
+  const auto scales = static_cast<size_t>(host.num_slots() * host.num_kv_heads()) * sizeof(float);
+  for (int32_t l = 0; l < host.num_layers(); ++l) {
+    const cpu::KvLayerStore from = host.store(l);
+    const cuda::ScaledKvLayer to = device.scaled_layer(l);
+    cuda::check_cuda(cudaMemcpy(to.bytes.k, from.k, codes, cudaMemcpyDefault), "upload K codes");
+    cuda::check_cuda(cudaMemcpy(to.bytes.v, from.v, codes, cudaMemcpyDefault), "upload V codes");
+    cuda::check_cuda(cudaMemcpy(to.bytes.k_scale, from.k_scale, scales, cudaMemcpyDefault),
+                     "upload K scales");
+    cuda::check_cuda(cudaMemcpy(to.bytes.v_scale, from.v_scale, scales, cudaMemcpyDefault),
+                     "upload V scales");
+  }
+  cuda::check_cuda(cudaDeviceSynchronize(), "upload_scaled_cache");
+}
+
+inline void download_scaled_cache(const cuda::CudaKvCache& device, cpu::CpuKvCache& host) {
+  check_same_scaled_shape(host, device);
+  cuda::check_cuda(cudaDeviceSynchronize(), "download_scaled_cache: kernels before download");
+  const auto codes = static_cast<size_t>(host.num_slots() * host.slot_floats());
+  const auto scales = static_cast<size_t>(host.num_slots() * host.num_kv_heads()) * sizeof(float);
+  for (int32_t l = 0; l < host.num_layers(); ++l) {
+    const cuda::ScaledKvLayer from = device.scaled_layer(l);
+    const cpu::KvLayerStore to = host.store(l);
+    cuda::check_cuda(cudaMemcpy(to.k, from.bytes.k, codes, cudaMemcpyDefault), "download K codes");
+    cuda::check_cuda(cudaMemcpy(to.v, from.bytes.v, codes, cudaMemcpyDefault), "download V codes");
+    cuda::check_cuda(cudaMemcpy(to.k_scale, from.bytes.k_scale, scales, cudaMemcpyDefault),
+                     "download K scales");
+    cuda::check_cuda(cudaMemcpy(to.v_scale, from.bytes.v_scale, scales, cudaMemcpyDefault),
+                     "download V scales");
   }
 }
 

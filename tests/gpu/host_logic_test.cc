@@ -652,10 +652,11 @@ TEST(CudaExecutor, RefusesTensorParallelAtConfigCheckWithoutADevice) {
   }
 }
 
-// memory.kv_dtype: the cuda kernels store K/V in backend.dtype only; any other KV dtype is
-// refused at config check time, without a device (kernels/model/kv_dtype_rule.h).
+// memory.kv_dtype: the cuda kernels store K/V in backend.dtype or quantized (fp8_e4m3,
+// int8); another float dtype is refused at config check time, without a device
+// (kernels/model/kv_dtype_rule.h).
 TEST(CudaExecutor, RefusesKvDtypesItDoesNotStoreAtConfigCheckWithoutADevice) {
-  for (const char* dtype : {"fp32", "bf16", "fp8_e4m3", "int8"}) {
+  for (const char* dtype : {"fp32", "bf16"}) {
     Config config = cuda_config();
     config.set("backend.dtype", "fp16");
     config.set("memory.kv_dtype", dtype);
@@ -665,17 +666,70 @@ TEST(CudaExecutor, RefusesKvDtypesItDoesNotStoreAtConfigCheckWithoutADevice) {
     } catch (const InputError& e) {
       EXPECT_EQ(e.field(), "memory.kv_dtype");
       const std::string what = e.what();
-      EXPECT_NE(what.find("the cuda back end stores K/V in backend.dtype (fp16)"),
+      EXPECT_NE(what.find("the cuda back end stores K/V in backend.dtype (fp16) or quantized"),
                 std::string::npos)
           << what;
+      EXPECT_NE(what.find("set one of auto, fp16, fp8_e4m3, int8"), std::string::npos) << what;
     }
   }
-  for (const char* dtype : {"auto", "fp16"}) {
+  for (const char* dtype : {"auto", "fp16", "fp8_e4m3", "int8"}) {
     Config config = cuda_config();
     config.set("backend.dtype", "fp16");
     config.set("memory.kv_dtype", dtype);
     EXPECT_NO_THROW(validate_engine_config(resolve_experiment(config))) << dtype;
   }
+}
+
+// Virtual memory maps pages of K and V only: a quantized cache's per-slot scales have no
+// pages, so the two are refused together at config check time, as on the cpu back end.
+TEST(CudaExecutor, RefusesAQuantizedCacheUnderVirtualMemory) {
+  for (const char* dtype : {"fp8_e4m3", "int8"}) {
+    Config config = cuda_config();
+    config.set("backend.dtype", "fp16");
+    config.set("memory.policy", "virtual");
+    config.set("memory.kv_dtype", dtype);
+    try {
+      validate_engine_config(resolve_experiment(config));
+      FAIL() << "validated virtual memory with memory.kv_dtype = " << dtype;
+    } catch (const InputError& e) {
+      EXPECT_EQ(e.field(), "memory.kv_dtype");
+      EXPECT_NE(std::string(e.what()).find("maps pages of K and V only"), std::string::npos)
+          << e.what();
+    }
+  }
+  Config config = cuda_config();
+  config.set("backend.dtype", "fp16");
+  config.set("memory.policy", "virtual");
+  config.set("memory.kv_dtype", "auto");
+  EXPECT_NO_THROW(validate_engine_config(resolve_experiment(config)));
+}
+
+// The host pool is sized by the bytes a slot takes as memory.kv_dtype stores it (scales
+// included), the rule of ModelSpec::kv_bytes_per_slot: a pool too large for
+// backend.max_host_memory_gb is refused naming the stored dtype, and the same bytes in int8
+// hold more slots than in fp32.
+TEST(CudaExecutor, HostPoolIsSizedInTheStoredKvDtype) {
+  Config config = cuda_config();
+  config.set("memory.kv_dtype", "int8");
+  config.set("memory.swap_space_gb", "2");
+  config.set("backend.max_host_memory_gb", "1");
+  try {
+    validate_engine_config(resolve_experiment(config));
+    FAIL() << "validated a 2 GiB pool under a 1 GiB budget";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), "memory.swap_space_gb");
+    EXPECT_NE(std::string(e.what()).find(" in int8) exceeds backend.max_host_memory_gb"),
+              std::string::npos)
+        << e.what();
+  }
+  config.set("backend.max_host_memory_gb", "2.01");
+  const ExperimentConfig int8 = resolve_experiment(config);
+  EXPECT_NO_THROW(validate_engine_config(int8));
+  config.set("memory.kv_dtype", "auto");
+  const ExperimentConfig fp32 = resolve_experiment(config);
+  // tiny-llama, head_dim 16: 16 bytes + a 4-byte scale per vector against 64 in fp32.
+  EXPECT_EQ(int8.model.kv_bytes_per_slot() * 64, fp32.model.kv_bytes_per_slot() * 20);
+  EXPECT_GT(int8.memory.swap_capacity_slots, 3 * fp32.memory.swap_capacity_slots);
 }
 
 TEST(CudaExecutor, CapacityIsDerivedOnlyWhenNeitherKvCacheGbNorCapacitySlotsIsGiven) {
