@@ -50,6 +50,17 @@ TEST(Fidelity, SameStepsAndMemoryAndAScaledProfileIsALargeError) {
     EXPECT_EQ(r.steps_real, r.steps_sim) << policy;
     EXPECT_GT(r.steps_priced, 10) << policy;
     EXPECT_EQ(r.real_preemptions, r.sim_preemptions) << policy;
+    // Every real step, priced: the first (left out of the errors) prefills the burst, and the
+    // others' sums are the total ratio's.
+    ASSERT_EQ(r.run_steps.size(), 1u) << policy;
+    ASSERT_EQ(static_cast<int64_t>(r.run_steps[0].size()), r.steps_real) << policy;
+    EXPECT_GT(r.run_steps[0][0].prefill_tokens, 0) << policy;
+    double predicted = 0, measured = 0;
+    for (size_t i = 1; i < r.run_steps[0].size(); ++i) {
+      predicted += r.run_steps[0][i].predicted_s;
+      measured += r.run_steps[0][i].measured_s;
+    }
+    EXPECT_NEAR(predicted / measured, r.step_total_ratio, 1e-9) << policy;
 
     const FidelityReport twice =
         measure_fidelity(p.config, requests, scaled_profile(profile, 2.0), 1, 1);
@@ -141,6 +152,11 @@ TEST(FidelityCli, ReportsTheScaledProfileAsAMiss) {
   const auto doc = nlohmann::json::parse(text.str());
   EXPECT_FALSE(doc["targets_met"].get<bool>());
   EXPECT_GT(doc["points"][0]["step_error_median"].get<double>(), 0.4);
+  const auto& steps = doc["points"][0]["run_steps"];
+  ASSERT_EQ(steps.size(), 1u);  // one real run
+  ASSERT_EQ(steps[0].size(), doc["points"][0]["steps_real"].get<size_t>());
+  EXPECT_GT(steps[0][0]["prefill_tokens"].get<int64_t>(), 0);
+  EXPECT_GT(steps[0][0]["predicted_s"].get<double>(), steps[0][0]["measured_s"].get<double>());
 }
 
 }  // namespace
