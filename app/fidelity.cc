@@ -108,12 +108,10 @@ FidelityReport measure_fidelity(const ExperimentConfig& config,
 
   // The simulator: the Engine make_engine builds for backend.kind = sim, its executor
   // replaced by one that prices steps with this profile.
-  const ProfiledCostModel* model = nullptr;
   auto engine =
       make_engine(sim_config, [&](std::unique_ptr<Executor>) -> std::unique_ptr<Executor> {
-        auto cost = std::make_unique<ProfiledCostModel>(sim_config, profile);
-        model = cost.get();
-        return std::make_unique<SimExecutor>(std::move(cost));
+        return std::make_unique<SimExecutor>(
+            std::make_unique<ProfiledCostModel>(sim_config, profile));
       });
   RunResult sim = engine->run(requests);
 
@@ -121,7 +119,7 @@ FidelityReport measure_fidelity(const ExperimentConfig& config,
   r.real_runs = real_runs;
   r.steps_real = static_cast<int64_t>(reals.front().steps.size());
   r.steps_sim = static_cast<int64_t>(sim.steps.size());
-  r.out_of_range_steps = model->out_of_range_steps();
+  r.out_of_range_steps = static_cast<int64_t>(sim.summary.get("profile_out_of_range_steps"));
 
   // Per-step error: the real runs' recorded shapes priced by the profile (the fork copies a
   // sample carries are priced by copy_seconds, as the simulator does).

@@ -1,7 +1,10 @@
 // `kvlab profile` and `kvlab fidelity` (app/fidelity.h) on the cpu back end's tiny model: the
 // simulator with a profile of the back end runs the same steps with the same memory breakdown
 // as the real run, a profile scaled by 2 is reported as a large error, a memory difference is
-// found at its step, and `kvlab run` refuses a profile of another model naming both.
+// found at its step, `kvlab run` refuses a profile of another model naming both, and a run's
+// summary counts the steps priced off the profile's grid.
+#include "app/fidelity.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -10,7 +13,6 @@
 #include <sstream>
 
 #include "app/experiment_runner.h"
-#include "app/fidelity.h"
 #include "core/config.h"
 #include "sim/profile_file.h"
 #include "tests/e2e/e2e_util.h"
@@ -118,13 +120,15 @@ TEST(FidelityCli, ProfileThenRunRefusesAnotherModelNamingBoth) {
   for (const char* key : {"device", "date", "commit", "kv_dtype", "compute_dtype", "repeats"}) {
     EXPECT_TRUE(doc.contains(key)) << key;
   }
-  const std::string sim = " --set backend.kind=sim --set backend.cost_model=profiled "
-                          "--set backend.profile=" + profile;
+  const std::string sim =
+      " --set backend.kind=sim --set backend.cost_model=profiled "
+      "--set backend.profile=" +
+      profile;
   const std::string out = temp_path("fidelity_cli_sim.h5");
   r = run_command(e2e::kvlab_binary() + " run " + ini + sim + " --out " + out);
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  r = run_command(e2e::kvlab_binary() + " run " + ini + sim +
-                  " --set model.name=tiny-opt --out " + out);
+  r = run_command(e2e::kvlab_binary() + " run " + ini + sim + " --set model.name=tiny-opt --out " +
+                  out);
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("backend.profile"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("tiny-llama"), std::string::npos) << r.output;
@@ -135,13 +139,45 @@ TEST(FidelityCli, ProfileThenRunRefusesAnotherModelNamingBoth) {
   EXPECT_NE(r.output.find("kvlab profile"), std::string::npos) << r.output;
 }
 
+TEST(ProfiledRun, StepsOffTheProfiledGridAreCountedInTheSummary) {
+  // The committed profile of cpu_tiny.ini: its batch grid ends at max_num_seqs = 16.
+  const std::string sim =
+      " --set backend.kind=sim --set backend.cost_model=profiled "
+      "--set backend.profile=" +
+      e2e::source_path("profiles/cpu_tiny_llama.json") + " --set memory.capacity_slots=16384";
+  const std::string ini = e2e::source_path("experiments/cpu_tiny.ini");
+  const std::string out = temp_path("profiled_run_summary.h5");
+  const std::string json = temp_path("profiled_run_summary.json");
+  auto summary = [&](const std::string& extra) {
+    std::remove(json.c_str());
+    const auto r = run_command(e2e::kvlab_binary() + " run " + ini + sim + extra + " --out " + out +
+                               " --summary-json " + json);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    std::stringstream text;
+    text << std::ifstream(json).rdbuf();
+    return nlohmann::json::parse(text.str())[0];
+  };
+  const auto inside = summary("");
+  EXPECT_EQ(inside["profile_out_of_range_steps"].get<double>(), 0);
+  // 32 sequences decoding at once: past the batch grid, every such step counted.
+  const auto outside = summary(" --set scheduler.max_num_seqs=32");
+  EXPECT_GT(outside["profile_out_of_range_steps"].get<double>(), 0);
+  EXPECT_LT(outside["profile_out_of_range_steps"].get<double>(),
+            outside["num_steps"].get<double>());
+  // The roofline never counts any.
+  const auto roofline =
+      summary(" --set backend.cost_model=roofline --set scheduler.max_num_seqs=32");
+  EXPECT_EQ(roofline["profile_out_of_range_steps"].get<double>(), 0);
+}
+
 TEST(FidelityCli, ReportsTheScaledProfileAsAMiss) {
   const std::string json = temp_path("fidelity_cli_report.json");
   std::remove(json.c_str());
   const auto r = run_command(e2e::kvlab_binary() + " fidelity " +
                              e2e::source_path("experiments/cpu_tiny.ini") +
                              " --set workload.num_requests=12 --repeats 3 --fit-steps 10 "
-                             "--real-runs 1 --scale 2 --out " + json);
+                             "--real-runs 1 --scale 2 --out " +
+                             json);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* text : {"per-step error", "throughput", "TTFT p50", "TPOT p99",
                            "memory breakdown: identical", "MISSED"}) {
