@@ -3,8 +3,6 @@
 // as the real run, a profile scaled by 2 is reported as a large error, a memory difference is
 // found at its step, `kvlab run` refuses a profile of another model naming both, and a run's
 // summary counts the steps priced off the profile's grid.
-#include "app/fidelity.h"
-
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -13,6 +11,7 @@
 #include <sstream>
 
 #include "app/experiment_runner.h"
+#include "app/fidelity.h"
 #include "core/config.h"
 #include "sim/profile_file.h"
 #include "tests/e2e/e2e_util.h"
@@ -120,15 +119,13 @@ TEST(FidelityCli, ProfileThenRunRefusesAnotherModelNamingBoth) {
   for (const char* key : {"device", "date", "commit", "kv_dtype", "compute_dtype", "repeats"}) {
     EXPECT_TRUE(doc.contains(key)) << key;
   }
-  const std::string sim =
-      " --set backend.kind=sim --set backend.cost_model=profiled "
-      "--set backend.profile=" +
-      profile;
+  const std::string sim = " --set backend.kind=sim --set backend.cost_model=profiled "
+                          "--set backend.profile=" + profile;
   const std::string out = temp_path("fidelity_cli_sim.h5");
   r = run_command(e2e::kvlab_binary() + " run " + ini + sim + " --out " + out);
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  r = run_command(e2e::kvlab_binary() + " run " + ini + sim + " --set model.name=tiny-opt --out " +
-                  out);
+  r = run_command(e2e::kvlab_binary() + " run " + ini + sim +
+                  " --set model.name=tiny-opt --out " + out);
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("backend.profile"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("tiny-llama"), std::string::npos) << r.output;
