@@ -108,34 +108,44 @@ FidelityReport measure_fidelity(const ExperimentConfig& config,
 
   // The simulator: the Engine make_engine builds for backend.kind = sim, its executor
   // replaced by one that prices steps with this profile.
-  const ProfiledCostModel* model = nullptr;
-  auto engine = make_engine(sim_config, [&](std::unique_ptr<Executor>) -> std::unique_ptr<Executor> {
-    auto cost = std::make_unique<ProfiledCostModel>(sim_config, profile);
-    model = cost.get();
-    return std::make_unique<SimExecutor>(std::move(cost));
-  });
+  auto engine =
+      make_engine(sim_config, [&](std::unique_ptr<Executor>) -> std::unique_ptr<Executor> {
+        return std::make_unique<SimExecutor>(
+            std::make_unique<ProfiledCostModel>(sim_config, profile));
+      });
   RunResult sim = engine->run(requests);
 
   FidelityReport r;
   r.real_runs = real_runs;
   r.steps_real = static_cast<int64_t>(reals.front().steps.size());
   r.steps_sim = static_cast<int64_t>(sim.steps.size());
-  r.out_of_range_steps = model->out_of_range_steps();
+  r.out_of_range_steps = static_cast<int64_t>(sim.summary.get("profile_out_of_range_steps"));
 
-  // Per-step error: the real run's recorded shapes priced by the profile.
+  // Per-step error: the real runs' recorded shapes priced by the profile (the fork copies a
+  // sample carries are priced by copy_seconds, as the simulator does).
   const ProfiledCostModel pricer(sim_config, profile);
+  for (const std::vector<StepSample>& run : samples) {
+    std::vector<FidelityReport::Step>& steps = r.run_steps.emplace_back();
+    for (const StepSample& s : run) {
+      FidelityReport::Step step;
+      step.prefill_seqs = static_cast<int32_t>(s.shape.prefills.size());
+      step.decode_seqs = static_cast<int32_t>(s.shape.decode_context_lens.size());
+      for (const StepShape::PrefillChunk& c : s.shape.prefills) step.prefill_tokens += c.num_tokens;
+      step.measured_s = s.measured_s;
+      step.predicted_s = pricer.cost(s.shape).seconds;
+      steps.push_back(step);
+    }
+  }
   std::vector<double> rel;
   double sum_predicted = 0, sum_measured = 0;
-  for (const std::vector<StepSample>& run : samples) {
-  for (size_t i = static_cast<size_t>(std::max(0, skip_steps)); i < run.size(); ++i) {
-    const StepSample& s = run[i];
-    if (!(s.measured_s > 0)) continue;
-    // The fork copies a sample carries are priced by copy_seconds, as the simulator does.
-    const double predicted = pricer.cost(s.shape).seconds;
-    rel.push_back(std::abs(predicted - s.measured_s) / s.measured_s);
-    sum_predicted += predicted;
-    sum_measured += s.measured_s;
-  }
+  for (const std::vector<FidelityReport::Step>& run : r.run_steps) {
+    for (size_t i = static_cast<size_t>(std::max(0, skip_steps)); i < run.size(); ++i) {
+      const FidelityReport::Step& s = run[i];
+      if (!(s.measured_s > 0)) continue;
+      rel.push_back(std::abs(s.predicted_s - s.measured_s) / s.measured_s);
+      sum_predicted += s.predicted_s;
+      sum_measured += s.measured_s;
+    }
   }
   r.steps_priced = static_cast<int64_t>(rel.size());
   if (!rel.empty()) {

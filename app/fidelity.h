@@ -35,25 +35,34 @@ struct FidelityReport {
   int64_t steps_priced = 0;      // real steps (all runs) whose recorded shape the profile priced
   double step_error_median = 0;  // |predicted - measured| / measured over those steps
   double step_error_p90 = 0;
-  double step_total_ratio = 0;   // sum predicted / sum measured
+  double step_total_ratio = 0;     // sum predicted / sum measured
   int64_t out_of_range_steps = 0;  // of the simulator run's steps
   // Real values: the median over the real runs.
   RelativeError throughput_tok_s, ttft_p50_s, ttft_p99_s, tpot_p50_s, tpot_p99_s, duration_s;
   // Memory breakdown, step by step over the steps both runs have.
   bool memory_identical = false;
   int64_t memory_steps_compared = 0;
-  int64_t first_difference = -1;   // step index, -1 when none
+  int64_t first_difference = -1;     // step index, -1 when none
   bool batch_differs_first = false;  // the step's batch differed (scheduling followed the
                                      // clocks apart: arrivals), not only its memory
   int64_t real_preemptions = 0, sim_preemptions = 0;
+  // Every step of each real run, priced (skipped warm-up steps included, so the first steps'
+  // cold costs can be read off): where the TTFT and step errors come from.
+  struct Step {
+    int32_t prefill_seqs = 0, decode_seqs = 0;
+    int64_t prefill_tokens = 0;
+    double measured_s = 0, predicted_s = 0;
+  };
+  std::vector<std::vector<Step>> run_steps;
 };
 
 // Runs `requests` (as requests_for_backend gives them to a real back end) `real_runs` times on
 // the real back end `config` names (timings on a shared machine are noisy: the summary's real
-// values are medians over the runs, step errors pool every run's steps), then the simulator with `profile` (ProfiledCostModel) on the same requests
-// and settings, and compares them. The first `skip_steps` real steps are left out of the step
-// errors (warm-up). Throws InputError naming the key for a back end that is not real, or for
-// backend.realtime = true (the comparison needs the virtual clock).
+// values are medians over the runs, step errors pool every run's steps), then the simulator with
+// `profile` (ProfiledCostModel) on the same requests and settings, and compares them. The first
+// `skip_steps` real steps are left out of the step errors (warm-up). Throws InputError naming the
+// key for a back end that is not real, or for backend.realtime = true (the comparison needs the
+// virtual clock).
 FidelityReport measure_fidelity(const ExperimentConfig& config,
                                 const std::vector<RequestSpec>& requests,
                                 const OperatorProfile& profile, int skip_steps, int real_runs = 3);

@@ -418,6 +418,7 @@ RunResult Cluster::State::assemble(double wall_s) {
     out.unrecorded_steps.add(parts[r].unrecorded_steps);
     add_stats(out.prefix_cache, parts[r].prefix_cache);
     add_stats(out.virtual_memory, parts[r].virtual_memory);
+    out.profile_out_of_range_steps += parts[r].profile_out_of_range_steps;
     out.has_token_ids = out.has_token_ids || parts[r].has_token_ids;
   }
   struct StepRef {

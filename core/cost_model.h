@@ -89,6 +89,9 @@ inline StepShape describe_step(const SchedulerOutput& plan) {
 struct StepCost {
   double seconds = 0.0;         // sum of the terms
   std::vector<CostTerm> terms;  // fixed names and order per model
+  // A size of the step lay off the model's measured range (the profiled model's grid): its
+  // time was extrapolated. Counted in the summary (profile_out_of_range_steps).
+  bool outside_profile = false;
   // The term called `name`, or 0 when the model has none by that name.
   double term(const std::string& name) const {
     for (const CostTerm& t : terms) {

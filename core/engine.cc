@@ -115,6 +115,7 @@ struct Engine::State {
   VirtualMemoryStats last_vmm;  // the manager's mapping counters at the previous step's plan
   SchedulerQueues queues;
   int64_t done = 0;        // finished + rejected
+  int64_t outside_profile_steps = 0;  // StepResult::outside_profile
   int64_t idle_steps = 0;  // consecutive steps without work
   bool arrivals_open = false;   // set_arrivals_open
   bool awaiting_input = false;  // nothing to do until the next add_request (arrivals open)
@@ -455,6 +456,7 @@ bool Engine::step() {
   const double start = s.now_s;
   StepSums sums = sums_of(s.plan);  // read before the step is applied
   const StepResult result = s.executor->execute(s.plan, kv);
+  if (result.outside_profile) ++s.outside_profile_steps;
   const StepUpdate update = s.scheduler->update_from_output(s.plan, result, s.queues, *s.kv);
   // Fork copies run in the step that forked: the samples' first decodes, next step, read them.
   const double copy_s =
@@ -581,6 +583,7 @@ RunResult Engine::make_result(const State& s, double wall_s, std::vector<StepRec
   for (const auto& gp : s.groups) out.requests.push_back(record_of(*gp, out.has_token_ids));
   out.prefix_cache = s.kv->prefix_cache_stats();
   out.virtual_memory = s.kv->virtual_memory_stats();
+  out.profile_out_of_range_steps = s.outside_profile_steps;
   if (out.prefix_cache.enabled) {
     std::vector<RequestSpec> specs;
     specs.reserve(s.groups.size());

@@ -168,6 +168,7 @@ struct RunResult {
   bool has_token_ids = false;
   PrefixCacheStats prefix_cache;   // the manager's prefix cache at the end (enabled or not)
   VirtualMemoryStats virtual_memory;  // the manager's virtual memory at the end (or empty)
+  int64_t profile_out_of_range_steps = 0;  // steps the cost model priced off its grid
   PrefixReuseBound prefix_bound;   // what an unbounded cache would reach (when enabled)
   // One per cluster replica (one for a single engine): each one's own summary.
   std::vector<ReplicaResult> replicas;

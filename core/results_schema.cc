@@ -406,6 +406,10 @@ const SummarySpec kSummaries[] = {
        return static_cast<double>(t.capacity_slots) * static_cast<double>(t.run->kv_bytes_per_slot) /
               (1024.0 * 1024.0 * 1024.0);
      }},
+    {"profile_out_of_range_steps", "steps",
+     "steps the profiled cost model priced with a size off its profile's grid (extrapolated "
+     "linearly; 0 for every other back end and cost model)",
+     [](const RunTotals& t) { return count(t.run->profile_out_of_range_steps); }},
 };
 
 const FieldSpec kRootAttributes[] = {

@@ -28,6 +28,8 @@ struct StepResult {
   // its "vmm" term instead.
   int64_t vmm_calls = 0;
   double vmm_s = 0.0;
+  // The simulator's cost model priced the step off its measured range (StepCost).
+  bool outside_profile = false;
 };
 
 }  // namespace kvlab

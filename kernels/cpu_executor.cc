@@ -1,5 +1,6 @@
 #include "kernels/cpu_executor.h"
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <span>
@@ -10,6 +11,7 @@
 #include "kernels/cpu/kv_copy.h"
 #include "kernels/cpu/sampling.h"
 #include "kernels/cpu_profiler.h"
+#include "kernels/host_allocator.h"
 #include "kernels/host_virtual_memory.h"
 #include "kernels/model/forward_batch.h"
 #include "kernels/model/real_backend_keys.h"
@@ -135,10 +137,32 @@ std::unique_ptr<VmmKvArena> make_vmm_arena(const ExperimentConfig& config) {
   }
 }
 
+// The warm-up batch: the most tokens one step can carry (scheduler.max_batched_tokens, at most
+// max_num_seqs sequences of up to max_seq_len each), as prompts of up to max_seq_len tokens,
+// each in its own contiguous region of a scratch arena of `*slots` slots.
+std::vector<ForwardEntry> warm_up_batch(const ExperimentConfig& config, int64_t* slots) {
+  const int32_t max_len =
+      std::max(2, std::min(config.model.max_seq_len, config.scheduler.max_seq_len));
+  int64_t left = std::min<int64_t>(config.scheduler.max_batched_tokens,
+                                   int64_t{std::max(1, config.scheduler.max_num_seqs)} * max_len);
+  std::vector<ForwardEntry> batch;
+  while (left > 0) {
+    const auto n = static_cast<int32_t>(std::min<int64_t>(left, max_len));
+    KvLayout layout;
+    layout.kind = KvLayout::Kind::kContiguous;
+    layout.base_slot = static_cast<int64_t>(batch.size()) * max_len;
+    layout.reserved_slots = max_len;
+    batch.push_back({std::vector<int32_t>(static_cast<size_t>(n), 0), 0, layout, true});
+    left -= n;
+  }
+  *slots = static_cast<int64_t>(batch.size()) * max_len;
+  return batch;
+}
+
 }  // namespace
 
 CpuExecutor::CpuExecutor(const ExperimentConfig& config)
-    : group_((check_config(config), config.tensor_parallel > 1
+    : group_((check_config(config), retain_freed_host_memory(), config.tensor_parallel > 1
                                          ? std::make_unique<cpu::SharedMemoryGroup>(
                                                config.tensor_parallel)
                                          : nullptr)),
@@ -157,6 +181,17 @@ CpuExecutor::CpuExecutor(const ExperimentConfig& config)
     cpu::CpuKvCache host = model->make_kv_cache(config.memory.swap_capacity_slots);
     ranks_.push_back(Rank{std::move(model), std::move(vmm), std::move(device), std::move(host)});
   }
+  warm_up(config);
+}
+
+void CpuExecutor::warm_up(const ExperimentConfig& config) {
+  int64_t slots = 0;
+  const std::vector<ForwardEntry> batch = warm_up_batch(config, &slots);
+  on_every_rank([&](int32_t r) {
+    const DecoderModel& model = *ranks_[static_cast<size_t>(r)].model;
+    cpu::CpuKvCache scratch = model.make_kv_cache(slots);
+    model.forward(batch, scratch);
+  });
 }
 
 std::string CpuExecutor::name() const {

@@ -34,6 +34,11 @@
 // StepResult::vmm_calls and vmm_s. Refused (memory.kv_dtype, memory.page_size): scaled KV
 // dtypes, and a real page that is not a whole number of OS pages.
 //
+// Start-up: freed host memory is kept in the process (kernels/host_allocator.h) and one
+// untimed forward of the largest batch the scheduler can form warms the heap (warm_up()), so
+// steps are not charged for page faults a server with a caching allocator does not take
+// (docs/reproduction.md, Fidelity).
+//
 // Memory: the device arena holds capacity_slots slots and the host arena the swap pool's
 // slots, both stored as memory.kv_dtype (auto: fp32; fp16, bf16, fp8_e4m3 or int8 quantized
 // on write and dequantized in attention, scales moving with their slots) in process memory
@@ -86,6 +91,13 @@ class CpuExecutor : public Executor {
     // The arena the manager's slot indices (and KvCopy lists) address.
     cpu::CpuKvCache& arena() { return vmm ? vmm->physical() : device; }
   };
+
+  // Start-up warm-up, before any step is timed (vLLM's profile run does the same): one
+  // forward of the largest batch the scheduler can form, on every rank's thread, over a
+  // scratch KV arena (the device arena is not touched), so the heap holds the peak step's
+  // activations (kept there: kernels/host_allocator.h) and the first steps are not charged
+  // for faulting them in.
+  void warm_up(const ExperimentConfig& config);
 
   // Runs fn(rank) on every rank's thread at once (kernels/cpu/rank_threads.h).
   void on_every_rank(const std::function<void(int32_t)>& fn);

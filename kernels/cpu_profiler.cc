@@ -24,6 +24,7 @@
 #include "kernels/cpu/rms_norm.h"
 #include "kernels/cpu/rotary.h"
 #include "kernels/cpu/sampling.h"
+#include "kernels/host_allocator.h"
 #include "kernels/model/decoder_model.h"
 #include "kernels/model/weight_source.h"
 
@@ -540,6 +541,7 @@ std::string cpu_name() {
 }  // namespace
 
 OperatorProfile profile_cpu_backend(const ExperimentConfig& config, const ProfileGrid& given) {
+  retain_freed_host_memory();  // as the cpu back end's steps run
   const ModelSpec& s = config.model;
   const int32_t max_len = std::min(s.max_seq_len, config.scheduler.max_seq_len);
   ProfileGrid g = given;

@@ -231,6 +231,7 @@ StepCost ProfiledCostModel::cost(const StepShape& step) const {
   if (outside) note_outside(what, value);
 
   StepCost out;
+  out.outside_profile = outside;
   out.terms = {{"gemm", gemm}, {"elementwise", elementwise}, {"attention", attention},
                {"sampling", sampling}, {"swap", swap}, {"copy", copy}, {"overhead", overhead}};
   for (const CostTerm& t : out.terms) out.seconds += t.seconds;

@@ -29,7 +29,8 @@
 // Out of range: a size above a table's last grid point (or below its first) is extrapolated
 // linearly from the nearest segment (never below 0), and the step is counted: the first such
 // step prints a warning naming the table, the axis and the value; out_of_range_steps() and
-// the line the model prints when destroyed say how many of how many steps were.
+// the line the model prints when destroyed say how many of how many steps were, and each such
+// step's StepCost::outside_profile puts it in the run's summary (profile_out_of_range_steps).
 //
 // Construction checks the profile against the experiment: the same model shape and KV dtype
 // (else InputError naming backend.profile and both shapes), and the tables the experiment's

@@ -30,6 +30,7 @@ StepResult SimExecutor::execute(const SchedulerOutput& plan, const KvCacheManage
   StepResult result;
   result.duration_s = cost.seconds;
   result.terms = std::move(cost.terms);
+  result.outside_profile = cost.outside_profile;
   return result;
 }
 

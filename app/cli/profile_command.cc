@@ -168,6 +168,22 @@ nlohmann::ordered_json pair_json(const RelativeError& e) {
   return {{"real", e.real}, {"sim", e.sim}, {"error", e.error()}};
 }
 
+// Each real run's steps, measured and priced.
+nlohmann::ordered_json steps_json(const std::vector<std::vector<FidelityReport::Step>>& runs) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const std::vector<FidelityReport::Step>& steps : runs) {
+    nlohmann::ordered_json& run = out.emplace_back(nlohmann::ordered_json::array());
+    for (const FidelityReport::Step& s : steps) {
+      run.push_back({{"prefill_seqs", s.prefill_seqs},
+                   {"prefill_tokens", s.prefill_tokens},
+                   {"decode_seqs", s.decode_seqs},
+                   {"measured_s", s.measured_s},
+                   {"predicted_s", s.predicted_s}});
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 int fidelity_command(const std::vector<std::string>& args) {
@@ -297,7 +313,8 @@ int fidelity_command(const std::vector<std::string>& args) {
                        {"memory_identical", r.memory_identical},
                        {"memory_steps_compared", r.memory_steps_compared},
                        {"memory_first_difference", r.first_difference},
-                       {"targets_met", met}});
+                       {"targets_met", met},
+                       {"run_steps", steps_json(r.run_steps)}});
   }
   if (!out.empty()) {
     const nlohmann::ordered_json doc = {{"config", config_path},

@@ -1,7 +1,8 @@
 // `kvlab profile` and `kvlab fidelity` (app/fidelity.h) on the cpu back end's tiny model: the
 // simulator with a profile of the back end runs the same steps with the same memory breakdown
 // as the real run, a profile scaled by 2 is reported as a large error, a memory difference is
-// found at its step, and `kvlab run` refuses a profile of another model naming both.
+// found at its step, `kvlab run` refuses a profile of another model naming both, and a run's
+// summary counts the steps priced off the profile's grid.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -50,6 +51,17 @@ TEST(Fidelity, SameStepsAndMemoryAndAScaledProfileIsALargeError) {
     EXPECT_EQ(r.steps_real, r.steps_sim) << policy;
     EXPECT_GT(r.steps_priced, 10) << policy;
     EXPECT_EQ(r.real_preemptions, r.sim_preemptions) << policy;
+    // Every real step, priced: the first (left out of the errors) prefills the burst, and the
+    // others' sums are the total ratio's.
+    ASSERT_EQ(r.run_steps.size(), 1u) << policy;
+    ASSERT_EQ(static_cast<int64_t>(r.run_steps[0].size()), r.steps_real) << policy;
+    EXPECT_GT(r.run_steps[0][0].prefill_tokens, 0) << policy;
+    double predicted = 0, measured = 0;
+    for (size_t i = 1; i < r.run_steps[0].size(); ++i) {
+      predicted += r.run_steps[0][i].predicted_s;
+      measured += r.run_steps[0][i].measured_s;
+    }
+    EXPECT_NEAR(predicted / measured, r.step_total_ratio, 1e-9) << policy;
 
     const FidelityReport twice =
         measure_fidelity(p.config, requests, scaled_profile(profile, 2.0), 1, 1);
@@ -124,13 +136,45 @@ TEST(FidelityCli, ProfileThenRunRefusesAnotherModelNamingBoth) {
   EXPECT_NE(r.output.find("kvlab profile"), std::string::npos) << r.output;
 }
 
+TEST(ProfiledRun, StepsOffTheProfiledGridAreCountedInTheSummary) {
+  // The committed profile of cpu_tiny.ini: its batch grid ends at max_num_seqs = 16.
+  const std::string sim =
+      " --set backend.kind=sim --set backend.cost_model=profiled "
+      "--set backend.profile=" +
+      e2e::source_path("profiles/cpu_tiny_llama.json") + " --set memory.capacity_slots=16384";
+  const std::string ini = e2e::source_path("experiments/cpu_tiny.ini");
+  const std::string out = temp_path("profiled_run_summary.h5");
+  const std::string json = temp_path("profiled_run_summary.json");
+  auto summary = [&](const std::string& extra) {
+    std::remove(json.c_str());
+    const auto r = run_command(e2e::kvlab_binary() + " run " + ini + sim + extra + " --out " + out +
+                               " --summary-json " + json);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    std::stringstream text;
+    text << std::ifstream(json).rdbuf();
+    return nlohmann::json::parse(text.str())[0];
+  };
+  const auto inside = summary("");
+  EXPECT_EQ(inside["profile_out_of_range_steps"].get<double>(), 0);
+  // 32 sequences decoding at once: past the batch grid, every such step counted.
+  const auto outside = summary(" --set scheduler.max_num_seqs=32");
+  EXPECT_GT(outside["profile_out_of_range_steps"].get<double>(), 0);
+  EXPECT_LT(outside["profile_out_of_range_steps"].get<double>(),
+            outside["num_steps"].get<double>());
+  // The roofline never counts any.
+  const auto roofline =
+      summary(" --set backend.cost_model=roofline --set scheduler.max_num_seqs=32");
+  EXPECT_EQ(roofline["profile_out_of_range_steps"].get<double>(), 0);
+}
+
 TEST(FidelityCli, ReportsTheScaledProfileAsAMiss) {
   const std::string json = temp_path("fidelity_cli_report.json");
   std::remove(json.c_str());
   const auto r = run_command(e2e::kvlab_binary() + " fidelity " +
                              e2e::source_path("experiments/cpu_tiny.ini") +
                              " --set workload.num_requests=12 --repeats 3 --fit-steps 10 "
-                             "--real-runs 1 --scale 2 --out " + json);
+                             "--real-runs 1 --scale 2 --out " +
+                             json);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* text : {"per-step error", "throughput", "TTFT p50", "TPOT p99",
                            "memory breakdown: identical", "MISSED"}) {
@@ -141,6 +185,11 @@ TEST(FidelityCli, ReportsTheScaledProfileAsAMiss) {
   const auto doc = nlohmann::json::parse(text.str());
   EXPECT_FALSE(doc["targets_met"].get<bool>());
   EXPECT_GT(doc["points"][0]["step_error_median"].get<double>(), 0.4);
+  const auto& steps = doc["points"][0]["run_steps"];
+  ASSERT_EQ(steps.size(), 1u);  // one real run
+  ASSERT_EQ(steps[0].size(), doc["points"][0]["steps_real"].get<size_t>());
+  EXPECT_GT(steps[0][0]["prefill_tokens"].get<int64_t>(), 0);
+  EXPECT_GT(steps[0][0]["predicted_s"].get<double>(), steps[0][0]["measured_s"].get<double>());
 }
 
 }  // namespace

@@ -203,8 +203,10 @@ TEST(ProfiledCostModel, StepsOffTheGridAreCountedAndExtrapolatedLinearly) {
   // 16 decodes: above the batch grid (8) and the rows grid (8); 128 tokens of prefill: above
   // the tokens grid (64).
   const StepCost c = model.cost(decodes(16, 32));
+  EXPECT_TRUE(c.outside_profile);
+  EXPECT_FALSE(model.cost(decodes(8, 128)).outside_profile);  // the grid's corner
   EXPECT_EQ(model.out_of_range_steps(), 1);
-  EXPECT_EQ(model.steps(), 2);
+  EXPECT_EQ(model.steps(), 3);
   EXPECT_NEAR(c.term("sampling"), (0.1 + 0.2 * 16) * 1e-6, 1e-15);  // the line continued
   StepShape big;
   big.prefills.push_back({0, 128, true});
