@@ -543,18 +543,12 @@ RunResult Engine::run(RequestSource& source, const StreamOptions& options,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
 
   s.give_out(true);  // every request has ended (or the engine threw)
-  RunResult out;
-  out.term_names = s.term_names;
-  out.unrecorded_steps = s.unrecorded_steps;
-  out.config = s.config.raw.resolved();
+  RunResult out = run_totals(s);
   out.has_token_ids = s.streamed_token_ids;
   if (out.has_token_ids) out.output_digest = s.digest.value();
-  out.prefix_cache = s.kv->prefix_cache_stats();
-  out.virtual_memory = s.kv->virtual_memory_stats();
   if (out.prefix_cache.enabled && options.prefix_bound) {
     out.prefix_bound = options.prefix_bound(out.prefix_cache.block_size);
   }
-  out.kv_bytes_per_slot = s.config.kv_bytes_per_slot_per_gpu();
   s.streamed->add(s.unrecorded_steps);
   out.summary = s.streamed->finish(out, s.kv->capacity_slots(), wall_s);
   return out;
@@ -568,22 +562,28 @@ RunResult Engine::release_result(double wall_s) {
   return make_result(*state_, wall_s, &steps);
 }
 
-RunResult Engine::make_result(const State& s, double wall_s, std::vector<StepRecord>* take) {
+RunResult Engine::run_totals(const State& s) {
   RunResult out;
   out.term_names = s.term_names;
+  out.unrecorded_steps = s.unrecorded_steps;
+  out.config = s.config.raw.resolved();
+  out.prefix_cache = s.kv->prefix_cache_stats();
+  out.virtual_memory = s.kv->virtual_memory_stats();
+  out.profile_out_of_range_steps = s.outside_profile_steps;
+  out.kv_bytes_per_slot = s.config.kv_bytes_per_slot_per_gpu();
+  return out;
+}
+
+RunResult Engine::make_result(const State& s, double wall_s, std::vector<StepRecord>* take) {
+  check_invariant(s.sink == nullptr, "a streaming run's result is the one run() returned");
+  RunResult out = run_totals(s);
   if (take) {
     out.steps = std::move(*take);
   } else {
     out.steps = s.steps;
   }
-  out.unrecorded_steps = s.unrecorded_steps;
-  out.config = s.config.raw.resolved();
-  check_invariant(s.sink == nullptr, "a streaming run's result is the one run() returned");
   out.requests.reserve(s.groups.size());
   for (const auto& gp : s.groups) out.requests.push_back(record_of(*gp, out.has_token_ids));
-  out.prefix_cache = s.kv->prefix_cache_stats();
-  out.virtual_memory = s.kv->virtual_memory_stats();
-  out.profile_out_of_range_steps = s.outside_profile_steps;
   if (out.prefix_cache.enabled) {
     std::vector<RequestSpec> specs;
     specs.reserve(s.groups.size());
@@ -591,7 +591,6 @@ RunResult Engine::make_result(const State& s, double wall_s, std::vector<StepRec
     out.prefix_bound = unbounded_prefix_reuse(specs, out.prefix_cache.block_size);
   }
   if (out.has_token_ids) out.output_digest = output_digest(out.requests);
-  out.kv_bytes_per_slot = s.config.kv_bytes_per_slot_per_gpu();
   out.summary = summarize(out, s.kv->capacity_slots(), wall_s, s.config.metrics);
   return out;
 }

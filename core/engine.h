@@ -131,6 +131,8 @@ class Engine {
   struct State;
   // result() with the steps `take` holds (null: a copy of the engine's).
   static RunResult make_result(const State& s, double wall_s, std::vector<StepRecord>* take);
+  // A result's run-wide values (config, term names, the manager's totals), no rows or summary.
+  static RunResult run_totals(const State& s);
   std::unique_ptr<State> state_;
 };
 
