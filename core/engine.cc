@@ -19,6 +19,11 @@ namespace {
 // The per-step term of the time Executor::copy_within took for the step's fork copies.
 constexpr const char* kForkCopyTerm = "fork_copy";
 
+// A streamed run's summary distributions keep this many values each in memory (8 MiB of
+// doubles) and spill the rest to a temporary file (core/distribution.h): the same
+// percentiles, in flat memory.
+constexpr int64_t kStreamedValuesInMemory = int64_t{1} << 20;
+
 bool ended(const SequenceGroup& g) {
   return g.status == GroupStatus::kFinished || g.status == GroupStatus::kRejected;
 }
@@ -507,7 +512,7 @@ RunResult Engine::run(RequestSource& source, const StreamOptions& options,
   check_invariant(s.added() == 0 && s.sink == nullptr, "a streaming run needs a fresh engine");
   check_invariant(options.sink != nullptr, "a streaming run without a sink");
   s.sink = options.sink;
-  s.streamed = std::make_unique<SummaryAccumulator>(s.config.metrics);
+  s.streamed = std::make_unique<SummaryAccumulator>(s.config.metrics, kStreamedValuesInMemory);
   const int64_t total = source.max_requests();
   auto report = [&]() {
     progress(EngineProgress{s.done, std::max<int64_t>(total, static_cast<int64_t>(s.added())),

@@ -66,13 +66,18 @@ TEST(Fidelity, SameStepsAndMemoryAndAScaledProfileIsALargeError) {
     const FidelityReport twice =
         measure_fidelity(p.config, requests, scaled_profile(profile, 2.0), 1, 1);
     EXPECT_TRUE(twice.memory_identical) << policy;  // burst arrivals: timing changes no step
-    // Every step priced at twice its profile: far from the measured time, and the simulated
-    // throughput well below the real one. (Margins allow for a loaded machine: the real runs
-    // and the profile are timed at different moments.)
-    EXPECT_GT(twice.step_error_median, 0.25) << policy;
-    EXPECT_GT(twice.step_total_ratio, 1.3 * r.step_total_ratio) << policy;
-    EXPECT_LT(twice.throughput_tok_s.error(), r.throughput_tok_s.error() - 0.2) << policy;
-    EXPECT_GT(twice.tpot_p50_s.error(), r.tpot_p50_s.error() + 0.2) << policy;
+    // Every step priced at twice its profile: the simulated side, which depends on the
+    // profile alone, runs twice as slow (same steps: burst arrivals), whatever the load.
+    EXPECT_NEAR(twice.tpot_p50_s.sim, 2 * r.tpot_p50_s.sim, 0.05 * r.tpot_p50_s.sim) << policy;
+    EXPECT_LT(twice.throughput_tok_s.sim, 0.6 * r.throughput_tok_s.sim) << policy;
+    // Against the measured time it is a large error when the machine was quiet enough for
+    // the right profile to match (a machine 2x loaded makes the doubled one look right: the
+    // real runs and the profile are timed at different moments).
+    if (r.step_error_median < 0.15) {
+      EXPECT_GT(twice.step_error_median, 0.25) << policy;
+      EXPECT_GT(twice.step_total_ratio, 1.3 * r.step_total_ratio) << policy;
+      EXPECT_GT(twice.tpot_p50_s.error(), r.tpot_p50_s.error() + 0.2) << policy;
+    }
   }
 }
 
