@@ -687,6 +687,7 @@ TEST(CudaExecutor, RefusesAQuantizedCacheUnderVirtualMemory) {
     Config config = cuda_config();
     config.set("backend.dtype", "fp16");
     config.set("memory.policy", "virtual");
+    config.set("memory.capacity_slots", "65536");  // whole 2 MiB pages per layer and tensor
     config.set("memory.kv_dtype", dtype);
     try {
       validate_engine_config(resolve_experiment(config));
@@ -700,6 +701,7 @@ TEST(CudaExecutor, RefusesAQuantizedCacheUnderVirtualMemory) {
   Config config = cuda_config();
   config.set("backend.dtype", "fp16");
   config.set("memory.policy", "virtual");
+  config.set("memory.capacity_slots", "65536");
   config.set("memory.kv_dtype", "auto");
   EXPECT_NO_THROW(validate_engine_config(resolve_experiment(config)));
 }
