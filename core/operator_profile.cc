@@ -19,6 +19,18 @@ int32_t profile_layout_block_size(const std::string& layout) {
   return static_cast<int32_t>(std::stoi(layout.substr(paged.size())));
 }
 
+const char* operator_class_name(OperatorClass c) {
+  switch (c) {
+    case OperatorClass::kGemm: return "gemm";
+    case OperatorClass::kElementwise: return "elementwise";
+    case OperatorClass::kPrefillAttention: return "prefill_attention";
+    case OperatorClass::kDecodeAttention: return "decode_attention";
+    case OperatorClass::kSampling: return "sampling";
+    case OperatorClass::kCopy: return "copy";
+  }
+  return "?";
+}
+
 ProfileModelShape profile_shape_of(const ModelSpec& m) {
   return {.name = m.name,
           .family = m.family,

@@ -56,23 +56,44 @@ struct ProfileModelShape {
 // The model shape of an experiment, as a profile records it.
 ProfileModelShape profile_shape_of(const ModelSpec& model);
 
+// The operator classes whose isolated times the fit scales separately: the profiled cost
+// model's terms (sim/profiled_cost_model.h), attention split into prefill (chunks' attention
+// and the cache writes) and decode. "copy" (KV copies and swaps) is not fitted: the fit's steps
+// move no KV, so a fitted profile leaves it at 1.
+enum class OperatorClass : int {
+  kGemm,
+  kElementwise,
+  kPrefillAttention,
+  kDecodeAttention,
+  kSampling,
+  kCopy,
+};
+inline constexpr int kNumOperatorClasses = 6;
+inline constexpr int kNumFittedOperatorClasses = 5;  // all but kCopy
+// Their names in profile files: "gemm", "elementwise", "prefill_attention", ...
+const char* operator_class_name(OperatorClass c);
+
 // How the operators' isolated times become a step's, fitted by least squares to whole steps
-// the profiler ran (sim/profile_fit.h): the operator terms are multiplied by operator_scale
-// (operators inside a step find other caches and allocations than alone), and the glue they
-// do not cover (building the batch, the KV tables, allocating activations, the sampling loop)
-// adds base + per_sequence x sequences + per_token x tokens (each >= 0).
+// the profiler ran (sim/profile_fit.h): each class's operator times are multiplied by its
+// scale (operators inside a step find other caches and allocations than alone, and not alike
+// for every operator), and the glue they do not cover (building the batch, the KV tables,
+// allocating activations, the sampling loop) adds base + per_sequence x sequences + per_token x
+// tokens (each >= 0).
 struct ProfileOverhead {
   std::string layout;  // the attention layout whose steps it was fitted to (glue differs)
-  double operator_scale = 1;
+  double operator_scale[kNumOperatorClasses] = {1, 1, 1, 1, 1, 1};  // by OperatorClass
   double base_s = 0;
   double per_sequence_s = 0;
   double per_token_s = 0;
   int64_t fit_steps = 0;           // whole steps the fit used
   double fit_median_rel_error = 0; // of the operator sum + overhead against those steps
+
+  double scale(OperatorClass c) const { return operator_scale[static_cast<int>(c)]; }
 };
 
 // A whole step the profiler ran to fit ProfileOverhead: its shape (prefill chunks and decode
-// contexts, as StepShape counts them) and the measured median seconds. Not written to files.
+// contexts, as StepShape counts them) and the measured median seconds. Written to profile files
+// ("measured_steps") so that a profile can be refitted without measuring again.
 struct MeasuredStep {
   struct Chunk {
     int64_t start = 0;
@@ -101,8 +122,8 @@ struct OperatorProfile {
   std::string command;        // the command line that made it
   std::vector<ProfileTable> tables;
   std::vector<ProfileOverhead> overheads;  // one per profiled layout
-  // The whole steps measured for the overhead fit (sim/profile_fit.h fills `overhead` from
-  // them); kept in memory only.
+  // The whole steps measured for the overhead fit (sim/profile_fit.h fills `overheads` from
+  // them); empty in a profile file written before they were stored.
   std::vector<MeasuredStep> fit_steps;
 
   // The overhead fitted for `layout`, or null.

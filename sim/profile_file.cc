@@ -115,13 +115,46 @@ ProfileTable read_table(const Reader& r, const Json& j, size_t index) {
   return t;
 }
 
+MeasuredStep read_measured_step(const Reader& r, const Json& j, size_t index) {
+  const std::string path = "measured_steps[" + std::to_string(index) + "].";
+  MeasuredStep m;
+  m.layout = r.str(j, "layout", path);
+  m.seconds = r.num(j, "seconds", path);
+  if (!(m.seconds > 0)) r.fail(path + "seconds", "must be > 0");
+  const Json& prefills = r.at(j, "prefills", path);
+  if (!prefills.is_array()) r.fail(path + "prefills", "must be an array");
+  for (const Json& c : prefills) {
+    if (!c.is_array() || c.size() != 3 || !c[0].is_number_integer() ||
+        !c[1].is_number_integer() || !c[2].is_boolean() || c[0].get<int64_t>() < 0 ||
+        c[1].get<int64_t>() < 1) {
+      r.fail(path + "prefills",
+             "each chunk must be [start >= 0, num_tokens >= 1, samples (true/false)]");
+    }
+    m.prefills.push_back({c[0].get<int64_t>(), c[1].get<int64_t>(), c[2].get<bool>()});
+  }
+  for (double len : r.numbers(j, "decode_context_lens", path)) {
+    if (!(len >= 1) || len != static_cast<double>(static_cast<int64_t>(len))) {
+      r.fail(path + "decode_context_lens", "context lengths must be whole numbers >= 1");
+    }
+    m.decode_context_lens.push_back(static_cast<int64_t>(len));
+  }
+  if (m.prefills.empty() && m.decode_context_lens.empty()) {
+    r.fail(path, "a step with neither prefills nor decodes");
+  }
+  return m;
+}
+
 }  // namespace
 
 std::string profile_to_json(const OperatorProfile& p) {
   Json overheads = Json::array();
   for (const ProfileOverhead& o : p.overheads) {
+    Json scales = Json::object();
+    for (int c = 0; c < kNumOperatorClasses; ++c) {
+      scales[operator_class_name(static_cast<OperatorClass>(c))] = o.operator_scale[c];
+    }
     overheads.push_back({{"layout", o.layout},
-                         {"operator_scale", o.operator_scale},
+                         {"operator_scales", std::move(scales)},
                          {"base_s", o.base_s},
                          {"per_sequence_s", o.per_sequence_s},
                          {"per_token_s", o.per_token_s},
@@ -138,6 +171,17 @@ std::string profile_to_json(const OperatorProfile& p) {
                       {"p10_s", t.p10_s},
                       {"p90_s", t.p90_s}});
   }
+  Json steps = Json::array();
+  for (const MeasuredStep& m : p.fit_steps) {
+    Json prefills = Json::array();
+    for (const MeasuredStep::Chunk& c : m.prefills) {
+      prefills.push_back(Json::array({c.start, c.num_tokens, c.samples}));
+    }
+    steps.push_back({{"layout", m.layout},
+                     {"seconds", m.seconds},
+                     {"prefills", std::move(prefills)},
+                     {"decode_context_lens", m.decode_context_lens}});
+  }
   const Json doc = {
       {"format", kFormat},
       {"version", OperatorProfile::kFormatVersion},
@@ -153,7 +197,8 @@ std::string profile_to_json(const OperatorProfile& p) {
       {"commit", p.commit},
       {"command", p.command},
       {"overheads", std::move(overheads)},
-      {"tables", std::move(tables)}};
+      {"tables", std::move(tables)},
+      {"measured_steps", std::move(steps)}};
   return doc.dump(1) + "\n";
 }
 
@@ -203,8 +248,34 @@ OperatorProfile profile_from_json(const std::string& text, const std::string& so
     const Json& o = os[i];
     ProfileOverhead v;
     v.layout = r.str(o, "layout", path);
-    v.operator_scale = r.num(o, "operator_scale", path);
-    if (!(v.operator_scale > 0)) r.fail(path + "operator_scale", "must be > 0");
+    if (o.contains("operator_scale") && o.contains("operator_scales")) {
+      r.fail(path + "operator_scale", "give operator_scales or operator_scale, not both");
+    }
+    if (o.contains("operator_scale")) {
+      // A profile written before 2026-12-06: one scale for every class.
+      const double f = r.num(o, "operator_scale", path);
+      if (!(f > 0)) r.fail(path + "operator_scale", "must be > 0");
+      for (double& x : v.operator_scale) x = f;
+    } else {
+      const Json& scales = r.at(o, "operator_scales", path);
+      const std::string spath = path + "operator_scales.";
+      if (!scales.is_object()) r.fail(path + "operator_scales", "must be an object");
+      for (const auto& [key, value] : scales.items()) {
+        bool known = false;
+        for (int c = 0; c < kNumOperatorClasses; ++c) {
+          known = known || key == operator_class_name(static_cast<OperatorClass>(c));
+        }
+        if (!known) {
+          r.fail(spath + key, "not an operator class (gemm, elementwise, prefill_attention, "
+                              "decode_attention, sampling, copy)");
+        }
+      }
+      for (int c = 0; c < kNumOperatorClasses; ++c) {
+        const char* name = operator_class_name(static_cast<OperatorClass>(c));
+        v.operator_scale[c] = r.num(scales, name, spath);
+        if (!(v.operator_scale[c] > 0)) r.fail(spath + name, "must be > 0");
+      }
+    }
     v.base_s = r.num(o, "base_s", path);
     v.per_sequence_s = r.num(o, "per_sequence_s", path);
     v.per_token_s = r.num(o, "per_token_s", path);
@@ -224,6 +295,13 @@ OperatorProfile profile_from_json(const std::string& text, const std::string& so
     if (p.find(t.name) != nullptr) r.fail("tables[" + std::to_string(i) + "].name",
                                           "table '" + t.name + "' appears twice");
     p.tables.push_back(std::move(t));
+  }
+  if (j.contains("measured_steps")) {  // absent in profiles written before 2026-12-06
+    const Json& steps = j.at("measured_steps");
+    if (!steps.is_array()) r.fail("measured_steps", "must be an array");
+    for (size_t i = 0; i < steps.size(); ++i) {
+      p.fit_steps.push_back(read_measured_step(r, steps[i], i));
+    }
   }
   return p;
 }

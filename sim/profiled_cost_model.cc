@@ -163,78 +163,87 @@ void ProfiledCostModel::note_outside(const char* what, double value) const {
   }
 }
 
-StepCost ProfiledCostModel::cost(const StepShape& step) const {
-  steps_.fetch_add(1, std::memory_order_relaxed);
+ProfiledCostModel::OperatorTimes ProfiledCostModel::operator_times(const StepShape& step) const {
+  OperatorTimes out;
+  auto check = [&](bool off, const char* name, double v) {
+    if (off && !out.outside) {
+      out.outside = true;
+      out.what = name;
+      out.value = v;
+    }
+  };
+  auto at = [&](OperatorClass c) -> double& { return out.seconds[static_cast<int>(c)]; };
   const auto tokens = static_cast<double>(step.num_tokens());
   const auto sampled = static_cast<double>(step.num_sampled());
   const auto layers = static_cast<double>(layers_);
-  bool outside = false;
-  const char* what = "";
-  double value = 0;
-  auto check = [&](bool off, const char* name, double v) {
-    if (off && !outside) {
-      outside = true;
-      what = name;
-      value = v;
-    }
-  };
-
-  double gemm = 0, elementwise = 0, attention = 0, sampling = 0, overhead = 0;
   if (tokens > 0) {
     bool off = false;
-    gemm = layers * linear_.at(tokens, &off);
-    elementwise = layers * elementwise_.at(tokens, &off) + embedding_.at(tokens, &off);
-    double per_layer = cache_write_.at(tokens, &off);
+    at(OperatorClass::kGemm) = layers * linear_.at(tokens, &off);
+    at(OperatorClass::kElementwise) =
+        layers * elementwise_.at(tokens, &off) + embedding_.at(tokens, &off);
+    double prefill = cache_write_.at(tokens, &off);
     check(off, "token count", tokens);
     off = false;
     if (sampled > 0) {
-      gemm += lm_head_.at(sampled, &off);
-      sampling = sampling_.at(sampled, &off);
+      at(OperatorClass::kGemm) += lm_head_.at(sampled, &off);
+      at(OperatorClass::kSampling) = sampling_.at(sampled, &off);
     }
     check(off, "sampled rows", sampled);
     off = false;
     for (const StepShape::PrefillChunk& c : step.prefills) {
-      per_layer += prefill_.at(static_cast<double>(c.num_tokens), static_cast<double>(c.start),
-                               &off);
+      prefill += prefill_.at(static_cast<double>(c.num_tokens), static_cast<double>(c.start),
+                             &off);
       check(off, "prefill chunk (tokens, start)", static_cast<double>(c.start + c.num_tokens));
     }
+    at(OperatorClass::kPrefillAttention) = layers * prefill;
     if (!step.decode_context_lens.empty()) {
       double sum = 0;
       for (int64_t len : step.decode_context_lens) sum += static_cast<double>(len);
       const auto batch = static_cast<double>(step.decode_context_lens.size());
-      per_layer += decode_.at(batch, sum / batch, &off);
+      at(OperatorClass::kDecodeAttention) = layers * decode_.at(batch, sum / batch, &off);
       check(off, "decode (batch, mean context)", batch);
     }
-    attention = layers * per_layer;
-    const double f = overhead_.operator_scale;
-    gemm *= f;
-    elementwise *= f;
-    attention *= f;
-    sampling *= f;
+  }
+  bool off = false;
+  for (const auto* copies : {&step.swap_out, &step.swap_in}) {
+    for (const KvCopy& c : *copies) {
+      out.swap_s += swap_copy_.at(static_cast<double>(c.num_slots), &off);
+    }
+  }
+  check(off, "swap size (slots)", 0);
+  off = false;
+  for (const KvCopy& c : step.device_copies) {
+    at(OperatorClass::kCopy) += kv_copy_.at(static_cast<double>(c.num_slots), &off);
+  }
+  check(off, "copy size (slots)", 0);
+  return out;
+}
+
+StepCost ProfiledCostModel::cost(const StepShape& step) const {
+  steps_.fetch_add(1, std::memory_order_relaxed);
+  const OperatorTimes t = operator_times(step);
+  if (t.outside) note_outside(t.what, t.value);
+  auto scaled = [&](OperatorClass c) {
+    return t.seconds[static_cast<int>(c)] * overhead_.scale(c);
+  };
+  double overhead = 0;
+  if (step.num_tokens() > 0) {
     const auto sequences =
         static_cast<double>(step.prefills.size() + step.decode_context_lens.size());
     overhead = overhead_.base_s + overhead_.per_sequence_s * sequences +
-               overhead_.per_token_s * tokens;
+               overhead_.per_token_s * static_cast<double>(step.num_tokens());
   }
-  double swap = 0;
-  bool off = false;
-  for (const auto* copies : {&step.swap_out, &step.swap_in}) {
-    for (const KvCopy& c : *copies) swap += swap_copy_.at(static_cast<double>(c.num_slots), &off);
-  }
-  swap *= overhead_.operator_scale;
-  check(off, "swap size (slots)", 0);
-  off = false;
-  double copy = 0;
-  for (const KvCopy& c : step.device_copies) copy += kv_copy_.at(static_cast<double>(c.num_slots), &off);
-  copy *= overhead_.operator_scale;
-  check(off, "copy size (slots)", 0);
-  if (outside) note_outside(what, value);
-
   StepCost out;
-  out.outside_profile = outside;
-  out.terms = {{"gemm", gemm}, {"elementwise", elementwise}, {"attention", attention},
-               {"sampling", sampling}, {"swap", swap}, {"copy", copy}, {"overhead", overhead}};
-  for (const CostTerm& t : out.terms) out.seconds += t.seconds;
+  out.outside_profile = t.outside;
+  out.terms = {{"gemm", scaled(OperatorClass::kGemm)},
+               {"elementwise", scaled(OperatorClass::kElementwise)},
+               {"attention", scaled(OperatorClass::kPrefillAttention) +
+                                 scaled(OperatorClass::kDecodeAttention)},
+               {"sampling", scaled(OperatorClass::kSampling)},
+               {"swap", t.swap_s * overhead_.scale(OperatorClass::kCopy)},
+               {"copy", scaled(OperatorClass::kCopy)},
+               {"overhead", overhead}};
+  for (const CostTerm& term : out.terms) out.seconds += term.seconds;
   return out;
 }
 
@@ -242,7 +251,7 @@ double ProfiledCostModel::copy_seconds(const std::vector<KvCopy>& device_copies)
   bool off = false;
   double copy = 0;
   for (const KvCopy& c : device_copies) copy += kv_copy_.at(static_cast<double>(c.num_slots), &off);
-  return copy * overhead_.operator_scale;
+  return copy * overhead_.scale(OperatorClass::kCopy);
 }
 
 std::vector<KeySpec> profiled_keys() {

@@ -14,14 +14,17 @@
 // Terms, for a step of T tokens, S sampled rows, E sequences, L layers:
 //  gemm       L x layer_linear(T) + lm_head(S)         (the projections, MLP, final norm + head)
 //  elementwise L x layer_elementwise(T) + embedding(T) (norms, rotary, activation, embeddings)
-//  attention  L x (cache_write(T) + sum over chunks prefill_attention_<layout>(chunk, start)
-//             + decode_attention_<layout>(decodes, mean context))
+//  attention  L x (cache_write(T) + sum over chunks prefill_attention_<layout>(chunk, start))
+//             + L x decode_attention_<layout>(decodes, mean context)
 //  sampling   sampling(S)
 //  swap       sum over swap_out and swap_in copies of swap_copy(slots)
 //  copy       sum over device copies of kv_copy(slots)
 //  overhead   base + per_sequence x E + per_token x T (the profile's fitted glue; 0 when T = 0)
-// Every term but overhead is multiplied by the profile's operator_scale (fitted with the glue
-// to whole steps: operators timed alone run a little slower or faster than inside a step).
+// Every term but overhead is multiplied by its operator class's scale in the profile
+// (ProfileOverhead::operator_scale, core/operator_profile.h; fitted with the glue to whole
+// steps: operators timed alone run slower or faster than inside a step, and not alike): gemm,
+// elementwise and sampling by their own, attention's first line by prefill_attention's and its
+// second by decode_attention's, swap and copy by copy's.
 // <layout> is the memory policy's: "paged<block_size>" for a policy that swaps in blocks
 // (MemoryPolicyTraits::swap_unit_slots > 0), else "contiguous" (virtual memory too: the cpu back
 // end runs the contiguous kernels over it; its page mapping is not profiled and not priced).
@@ -86,6 +89,18 @@ class ProfiledCostModel : public CostModel {
   std::string name() const override { return "profiled"; }
   StepCost cost(const StepShape& step) const override;
   double copy_seconds(const std::vector<KvCopy>& device_copies) const override;
+
+  // A step's operator times by class (OperatorClass order), unscaled and without the glue; the
+  // swap copies apart (priced at the copy class's scale); the first size off the grid, if any.
+  // Counts nothing (the overhead fit prices its steps with it).
+  struct OperatorTimes {
+    double seconds[kNumOperatorClasses] = {};
+    double swap_s = 0;
+    bool outside = false;
+    const char* what = "";
+    double value = 0;
+  };
+  OperatorTimes operator_times(const StepShape& step) const;
 
   // Steps priced so far, and those with a size off the profiled grid.
   int64_t steps() const { return steps_.load(); }

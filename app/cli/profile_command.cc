@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/errors.h"
 #include "sim/profile_file.h"
+#include "sim/profile_fit.h"
 
 namespace po = boost::program_options;
 
@@ -116,9 +117,16 @@ void print_profile(const OperatorProfile& p) {
               p.backend.c_str(), p.device.c_str(), p.model.name.c_str(), p.kv_dtype.c_str(),
               p.tables.size(), p.repeats);
   for (const ProfileOverhead& o : p.overheads) {
-    std::printf("%s: fit over %lld whole steps: operators x %.3f + %.2f us + %.3f us/sequence + "
+    std::string scales;
+    for (int c = 0; c < kNumOperatorClasses; ++c) {
+      char text[64];
+      std::snprintf(text, sizeof text, "%s%s x %.3f", c == 0 ? "" : ", ",
+                    operator_class_name(static_cast<OperatorClass>(c)), o.operator_scale[c]);
+      scales += text;
+    }
+    std::printf("%s: fit over %lld whole steps: operators (%s) + %.2f us + %.3f us/sequence + "
                 "%.4f us/token (median error of the steps' prediction %.1f%%)\n",
-                o.layout.c_str(), static_cast<long long>(o.fit_steps), o.operator_scale,
+                o.layout.c_str(), static_cast<long long>(o.fit_steps), scales.c_str(),
                 1e6 * o.base_s, 1e6 * o.per_sequence_s, 1e6 * o.per_token_s,
                 100 * o.fit_median_rel_error);
   }
@@ -129,12 +137,15 @@ void print_profile(const OperatorProfile& p) {
 int profile_command(const std::vector<std::string>& args) {
   po::options_description options("kvlab profile CONFIG.ini --out PROFILE.json [options]");
   std::vector<std::string> sets;
-  std::string out;
+  std::string out, refit;
   GridOptions grid;
   options.add_options()("help,h", "this help")(
       "set", po::value<std::vector<std::string>>(&sets)->composing(),
       "override a key: --set section.key=value (repeatable)")(
-      "out", po::value<std::string>(&out), "the profile file to write (JSON)");
+      "out", po::value<std::string>(&out), "the profile file to write (JSON)")(
+      "refit", po::value<std::string>(&refit),
+      "measure nothing: refit PROFILE.json's per-step overhead and operator scales from the "
+      "whole steps it stores, and write it to --out (may be the same file)");
   grid.add_to(options);
   std::string config_path;
   po::variables_map vm;
@@ -148,9 +159,28 @@ int profile_command(const std::vector<std::string>& args) {
   }
   if (out.empty()) throw InputError("--out", 0, "", "kvlab profile needs --out PROFILE.json");
   check_output_path(out, "--out");
-  const ProfileGrid g = grid.grid();
   const PreparedPoint point = first_point(config_path, sets);
-  const OperatorProfile p = make_profile(point.config, g, command_line("profile", args));
+  OperatorProfile p;
+  if (!refit.empty()) {
+    for (const char* option :
+         {"tokens", "batch", "context", "chunk", "slots", "block-sizes", "repeats", "fit-steps"}) {
+      if (vm.count(option) > 0 && !vm[option].defaulted()) {
+        throw InputError(std::string("--") + option, 0, "",
+                         "--refit measures nothing: a grid option has nothing to change");
+      }
+    }
+    p = read_profile(refit);
+    if (p.fit_steps.empty()) {
+      throw InputError(refit, 0, "measured_steps",
+                       "the profile stores no measured whole steps to refit from (written "
+                       "before 2026-12-06): take it again with kvlab profile");
+    }
+    check_profile_matches(p, point.config, "--refit");
+    fit_profile_overhead(point.config, &p);
+    p.command += " (overheads refitted by " + command_line("profile", args) + ")";
+  } else {
+    p = make_profile(point.config, grid.grid(), command_line("profile", args));
+  }
   print_profile(p);
   write_file_atomically(out, profile_to_json(p), "--out");
   std::printf("wrote %s\n", out.c_str());

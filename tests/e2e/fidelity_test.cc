@@ -2,7 +2,8 @@
 // simulator with a profile of the back end runs the same steps with the same memory breakdown
 // as the real run, a profile scaled by 2 is reported as a large error, a memory difference is
 // found at its step, `kvlab run` refuses a profile of another model naming both, and a run's
-// summary counts the steps priced off the profile's grid.
+// summary counts the steps priced off the profile's grid, and `kvlab profile --refit` fits a
+// profile again from the steps it stores (and refuses a file that stores none).
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -139,6 +140,55 @@ TEST(FidelityCli, ProfileThenRunRefusesAnotherModelNamingBoth) {
                   " --set backend.kind=sim --set backend.cost_model=profiled --out " + out);
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("kvlab profile"), std::string::npos) << r.output;
+}
+
+TEST(FidelityCli, RefitFromTheStoredStepsGivesTheSameFitAndRefusesAnOldFile) {
+  const std::string profile = temp_path("fidelity_cli_refit_profile.json");
+  const std::string refitted = temp_path("fidelity_cli_refitted.json");
+  std::remove(profile.c_str());
+  std::remove(refitted.c_str());
+  const std::string ini = e2e::source_path("experiments/cpu_tiny.ini");
+  const std::string kvlab = e2e::kvlab_binary() + " profile " + ini;
+  auto r = run_command(kvlab + " --out " + profile + " --repeats 3 --fit-steps 10");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(kvlab + " --refit " + profile + " --out " + refitted);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto read = [](const std::string& path) {
+    std::stringstream text;
+    text << std::ifstream(path).rdbuf();
+    return nlohmann::json::parse(text.str());
+  };
+  const auto a = read(profile);
+  const auto b = read(refitted);
+  ASSERT_EQ(a["measured_steps"].size(), 20u);  // 10 per layout: contiguous, paged16
+  EXPECT_EQ(b["measured_steps"], a["measured_steps"]);
+  EXPECT_EQ(b["tables"], a["tables"]);
+  ASSERT_EQ(b["overheads"].size(), a["overheads"].size());
+  for (size_t i = 0; i < a["overheads"].size(); ++i) {
+    for (const char* key : {"base_s", "per_sequence_s", "per_token_s", "fit_median_rel_error"}) {
+      EXPECT_DOUBLE_EQ(b["overheads"][i][key].get<double>(), a["overheads"][i][key].get<double>())
+          << key;
+    }
+    for (const auto& [name, scale] : a["overheads"][i]["operator_scales"].items()) {
+      EXPECT_DOUBLE_EQ(b["overheads"][i]["operator_scales"][name].get<double>(),
+                       scale.get<double>())
+          << name;
+    }
+  }
+  EXPECT_NE(b["command"].get<std::string>().find("refitted"), std::string::npos);
+  // A grid option with --refit would be dropped: refused.
+  r = run_command(kvlab + " --refit " + profile + " --out " + refitted + " --repeats 5");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("--repeats"), std::string::npos) << r.output;
+  // A file written before the steps were stored: refused, naming it.
+  auto old = a;
+  old.erase("measured_steps");
+  const std::string old_path = temp_path("fidelity_cli_old_profile.json");
+  std::ofstream(old_path) << old.dump(1);
+  r = run_command(kvlab + " --refit " + old_path + " --out " + refitted);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find(old_path), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("measured_steps"), std::string::npos) << r.output;
 }
 
 TEST(ProfiledRun, StepsOffTheProfiledGridAreCountedInTheSummary) {

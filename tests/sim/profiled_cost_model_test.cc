@@ -1,13 +1,19 @@
 // The profiled cost model (sim/profiled_cost_model.h) and its file (sim/profile_file.h): the
 // JSON round trip and its validation, a profile of another model shape or KV dtype refused
 // naming both, exact values on grid points and linear ones between, steps off the grid counted
-// and extrapolated, and a profile scaled by 2 pricing every step at twice the time.
+// and extrapolated, a profile scaled by 2 pricing every step at twice the time, each operator
+// class priced at its own scale (a profile with one scale read as that scale for every class),
+// and the overhead fit (sim/profile_fit.h) recovering known per-class scales and glue.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 
 #include "core/kv_dtype.h"
 #include "sim/profile_file.h"
+#include "sim/profile_fit.h"
 #include "sim/profiled_cost_model.h"
 #include "tests/sim/sim_test_config.h"
 
@@ -88,7 +94,7 @@ TEST(ProfileFile, RoundTripKeepsEveryField) {
   ASSERT_EQ(q.overheads.size(), 1u);
   EXPECT_EQ(q.overheads[0].layout, "paged16");
   EXPECT_EQ(q.overheads[0].base_s, p.overheads[0].base_s);
-  EXPECT_EQ(q.overheads[0].operator_scale, 1.0);
+  for (int c = 0; c < kNumOperatorClasses; ++c) EXPECT_EQ(q.overheads[0].operator_scale[c], 1.0);
   ASSERT_EQ(q.tables.size(), p.tables.size());
   for (size_t i = 0; i < p.tables.size(); ++i) {
     EXPECT_EQ(q.tables[i].name, p.tables[i].name);
@@ -229,24 +235,152 @@ TEST(ProfiledCostModel, AProfileScaledByTwoPricesEveryStepAtTwice) {
   }
 }
 
-TEST(ProfiledCostModel, TheOperatorScaleMultipliesTheOperatorsNotTheGlue) {
+TEST(ProfiledCostModel, EachOperatorClassHasItsScaleAndTheGlueNone) {
   const ExperimentConfig config = tiny_config();
   OperatorProfile p = tiny_profile(config);
   const ProfiledCostModel base(config, p);
-  p.overheads[0].operator_scale = 0.5;
-  const ProfiledCostModel half(config, p);
+  ProfileOverhead& o = p.overheads[0];
+  for (int c = 0; c < kNumOperatorClasses; ++c) o.operator_scale[c] = 0.5 + 0.1 * c;
+  const ProfiledCostModel scaled(config, p);
   StepShape s = decodes(4, 32);
+  s.prefills.push_back({0, 8, true});
   s.swap_out.push_back({.src_slot = 0, .dst_slot = 0, .num_slots = 16});
+  s.device_copies.push_back({.src_slot = 0, .dst_slot = 5, .num_slots = 1});
   const StepCost a = base.cost(s);
-  const StepCost b = half.cost(s);
-  for (const char* term : {"gemm", "elementwise", "attention", "sampling", "swap"}) {
-    EXPECT_DOUBLE_EQ(b.term(term), 0.5 * a.term(term)) << term;
-  }
+  const StepCost b = scaled.cost(s);
+  EXPECT_DOUBLE_EQ(b.term("gemm"), o.scale(OperatorClass::kGemm) * a.term("gemm"));
+  EXPECT_DOUBLE_EQ(b.term("elementwise"),
+                   o.scale(OperatorClass::kElementwise) * a.term("elementwise"));
+  EXPECT_DOUBLE_EQ(b.term("sampling"), o.scale(OperatorClass::kSampling) * a.term("sampling"));
+  EXPECT_DOUBLE_EQ(b.term("swap"), o.scale(OperatorClass::kCopy) * a.term("swap"));
+  EXPECT_DOUBLE_EQ(b.term("copy"), o.scale(OperatorClass::kCopy) * a.term("copy"));
+  // Attention: the prefill chunk and the cache writes at prefill's scale, decodes at decode's.
+  const ProfiledCostModel::OperatorTimes t = base.operator_times(s);
+  const double prefill = t.seconds[static_cast<int>(OperatorClass::kPrefillAttention)];
+  const double decode = t.seconds[static_cast<int>(OperatorClass::kDecodeAttention)];
+  EXPECT_GT(prefill, 0);
+  EXPECT_GT(decode, 0);
+  EXPECT_DOUBLE_EQ(a.term("attention"), prefill + decode);
+  EXPECT_DOUBLE_EQ(b.term("attention"), o.scale(OperatorClass::kPrefillAttention) * prefill +
+                                            o.scale(OperatorClass::kDecodeAttention) * decode);
   EXPECT_DOUBLE_EQ(b.term("overhead"), a.term("overhead"));
   // A profile without an overhead for the experiment's layout is refused, naming it.
   p.overheads[0].layout = "contiguous";
   const std::string e = input_error([&] { ProfiledCostModel model(config, p); });
   EXPECT_NE(e.find("paged16"), std::string::npos) << e;
+}
+
+TEST(ProfileFile, ScalesAndMeasuredStepsRoundTripAndOneOldScaleMeansEveryClass) {
+  const ExperimentConfig config = tiny_config();
+  OperatorProfile p = tiny_profile(config);
+  for (int c = 0; c < kNumOperatorClasses; ++c) p.overheads[0].operator_scale[c] = 0.7 + 0.05 * c;
+  p.fit_steps = {{.prefills = {{3, 5, true}}, .decode_context_lens = {7, 9},
+                  .layout = "paged16", .seconds = 2.5e-4}};
+  const OperatorProfile q = profile_from_json(profile_to_json(p), "mem");
+  for (int c = 0; c < kNumOperatorClasses; ++c) {
+    EXPECT_EQ(q.overheads[0].operator_scale[c], p.overheads[0].operator_scale[c]) << c;
+  }
+  ASSERT_EQ(q.fit_steps.size(), 1u);
+  EXPECT_EQ(q.fit_steps[0].layout, "paged16");
+  EXPECT_EQ(q.fit_steps[0].seconds, 2.5e-4);
+  EXPECT_EQ(q.fit_steps[0].decode_context_lens, (std::vector<int64_t>{7, 9}));
+  ASSERT_EQ(q.fit_steps[0].prefills.size(), 1u);
+  EXPECT_EQ(q.fit_steps[0].prefills[0].start, 3);
+  EXPECT_EQ(q.fit_steps[0].prefills[0].num_tokens, 5);
+  EXPECT_TRUE(q.fit_steps[0].prefills[0].samples);
+  // A file written before per-class scales: one operator_scale, no measured steps.
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(profile_to_json(p));
+  j["overheads"][0].erase("operator_scales");
+  j["overheads"][0]["operator_scale"] = 0.889;
+  j.erase("measured_steps");
+  const OperatorProfile old = profile_from_json(j.dump(), "old.json");
+  for (double f : old.overheads[0].operator_scale) EXPECT_EQ(f, 0.889);
+  EXPECT_TRUE(old.fit_steps.empty());
+  OperatorProfile refit = old;
+  EXPECT_NE(input_error([&] { fit_profile_overhead(config, &refit); }).find("measured"),
+            std::string::npos);
+  // Both forms at once, an unknown class, a scale <= 0: refused, naming the field.
+  j["overheads"][0]["operator_scales"] = {{"gemm", 1.0}};
+  std::string e = input_error([&] { profile_from_json(j.dump(), "x.json"); });
+  EXPECT_NE(e.find("not both"), std::string::npos) << e;
+  j = nlohmann::ordered_json::parse(profile_to_json(p));
+  j["overheads"][0]["operator_scales"]["matmul"] = 1.0;
+  e = input_error([&] { profile_from_json(j.dump(), "x.json"); });
+  EXPECT_NE(e.find("operator_scales.matmul"), std::string::npos) << e;
+  j = nlohmann::ordered_json::parse(profile_to_json(p));
+  j["overheads"][0]["operator_scales"]["sampling"] = 0.0;
+  e = input_error([&] { profile_from_json(j.dump(), "x.json"); });
+  EXPECT_NE(e.find("operator_scales.sampling"), std::string::npos) << e;
+  j = nlohmann::ordered_json::parse(profile_to_json(p));
+  j["measured_steps"][0]["prefills"][0] = {3, 0, true};
+  e = input_error([&] { profile_from_json(j.dump(), "x.json"); });
+  EXPECT_NE(e.find("measured_steps[0].prefills"), std::string::npos) << e;
+}
+
+// tiny_profile with each table bent off its line differently (its tables are affine in tokens
+// and rows, as the glue is: the classes' columns would be collinear and no scale identifiable).
+OperatorProfile bent_profile(const ExperimentConfig& config) {
+  OperatorProfile p = tiny_profile(config);
+  for (size_t t = 0; t < p.tables.size(); ++t) {
+    for (size_t i = 0; i < p.tables[t].median_s.size(); ++i) {
+      p.tables[t].median_s[i] *= 1 + 0.3 * std::sin(1.7 * static_cast<double>(i) +
+                                                    static_cast<double>(t));
+    }
+  }
+  return p;
+}
+
+TEST(ProfileFit, RecoversKnownPerClassScalesAndGlueFromSyntheticSteps) {
+  const ExperimentConfig config = tiny_config();
+  OperatorProfile truth = bent_profile(config);
+  ProfileOverhead& o = truth.overheads[0];
+  // gemm, elementwise, prefill and decode attention, sampling: the fit gives GEMMs,
+  // element-wise operators and sampling one scale (sim/profile_fit.h), attention two more.
+  const double scales[kNumFittedOperatorClasses] = {0.8, 0.8, 1.3, 0.6, 0.8};
+  for (int c = 0; c < kNumFittedOperatorClasses; ++c) o.operator_scale[c] = scales[c];
+  o.base_s = 4e-6;
+  o.per_sequence_s = 2e-6;
+  o.per_token_s = 0.3e-6;
+  // Steps like the profiler's: decode-only, prefill-only and mixed, within the grid, each
+  // measured as the true model prices it.
+  const ProfiledCostModel model(config, truth);
+  std::mt19937_64 rng(7);
+  auto draw = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  };
+  OperatorProfile p = bent_profile(config);
+  for (int k = 0; k < 60; ++k) {
+    MeasuredStep m{.layout = "paged16"};
+    if (k % 3 != 1) {
+      for (int64_t i = draw(1, 6); i > 0; --i) m.decode_context_lens.push_back(draw(16, 128));
+    }
+    if (k % 3 != 0) {
+      for (int64_t i = draw(1, 2); i > 0; --i) {
+        m.prefills.push_back({draw(0, 1) * 32, draw(2, 24), true});
+      }
+    }
+    StepShape s;
+    for (const MeasuredStep::Chunk& c : m.prefills) {
+      s.prefills.push_back({c.start, c.num_tokens, c.samples});
+    }
+    s.decode_context_lens = m.decode_context_lens;
+    m.seconds = model.cost(s).seconds;
+    p.fit_steps.push_back(m);
+  }
+  fit_profile_overhead(config, &p);
+  ASSERT_EQ(p.overheads.size(), 1u);
+  const ProfileOverhead& f = p.overheads[0];
+  EXPECT_EQ(f.layout, "paged16");
+  EXPECT_EQ(f.fit_steps, 60);
+  for (int c = 0; c < kNumFittedOperatorClasses; ++c) {
+    EXPECT_NEAR(f.operator_scale[c], scales[c], 1e-6 * scales[c])
+        << operator_class_name(static_cast<OperatorClass>(c));
+  }
+  EXPECT_EQ(f.scale(OperatorClass::kCopy), 1.0);  // the steps move no KV: not fitted
+  EXPECT_NEAR(f.base_s, o.base_s, 1e-6 * o.base_s);
+  EXPECT_NEAR(f.per_sequence_s, o.per_sequence_s, 1e-6 * o.per_sequence_s);
+  EXPECT_NEAR(f.per_token_s, o.per_token_s, 1e-6 * o.per_token_s);
+  EXPECT_LT(f.fit_median_rel_error, 1e-9);
 }
 
 }  // namespace
