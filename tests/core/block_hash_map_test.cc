@@ -56,7 +56,9 @@ TEST(BlockHashMap, MatchesUnorderedMapUnderCollisionsAndGrowth) {
           const auto it = ref.find(k);
           const int32_t* got = m.find(k);
           ASSERT_EQ(got != nullptr, it != ref.end());
-          if (got) EXPECT_EQ(*got, it->second);
+          if (got) {
+            EXPECT_EQ(*got, it->second);
+          }
         }
       }
       ASSERT_EQ(m.size(), ref.size());
