@@ -56,7 +56,9 @@ TEST(KvDtypeCapacity, Fp8HoldsTwiceFp16LessOnlyItsScalesOnEveryCatalogModel) {
     const double expected = 2.0 * static_cast<double>(fp16) * scale_factor;
     EXPECT_NEAR(static_cast<double>(fp8), expected, 2.0)
         << "fp16 " << fp16 << " slots, fp8 " << fp8;
-    if (m.head_dim >= 128) EXPECT_GT(fp8, fp16 * 19 / 10) << "scales cost more than 5%";
+    if (m.head_dim >= 128) {
+      EXPECT_GT(fp8, fp16 * 19 / 10) << "scales cost more than 5%";
+    }
     EXPECT_EQ(resolve_with(name, "int8").memory.capacity_slots, fp8);
     EXPECT_EQ(resolve_with(name, "bf16").memory.capacity_slots, fp16);
     EXPECT_NEAR(static_cast<double>(resolve_with(name, "fp32").memory.capacity_slots),
