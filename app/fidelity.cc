@@ -88,6 +88,67 @@ void compare_memory(const RunResult& real, const RunResult& sim, FidelityReport*
   r->memory_identical = r->first_difference < 0;
 }
 
+void score_steps(int skip_steps, FidelityReport* r) {
+  // The runs execute the same steps when their schedules agree (burst arrivals, or arrivals the
+  // clocks meet alike): then a step's real time is its median over the runs, so a moment of
+  // interference in one run (another process on the machine) does not count as the profile's
+  // error. Otherwise every run's steps are pooled.
+  const std::vector<std::vector<FidelityReport::Step>>& runs = r->run_steps;
+  r->steps_priced = 0;
+  r->step_error_median = r->step_error_p90 = r->step_total_ratio = r->real_step_spread = 0;
+  r->steps_aligned = false;
+  if (runs.empty()) return;
+  r->steps_aligned = true;
+  for (const std::vector<FidelityReport::Step>& run : runs) {
+    if (run.size() != runs.front().size()) r->steps_aligned = false;
+  }
+  for (size_t i = 0; r->steps_aligned && i < runs.front().size(); ++i) {
+    const FidelityReport::Step& a = runs.front()[i];
+    for (const std::vector<FidelityReport::Step>& run : runs) {
+      const FidelityReport::Step& b = run[i];
+      if (b.prefill_seqs != a.prefill_seqs || b.decode_seqs != a.decode_seqs ||
+          b.prefill_tokens != a.prefill_tokens || b.predicted_s != a.predicted_s) {
+        r->steps_aligned = false;
+        break;
+      }
+    }
+  }
+  std::vector<double> rel, spread;
+  double sum_predicted = 0, sum_measured = 0;
+  const auto price = [&](double predicted, double measured) {
+    if (!(measured > 0)) return;
+    rel.push_back(std::abs(predicted - measured) / measured);
+    sum_predicted += predicted;
+    sum_measured += measured;
+  };
+  const size_t first = static_cast<size_t>(std::max(0, skip_steps));
+  if (r->steps_aligned) {
+    for (size_t i = first; i < runs.front().size(); ++i) {
+      std::vector<double> measured;
+      for (const std::vector<FidelityReport::Step>& run : runs) {
+        measured.push_back(run[i].measured_s);
+      }
+      const double median = percentile(measured, 50);
+      price(runs.front()[i].predicted_s, median);
+      if (runs.size() > 1 && median > 0) {
+        const auto [lo, hi] = std::minmax_element(measured.begin(), measured.end());
+        spread.push_back((*hi - *lo) / median);
+      }
+    }
+  } else {
+    for (const std::vector<FidelityReport::Step>& run : runs) {
+      for (size_t i = first; i < run.size(); ++i) price(run[i].predicted_s, run[i].measured_s);
+    }
+  }
+  if (!spread.empty()) r->real_step_spread = percentile(spread, 50);
+  r->steps_priced = static_cast<int64_t>(rel.size());
+  if (!rel.empty()) {
+    r->step_error_median = percentile(rel, 50);
+    r->step_error_p90 = percentile(rel, 90);
+    r->step_total_ratio = sum_predicted / sum_measured;
+  }
+}
+
 FidelityReport measure_fidelity(const ExperimentConfig& config,
                                 const std::vector<RequestSpec>& requests,
                                 const OperatorProfile& profile, int skip_steps, int real_runs) {
@@ -136,23 +197,7 @@ FidelityReport measure_fidelity(const ExperimentConfig& config,
       steps.push_back(step);
     }
   }
-  std::vector<double> rel;
-  double sum_predicted = 0, sum_measured = 0;
-  for (const std::vector<FidelityReport::Step>& run : r.run_steps) {
-    for (size_t i = static_cast<size_t>(std::max(0, skip_steps)); i < run.size(); ++i) {
-      const FidelityReport::Step& s = run[i];
-      if (!(s.measured_s > 0)) continue;
-      rel.push_back(std::abs(s.predicted_s - s.measured_s) / s.measured_s);
-      sum_predicted += s.predicted_s;
-      sum_measured += s.measured_s;
-    }
-  }
-  r.steps_priced = static_cast<int64_t>(rel.size());
-  if (!rel.empty()) {
-    r.step_error_median = percentile(rel, 50);
-    r.step_error_p90 = percentile(rel, 90);
-    r.step_total_ratio = sum_predicted / sum_measured;
-  }
+  score_steps(skip_steps, &r);
   r.throughput_tok_s = pair_of(reals, sim, "throughput_tok_s");
   r.ttft_p50_s = pair_of(reals, sim, "ttft_p50_s");
   r.ttft_p99_s = pair_of(reals, sim, "ttft_p99_s");

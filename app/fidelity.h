@@ -32,8 +32,15 @@ struct RelativeError {
 struct FidelityReport {
   int32_t real_runs = 1;
   int64_t steps_real = 0, steps_sim = 0;  // of the first real run
-  int64_t steps_priced = 0;      // real steps (all runs) whose recorded shape the profile priced
+  // Whether every real run executed the same steps (same batches, same prices): then a step's
+  // measured time is its median over the runs; otherwise every run's steps are pooled.
+  bool steps_aligned = false;
+  int64_t steps_priced = 0;      // steps whose recorded shape the profile priced (aligned: of one
+                                 // run; pooled: of all runs)
   double step_error_median = 0;  // |predicted - measured| / measured over those steps
+  // Aligned runs only (else 0): median over the steps of (slowest - fastest) / median of a
+  // step's times over the runs; how much the machine moved the real side while it was measured.
+  double real_step_spread = 0;
   double step_error_p90 = 0;
   double step_total_ratio = 0;     // sum predicted / sum measured
   int64_t out_of_range_steps = 0;  // of the simulator run's steps
@@ -56,16 +63,21 @@ struct FidelityReport {
   std::vector<std::vector<Step>> run_steps;
 };
 
+// The step errors of `r->run_steps` (the first `skip_steps` of each run left out): sets
+// steps_aligned, steps_priced, step_error_median / _p90, step_total_ratio and real_step_spread.
+void score_steps(int skip_steps, FidelityReport* r);
+
 // Runs `requests` (as requests_for_backend gives them to a real back end) `real_runs` times on
 // the real back end `config` names (timings on a shared machine are noisy: the summary's real
-// values are medians over the runs, step errors pool every run's steps), then the simulator with
+// values are medians over the runs, and so is each step's measured time when the runs executed
+// the same steps; otherwise step errors pool every run's steps), then the simulator with
 // `profile` (ProfiledCostModel) on the same requests and settings, and compares them. The first
 // `skip_steps` real steps are left out of the step errors (warm-up). Throws InputError naming the
 // key for a back end that is not real, or for backend.realtime = true (the comparison needs the
 // virtual clock).
 FidelityReport measure_fidelity(const ExperimentConfig& config,
                                 const std::vector<RequestSpec>& requests,
-                                const OperatorProfile& profile, int skip_steps, int real_runs = 3);
+                                const OperatorProfile& profile, int skip_steps, int real_runs = 5);
 
 // Compares the memory breakdowns of two runs' steps (the fields of FidelityReport from
 // memory_identical on).

@@ -14,7 +14,7 @@ for trace in ${TRACES:-synthetic sharegpt}; do
     for pre in preempt none; do
       C=""; [ $pre = none ] && C="--set memory.capacity_slots=16384"
       echo "== $trace $mem $pre"
-      $K fidelity experiments/cpu_tiny.ini --profile $P $T $M $C --real-runs 3 --out ${OUT:-/tmp}/fidelity_${trace}_${mem}_${pre}.json 2>&1 | grep -E "per-step|throughput|TTFT p50|TPOT p50|preemptions|memory|targets"
+      $K fidelity experiments/cpu_tiny.ini --profile $P $T $M $C --out ${OUT:-/tmp}/fidelity_${trace}_${mem}_${pre}.json 2>&1 | grep -E "per-step|real runs:|throughput|TTFT p50|TPOT p50|preemptions|memory|targets"
     done
   done
 done

@@ -222,7 +222,7 @@ int fidelity_command(const std::vector<std::string>& args) {
   std::string out, profile_path, save_profile;
   double scale = 1.0;
   int skip = 1;
-  int real_runs = 3;
+  int real_runs = 5;
   GridOptions grid;
   options.add_options()("help,h", "this help")(
       "set", po::value<std::vector<std::string>>(&sets)->composing(),
@@ -235,8 +235,9 @@ int fidelity_command(const std::vector<std::string>& args) {
       "multiply every profiled time by this (a deliberately wrong profile: 2)")(
       "skip-steps", po::value<int>(&skip)->default_value(1),
       "leave the first N real steps out of the step errors (warm-up)")(
-      "real-runs", po::value<int>(&real_runs)->default_value(3),
-      "runs on the real back end; its summary figures are their medians")(
+      "real-runs", po::value<int>(&real_runs)->default_value(5),
+      "runs on the real back end; its summary figures are their medians, and so is each "
+      "step's measured time when the runs execute the same steps")(
       "out", po::value<std::string>(&out), "also write the report as JSON");
   grid.add_to(options);
   std::string config_path;
@@ -290,8 +291,20 @@ int fidelity_command(const std::vector<std::string>& args) {
                 static_cast<long long>(r.steps_real), r.real_runs, static_cast<long long>(r.steps_sim),
                 static_cast<long long>(r.steps_priced), skip,
                 static_cast<long long>(r.out_of_range_steps));
-    std::printf("per-step error: median %.1f%%, p90 %.1f%%; total predicted / measured %.3f\n",
-                100 * r.step_error_median, 100 * r.step_error_p90, r.step_total_ratio);
+    std::printf("per-step error: median %.1f%%, p90 %.1f%%; total predicted / measured %.3f%s\n",
+                100 * r.step_error_median, 100 * r.step_error_p90, r.step_total_ratio,
+                r.real_runs == 1     ? ""
+                : r.steps_aligned ? " (each step's median over the runs)"
+                                  : " (the runs' steps differ: pooled)");
+    if (r.steps_aligned && r.real_runs > 1) {
+      std::printf("real runs: a step's times spread by %.1f%% (median over steps of "
+                  "(slowest - fastest) / median)%s\n",
+                  100 * r.real_step_spread,
+                  r.real_step_spread > 0.05
+                      ? ": the machine moved the timings while they were measured (other "
+                        "processes?); errors of that size are not the profile's"
+                      : "");
+    }
     std::printf("%-18s %12s %12s %9s\n", "", "real", "simulated", "error");
     print_pair("throughput", r.throughput_tok_s, 1, "tokens/s");
     print_pair("duration", r.duration_s, 1, "s");
@@ -327,7 +340,9 @@ int fidelity_command(const std::vector<std::string>& args) {
                        {"real_runs", r.real_runs},
                        {"steps_real", r.steps_real},
                        {"steps_sim", r.steps_sim},
+                       {"steps_aligned", r.steps_aligned},
                        {"steps_priced", r.steps_priced},
+                       {"real_step_spread", r.real_step_spread},
                        {"out_of_range_steps", r.out_of_range_steps},
                        {"step_error_median", r.step_error_median},
                        {"step_error_p90", r.step_error_p90},

@@ -6,6 +6,8 @@
 // profile again from the steps it stores (and refuses a file that stores none).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -80,6 +82,69 @@ TEST(Fidelity, SameStepsAndMemoryAndAScaledProfileIsALargeError) {
       EXPECT_GT(twice.tpot_p50_s.error(), r.tpot_p50_s.error() + 0.2) << policy;
     }
   }
+}
+
+TEST(Fidelity, RunsThatExecuteTheSameStepsAreComparedStepByStepAtTheirMedian) {
+  const PreparedPoint p = tiny_point("paged");
+  const OperatorProfile profile = make_profile(p.config, quick_grid(), "test");
+  const std::vector<RequestSpec> requests = requests_for_backend(p.config, p.workload->requests);
+  const FidelityReport r = measure_fidelity(p.config, requests, profile, 1, 3);
+  // Burst arrivals: every run schedules the same steps, so each step's real time is the median
+  // of its three measurements (one disturbed run cannot move it).
+  ASSERT_TRUE(r.steps_aligned);
+  ASSERT_EQ(r.run_steps.size(), 3u);
+  EXPECT_EQ(r.steps_priced, r.steps_real - 1);
+  double predicted = 0, measured = 0;
+  std::vector<double> rel;
+  for (size_t i = 1; i < r.run_steps[0].size(); ++i) {
+    std::vector<double> times;
+    for (const auto& run : r.run_steps) times.push_back(run[i].measured_s);
+    std::sort(times.begin(), times.end());
+    predicted += r.run_steps[0][i].predicted_s;
+    measured += times[1];
+    rel.push_back(std::abs(r.run_steps[0][i].predicted_s - times[1]) / times[1]);
+  }
+  EXPECT_NEAR(predicted / measured, r.step_total_ratio, 1e-9);
+  std::sort(rel.begin(), rel.end());
+  EXPECT_GE(r.step_error_median, rel[(rel.size() - 1) / 2]);
+  EXPECT_LE(r.step_error_median, rel[rel.size() / 2]);
+  EXPECT_GT(r.real_step_spread, 0);  // three timings of one step never agree to the ns
+
+}
+
+TEST(Fidelity, ADisturbedRunDoesNotMoveAlignedStepsAndRunsThatDifferArePooled) {
+  using Step = FidelityReport::Step;
+  const auto decode = [](int seqs, double measured, double predicted) {
+    Step s;
+    s.decode_seqs = seqs;
+    s.measured_s = measured;
+    s.predicted_s = predicted;
+    return s;
+  };
+  FidelityReport r;
+  // Three runs of the same four steps, each priced 1.0; the third run slowed down 1.6x from its
+  // second step on (another process took the core).
+  r.run_steps = {{decode(4, 9.0, 1.0), decode(4, 1.00, 1.0), decode(4, 1.02, 1.0), decode(4, 1.04, 1.0)},
+                 {decode(4, 9.0, 1.0), decode(4, 1.01, 1.0), decode(4, 1.03, 1.0), decode(4, 1.00, 1.0)},
+                 {decode(4, 9.0, 1.0), decode(4, 1.60, 1.0), decode(4, 1.60, 1.0), decode(4, 1.60, 1.0)}};
+  score_steps(1, &r);
+  EXPECT_TRUE(r.steps_aligned);
+  EXPECT_EQ(r.steps_priced, 3);  // one per step, the warm-up step left out
+  // Medians 1.01, 1.03, 1.04: errors 1/1.01, 3/1.03, 4/1.04 (%).
+  EXPECT_NEAR(r.step_error_median, 0.03 / 1.03, 1e-12);
+  EXPECT_NEAR(r.step_total_ratio, 3.0 / (1.01 + 1.03 + 1.04), 1e-12);
+  // Spreads 0.60 / 1.01, 0.58 / 1.03, 0.60 / 1.04 (0.594, 0.563, 0.577): median 0.60 / 1.04.
+  EXPECT_NEAR(r.real_step_spread, 0.60 / 1.04, 1e-12);
+
+  // The third run scheduled a different batch at its third step: nothing aligns, every run's
+  // steps (after the warm-up) are pooled, and no spread is claimed.
+  r.run_steps[2][2].decode_seqs = 3;
+  score_steps(1, &r);
+  EXPECT_FALSE(r.steps_aligned);
+  EXPECT_EQ(r.steps_priced, 9);
+  EXPECT_EQ(r.real_step_spread, 0);
+  EXPECT_NEAR(r.step_total_ratio, 9.0 / (1.00 + 1.02 + 1.04 + 1.01 + 1.03 + 1.00 + 3 * 1.60),
+              1e-12);
 }
 
 TEST(Fidelity, AMemoryDifferenceIsFoundAtItsStep) {
